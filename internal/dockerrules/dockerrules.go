@@ -1,0 +1,204 @@
+// Package dockerrules renders the iptables rules dockerd (libnetwork) writes
+// for the Swarm routing mesh, as iptables-restore input, one function per
+// namespace role. The mesh provisioner and the tests that build
+// Docker-shaped namespaces both use it, so there is one copy of "what
+// dockerd writes". Source: libnetwork service_linux.go (initIngressConfiguration,
+// generateIngressRules, configureFWMark, addRedirectRules) and the iptables
+// dumps in moby's integration/network/bridge/iptablesdoc.
+package dockerrules
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Port is one published port of a service.
+type Port struct {
+	Proto     string // tcp or udp
+	Published int
+	Target    int
+}
+
+// Variant selects where dockerd put the rules.
+type Variant int
+
+const (
+	// Modern is Docker 17.06 and later: VIP mark in mangle INPUT, REDIRECT
+	// and the ingress filter in the task namespace.
+	Modern Variant = iota
+	// Docker112 is Docker 1.12: VIP mark in mangle OUTPUT, the REDIRECT
+	// from published to target port in the ingress sandbox.
+	Docker112
+)
+
+// Service is one service as seen from the ingress sandbox.
+type Service struct {
+	Name     string
+	FWMark   uint32
+	VIP      netip.Addr // the service's ingress VIP
+	Ports    []Port
+	Backends []netip.Addr // task addresses on the ingress network
+}
+
+// Host returns the root namespace's nat and filter tables for the published
+// ports: DOCKER-INGRESS DNAT to the sandbox's gwbridge address, the
+// addrtype jumps, the MASQUERADE rules and the filter accepts.
+func Host(gwBridge string, gwSubnet netip.Prefix, sandboxGW netip.Addr, ports []Port) string {
+	var b strings.Builder
+	b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:DOCKER-INGRESS - [0:0]\n")
+	b.WriteString("-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER-INGRESS\n")
+	b.WriteString("-A OUTPUT -m addrtype --dst-type LOCAL -j DOCKER-INGRESS\n")
+	fmt.Fprintf(&b, "-A POSTROUTING -o %s -m addrtype --src-type LOCAL -j MASQUERADE\n", gwBridge)
+	fmt.Fprintf(&b, "-A POSTROUTING -s %s ! -o %s -j MASQUERADE\n", gwSubnet.Masked(), gwBridge)
+	for _, p := range ports {
+		fmt.Fprintf(&b, "-A DOCKER-INGRESS -p %s -m %s --dport %d -j DNAT --to-destination %s:%d\n",
+			p.Proto, p.Proto, p.Published, sandboxGW, p.Published)
+	}
+	b.WriteString("-A DOCKER-INGRESS -j RETURN\nCOMMIT\n")
+
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-INGRESS - [0:0]\n:DOCKER-USER - [0:0]\n")
+	b.WriteString("-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-INGRESS\n")
+	fmt.Fprintf(&b, "-A FORWARD -i %s -o %s -j DROP\n", gwBridge, gwBridge)
+	fmt.Fprintf(&b, "-A FORWARD -i %s ! -o %s -j ACCEPT\n", gwBridge, gwBridge)
+	fmt.Fprintf(&b, "-A FORWARD -o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n", gwBridge)
+	// generateIngressRules inserts (-I) each port's rules, so the last
+	// port inserted comes first; per port the order is dport, then sport.
+	for i := len(ports) - 1; i >= 0; i-- {
+		p := ports[i]
+		fmt.Fprintf(&b, "-A DOCKER-INGRESS -p %s -m %s --dport %d -j ACCEPT\n", p.Proto, p.Proto, p.Published)
+		fmt.Fprintf(&b, "-A DOCKER-INGRESS -p %s -m %s --sport %d -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n", p.Proto, p.Proto, p.Published)
+	}
+	b.WriteString("-A DOCKER-INGRESS -j RETURN\n-A DOCKER-USER -j RETURN\nCOMMIT\n")
+	return b.String()
+}
+
+// SandboxOpts says how to render the ingress sandbox's load balancing.
+type SandboxOpts struct {
+	Variant Variant
+	// IPVSMatch renders dockerd's `-m ipvs --ipvs -j SNAT`. It can only be
+	// loaded on a kernel with xt_ipvs.
+	IPVSMatch bool
+	// Emulate renders the load balancing itself as iptables rules (for
+	// kernels without IPVS): per fwmark, nat PREROUTING/OUTPUT rules
+	// `-m mark --mark M -m statistic --mode nth` DNAT to each backend in
+	// round robin, and `-m conntrack --ctstate DNAT` in place of
+	// `-m ipvs --ipvs` on the SNAT. IPVSMatch is ignored then.
+	Emulate bool
+}
+
+// EmulationComment marks the rules of the iptables emulation of IPVS.
+const EmulationComment = "meshtrace: emulates IPVS FWM"
+
+// IngressSandbox returns the ingress sandbox's mangle and nat tables.
+func IngressSandbox(ingressSubnet netip.Prefix, sboxIP netip.Addr, services []Service, o SandboxOpts) string {
+	var b strings.Builder
+	vipChain := "INPUT"
+	if o.Variant == Docker112 {
+		vipChain = "OUTPUT"
+	}
+	b.WriteString("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
+	for _, s := range services {
+		for _, p := range s.Ports {
+			fmt.Fprintf(&b, "-A PREROUTING -p %s -m %s --dport %d -j MARK --set-xmark %#x/0xffffffff\n", p.Proto, p.Proto, p.Published, s.FWMark)
+		}
+	}
+	for _, s := range services {
+		if s.VIP.IsValid() {
+			fmt.Fprintf(&b, "-A %s -d %s/32 -j MARK --set-xmark %#x/0xffffffff\n", vipChain, s.VIP, s.FWMark)
+		}
+	}
+	b.WriteString("COMMIT\n")
+
+	b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
+	if o.Variant == Docker112 {
+		for _, s := range services {
+			for _, p := range s.Ports {
+				if p.Target != p.Published {
+					fmt.Fprintf(&b, "-A PREROUTING -p %s -m %s --dport %d -j REDIRECT --to-ports %d\n", p.Proto, p.Proto, p.Published, p.Target)
+				}
+			}
+		}
+	}
+	if o.Emulate {
+		for _, s := range services {
+			writeEmulation(&b, "PREROUTING", s)
+			writeEmulation(&b, "OUTPUT", s)
+		}
+		fmt.Fprintf(&b, "-A POSTROUTING -d %s -m conntrack --ctstate DNAT -m comment --comment %q -j SNAT --to-source %s\n", ingressSubnet.Masked(), EmulationComment, sboxIP)
+	} else if o.IPVSMatch {
+		fmt.Fprintf(&b, "-A POSTROUTING -d %s -m ipvs --ipvs -j SNAT --to-source %s\n", ingressSubnet.Masked(), sboxIP)
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// writeEmulation renders round robin over s.Backends for packets marked
+// s.FWMark: rule i matches every (n-i)th packet reaching it, the last one
+// takes the rest, which is how `--mode nth` gives an even rotation. The nat
+// table sees only a connection's first packet, so this balances
+// connections, like IPVS.
+func writeEmulation(b *strings.Builder, chain string, s Service) {
+	n := len(s.Backends)
+	for i, be := range s.Backends {
+		stat := ""
+		if rest := n - i; rest > 1 {
+			stat = fmt.Sprintf(" -m statistic --mode nth --every %d --packet 0", rest)
+		}
+		fmt.Fprintf(b, "-A %s -m mark --mark %#x%s -m comment --comment %q -j DNAT --to-destination %s\n",
+			chain, s.FWMark, stat, EmulationComment, be)
+	}
+}
+
+// Task returns a task namespace's nat and filter tables: the REDIRECT from
+// published to target port on its ingress address and the ingress filter
+// that admits only the target ports (Modern only; a Docker112 task has no
+// rules of its own for the ingress network).
+func Task(ingressIP netip.Addr, ports []Port, v Variant) string {
+	if v == Docker112 {
+		return "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+	}
+	var b strings.Builder
+	b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
+	for _, p := range ports {
+		fmt.Fprintf(&b, "-A PREROUTING -d %s/32 -p %s -m %s --dport %d -j REDIRECT --to-ports %d\n", ingressIP, p.Proto, p.Proto, p.Published, p.Target)
+	}
+	b.WriteString("COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	// addRedirectRules inserts (-I) the accepts, so the last port is first.
+	for i := len(ports) - 1; i >= 0; i-- {
+		p := ports[i]
+		fmt.Fprintf(&b, "-A INPUT -d %s/32 -p %s -m %s --dport %d -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT\n", ingressIP, p.Proto, p.Proto, p.Target)
+	}
+	for _, proto := range []string{"sctp", "udp", "tcp"} {
+		fmt.Fprintf(&b, "-A INPUT -d %s/32 -p %s -j DROP\n", ingressIP, proto)
+	}
+	for i := len(ports) - 1; i >= 0; i-- {
+		p := ports[i]
+		fmt.Fprintf(&b, "-A OUTPUT -s %s/32 -p %s -m %s --sport %d -m conntrack --ctstate ESTABLISHED -j ACCEPT\n", ingressIP, p.Proto, p.Proto, p.Target)
+	}
+	for _, proto := range []string{"sctp", "udp", "tcp"} {
+		fmt.Fprintf(&b, "-A OUTPUT -s %s/32 -p %s -j DROP\n", ingressIP, proto)
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// EastWest returns the mangle rules that mark a service VIP in a task's (or
+// lb_ netns's) OUTPUT chain for the east-west path, plus, when emulate is
+// set, the nat OUTPUT DNAT emulation of its IPVS service.
+func EastWest(services []Service, emulate bool) string {
+	var b strings.Builder
+	b.WriteString("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
+	for _, s := range services {
+		fmt.Fprintf(&b, "-A OUTPUT -d %s/32 -j MARK --set-xmark %#x/0xffffffff\n", s.VIP, s.FWMark)
+	}
+	b.WriteString("COMMIT\n")
+	if emulate {
+		b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
+		for _, s := range services {
+			writeEmulation(&b, "OUTPUT", s)
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,235 @@
+package topology
+
+import "strings"
+
+// Firewall is one namespace's iptables ruleset (IPv4), as iptables-save
+// prints it or as decoded from nf_tables.
+type Firewall struct {
+	// Backend is "nf_tables" or "legacy" when known.
+	Backend string   `json:"backend,omitempty"`
+	Tables  []*Table `json:"tables"`
+	// Unparsed are lines that were kept verbatim because they could not
+	// be understood; they are reported, never dropped silently.
+	Unparsed []Unparsed `json:"unparsed,omitempty"`
+}
+
+// Unparsed is a line (or decoded rule) the reader did not understand.
+type Unparsed struct {
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Text   string `json:"text"`
+	Reason string `json:"reason"`
+}
+
+// Table is one of filter, nat, mangle, raw, security.
+type Table struct {
+	Name   string   `json:"name"`
+	Chains []*Chain `json:"chains"`
+}
+
+// Chain is a built-in chain (with a policy) or a user chain (Policy "-").
+type Chain struct {
+	Name    string  `json:"name"`
+	Policy  string  `json:"policy"`
+	Packets uint64  `json:"packets"`
+	Bytes   uint64  `json:"bytes"`
+	Rules   []*Rule `json:"rules"`
+}
+
+// Rule is one iptables rule, kept losslessly: the generic header matches
+// (-s -d -i -o -p), then the match modules in order, then the target with
+// its options, exactly as iptables-save orders them. Evaluate gives them
+// meaning.
+type Rule struct {
+	Chain string `json:"chain"`
+	// Text is the rule as iptables-save prints it, without counters:
+	// "-A DOCKER-INGRESS -p tcp -m tcp --dport 8080 -j DNAT ...".
+	Text        string `json:"text"`
+	HasCounters bool   `json:"has_counters,omitempty"`
+	Packets     uint64 `json:"packets"`
+	Bytes       uint64 `json:"bytes"`
+	// Line is the line number in the file it was parsed from (0 when
+	// decoded from the kernel).
+	Line int `json:"line,omitempty"`
+
+	Src      *Negatable `json:"src,omitempty"`      // -s, CIDR
+	Dst      *Negatable `json:"dst,omitempty"`      // -d, CIDR
+	InIface  *Negatable `json:"in_iface,omitempty"` // -i, may end in +
+	OutIface *Negatable `json:"out_iface,omitempty"`
+	Proto    *Negatable `json:"proto,omitempty"` // -p
+	Fragment *Negatable `json:"fragment,omitempty"`
+
+	Matches []Match `json:"matches,omitempty"` // -m NAME options...
+
+	// Target is ACCEPT, DROP, RETURN, a target extension (DNAT, SNAT,
+	// REDIRECT, MARK, MASQUERADE, ...) or a user chain. Empty: no -j/-g
+	// (the rule only counts).
+	Target     string   `json:"target,omitempty"`
+	Goto       bool     `json:"goto,omitempty"`
+	TargetOpts []Option `json:"target_opts,omitempty"`
+}
+
+// Negatable is a header match value with its "!".
+type Negatable struct {
+	Neg   bool   `json:"neg,omitempty"`
+	Value string `json:"value"`
+}
+
+// Match is one "-m NAME" with its options.
+type Match struct {
+	Name string   `json:"name"`
+	Opts []Option `json:"opts,omitempty"`
+}
+
+// Option is one "[!] --name args..." of a match or target.
+type Option struct {
+	Name string   `json:"name"` // without the leading dashes
+	Neg  bool     `json:"neg,omitempty"`
+	Args []string `json:"args,omitempty"`
+}
+
+// Table returns the named table, or nil.
+func (f *Firewall) Table(name string) *Table {
+	if f == nil {
+		return nil
+	}
+	for _, t := range f.Tables {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Chain returns the named chain, or nil.
+func (t *Table) Chain(name string) *Chain {
+	if t == nil {
+		return nil
+	}
+	for _, c := range t.Chains {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// RuleCount is the number of rules in all tables.
+func (f *Firewall) RuleCount() int {
+	n := 0
+	if f == nil {
+		return 0
+	}
+	for _, t := range f.Tables {
+		for _, c := range t.Chains {
+			n += len(c.Rules)
+		}
+	}
+	return n
+}
+
+// Match returns the first match module with the given name, or nil.
+func (r *Rule) Match(name string) *Match {
+	for i := range r.Matches {
+		if r.Matches[i].Name == name {
+			return &r.Matches[i]
+		}
+	}
+	return nil
+}
+
+// Opt returns the first option with the given name, or nil.
+func (m *Match) Opt(name string) *Option {
+	if m == nil {
+		return nil
+	}
+	for i := range m.Opts {
+		if m.Opts[i].Name == name {
+			return &m.Opts[i]
+		}
+	}
+	return nil
+}
+
+// TargetOpt returns the target option with the given name, or nil.
+func (r *Rule) TargetOpt(name string) *Option {
+	for i := range r.TargetOpts {
+		if r.TargetOpts[i].Name == name {
+			return &r.TargetOpts[i]
+		}
+	}
+	return nil
+}
+
+// Arg is the option's first argument, "" when it has none.
+func (o *Option) Arg() string {
+	if o == nil || len(o.Args) == 0 {
+		return ""
+	}
+	return o.Args[0]
+}
+
+// Render prints the rule in iptables-save syntax (without counters) from its
+// structured fields. Readers that decode rules from the kernel use it to fill
+// Text; for parsed rules Render(r) == r.Text when the parser kept everything.
+func (r *Rule) Render() string {
+	var b strings.Builder
+	b.WriteString("-A ")
+	b.WriteString(r.Chain)
+	hdr := func(flag string, n *Negatable) {
+		if n == nil {
+			return
+		}
+		if n.Neg {
+			b.WriteString(" !")
+		}
+		b.WriteString(" " + flag + " " + n.Value)
+	}
+	hdr("-s", r.Src)
+	hdr("-d", r.Dst)
+	hdr("-i", r.InIface)
+	hdr("-o", r.OutIface)
+	hdr("-p", r.Proto)
+	if r.Fragment != nil {
+		if r.Fragment.Neg {
+			b.WriteString(" !")
+		}
+		b.WriteString(" -f")
+	}
+	for _, m := range r.Matches {
+		b.WriteString(" -m " + m.Name)
+		writeOpts(&b, m.Opts)
+	}
+	if r.Target != "" {
+		if r.Goto {
+			b.WriteString(" -g ")
+		} else {
+			b.WriteString(" -j ")
+		}
+		b.WriteString(r.Target)
+		writeOpts(&b, r.TargetOpts)
+	}
+	return b.String()
+}
+
+func writeOpts(b *strings.Builder, opts []Option) {
+	for _, o := range opts {
+		if o.Neg {
+			b.WriteString(" !")
+		}
+		b.WriteString(" --" + o.Name)
+		for _, a := range o.Args {
+			b.WriteByte(' ')
+			b.WriteString(quoteArg(a))
+		}
+	}
+}
+
+// quoteArg quotes an argument the way iptables-save does (comments and
+// anything with spaces or quotes are double-quoted, with \" escapes).
+func quoteArg(a string) string {
+	if a != "" && !strings.ContainsAny(a, " \t\"'\\") {
+		return a
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a) + `"`
+}

@@ -1,0 +1,153 @@
+package topology
+
+import (
+	"net/netip"
+	"sort"
+)
+
+// LBServices returns the namespace's load-balancing services: the kernel's
+// IPVS services, and the services of the iptables emulation recognised from
+// its rules (Impl "iptables"). Emulation is recognised by shape, not by
+// comment: nat rules that match a firewall mark and DNAT to an address
+// without changing the port, one per backend, usually with `-m statistic`.
+func (ns *Namespace) LBServices() []*IPVSService {
+	var out []*IPVSService
+	if ns.IPVS != nil {
+		out = append(out, ns.IPVS.Services...)
+	}
+	return append(out, emulatedServices(ns)...)
+}
+
+// emulatedServices groups mark-matching DNAT rules of the nat table by mark.
+func emulatedServices(ns *Namespace) []*IPVSService {
+	nat := ns.Firewall.Table("nat")
+	if nat == nil {
+		return nil
+	}
+	byMark := map[uint32]*IPVSService{}
+	var order []uint32
+	for _, c := range nat.Chains {
+		for _, r := range c.Rules {
+			mark, ok := emulationRule(r)
+			if !ok {
+				continue
+			}
+			to, port, _ := NATTo(r.TargetOpt("to-destination").Arg())
+			s := byMark[mark]
+			if s == nil {
+				s = &IPVSService{FWMark: mark, Scheduler: "rr", Impl: "iptables"}
+				byMark[mark] = s
+				order = append(order, mark)
+			}
+			s.Rules = append(s.Rules, r.Text)
+			dup := false
+			for _, d := range s.Dests {
+				if d.Addr == to && d.Port == port {
+					dup = true // the same backend in PREROUTING and OUTPUT
+				}
+			}
+			if !dup {
+				var st *IPVSStats
+				if r.HasCounters {
+					st = &IPVSStats{Conns: r.Packets, InPkts: r.Packets, InBytes: r.Bytes}
+				}
+				s.Dests = append(s.Dests, &IPVSDest{Addr: to, Port: port, Forward: "masq", Weight: 1, Stats: st})
+			}
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	out := make([]*IPVSService, 0, len(order))
+	for _, m := range order {
+		out = append(out, byMark[m])
+	}
+	return out
+}
+
+// emulationRule reports whether r is one backend rule of an emulated FWM
+// service, and its mark: a DNAT with an address only, matching `-m mark
+// --mark M` and nothing about addresses or ports.
+func emulationRule(r *Rule) (uint32, bool) {
+	if r.Target != "DNAT" || r.Src != nil || r.Dst != nil || r.Proto != nil {
+		return 0, false
+	}
+	if _, port, ok := NATTo(r.TargetOpt("to-destination").Arg()); !ok || port != 0 {
+		return 0, false
+	}
+	var mark uint32
+	found := false
+	for _, m := range r.Matches {
+		switch m.Name {
+		case "mark":
+			v, _, ok := ParseMark(m.Opt("mark").Arg())
+			if !ok || m.Opt("mark").Neg {
+				return 0, false
+			}
+			mark, found = v, true
+		case "statistic", "comment":
+		default:
+			return 0, false
+		}
+	}
+	return mark, found
+}
+
+// isEmulationRule is the evaluator's skip predicate: the LB stage models
+// these rules, the chain walk must not.
+func isEmulationRule(r *Rule) bool {
+	_, ok := emulationRule(r)
+	return ok
+}
+
+// ServiceFor returns the LB service that takes pkt at LOCAL_IN (IPVS) or
+// nat PREROUTING/OUTPUT (emulation): by fwmark, else by proto/VIP/port.
+func (ns *Namespace) ServiceFor(pkt *Packet) *IPVSService {
+	for _, s := range ns.LBServices() {
+		if s.FWMark != 0 && pkt.Mark != 0 && s.FWMark == pkt.Mark {
+			return s
+		}
+	}
+	for _, s := range ns.LBServices() {
+		if s.FWMark == 0 && s.Addr == pkt.Dst && s.Port == pkt.DPort && s.Proto == pkt.Proto {
+			return s
+		}
+	}
+	return nil
+}
+
+// RouteOut returns the link a packet to dst leaves by: a connected prefix
+// first, then the routing table's best match, then the default route.
+func (ns *Namespace) RouteOut(dst netip.Addr) *Link {
+	best, bits := (*Link)(nil), -1
+	for _, l := range ns.Links {
+		if l.Kind == "loopback" || l.Name == "lo" {
+			continue
+		}
+		for _, p := range l.Addrs {
+			if p.Contains(dst) && p.Bits() > bits && p.Bits() < p.Addr().BitLen() {
+				best, bits = l, p.Bits()
+			}
+		}
+	}
+	if best != nil {
+		return best
+	}
+	for _, r := range ns.Routes {
+		if r.Dst == "default" {
+			continue
+		}
+		if p, ok := ParsePrefix(r.Dst); ok && p.Contains(dst) && p.Bits() > bits {
+			if l := ns.Link(r.Dev); l != nil {
+				best, bits = l, p.Bits()
+			}
+		}
+	}
+	if best != nil {
+		return best
+	}
+	for _, r := range ns.Routes {
+		if r.Dst == "default" {
+			return ns.Link(r.Dev)
+		}
+	}
+	return nil
+}
