@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+func init() {
+	var (
+		src sourceFlags
+		out string
+		q   topology.Query
+		vip string
+	)
+	c := &cobra.Command{
+		Use:   "path",
+		Short: "reconstruct the path of a published port (--port) or a service VIP (--vip --netns)",
+		Long: `path evaluates the node's rules for a concrete packet, in netfilter hook order,
+across namespaces: host DNAT -> docker_gwbridge -> ingress sandbox (MARK, IPVS, SNAT)
+-> each backend task (REDIRECT), or from a task to a service VIP (east-west).
+Exit status: 0 complete, 3 broken (the last hop says where and why), 1 other errors.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if vip != "" {
+				a, err := netip.ParseAddr(vip)
+				if err != nil {
+					return fmt.Errorf("--vip %q: %w", vip, err)
+				}
+				if q.Netns == "" {
+					return fmt.Errorf("--vip needs --netns: the namespace the call starts from")
+				}
+				q.VIP = a
+			} else if q.Port <= 0 || q.Port > 65535 {
+				return fmt.Errorf("--port must be 1-65535")
+			}
+			if q.Proto != "tcp" && q.Proto != "udp" {
+				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
+			}
+			if out != "text" && out != "json" {
+				return fmt.Errorf("unknown output %q: want text or json", out)
+			}
+			m, err := src.load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			p, err := topology.FindPath(m, q)
+			var np *topology.NotPublishedError
+			if errors.As(err, &np) {
+				return &exitError{code: 2, msg: np.Error()}
+			}
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if out == "json" {
+				err = topology.WriteJSON(w, p)
+			} else {
+				err = topology.WritePathText(w, p)
+			}
+			if err != nil {
+				return err
+			}
+			if !p.Complete {
+				return &exitError{code: 3}
+			}
+			return nil
+		},
+	}
+	src.add(c)
+	f := c.Flags()
+	f.StringVarP(&out, "output", "o", "text", "text or json")
+	f.IntVar(&q.Port, "port", 0, "published port (or the VIP's service port)")
+	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
+	f.StringVar(&vip, "vip", "", "service VIP for the east-west path")
+	f.StringVar(&q.Netns, "netns", "", "namespace the east-west call starts from (with --vip)")
+	root.AddCommand(c)
+}

@@ -1,0 +1,122 @@
+package topology_test
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+const evalRules = `*mangle
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 8080 -j MARK --set-xmark 0x100/0xffffffff
+-A PREROUTING -m mark --mark 0x100 -j MARK --set-mark 0x1/0x1
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:A - [0:0]
+:B - [0:0]
+-A PREROUTING ! -s 10.0.0.0/8 -j A
+-A PREROUTING -j DNAT --to-destination 1.1.1.1
+-A A -p udp -j DNAT --to-destination 2.2.2.2
+-A A -g B
+-A A -j DNAT --to-destination 3.3.3.3
+-A B -i eth+ -p tcp -m multiport --dports 80,8000:8100 -j DNAT --to-destination 4.4.4.4:81
+-A B -j RETURN
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -m set --match-set x src -j ACCEPT
+COMMIT
+`
+
+func evalNS(t *testing.T) *topology.Namespace {
+	return &topology.Namespace{Name: "n", Firewall: fw(t, "eval", evalRules),
+		Links: []*topology.Link{link("eth0", "veth", 1500, "192.168.1.2/24")}}
+}
+
+func TestEvalMarks(t *testing.T) {
+	ns := evalNS(t)
+	pkt := topology.Packet{Proto: "tcp", Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.168.1.2"), DPort: 8080, InIface: "eth0"}
+	d := topology.Eval(ns, "mangle", "PREROUTING", &pkt)
+	// --set-xmark 0x100/0xffffffff then --set-mark 0x1/0x1 (or-like on bit 0)
+	if pkt.Mark != 0x101 || len(d.Marks) != 2 {
+		t.Fatalf("mark %#x after %d MARK rules", pkt.Mark, len(d.Marks))
+	}
+}
+
+func TestEvalJumpsGotoReturn(t *testing.T) {
+	ns := evalNS(t)
+	cases := []struct {
+		name, proto, src string
+		dport            int
+		iface            string
+		want             string
+	}{
+		// ! -s 10/8 -> A; tcp -> goto B; multiport match -> 4.4.4.4:81
+		{"goto then match", "tcp", "192.0.2.1", 8050, "eth0", "4.4.4.4:81"},
+		// goto B, no match, RETURN from B returns to PREROUTING (goto
+		// replaced A's frame), so the next PREROUTING rule decides.
+		{"return after goto skips the caller", "tcp", "192.0.2.1", 9999, "eth0", "1.1.1.1:9999"},
+		{"udp in A", "udp", "192.0.2.1", 53, "eth0", "2.2.2.2:53"},
+		{"negated source skips A", "tcp", "10.1.2.3", 8050, "eth0", "1.1.1.1:8050"},
+		{"wildcard iface miss", "tcp", "192.0.2.1", 80, "ens3", "1.1.1.1:80"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pkt := topology.Packet{Proto: c.proto, Src: netip.MustParseAddr(c.src), Dst: netip.MustParseAddr("192.168.1.2"), DPort: c.dport, InIface: c.iface}
+			d := topology.Eval(ns, "nat", "PREROUTING", &pkt)
+			got := netip.AddrPortFrom(pkt.Dst, uint16(pkt.DPort)).String()
+			if d.Verdict != "DNAT" || got != c.want {
+				t.Fatalf("verdict %q to %s, want DNAT to %s", d.Verdict, got, c.want)
+			}
+		})
+	}
+}
+
+func TestEvalPolicyAndUnknownMatch(t *testing.T) {
+	ns := evalNS(t)
+	pkt := topology.Packet{Proto: "tcp", Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.168.1.2"), DPort: 80}
+	d := topology.Eval(ns, "filter", "INPUT", &pkt)
+	if d.Verdict != "DROP" || d.Policy != "DROP" || d.By != nil {
+		t.Fatalf("want policy DROP, got %+v", d)
+	}
+	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], `match "set"`) {
+		t.Fatalf("the ipset match must be reported as not evaluated: %v", d.Notes)
+	}
+	pkt.DPort = 22
+	if d := topology.Eval(ns, "filter", "INPUT", &pkt); d.Verdict != "ACCEPT" || d.By == nil || d.By.Rule.Line == 0 {
+		t.Fatalf("want ACCEPT by the dport 22 rule, got %+v", d)
+	}
+}
+
+func TestParseHelpers(t *testing.T) {
+	for in, want := range map[string]string{"10.0.0.4": "10.0.0.4/32", "10.0.0.0/24": "10.0.0.0/24", "10.0.0.0/255.255.0.0": "10.0.0.0/16"} {
+		p, ok := topology.ParsePrefix(in)
+		if !ok || p.String() != want {
+			t.Errorf("ParsePrefix(%q) = %v %v, want %s", in, p, ok, want)
+		}
+	}
+	if _, ok := topology.ParsePrefix("10.0.0.0/x"); ok {
+		t.Error("ParsePrefix accepted a bad mask")
+	}
+	for in, want := range map[string][2]uint32{"0x100": {0x100, 0xffffffff}, "256/0xff00": {256, 0xff00}} {
+		v, m, ok := topology.ParseMark(in)
+		if !ok || v != want[0] || m != want[1] {
+			t.Errorf("ParseMark(%q) = %#x/%#x", in, v, m)
+		}
+	}
+	a, p, ok := topology.NATTo("172.18.0.2:8080")
+	if !ok || a.String() != "172.18.0.2" || p != 8080 {
+		t.Errorf("NATTo = %v %d %v", a, p, ok)
+	}
+	if a, p, ok := topology.NATTo("10.0.0.4-10.0.0.9"); !ok || a.String() != "10.0.0.4" || p != 0 {
+		t.Errorf("NATTo range = %v %d %v", a, p, ok)
+	}
+}

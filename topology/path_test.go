@@ -1,0 +1,293 @@
+package topology_test
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/internal/dockerrules"
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// world is a Docker-shaped node built from the rules dockerd writes
+// (internal/dockerrules), parsed by the real iptables-save parser.
+type world struct {
+	gw        netip.Prefix // docker_gwbridge
+	sboxGW    netip.Addr
+	ingress   netip.Prefix
+	sboxIP    netip.Addr
+	local     []netip.Addr // tasks on this node
+	remote    []netip.Addr // tasks on other nodes
+	port      dockerrules.Port
+	mark      uint32
+	variant   dockerrules.Variant
+	emulate   bool
+	sboxName  string
+	taskNames []string
+}
+
+func newWorld() *world {
+	return &world{
+		gw:        netip.MustParsePrefix("172.18.0.1/16"),
+		sboxGW:    netip.MustParseAddr("172.18.0.2"),
+		ingress:   netip.MustParsePrefix("10.0.0.0/24"),
+		sboxIP:    netip.MustParseAddr("10.0.0.2"),
+		local:     []netip.Addr{netip.MustParseAddr("10.0.0.4")},
+		remote:    []netip.Addr{netip.MustParseAddr("10.0.0.5")},
+		port:      dockerrules.Port{Proto: "tcp", Published: 8080, Target: 80},
+		mark:      0x100,
+		sboxName:  "ingress_sbox",
+		taskNames: []string{"09cd513d96a2"},
+	}
+}
+
+func fw(t *testing.T, name, text string) *topology.Firewall {
+	t.Helper()
+	// iptables-restore input is iptables-save output without counters.
+	f, err := parse.IptablesSave(name, strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("parse %s: %v", name, err)
+	}
+	return f
+}
+
+func link(name, kind string, mtu int, addrs ...string) *topology.Link {
+	l := &topology.Link{Name: name, Kind: kind, MTU: mtu, Up: true}
+	for _, a := range addrs {
+		l.Addrs = append(l.Addrs, netip.MustParsePrefix(a))
+	}
+	return l
+}
+
+func (w *world) model(t *testing.T) *topology.Model {
+	t.Helper()
+	backends := append(append([]netip.Addr{}, w.local...), w.remote...)
+	svc := dockerrules.Service{Name: "web", FWMark: w.mark, VIP: netip.MustParseAddr("10.0.0.3"), Ports: []dockerrules.Port{w.port}, Backends: backends}
+	host := &topology.Namespace{Name: "host",
+		Links:    []*topology.Link{link("lo", "loopback", 65536, "127.0.0.1/8"), link("eth0", "device", 1500, "192.168.77.10/24"), link("docker_gwbridge", "bridge", 1500, w.gw.String())},
+		Firewall: fw(t, "host", dockerrules.Host("docker_gwbridge", w.gw, w.sboxGW, []dockerrules.Port{w.port}))}
+	sbox := &topology.Namespace{Name: w.sboxName,
+		Links: []*topology.Link{link("eth0", "veth", 1450, netip.PrefixFrom(w.sboxIP, 24).String(), "10.0.0.3/32"), link("eth1", "veth", 1500, netip.PrefixFrom(w.sboxGW, 16).String())},
+		Firewall: fw(t, "sbox", dockerrules.IngressSandbox(w.ingress, w.sboxIP, []dockerrules.Service{svc},
+			dockerrules.SandboxOpts{Variant: w.variant, IPVSMatch: true, Emulate: w.emulate}))}
+	if w.emulate {
+		sbox.IPVS = &topology.IPVS{Available: false, Reason: "kernel has no IPVS"}
+	} else {
+		s := &topology.IPVSService{FWMark: w.mark, Scheduler: "rr", Impl: "ipvs"}
+		for _, b := range backends {
+			s.Dests = append(s.Dests, &topology.IPVSDest{Addr: b, Forward: "masq", Weight: 1})
+		}
+		sbox.IPVS = &topology.IPVS{Available: true, Services: []*topology.IPVSService{s}}
+	}
+	overlay := &topology.Namespace{Name: "1-c5h7abz82p", Links: []*topology.Link{link("br0", "bridge", 1450, "10.0.0.1/24"), link("vxlan0", "vxlan", 1450)}}
+	m := &topology.Model{Source: "test", Namespaces: []*topology.Namespace{host, sbox, overlay}}
+	for i, a := range w.local {
+		m.Namespaces = append(m.Namespaces, &topology.Namespace{Name: w.taskNames[i],
+			Links:    []*topology.Link{link("eth0", "veth", 1450, netip.PrefixFrom(a, 24).String()), link("eth1", "veth", 1500, "172.18.0.9/16")},
+			Firewall: fw(t, w.taskNames[i], dockerrules.Task(a, []dockerrules.Port{w.port}, w.variant))})
+	}
+	topology.Classify(m)
+	return m
+}
+
+func kinds(hops []topology.Hop) string {
+	var k []string
+	for _, h := range hops {
+		k = append(k, h.Kind)
+	}
+	return strings.Join(k, ",")
+}
+
+func TestPublishedPathModern(t *testing.T) {
+	w := newWorld()
+	m := w.model(t)
+	if r := m.Lookup(w.sboxName).Role; r != topology.RoleIngressSandbox {
+		t.Fatalf("sandbox role = %s", r)
+	}
+	if r := m.Lookup(w.taskNames[0]).Role; r != topology.RoleTask {
+		t.Fatalf("task role = %s", r)
+	}
+	if r := m.Lookup("1-c5h7abz82p").Role; r != topology.RoleOverlay {
+		t.Fatalf("overlay role = %s", r)
+	}
+	p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: w.port.Published})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Complete {
+		t.Fatalf("path incomplete: %+v", p.Hops)
+	}
+	if got, want := kinds(p.Hops), "dnat,mark,ipvs,snat"; got != want {
+		t.Fatalf("hops %s, want %s", got, want)
+	}
+	if h := p.Hops[0]; h.Netns != "host" || h.Chain != "DOCKER-INGRESS" || h.To != netip.AddrPortFrom(w.sboxGW, 8080).String() {
+		t.Errorf("dnat hop %+v", h)
+	}
+	if h := p.Hops[1]; h.Netns != w.sboxName || h.Mark != w.mark || h.Table != "mangle" {
+		t.Errorf("mark hop %+v", h)
+	}
+	if h := p.Hops[2]; h.FWMark != w.mark || h.Impl != "ipvs" || h.Scheduler != "rr" {
+		t.Errorf("ipvs hop %+v", h)
+	}
+	if h := p.Hops[3]; h.To != w.sboxIP.String() || h.Chain != "POSTROUTING" {
+		t.Errorf("snat hop %+v", h)
+	}
+	if len(p.Backends) != 2 {
+		t.Fatalf("backends %+v", p.Backends)
+	}
+	loc, rem := p.Backends[0], p.Backends[1]
+	if loc.Remote || loc.Netns == nil || *loc.Netns != w.taskNames[0] || loc.TargetPort != w.port.Target {
+		t.Errorf("local backend %+v", loc)
+	}
+	if kinds(loc.Hops) != "redirect" || loc.Hops[0].ToPort != w.port.Target {
+		t.Errorf("local backend hops %+v", loc.Hops)
+	}
+	if !rem.Remote || rem.Netns != nil || rem.TargetPort != w.port.Target || rem.IP != w.remote[0].String() {
+		t.Errorf("remote backend %+v", rem)
+	}
+}
+
+func TestPublishedPathEmulated(t *testing.T) {
+	w := newWorld()
+	w.emulate = true
+	p, err := topology.FindPath(w.model(t), topology.Query{Proto: "tcp", Port: 8080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(p.Hops); got != "dnat,mark,ipvs,snat" || !p.Complete {
+		t.Fatalf("hops %s complete %v", got, p.Complete)
+	}
+	if h := p.Hops[2]; h.Impl != "iptables" || h.FWMark != w.mark {
+		t.Errorf("lb hop %+v", h)
+	}
+	if len(p.Backends) != 2 || p.Backends[0].IP != "10.0.0.4" || p.Backends[1].IP != "10.0.0.5" {
+		t.Errorf("backends %+v", p.Backends)
+	}
+}
+
+func TestPublishedPathDocker112(t *testing.T) {
+	w := newWorld()
+	w.variant = dockerrules.Docker112
+	w.sboxName = "5f2a9c1e7b3d" // 1.12 named the sandbox like a container
+	m := w.model(t)
+	if r := m.Lookup(w.sboxName).Role; r != topology.RoleIngressSandbox {
+		t.Fatalf("1.12 sandbox role = %s", r)
+	}
+	p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 8080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(p.Hops); got != "dnat,mark,redirect,ipvs,snat" || !p.Complete {
+		t.Fatalf("hops %s complete %v %+v", got, p.Complete, p.Hops)
+	}
+	if p.Hops[2].Netns != w.sboxName || p.Hops[2].ToPort != 80 {
+		t.Errorf("redirect hop %+v", p.Hops[2])
+	}
+	if b := p.Backends[0]; b.TargetPort != 80 || len(b.Hops) != 0 {
+		t.Errorf("backend %+v", b)
+	}
+}
+
+func TestPathBreaks(t *testing.T) {
+	t.Run("mark without IPVS service", func(t *testing.T) {
+		w := newWorld()
+		m := w.model(t)
+		m.Lookup(w.sboxName).IPVS.Services = nil
+		p := mustPath(t, m, 8080)
+		last := p.Hops[len(p.Hops)-1]
+		if p.Complete || last.Kind != "break" || last.Netns != w.sboxName || !strings.Contains(last.Reason, "fwmark 256") {
+			t.Fatalf("want break at sandbox naming fwmark 256, got %+v", last)
+		}
+	})
+	t.Run("DNAT to an address nobody owns", func(t *testing.T) {
+		w := newWorld()
+		w.sboxGW = netip.MustParseAddr("172.18.0.99")
+		m := w.model(t)
+		// the sandbox keeps 172.18.0.99 in its rules but owns .2
+		m.Lookup(w.sboxName).Links[1].Addrs = []netip.Prefix{netip.MustParsePrefix("172.18.0.2/16")}
+		p := mustPath(t, m, 8080)
+		last := p.Hops[len(p.Hops)-1]
+		if p.Complete || last.Kind != "break" || last.Netns != "host" || !strings.Contains(last.Reason, "172.18.0.99") {
+			t.Fatalf("want break in host naming 172.18.0.99, got %+v", p.Hops)
+		}
+	})
+	t.Run("no real servers with weight", func(t *testing.T) {
+		w := newWorld()
+		m := w.model(t)
+		for _, d := range m.Lookup(w.sboxName).IPVS.Services[0].Dests {
+			d.Weight = 0
+		}
+		p := mustPath(t, m, 8080)
+		if p.Complete || !strings.Contains(p.Hops[len(p.Hops)-1].Reason, "weight 0") {
+			t.Fatalf("want weight-0 break, got %+v", p.Hops)
+		}
+	})
+	t.Run("IPVS missing from the kernel", func(t *testing.T) {
+		w := newWorld()
+		m := w.model(t)
+		m.Lookup(w.sboxName).IPVS = &topology.IPVS{Available: false, Reason: "kernel has no IPVS"}
+		p := mustPath(t, m, 8080)
+		if last := p.Hops[len(p.Hops)-1]; p.Complete || !strings.Contains(last.Reason, "kernel has no IPVS") {
+			t.Fatalf("want break saying the kernel has no IPVS, got %+v", last)
+		}
+	})
+	t.Run("not published", func(t *testing.T) {
+		w := newWorld()
+		_, err := topology.FindPath(w.model(t), topology.Query{Proto: "tcp", Port: 9999})
+		var np *topology.NotPublishedError
+		if !errors.As(err, &np) || err.Error() != "tcp/9999 is not published on this node" {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("udp is not tcp", func(t *testing.T) {
+		w := newWorld()
+		_, err := topology.FindPath(w.model(t), topology.Query{Proto: "udp", Port: 8080})
+		var np *topology.NotPublishedError
+		if !errors.As(err, &np) {
+			t.Fatalf("udp/8080 must not be published, err = %v", err)
+		}
+	})
+}
+
+func mustPath(t *testing.T, m *topology.Model, port int) *topology.Path {
+	t.Helper()
+	p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestEastWestVIP(t *testing.T) {
+	vip := netip.MustParseAddr("10.0.1.2")
+	svc := dockerrules.Service{Name: "api", FWMark: 0x13d, VIP: vip, Backends: []netip.Addr{netip.MustParseAddr("10.0.1.5"), netip.MustParseAddr("10.0.1.6")}}
+	for _, emulate := range []bool{false, true} {
+		caller := &topology.Namespace{Name: "c0ffee000001", Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.4/24"), link("eth1", "veth", 1500, "172.18.0.5/16")},
+			Firewall: fw(t, "caller", dockerrules.EastWest([]dockerrules.Service{svc}, emulate))}
+		if !emulate {
+			s := &topology.IPVSService{FWMark: 0x13d, Scheduler: "rr", Impl: "ipvs"}
+			for _, b := range svc.Backends {
+				s.Dests = append(s.Dests, &topology.IPVSDest{Addr: b, Forward: "masq", Weight: 1})
+			}
+			caller.IPVS = &topology.IPVS{Available: true, Services: []*topology.IPVSService{s}}
+		}
+		api := &topology.Namespace{Name: "a91000000005", Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.5/24")}}
+		m := &topology.Model{Namespaces: []*topology.Namespace{{Name: "host"}, caller, api}}
+		topology.Classify(m)
+		p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 80, VIP: vip, Netns: caller.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kinds(p.Hops); got != "mark,ipvs" || !p.Complete {
+			t.Fatalf("emulate=%v hops %s complete %v %+v", emulate, got, p.Complete, p.Hops)
+		}
+		if p.Hops[0].Mark != 0x13d || p.Hops[1].FWMark != 0x13d {
+			t.Errorf("marks %+v", p.Hops)
+		}
+		if len(p.Backends) != 2 || p.Backends[0].Netns == nil || *p.Backends[0].Netns != api.Name || !p.Backends[1].Remote || p.Backends[0].TargetPort != 80 {
+			t.Errorf("backends %+v", p.Backends)
+		}
+	}
+}

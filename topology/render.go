@@ -1,0 +1,315 @@
+package topology
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Report is what `inspect` prints: the model plus its published ports.
+type Report struct {
+	*Model
+	Published []Published `json:"published"`
+}
+
+// NewReport classifies m and summarises its published ports.
+func NewReport(m *Model) *Report {
+	pub := PublishedPorts(m)
+	if pub == nil {
+		pub = []Published{}
+	}
+	return &Report{Model: m, Published: pub}
+}
+
+// WriteJSON writes v as indented JSON.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// WriteInspectText writes the model as a readable tree.
+func WriteInspectText(w io.Writer, r *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "source: %s, %d namespaces\n", r.Source, len(r.Namespaces))
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	for _, ns := range r.Namespaces {
+		b.WriteString("\n")
+		fmt.Fprintf(&b, "%s  [%s]", ns.Name, ns.Role)
+		if d := ns.Docker; d != nil {
+			for _, kv := range [][2]string{{"service", d.Service}, {"task", d.Task}, {"container", short(d.Container)}, {"network", d.Network}} {
+				if kv[1] != "" {
+					fmt.Fprintf(&b, "  %s=%s", kv[0], kv[1])
+				}
+			}
+		}
+		b.WriteString("\n")
+		if ns.Links == nil {
+			b.WriteString("  links: not collected\n")
+		}
+		for _, l := range ns.Links {
+			if l.Name == "lo" {
+				continue
+			}
+			fmt.Fprintf(&b, "  %-16s %-7s mtu %-5d", l.Name, orDash(l.Kind), l.MTU)
+			if !l.Up {
+				b.WriteString(" DOWN")
+			}
+			for _, a := range l.Addrs {
+				if a.Addr().Is4() {
+					b.WriteString(" " + a.String())
+				}
+			}
+			if l.Master != "" {
+				b.WriteString("  master " + l.Master)
+			}
+			if p := l.Peer; p != nil {
+				switch {
+				case p.Netns != "":
+					fmt.Fprintf(&b, "  peer %s/%s", p.Netns, p.Ifname)
+				case p.NetnsID >= 0:
+					fmt.Fprintf(&b, "  peer if%d in netnsid %d (unresolved)", p.Index, p.NetnsID)
+				default:
+					fmt.Fprintf(&b, "  peer if%d", p.Index)
+				}
+			}
+			if v := l.VXLAN; v != nil {
+				fmt.Fprintf(&b, "  vxlan id %d port %d", v.ID, v.Port)
+				if v.Local != "" {
+					b.WriteString(" local " + v.Local)
+				}
+			}
+			b.WriteString("\n")
+		}
+		writeFirewallSummary(&b, ns)
+		writeLB(&b, ns)
+		for _, f := range ns.FDB {
+			if f.Dst != "" {
+				fmt.Fprintf(&b, "  fdb %s dev %s dst %s %s\n", f.MAC, f.Dev, f.Dst, f.State)
+			}
+		}
+		if ns.Conntrack != nil {
+			fmt.Fprintf(&b, "  conntrack: %d entries\n", len(ns.Conntrack))
+		}
+		for _, e := range ns.Errors {
+			fmt.Fprintf(&b, "  error: %s\n", e)
+		}
+	}
+	b.WriteString("\npublished:\n")
+	if len(r.Published) == 0 {
+		b.WriteString("  none\n")
+	}
+	for _, p := range r.Published {
+		state := "complete"
+		if !p.Complete {
+			state = "BROKEN (meshtrace path --port " + fmt.Sprint(p.Port) + " says where)"
+		}
+		fmt.Fprintf(&b, "  %s/%d  fwmark %d  backends %s  %s\n", p.Proto, p.Port, p.FWMark, orDash(strings.Join(p.Backends, ", ")), state)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
+	if ns.Firewall == nil {
+		b.WriteString("  firewall: not collected\n")
+		return
+	}
+	var parts []string
+	for _, t := range ns.Firewall.Tables {
+		n := 0
+		for _, c := range t.Chains {
+			n += len(c.Rules)
+		}
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", t.Name, n))
+		}
+	}
+	be := ns.Firewall.Backend
+	if be != "" {
+		be += ", "
+	}
+	fmt.Fprintf(b, "  firewall: %s%d rules (%s)\n", be, ns.Firewall.RuleCount(), orDash(strings.Join(parts, ", ")))
+	for _, t := range []string{"nat", "mangle"} {
+		for _, c := range ns.Firewall.Table(t).chains() {
+			for _, r := range c.Rules {
+				switch r.Target {
+				case "DNAT", "SNAT", "REDIRECT", "MARK", "MASQUERADE":
+					fmt.Fprintf(b, "    %s %s\n", t, r.Text)
+				}
+			}
+		}
+	}
+	for _, u := range ns.Firewall.Unparsed {
+		fmt.Fprintf(b, "    not understood (line %d): %s: %s\n", u.Line, u.Text, u.Reason)
+	}
+}
+
+func (t *Table) chains() []*Chain {
+	if t == nil {
+		return nil
+	}
+	return t.Chains
+}
+
+func writeLB(b *strings.Builder, ns *Namespace) {
+	if ns.IPVS != nil && !ns.IPVS.Available {
+		fmt.Fprintf(b, "  ipvs: unavailable: %s\n", ns.IPVS.Reason)
+	}
+	for _, s := range ns.LBServices() {
+		fmt.Fprintf(b, "  lb: %s %s (%s)\n", svcName(s), s.Scheduler, s.Impl)
+		for _, d := range s.Dests {
+			fmt.Fprintf(b, "    -> %s:%d %s weight %d active %d inactive %d\n", d.Addr, d.Port, d.Forward, d.Weight, d.ActiveConns, d.InactConns)
+		}
+	}
+}
+
+// WritePathText draws the path the way people draw it on a whiteboard.
+func WritePathText(w io.Writer, p *Path) error {
+	var b strings.Builder
+	what := fmt.Sprintf("%s/%d", p.Proto, p.Port)
+	if p.VIP != "" {
+		what = fmt.Sprintf("%s VIP %s port %d from %s", p.Proto, p.VIP, p.Port, p.From)
+	}
+	state := "complete"
+	if !p.Complete {
+		state = "BROKEN"
+	}
+	fmt.Fprintf(&b, "%s: %s\n\n", what, state)
+	for _, h := range p.Hops {
+		writeHop(&b, "  ", h)
+	}
+	if len(p.Backends) > 0 {
+		b.WriteString("\n  backends:\n")
+	}
+	for _, be := range p.Backends {
+		where := "remote node"
+		if be.Netns != nil {
+			where = *be.Netns
+			if be.Task != "" {
+				where += " (" + be.Task + ")"
+			}
+		} else if be.VTEP != "" {
+			where = fmt.Sprintf("remote node %s via %s", be.VTEP, be.Via)
+		}
+		tp := "?"
+		if be.TargetPort != 0 {
+			tp = fmt.Sprint(be.TargetPort)
+		}
+		fmt.Fprintf(&b, "    %s:%d %s weight %d -> %s, serves port %s\n", be.IP, be.Port, be.Forward, be.Weight, where, tp)
+		for _, h := range be.Hops {
+			writeHop(&b, "      ", h)
+		}
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, "\n  note: %s", n)
+	}
+	if len(p.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeHop(b *strings.Builder, indent string, h Hop) {
+	where := fmt.Sprintf("[%s]", h.Netns)
+	switch h.Kind {
+	case HopDNAT:
+		fmt.Fprintf(b, "%s%s %s/%s DNAT -> %s\n", indent, where, h.Table, h.Chain, h.To)
+	case HopMark:
+		fmt.Fprintf(b, "%s%s %s/%s MARK %#x (%d)\n", indent, where, h.Table, h.Chain, h.Mark, h.Mark)
+	case HopIPVS:
+		if h.FWMark != 0 {
+			fmt.Fprintf(b, "%s%s IPVS FWM %d %s (%s)\n", indent, where, h.FWMark, h.Scheduler, h.Impl)
+		} else {
+			fmt.Fprintf(b, "%s%s IPVS %s %s (%s)\n", indent, where, h.VIP, h.Scheduler, h.Impl)
+		}
+	case HopSNAT, HopMasquerade:
+		fmt.Fprintf(b, "%s%s %s/%s %s -> %s\n", indent, where, h.Table, h.Chain, strings.ToUpper(h.Kind), h.To)
+	case HopRedirect:
+		fmt.Fprintf(b, "%s%s %s/%s REDIRECT -> port %d\n", indent, where, h.Table, h.Chain, h.ToPort)
+	case HopBreak:
+		fmt.Fprintf(b, "%sBREAK at %s: %s\n", indent, where, h.Reason)
+		return
+	}
+	if h.Rule != "" {
+		fmt.Fprintf(b, "%s    %s", indent, h.Rule)
+		if h.Line > 0 {
+			fmt.Fprintf(b, "  (line %d)", h.Line)
+		}
+		if h.Packets > 0 {
+			fmt.Fprintf(b, "  [%d pkts]", h.Packets)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// WriteDOT writes the topology as a Graphviz graph: namespaces are
+// clusters, links are nodes, veth pairs and bridge ports are edges.
+func WriteDOT(w io.Writer, m *Model) error {
+	var b strings.Builder
+	b.WriteString("graph meshtrace {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n")
+	id := func(ns, link string) string { return fmt.Sprintf("%q", ns+"/"+link) }
+	for i, ns := range m.Namespaces {
+		fmt.Fprintf(&b, "  subgraph cluster_%d {\n    label=%q;\n", i, ns.Name+" ["+string(ns.Role)+"]")
+		for _, l := range ns.Links {
+			if l.Name == "lo" {
+				continue
+			}
+			label := l.Name + "\\n" + orDash(l.Kind)
+			for _, a := range l.Addrs {
+				if a.Addr().Is4() {
+					label += "\\n" + a.String()
+				}
+			}
+			fmt.Fprintf(&b, "    %s [label=\"%s\"];\n", id(ns.Name, l.Name), label)
+		}
+		b.WriteString("  }\n")
+	}
+	seen := map[string]bool{}
+	var edges []string
+	for _, ns := range m.Namespaces {
+		for _, l := range ns.Links {
+			if l.Master != "" {
+				edges = append(edges, fmt.Sprintf("  %s -- %s [style=dashed];\n", id(ns.Name, l.Name), id(ns.Name, l.Master)))
+			}
+			if p := l.Peer; p != nil && p.Ifname != "" {
+				pn := p.Netns
+				if pn == "" {
+					pn = ns.Name
+				}
+				a, c := ns.Name+"/"+l.Name, pn+"/"+p.Ifname
+				key := min(a, c) + "|" + max(a, c)
+				if !seen[key] {
+					seen[key] = true
+					edges = append(edges, fmt.Sprintf("  %s -- %s;\n", id(ns.Name, l.Name), id(pn, p.Ifname)))
+				}
+			}
+		}
+	}
+	sort.Strings(edges)
+	for _, e := range edges {
+		b.WriteString(e)
+	}
+	b.WriteString("}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
