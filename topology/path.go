@@ -34,10 +34,6 @@ type Hop struct {
 	Impl      string `json:"impl,omitempty"`
 	ToPort    int    `json:"to_port,omitempty"`
 	Reason    string `json:"reason,omitempty"`
-	// In and Out are the interfaces the packet enters and leaves this
-	// namespace by at this hop, when known (trace uses them).
-	In  string `json:"in,omitempty"`
-	Out string `json:"out,omitempty"`
 }
 
 // Backend is one real server of the path's load balancer.
@@ -234,7 +230,7 @@ func (w *walker) forward(ns *Namespace, pkt *Packet, exclude *Namespace) *Namesp
 	if l := next.RouteOut(pkt.Src); l != nil && pkt.InIface == "" {
 		pkt.InIface = l.Name
 	}
-	pkt.OutIface, pkt.DNATed, pkt.IPVS = "", false, false
+	crossed(pkt)
 	return next
 }
 
@@ -418,7 +414,7 @@ func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 		b.In = l.Name
 		pkt.InIface = l.Name
 	}
-	pkt.OutIface, pkt.DNATed, pkt.IPVS = "", false, false
+	crossed(&pkt)
 	sub := walker{m: w.m, p: &Path{}}
 	ok := sub.enterLocal(owner, &pkt)
 	b.Hops = append(b.Hops, sub.p.Hops...)
@@ -532,7 +528,7 @@ func eastWest(m *Model, q Query) (*Path, error) {
 	if l, ok := next.Owns(pkt.Dst); ok {
 		pkt.InIface = l.Name
 	}
-	pkt.OutIface = ""
+	crossed(&pkt)
 	if !w.enterLocal(next, &pkt) {
 		return p, nil
 	}
@@ -660,4 +656,11 @@ func markedElsewhere(m *Model, q Query) *Namespace {
 		}
 	}
 	return nil
+}
+
+// crossed resets what does not survive a move into another namespace: the
+// kernel scrubs skb->mark when a veth hands a packet to another netns, and
+// conntrack state is per namespace.
+func crossed(pkt *Packet) {
+	pkt.OutIface, pkt.DNATed, pkt.IPVS, pkt.Mark = "", false, false, 0
 }

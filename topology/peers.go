@@ -94,8 +94,11 @@ func (r *peerResolver) pass() bool {
 	return progress
 }
 
+// unresolved: a peer with an index whose namespace or name is not known
+// yet. A peer whose namespace is named but not its link (what `ip` prints
+// as "link-netns NAME") is unresolved too, and looked for only in NAME.
 func unresolved(l *Link) bool {
-	return l.Peer != nil && l.Peer.Netns == "" && l.Peer.Index > 0
+	return l.Peer != nil && (l.Peer.Netns == "" || l.Peer.Ifname == "") && l.Peer.Index > 0
 }
 
 // candidates lists the unresolved veths that can be x's other end.
@@ -103,6 +106,9 @@ func (r *peerResolver) candidates(x peerEnd) []peerEnd {
 	var out []peerEnd
 	for _, bns := range r.m.Namespaces {
 		if (x.l.Peer.NetnsID == -1) != (bns == x.ns) {
+			continue
+		}
+		if x.l.Peer.Netns != "" && x.l.Peer.Netns != bns.Name {
 			continue
 		}
 		y := bns.LinkByIndex(x.l.Peer.Index)

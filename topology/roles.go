@@ -76,7 +76,7 @@ func Classify(m *Model) {
 			}
 		}
 		switch {
-		case (hasLB(ns) || hasVIPMark(ns)) && !onSubnets(ns, gw) && ns.Docker == nil:
+		case (hasLB(ns) || hasVIPMark(ns)) && !onSubnets(ns, gw) && (ns.Docker == nil || ns.Docker.Container == ""):
 			ns.Role = RoleLB
 		case overlayLeg || (ns.Docker != nil && ns.Docker.Container != ""):
 			ns.Role = RoleTask

@@ -26,6 +26,7 @@ across namespaces: host DNAT -> docker_gwbridge -> ingress sandbox (MARK, IPVS, 
 Exit status: 0 complete, 3 broken (the last hop says where and why), 1 other errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := q
 			if vip != "" {
 				a, err := netip.ParseAddr(vip)
 				if err != nil {

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// run executes the CLI in-process, after resetting every flag to its
+// default: cobra keeps flag values between executions.
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	resetFlags(root)
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	code := 0
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+		out.WriteString(ee.msg)
+	case err != nil:
+		code = 1
+		out.WriteString(err.Error())
+	}
+	return out.String(), code
+}
+
+func resetFlags(c *cobra.Command) {
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			_ = sv.Replace(nil)
+		} else {
+			_ = f.Value.Set(f.DefValue)
+		}
+		f.Changed = false
+	})
+	for _, sub := range c.Commands() {
+		resetFlags(sub)
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", "golden", name+".golden")
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/meshtrace -run Golden -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", name, p, got, want)
+	}
+}
+
+func TestGoldenBundles(t *testing.T) {
+	const fx = "../../fixtures/bundles/"
+	cases := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"modern-inspect.txt", []string{"inspect", "--from", fx + "modern", "-o", "text"}, 0},
+		{"modern-inspect.json", []string{"inspect", "--from", fx + "modern", "-o", "json"}, 0},
+		{"modern-inspect.dot", []string{"inspect", "--from", fx + "modern", "-o", "dot"}, 0},
+		{"modern-path.txt", []string{"path", "--from", fx + "modern", "--port", "8080", "--proto", "tcp", "-o", "text"}, 0},
+		{"modern-path.json", []string{"path", "--from", fx + "modern", "--port", "8080", "--proto", "tcp", "-o", "json"}, 0},
+		{"modern-notpublished.txt", []string{"path", "--from", fx + "modern", "--port", "9999", "--proto", "tcp", "-o", "text"}, 2},
+		{"docker112-inspect.txt", []string{"inspect", "--from", fx + "docker112", "-o", "text"}, 0},
+		{"docker112-path.json", []string{"path", "--from", fx + "docker112", "--port", "8080", "--proto", "tcp", "-o", "json"}, 0},
+		{"docker112-path-udp.txt", []string{"path", "--from", fx + "docker112", "--port", "5353", "--proto", "udp", "-o", "text"}, 0},
+		{"eastwest-inspect.dot", []string{"inspect", "--from", fx + "eastwest", "-o", "dot"}, 0},
+		{"eastwest-path.json", []string{"path", "--from", fx + "eastwest", "--vip", "10.0.1.5", "--netns", "5f0c3a9e1d27", "--port", "80", "--proto", "tcp", "-o", "json"}, 0},
+		{"eastwest-path.txt", []string{"path", "--from", fx + "eastwest", "--vip", "10.0.1.5", "--netns", "5f0c3a9e1d27", "--port", "80", "--proto", "tcp", "-o", "text"}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, code := run(t, c.args...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d: %s", code, c.code, got)
+			}
+			golden(t, c.name, got)
+		})
+	}
+}
+
+// A broken bundle (a copy of modern without the sandbox's IPVS service)
+// breaks at the sandbox with exit 3 and says why.
+func TestPathBrokenBundleExit3(t *testing.T) {
+	dir := t.TempDir()
+	copyTree(t, "../../fixtures/bundles/modern", dir)
+	if err := os.WriteFile(filepath.Join(dir, "netns/ingress_sbox/ipvsadm.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, code := run(t, "path", "--from", dir, "--port", "8080", "--proto", "tcp", "-o", "json")
+	if code != 3 || !strings.Contains(got, `"kind": "break"`) || !strings.Contains(got, "no IPVS service for fwmark 256") || !strings.Contains(got, `"complete": false`) {
+		t.Fatalf("exit %d:\n%s", code, got)
+	}
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

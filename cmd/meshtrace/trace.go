@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshtrace/meshtrace/mesh"
+	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
+)
+
+func init() {
+	var (
+		src     sourceFlags
+		out     string
+		q       topology.Query
+		probe   bool
+		count   int
+		timeout time.Duration
+		pcap    string
+		ringKB  int
+	)
+	c := &cobra.Command{
+		Use:   "trace",
+		Short: "watch a published port's packets at every hop and NAT of the routing mesh (live)",
+		Long: `trace opens an AF_PACKET socket (with a kernel BPF filter) on every interface of the
+published port's path: the host's uplink, docker_gwbridge and its veth to the sandbox,
+both sandbox legs, the overlay's ports and VXLAN device, each task's ingress leg (with
+--mesh, on every node of the mesh and in its client netns). It recognises each packet at
+every hop although DNAT, IPVS, SNAT and REDIRECT rewrote it (IPv4 ID, TCP seq/ack and
+payload survive them; VXLAN is decoded) and explains every rewrite from the rules.
+It changes nothing on the system. --probe makes the traffic itself (one HTTP GET per
+connection, or one UDP datagram), from the mesh's client netns with --mesh, from this
+namespace otherwise.
+Exit status: 0 every flow answered, 3 a flow stopped (the output says where and why),
+2 the port is not published, 1 other errors.`,
+		Example: `  meshtrace trace --mesh demo --port 8080 --probe
+  meshtrace trace --mesh demo --port 8080 --probe --count 4 --pcap demo.pcapng
+  meshtrace trace --port 8080 --count 10 --timeout 1m -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if q.Port <= 0 || q.Port > 65535 {
+				return fmt.Errorf("--port must be 1-65535")
+			}
+			if q.Proto != "tcp" && q.Proto != "udp" {
+				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
+			}
+			if out != "text" && out != "json" {
+				return fmt.Errorf("unknown output %q: want text or json", out)
+			}
+			if src.from != "" {
+				return fmt.Errorf("trace captures live traffic: --from reads a bundle, use `meshtrace replay FILE --from DIR` for captures")
+			}
+			if count < 1 {
+				return fmt.Errorf("--count must be at least 1")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			env, st, err := loadEnv(ctx, src, q)
+			if err != nil {
+				return err
+			}
+			cfg := trace.Config{Env: env, Live: trace.LiveOptions{Count: count, Timeout: timeout}}
+			if ringKB > 0 {
+				cfg.Opener = trace.AFPacket{BlockSize: 256 << 10, Blocks: max(1, ringKB/256)}
+			}
+			if st != nil {
+				cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
+			}
+			if probe {
+				cfg.Probe = &trace.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port))}
+				if st != nil {
+					cfg.Probe.Netns, cfg.Probe.From = st.Client.Netns, "client"
+				}
+			}
+			var pf *os.File
+			if pcap != "" {
+				if pf, err = os.Create(pcap); err != nil {
+					return err
+				}
+				defer pf.Close()
+				cfg.Pcap = pf
+			}
+			res, err := trace.Run(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if pf != nil {
+				if err := pf.Close(); err != nil {
+					return fmt.Errorf("%s: %w", pcap, err)
+				}
+			}
+			return report(cmd.OutOrStdout(), out, res, probe)
+		},
+	}
+	src.add(c)
+	f := c.Flags()
+	f.StringVarP(&out, "output", "o", "text", "text or json")
+	f.IntVar(&q.Port, "port", 0, "published port")
+	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
+	f.BoolVar(&probe, "probe", false, "make the traffic: --count connections (HTTP GET) or datagrams to the published port")
+	f.IntVar(&count, "count", 1, "stop after this many complete connections (with --probe: make this many)")
+	f.DurationVar(&timeout, "timeout", 30*time.Second, "stop capturing after this long")
+	f.StringVar(&pcap, "pcap", "", "write the capture as pcapng (one interface per netns/interface, a comment per packet)")
+	f.IntVar(&ringKB, "ring-kb", 0, "kernel ring per socket in KiB (default 2048)")
+	root.AddCommand(c)
+}
+
+// loadEnv reads the source's model and the port's path; with --mesh, every
+// node of the mesh (the --node one first) and the mesh's state.
+func loadEnv(ctx context.Context, src sourceFlags, q topology.Query) (*trace.Env, *mesh.State, error) {
+	src.noConntrack = true // trace reads conntrack itself, after the capture
+	m, err := src.load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := topology.FindPath(m, q)
+	var np *topology.NotPublishedError
+	if errors.As(err, &np) {
+		return nil, nil, &exitError{code: 2, msg: np.Error()}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	env := &trace.Env{Proto: q.Proto, Port: q.Port}
+	if src.meshName == "" {
+		env.Nodes = []*trace.Node{{Model: m, Path: p, Addr: trace.NodeAddr(m)}}
+		return env, nil, nil
+	}
+	st, err := mesh.Load("", src.meshName)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range st.Nodes {
+		if n.Name == src.node {
+			env.Nodes = append([]*trace.Node{{Name: n.Name, Model: m, Path: p, Addr: n.IP}}, env.Nodes...)
+			continue
+		}
+		other := src
+		other.node = n.Name
+		om, err := other.load(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mesh %s node %s: %w", src.meshName, n.Name, err)
+		}
+		op, _ := topology.FindPath(om, q)
+		env.Nodes = append(env.Nodes, &trace.Node{Name: n.Name, Model: om, Path: op, Addr: n.IP})
+	}
+	if len(env.Nodes) == 0 || env.Nodes[0].Name != src.node {
+		return nil, nil, fmt.Errorf("mesh %s: no node %s in its state", src.meshName, src.node)
+	}
+	return env, st, nil
+}
+
+// report prints the result and turns a stopped flow into exit status 3.
+func report(w io.Writer, out string, res *trace.Result, expectFlows bool) error {
+	var err error
+	if out == "json" {
+		err = trace.WriteJSON(w, res)
+	} else {
+		err = trace.WriteText(w, res)
+	}
+	if err != nil {
+		return err
+	}
+	if res.Error != "" {
+		return &exitError{code: 1, msg: res.Error}
+	}
+	for _, f := range res.Flows {
+		if !f.Answered {
+			return &exitError{code: 3}
+		}
+	}
+	if expectFlows && len(res.Flows) == 0 {
+		return &exitError{code: 3, msg: "no packet of the probe was seen at any capture point"}
+	}
+	return nil
+}
