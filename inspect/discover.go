@@ -4,7 +4,9 @@
 package inspect
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,6 +26,20 @@ type NetnsRef struct {
 	Inode uint64
 }
 
+// SelfHost is what plays "host" where PID 1's namespace cannot be opened.
+const SelfHost = "/proc/self/ns/net"
+
+// HostPath is the default "host" namespace: PID 1's, or, where /proc/1 is
+// hidden from us (a sandbox whose init is not ours to inspect, a container
+// without CAP_SYS_PTRACE), our own namespace, which is the node's root
+// namespace whenever meshtrace runs from a shell on the node.
+func HostPath() string {
+	if _, err := os.Stat(DefaultHost); err != nil && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES)) {
+		return SelfHost
+	}
+	return DefaultHost
+}
+
 // Discover lists the host namespace and every namespace file in dirs, in
 // that order (files sorted by name). A directory that does not exist is
 // skipped: a node without Docker has no /run/docker/netns. The same
@@ -31,9 +47,13 @@ type NetnsRef struct {
 // and a file that is the host namespace is not listed again.
 func Discover(hostPath string, dirs []string) ([]NetnsRef, error) {
 	if hostPath == "" {
-		hostPath = DefaultHost
+		hostPath = HostPath()
 	}
-	ino, err := nsInode(hostPath)
+	var ref syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/net", &ref); err != nil {
+		return nil, fmt.Errorf("nsfs: %w", err)
+	}
+	ino, err := nsInode(hostPath, uint64(ref.Dev))
 	if err != nil {
 		return nil, fmt.Errorf("host netns %s: %w", hostPath, err)
 	}
@@ -56,7 +76,7 @@ func Discover(hostPath string, dirs []string) ([]NetnsRef, error) {
 		sort.Strings(names)
 		for _, n := range names {
 			p := filepath.Join(dir, n)
-			ino, err := nsInode(p)
+			ino, err := nsInode(p, uint64(ref.Dev))
 			if err != nil {
 				// A file that is not (or no longer) a namespace bind
 				// mount: dockerd leaves such files behind after a crash.
@@ -76,16 +96,13 @@ func Discover(hostPath string, dirs []string) ([]NetnsRef, error) {
 // nsfs files have st_dev of the nsfs mount, which a plain file never has;
 // a cheaper proxy is that a plain empty file left behind by a crashed
 // daemon has an inode on the directory's own filesystem. We compare with
-// the filesystem of /proc/self/ns/net.
-func nsInode(path string) (uint64, error) {
-	var st, ref syscall.Stat_t
+// nsfsDev, the device of /proc/self/ns/net (stat'ed once per Discover).
+func nsInode(path string, nsfsDev uint64) (uint64, error) {
+	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
 		return 0, err
 	}
-	if err := syscall.Stat("/proc/self/ns/net", &ref); err != nil {
-		return 0, err
-	}
-	if st.Dev != ref.Dev {
+	if uint64(st.Dev) != nsfsDev {
 		return 0, fmt.Errorf("%s is not a network namespace file", path)
 	}
 	return st.Ino, nil

@@ -86,6 +86,10 @@ type Option struct {
 	Name string   `json:"name"` // without the leading dashes
 	Neg  bool     `json:"neg,omitempty"`
 	Args []string `json:"args,omitempty"`
+	// Quoted is set for string arguments iptables-save passes through
+	// xtables_save_string (comments, log prefixes): it quotes them unless
+	// they consist only of [A-Za-z0-9_-].
+	Quoted bool `json:"quoted,omitempty"`
 }
 
 // Table returns the named table, or nil.
@@ -220,9 +224,28 @@ func writeOpts(b *strings.Builder, opts []Option) {
 		b.WriteString(" --" + o.Name)
 		for _, a := range o.Args {
 			b.WriteByte(' ')
-			b.WriteString(quoteArg(a))
+			if o.Quoted {
+				b.WriteString(saveString(a))
+			} else {
+				b.WriteString(quoteArg(a))
+			}
 		}
 	}
+}
+
+// saveString quotes like iptables' xtables_save_string: bare when the value
+// is non-empty and only [A-Za-z0-9_-], else double-quoted with \, " and '
+// escaped.
+func saveString(a string) string {
+	bare := a != ""
+	for i := 0; i < len(a) && bare; i++ {
+		c := a[i]
+		bare = c == '_' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+	}
+	if bare {
+		return a
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `'`, `\'`).Replace(a) + `"`
 }
 
 // quoteArg quotes an argument the way iptables-save does (comments and

@@ -188,13 +188,16 @@ type IPVSService struct {
 
 // IPVSDest is a real server.
 type IPVSDest struct {
-	Addr        netip.Addr `json:"addr"`
-	Port        int        `json:"port"`
-	Forward     string     `json:"forward"` // masq, route, tunnel
-	Weight      int        `json:"weight"`
-	ActiveConns int        `json:"active_conns"`
-	InactConns  int        `json:"inact_conns"`
-	Stats       *IPVSStats `json:"stats,omitempty"`
+	Addr    netip.Addr `json:"addr"`
+	Port    int        `json:"port"`
+	Forward string     `json:"forward"` // masq, route, tunnel
+	Weight  int        `json:"weight"`
+	// WeightUnknown is set when the source did not show the weight
+	// (`ipvsadm -Ln --stats`); Weight is then 0 and means nothing.
+	WeightUnknown bool       `json:"weight_unknown,omitempty"`
+	ActiveConns   int        `json:"active_conns"`
+	InactConns    int        `json:"inact_conns"`
+	Stats         *IPVSStats `json:"stats,omitempty"`
 }
 
 // IPVSStats are the counters of `ipvsadm -Ln --stats`.

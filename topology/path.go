@@ -330,7 +330,7 @@ func (w *walker) balance(ns *Namespace, pkt *Packet) {
 	allZero := true
 	var snat []Hop
 	for i, d := range svc.Dests {
-		allZero = allZero && d.Weight == 0
+		allZero = allZero && d.Weight == 0 && !d.WeightUnknown
 		bp := *pkt
 		bp.Dst = d.Addr
 		if d.Port != 0 {

@@ -224,6 +224,16 @@ func TestPathBreaks(t *testing.T) {
 			t.Fatalf("want weight-0 break, got %+v", p.Hops)
 		}
 	})
+	t.Run("weights not shown (ipvsadm -Ln --stats) is no break", func(t *testing.T) {
+		w := newWorld()
+		m := w.model(t)
+		for _, d := range m.Lookup(w.sboxName).IPVS.Services[0].Dests {
+			d.Weight, d.WeightUnknown = 0, true
+		}
+		if p := mustPath(t, m, 8080); !p.Complete {
+			t.Fatalf("unknown weights broke the path: %+v", p.Hops)
+		}
+	})
 	t.Run("IPVS missing from the kernel", func(t *testing.T) {
 		w := newWorld()
 		m := w.model(t)

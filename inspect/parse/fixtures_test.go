@@ -1,0 +1,71 @@
+package parse
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fixtureRoots are the directories of recorded command output the tests
+// walk: ours (fixtures/cmdout, see its README) and the real Swarm VM's
+// (fixtures/swarm-vm), whenever it exists.
+var fixtureRoots = []string{
+	filepath.Join("..", "..", "fixtures", "cmdout"),
+	filepath.Join("..", "..", "fixtures", "swarm-vm"),
+}
+
+// fixtureKind classifies a fixture file by its name.
+func fixtureKind(name string) string {
+	if !strings.HasSuffix(name, ".txt") {
+		return ""
+	}
+	switch {
+	case strings.Contains(name, "iptables-save"):
+		return "iptables"
+	case strings.HasPrefix(name, "ipvsadm"):
+		return "ipvsadm"
+	case strings.HasSuffix(name, "ip-addr.txt") || strings.HasSuffix(name, "ip-d-addr.txt"):
+		return "ipaddr"
+	}
+	return ""
+}
+
+// fixtures returns the fixture files of one kind. Our own fixtures must be
+// there: a missing directory is a failure, not a silent pass.
+func fixtures(t testing.TB, kind string) []string {
+	t.Helper()
+	var out []string
+	for i, root := range fixtureRoots {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && fixtureKind(d.Name()) == kind {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil && (i == 0 || !os.IsNotExist(err)) {
+			t.Fatalf("walk %s: %v", root, err)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s fixtures under %v", kind, fixtureRoots)
+	}
+	return out
+}
+
+func readFixture(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func cmdout(parts ...string) string {
+	return filepath.Join(append([]string{fixtureRoots[0]}, parts...)...)
+}

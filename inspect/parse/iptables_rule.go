@@ -1,0 +1,364 @@
+package parse
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// token is one argument of a rule line, split the way iptables-restore
+// splits it (xshared.c add_param_to_argv): at unquoted blanks; a double
+// quote opens a quoted part in which a backslash escapes the next byte, and
+// the closing quote ends the argument.
+type token struct {
+	s      string
+	quoted bool
+}
+
+// ruleParser turns one "-A CHAIN ..." line into a Rule. It keeps scratch
+// buffers between rules and hands out the rules' slices from slabs, so a
+// rule costs a handful of allocations however many options it has.
+type ruleParser struct {
+	toks []token
+	fbuf []string
+	sm   []scratchMatch
+	so   []scratchOpt
+	sa   []string
+
+	blocks  []ruleBlock
+	spare   *ruleBlock // a block handed out for a rule that failed
+	nblocks int        // size of the last blocks slab: slabs grow with the file
+	opts    []topology.Option
+	args    []string
+	matches []topology.Match
+}
+
+type scratchMatch struct {
+	name string
+	a, b int // its options: so[a:b]
+}
+
+type scratchOpt struct {
+	name   string
+	neg    bool
+	quoted bool // an argument was quoted (xtables_save_string)
+	a, b   int  // its arguments: sa[a:b]
+}
+
+// ruleBlock is a rule allocated together with its header Negatables.
+type ruleBlock struct {
+	r   topology.Rule
+	neg [6]topology.Negatable
+}
+
+const (
+	ctxNone = iota
+	ctxMatch
+	ctxTarget
+)
+
+func (rp *ruleParser) init() {
+	rp.toks = make([]token, 0, 32)
+	rp.fbuf = make([]string, 0, 8)
+}
+
+// parse parses text, which starts with "-A ". On failure it returns nil and
+// the reason.
+func (rp *ruleParser) parse(text string) (*topology.Rule, string) {
+	blk := rp.spare
+	rp.spare = nil
+	if blk == nil {
+		if len(rp.blocks) == 0 {
+			rp.nblocks = min(max(2*rp.nblocks, 8), 256)
+			rp.blocks = make([]ruleBlock, rp.nblocks)
+		}
+		blk = &rp.blocks[0]
+		rp.blocks = rp.blocks[1:]
+	}
+	if why := rp.parseInto(blk, text); why != "" {
+		*blk = ruleBlock{}
+		rp.spare = blk
+		return nil, why
+	}
+	return &blk.r, ""
+}
+
+func (rp *ruleParser) parseInto(blk *ruleBlock, text string) string {
+	toks, reason := rp.tokenize(text)
+	if reason != "" {
+		return reason
+	}
+	if len(toks) < 2 || toks[0].quoted || toks[0].s != "-A" {
+		return "not a rule"
+	}
+	if toks[1].quoted || isStop(toks[1]) {
+		return "-A without a chain name"
+	}
+	rp.sm, rp.so, rp.sa = rp.sm[:0], rp.so[:0], rp.sa[:0]
+	var (
+		r      = &blk.r
+		ctx    = ctxNone
+		neg    bool
+		ta, tb int // target options: so[ta:tb]
+		nneg   int // header Negatables used
+	)
+	r.Chain, r.Text = toks[1].s, text
+	closeCtx := func() {
+		switch ctx {
+		case ctxMatch:
+			rp.sm[len(rp.sm)-1].b = len(rp.so)
+		case ctxTarget:
+			tb = len(rp.so)
+		}
+	}
+	for i := 2; i < len(toks); i++ {
+		t := toks[i]
+		if t.quoted {
+			return "unexpected argument " + strconv.Quote(t.s)
+		}
+		switch t.s {
+		case "!":
+			if neg {
+				return "two ! in a row"
+			}
+			neg = true
+			continue
+		case "-s", "-d", "-i", "-o", "-p":
+			v, vneg, j, why := headerValue(toks, i)
+			if why != "" {
+				return why
+			}
+			if neg && vneg {
+				return "two ! for " + t.s
+			}
+			field := r.Src
+			switch t.s {
+			case "-d":
+				field = r.Dst
+			case "-i":
+				field = r.InIface
+			case "-o":
+				field = r.OutIface
+			case "-p":
+				field = r.Proto
+			}
+			if field != nil {
+				return "duplicate " + t.s
+			}
+			n := &blk.neg[nneg]
+			nneg++
+			n.Neg, n.Value = neg || vneg, v
+			switch t.s {
+			case "-s":
+				r.Src = n
+			case "-d":
+				r.Dst = n
+			case "-i":
+				r.InIface = n
+			case "-o":
+				r.OutIface = n
+			case "-p":
+				r.Proto = n
+			}
+			neg = false
+			i = j
+		case "-f":
+			if r.Fragment != nil {
+				return "duplicate -f"
+			}
+			r.Fragment = &blk.neg[5]
+			r.Fragment.Neg = neg
+			neg = false
+		case "-m", "-j", "-g":
+			if neg {
+				return "! before " + t.s
+			}
+			if i+1 >= len(toks) || toks[i+1].quoted || isStop(toks[i+1]) {
+				return t.s + " without a name"
+			}
+			name := toks[i+1].s
+			i++
+			closeCtx()
+			if t.s == "-m" {
+				rp.sm = append(rp.sm, scratchMatch{name: name, a: len(rp.so), b: len(rp.so)})
+				ctx = ctxMatch
+				continue
+			}
+			if r.Target != "" {
+				return "two targets (" + r.Target + " and " + name + ")"
+			}
+			r.Target, r.Goto = name, t.s == "-g"
+			ta, tb = len(rp.so), len(rp.so)
+			ctx = ctxTarget
+		default:
+			if len(t.s) <= 2 || t.s[0] != '-' || t.s[1] != '-' {
+				return "unexpected " + strconv.Quote(t.s)
+			}
+			if ctx == ctxNone {
+				return "option " + t.s + " before any -m or -j"
+			}
+			o := scratchOpt{name: t.s[2:], neg: neg, a: len(rp.sa)}
+			neg = false
+			// The old negation style: "--dport ! 80".
+			if i+2 < len(toks) && !toks[i+1].quoted && toks[i+1].s == "!" && !isStop(toks[i+2]) {
+				if o.neg {
+					return "two ! for " + t.s
+				}
+				o.neg = true
+				i++
+			}
+			for i+1 < len(toks) && !isStop(toks[i+1]) {
+				rp.sa = append(rp.sa, toks[i+1].s)
+				o.quoted = o.quoted || toks[i+1].quoted
+				i++
+			}
+			o.b = len(rp.sa)
+			rp.so = append(rp.so, o)
+		}
+	}
+	if neg {
+		return "! at the end of the rule"
+	}
+	closeCtx()
+	rp.build(r, ta, tb)
+	return ""
+}
+
+// build copies the scratch matches, options and arguments into slabs and
+// hangs them on r.
+func (rp *ruleParser) build(r *topology.Rule, ta, tb int) {
+	chunk := rp.nblocks * 8 // options and arguments per rule, roughly
+	args := take(&rp.args, len(rp.sa), chunk)
+	copy(args, rp.sa)
+	opts := take(&rp.opts, len(rp.so), chunk)
+	for k, o := range rp.so {
+		opts[k] = topology.Option{Name: o.name, Neg: o.neg, Quoted: o.quoted}
+		if o.a < o.b {
+			opts[k].Args = args[o.a:o.b:o.b]
+		}
+	}
+	if len(rp.sm) > 0 {
+		ms := take(&rp.matches, len(rp.sm), chunk/2)
+		for k, m := range rp.sm {
+			ms[k] = topology.Match{Name: m.name}
+			if m.a < m.b {
+				ms[k].Opts = opts[m.a:m.b:m.b]
+			}
+		}
+		r.Matches = ms
+	}
+	if ta < tb {
+		r.TargetOpts = opts[ta:tb:tb]
+	}
+}
+
+// take returns n elements carved from *slab (refilled with chunk-sized
+// arrays), capped so that appending to the result never touches its
+// neighbours.
+func take[T any](slab *[]T, n, chunk int) []T {
+	if n == 0 {
+		return nil
+	}
+	if len(*slab) < n {
+		*slab = make([]T, max(n, chunk))
+	}
+	s := (*slab)[:n:n]
+	*slab = (*slab)[n:]
+	return s
+}
+
+// headerValue reads the value of -s/-d/-i/-o/-p at toks[i+1], accepting the
+// old "-s ! 10.0.0.0/8" negation. j is the index of the value.
+func headerValue(toks []token, i int) (v string, neg bool, j int, why string) {
+	j = i + 1
+	if j < len(toks) && !toks[j].quoted && toks[j].s == "!" {
+		neg = true
+		j++
+	}
+	if j >= len(toks) || isStop(toks[j]) {
+		return "", false, 0, toks[i].s + " without a value"
+	}
+	if toks[j].quoted { // iptables-save never quotes addresses, interfaces or protocols
+		return "", false, 0, "quoted value for " + toks[i].s
+	}
+	return toks[j].s, neg, j, ""
+}
+
+// isStop reports whether t ends an option's argument list: "!", a long
+// option, or one of the rule's own flags. Quoted arguments never stop.
+func isStop(t token) bool {
+	if t.quoted {
+		return false
+	}
+	s := t.s
+	switch len(s) {
+	case 0:
+		return false
+	case 1:
+		return s == "!"
+	case 2:
+		return s[0] == '-' && strings.IndexByte("mjgsdiopf", s[1]) >= 0
+	}
+	return s[0] == '-' && s[1] == '-'
+}
+
+func (rp *ruleParser) tokenize(s string) ([]token, string) {
+	toks := rp.toks[:0]
+	i := 0
+	for {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		start := i
+		for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '"' {
+			i++
+		}
+		if i >= len(s) || s[i] != '"' {
+			toks = append(toks, token{s: s[start:i]})
+			continue
+		}
+		prefix := s[start:i]
+		i++
+		qs, esc := i, false
+		for i < len(s) && s[i] != '"' {
+			if s[i] == '\\' {
+				esc = true
+				i++
+			}
+			i++
+		}
+		if i >= len(s) {
+			rp.toks = toks
+			return nil, "unterminated quote"
+		}
+		body := s[qs:i]
+		i++
+		if esc {
+			body = unescape(body)
+		}
+		if prefix != "" {
+			body = prefix + body
+		}
+		toks = append(toks, token{s: body, quoted: true})
+	}
+	rp.toks = toks
+	return toks, ""
+}
+
+// unescape drops each backslash inside a quoted part, keeping the byte it
+// escapes.
+func unescape(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
