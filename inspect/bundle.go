@@ -1,0 +1,207 @@
+package inspect
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// The files of a bundle directory (see Bundle).
+const (
+	BundleNetnsDir      = "netns"
+	BundleHost          = "host"
+	BundleIPAddr        = "ip-addr.txt"
+	BundleIptables      = "iptables-save.txt"
+	BundleIPVS          = "ipvsadm.txt"
+	BundleDockerDir     = "docker"
+	BundleNetworksJSON  = "networks.json"
+	BundleContainerJSON = "containers.json"
+	BundleServicesJSON  = "services.json"
+	// BundleNotes holds facts about the collection, one a line (what was
+	// not collected and why); they become Model.Notes.
+	BundleNotes = "NOTES.txt"
+)
+
+// Bundle reads a bundle directory, the layout `meshtrace collect` writes
+// and a user can assemble by hand on a broken node:
+//
+//	DIR/netns/host/…           the root namespace (Namespace "host")
+//	DIR/netns/<name>/…         one folder per netns, named like its file
+//	    ip-addr.txt            `ip addr` or `ip -d addr`
+//	    iptables-save.txt      `iptables-save` or `iptables-save -c`
+//	    ipvsadm.txt            `ipvsadm-save -n`, `ipvsadm -Ln` or `ipvsadm -Ln --stats`
+//	DIR/docker/networks.json   `docker network inspect …` (optional)
+//	DIR/docker/containers.json `docker inspect <containers>` (optional)
+//	DIR/docker/services.json   `docker service inspect …` (optional)
+//	DIR/NOTES.txt              notes of the collection (optional)
+//
+// A missing file means "not collected", never "empty": a nil Firewall or
+// IPVS, and for ip-addr.txt no links and an error on the namespace. A file
+// that does not parse fails the read with the parser's error, which names
+// the file (under DIR) and the line. Namespaces come host first, then by
+// name; veth peers are resolved and Docker metadata attached. Roles are
+// left to topology.Classify.
+func Bundle(dir string) (*topology.Model, error) {
+	netnsDir := filepath.Join(dir, BundleNetnsDir)
+	hostDir := filepath.Join(netnsDir, BundleHost)
+	if st, err := os.Stat(hostDir); err != nil {
+		return nil, fmt.Errorf("bundle %s: no host namespace: %w", dir, err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("bundle %s: %s is not a directory", dir, hostDir)
+	}
+	ents, err := os.ReadDir(netnsDir)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	names := []string{BundleHost}
+	for _, e := range ents {
+		if n := e.Name(); n != BundleHost && isDir(netnsDir, e) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names[1:])
+
+	m := &topology.Model{Source: "bundle:" + dir}
+	for _, name := range names {
+		ns, err := readBundleNetns(filepath.Join(netnsDir, name), name)
+		if err != nil {
+			return nil, err
+		}
+		m.Namespaces = append(m.Namespaces, ns)
+	}
+	if m.Notes, err = readNotes(filepath.Join(dir, BundleNotes)); err != nil {
+		return nil, err
+	}
+	d, err := readBundleDocker(filepath.Join(dir, BundleDockerDir), m.Notes)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		m.Docker = d.Meta()
+		m.Notes = append(m.Notes, d.Notes...)
+	}
+	topology.ResolvePeers(m)
+	topology.AnnotateDocker(m)
+	return m, nil
+}
+
+// isDir follows a symlinked namespace folder too.
+func isDir(parent string, e fs.DirEntry) bool {
+	if e.IsDir() {
+		return true
+	}
+	if e.Type()&fs.ModeSymlink != 0 {
+		st, err := os.Stat(filepath.Join(parent, e.Name()))
+		return err == nil && st.IsDir()
+	}
+	return false
+}
+
+func readBundleNetns(dir, name string) (*topology.Namespace, error) {
+	ns := &topology.Namespace{Name: name}
+	if name == BundleHost {
+		ns.Role = topology.RoleHost
+	}
+	found, err := parseFile(filepath.Join(dir, BundleIPAddr), func(file string, r io.Reader) (e error) {
+		ns.Links, e = parse.IPAddr(file, r)
+		return e
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		ns.Errors = append(ns.Errors, BundleIPAddr+" not collected")
+	}
+	if _, err := parseFile(filepath.Join(dir, BundleIptables), func(file string, r io.Reader) (e error) {
+		ns.Firewall, e = parse.IptablesSave(file, r)
+		return e
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := parseFile(filepath.Join(dir, BundleIPVS), func(file string, r io.Reader) (e error) {
+		ns.IPVS, e = parse.Ipvsadm(file, r)
+		return e
+	}); err != nil {
+		return nil, err
+	}
+	return ns, nil
+}
+
+// parseFile opens file and hands it to fn; found is false when the file
+// does not exist. Errors that are not the parser's own name the file.
+func parseFile(file string, fn func(file string, r io.Reader) error) (found bool, err error) {
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err // *fs.PathError names the file
+	}
+	defer f.Close()
+	if err := fn(file, bufio.NewReaderSize(f, 64<<10)); err != nil {
+		var pe *parse.Error
+		if errors.As(err, &pe) {
+			return true, err
+		}
+		return true, fmt.Errorf("%s: %w", file, err)
+	}
+	return true, nil
+}
+
+// readNotes returns the non-empty lines of NOTES.txt, nil when absent.
+func readNotes(file string) ([]string, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// readBundleDocker reads DIR/docker/*.json; nil when none is there.
+func readBundleDocker(dir string, notes []string) (*DockerData, error) {
+	var in [3]jsonInput
+	for i, name := range []string{BundleNetworksJSON, BundleContainerJSON, BundleServicesJSON} {
+		file := filepath.Join(dir, name)
+		b, err := os.ReadFile(file)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		in[i] = jsonInput{name: file, data: b}
+	}
+	d, err := dockerDataFromJSON(in[0], in[1], in[2])
+	if err != nil {
+		return nil, err
+	}
+	if d != nil && len(bytes.TrimSpace(in[2].data)) == 0 && !notesMention(notes, BundleServicesJSON) {
+		d.Notes = append(d.Notes, "docker services not collected ("+filepath.Join(dir, BundleServicesJSON)+" missing)")
+	}
+	return d, nil
+}
+
+func notesMention(notes []string, s string) bool {
+	for _, n := range notes {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,336 @@
+package inspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// CollectOptions configure Collect.
+type CollectOptions struct {
+	// HostNetns is the namespace file that plays "host" ("" = DefaultHost).
+	HostNetns string
+	// NetnsDirs are the directories of namespace files (nil =
+	// DefaultNetnsDirs).
+	NetnsDirs []string
+	// NoDocker skips the Docker engine.
+	NoDocker bool
+	// Workers bounds how many namespaces are collected at once (0 = 4).
+	Workers int
+
+	// Runner runs the commands; nil = the real one (inside each
+	// namespace through internal/netnsx).
+	Runner CommandRunner
+	// IPVS says whether the kernel has IPVS; nil = the real probe (the
+	// generic netlink family "IPVS").
+	IPVS IPVSProbe
+	// Docker reads the engine; nil = the local daemon when one answers.
+	Docker DockerReader
+}
+
+// CommandRunner runs the collection commands.
+type CommandRunner interface {
+	// Run runs the command inside the namespace at netnsPath and returns
+	// its standard output; a failure carries the standard error.
+	Run(ctx context.Context, netnsPath, name string, args ...string) ([]byte, error)
+	// LookPath reports an error when the command is not installed.
+	LookPath(name string) error
+}
+
+// IPVSProbe tells whether the kernel has IPVS.
+type IPVSProbe interface {
+	// KernelIPVS reports whether it has, and when not, how that was
+	// established.
+	KernelIPVS() (ok bool, reason string)
+}
+
+// collectCmd is one command of a namespace and the file it fills.
+type collectCmd struct {
+	file string
+	name string
+	args []string
+}
+
+var (
+	cmdIPAddr   = collectCmd{BundleIPAddr, "ip", []string{"-d", "addr"}}
+	cmdIptables = collectCmd{BundleIptables, "iptables-save", []string{"-c"}}
+	// `ipvsadm -S -n` is what the ipvsadm-save -n script runs.
+	cmdIPVS = collectCmd{BundleIPVS, "ipvsadm", []string{"-S", "-n"}}
+)
+
+func (c collectCmd) String() string { return c.name + " " + strings.Join(c.args, " ") }
+
+// Collect writes this host's state (or that of the namespaces the options
+// point at) as a bundle directory that Bundle(dir) reads back: for every
+// namespace Discover finds, `ip -d addr`, `iptables-save -c` and, when
+// ipvsadm is installed and the kernel has IPVS, `ipvsadm-save -n`, each run
+// inside the namespace; and the Docker engine's networks, containers and
+// services when a daemon answers. What could not be collected has no file
+// and a line in NOTES.txt saying why, so "not collected" never reads as
+// "empty". It refuses to write into a directory that is not empty, and
+// changes nothing on the system.
+func Collect(ctx context.Context, o CollectOptions, dir string) error {
+	if err := prepareDir(dir); err != nil {
+		return err
+	}
+	dirs := o.NetnsDirs
+	if dirs == nil {
+		dirs = DefaultNetnsDirs
+	}
+	refs, err := Discover(o.HostNetns, dirs)
+	if err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	run := o.Runner
+	if run == nil {
+		run = execRunner{}
+	}
+	c := &collector{ctx: ctx, run: run, dir: dir}
+	c.cmds = c.available(o)
+	refs = c.uniqueNames(refs)
+
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	errs := make([]error, len(refs))
+	for i, ref := range refs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = c.netns(ref)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// Commands killed by a cancelled context would read as "not
+	// collected"; the bundle is incomplete, say so.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	if !o.NoDocker {
+		if err := c.docker(o.Docker); err != nil {
+			return err
+		}
+	}
+	return c.writeNotes()
+}
+
+// prepareDir creates dir, or accepts it when it exists and is empty.
+func prepareDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("collect: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("collect: %w", err)
+	case len(ents) > 0:
+		return fmt.Errorf("collect: %s is not empty: refusing to write a bundle into it", dir)
+	}
+	return nil
+}
+
+type collector struct {
+	ctx  context.Context
+	run  CommandRunner
+	dir  string
+	cmds []collectCmd
+
+	mu    sync.Mutex
+	notes []string
+}
+
+func (c *collector) note(format string, args ...any) {
+	c.mu.Lock()
+	c.notes = append(c.notes, fmt.Sprintf(format, args...))
+	c.mu.Unlock()
+}
+
+// uniqueNames renames a namespace whose file name is already taken (the
+// same name in two netns directories, or a netns file named "host") so its
+// folder does not mix with the other's, and notes it.
+func (c *collector) uniqueNames(refs []NetnsRef) []NetnsRef {
+	taken := map[string]string{}
+	out := make([]NetnsRef, len(refs))
+	for i, ref := range refs {
+		if prev, ok := taken[ref.Name]; ok {
+			name := ref.Name
+			for n := 2; taken[name] != ""; n++ {
+				name = fmt.Sprintf("%s~%d", ref.Name, n)
+			}
+			c.note("netns %s (%s) collected as netns/%s: the name is taken by %s", ref.Name, ref.Path, name, prev)
+			ref.Name = name
+		}
+		taken[ref.Name] = ref.Path
+		out[i] = ref
+	}
+	return out
+}
+
+// available returns the commands this host can run, noting the others.
+func (c *collector) available(o CollectOptions) []collectCmd {
+	var out []collectCmd
+	for _, cmd := range []collectCmd{cmdIPAddr, cmdIptables} {
+		if err := c.run.LookPath(cmd.name); err != nil {
+			c.note("%s not collected in any namespace: %s is not installed", cmd.file, cmd.name)
+			continue
+		}
+		out = append(out, cmd)
+	}
+	if err := c.run.LookPath(cmdIPVS.name); err != nil {
+		c.note("%s not collected in any namespace: ipvsadm is not installed", cmdIPVS.file)
+		return out
+	}
+	probe := o.IPVS
+	if probe == nil {
+		probe = netlinkIPVSProbe{}
+	}
+	if ok, reason := probe.KernelIPVS(); !ok {
+		c.note("%s not collected in any namespace: kernel has no IPVS (%s)", cmdIPVS.file, reason)
+		return out
+	}
+	return append(out, cmdIPVS)
+}
+
+// netns collects one namespace. A command that fails is a note; only
+// failing to write the bundle is an error.
+func (c *collector) netns(ref NetnsRef) error {
+	nsDir := filepath.Join(c.dir, BundleNetnsDir, ref.Name)
+	if err := os.MkdirAll(nsDir, 0o700); err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	for _, cmd := range c.cmds {
+		out, err := c.run.Run(c.ctx, ref.Path, cmd.name, cmd.args...)
+		if err != nil {
+			c.note("netns %s: %s not collected: %s: %s", ref.Name, cmd.file, cmd, cmdError(err))
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(nsDir, cmd.file), out, 0o600); err != nil {
+			return fmt.Errorf("collect: %w", err)
+		}
+	}
+	return nil
+}
+
+// CommandError is a command that ran and failed, with its standard error.
+type CommandError struct {
+	Err    error
+	Stderr []byte
+}
+
+func (e *CommandError) Error() string {
+	msg := e.Err.Error()
+	if s := strings.TrimSpace(string(e.Stderr)); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// cmdError is a command's failure on one line.
+func cmdError(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// docker writes docker/*.json from the engine, when one answers.
+func (c *collector) docker(r DockerReader) error {
+	var d *DockerData
+	var err error
+	if r != nil {
+		d, err = ReadDocker(c.ctx, r)
+	} else {
+		d, err = ReadDockerLive(c.ctx)
+	}
+	if err != nil {
+		c.note("docker/ not collected: %s", strings.Join(strings.Fields(err.Error()), " "))
+		return nil
+	}
+	if d == nil {
+		c.note("docker/ not collected: no Docker daemon answered")
+		return nil
+	}
+	for _, n := range d.Notes {
+		if strings.Contains(n, "services") {
+			c.note("docker/%s not collected: %s", BundleServicesJSON, n)
+		} else {
+			c.note("%s", n)
+		}
+	}
+	redactEnv(d)
+	dd := filepath.Join(c.dir, BundleDockerDir)
+	if err := os.MkdirAll(dd, 0o700); err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	files := []struct {
+		name string
+		v    any
+		ok   bool
+	}{
+		{BundleNetworksJSON, d.Networks, true},
+		{BundleContainerJSON, d.Containers, true},
+		{BundleServicesJSON, d.Services, d.Services != nil},
+	}
+	for _, f := range files {
+		if !f.ok {
+			continue
+		}
+		b, err := json.MarshalIndent(f.v, "", "    ")
+		if err != nil {
+			return fmt.Errorf("collect: docker %s: %w", f.name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dd, f.name), append(b, '\n'), 0o600); err != nil {
+			return fmt.Errorf("collect: %w", err)
+		}
+	}
+	return nil
+}
+
+// redactEnv blanks the values of containers' environment variables (and
+// of the service specs'): they often hold credentials, and meshtrace never
+// reads them. The names stay.
+func redactEnv(d *DockerData) {
+	blank := func(env []string) {
+		for i, kv := range env {
+			if k, _, ok := strings.Cut(kv, "="); ok {
+				env[i] = k + "=<redacted by meshtrace collect>"
+			}
+		}
+	}
+	for _, c := range d.Containers {
+		if c.Config != nil {
+			blank(c.Config.Env)
+		}
+	}
+	for _, s := range d.Services {
+		if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
+			blank(cs.Env)
+		}
+	}
+}
+
+func (c *collector) writeNotes() error {
+	if len(c.notes) == 0 {
+		return nil
+	}
+	sort.Strings(c.notes)
+	if err := os.WriteFile(filepath.Join(c.dir, BundleNotes), []byte(strings.Join(c.notes, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	return nil
+}

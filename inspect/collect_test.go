@@ -1,0 +1,247 @@
+package inspect
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// fakeRunner answers commands from canned outputs keyed by "path|cmd".
+type fakeRunner struct {
+	out       map[string]string
+	fail      map[string]error
+	installed map[string]bool
+
+	mu  sync.Mutex
+	ran []string
+}
+
+var _ CommandRunner = (*fakeRunner)(nil)
+
+func (f *fakeRunner) Run(_ context.Context, path, name string, args ...string) ([]byte, error) {
+	key := path + "|" + strings.Join(append([]string{name}, args...), " ")
+	f.mu.Lock()
+	f.ran = append(f.ran, key)
+	f.mu.Unlock()
+	if err, ok := f.fail[key]; ok {
+		return nil, err
+	}
+	out, ok := f.out[key]
+	if !ok {
+		return nil, errors.New("unexpected command " + key)
+	}
+	return []byte(out), nil
+}
+
+func (f *fakeRunner) LookPath(name string) error {
+	if f.installed[name] {
+		return nil
+	}
+	return errors.New(name + ": executable file not found in $PATH")
+}
+
+type fakeProbe struct {
+	ok     bool
+	reason string
+}
+
+var _ IPVSProbe = fakeProbe{}
+
+func (p fakeProbe) KernelIPVS() (bool, string) { return p.ok, p.reason }
+
+// selfNetns is a namespace file any user can stat: the test's own.
+const selfNetns = "/proc/self/ns/net"
+
+func hostOutputs(t *testing.T) map[string]string {
+	return map[string]string{
+		selfNetns + "|ip -d addr":       fixtureFile(t, "modern/netns/host/ip-addr.txt"),
+		selfNetns + "|iptables-save -c": fixtureFile(t, "modern/netns/host/iptables-save.txt"),
+		selfNetns + "|ipvsadm -S -n":    fixtureFile(t, "modern/netns/ingress_sbox/ipvsadm.txt"),
+	}
+}
+
+func TestCollectWritesABundle(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bundle")
+	r := &fakeRunner{out: hostOutputs(t), installed: map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true}}
+	dk := &fakeDocker{
+		nets: []network.Inspect{{Network: network.Network{ID: "c5h7abz82pq0h1rtmf8tjkxn4", Name: "ingress", Ingress: true}}},
+		ctrs: []container.InspectResponse{{ID: "c1", Name: "/web.1.x", Config: &container.Config{Env: []string{"DB_PASSWORD=hunter2", "PATH=/bin"}}}},
+		svcs: []swarm.Service{{ID: "s1", Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "web"}}}},
+	}
+	o := CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{t.TempDir()}, Runner: r, IPVS: fakeProbe{ok: true}, Docker: dk}
+	if err := Collect(context.Background(), o, dir); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	want := []string{
+		"docker/containers.json", "docker/networks.json", "docker/services.json",
+		"netns/host/ip-addr.txt", "netns/host/iptables-save.txt", "netns/host/ipvsadm.txt",
+	}
+	if d := cmp.Diff(want, files); d != "" {
+		t.Errorf("files (-want +got):\n%s", d)
+	}
+	// Exactly the command output, byte for byte.
+	got, _ := os.ReadFile(filepath.Join(dir, "netns/host/iptables-save.txt"))
+	if string(got) != r.out[selfNetns+"|iptables-save -c"] {
+		t.Error("iptables-save.txt is not the command's output")
+	}
+	ctrs, _ := os.ReadFile(filepath.Join(dir, "docker/containers.json"))
+	if strings.Contains(string(ctrs), "hunter2") || !strings.Contains(string(ctrs), "DB_PASSWORD=") {
+		t.Errorf("environment not redacted (names kept):\n%s", ctrs)
+	}
+
+	m, err := Bundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Namespaces) != 1 || m.Namespaces[0].Name != "host" || m.Namespaces[0].Firewall == nil || m.Namespaces[0].IPVS == nil {
+		t.Fatalf("read back: %+v", m.Namespaces)
+	}
+	if m.Docker == nil || len(m.Docker.Services) != 1 || m.Docker.Networks[0].Name != "ingress" || m.Docker.Containers[0].Name != "web.1.x" {
+		t.Errorf("docker read back: %+v", m.Docker)
+	}
+	if len(m.Notes) != 0 {
+		t.Errorf("notes = %q", m.Notes)
+	}
+
+	// Never into a non-empty directory.
+	if err := Collect(context.Background(), o, dir); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("second collect into %s: err = %v", dir, err)
+	}
+}
+
+func TestCollectNotCollected(t *testing.T) {
+	dir := t.TempDir() // exists and is empty: accepted
+	out := hostOutputs(t)
+	r := &fakeRunner{
+		out:       out,
+		fail:      map[string]error{selfNetns + "|iptables-save -c": &CommandError{Err: errors.New("exit status 1"), Stderr: []byte("iptables-save: unable to\n initialize table 'nat'\n")}},
+		installed: map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true},
+	}
+	dk := &fakeDocker{svcErr: errors.New("this node is not a swarm manager (swarm state active)")}
+	o := CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{filepath.Join(dir, "absent")}, Runner: r,
+		IPVS: fakeProbe{reason: `generic netlink family "IPVS" not found`}, Docker: dk}
+	if err := Collect(context.Background(), o, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range r.ran {
+		if strings.Contains(key, "ipvsadm") {
+			t.Errorf("ran ipvsadm on a kernel without IPVS: %s", key)
+		}
+	}
+	for _, f := range []string{"netns/host/iptables-save.txt", "netns/host/ipvsadm.txt", "docker/services.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("%s written, want not collected", f)
+		}
+	}
+	notes, err := os.ReadFile(filepath.Join(dir, "NOTES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `docker/services.json not collected: docker services not available: this node is not a swarm manager (swarm state active)
+ipvsadm.txt not collected in any namespace: kernel has no IPVS (generic netlink family "IPVS" not found)
+netns host: iptables-save.txt not collected: iptables-save -c: exit status 1: iptables-save: unable to initialize table 'nat'
+`
+	if d := cmp.Diff(want, string(notes)); d != "" {
+		t.Errorf("NOTES.txt (-want +got):\n%s", d)
+	}
+	m, err := Bundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := m.Namespaces[0]
+	if host.Firewall != nil || host.IPVS != nil || len(host.Links) == 0 {
+		t.Errorf("host: firewall %v ipvs %v links %d", host.Firewall, host.IPVS, len(host.Links))
+	}
+	// The bundle's own "services missing" note is not repeated.
+	if d := cmp.Diff(strings.Split(strings.TrimSpace(want), "\n"), m.Notes); d != "" {
+		t.Errorf("model notes (-want +got):\n%s", d)
+	}
+}
+
+func TestCollectMissingTools(t *testing.T) {
+	dir := t.TempDir()
+	r := &fakeRunner{out: hostOutputs(t), installed: map[string]bool{"ip": true}}
+	o := CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{}, Runner: r, IPVS: fakeProbe{ok: true}, NoDocker: true}
+	if err := Collect(context.Background(), o, dir); err != nil {
+		t.Fatal(err)
+	}
+	notes, _ := os.ReadFile(filepath.Join(dir, "NOTES.txt"))
+	want := "iptables-save.txt not collected in any namespace: iptables-save is not installed\n" +
+		"ipvsadm.txt not collected in any namespace: ipvsadm is not installed\n"
+	if d := cmp.Diff(want, string(notes)); d != "" {
+		t.Errorf("NOTES.txt (-want +got):\n%s", d)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "docker")); err == nil {
+		t.Error("docker/ written with NoDocker")
+	}
+}
+
+func TestCollectRefusesNonEmptyDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "precious"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &fakeRunner{}
+	err := Collect(context.Background(), CollectOptions{HostNetns: selfNetns, Runner: r}, dir)
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("err = %v", err)
+	}
+	if len(r.ran) != 0 {
+		t.Errorf("ran commands before refusing: %q", r.ran)
+	}
+}
+
+func TestCollectUniqueNames(t *testing.T) {
+	c := &collector{}
+	got := c.uniqueNames([]NetnsRef{
+		{Name: "host", Path: "/proc/1/ns/net"},
+		{Name: "x", Path: "/run/docker/netns/x"},
+		{Name: "host", Path: "/run/netns/host"},
+		{Name: "x", Path: "/run/netns/x"},
+		{Name: "x~2", Path: "/run/netns/x~2"},
+	})
+	var names []string
+	for _, r := range got {
+		names = append(names, r.Name)
+	}
+	if d := cmp.Diff([]string{"host", "x", "host~2", "x~2", "x~2~2"}, names); d != "" {
+		t.Errorf("names (-want +got):\n%s", d)
+	}
+	want := []string{
+		"netns host (/run/netns/host) collected as netns/host~2: the name is taken by /proc/1/ns/net",
+		"netns x (/run/netns/x) collected as netns/x~2: the name is taken by /run/docker/netns/x",
+		"netns x~2 (/run/netns/x~2) collected as netns/x~2~2: the name is taken by /run/netns/x",
+	}
+	if d := cmp.Diff(want, c.notes); d != "" {
+		t.Errorf("notes (-want +got):\n%s", d)
+	}
+}
+
+func TestCollectCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := &fakeRunner{out: hostOutputs(t), installed: map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true}}
+	err := Collect(ctx, CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{}, Runner: r, IPVS: fakeProbe{ok: true}, NoDocker: true}, t.TempDir())
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}

@@ -1,0 +1,271 @@
+package inspect
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// Swarm's container labels.
+const (
+	labelServiceName = "com.docker.swarm.service.name"
+	labelTaskName    = "com.docker.swarm.task.name"
+	labelTaskID      = "com.docker.swarm.task.id"
+)
+
+// DockerData is what the engine said, in its own API types: what Collect
+// writes to docker/*.json, and what those files decode to.
+type DockerData struct {
+	Networks   []network.Inspect
+	Containers []container.InspectResponse
+	// Services is nil when they were not available (a node that is not a
+	// swarm manager cannot list them); Notes says why.
+	Services []swarm.Service
+	Notes    []string
+}
+
+// DockerFromJSON reads what `docker network inspect`, `docker inspect`
+// (containers) and `docker service inspect` print: JSON arrays of the
+// engine's API objects. A nil or empty input means that part was not
+// collected; when all three are, the result is nil.
+func DockerFromJSON(networks, containers, services []byte) (*topology.DockerMeta, error) {
+	d, err := dockerDataFromJSON(
+		jsonInput{"networks", networks},
+		jsonInput{"containers", containers},
+		jsonInput{"services", services},
+	)
+	if err != nil || d == nil {
+		return nil, err
+	}
+	return d.Meta(), nil
+}
+
+// jsonInput is one JSON document and the name errors give it (a file
+// path in a bundle).
+type jsonInput struct {
+	name string
+	data []byte
+}
+
+// dockerDataFromJSON decodes the networks, containers and services
+// documents, in that order.
+func dockerDataFromJSON(nets, ctrs, svcs jsonInput) (*DockerData, error) {
+	var d DockerData
+	found := false
+	for _, in := range []struct {
+		jsonInput
+		dst any
+	}{{nets, &d.Networks}, {ctrs, &d.Containers}, {svcs, &d.Services}} {
+		if len(bytes.TrimSpace(in.data)) == 0 {
+			continue
+		}
+		found = true
+		if err := decodeArray(in.data, in.dst); err != nil {
+			return nil, fmt.Errorf("docker %s: %w", in.name, jsonError(in.data, err))
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	return &d, nil
+}
+
+// decodeArray decodes a JSON array into dst (a pointer to a slice), or a
+// single object as a one-element array: some tools print one object.
+func decodeArray(data []byte, dst any) error {
+	trimmed := bytes.TrimSpace(data)
+	if trimmed[0] == '{' {
+		data = append(append([]byte{'['}, trimmed...), ']')
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON array")
+	}
+	return nil
+}
+
+// jsonError adds the line and column to a JSON decoding error.
+func jsonError(data []byte, err error) error {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	}
+	if off < 0 || off > int64(len(data)) {
+		return err
+	}
+	line := 1 + bytes.Count(data[:off], []byte{'\n'})
+	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
+	return fmt.Errorf("line %d col %d: %w", line, col, err)
+}
+
+// Meta converts the engine's objects to the model's Docker metadata.
+func (d *DockerData) Meta() *topology.DockerMeta {
+	if d == nil {
+		return nil
+	}
+	m := &topology.DockerMeta{}
+	for _, n := range d.Networks {
+		m.Networks = append(m.Networks, dockerNetwork(n))
+	}
+	for _, c := range d.Containers {
+		m.Containers = append(m.Containers, dockerContainer(c))
+	}
+	for _, s := range d.Services {
+		m.Services = append(m.Services, dockerService(s))
+	}
+	sort.SliceStable(m.Networks, func(i, j int) bool { return m.Networks[i].Name < m.Networks[j].Name })
+	sort.SliceStable(m.Containers, func(i, j int) bool { return m.Containers[i].Name < m.Containers[j].Name })
+	sort.SliceStable(m.Services, func(i, j int) bool { return m.Services[i].Name < m.Services[j].Name })
+	return m
+}
+
+func dockerNetwork(n network.Inspect) topology.DockerNetwork {
+	out := topology.DockerNetwork{
+		ID:      n.ID,
+		Name:    n.Name,
+		Driver:  n.Driver,
+		Scope:   n.Scope,
+		Ingress: n.Ingress,
+	}
+	for _, c := range n.IPAM.Config {
+		if c.Subnet.IsValid() && c.Subnet.Addr().Is4() {
+			out.Subnet = c.Subnet.String()
+			if c.Gateway.IsValid() {
+				out.Gateway = c.Gateway.String()
+			}
+			break
+		}
+	}
+	for key, ep := range n.Containers {
+		addr := ""
+		switch {
+		case ep.IPv4Address.IsValid():
+			addr = ep.IPv4Address.Addr().String()
+		case ep.IPv6Address.IsValid():
+			addr = ep.IPv6Address.Addr().String()
+		default:
+			continue
+		}
+		if out.Endpoints == nil {
+			out.Endpoints = map[string]string{}
+		}
+		out.Endpoints[endpointKey(key, ep.Name)] = addr
+	}
+	return out
+}
+
+// endpointKey names an endpoint of `docker network inspect`'s Containers:
+// the container's name for a container (keyed by its 64-hex ID), the key
+// itself for the sandboxes dockerd makes ("ingress-sbox", "lb-NAME").
+func endpointKey(key, name string) string {
+	if isHexID(key) && name != "" {
+		return name
+	}
+	return key
+}
+
+func isHexID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func dockerContainer(c container.InspectResponse) topology.DockerContainer {
+	out := topology.DockerContainer{
+		ID:   c.ID,
+		Name: strings.TrimPrefix(c.Name, "/"),
+	}
+	if c.Config != nil {
+		out.Service = c.Config.Labels[labelServiceName]
+		out.Task = taskName(c.Config.Labels[labelTaskName], c.Config.Labels[labelTaskID])
+	}
+	if ns := c.NetworkSettings; ns != nil {
+		out.SandboxKey = ns.SandboxKey
+		for name, ep := range ns.Networks {
+			if ep == nil || !ep.IPAddress.IsValid() {
+				continue
+			}
+			if out.Networks == nil {
+				out.Networks = map[string]string{}
+			}
+			out.Networks[name] = ep.IPAddress.String()
+		}
+	}
+	return out
+}
+
+// taskName turns the task-name label "web.1.<taskid>" into "web.1" (a
+// global service's task is "web.<nodeid>.<taskid>" → "web.<nodeid>").
+func taskName(label, id string) string {
+	if label == "" {
+		return ""
+	}
+	if id != "" && strings.HasSuffix(label, "."+id) {
+		return strings.TrimSuffix(label, "."+id)
+	}
+	if i := strings.LastIndexByte(label, '.'); i > 0 && strings.Count(label, ".") >= 2 {
+		return label[:i]
+	}
+	return label
+}
+
+func dockerService(s swarm.Service) topology.DockerService {
+	out := topology.DockerService{ID: s.ID, Name: s.Spec.Name}
+	switch {
+	case s.Spec.EndpointSpec != nil && s.Spec.EndpointSpec.Mode != "":
+		out.EndpointMode = string(s.Spec.EndpointSpec.Mode)
+	case s.Endpoint.Spec.Mode != "":
+		out.EndpointMode = string(s.Endpoint.Spec.Mode)
+	}
+	for _, v := range s.Endpoint.VirtualIPs {
+		if !v.Addr.IsValid() {
+			continue
+		}
+		if out.VIPs == nil {
+			out.VIPs = map[string]string{}
+		}
+		out.VIPs[v.NetworkID] = v.Addr.String()
+	}
+	// The runtime ports carry the published port dockerd picked when the
+	// spec left it to it; the spec's ports are the fallback.
+	ports := s.Endpoint.Ports
+	if len(ports) == 0 && s.Spec.EndpointSpec != nil {
+		ports = s.Spec.EndpointSpec.Ports
+	}
+	for _, p := range ports {
+		proto := string(p.Protocol)
+		if proto == "" {
+			proto = "tcp"
+		}
+		out.Ports = append(out.Ports, topology.DockerPort{
+			Proto:     proto,
+			Published: int(p.PublishedPort),
+			Target:    int(p.TargetPort),
+			Mode:      string(p.PublishMode),
+		})
+	}
+	return out
+}
