@@ -86,9 +86,10 @@ type Option struct {
 	Name string   `json:"name"` // without the leading dashes
 	Neg  bool     `json:"neg,omitempty"`
 	Args []string `json:"args,omitempty"`
-	// Quoted is set for string arguments iptables-save passes through
-	// xtables_save_string (comments, log prefixes): it quotes them unless
-	// they consist only of [A-Za-z0-9_-].
+	// Quoted is set when iptables-save printed the argument quoted: it
+	// quotes string arguments (comments, log prefixes) through
+	// xtables_save_string unless they are non-empty [A-Za-z0-9_-]. Render
+	// quotes such arguments the same way.
 	Quoted bool `json:"quoted,omitempty"`
 }
 
