@@ -1,0 +1,86 @@
+package inspect
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// kernelConntrack dumps the IPv4 conntrack table over ctnetlink with the
+// target's NETLINK_NETFILTER socket.
+type kernelConntrack struct{}
+
+var _ ConntrackReader = kernelConntrack{}
+
+func (kernelConntrack) ReadConntrack(t *Target) ([]topology.Conntrack, error) {
+	if t.hints.conntrack == 0 {
+		// nf_conntrack_count is 0: nothing to dump, and a dump would walk
+		// the node-wide conntrack hash for nothing.
+		return []topology.Conntrack{}, nil
+	}
+	h, err := t.handle()
+	if err != nil {
+		return nil, err
+	}
+	flows, err := retry(func() ([]*netlink.ConntrackFlow, error) {
+		return h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conntrack list: %w", err)
+	}
+	out := make([]topology.Conntrack, 0, len(flows))
+	for _, f := range flows {
+		c := topology.Conntrack{
+			Proto:   ipProtoName(f.Forward.Protocol),
+			Orig:    tuple(f.Forward),
+			Reply:   tuple(f.Reverse),
+			Mark:    f.Mark,
+			Timeout: f.TimeOut,
+			Zone:    f.Zone,
+		}
+		if tcp, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP); ok {
+			c.State = tcpConntrackState(tcp.State)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func tuple(t netlink.IPTuple) topology.Tuple {
+	return topology.Tuple{Src: addrOf(t.SrcIP), Dst: addrOf(t.DstIP), SPort: t.SrcPort, DPort: t.DstPort}
+}
+
+func addrOf(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
+}
+
+func ipProtoName(p uint8) string {
+	switch p {
+	case unix.IPPROTO_TCP:
+		return "tcp"
+	case unix.IPPROTO_UDP:
+		return "udp"
+	case unix.IPPROTO_ICMP:
+		return "icmp"
+	case unix.IPPROTO_SCTP:
+		return "sctp"
+	}
+	return fmt.Sprint(p)
+}
+
+// tcpConntrackStates are enum tcp_conntrack's names as conntrack -L prints them.
+var tcpConntrackStates = []string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
+	"LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
+
+func tcpConntrackState(s uint8) string {
+	if int(s) < len(tcpConntrackStates) {
+		return tcpConntrackStates[s]
+	}
+	return fmt.Sprint(s)
+}

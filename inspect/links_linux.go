@@ -1,0 +1,329 @@
+package inspect
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+
+	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// kernelLinks reads links, addresses, routes, neighbours and FDB entries
+// over rtnetlink, with the target's sockets.
+type kernelLinks struct{}
+
+var _ LinkReader = kernelLinks{}
+
+// dumpRetries bounds retries of a dump the kernel interrupted (the table
+// changed while it was being dumped).
+const dumpRetries = 3
+
+func retry[T any](f func() (T, error)) (T, error) {
+	var v T
+	var err error
+	for range dumpRetries {
+		v, err = f()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) && !errors.Is(err, errDumpInterrupted) {
+			return v, err
+		}
+	}
+	return v, err
+}
+
+// devconfKnobs are the per-link sysctls taken from the link dump's IPv4
+// devconf array (IFLA_INET_CONF; index = IPV4_DEVCONF_* - 1).
+var devconfKnobs = []struct {
+	name  string
+	index int
+}{{"rp_filter", 8 - 1}, {"route_localnet", 26 - 1}}
+
+// rtextFilterSkipStats is RTEXT_FILTER_SKIP_STATS (Linux 4.19+; older
+// kernels ignore it).
+const rtextFilterSkipStats = 1 << 3
+
+// linkDump is netlink.LinkList over a raw rtnetlink socket, which also
+// returns each link's IPv4 devconf (by ifindex).
+func linkDump(fd int) ([]netlink.Link, map[int][]uint32, error) {
+	var links []netlink.Link
+	conf := map[int][]uint32{}
+	var derr error
+	// ifinfomsg (AF_UNSPEC: all links), then IFLA_EXT_MASK asking the
+	// kernel to leave out the link statistics nobody reads here.
+	req := make([]byte, unix.SizeofIfInfomsg+8)
+	binary.NativeEndian.PutUint16(req[unix.SizeofIfInfomsg:], 8)
+	binary.NativeEndian.PutUint16(req[unix.SizeofIfInfomsg+2:], unix.IFLA_EXT_MASK)
+	binary.NativeEndian.PutUint32(req[unix.SizeofIfInfomsg+4:], rtextFilterSkipStats)
+	err := nlDump(fd, unix.RTM_GETLINK, req, func(typ uint16, data []byte) {
+		if typ != unix.RTM_NEWLINK || derr != nil {
+			return
+		}
+		l, err := netlink.LinkDeserialize(nil, data)
+		if err != nil {
+			derr = err
+			return
+		}
+		links = append(links, l)
+		if c := inetDevconf(data); c != nil {
+			conf[l.Attrs().Index] = c
+		}
+	})
+	if err == nil {
+		err = derr
+	}
+	return links, conf, err
+}
+
+// nlaTypeMask strips NLA_F_NESTED and NLA_F_NET_BYTEORDER from an
+// attribute type.
+const nlaTypeMask = 0x3fff
+
+// inetDevconf digs IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF out of an
+// RTM_NEWLINK payload; nil when absent.
+func inetDevconf(data []byte) []uint32 {
+	if len(data) < unix.SizeofIfInfomsg {
+		return nil
+	}
+	find := func(b []byte, typ uint16) []byte {
+		attrs, err := nl.ParseRouteAttr(b)
+		if err != nil {
+			return nil
+		}
+		for _, a := range attrs {
+			if a.Attr.Type&nlaTypeMask == typ {
+				return a.Value
+			}
+		}
+		return nil
+	}
+	v := find(data[unix.SizeofIfInfomsg:], unix.IFLA_AF_SPEC)
+	if v = find(v, unix.AF_INET); v == nil {
+		return nil
+	}
+	if v = find(v, 1); v == nil { // IFLA_INET_CONF
+		return nil
+	}
+	out := make([]uint32, len(v)/4)
+	for i := range out {
+		out[i] = binary.NativeEndian.Uint32(v[4*i:])
+	}
+	return out
+}
+
+func (kernelLinks) ReadLinks(t *Target) (*LinkData, error) {
+	h, err := t.handle()
+	if err != nil {
+		return nil, err
+	}
+	var conf map[int][]uint32
+	nl, err := retry(func() ([]netlink.Link, error) {
+		var l []netlink.Link
+		var err error
+		l, conf, err = linkDump(t.res.route)
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("link list: %w", err)
+	}
+	d := &LinkData{Links: make([]*topology.Link, 0, len(nl)), Sysctls: topology.Sysctls{}}
+	names := make(map[int]string, len(nl))
+	byIndex := make(map[int]*topology.Link, len(nl))
+	for _, l := range nl {
+		names[l.Attrs().Index] = l.Attrs().Name
+	}
+	fdb := false // any bridge, bridge port or VXLAN device
+	for _, l := range nl {
+		tl := convertLink(l, names)
+		d.Links = append(d.Links, tl)
+		byIndex[tl.Index] = tl
+		fdb = fdb || tl.Master != "" || tl.Kind == "bridge" || tl.Kind == "vxlan"
+		for _, k := range devconfKnobs {
+			if c := conf[tl.Index]; len(c) > k.index {
+				d.Sysctls["net.ipv4.conf."+tl.Name+"."+k.name] = strconv.FormatUint(uint64(c[k.index]), 10)
+			}
+		}
+	}
+	var errs []error
+	addrs, err := retry(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_ALL) })
+	if err != nil {
+		errs = append(errs, fmt.Errorf("address list: %w", err))
+	}
+	for _, a := range addrs {
+		l := byIndex[a.LinkIndex]
+		if l == nil || a.IPNet == nil {
+			continue
+		}
+		if p, ok := prefixOf(a.IPNet); ok {
+			l.Addrs = append(l.Addrs, p)
+		}
+	}
+	routes, err := retry(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("route list: %w", err))
+	}
+	for _, r := range routes {
+		d.Routes = append(d.Routes, convertRoute(r, names)...)
+	}
+	neighs, err := retry(func() ([]netlink.Neigh, error) { return h.NeighList(0, netlink.FAMILY_V4) })
+	if err != nil {
+		errs = append(errs, fmt.Errorf("neighbour list: %w", err))
+	}
+	for _, n := range neighs {
+		if n.IP == nil {
+			continue
+		}
+		d.Neighbours = append(d.Neighbours, topology.Neigh{IP: n.IP.String(), MAC: macString(n.HardwareAddr),
+			Dev: names[n.LinkIndex], State: neighState(n.State)})
+	}
+	var entries []netlink.Neigh
+	if fdb {
+		entries, err = retry(func() ([]netlink.Neigh, error) { return h.NeighList(0, unix.AF_BRIDGE) })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fdb list: %w", err))
+		}
+	}
+	for _, n := range entries {
+		l := byIndex[n.LinkIndex]
+		// Unicast entries of bridge ports and VXLAN devices; the
+		// per-device multicast entries say nothing about forwarding.
+		if l == nil || len(n.HardwareAddr) == 0 || n.HardwareAddr[0]&1 == 1 || (l.Master == "" && l.Kind != "vxlan" && l.Kind != "bridge") {
+			continue
+		}
+		e := topology.FDB{MAC: n.HardwareAddr.String(), Dev: l.Name, State: neighState(n.State)}
+		if n.IP != nil && l.Kind == "vxlan" {
+			e.Dst = n.IP.String()
+		}
+		d.FDB = append(d.FDB, e)
+	}
+	return d, errors.Join(errs...)
+}
+
+func convertLink(l netlink.Link, names map[int]string) *topology.Link {
+	a := l.Attrs()
+	tl := &topology.Link{
+		Index:  a.Index,
+		Name:   a.Name,
+		Kind:   l.Type(),
+		MTU:    a.MTU,
+		MAC:    macString(a.HardwareAddr),
+		Up:     a.Flags&net.FlagUp != 0,
+		Master: names[a.MasterIndex],
+	}
+	if a.Flags&net.FlagLoopback != 0 || a.EncapType == "loopback" {
+		tl.Kind = "loopback"
+	}
+	switch v := l.(type) {
+	case *netlink.Veth:
+		if a.ParentIndex > 0 {
+			tl.Peer = &topology.Peer{Index: a.ParentIndex, NetnsID: a.NetNsID}
+		}
+	case *netlink.Vxlan:
+		tl.VXLAN = &topology.VXLANInfo{ID: v.VxlanId, Port: v.Port, Local: ipString(v.SrcAddr), Group: ipString(v.Group),
+			Learning: v.Learning, Proxy: v.Proxy}
+	}
+	return tl
+}
+
+func convertRoute(r netlink.Route, names map[int]string) []topology.Route {
+	dst := "default"
+	if r.Dst != nil {
+		if p, ok := prefixOf(r.Dst); ok && p.Bits() > 0 {
+			dst = p.Masked().String()
+		}
+	}
+	base := topology.Route{Dst: dst, Src: ipString(r.Src)}
+	if r.Table != unix.RT_TABLE_MAIN {
+		base.Table = r.Table
+	}
+	if len(r.MultiPath) == 0 {
+		base.Gateway, base.Dev = ipString(r.Gw), names[r.LinkIndex]
+		return []topology.Route{base}
+	}
+	out := make([]topology.Route, 0, len(r.MultiPath))
+	for _, nh := range r.MultiPath {
+		rr := base
+		rr.Gateway, rr.Dev = ipString(nh.Gw), names[nh.LinkIndex]
+		out = append(out, rr)
+	}
+	return out
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	a = a.Unmap()
+	if a.Is4() && ones > 32 {
+		ones -= 96
+	}
+	return netip.PrefixFrom(a, ones), true
+}
+
+func ipString(ip net.IP) string {
+	if ip == nil || ip.IsUnspecified() {
+		return ""
+	}
+	return ip.String()
+}
+
+func macString(hw net.HardwareAddr) string {
+	if len(hw) == 0 {
+		return ""
+	}
+	return hw.String()
+}
+
+var nudNames = []struct {
+	bit  int
+	name string
+}{
+	{netlink.NUD_INCOMPLETE, "incomplete"}, {netlink.NUD_REACHABLE, "reachable"}, {netlink.NUD_STALE, "stale"},
+	{netlink.NUD_DELAY, "delay"}, {netlink.NUD_PROBE, "probe"}, {netlink.NUD_FAILED, "failed"},
+	{netlink.NUD_NOARP, "noarp"}, {netlink.NUD_PERMANENT, "permanent"},
+}
+
+// neighState names NUD_* bits as `ip neigh` does, lower-case.
+func neighState(s int) string {
+	var parts []string
+	for _, n := range nudNames {
+		if s&n.bit != 0 {
+			parts = append(parts, n.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
+}
+
+// NetnsID asks namespace from's rtnetlink which netnsid it gave to.
+func (kernelLinks) NetnsID(from, to NetnsRef) (int, error) {
+	fd, err := netnsx.Open(to.Path)
+	if err != nil {
+		return -1, err
+	}
+	defer fd.Close()
+	id := -1
+	err = netnsx.Do(from.Path, func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		id, err = h.GetNetNsIdByFd(int(fd))
+		return err
+	})
+	return id, err
+}

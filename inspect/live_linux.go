@@ -1,0 +1,115 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/meshtrace/meshtrace/internal/netnsx"
+)
+
+// targetRes holds the netlink sockets opened in a target namespace, made
+// in one visit of the namespace and reused by every reader of it: a
+// vishvananda/netlink handle (rtnetlink, ctnetlink, generic netlink) and a
+// raw sock_diag socket.
+type targetRes struct {
+	h      *netlink.Handle
+	diag   int // NETLINK_INET_DIAG
+	route  int // NETLINK_ROUTE, for the raw link dump
+	err    error
+	opened bool
+}
+
+// nlFamilies are the netlink families of the handle. A vishvananda/netlink
+// Handle without a family silently opens a socket in the caller's
+// namespace instead, so every family used through it must be here.
+var nlFamilies = []int{unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER, unix.NETLINK_GENERIC}
+
+// nlTimeout bounds every netlink exchange, so a wedged namespace cannot
+// hang the whole read.
+const nlTimeout = 10 * time.Second
+
+// open makes t's sockets; it runs inside t's namespace.
+func (t *Target) open() error {
+	t.res.opened = true
+	h, err := netlink.NewHandle(nlFamilies...)
+	if err != nil {
+		return fmt.Errorf("netlink sockets: %w", err)
+	}
+	t.res.h = h
+	if err := h.SetSocketTimeout(nlTimeout); err != nil {
+		return fmt.Errorf("netlink sockets: %w", err)
+	}
+	if t.res.diag, err = rawNetlink(unix.NETLINK_INET_DIAG); err != nil {
+		return fmt.Errorf("sock_diag socket: %w", err)
+	}
+	if t.res.route, err = rawNetlink(unix.NETLINK_ROUTE); err != nil {
+		return fmt.Errorf("rtnetlink socket: %w", err)
+	}
+	return nil
+}
+
+// rawNetlink opens a netlink socket of the given family in the current
+// namespace, with nlTimeout on both directions.
+func rawNetlink(family int) (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, family)
+	if err != nil {
+		return 0, err
+	}
+	tv := unix.NsecToTimeval(nlTimeout.Nanoseconds())
+	err = errors.Join(unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv))
+	if err != nil {
+		unix.Close(fd)
+		return 0, err
+	}
+	return fd, nil
+}
+
+// handle returns t's netlink handle, opening t's sockets on first use.
+func (t *Target) handle() (*netlink.Handle, error) {
+	if !t.res.opened {
+		t.res.err = netnsx.Do(t.Path, t.open)
+	}
+	return t.res.h, t.res.err
+}
+
+// inside runs fn in t's namespace; the same visit opens t's sockets when
+// that has not happened yet, so a namespace is entered once for both.
+func (t *Target) inside(fn func() error) error {
+	if t.res.opened {
+		return netnsx.Do(t.Path, fn)
+	}
+	return netnsx.Do(t.Path, func() error {
+		t.res.err = t.open()
+		return fn()
+	})
+}
+
+func (t *Target) close() {
+	if t.res.h != nil {
+		t.res.h.Close()
+		t.res.h = nil
+	}
+	for _, fd := range []*int{&t.res.diag, &t.res.route} {
+		if *fd > 0 {
+			unix.Close(*fd)
+			*fd = 0
+		}
+	}
+}
+
+// kernelReaders are the real readers.
+func kernelReaders() Readers {
+	return Readers{
+		Links:     kernelLinks{},
+		Firewall:  kernelFirewall{},
+		IPVS:      NewIPVSReader(kernelIPVS{}),
+		Conntrack: kernelConntrack{},
+		Sysctl:    kernelSysctls{},
+		Sockets:   kernelSockets{},
+	}
+}

@@ -1,0 +1,101 @@
+package inspect
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// A small raw netlink dumper for the two requests the library helpers
+// make too costly: sock_diag with a state filter, and RTM_GETLINK whose
+// IFLA_AF_SPEC carries every link's IPv4 devconf (rp_filter,
+// route_localnet), which spares two /proc/sys opens per link.
+
+var nlSeq atomic.Uint32
+
+// errDumpInterrupted is a dump the kernel flagged NLM_F_DUMP_INTR: the
+// table changed while it was dumped; read it again.
+var errDumpInterrupted = errors.New("netlink dump interrupted")
+
+// nlDump sends one dump request (typ with body) on fd and calls f with
+// every reply message's type and payload until NLMSG_DONE. f may keep the
+// payload.
+func nlDump(fd int, typ uint16, body []byte, f func(typ uint16, data []byte)) error {
+	if fd <= 0 {
+		return errors.New("no netlink socket")
+	}
+	seq := nlSeq.Add(1)
+	req := make([]byte, unix.SizeofNlMsghdr+len(body))
+	*(*unix.NlMsghdr)(unsafe.Pointer(&req[0])) = unix.NlMsghdr{Len: uint32(len(req)), Type: typ,
+		Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP, Seq: seq}
+	copy(req[unix.SizeofNlMsghdr:], body)
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	buf := make([]byte, 64<<10)
+	intr := false
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		// Parsed values may keep slices of the payload (LinkDeserialize
+		// does): each datagram gets its own copy.
+		msgs, err := parseNetlink(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			return fmt.Errorf("reply: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != seq {
+				continue
+			}
+			if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
+				intr = true
+			}
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				if intr {
+					return errDumpInterrupted
+				}
+				return nil
+			case unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if e := int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
+						return unix.Errno(-e)
+					}
+				}
+				return nil
+			default:
+				f(m.Header.Type, m.Data)
+			}
+		}
+	}
+}
+
+type netlinkMsg struct {
+	Header unix.NlMsghdr
+	Data   []byte
+}
+
+// parseNetlink splits a datagram into messages; a length that runs past
+// the datagram is an error.
+func parseNetlink(b []byte) ([]netlinkMsg, error) {
+	var out []netlinkMsg
+	for len(b) >= unix.SizeofNlMsghdr {
+		h := *(*unix.NlMsghdr)(unsafe.Pointer(&b[0]))
+		if int(h.Len) < unix.SizeofNlMsghdr || int(h.Len) > len(b) {
+			return nil, fmt.Errorf("netlink message length %d of %d bytes", h.Len, len(b))
+		}
+		out = append(out, netlinkMsg{Header: h, Data: b[unix.SizeofNlMsghdr:h.Len]})
+		l := (int(h.Len) + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
+		if l > len(b) {
+			break
+		}
+		b = b[l:]
+	}
+	return out, nil
+}

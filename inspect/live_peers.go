@@ -1,0 +1,119 @@
+package inspect
+
+import (
+	"fmt"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// resolvePeers fills every veth's Peer.Netns/Ifname it can. First from the
+// ifindexes alone (topology.ResolvePeers: a pair whose indexes point at
+// each other in exactly one way). What stays ambiguous — the same pair of
+// ifindexes in several namespaces, as in namespaces built the same way —
+// is settled by asking the kernel which netnsid A gave each candidate B
+// (one RTM_GETNSID per pair, cached): the candidate whose netnsid is the
+// one X reports holds X's peer. Every netnsid learned this way is kept in
+// A's NetnsIDs.
+func resolvePeers(m *topology.Model, refs []NetnsRef, lr LinkReader) {
+	topology.ResolvePeers(m)
+	pr := &peerAsk{m: m, refs: map[*topology.Namespace]NetnsRef{}, ids: map[[2]int]int{}, lr: lr}
+	for i, ns := range m.Namespaces {
+		pr.refs[ns] = refs[i]
+		pr.pos = append(pr.pos, ns)
+	}
+	for pr.pass() {
+		topology.ResolvePeers(m)
+	}
+}
+
+type peerAsk struct {
+	m    *topology.Model
+	pos  []*topology.Namespace
+	refs map[*topology.Namespace]NetnsRef
+	ids  map[[2]int]int // (from, to) positions -> netnsid, -2 when asking failed
+	lr   LinkReader
+}
+
+func unresolvedPeer(l *topology.Link) bool {
+	return l.Peer != nil && l.Peer.Netns == "" && l.Peer.Index > 0 && l.Peer.NetnsID >= 0
+}
+
+// pass settles what it can with the kernel and reports progress.
+func (p *peerAsk) pass() bool {
+	progress := false
+	for ai, a := range p.pos {
+		for _, x := range a.Links {
+			if !unresolvedPeer(x) {
+				continue
+			}
+			for bi, b := range p.pos {
+				if b == a {
+					continue
+				}
+				y := b.LinkByIndex(x.Peer.Index)
+				if y == nil || !unresolvedPeer(y) || y.Peer.Index != x.Index {
+					continue
+				}
+				if name, ok := a.NetnsIDs[x.Peer.NetnsID]; ok && name != b.Name {
+					continue
+				}
+				if id, ok := knownAs(a, b.Name); ok {
+					if id != x.Peer.NetnsID {
+						continue
+					}
+				} else if p.netnsID(ai, bi) != x.Peer.NetnsID {
+					continue
+				}
+				// b is the namespace a calls x's netnsid, and y is the
+				// link at x's peer index there that points back: the pair.
+				pair(a, x, b, y)
+				progress = true
+				break
+			}
+		}
+	}
+	return progress
+}
+
+// netnsID asks (once) which netnsid namespace ai gave namespace bi.
+func (p *peerAsk) netnsID(ai, bi int) int {
+	k := [2]int{ai, bi}
+	if id, ok := p.ids[k]; ok {
+		return id
+	}
+	a, b := p.pos[ai], p.pos[bi]
+	id, err := p.lr.NetnsID(p.refs[a], p.refs[b])
+	if err != nil {
+		a.Errors = append(a.Errors, fmt.Sprintf("netns %s: netnsid of %s: %v", a.Name, b.Name, err))
+		id = -2
+	}
+	p.ids[k] = id
+	if id >= 0 {
+		setID(a, id, b.Name)
+	}
+	return id
+}
+
+// knownAs returns the netnsid ns already knows name by.
+func knownAs(ns *topology.Namespace, name string) (int, bool) {
+	for id, n := range ns.NetnsIDs {
+		if n == name {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+func pair(a *topology.Namespace, x *topology.Link, b *topology.Namespace, y *topology.Link) {
+	x.Peer.Netns, x.Peer.Ifname = b.Name, y.Name
+	y.Peer.Netns, y.Peer.Ifname = a.Name, x.Name
+	setID(a, x.Peer.NetnsID, b.Name)
+	setID(b, y.Peer.NetnsID, a.Name)
+}
+
+func setID(ns *topology.Namespace, id int, name string) {
+	if ns.NetnsIDs == nil {
+		ns.NetnsIDs = map[int]string{}
+	}
+	ns.NetnsIDs[id] = name
+}

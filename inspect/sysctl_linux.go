@@ -1,0 +1,155 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// kernelSysctls reads /proc/sys/net from inside the target namespace (the
+// per-link net.ipv4.conf.LINK knobs come with the link dump instead, see
+// devconfKnobs):
+// /proc/sys/net shows the namespace of the thread that opens the file, so
+// every file is opened within the namespace (Target.inside).
+//
+// Cost matters here more than anywhere: every namespace has its own
+// dentries for /proc/sys/net/ipv4 and below, all hashed under the same
+// (parent, name), so a full-path open walks a hash chain as long as the
+// number of namespaces on the node, once per path component. Opening the
+// namespace's own net directory once, then its ipv4, vs and netfilter
+// directories and the files relative to those (openat), pays that walk a
+// few times per namespace instead of three to five times per file.
+type kernelSysctls struct{}
+
+var _ SysctlReader = kernelSysctls{}
+
+// sysctlDirs are the directories read, each with its files (relative
+// paths), keyed by sysctl name prefix. IPVS and conntrack knobs exist only
+// when those modules are loaded, bridge-nf-call-iptables only with
+// br_netfilter: missing files are skipped.
+var sysctlDirs = []struct {
+	dir, prefix string
+	files       []string
+}{
+	{"ipv4", "net.ipv4.", []string{"ip_forward", "conf/all/rp_filter", "conf/all/route_localnet"}},
+	{"ipv4/vs", "net.ipv4.vs.", []string{"conntrack", "expire_nodest_conn", "conn_reuse_mode"}},
+	{"netfilter", "net.netfilter.", []string{"nf_conntrack_count", "nf_conntrack_max"}},
+	{"bridge", "net.bridge.", []string{"bridge-nf-call-iptables"}},
+}
+
+const netDir = "/proc/sys/net"
+
+func (kernelSysctls) ReadSysctls(t *Target) (topology.Sysctls, error) {
+	out := topology.Sysctls{}
+	var errs []error
+	buf := make([]byte, 512)
+	read := func(dirfd int, key, rel string) {
+		v, err := readAt(dirfd, rel, buf)
+		switch {
+		case err == nil:
+			out[key] = v
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	err := t.inside(func() error {
+		net, err := unix.Open(netDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("%s: %w", netDir, err)
+		}
+		defer unix.Close(net)
+		opened := map[string]int{}
+		defer func() {
+			for _, fd := range opened {
+				unix.Close(fd)
+			}
+		}()
+		for _, d := range sysctlDirs {
+			// A subdirectory of one already open is opened from there.
+			base, rel := net, d.dir
+			if parent, child, ok := strings.Cut(d.dir, "/"); ok && opened[parent] > 0 {
+				base, rel = opened[parent], child
+			}
+			fd, err := unix.Openat(base, rel, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s/%s: %w", netDir, d.dir, err))
+				continue
+			}
+			opened[d.dir] = fd
+			for _, f := range d.files {
+				read(fd, d.prefix+strings.ReplaceAll(f, "/", "."), f)
+			}
+		}
+		if n, err := strconv.Atoi(out["net.netfilter.nf_conntrack_count"]); err == nil {
+			t.hints.conntrack = n
+		}
+		t.hints.sockets = socketsInUse(buf)
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// readAt reads a small file relative to dirfd (-100, AT_FDCWD, for an
+// absolute path) with three system calls; the value is trimmed.
+func readAt(dirfd int, path string, buf []byte) (string, error) {
+	fd, err := unix.Openat(dirfd, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err != nil {
+			return "", err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if n == len(buf) {
+		return "", fmt.Errorf("%s: longer than %d bytes", path, len(buf))
+	}
+	return strings.TrimSpace(string(buf[:n])), nil
+}
+
+// socketsInUse sums the TCP and UDP (v4 and v6) sockets of the current
+// thread's namespace from /proc/thread-self/net/sockstat{,6}; -1 when
+// they cannot be read.
+func socketsInUse(buf []byte) int {
+	total := 0
+	for _, f := range []string{"/proc/thread-self/net/sockstat", "/proc/thread-self/net/sockstat6"} {
+		b, err := readAt(unix.AT_FDCWD, f, buf)
+		if err != nil {
+			return -1
+		}
+		for _, line := range strings.Split(b, "\n") {
+			fs := strings.Fields(line)
+			if len(fs) < 3 || fs[1] != "inuse" {
+				continue
+			}
+			switch fs[0] {
+			case "TCP:", "UDP:", "TCP6:", "UDP6:":
+				n, err := strconv.Atoi(fs[2])
+				if err != nil {
+					return -1
+				}
+				total += n
+			}
+		}
+	}
+	return total
+}
