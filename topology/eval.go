@@ -53,9 +53,11 @@ type Decision struct {
 // evaluator walks one namespace's firewall.
 type evaluator struct {
 	ns *Namespace
-	// skip reports rules that another stage models (the iptables
-	// emulation of IPVS); they are passed over.
-	skip func(*Rule) bool
+	// lb makes a matching rule of the iptables emulation of IPVS end the
+	// walk with the verdict "LB": path reconstruction models that stage
+	// as a load balancer with all its backends, not as the one DNAT the
+	// first statistic rule would pick.
+	lb bool
 }
 
 // Eval runs pkt through table/chain of ns's firewall the way netfilter does:
@@ -94,15 +96,16 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 		}
 		r := top.c.Rules[top.i]
 		top.i++
-		if e.skip != nil && e.skip(r) {
-			continue
-		}
 		ok, notes := matches(e.ns, r, pkt)
 		d.Notes = append(d.Notes, notes...)
 		if !ok {
 			continue
 		}
 		st := Step{Table: table, Chain: top.c.Name, Rule: r}
+		if e.lb && isEmulationRule(r) {
+			d.Verdict, d.By = "LB", &st
+			return d
+		}
 		switch r.Target {
 		case "":
 		case "ACCEPT":

@@ -91,27 +91,11 @@ func emulationRule(r *Rule) (uint32, bool) {
 	return mark, found
 }
 
-// isEmulationRule is the evaluator's skip predicate: the LB stage models
-// these rules, the chain walk must not.
+// isEmulationRule reports a backend rule of the iptables emulation of IPVS:
+// path evaluation stops there and models the whole service.
 func isEmulationRule(r *Rule) bool {
 	_, ok := emulationRule(r)
 	return ok
-}
-
-// ServiceFor returns the LB service that takes pkt at LOCAL_IN (IPVS) or
-// nat PREROUTING/OUTPUT (emulation): by fwmark, else by proto/VIP/port.
-func (ns *Namespace) ServiceFor(pkt *Packet) *IPVSService {
-	for _, s := range ns.LBServices() {
-		if s.FWMark != 0 && pkt.Mark != 0 && s.FWMark == pkt.Mark {
-			return s
-		}
-	}
-	for _, s := range ns.LBServices() {
-		if s.FWMark == 0 && s.Addr == pkt.Dst && s.Port == pkt.DPort && s.Proto == pkt.Proto {
-			return s
-		}
-	}
-	return nil
 }
 
 // RouteOut returns the link a packet to dst leaves by: a connected prefix

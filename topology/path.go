@@ -131,10 +131,11 @@ func FindPath(m *Model, q Query) (*Path, error) {
 	if next == nil {
 		return p, nil
 	}
-	if !w.enterLocal(next, &pkt) {
+	ok, lb := w.enterLocal(next, &pkt)
+	if !ok {
 		return p, nil
 	}
-	w.balance(next, &pkt)
+	w.balance(next, &pkt, lb)
 	return p, nil
 }
 
@@ -145,7 +146,7 @@ type walker struct {
 }
 
 func (w *walker) eval(ns *Namespace, table, chain string, pkt *Packet) Decision {
-	e := evaluator{ns: ns, skip: isEmulationRule}
+	e := evaluator{ns: ns, lb: true}
 	d := e.run(table, chain, pkt)
 	for _, st := range d.Marks {
 		v, _ := MarkOf(st.Rule)
@@ -274,33 +275,53 @@ func (w *walker) owner(a netip.Addr, from, exclude *Namespace) *Namespace {
 }
 
 // enterLocal runs a packet arriving in ns through PREROUTING and, when its
-// destination stays local, INPUT. It returns false after a break.
-func (w *walker) enterLocal(ns *Namespace, pkt *Packet) bool {
+// destination stays local, INPUT. It returns false after a break, and the
+// emulated LB service when a rule of the iptables emulation took the packet
+// in nat PREROUTING.
+func (w *walker) enterLocal(ns *Namespace, pkt *Packet) (bool, *IPVSService) {
 	w.eval(ns, "mangle", "PREROUTING", pkt)
-	if svc := emulatedFor(ns, pkt); svc != nil {
-		return true // the emulated LB decides in nat PREROUTING
-	}
 	d := w.eval(ns, "nat", "PREROUTING", pkt)
-	if d.Verdict == "DNAT" || d.Verdict == "REDIRECT" {
+	switch d.Verdict {
+	case "LB":
+		return true, emulatedBy(ns, d.By.Rule)
+	case "DNAT", "REDIRECT":
 		w.natHop(ns, d, pkt)
 	}
 	if !ns.IsLocal(pkt.Dst) {
-		return true
+		return true, nil
 	}
 	w.eval(ns, "mangle", "INPUT", pkt)
 	if d := w.eval(ns, "filter", "INPUT", pkt); d.Verdict == "DROP" || d.Verdict == "REJECT" {
 		w.brk(&ns.Name, fmt.Sprintf("filter INPUT %s %s", dropBy(d), pkt))
-		return false
+		return false, nil
 	}
-	return true
+	return true, nil
 }
 
-func emulatedFor(ns *Namespace, pkt *Packet) *IPVSService {
-	if pkt.Mark == 0 {
+// emulatedBy returns the emulated service a matching emulation rule belongs to.
+func emulatedBy(ns *Namespace, r *Rule) *IPVSService {
+	mark, _ := emulationRule(r)
+	for _, s := range emulatedServices(ns) {
+		if s.FWMark == mark {
+			return s
+		}
+	}
+	return nil
+}
+
+// kernelService returns the kernel IPVS service that takes pkt at LOCAL_IN:
+// by fwmark, else by proto/VIP/port.
+func (ns *Namespace) kernelService(pkt *Packet) *IPVSService {
+	if ns.IPVS == nil {
 		return nil
 	}
-	for _, s := range emulatedServices(ns) {
-		if s.FWMark == pkt.Mark {
+	for _, s := range ns.IPVS.Services {
+		if s.FWMark != 0 && pkt.Mark != 0 && s.FWMark == pkt.Mark {
+			return s
+		}
+	}
+	for _, s := range ns.IPVS.Services {
+		if s.FWMark == 0 && s.Addr == pkt.Dst && s.Port == pkt.DPort && s.Proto == pkt.Proto {
 			return s
 		}
 	}
@@ -308,9 +329,12 @@ func emulatedFor(ns *Namespace, pkt *Packet) *IPVSService {
 }
 
 // balance applies the namespace's load balancer to pkt and follows every
-// backend.
-func (w *walker) balance(ns *Namespace, pkt *Packet) {
-	svc := ns.ServiceFor(pkt)
+// backend: the emulated service that took it in nat, else the kernel's IPVS
+// service at LOCAL_IN.
+func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
+	if svc == nil {
+		svc = ns.kernelService(pkt)
+	}
 	if svc == nil {
 		w.brk(&ns.Name, w.noService(ns, pkt))
 		return
@@ -416,7 +440,7 @@ func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 	}
 	crossed(&pkt)
 	sub := walker{m: w.m, p: &Path{}}
-	ok := sub.enterLocal(owner, &pkt)
+	ok, _ := sub.enterLocal(owner, &pkt)
 	b.Hops = append(b.Hops, sub.p.Hops...)
 	if ok {
 		b.TargetPort = pkt.DPort
@@ -506,13 +530,15 @@ func eastWest(m *Model, q Query) (*Path, error) {
 	}
 	w := walker{m: m, p: p}
 	w.eval(from, "mangle", "OUTPUT", &pkt)
-	if emulatedFor(from, &pkt) == nil {
-		if d := w.eval(from, "nat", "OUTPUT", &pkt); d.Verdict == "DNAT" {
-			w.natHop(from, d, &pkt)
-		}
+	switch d := w.eval(from, "nat", "OUTPUT", &pkt); d.Verdict {
+	case "LB":
+		w.balance(from, &pkt, emulatedBy(from, d.By.Rule))
+		return p, nil
+	case "DNAT":
+		w.natHop(from, d, &pkt)
 	}
-	if from.ServiceFor(&pkt) != nil {
-		w.balance(from, &pkt)
+	if from.kernelService(&pkt) != nil {
+		w.balance(from, &pkt, nil)
 		return p, nil
 	}
 	if d := w.eval(from, "filter", "OUTPUT", &pkt); d.Verdict == "DROP" || d.Verdict == "REJECT" {
@@ -529,10 +555,11 @@ func eastWest(m *Model, q Query) (*Path, error) {
 		pkt.InIface = l.Name
 	}
 	crossed(&pkt)
-	if !w.enterLocal(next, &pkt) {
+	ok, lb := w.enterLocal(next, &pkt)
+	if !ok {
 		return p, nil
 	}
-	w.balance(next, &pkt)
+	w.balance(next, &pkt, lb)
 	return p, nil
 }
 

@@ -281,7 +281,7 @@ func (b *builder) buildTask(i int) error {
 		return err
 	}
 	if i == 0 && b.w.EastWestSvc != nil {
-		if err := b.restore(n, dockerrules.EastWest([]dockerrules.Service{*b.w.EastWestSvc}, false)); err != nil {
+		if err := b.restore(n, dockerrules.EastWest([]dockerrules.Service{*b.w.EastWestSvc}, b.o.Emulate)); err != nil {
 			return err
 		}
 	}
