@@ -82,6 +82,7 @@ func Bundle(dir string) (*topology.Model, error) {
 	if m.Notes, err = readNotes(filepath.Join(dir, BundleNotes)); err != nil {
 		return nil, err
 	}
+	noIPVS(m)
 	d, err := readBundleDocker(filepath.Join(dir, BundleDockerDir), m.Notes)
 	if err != nil {
 		return nil, err
@@ -93,6 +94,25 @@ func Bundle(dir string) (*topology.Model, error) {
 	topology.ResolvePeers(m)
 	topology.AnnotateDocker(m)
 	return m, nil
+}
+
+// noIPVS carries collect's finding that the kernel had no IPVS into the
+// model, so the bundle reads back to the live answer: namespaces without
+// ipvsadm.txt get IPVS{Available: false} with that reason instead of "not
+// collected".
+func noIPVS(m *topology.Model) {
+	prefix := BundleIPVS + " not collected in any namespace: kernel has no IPVS ("
+	for _, n := range m.Notes {
+		if !strings.HasPrefix(n, prefix) || !strings.HasSuffix(n, ")") {
+			continue
+		}
+		reason := noIPVSPrefix + strings.TrimSuffix(strings.TrimPrefix(n, prefix), ")")
+		for _, ns := range m.Namespaces {
+			if ns.IPVS == nil {
+				ns.IPVS = &topology.IPVS{Available: false, Reason: reason, Services: []*topology.IPVSService{}}
+			}
+		}
+	}
 }
 
 // isDir follows a symlinked namespace folder too.

@@ -224,9 +224,10 @@ func TestCollectMatchesLive(t *testing.T) {
 				if d := cmp.Diff(ruleViews(lns.Firewall), ruleViews(bns.Firewall)); d != "" {
 					t.Errorf("netns %s rules (-live +bundle):\n%s", bns.Name, d)
 				}
-				// No IPVS on this kernel: not collected, and said so.
-				if bns.IPVS != nil {
-					t.Errorf("netns %s: ipvs %+v from a kernel without IPVS", bns.Name, bns.IPVS)
+				// No IPVS on this kernel: the bundle says so exactly as
+				// the live reader does.
+				if d := cmp.Diff(lns.IPVS, bns.IPVS); d != "" {
+					t.Errorf("netns %s ipvs (-live +bundle):\n%s", bns.Name, d)
 				}
 			}
 			if rules < 20 || counted == 0 {
@@ -253,10 +254,13 @@ func TestCollectMatchesLive(t *testing.T) {
 				if d := cmp.Diff(lp, bp); d != "" {
 					t.Errorf("path %+v (-live +bundle):\n%s", q, d)
 				}
-				// The published ports go all the way (the world emulates
-				// IPVS with iptables); what matters for the VIP is that
-				// both readers reach the same verdict.
-				if bp == nil || len(bp.Hops) == 0 || (!q.VIP.IsValid() && (!bp.Complete || len(bp.Backends) == 0)) {
+				// On the modern layout the published ports go all the way
+				// (the world emulates IPVS with iptables); on 1.12's the
+				// sandbox's REDIRECT comes before the emulation, so only a
+				// kernel IPVS could balance and the path breaks there.
+				// What matters is that both readers reach the same verdict.
+				full := !q.VIP.IsValid() && v == dockerrules.Modern
+				if bp == nil || len(bp.Hops) == 0 || (full && (!bp.Complete || len(bp.Backends) == 0)) {
 					t.Errorf("path %+v: %+v", q, bp)
 				}
 			}

@@ -9,7 +9,9 @@ import (
 )
 
 // NoIPVSReason is IPVS.Reason when the kernel has no IPVS.
-const NoIPVSReason = `kernel has no IPVS: generic netlink family "IPVS" not found`
+const NoIPVSReason = noIPVSPrefix + `generic netlink family "IPVS" not found`
+
+const noIPVSPrefix = "kernel has no IPVS: "
 
 // VirtualServer is an IPVS service as the kernel reports it (the subset
 // meshtrace uses, in the kernel's own units), kube-proxy style: the
