@@ -6,15 +6,31 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/mesh"
 )
 
 func init() {
-	var o inspect.CollectOptions
+	var (
+		o              inspect.CollectOptions
+		meshName, node string
+	)
 	c := &cobra.Command{
 		Use:   "collect DIR",
 		Short: "write this host's state (ip addr, iptables-save, ipvsadm, docker inspect) as a bundle that --from DIR reads back",
-		Args:  cobra.ExactArgs(1),
+		Long: `collect runs, inside every network namespace of the node, the commands an operator would
+(ip -d addr, iptables-save -c, ipvsadm-save -n) and saves their output, plus the Docker
+engine's network/container/service JSON when a daemon answers, as a bundle directory.
+What cannot be collected is named in DIR/NOTES.txt. It changes nothing on the node.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o := o
+			if meshName != "" {
+				host, dir, err := mesh.Locate(meshName, node)
+				if err != nil {
+					return err
+				}
+				o.HostNetns, o.NetnsDirs, o.NoDocker = host, []string{dir}, true
+			}
 			if err := inspect.Collect(cmd.Context(), o, args[0]); err != nil {
 				return err
 			}
@@ -22,5 +38,10 @@ func init() {
 			return nil
 		},
 	}
+	f := c.Flags()
+	f.StringVar(&meshName, "mesh", "", "collect a node of the built-in mesh NAME (with --node)")
+	f.StringVar(&node, "node", "node0", "the mesh node to collect (with --mesh)")
+	f.StringVar(&o.HostNetns, "host-netns", "", "namespace file that plays host (default PID 1's)")
+	f.StringSliceVar(&o.NetnsDirs, "netns-dir", nil, "directories of namespace files (default /run/docker/netns, /run/netns)")
 	root.AddCommand(c)
 }
