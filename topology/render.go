@@ -55,14 +55,18 @@ func WriteInspectText(w io.Writer, r *Report) error {
 			if l.Name == "lo" {
 				continue
 			}
-			fmt.Fprintf(&b, "  %-16s %-7s mtu %-5d", l.Name, orDash(l.Kind), l.MTU)
+			fmt.Fprintf(&b, "  %-16s %-7s mtu %d", l.Name, orDash(l.Kind), l.MTU)
 			if !l.Up {
-				b.WriteString(" DOWN")
+				b.WriteString("  DOWN")
 			}
+			var addrs []string
 			for _, a := range l.Addrs {
 				if a.Addr().Is4() {
-					b.WriteString(" " + a.String())
+					addrs = append(addrs, a.String())
 				}
+			}
+			if len(addrs) > 0 {
+				b.WriteString("  " + strings.Join(addrs, " "))
 			}
 			if l.Master != "" {
 				b.WriteString("  master " + l.Master)
@@ -147,7 +151,11 @@ func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
 	if be != "" {
 		be += ", "
 	}
-	fmt.Fprintf(b, "  firewall: %s%d rules (%s)\n", be, ns.Firewall.RuleCount(), orDash(strings.Join(parts, ", ")))
+	if len(parts) == 0 {
+		fmt.Fprintf(b, "  firewall: %sno rules\n", be)
+	} else {
+		fmt.Fprintf(b, "  firewall: %s%d rules (%s)\n", be, ns.Firewall.RuleCount(), strings.Join(parts, ", "))
+	}
 	for _, t := range []string{"nat", "mangle"} {
 		for _, c := range ns.Firewall.Table(t).chains() {
 			for _, r := range c.Rules {
@@ -171,11 +179,17 @@ func (t *Table) chains() []*Chain {
 }
 
 func writeLB(b *strings.Builder, ns *Namespace) {
-	if ns.IPVS != nil && !ns.IPVS.Available {
+	// An unavailable IPVS is a node-wide note; repeat it only where a
+	// load balancer is expected.
+	if ns.IPVS != nil && !ns.IPVS.Available && (ns.Role == RoleIngressSandbox || ns.Role == RoleLB) {
 		fmt.Fprintf(b, "  ipvs: unavailable: %s\n", ns.IPVS.Reason)
 	}
 	for _, s := range ns.LBServices() {
-		fmt.Fprintf(b, "  lb: %s %s (%s)\n", svcName(s), s.Scheduler, s.Impl)
+		impl := "kernel IPVS"
+		if s.Impl == "iptables" {
+			impl = "emulated with iptables statistic/DNAT rules"
+		}
+		fmt.Fprintf(b, "  lb: %s %s (%s)\n", svcName(s), s.Scheduler, impl)
 		for _, d := range s.Dests {
 			fmt.Fprintf(b, "    -> %s:%d %s weight %d active %d inactive %d\n", d.Addr, d.Port, d.Forward, d.Weight, d.ActiveConns, d.InactConns)
 		}
