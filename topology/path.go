@@ -33,7 +33,9 @@ type Hop struct {
 	Scheduler string `json:"scheduler,omitempty"`
 	Impl      string `json:"impl,omitempty"`
 	ToPort    int    `json:"to_port,omitempty"`
-	Reason    string `json:"reason,omitempty"`
+	// Code and Reason say why a break hop broke.
+	Code   string `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Backend is one real server of the path's load balancer.
@@ -121,7 +123,7 @@ func FindPath(m *Model, q Query) (*Path, error) {
 		if ns := markedElsewhere(m, q); ns != nil {
 			// The sandbox still marks the port: it was published and the
 			// host lost its DNAT.
-			w.brk(&host.Name, fmt.Sprintf("%s/%d is marked in %s but the host has no DNAT for it (DOCKER-INGRESS rule missing)", q.Proto, q.Port, ns.Name))
+			w.brk(&host.Name, BreakDNATMissing, fmt.Sprintf("%s/%d is marked in %s but the host has no DNAT for it (DOCKER-INGRESS rule missing)", q.Proto, q.Port, ns.Name))
 			return p, nil
 		}
 		return nil, &NotPublishedError{q.Proto, q.Port}
@@ -196,9 +198,21 @@ func natHopOf(ns *Namespace, kind string, d Decision, pkt *Packet) Hop {
 	})
 }
 
+// Break codes say what kind of break a break hop is.
+const (
+	BreakDNATMissing     = "dnat-missing"     // the sandbox marks a port the host does not DNAT
+	BreakUnowned         = "unowned"          // a rewrite leads to an address no namespace owns
+	BreakFilterDrop      = "filter-drop"      // a filter rule or policy drops the packet
+	BreakNoService       = "no-service"       // a mark (or VIP) without an LB service
+	BreakIPVSUnavailable = "ipvs-unavailable" // no IPVS in the kernel, and no emulation
+	BreakNotCollected    = "not-collected"    // the IPVS table was not read
+	BreakNoBackends      = "no-backends"      // an LB service without real servers
+	BreakWeightZero      = "weight-zero"      // every real server has weight 0
+)
+
 // brk ends the path with a break hop.
-func (w *walker) brk(netns *string, reason string) {
-	h := Hop{Kind: HopBreak, Reason: reason}
+func (w *walker) brk(netns *string, code, reason string) {
+	h := Hop{Kind: HopBreak, Code: code, Reason: reason}
 	if netns != nil {
 		h.Netns = *netns
 	}
@@ -215,13 +229,13 @@ func (w *walker) forward(ns *Namespace, pkt *Packet, exclude *Namespace) *Namesp
 		pkt.OutIface = out.Name
 	}
 	if d := w.eval(ns, "filter", "FORWARD", pkt); d.Verdict == "DROP" || d.Verdict == "REJECT" {
-		w.brk(&ns.Name, fmt.Sprintf("filter FORWARD %s %s (%s)", dropBy(d), pkt, ns.Name))
+		w.brk(&ns.Name, BreakFilterDrop, fmt.Sprintf("filter FORWARD %s %s (%s)", dropBy(d), pkt, ns.Name))
 		return nil
 	}
 	w.postrouting(ns, pkt)
 	next := w.owner(pkt.Dst, ns, exclude)
 	if next == nil {
-		w.brk(&ns.Name, fmt.Sprintf("%s leads to %s, which no namespace on this node owns", w.lastRewrite(), pkt.Dst))
+		w.brk(&ns.Name, BreakUnowned, fmt.Sprintf("%s leads to %s, which no namespace on this node owns", w.lastRewrite(), pkt.Dst))
 		return nil
 	}
 	pkt.InIface = ""
@@ -292,7 +306,7 @@ func (w *walker) enterLocal(ns *Namespace, pkt *Packet) (bool, *IPVSService) {
 	}
 	w.eval(ns, "mangle", "INPUT", pkt)
 	if d := w.eval(ns, "filter", "INPUT", pkt); d.Verdict == "DROP" || d.Verdict == "REJECT" {
-		w.brk(&ns.Name, fmt.Sprintf("filter INPUT %s %s", dropBy(d), pkt))
+		w.brk(&ns.Name, BreakFilterDrop, fmt.Sprintf("filter INPUT %s %s", dropBy(d), pkt))
 		return false, nil
 	}
 	return true, nil
@@ -336,7 +350,8 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 		svc = ns.kernelService(pkt)
 	}
 	if svc == nil {
-		w.brk(&ns.Name, w.noService(ns, pkt))
+		code, reason := w.noService(ns, pkt)
+		w.brk(&ns.Name, code, reason)
 		return
 	}
 	h := Hop{Netns: ns.Name, Kind: HopIPVS, FWMark: svc.FWMark, Scheduler: svc.Scheduler, Impl: svc.Impl}
@@ -348,7 +363,7 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 	}
 	w.p.Hops = append(w.p.Hops, h)
 	if len(svc.Dests) == 0 {
-		w.brk(&ns.Name, fmt.Sprintf("%s has no real servers", svcName(svc)))
+		w.brk(&ns.Name, BreakNoBackends, fmt.Sprintf("%s has no real servers", svcName(svc)))
 		return
 	}
 	allZero := true
@@ -385,7 +400,7 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 	}
 	w.p.Hops = append(w.p.Hops, snat...)
 	if allZero {
-		w.brk(&ns.Name, fmt.Sprintf("%s: every real server has weight 0", svcName(svc)))
+		w.brk(&ns.Name, BreakWeightZero, fmt.Sprintf("%s: every real server has weight 0", svcName(svc)))
 		return
 	}
 	w.p.Complete = true
@@ -406,18 +421,18 @@ func svcName(s *IPVSService) string {
 	return fmt.Sprintf("IPVS %s %s:%d", s.Proto, s.Addr, s.Port)
 }
 
-func (w *walker) noService(ns *Namespace, pkt *Packet) string {
+func (w *walker) noService(ns *Namespace, pkt *Packet) (code, reason string) {
 	what := fmt.Sprintf("no IPVS service for %s", pkt)
 	if pkt.Mark != 0 {
 		what = fmt.Sprintf("mark %#x (%d) set but no IPVS service for fwmark %d", pkt.Mark, pkt.Mark, pkt.Mark)
 	}
 	switch {
 	case ns.IPVS == nil:
-		return what + " (IPVS table not collected)"
+		return BreakNotCollected, what + " (IPVS table not collected)"
 	case !ns.IPVS.Available:
-		return what + " (" + ns.IPVS.Reason + ")"
+		return BreakIPVSUnavailable, what + " (" + ns.IPVS.Reason + ")"
 	}
-	return what
+	return BreakNoService, what
 }
 
 // backend follows one real server to the namespace that owns it.
@@ -542,13 +557,13 @@ func eastWest(m *Model, q Query) (*Path, error) {
 		return p, nil
 	}
 	if d := w.eval(from, "filter", "OUTPUT", &pkt); d.Verdict == "DROP" || d.Verdict == "REJECT" {
-		w.brk(&from.Name, fmt.Sprintf("filter OUTPUT %s %s", dropBy(d), &pkt))
+		w.brk(&from.Name, BreakFilterDrop, fmt.Sprintf("filter OUTPUT %s %s", dropBy(d), &pkt))
 		return p, nil
 	}
 	w.postrouting(from, &pkt)
 	next := w.owner(pkt.Dst, from, nil)
 	if next == nil {
-		w.brk(&from.Name, fmt.Sprintf("no IPVS service for VIP %s in %s and no namespace on this node owns it", q.VIP, from.Name))
+		w.brk(&from.Name, BreakNoService, fmt.Sprintf("no IPVS service for VIP %s in %s and no namespace on this node owns it", q.VIP, from.Name))
 		return p, nil
 	}
 	if l, ok := next.Owns(pkt.Dst); ok {

@@ -197,7 +197,7 @@ func TestPathBreaks(t *testing.T) {
 		m.Lookup(w.sboxName).IPVS.Services = nil
 		p := mustPath(t, m, 8080)
 		last := p.Hops[len(p.Hops)-1]
-		if p.Complete || last.Kind != "break" || last.Netns != w.sboxName || !strings.Contains(last.Reason, "fwmark 256") {
+		if p.Complete || last.Kind != "break" || last.Code != topology.BreakNoService || last.Netns != w.sboxName || !strings.Contains(last.Reason, "fwmark 256") {
 			t.Fatalf("want break at sandbox naming fwmark 256, got %+v", last)
 		}
 	})
@@ -209,7 +209,7 @@ func TestPathBreaks(t *testing.T) {
 		m.Lookup(w.sboxName).Links[1].Addrs = []netip.Prefix{netip.MustParsePrefix("172.18.0.2/16")}
 		p := mustPath(t, m, 8080)
 		last := p.Hops[len(p.Hops)-1]
-		if p.Complete || last.Kind != "break" || last.Netns != "host" || !strings.Contains(last.Reason, "172.18.0.99") {
+		if p.Complete || last.Kind != "break" || last.Code != topology.BreakUnowned || last.Netns != "host" || !strings.Contains(last.Reason, "172.18.0.99") {
 			t.Fatalf("want break in host naming 172.18.0.99, got %+v", p.Hops)
 		}
 	})
@@ -220,7 +220,7 @@ func TestPathBreaks(t *testing.T) {
 			d.Weight = 0
 		}
 		p := mustPath(t, m, 8080)
-		if p.Complete || !strings.Contains(p.Hops[len(p.Hops)-1].Reason, "weight 0") {
+		if last := p.Hops[len(p.Hops)-1]; p.Complete || last.Code != topology.BreakWeightZero || !strings.Contains(last.Reason, "weight 0") {
 			t.Fatalf("want weight-0 break, got %+v", p.Hops)
 		}
 	})
@@ -239,8 +239,28 @@ func TestPathBreaks(t *testing.T) {
 		m := w.model(t)
 		m.Lookup(w.sboxName).IPVS = &topology.IPVS{Available: false, Reason: "kernel has no IPVS"}
 		p := mustPath(t, m, 8080)
-		if last := p.Hops[len(p.Hops)-1]; p.Complete || !strings.Contains(last.Reason, "kernel has no IPVS") {
+		if last := p.Hops[len(p.Hops)-1]; p.Complete || last.Code != topology.BreakIPVSUnavailable || !strings.Contains(last.Reason, "kernel has no IPVS") {
 			t.Fatalf("want break saying the kernel has no IPVS, got %+v", last)
+		}
+	})
+	t.Run("host DNAT lost while the sandbox still marks the port", func(t *testing.T) {
+		w := newWorld()
+		m := w.model(t)
+		c := m.Lookup("host").Firewall.Table("nat").Chain("DOCKER-INGRESS")
+		c.Rules = c.Rules[len(c.Rules)-1:] // keep only the RETURN
+		p := mustPath(t, m, 8080)
+		if last := p.Hops[len(p.Hops)-1]; p.Complete || len(p.Hops) != 1 || last.Code != topology.BreakDNATMissing || last.Netns != "host" {
+			t.Fatalf("want a dnat-missing break in host, got %+v", p.Hops)
+		}
+	})
+	t.Run("FORWARD policy DROP on the host", func(t *testing.T) {
+		w := newWorld()
+		m := w.model(t)
+		fwd := m.Lookup("host").Firewall.Table("filter").Chain("FORWARD")
+		fwd.Policy, fwd.Rules = "DROP", nil
+		p := mustPath(t, m, 8080)
+		if last := p.Hops[len(p.Hops)-1]; p.Complete || last.Code != topology.BreakFilterDrop || !strings.Contains(last.Reason, "policy DROP") {
+			t.Fatalf("want a filter-drop break, got %+v", p.Hops)
 		}
 	})
 	t.Run("not published", func(t *testing.T) {
