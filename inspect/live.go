@@ -269,6 +269,13 @@ func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 			ns.Links = ld.Links
 		}
 		ns.Routes, ns.Neighbours, ns.FDB = ld.Routes, ld.Neighbours, ld.FDB
+		// Read, even if empty: nil means "not collected" in the model.
+		if ns.Neighbours == nil {
+			ns.Neighbours = []topology.Neigh{}
+		}
+		if ns.FDB == nil {
+			ns.FDB = []topology.FDB{}
+		}
 		if len(ld.Sysctls) > 0 && ns.Sysctls == nil {
 			ns.Sysctls = topology.Sysctls{}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 )
 
 // Hop kinds.
@@ -204,6 +205,7 @@ const (
 	BreakUnowned         = "unowned"          // a rewrite leads to an address no namespace owns
 	BreakFilterDrop      = "filter-drop"      // a filter rule or policy drops the packet
 	BreakNoService       = "no-service"       // a mark (or VIP) without an LB service
+	BreakMarkMissing     = "mark-missing"     // unmarked where only fwmark services balance
 	BreakIPVSUnavailable = "ipvs-unavailable" // no IPVS in the kernel, and no emulation
 	BreakNotCollected    = "not-collected"    // the IPVS table was not read
 	BreakNoBackends      = "no-backends"      // an LB service without real servers
@@ -423,6 +425,17 @@ func svcName(s *IPVSService) string {
 
 func (w *walker) noService(ns *Namespace, pkt *Packet) (code, reason string) {
 	what := fmt.Sprintf("no IPVS service for %s", pkt)
+	if pkt.Mark == 0 {
+		var marks []string
+		for _, s := range ns.LBServices() {
+			if s.FWMark != 0 {
+				marks = append(marks, fmt.Sprint(s.FWMark))
+			}
+		}
+		if len(marks) > 0 {
+			return BreakMarkMissing, fmt.Sprintf("%s arrives unmarked: no MARK rule matches it, and %s balances only fwmark services (%s)", pkt, ns.Name, strings.Join(marks, ", "))
+		}
+	}
 	if pkt.Mark != 0 {
 		what = fmt.Sprintf("mark %#x (%d) set but no IPVS service for fwmark %d", pkt.Mark, pkt.Mark, pkt.Mark)
 	}
@@ -579,7 +592,8 @@ func eastWest(m *Model, q Query) (*Path, error) {
 }
 
 // nodeAddr picks the address a client would use to reach the node: a global
-// IPv4 address of a link that is not a bridge, else any, else 127.0.0.1.
+// IPv4 address of a link that is neither a bridge nor a bridge port, else
+// any, else 127.0.0.1.
 func nodeAddr(host *Namespace) netip.Addr {
 	var fallback netip.Addr
 	for _, l := range host.Links {
@@ -587,7 +601,7 @@ func nodeAddr(host *Namespace) netip.Addr {
 			if !a.Addr().Is4() || a.Addr().IsLoopback() {
 				continue
 			}
-			if l.Kind != "bridge" && l.Kind != "veth" {
+			if l.Kind != "bridge" && l.Master == "" {
 				return a.Addr()
 			}
 			if !fallback.IsValid() {

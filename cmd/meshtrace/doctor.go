@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshtrace/meshtrace/doctor"
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+func init() {
+	var (
+		src   sourceFlags
+		out   string
+		proto string
+		port  int
+	)
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "name what is broken in the routing mesh, where, and why",
+		Long: `doctor checks the node's model: every published port's path (DNAT, marks, IPVS
+services and their real servers, SNAT, each task's REDIRECT and listener), MTUs along
+the overlay, forwarding, reverse-path filtering, VXLAN through the host firewall,
+conntrack, and IPVS settings. Each finding has a stable code, the namespace, the
+evidence, the command to confirm it by hand and the fix.
+Exit status: 0 when nothing is above info, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out != "text" && out != "json" {
+				return fmt.Errorf("unknown output %q: want text or json", out)
+			}
+			m, err := src.load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			r := doctor.Check(m, doctor.Options{Proto: proto, Port: port})
+			if out == "json" {
+				err = topology.WriteJSON(cmd.OutOrStdout(), r)
+			} else {
+				err = doctor.WriteText(cmd.OutOrStdout(), r)
+			}
+			if err != nil {
+				return err
+			}
+			if w := r.Worst(); w == doctor.Error || w == doctor.Warning {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	src.add(c)
+	f := c.Flags()
+	f.StringVarP(&out, "output", "o", "text", "text or json")
+	f.IntVar(&port, "port", 0, "check only this published port")
+	f.StringVar(&proto, "proto", "", "with --port: tcp or udp")
+	root.AddCommand(c)
+}

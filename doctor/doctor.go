@@ -1,0 +1,208 @@
+// Package doctor names what is broken in a node's routing mesh, where and
+// why: checks over the topology model (and, live, over a probe) that turn
+// into findings with a stable code, the evidence, the command to confirm it
+// by hand and the fix an operator would apply.
+package doctor
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// Severities.
+const (
+	Error   = "error"
+	Warning = "warning"
+	Info    = "info"
+)
+
+// Finding is one diagnosis.
+type Finding struct {
+	Code     string `json:"code"`
+	Severity string `json:"severity"`
+	Netns    string `json:"netns"`
+	Summary  string `json:"summary"`
+	Evidence string `json:"evidence"`
+	Fix      string `json:"fix"`
+	// Confirm is the command that shows the evidence by hand.
+	Confirm string `json:"confirm,omitempty"`
+	// Port is the published port concerned ("tcp/8080"), when one is.
+	Port string `json:"port,omitempty"`
+}
+
+// Report is what doctor prints.
+type Report struct {
+	Source   string    `json:"source"`
+	Findings []Finding `json:"findings"`
+}
+
+// Options narrow the checks.
+type Options struct {
+	// Proto/Port restrict the port checks to one published port.
+	Proto string
+	Port  int
+	// Probe, when set, asks a live probe whether a published port answers
+	// (nil error) and is used for the "no answer" check.
+	Probe func(proto string, port int) error
+}
+
+// Check runs every check that needs only the model (and Probe when given).
+func Check(m *topology.Model, o Options) *Report {
+	c := &checker{m: m, o: o}
+	for _, pp := range c.ports() {
+		c.portChecks(pp)
+	}
+	c.mtu()
+	c.forwarding()
+	c.rpFilter()
+	c.vxlanBlocked()
+	c.conntrackFull()
+	c.ipvsKernel()
+	r := &Report{Source: m.Source, Findings: c.out}
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		return rank(r.Findings[i].Severity) < rank(r.Findings[j].Severity)
+	})
+	return r
+}
+
+// Worst is the highest severity in the report, "" when it has none.
+func (r *Report) Worst() string {
+	if len(r.Findings) == 0 {
+		return ""
+	}
+	return r.Findings[0].Severity
+}
+
+func rank(s string) int {
+	switch s {
+	case Error:
+		return 0
+	case Warning:
+		return 1
+	}
+	return 2
+}
+
+type checker struct {
+	m   *topology.Model
+	o   Options
+	out []Finding
+}
+
+func (c *checker) add(f Finding) {
+	for _, g := range c.out {
+		if g.Code == f.Code && g.Netns == f.Netns && g.Port == f.Port && g.Summary == f.Summary {
+			return
+		}
+	}
+	c.out = append(c.out, f)
+}
+
+// nsPath is how to enter a namespace by hand.
+func (c *checker) nsPath(name string) string {
+	if ns := c.m.Lookup(name); ns != nil && ns.Path != "" {
+		return ns.Path
+	}
+	if name == "host" {
+		return "/proc/1/ns/net"
+	}
+	return "/run/docker/netns/" + name
+}
+
+// in prefixes a command with the nsenter that runs it in a namespace.
+func (c *checker) in(netns, cmd string) string {
+	if netns == "host" {
+		return cmd
+	}
+	return fmt.Sprintf("nsenter --net=%s %s", c.nsPath(netns), cmd)
+}
+
+type portRef struct {
+	proto string
+	port  int
+}
+
+func (p portRef) String() string { return fmt.Sprintf("%s/%d", p.proto, p.port) }
+
+// ports are the published ports to check: what the host DNATs, what the
+// ingress sandbox marks, and what Docker says is published.
+func (c *checker) ports() []portRef {
+	seen := map[portRef]bool{}
+	var out []portRef
+	add := func(p portRef) {
+		if p.port == 0 || seen[p] {
+			return
+		}
+		if c.o.Port != 0 && (p.port != c.o.Port || (c.o.Proto != "" && p.proto != c.o.Proto)) {
+			return
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	for _, p := range topology.PublishedPorts(c.m) {
+		add(portRef{p.Proto, p.Port})
+	}
+	for _, ns := range c.m.Namespaces {
+		if ns.Role != topology.RoleIngressSandbox {
+			continue
+		}
+		for _, r := range chainRules(ns, "mangle", "PREROUTING") {
+			if r.Target == "MARK" && r.Proto != nil {
+				add(portRef{r.Proto.Value, dport(r)})
+			}
+		}
+	}
+	if d := c.m.Docker; d != nil {
+		for _, s := range d.Services {
+			for _, p := range s.Ports {
+				if p.Mode == "" || p.Mode == "ingress" {
+					add(portRef{p.Proto, p.Published})
+				}
+			}
+		}
+	}
+	if c.o.Port != 0 && len(out) == 0 {
+		out = append(out, portRef{orTCP(c.o.Proto), c.o.Port})
+	}
+	return out
+}
+
+func orTCP(p string) string {
+	if p == "" {
+		return "tcp"
+	}
+	return p
+}
+
+func chainRules(ns *topology.Namespace, table, chain string) []*topology.Rule {
+	c := ns.Firewall.Table(table).Chain(chain)
+	if c == nil {
+		return nil
+	}
+	return c.Rules
+}
+
+// dport is a rule's single destination port match, 0 when it has none.
+func dport(r *topology.Rule) int {
+	for _, m := range r.Matches {
+		if o := m.Opt("dport"); o != nil && !o.Neg {
+			var p int
+			if _, err := fmt.Sscanf(o.Arg(), "%d", &p); err == nil {
+				return p
+			}
+		}
+	}
+	return 0
+}
+
+func ruleEvidence(text string, pkts uint64) string {
+	if pkts > 0 {
+		return fmt.Sprintf("%s  [%d pkts]", text, pkts)
+	}
+	return text
+}

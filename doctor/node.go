@@ -1,0 +1,331 @@
+package doctor
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// VXLANOverhead is what VXLAN over IPv4 adds to a frame: outer IPv4 (20),
+// UDP (8), VXLAN (8) and the inner Ethernet header (14).
+const VXLANOverhead = 50
+
+// remoteBackend: a real server on another node is reached through the
+// overlay's VXLAN device, which needs a neighbour entry (its MAC) and an
+// FDB entry (the node behind that MAC), both programmed by the overlay
+// driver. Neither: no endpoint with that address exists (a stale backend).
+func (c *checker) remoteBackend(p *topology.Path, b topology.Backend, pp portRef) {
+	if b.VTEP != "" {
+		return
+	}
+	lb := ""
+	for _, h := range p.Hops {
+		if h.Kind == topology.HopIPVS {
+			lb = h.Netns
+		}
+	}
+	ovl, neigh, known := c.overlayNeigh(b.IP)
+	if !known {
+		c.add(Finding{Code: "overlay-not-collected", Severity: Info, Netns: ovl, Port: pp.String(),
+			Summary:  fmt.Sprintf("%s: backend %s is on another node; the overlay's neighbour and FDB tables were not collected, so the way to it cannot be checked", pp, b.IP),
+			Evidence: "no neighbour/FDB data in the source (bundles carry ip addr only)",
+			Confirm:  c.in(orDefault(ovl, "1-INGRESS_ID"), "ip neigh; bridge fdb show"),
+			Fix:      "run doctor live on the node to check VXLAN peers"})
+		return
+	}
+	if neigh != nil {
+		c.add(Finding{Code: "vxlan-no-fdb", Severity: Error, Netns: ovl, Port: pp.String(),
+			Summary:  fmt.Sprintf("%s: backend %s is on another node but the overlay has no FDB entry telling VXLAN which node", pp, b.IP),
+			Evidence: fmt.Sprintf("neighbour %s lladdr %s dev %s, and no `bridge fdb` entry for %s with a dst", neigh.IP, neigh.MAC, neigh.Dev, neigh.MAC),
+			Confirm:  c.in(ovl, "bridge fdb show dev "+neigh.Dev),
+			Fix:      "the overlay driver did not program the peer (gossip on TCP/UDP 7946 between nodes?); `docker network inspect ingress -v` shows peers; restarting the task or dockerd re-programs it"})
+		return
+	}
+	if c.dockerKnows(b.IP) {
+		c.add(Finding{Code: "vxlan-no-fdb", Severity: Error, Netns: ovl, Port: pp.String(),
+			Summary:  fmt.Sprintf("%s: task %s is on another node but the overlay knows neither its MAC nor its node", pp, b.IP),
+			Evidence: fmt.Sprintf("no neighbour and no FDB entry for %s in the overlay namespaces", b.IP),
+			Confirm:  c.in(orDefault(ovl, "1-INGRESS_ID"), "ip neigh; bridge fdb show"),
+			Fix:      "check gossip between the nodes (TCP/UDP 7946 open), then force the service to re-create its tasks"})
+		return
+	}
+	c.add(Finding{Code: "stale-backend", Severity: Error, Netns: lb, Port: pp.String(),
+		Summary:  fmt.Sprintf("%s: IPVS real server %s belongs to no task: no namespace here owns it and the overlay knows no endpoint with that address", pp, b.IP),
+		Evidence: fmt.Sprintf("real server %s:%d in %s; no owner, no neighbour, no FDB entry", b.IP, b.Port, lb),
+		Confirm:  c.in(lb, "ipvsadm -Ln"),
+		Fix:      fmt.Sprintf("remove it (`ipvsadm -d -f FWMARK -r %s` in the sandbox) or let dockerd reconcile: `docker service update --force SERVICE`", b.IP)})
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// overlayNeigh finds a neighbour entry for ip in an overlay namespace;
+// known is false when no overlay's neighbour and FDB tables were read.
+func (c *checker) overlayNeigh(ip string) (ovl string, n *topology.Neigh, known bool) {
+	for _, ns := range c.m.Namespaces {
+		if ns.Role != topology.RoleOverlay {
+			continue
+		}
+		if ovl == "" {
+			ovl = ns.Name
+		}
+		known = known || ns.Neighbours != nil || ns.FDB != nil
+		for i := range ns.Neighbours {
+			if ns.Neighbours[i].IP == ip {
+				return ns.Name, &ns.Neighbours[i], true
+			}
+		}
+	}
+	return ovl, nil, known
+}
+
+func (c *checker) dockerKnows(ip string) bool {
+	if c.m.Docker == nil {
+		return false
+	}
+	for _, ct := range c.m.Docker.Containers {
+		for _, a := range ct.Networks {
+			if a == ip {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mtu: every leg of an overlay must fit in the VXLAN device, and the VXLAN
+// device plus its encapsulation must fit in the underlay.
+func (c *checker) mtu() {
+	host := c.m.Lookup("host")
+	for _, ns := range c.m.Namespaces {
+		if ns.Role != topology.RoleOverlay {
+			continue
+		}
+		var vx *topology.Link
+		for _, l := range ns.Links {
+			if l.Kind == "vxlan" {
+				vx = l
+			}
+		}
+		if vx == nil {
+			continue
+		}
+		for _, l := range ns.Links {
+			if l.Kind != "veth" || l.MTU <= vx.MTU {
+				continue
+			}
+			where := ns.Name + "/" + l.Name
+			if l.Peer != nil && l.Peer.Netns != "" {
+				where += " (peer " + l.Peer.Netns + "/" + l.Peer.Ifname + ")"
+			}
+			c.add(Finding{Code: "mtu-mismatch", Severity: Error, Netns: ns.Name,
+				Summary:  fmt.Sprintf("overlay leg %s has MTU %d, larger than the VXLAN device's %d: large packets to remote tasks are dropped", where, l.MTU, vx.MTU),
+				Evidence: fmt.Sprintf("%s mtu %d, %s/%s mtu %d", where, l.MTU, ns.Name, vx.Name, vx.MTU),
+				Confirm:  c.in(ns.Name, "ip -d link"),
+				Fix:      fmt.Sprintf("set the leg back to %d (ip link set %s mtu %d), or create the overlay with --opt com.docker.network.driver.mtu", vx.MTU, l.Name, vx.MTU)})
+		}
+		for _, l := range ns.Links {
+			if l.Peer == nil || l.Peer.Netns == "" {
+				continue
+			}
+			peer := c.m.Lookup(l.Peer.Netns)
+			if peer == nil {
+				continue
+			}
+			if pl := peer.Link(l.Peer.Ifname); pl != nil && pl.MTU > vx.MTU {
+				c.add(Finding{Code: "mtu-mismatch", Severity: Error, Netns: peer.Name,
+					Summary:  fmt.Sprintf("%s/%s (on overlay %s) has MTU %d, larger than the VXLAN device's %d: large packets to remote tasks are dropped", peer.Name, pl.Name, ns.Name, pl.MTU, vx.MTU),
+					Evidence: fmt.Sprintf("%s/%s mtu %d, %s/%s mtu %d", peer.Name, pl.Name, pl.MTU, ns.Name, vx.Name, vx.MTU),
+					Confirm:  c.in(peer.Name, "ip link show "+pl.Name),
+					Fix:      fmt.Sprintf("ip link set %s mtu %d inside %s (or recreate the task)", pl.Name, vx.MTU, peer.Name)})
+			}
+		}
+		if u := underlay(host, vx); u != nil && vx.MTU+VXLANOverhead > u.MTU {
+			c.add(Finding{Code: "mtu-underlay", Severity: Error, Netns: ns.Name,
+				Summary:  fmt.Sprintf("VXLAN device %s/%s (MTU %d) plus %d bytes of encapsulation does not fit the underlay %s (MTU %d)", ns.Name, vx.Name, vx.MTU, VXLANOverhead, u.Name, u.MTU),
+				Evidence: fmt.Sprintf("%s mtu %d + %d > host/%s mtu %d", vx.Name, vx.MTU, VXLANOverhead, u.Name, u.MTU),
+				Confirm:  "ip link show " + u.Name,
+				Fix:      fmt.Sprintf("lower the overlay MTU to %d (docker network create --opt com.docker.network.driver.mtu=%d) or raise the underlay's", u.MTU-VXLANOverhead, u.MTU-VXLANOverhead)})
+		}
+	}
+}
+
+// underlay is the host link VXLAN packets leave by: the one owning the
+// VTEP's local address, else the node's main address.
+func underlay(host *topology.Namespace, vx *topology.Link) *topology.Link {
+	if host == nil {
+		return nil
+	}
+	if vx.VXLAN != nil {
+		if a, err := netip.ParseAddr(vx.VXLAN.Local); err == nil {
+			if l, ok := host.Owns(a); ok {
+				return l
+			}
+		}
+	}
+	for _, l := range host.Links {
+		if l.Kind == "bridge" || l.Name == "lo" {
+			continue
+		}
+		for _, a := range l.Addrs {
+			if a.Addr().Is4() && !a.Addr().IsLoopback() {
+				return l
+			}
+		}
+	}
+	return nil
+}
+
+// forwarding: the host forwards published traffic to the sandbox, the
+// sandbox forwards it to the tasks (IPVS in NAT mode, or its emulation).
+func (c *checker) forwarding() {
+	for _, ns := range c.m.Namespaces {
+		if ns.Role != topology.RoleHost && ns.Role != topology.RoleIngressSandbox {
+			continue
+		}
+		if ns.Sysctls["net.ipv4.ip_forward"] != "0" {
+			continue
+		}
+		c.add(Finding{Code: "forwarding-disabled", Severity: Error, Netns: ns.Name,
+			Summary:  fmt.Sprintf("IPv4 forwarding is off in %s: published traffic cannot be forwarded towards the tasks", ns.Name),
+			Evidence: "net.ipv4.ip_forward = 0",
+			Confirm:  c.in(ns.Name, "sysctl net.ipv4.ip_forward"),
+			Fix:      c.in(ns.Name, "sysctl -w net.ipv4.ip_forward=1") + " (and make it persistent; something on the node turned it off)"})
+	}
+}
+
+// rpFilter: strict reverse-path filtering (1) drops packets that arrive on
+// an interface other than the route back to their source, which the
+// sandbox's two legs and multi-homed hosts produce.
+func (c *checker) rpFilter() {
+	for _, ns := range c.m.Namespaces {
+		if ns.Role != topology.RoleIngressSandbox {
+			continue
+		}
+		all := ns.Sysctls["net.ipv4.conf.all.rp_filter"]
+		for _, l := range ns.Links {
+			v := ns.Sysctls["net.ipv4.conf."+l.Name+".rp_filter"]
+			if l.Name == "lo" || (v != "1" && all != "1") {
+				continue
+			}
+			c.add(Finding{Code: "rp-filter-strict", Severity: Warning, Netns: ns.Name,
+				Summary:  fmt.Sprintf("strict reverse-path filtering on %s/%s: replies routed back through another leg are dropped", ns.Name, l.Name),
+				Evidence: fmt.Sprintf("net.ipv4.conf.all.rp_filter = %s, net.ipv4.conf.%s.rp_filter = %s", orDefault(all, "?"), l.Name, orDefault(v, "?")),
+				Confirm:  c.in(ns.Name, "sysctl -a 2>/dev/null | grep rp_filter"),
+				Fix:      c.in(ns.Name, "sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf."+l.Name+".rp_filter=2") + " (loose mode)"})
+		}
+	}
+}
+
+// vxlanBlocked: the host's filter INPUT/OUTPUT must let VXLAN (UDP 4789)
+// from and to the other nodes' VTEPs through.
+func (c *checker) vxlanBlocked() {
+	host := c.m.Lookup("host")
+	if host == nil || host.Firewall == nil {
+		return
+	}
+	for _, ns := range c.m.Namespaces {
+		if ns.Role != topology.RoleOverlay {
+			continue
+		}
+		for _, l := range ns.Links {
+			if l.Kind != "vxlan" {
+				continue
+			}
+			port := 4789
+			if l.VXLAN != nil && l.VXLAN.Port != 0 {
+				port = l.VXLAN.Port
+			}
+			u := underlay(host, l)
+			if u == nil {
+				continue
+			}
+			local := u.Addrs[0].Addr()
+			for _, peer := range vteps(ns) {
+				in := topology.Packet{Proto: "udp", Src: peer, SPort: 40000, Dst: local, DPort: port, InIface: u.Name}
+				out := topology.Packet{Proto: "udp", Src: local, SPort: 40000, Dst: peer, DPort: port, OutIface: u.Name}
+				for _, t := range []struct {
+					chain string
+					pkt   topology.Packet
+				}{{"INPUT", in}, {"OUTPUT", out}} {
+					d := topology.Eval(host, "filter", t.chain, &t.pkt)
+					if d.Verdict != "DROP" && d.Verdict != "REJECT" {
+						continue
+					}
+					ev := "policy " + d.Policy
+					if d.By != nil {
+						ev = ruleEvidence(d.By.Rule.Text, d.By.Rule.Packets)
+					}
+					c.add(Finding{Code: "vxlan-blocked", Severity: Error, Netns: "host",
+						Summary:  fmt.Sprintf("VXLAN (udp/%d) between this node and %s is dropped by filter %s: the routing mesh cannot reach tasks on other nodes", port, peer, t.chain),
+						Evidence: ev,
+						Confirm:  "iptables-save -c -t filter | grep -n -e " + strconv.Itoa(port) + " -e ':" + t.chain + "'",
+						Fix:      fmt.Sprintf("allow udp/%d (and TCP/UDP 7946 for gossip) between the swarm nodes, before that rule", port)})
+				}
+			}
+		}
+	}
+}
+
+// vteps are the remote VTEPs an overlay's FDB points at.
+func vteps(ns *topology.Namespace) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for _, f := range ns.FDB {
+		if a, err := netip.ParseAddr(f.Dst); err == nil && !seen[a] && !a.IsUnspecified() {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// conntrackFull: a full table drops new connections silently.
+func (c *checker) conntrackFull() {
+	for _, ns := range c.m.Namespaces {
+		n, err1 := strconv.Atoi(ns.Sysctls["net.netfilter.nf_conntrack_count"])
+		max, err2 := strconv.Atoi(ns.Sysctls["net.netfilter.nf_conntrack_max"])
+		if err1 != nil || err2 != nil || max == 0 || n*10 < max*9 {
+			continue
+		}
+		sev := Warning
+		if n >= max {
+			sev = Error
+		}
+		c.add(Finding{Code: "conntrack-full", Severity: sev, Netns: ns.Name,
+			Summary:  fmt.Sprintf("the conntrack table of %s is %d%% full: new connections are dropped when it fills", ns.Name, n*100/max),
+			Evidence: fmt.Sprintf("nf_conntrack_count %d of nf_conntrack_max %d", n, max),
+			Confirm:  c.in(ns.Name, "conntrack -C; sysctl net.netfilter.nf_conntrack_max"),
+			Fix:      "raise net.netfilter.nf_conntrack_max, or find what opens so many connections (conntrack -L | sort | uniq -c)"})
+	}
+}
+
+// ipvsKernel reports IPVS settings that decide what happens to connections
+// when backends go away.
+func (c *checker) ipvsKernel() {
+	for _, ns := range c.m.Namespaces {
+		if ns.IPVS == nil || !ns.IPVS.Available || len(ns.IPVS.Services) == 0 {
+			continue
+		}
+		if v := ns.Sysctls["net.ipv4.vs.expire_nodest_conn"]; v == "0" {
+			c.add(Finding{Code: "ipvs-expire-nodest-off", Severity: Info, Netns: ns.Name,
+				Summary:  "connections to a removed real server are not expired: clients of a stopped task hang until they time out",
+				Evidence: "net.ipv4.vs.expire_nodest_conn = 0",
+				Confirm:  c.in(ns.Name, "sysctl net.ipv4.vs.expire_nodest_conn"),
+				Fix:      c.in(ns.Name, "sysctl -w net.ipv4.vs.expire_nodest_conn=1")})
+		}
+		if v := ns.Sysctls["net.ipv4.vs.conn_reuse_mode"]; v != "" {
+			c.add(Finding{Code: "ipvs-conn-reuse-mode", Severity: Info, Netns: ns.Name,
+				Summary:  "IPVS connection reuse mode is " + v + " (1: a reused source port is rescheduled, which delays it by up to a second)",
+				Evidence: "net.ipv4.vs.conn_reuse_mode = " + v,
+				Confirm:  c.in(ns.Name, "sysctl net.ipv4.vs.conn_reuse_mode"),
+				Fix:      "none needed unless clients reuse ports quickly; the IPVS idle timeout (ipvsadm -L --timeout, 900 s for TCP) must exceed your keep-alive"})
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package doctor
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// portChecks follows one published port's path and turns what is wrong
+// with it into findings.
+func (c *checker) portChecks(pp portRef) {
+	port := pp.String()
+	p, err := topology.FindPath(c.m, topology.Query{Proto: pp.proto, Port: pp.port})
+	var np *topology.NotPublishedError
+	switch {
+	case errors.As(err, &np):
+		c.add(Finding{Code: "published-port-no-dnat", Severity: Error, Netns: "host", Port: port,
+			Summary:  fmt.Sprintf("%s is published (Docker says so) but the host does not DNAT it and no sandbox marks it", port),
+			Evidence: "no DNAT for " + port + " in the host's nat table",
+			Confirm:  "iptables-save -t nat | grep DOCKER-INGRESS",
+			Fix:      "recreate the ingress plumbing: `docker service update --force SERVICE`, or restart dockerd on this node"})
+		return
+	case err != nil:
+		c.add(Finding{Code: "path-unreadable", Severity: Warning, Netns: "host", Port: port, Summary: err.Error(), Evidence: err.Error(),
+			Fix: "collect the missing state (meshtrace collect) and run doctor again"})
+		return
+	}
+	moved := c.dnatPort(p, pp)
+	last := p.Hops[len(p.Hops)-1]
+	// A DNAT that changes the port leaves the packet unmarked in the
+	// sandbox: that is the DNAT's fault, already reported.
+	if last.Kind == topology.HopBreak && !(moved && last.Code == topology.BreakMarkMissing) {
+		c.breakFinding(p, last, pp)
+	}
+	if p.Complete {
+		c.snat(p, pp)
+	}
+	c.staleConntrack(p, pp)
+	for _, b := range p.Backends {
+		c.backendChecks(p, b, pp)
+	}
+	if c.o.Probe != nil && p.Complete {
+		if err := c.o.Probe(pp.proto, pp.port); err != nil {
+			c.add(Finding{Code: "no-answer", Severity: Error, Netns: "host", Port: port,
+				Summary:  fmt.Sprintf("%s looks right on paper but a probe got no answer", port),
+				Evidence: err.Error(),
+				Confirm:  fmt.Sprintf("meshtrace trace --port %d --proto %s --probe", pp.port, pp.proto),
+				Fix:      "trace the probe to see the hop where it stops; check the task's server is running"})
+		}
+	}
+}
+
+// dnatPort: Docker DNATs to the sandbox on the published port itself; the
+// sandbox's mark rule matches that port, so a DNAT that changes the port
+// leaves packets unmarked.
+func (c *checker) dnatPort(p *topology.Path, pp portRef) bool {
+	h := p.Hops[0]
+	if h.Kind != topology.HopDNAT {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(h.To)
+	if err != nil || int(ap.Port()) == pp.port {
+		return false
+	}
+	c.add(Finding{Code: "dnat-port-mismatch", Severity: Error, Netns: "host", Port: pp.String(),
+		Summary:  fmt.Sprintf("%s is DNATed to port %d, not to the published port", pp, ap.Port()),
+		Evidence: ruleEvidence(h.Rule, h.Packets),
+		Confirm:  "iptables-save -t nat | grep -- '--dport " + fmt.Sprint(pp.port) + "'",
+		Fix:      fmt.Sprintf("the DNAT must keep port %d (the sandbox marks and balances on it): fix or remove the rule and let dockerd re-create it", pp.port)})
+	return true
+}
+
+// breakFinding translates a path break into a finding.
+func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
+	f := Finding{Severity: Error, Netns: h.Netns, Port: pp.String(), Evidence: h.Reason}
+	switch h.Code {
+	case topology.BreakDNATMissing:
+		f.Code = "published-port-no-dnat"
+		f.Summary = fmt.Sprintf("%s: the ingress sandbox still marks it, but the host has no DNAT for it", pp)
+		f.Confirm = "iptables-save -t nat | grep DOCKER-INGRESS"
+		f.Fix = "re-create the DOCKER-INGRESS DNAT (docker service update --force SERVICE, or restart dockerd on this node)"
+	case topology.BreakUnowned:
+		f.Code = "dnat-unowned"
+		f.Summary = fmt.Sprintf("%s is rewritten to an address no namespace on this node owns", pp)
+		f.Confirm = "iptables-save -t nat | grep DNAT; ip -n ingress_sbox addr"
+		f.Fix = "the ingress sandbox's address changed or it is gone: restart dockerd to re-create ingress-sbox, or remove the stale DNAT"
+	case topology.BreakFilterDrop:
+		f.Code = "filter-drop"
+		f.Summary = fmt.Sprintf("%s is dropped by the firewall in %s", pp, h.Netns)
+		f.Confirm = c.in(h.Netns, "iptables-save -c -t filter")
+		f.Fix = "allow it before the drop (Docker's DOCKER-INGRESS accept rules, or your DOCKER-USER rules), or set the chain's policy back to ACCEPT"
+	case topology.BreakNoService, topology.BreakMarkMissing:
+		if h.Code == topology.BreakMarkMissing || !hasKind(p.Hops, topology.HopMark) {
+			f.Code = "mark-missing"
+			f.Summary = fmt.Sprintf("%s reaches the ingress sandbox unmarked: no MARK rule for it, so IPVS never sees it", pp)
+			f.Confirm = c.in(h.Netns, "iptables-save -t mangle")
+			f.Fix = fmt.Sprintf("re-create the mark: `docker service update --force SERVICE` (dockerd writes -A PREROUTING -p %s --dport %d -j MARK --set-mark FWMARK)", pp.proto, pp.port)
+		} else {
+			f.Code = "mark-no-service"
+			f.Summary = fmt.Sprintf("%s is marked in the ingress sandbox but no IPVS service takes that mark", pp)
+			f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
+			f.Fix = "dockerd lost the IPVS service: `docker service update --force SERVICE` re-programs it; check dockerd's log for IPVS errors"
+		}
+	case topology.BreakIPVSUnavailable:
+		f.Code = "ipvs-missing"
+		f.Summary = "the kernel has no IPVS, so the routing mesh cannot balance " + pp.String()
+		f.Confirm = "modprobe ip_vs && lsmod | grep ip_vs"
+		f.Fix = "load ip_vs (modprobe ip_vs ip_vs_rr) or use a kernel built with CONFIG_IP_VS"
+	case topology.BreakNotCollected:
+		f.Code, f.Severity = "ipvs-not-collected", Info
+		f.Summary = "the IPVS table of " + h.Netns + " was not collected: the load-balancing stage cannot be checked"
+		f.Confirm = c.in(h.Netns, "ipvsadm-save -n")
+		f.Fix = "collect ipvsadm-save -n from that namespace into the bundle"
+	case topology.BreakNoBackends:
+		f.Code = "service-no-backends"
+		f.Summary = fmt.Sprintf("the IPVS service behind %s has no real servers", pp)
+		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
+		f.Fix = "no task of the service is running or healthy: check `docker service ps SERVICE`"
+	case topology.BreakWeightZero:
+		f.Code = "backends-weight-zero"
+		f.Summary = fmt.Sprintf("every real server behind %s has weight 0 (drained)", pp)
+		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
+		f.Fix = "tasks are shutting down or failing health checks; check `docker service ps SERVICE`"
+	default:
+		f.Code = "path-broken"
+		f.Summary = fmt.Sprintf("%s breaks in %s", pp, h.Netns)
+		f.Fix = "see `meshtrace path` for the hop where it stops"
+	}
+	c.add(f)
+}
+
+func hasKind(hs []topology.Hop, kind string) bool {
+	for _, h := range hs {
+		if h.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// snat: without the sandbox's SNAT, tasks answer the client directly over
+// their gwbridge leg and the reply bypasses the sandbox's conntrack.
+func (c *checker) snat(p *topology.Path, pp portRef) {
+	var lb topology.Hop
+	for _, h := range p.Hops {
+		if h.Kind == topology.HopIPVS {
+			lb = h
+		}
+	}
+	if lb.Kind == "" || hasKind(p.Hops, topology.HopSNAT) || hasKind(p.Hops, topology.HopMasquerade) {
+		return
+	}
+	c.add(Finding{Code: "snat-missing", Severity: Error, Netns: lb.Netns, Port: pp.String(),
+		Summary:  fmt.Sprintf("%s: the ingress sandbox does not SNAT balanced packets; tasks reply around it and the client drops the replies", pp),
+		Evidence: "no SNAT/MASQUERADE rule in nat POSTROUTING matches packets leaving " + lb.Netns + " for the backends",
+		Confirm:  c.in(lb.Netns, "iptables-save -t nat"),
+		Fix:      "re-create dockerd's `-A POSTROUTING -d INGRESS_SUBNET -m ipvs --ipvs -j SNAT --to-source SANDBOX_IP` (restart dockerd on this node)"})
+}
+
+// backendChecks: the REDIRECT in the task, a listener on its target port,
+// a route to remote backends, stale backends.
+func (c *checker) backendChecks(p *topology.Path, b topology.Backend, pp portRef) {
+	port := pp.String()
+	if b.Remote {
+		c.remoteBackend(p, b, pp)
+		return
+	}
+	want := c.targetPort(p, pp)
+	ns := c.m.Lookup(deref(b.Netns))
+	served := b.TargetPort
+	for _, h := range b.Hops {
+		if h.Kind == topology.HopRedirect {
+			served = h.ToPort
+		}
+	}
+	if served == 0 {
+		served = pp.port // no REDIRECT: the task gets the published port
+	}
+	if want != 0 && served != want {
+		// The task's own ingress filter admits only the target port, so a
+		// wrong REDIRECT also shows as a drop there: one finding, the cause.
+		c.add(Finding{Code: "redirect-wrong", Severity: Error, Netns: ns.Name, Port: port,
+			Summary:  fmt.Sprintf("%s: task %s (%s) gets port %d, the service's target port is %d", port, b.IP, ns.Name, served, want),
+			Evidence: redirectEvidence(b),
+			Confirm:  c.in(ns.Name, "iptables-save -t nat"),
+			Fix:      fmt.Sprintf("the task's nat PREROUTING must REDIRECT %d to %d: `docker service update --force SERVICE` re-creates the task", pp.port, want)})
+		return
+	}
+	for _, h := range b.Hops {
+		if h.Kind == topology.HopBreak {
+			c.add(Finding{Code: "task-filter-drop", Severity: Error, Netns: deref(b.Netns), Port: port,
+				Summary: fmt.Sprintf("%s: task %s drops the balanced packet", port, b.IP), Evidence: h.Reason,
+				Confirm: c.in(deref(b.Netns), "iptables-save -c -t filter"),
+				Fix:     "the task's ingress filter must accept its target port (dockerd's -A INPUT -d TASK_IP -p PROTO --dport TARGET -j ACCEPT)"})
+		}
+	}
+	if ns.Sockets != nil && b.TargetPort != 0 && !listens(ns, pp.proto, b.TargetPort) {
+		c.add(Finding{Code: "task-not-listening", Severity: Error, Netns: ns.Name, Port: port,
+			Summary:  fmt.Sprintf("%s: nothing listens on %s/%d in task %s (%s)", port, pp.proto, b.TargetPort, b.IP, ns.Name),
+			Evidence: fmt.Sprintf("listening sockets in %s: %s", ns.Name, socketList(ns)),
+			Confirm:  c.in(ns.Name, "ss -lntu"),
+			Fix:      "the task's server is down or listens on another port: check the container's logs and its published target port"})
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func redirectEvidence(b topology.Backend) string {
+	for _, h := range b.Hops {
+		if h.Kind == topology.HopRedirect {
+			return ruleEvidence(h.Rule, h.Packets)
+		}
+	}
+	return "no REDIRECT rule in the task's nat PREROUTING matches the published port"
+}
+
+// targetPort is the port tasks of this service should serve: Docker's
+// target port, else what most local backends redirect to.
+func (c *checker) targetPort(p *topology.Path, pp portRef) int {
+	if d := c.m.Docker; d != nil {
+		for _, s := range d.Services {
+			for _, sp := range s.Ports {
+				if sp.Published == pp.port && sp.Proto == pp.proto {
+					return sp.Target
+				}
+			}
+		}
+	}
+	votes := map[int]int{}
+	best, n := 0, 0
+	for _, b := range p.Backends {
+		if !b.Remote && hasKind(b.Hops, topology.HopRedirect) {
+			votes[b.TargetPort]++
+			if votes[b.TargetPort] > n {
+				best, n = b.TargetPort, votes[b.TargetPort]
+			}
+		}
+	}
+	return best
+}
+
+func listens(ns *topology.Namespace, proto string, port int) bool {
+	for _, s := range ns.Sockets {
+		if s.Proto == proto && s.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
+func socketList(ns *topology.Namespace) string {
+	var s []string
+	for _, k := range ns.Sockets {
+		s = append(s, fmt.Sprintf("%s/%d", k.Proto, k.Port))
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// staleConntrack: a UDP "connection" lives in conntrack as long as datagrams
+// keep coming, so an entry created before a DNAT or backend changed keeps
+// sending a client to the old destination.
+func (c *checker) staleConntrack(p *topology.Path, pp portRef) {
+	if pp.proto != "udp" || len(p.Hops) == 0 || p.Hops[0].Kind != topology.HopDNAT {
+		return
+	}
+	want := map[string]map[netip.Addr]bool{} // netns -> current reply sources
+	if ap, err := netip.ParseAddrPort(p.Hops[0].To); err == nil {
+		want["host"] = map[netip.Addr]bool{ap.Addr(): true}
+	}
+	for _, h := range p.Hops {
+		if h.Kind == topology.HopIPVS {
+			set := map[netip.Addr]bool{}
+			for _, b := range p.Backends {
+				if a, err := netip.ParseAddr(b.IP); err == nil {
+					set[a] = true
+				}
+			}
+			want[h.Netns] = set
+		}
+	}
+	for name, ok := range want {
+		ns := c.m.Lookup(name)
+		if ns == nil {
+			continue
+		}
+		for _, e := range ns.Conntrack {
+			if e.Proto != "udp" || int(e.Orig.DPort) != pp.port || ok[e.Reply.Src] || e.Reply.Src == e.Orig.Dst {
+				continue
+			}
+			c.add(Finding{Code: "stale-conntrack", Severity: Warning, Netns: name, Port: pp.String(),
+				Summary:  fmt.Sprintf("%s: a conntrack entry still sends %s to %s, which is no longer where the path leads", pp, e.Orig.Src, e.Reply.Src),
+				Evidence: fmt.Sprintf("udp src=%s dst=%s sport=%d dport=%d -> reply src=%s", e.Orig.Src, e.Orig.Dst, e.Orig.SPort, e.Orig.DPort, e.Reply.Src),
+				Confirm:  c.in(name, fmt.Sprintf("conntrack -L -p udp --dport %d", pp.port)),
+				Fix:      c.in(name, fmt.Sprintf("conntrack -D -p udp --dport %d", pp.port)) + " (the client's next datagram then follows the current rules)"})
+		}
+	}
+}
