@@ -28,6 +28,9 @@ removes the mesh again (also on Ctrl-C or error). Needs root; touches nothing ou
 its own namespaces.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needRoot("demo"); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runDemo(ctx, cmd.OutOrStdout(), keep)

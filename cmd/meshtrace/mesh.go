@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +30,12 @@ The root namespace is never touched. Every inspection command reads a mesh node 
 --mesh NAME --node NODE.`,
 	}
 	c.PersistentFlags().StringVar(&runDir, "run-dir", mesh.DefaultRunDir, "directory holding the meshes")
+	c.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cmd.Name() != "ls" {
+			return needRoot("mesh " + cmd.Name())
+		}
+		return nil
+	}
 	c.PersistentFlags().MarkHidden("run-dir")
 	c.AddCommand(meshUpCmd(&runDir), meshDownCmd(&runDir), meshStatusCmd(&runDir),
 		meshExecCmd(&runDir), meshLsCmd(&runDir), meshAgentCmd(&runDir))
@@ -86,20 +93,30 @@ func meshUpCmd(runDir *string) *cobra.Command {
 	f.IntVar(&cfg.Nodes, "nodes", mesh.DefaultNodes, "number of nodes")
 	f.StringArrayVar(&specs, "service", nil, "service NAME:PUBLISHED:TARGET[/udp]xREPLICAS, repeatable (default "+mesh.DefaultService+")")
 	f.StringVar(&cfg.LB, "lb", mesh.LBAuto, "load balancing: auto (IPVS when the kernel has it), ipvs or iptables")
-	f.StringVar(&stallAt, "test-stall-at", "", "tests: stop before this phase and wait to be killed")
+	f.StringVar(&stallAt, "test-stall-at", "", "tests: stop before this step (netns, devices, veths, config, agent) and wait to be killed")
 	f.MarkHidden("test-stall-at")
 	return c
 }
 
-// stallHook makes `up` stop before a phase, create DIR/stalled and wait
-// until it is killed (or interrupted, which rolls back): the tests' way to
-// leave a half-built mesh behind.
+// needRoot fails early, and clearly, for commands that create or enter
+// network namespaces.
+func needRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%s needs root (it creates and enters network namespaces)", what)
+	}
+	return nil
+}
+
+// stallHook makes `up` stop before every step named phase (netns,
+// devices, veths, config: in every namespace that gets there; or agent),
+// create DIR/stalled and wait until it is killed (or interrupted, which
+// rolls back): the tests' way to leave a half-built mesh behind.
 func stallHook(ctx context.Context, dir, phase string) func(string) error {
-	return func(p string) error {
-		if p != phase {
+	return func(step string) error {
+		if step != phase && !strings.HasPrefix(step, phase+" ") {
 			return nil
 		}
-		if err := os.WriteFile(filepath.Join(dir, "stalled"), []byte(p+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "stalled"), []byte(step+"\n"), 0o644); err != nil {
 			return err
 		}
 		<-ctx.Done()

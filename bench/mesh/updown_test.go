@@ -1,0 +1,301 @@
+package meshbench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshtrace/meshtrace/internal/testutil"
+	"github.com/meshtrace/meshtrace/mesh"
+)
+
+// The benchmarked mesh: 2 nodes x 50 tasks.
+const (
+	Nodes    = 2
+	Replicas = 100
+	// Target is the speed-up the issue asks for.
+	Target = 10.0
+	// settle separates the timed runs: the kernel frees the namespaces of
+	// a `down` asynchronously, and that work would otherwise be billed to
+	// whichever side runs next.
+	settle = 2 * time.Second
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// meshtraceBin builds the binary the agent runs from.
+func meshtraceBin(tb testing.TB) string {
+	tb.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "meshbench-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "meshtrace")
+		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/meshtrace").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		tb.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func webService(replicas int) []mesh.ServiceSpec {
+	return []mesh.ServiceSpec{{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: replicas}}
+}
+
+// goUpDown times mesh.Up (including the agent serving every task) and
+// mesh.Down.
+func goUpDown(tb testing.TB, name string, nodes, replicas int) (up, down time.Duration) {
+	tb.Helper()
+	bin := meshtraceBin(tb)
+	tb.Cleanup(func() { mesh.Down(name, mesh.Options{}) })
+	cfg := mesh.Config{Name: name, Nodes: nodes, LB: mesh.LBIptables, Services: webService(replicas)}
+	t0 := time.Now()
+	if _, err := mesh.Up(context.Background(), cfg, mesh.Options{Binary: bin}); err != nil {
+		tb.Fatalf("mesh up: %v", err)
+	}
+	up = time.Since(t0)
+	t0 = time.Now()
+	if _, err := mesh.Down(name, mesh.Options{}); err != nil {
+		tb.Fatalf("mesh down: %v", err)
+	}
+	return up, time.Since(t0)
+}
+
+// shellUpDown times shell-mesh.sh up and down.
+func shellUpDown(tb testing.TB, name string, nodes, replicas int) (up, down time.Duration) {
+	tb.Helper()
+	tb.Cleanup(func() { exec.Command("bash", "shell-mesh.sh", "down", name).Run() })
+	t0 := time.Now()
+	shell(tb, "up", name, fmt.Sprint(nodes), fmt.Sprint(replicas))
+	up = time.Since(t0)
+	t0 = time.Now()
+	shell(tb, "down", name)
+	return up, time.Since(t0)
+}
+
+func shell(tb testing.TB, args ...string) {
+	tb.Helper()
+	out, err := exec.Command("bash", append([]string{"shell-mesh.sh"}, args...)...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("shell-mesh.sh %v: %v\n%s", args, err, out)
+	}
+}
+
+// TestUpDownSpeed runs one round of each and logs the numbers.
+func TestUpDownSpeed(t *testing.T) {
+	testutil.NeedRoot(t)
+	if testing.Short() {
+		t.Skip("the shell baseline takes tens of seconds")
+	}
+	p := testutil.Prefix()
+	gu, gd := goUpDown(t, p+"go", Nodes, Replicas)
+	time.Sleep(settle)
+	su, sd := shellUpDown(t, p+"sh", Nodes, Replicas)
+	ratio := float64(su+sd) / float64(gu+gd)
+	t.Logf("%d nodes x %d tasks: meshtrace up %s + down %s = %s; shell up %s + down %s = %s; %.1fx faster",
+		Nodes, Replicas/Nodes, gu.Round(time.Millisecond), gd.Round(time.Millisecond), (gu + gd).Round(time.Millisecond),
+		su.Round(time.Millisecond), sd.Round(time.Millisecond), (su + sd).Round(time.Millisecond), ratio)
+	// Reported, never asserted: these machines are noisy.
+	if ratio < Target {
+		t.Logf("BELOW TARGET: meshtrace is %.1fx faster than the shell script, target %.0fx", ratio, Target)
+	}
+}
+
+// BenchmarkUpDown reports both sides per round and their ratio.
+func BenchmarkUpDown(b *testing.B) {
+	testutil.NeedRoot(b)
+	var g, s time.Duration
+	for i := 0; i < b.N; i++ {
+		p := testutil.Prefix()
+		b.StopTimer()
+		time.Sleep(settle)
+		gu, gd := goUpDown(b, p+"go", Nodes, Replicas)
+		time.Sleep(settle)
+		su, sd := shellUpDown(b, p+"sh", Nodes, Replicas)
+		b.StartTimer()
+		g += gu + gd
+		s += su + sd
+	}
+	b.ReportMetric(g.Seconds()/float64(b.N), "meshtrace-s/op")
+	b.ReportMetric(s.Seconds()/float64(b.N), "shell-s/op")
+	b.ReportMetric(float64(s)/float64(g), "x-faster")
+}
+
+// TestShellEquivalent builds a small mesh both ways and compares what the
+// kernel holds: rules, addresses, routes, links, VXLAN FDB and neighbours,
+// sysctls. Without it the ratio would compare unlike things.
+func TestShellEquivalent(t *testing.T) {
+	testutil.NeedRoot(t)
+	p := testutil.Prefix()
+	goName, shName := p+"go", p+"sh"
+	bin := meshtraceBin(t)
+	t.Cleanup(func() { mesh.Down(goName, mesh.Options{}) })
+	cfg := mesh.Config{Name: goName, Nodes: 2, LB: mesh.LBIptables, Services: webService(3)}
+	st, err := mesh.Up(context.Background(), cfg, mesh.Options{Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("bash", "shell-mesh.sh", "down", shName).Run() })
+	shell(t, "up", shName, "2", "3")
+
+	task1, _, _ := st.Task("web.1")
+	pairs := []struct{ what, goPath, shNetns string }{
+		{"node0 host", st.Nodes[0].Host, shName + "-n0-host"},
+		{"node1 sandbox", filepath.Join(st.Nodes[1].NetnsDir, "ingress_sbox"), shName + "-n1-sbox"},
+		{"node0 overlay", filepath.Join(st.Nodes[0].NetnsDir, "1-"+st.OverlayID), shName + "-n0-ov"},
+		{"task web.1", task1.Netns, shName + "-t1"},
+	}
+	probes := []struct {
+		name string
+		argv []string
+		norm func(string) string
+	}{
+		{"iptables-save", []string{"iptables-save"}, normRules},
+		{"addresses", []string{"ip", "-o", "-4", "addr", "show"}, normAddrs},
+		{"routes", []string{"ip", "route", "show"}, sortLines},
+		{"links", []string{"ip", "-d", "-j", "link", "show"}, normLinks},
+		{"vxlan fdb", []string{"bridge", "fdb", "show", "dev", "vxlan0"}, normFDB},
+		{"vxlan attributes", []string{"ip", "-d", "link", "show", "dev", "vxlan0"}, vxlanLine},
+		{"vxlan neighbours", []string{"ip", "neigh", "show", "dev", "vxlan0"}, sortLines},
+		{"sysctls", []string{"sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; cat /proc/sys/net/ipv4/conf/docker_gwbridge/route_localnet 2>/dev/null || true"}, sortLines},
+	}
+	for _, pr := range pairs {
+		for _, probe := range probes {
+			if strings.HasPrefix(probe.name, "vxlan") && !strings.Contains(pr.what, "overlay") {
+				continue
+			}
+			gotGo := probe.norm(run(t, append([]string{"nsenter", "--net=" + pr.goPath}, probe.argv...)...))
+			gotSh := probe.norm(run(t, append([]string{"ip", "netns", "exec", pr.shNetns}, probe.argv...)...))
+			if d := cmp.Diff(gotSh, gotGo); d != "" {
+				t.Errorf("%s, %s differ (-shell +meshtrace):\n%s", pr.what, probe.name, d)
+			}
+		}
+	}
+}
+
+func run(t *testing.T, argv ...string) string {
+	t.Helper()
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", argv, err, out)
+	}
+	return string(out)
+}
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+func normRules(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			out = append(out, counters.ReplaceAllString(l, "[]"))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// normAddrs keeps "dev address" (ifindexes differ).
+func normAddrs(s string) string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 4 {
+			out = append(out, f[1]+" "+f[3])
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// normLinks keeps what must match: kind, MTU, master and, for the
+// namespace's own named legs (eth*, bridges, vxlan0), name and MAC. Host-
+// and overlay-side veth names and random MACs are free.
+func normLinks(s string) string {
+	var links []struct {
+		Name     string `json:"ifname"`
+		MTU      int    `json:"mtu"`
+		Address  string `json:"address"`
+		Master   string `json:"master"`
+		LinkInfo struct {
+			Kind string `json:"info_kind"`
+		} `json:"linkinfo"`
+		Flags []string `json:"flags"`
+	}
+	if err := json.Unmarshal([]byte(s), &links); err != nil {
+		return "unparsable: " + err.Error()
+	}
+	var out []string
+	for _, l := range links {
+		up := strings.Contains(strings.Join(l.Flags, ","), "UP")
+		name, mac := "veth*", ""
+		if !strings.HasPrefix(l.Name, "veth") {
+			name = l.Name
+			if strings.HasPrefix(l.Name, "eth") {
+				mac = l.Address
+			}
+		}
+		out = append(out, fmt.Sprintf("%s kind=%s mtu=%d master=%s up=%v %s", name, l.LinkInfo.Kind, l.MTU, l.Master, up, mac))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// normFDB keeps the static entries pointing at remote VTEPs.
+func normFDB(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, " dst ") {
+			out = append(out, regexp.MustCompile(` link-netnsid \d+`).ReplaceAllString(l, ""))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// vxlanLine keeps the "vxlan id ..." attribute line.
+func vxlanLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "vxlan id") {
+			return l
+		}
+	}
+	return "no vxlan line in: " + s
+}
+
+func sortLines(s string) string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	for i := range ls {
+		ls[i] = strings.TrimSpace(ls[i])
+	}
+	sort.Strings(ls)
+	return strings.Join(ls, "\n")
+}

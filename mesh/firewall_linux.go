@@ -1,0 +1,58 @@
+package mesh
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/moby/ipvs"
+	"golang.org/x/sys/unix"
+)
+
+// Firewall runs one iptables-restore inside the namespace, rules on stdin.
+func (s *linuxSystem) Firewall(path, rules string) error {
+	var out bytes.Buffer
+	cmd := exec.Command("iptables-restore")
+	cmd.Stdin = strings.NewReader(rules)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := netnsx.Start(path, cmd); err != nil {
+		return fmt.Errorf("iptables-restore in %s: %w", path, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("iptables-restore in %s: %w: %s", path, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// IPVS programs firewall-mark services with one masquerading real server per
+// destination, port 0 (the destination port is left alone), weight 1 —
+// what libnetwork does for the ingress sandbox. The generic netlink socket
+// is opened inside the namespace and keeps talking to it afterwards.
+func (s *linuxSystem) IPVS(path string, svcs []IPVSSpec) error {
+	var h *ipvs.Handle
+	err := netnsx.Do(path, func() error {
+		var err error
+		h, err = ipvs.New("")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ipvs handle in %s: %w", path, err)
+	}
+	defer h.Close()
+	for _, sv := range svcs {
+		svc := &ipvs.Service{FWMark: sv.FWMark, AddressFamily: unix.AF_INET, SchedName: sv.Scheduler}
+		if err := h.NewService(svc); err != nil {
+			return fmt.Errorf("ipvs FWM %d in %s: %w", sv.FWMark, path, err)
+		}
+		for _, d := range sv.Dests {
+			dst := &ipvs.Destination{Address: d.AsSlice(), Port: 0, Weight: 1,
+				ConnectionFlags: ipvs.ConnectionFlagMasq, AddressFamily: unix.AF_INET}
+			if err := h.NewDestination(svc, dst); err != nil {
+				return fmt.Errorf("ipvs FWM %d real server %s in %s: %w", sv.FWMark, d, path, err)
+			}
+		}
+	}
+	return nil
+}

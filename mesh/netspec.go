@@ -1,0 +1,286 @@
+package mesh
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/meshtrace/meshtrace/internal/dockerrules"
+)
+
+// NetnsSpec is everything one namespace of the mesh holds, as data: the
+// System builds it in phases (devices, then veths, then configuration).
+type NetnsSpec struct {
+	Key  string // node0/ingress_sbox, lan, client, ...
+	Path string
+	Role string // lan, client, host, ingress-sandbox, overlay, task
+
+	Bridges []BridgeSpec
+	VXLAN   *VXLANSpec
+	// Veths are created from this namespace; the peer end is created
+	// directly in PeerPath.
+	Veths   []VethSpec
+	Addrs   []AddrSpec
+	Routes  []RouteSpec
+	Neighs  []NeighSpec // permanent IPv4 neighbours
+	FDB     []FDBSpec   // permanent `self` FDB entries of a VXLAN device
+	Sysctls []Sysctl
+	Rules   string // iptables-restore input, "" for none
+	IPVS    []IPVSSpec
+}
+
+// BridgeSpec is a Linux bridge.
+type BridgeSpec struct {
+	Name string
+	MTU  int // 0: kernel default
+}
+
+// VXLANSpec is a VTEP created in CreateIn (the node's host netns, so its UDP
+// socket lives on the underlay) under TmpName, then moved into this
+// namespace, renamed and enslaved, like Docker's overlay driver does.
+type VXLANSpec struct {
+	Name, TmpName string
+	CreateIn      string
+	VNI, Port     int
+	MTU           int
+	Learning      bool
+	Proxy         bool
+	L2Miss        bool
+	L3Miss        bool
+	Master        string
+}
+
+// VethSpec is a veth pair.
+type VethSpec struct {
+	Name       string
+	MTU        int
+	MAC        string
+	PeerPath   string
+	PeerName   string
+	PeerMTU    int
+	PeerMaster string // bridge in the peer namespace, "" for none
+}
+
+// AddrSpec is an address on a device.
+type AddrSpec struct {
+	Dev    string
+	Prefix netip.Prefix
+}
+
+// RouteSpec is a default route through Gateway on Dev.
+type RouteSpec struct {
+	Dev     string
+	Gateway netip.Addr
+}
+
+// NeighSpec is a permanent neighbour entry.
+type NeighSpec struct {
+	Dev string
+	IP  netip.Addr
+	MAC string
+}
+
+// FDBSpec is a permanent FDB entry on a VXLAN device: MAC is behind the
+// VTEP Dst.
+type FDBSpec struct {
+	Dev string
+	MAC string
+	Dst netip.Addr
+}
+
+// Sysctl is one /proc/sys/KEY write inside the namespace.
+type Sysctl struct {
+	Key, Value string
+}
+
+// IPVSSpec is an IPVS firewall-mark service with masquerading real servers
+// on port 0.
+type IPVSSpec struct {
+	FWMark    uint32
+	Scheduler string
+	Dests     []netip.Addr
+}
+
+// Netns returns the specs of every namespace of the plan: the LAN and the
+// client first, then per node its host, overlay, sandbox and tasks.
+func (p *Plan) Netns() []*NetnsSpec {
+	specs := []*NetnsSpec{
+		{Key: "lan", Path: p.LANPath(), Role: "lan", Bridges: []BridgeSpec{{Name: lanBridge}}},
+		{
+			Key: "client", Path: p.ClientPath(), Role: "client",
+			Veths: []VethSpec{{Name: "eth0", MAC: MAC(ClientIP), PeerPath: p.LANPath(), PeerName: "client", PeerMaster: lanBridge}},
+			Addrs: []AddrSpec{{"eth0", netip.PrefixFrom(ClientIP, LANSubnet.Bits())}},
+		},
+	}
+	for i := range p.Nodes {
+		specs = append(specs, p.nodeNetns(i)...)
+	}
+	return specs
+}
+
+func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
+	node := p.Nodes[ni]
+	host := &NetnsSpec{
+		Key: node.Name + "/host", Path: p.HostPath(ni), Role: "host",
+		Bridges: []BridgeSpec{{Name: GWBridge}},
+		Veths:   []VethSpec{{Name: "eth0", MAC: MAC(node.IP), PeerPath: p.LANPath(), PeerName: "lan-" + node.Name, PeerMaster: lanBridge}},
+		Addrs: []AddrSpec{
+			{"eth0", netip.PrefixFrom(node.IP, LANSubnet.Bits())},
+			{GWBridge, netip.PrefixFrom(GWBridgeIP, GWSubnet.Bits())},
+		},
+		Sysctls: []Sysctl{
+			{"net/ipv4/ip_forward", "1"},
+			{"net/ipv4/conf/" + GWBridge + "/route_localnet", "1"},
+		},
+		Rules: dockerrules.Host(GWBridge, GWSubnet, SandboxGWIP, p.ports()),
+	}
+	ovKey := node.Name + "/1-" + p.OverlayID
+	overlay := &NetnsSpec{
+		Key: ovKey, Path: p.OverlayPath(ni), Role: "overlay",
+		Bridges: []BridgeSpec{{Name: OverlayBridge, MTU: OverlayMTU}},
+		VXLAN: &VXLANSpec{
+			Name: VXLANDev, TmpName: fmt.Sprintf("vx-%06x-%s", VNI, p.OverlayID[:5]), CreateIn: host.Path,
+			VNI: VNI, Port: VXLANPort, MTU: OverlayMTU, Master: OverlayBridge,
+			// As dockerd 20.10 creates it (checked on a real node):
+			// `vxlan id 4096 dstport 4789 proxy l2miss l3miss`, learning on.
+			Learning: true, Proxy: true, L2Miss: true, L3Miss: true,
+		},
+		Addrs: []AddrSpec{{OverlayBridge, netip.PrefixFrom(IngressGW, IngressSubnet.Bits())}},
+	}
+	// The overlay driver programs every endpoint on another node: a
+	// neighbour entry (for the VTEP's ARP proxy) and an FDB entry pointing
+	// the endpoint's MAC at that node.
+	for _, ep := range p.endpoints() {
+		if ep.node == ni {
+			continue
+		}
+		remote := p.Nodes[ep.node].IP
+		overlay.Neighs = append(overlay.Neighs, NeighSpec{Dev: VXLANDev, IP: ep.ip, MAC: MAC(ep.ip)})
+		overlay.FDB = append(overlay.FDB, FDBSpec{Dev: VXLANDev, MAC: MAC(ep.ip), Dst: remote})
+	}
+
+	// Bridge-side veth names as Docker's: in the overlay namespace the
+	// overlay driver renames its ports veth0, veth1, ... in attach order;
+	// on docker_gwbridge they keep their random "veth" + 7 hex names.
+	names := newNameSet()
+	ports := 0
+	leg := func(netns, network, peerPath, master string, mtu int, mac string) VethSpec {
+		var name string
+		if peerPath == overlay.Path {
+			name = fmt.Sprintf("veth%d", ports)
+			ports++
+		} else {
+			name = names.unique(peerPath, p.Name, netns, network)
+		}
+		return VethSpec{Name: "", MTU: mtu, MAC: mac, PeerPath: peerPath, PeerName: name, PeerMTU: mtu, PeerMaster: master}
+	}
+
+	sbox := &NetnsSpec{
+		Key: node.Name + "/" + SandboxName, Path: p.SandboxPath(ni), Role: "ingress-sandbox",
+		Addrs: []AddrSpec{
+			{"eth0", netip.PrefixFrom(node.SandboxIP, IngressSubnet.Bits())},
+			{"eth1", netip.PrefixFrom(SandboxGWIP, GWSubnet.Bits())},
+		},
+		Routes:  []RouteSpec{{"eth1", GWBridgeIP}},
+		Sysctls: []Sysctl{{"net/ipv4/ip_forward", "1"}},
+	}
+	ing := leg(SandboxName, "ingress", overlay.Path, OverlayBridge, OverlayMTU, MAC(node.SandboxIP))
+	ing.Name = "eth0"
+	gw := leg(SandboxName, "gwbridge", host.Path, GWBridge, 0, MAC(SandboxGWIP))
+	gw.Name = "eth1"
+	sbox.Veths = []VethSpec{ing, gw}
+	var svcs []dockerrules.Service
+	for _, s := range p.Services {
+		ds := dockerrules.Service{Name: s.Name, FWMark: s.FWMark, VIP: s.VIP, Ports: []dockerrules.Port{s.port()}}
+		is := IPVSSpec{FWMark: s.FWMark, Scheduler: "rr"}
+		for _, t := range s.Tasks {
+			ds.Backends = append(ds.Backends, t.IngressIP)
+			is.Dests = append(is.Dests, t.IngressIP)
+		}
+		svcs = append(svcs, ds)
+		sbox.Addrs = append(sbox.Addrs, AddrSpec{"eth0", netip.PrefixFrom(s.VIP, 32)})
+		if p.LB == LBIPVS {
+			sbox.IPVS = append(sbox.IPVS, is)
+		}
+	}
+	opts := dockerrules.SandboxOpts{Emulate: p.LB != LBIPVS, IPVSMatch: p.LB == LBIPVS}
+	if p.LB == LBIPVS {
+		sbox.Sysctls = append(sbox.Sysctls,
+			Sysctl{"net/ipv4/vs/conntrack", "1"},
+			Sysctl{"net/ipv4/vs/expire_nodest_conn", "1"},
+			Sysctl{"net/ipv4/vs/expire_quiescent_template", "1"})
+	}
+	sbox.Rules = dockerrules.IngressSandbox(IngressSubnet, node.SandboxIP, svcs, opts)
+
+	specs := []*NetnsSpec{host, overlay, sbox}
+	for _, s := range p.Services {
+		for _, t := range s.Tasks {
+			if t.Node != ni {
+				continue
+			}
+			ts := &NetnsSpec{
+				Key: node.Name + "/" + t.NetnsID, Path: p.TaskPath(t), Role: "task",
+				Addrs: []AddrSpec{
+					{"eth0", netip.PrefixFrom(t.IngressIP, IngressSubnet.Bits())},
+					{"eth1", netip.PrefixFrom(t.GWIP, GWSubnet.Bits())},
+				},
+				Routes: []RouteSpec{{"eth1", GWBridgeIP}},
+				Rules:  dockerrules.Task(t.IngressIP, []dockerrules.Port{s.port()}, dockerrules.Modern),
+			}
+			ing := leg(t.NetnsID, "ingress", overlay.Path, OverlayBridge, OverlayMTU, MAC(t.IngressIP))
+			ing.Name = "eth0"
+			gw := leg(t.NetnsID, "gwbridge", host.Path, GWBridge, 0, MAC(t.GWIP))
+			gw.Name = "eth1"
+			ts.Veths = []VethSpec{ing, gw}
+			specs = append(specs, ts)
+		}
+	}
+	return specs
+}
+
+func (s ServicePlan) port() dockerrules.Port {
+	return dockerrules.Port{Proto: s.Proto, Published: s.Published, Target: s.Target}
+}
+
+func (p *Plan) ports() []dockerrules.Port {
+	var ps []dockerrules.Port
+	for _, s := range p.Services {
+		ps = append(ps, s.port())
+	}
+	return ps
+}
+
+type endpoint struct {
+	node int
+	ip   netip.Addr
+}
+
+// endpoints are the ingress overlay's endpoints: every sandbox and task.
+func (p *Plan) endpoints() []endpoint {
+	var eps []endpoint
+	for i, n := range p.Nodes {
+		eps = append(eps, endpoint{i, n.SandboxIP})
+	}
+	for _, t := range p.Tasks() {
+		eps = append(eps, endpoint{t.Node, t.IngressIP})
+	}
+	return eps
+}
+
+// nameSet hands out veth names unique within each peer namespace: a hash
+// collision is resolved by salting, so names stay deterministic.
+type nameSet map[string]map[string]bool
+
+func newNameSet() nameSet { return nameSet{} }
+
+func (s nameSet) unique(netnsPath string, parts ...string) string {
+	if s[netnsPath] == nil {
+		s[netnsPath] = map[string]bool{}
+	}
+	for salt := 0; ; salt++ {
+		name := vethName(append(parts, fmt.Sprint(salt))...)
+		if !s[netnsPath][name] {
+			s[netnsPath][name] = true
+			return name
+		}
+	}
+}
