@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -92,6 +93,14 @@ func (c *checker) dockerKnows(ip string) bool {
 	for _, ct := range c.m.Docker.Containers {
 		for _, a := range ct.Networks {
 			if a == ip {
+				return true
+			}
+		}
+	}
+	// docker network inspect --verbose lists remote tasks' endpoints too.
+	for _, n := range c.m.Docker.Networks {
+		for _, a := range n.Endpoints {
+			if a == ip || strings.HasPrefix(a, ip+"/") {
 				return true
 			}
 		}

@@ -455,6 +455,7 @@ func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 	if owner == nil {
 		b.Remote = true
 		b.Via, b.VTEP = w.vtepFor(d.Addr)
+		b.Task = w.endpointName(d.Addr)
 		return b
 	}
 	name := owner.Name
@@ -474,6 +475,22 @@ func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 		b.TargetPort = pkt.DPort
 	}
 	return b
+}
+
+// endpointName is the Docker endpoint (task) with address a on a swarm
+// network, as `docker network inspect --verbose` lists remote tasks.
+func (w *walker) endpointName(a netip.Addr) string {
+	if w.m.Docker == nil {
+		return ""
+	}
+	for _, n := range w.m.Docker.Networks {
+		for name, ip := range n.Endpoints {
+			if (ip == a.String() || strings.HasPrefix(ip, a.String()+"/")) && name != IngressSandboxEndpoint {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // vtepFor finds, in the overlay namespaces, the VXLAN device and the remote

@@ -224,6 +224,9 @@ func WritePathText(w io.Writer, p *Path) error {
 		} else if be.VTEP != "" {
 			where = fmt.Sprintf("remote node %s via %s", be.VTEP, be.Via)
 		}
+		if be.Netns == nil && be.Task != "" {
+			where += " (" + be.Task + ")"
+		}
 		tp := "?"
 		if be.TargetPort != 0 {
 			tp = fmt.Sprint(be.TargetPort)

@@ -51,6 +51,10 @@ func (s *sourceFlags) load(ctx context.Context) (*topology.Model, error) {
 		m, err = inspect.Live(ctx, o)
 		if err == nil && s.meshName != "" {
 			m.Source = fmt.Sprintf("mesh:%s/%s", s.meshName, s.node)
+			// The mesh's state plays the Docker engine's metadata.
+			if st, lerr := mesh.Load("", s.meshName); lerr == nil {
+				m.Docker = st.DockerMeta(s.node)
+			}
 		}
 		if err == nil && s.meshName == "" {
 			if d, derr := inspect.DockerLive(ctx); derr != nil {
