@@ -11,10 +11,11 @@ import (
 
 func init() {
 	var (
-		src  sourceFlags
-		out  string
-		q    topology.Query
-		live bool
+		src     sourceFlags
+		out     string
+		q       topology.Query
+		live    bool
+		packets bool
 	)
 	c := &cobra.Command{
 		Use:   "replay FILE...",
@@ -62,7 +63,7 @@ flows read before the error are printed).`,
 					}
 				}
 			}
-			res, _ := trace.Analyse(rd, env, trace.ReplayOptions{Proto: q.Proto, Port: q.Port}, readErr)
+			res, _ := trace.Analyse(rd, env, trace.ReplayOptions{Proto: q.Proto, Port: q.Port, PacketHops: packets}, readErr)
 			return report(cmd.OutOrStdout(), out, res, false)
 		},
 	}
@@ -72,5 +73,6 @@ flows read before the error are printed).`,
 	f.IntVar(&q.Port, "port", 0, "only flows to this published port (default: all; the first flow's port names the path)")
 	f.StringVar(&q.Proto, "proto", "", "only tcp or udp flows")
 	f.BoolVar(&live, "live", false, "map the files onto this host's namespaces and rules")
+	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")
 	root.AddCommand(c)
 }

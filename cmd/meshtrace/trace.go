@@ -28,6 +28,7 @@ func init() {
 		timeout time.Duration
 		pcap    string
 		ringKB  int
+		packets bool
 	)
 	c := &cobra.Command{
 		Use:   "trace",
@@ -60,8 +61,8 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if src.from != "" {
 				return fmt.Errorf("trace captures live traffic: --from reads a bundle, use `meshtrace replay FILE --from DIR` for captures")
 			}
-			if count < 1 {
-				return fmt.Errorf("--count must be at least 1")
+			if count < 0 || (probe && count < 1) {
+				return fmt.Errorf("--count must be at least 1 with --probe, 0 (until --timeout) or more without")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -69,9 +70,9 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if err != nil {
 				return err
 			}
-			cfg := trace.Config{Env: env, Live: trace.LiveOptions{Count: count, Timeout: timeout}}
+			cfg := trace.Config{Env: env, Live: trace.LiveOptions{Count: count, Timeout: timeout}, PacketHops: packets}
 			if ringKB > 0 {
-				cfg.Opener = trace.AFPacket{BlockSize: 256 << 10, Blocks: max(1, ringKB/256)}
+				cfg.Opener = trace.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128)}
 			}
 			if st != nil {
 				cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
@@ -108,10 +109,11 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 	f.IntVar(&q.Port, "port", 0, "published port")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
 	f.BoolVar(&probe, "probe", false, "make the traffic: --count connections (HTTP GET) or datagrams to the published port")
-	f.IntVar(&count, "count", 1, "stop after this many complete connections (with --probe: make this many)")
+	f.IntVar(&count, "count", 1, "stop after this many complete connections, 0: run until --timeout (with --probe: make this many)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "stop capturing after this long")
 	f.StringVar(&pcap, "pcap", "", "write the capture as pcapng (one interface per netns/interface, a comment per packet)")
 	f.IntVar(&ringKB, "ring-kb", 0, "kernel ring per socket in KiB (default 2048)")
+	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")
 	root.AddCommand(c)
 }
 

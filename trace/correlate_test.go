@@ -1,0 +1,234 @@
+package trace
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/meshtrace/meshtrace/trace/synth"
+)
+
+// meshPoints are synth.MeshPoints as capture points.
+func meshPoints() []Point {
+	var ps []Point
+	for _, l := range synth.MeshPoints {
+		node, netns, ifname, _ := ParseLabel(l)
+		ps = append(ps, Point{Node: node, Netns: netns, Ifname: ifname})
+	}
+	return ps
+}
+
+// framesOf decodes synthetic sightings the way a live capture does.
+func framesOf(t testing.TB, conns ...synth.Conn) []Frame {
+	t.Helper()
+	var out []Frame
+	for _, c := range conns {
+		c.Emit(func(s synth.Sighting) {
+			var f Frame
+			if err := Decode(LinkEthernet, s.Frame, &f); err != nil {
+				t.Fatalf("decode synthetic frame: %v", err)
+			}
+			f.Point, f.TS, f.Dir = int32(s.Point), s.TS, DirIn
+			if s.Out {
+				f.Dir = DirOut
+			}
+			f.Num = int32(len(out) + 1)
+			out = append(out, f)
+		})
+	}
+	return out
+}
+
+func conn(port uint16, remote bool, start time.Duration, isn uint32) synth.Conn {
+	req, resp := synth.HTTP("web.1")
+	return synth.Conn{ClientPort: port, Published: 8080, Remote: remote, Start: int64(time.Unix(1700000000, 0).Add(start).UnixNano()),
+		ISN: isn, SISN: isn ^ 0x5a5a5a5a, ID: uint16(isn), SID: uint16(isn >> 16), Request: req, Response: resp}
+}
+
+func TestCorrelateMesh(t *testing.T) {
+	// Two overlapping connections: one served on node0, one across VXLAN
+	// by node1, shuffled as sockets deliver them.
+	frames := framesOf(t, conn(40000, false, 0, 1000), conn(40001, true, 50*time.Microsecond, 90000))
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(frames), func(i, j int) { frames[i], frames[j] = frames[j], frames[i] })
+	conns := Correlate(frames, Options{})
+	if len(conns) != 2 {
+		t.Fatalf("%d connections, want 2", len(conns))
+	}
+	for i, want := range []struct {
+		port uint16
+		hops int
+	}{{40000, 9}, {40001, 13}} {
+		c := conns[i]
+		if got := endpoint(c.Client.Src, c.Client.SPort); got != netip.AddrPortFrom(synth.ClientIP, want.port).String() {
+			t.Errorf("conn %d: client %s", i, got)
+		}
+		if got := endpoint(c.Client.Dst, c.Client.DPort); got != "192.168.77.10:8080" {
+			t.Errorf("conn %d: server %s", i, got)
+		}
+		if len(c.Packets) != 10 {
+			t.Fatalf("conn %d: %d packets, want 10", i, len(c.Packets))
+		}
+		replies := 0
+		for j, lp := range c.Packets {
+			if len(lp.Frames) != want.hops {
+				t.Errorf("conn %d packet %d (%s): %d sightings, want %d", i, j, FlagString(lp.Key.Proto, lp.Key.Flags), len(lp.Frames), want.hops)
+			}
+			if lp.Reply {
+				replies++
+			}
+			for k := 1; k < len(lp.Frames); k++ {
+				if frames[lp.Frames[k]].TS < frames[lp.Frames[k-1]].TS {
+					t.Errorf("conn %d packet %d: sightings out of time order", i, j)
+				}
+			}
+		}
+		if replies != 5 {
+			t.Errorf("conn %d: %d replies, want 5", i, replies)
+		}
+		if c.Packets[c.Request].Key.Flags != FlagSYN || c.Packets[c.Reply].Key.Flags != FlagSYN|FlagACK {
+			t.Errorf("conn %d: first request %s, first reply %s", i,
+				FlagString(ProtoTCP, c.Packets[c.Request].Key.Flags), FlagString(ProtoTCP, c.Packets[c.Reply].Key.Flags))
+		}
+		if !complete(c) {
+			t.Errorf("conn %d not complete", i)
+		}
+	}
+}
+
+func TestCorrelatePortReuse(t *testing.T) {
+	// The same client port twice, a new SYN (new ISN) each time: two
+	// connections, although every tuple is shared.
+	frames := framesOf(t, conn(40000, false, 0, 1000), conn(40000, false, time.Second, 777777))
+	conns := Correlate(frames, Options{})
+	if len(conns) != 2 {
+		t.Fatalf("%d connections, want 2", len(conns))
+	}
+	for i, c := range conns {
+		if len(c.Packets) != 10 {
+			t.Errorf("conn %d: %d packets", i, len(c.Packets))
+		}
+	}
+}
+
+func TestCorrelateMidStream(t *testing.T) {
+	// The capture missed the handshake: the flow is oriented by the
+	// published port.
+	frames := framesOf(t, conn(40000, false, 0, 1000))
+	var late []Frame
+	for _, f := range frames {
+		if f.Pkt.Flags&FlagSYN == 0 {
+			late = append(late, f)
+		}
+	}
+	// Start with a server packet to make orientation depend on ports.
+	slices.SortStableFunc(late, func(a, b Frame) int {
+		aReply, bReply := a.Pkt.SPort == 8080, b.Pkt.SPort == 8080
+		switch {
+		case aReply && !bReply:
+			return -1
+		case !aReply && bReply:
+			return 1
+		}
+		return 0
+	})
+	for i := range late {
+		late[i].TS = int64(i)
+	}
+	conns := Correlate(late, Options{ServerPorts: []uint16{8080, 80}})
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	c := conns[0]
+	if c.Client.SPort != 40000 || c.Client.DPort != 8080 && c.Client.DPort != 0 {
+		t.Errorf("client %+v", c.Client)
+	}
+	if !c.Packets[0].Reply {
+		t.Errorf("the first packet (from the server) is not a reply")
+	}
+	if complete(c) {
+		t.Errorf("a flow without its SYN is complete")
+	}
+}
+
+func TestCorrelateUDP(t *testing.T) {
+	// Two clients send the same datagram with IP ID 0 at the same time:
+	// the key is equal, the tuples are not.
+	mk := func(src string, sport uint16, at int64) []Frame {
+		mac := synth.MAC(netip.MustParseAddr("10.0.0.2"))
+		var out []Frame
+		for i, h := range []struct {
+			src, dst string
+			pt       int32
+		}{
+			{src, "192.168.77.10:5353", 1},
+			{"10.0.0.2:" + itoa(sport), "10.0.0.8:5353", 5},
+		} {
+			p := synth.Pkt{Src: netip.MustParseAddrPort(h.src), Dst: netip.MustParseAddrPort(h.dst), Proto: synth.UDP, Payload: []byte("query")}
+			var f Frame
+			if err := Decode(LinkEthernet, synth.Ether(mac, mac, p.IPv4()), &f); err != nil {
+				t.Fatal(err)
+			}
+			f.Point, f.TS = h.pt, at+int64(i)*1000
+			out = append(out, f)
+			// the reply
+			r := synth.Pkt{Src: netip.MustParseAddrPort(h.dst), Dst: netip.MustParseAddrPort(h.src), Proto: synth.UDP, Payload: []byte("answer")}
+			var g Frame
+			Decode(LinkEthernet, synth.Ether(mac, mac, r.IPv4()), &g)
+			g.Point, g.TS = h.pt, at+100000-int64(i)*1000
+			out = append(out, g)
+		}
+		return out
+	}
+	frames := append(mk("192.168.77.9:5000", 5000, 0), mk("192.168.77.20:5000", 5000, 10)...)
+	// Both clients use source port 5000: SNAT keeps it, so the two
+	// flows also share 10.0.0.2:5000 -> 10.0.0.8:5353 behind the
+	// sandbox. conntrack would have changed one port; here the tuple
+	// after SNAT links them, which is the known limit for UDP.
+	conns := Correlate(frames, Options{ServerPorts: []uint16{5353}})
+	if len(conns) == 0 {
+		t.Fatal("no flow")
+	}
+	frames2 := append(mk("192.168.77.9:5000", 5000, 0), mk("192.168.77.20:5001", 5001, 10)...)
+	conns = Correlate(frames2, Options{ServerPorts: []uint16{5353}})
+	if len(conns) != 2 {
+		t.Fatalf("%d flows, want 2", len(conns))
+	}
+	for _, c := range conns {
+		if len(c.Packets) != 2 || c.Request < 0 || c.Reply < 0 || !complete(c) {
+			t.Errorf("flow %+v: want one request and one reply", c.Client)
+		}
+		for _, lp := range c.Packets {
+			if len(lp.Frames) != 2 {
+				t.Errorf("flow %+v: packet seen %d times, want 2", c.Client, len(lp.Frames))
+			}
+		}
+	}
+}
+
+func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[8:] }
+
+func TestCorrelateLostPacket(t *testing.T) {
+	// The SYN is dropped in the sandbox: its sightings stop at
+	// ingress_sbox/eth1 and nothing answers.
+	frames := framesOf(t, conn(40000, false, 0, 1000))
+	var kept []Frame
+	for _, f := range frames {
+		if f.Pkt.Flags == FlagSYN && f.Point <= 4 {
+			kept = append(kept, f)
+		}
+	}
+	conns := Correlate(kept, Options{})
+	if len(conns) != 1 || len(conns[0].Packets) != 1 {
+		t.Fatalf("want one flow with one packet, got %d", len(conns))
+	}
+	a := &Analysis{Points: meshPoints(), Frames: kept}
+	fl := a.Flows(conns)[0]
+	if fl.Answered || fl.Complete {
+		t.Errorf("answered %v complete %v", fl.Answered, fl.Complete)
+	}
+	if fl.Stop == nil || fl.Stop.Netns != "ingress_sbox" || fl.Stop.Ifname != "eth1" || fl.Stop.Dir != "in" {
+		t.Fatalf("stop %+v, want ingress_sbox/eth1 in", fl.Stop)
+	}
+}

@@ -1,0 +1,235 @@
+package trace
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// Analysis turns correlated connections into flows: hops, rewrites and
+// their explanation from the model, conntrack and IPVS matches, and where
+// a flow stopped.
+type Analysis struct {
+	Env    *Env // nil: replay without a source
+	Points []Point
+	Routes []Route
+	Frames []Frame // as sorted by Correlate
+	// Conntrack and IPVS hold entries read after the capture, keyed by
+	// nsKey(node, netns).
+	Conntrack map[string][]topology.Conntrack
+	IPVS      map[string][]IPVSConn
+	// FrameNum maps a frame index to its number in the written pcapng
+	// (trace --pcap); nil uses Frame.Num.
+	FrameNum []int
+	// PacketHops lists every packet's sightings in Flow.Packets (the
+	// first request's and reply's are always in Hops and ReplyHops).
+	PacketHops bool
+}
+
+func nsKey(node, netns string) string { return node + "/" + netns }
+
+// Flows renders every connection.
+func (a *Analysis) Flows(conns []*Conn) []Flow {
+	out := make([]Flow, 0, len(conns))
+	for i, c := range conns {
+		out = append(out, a.flow(i+1, c))
+	}
+	return out
+}
+
+func (a *Analysis) flow(id int, c *Conn) Flow {
+	fl := Flow{ID: id, Proto: ProtoName(c.Proto), Rewrites: []Rewrite{}, Hops: []Hop{}}
+	fl.Client = endpoint(c.Client.Src, c.Client.SPort)
+	fl.Server = endpoint(c.Client.Dst, c.Client.DPort)
+	first, last := c.Packets[0].first, c.Packets[0].last
+	for _, lp := range c.Packets {
+		fl.Packets = append(fl.Packets, a.packetSum(lp))
+		last = max(last, lp.last)
+	}
+	fl.Start = tsString(first)
+	fl.Duration = (last - first) / 1000
+	var req, rep *LPacket
+	if c.Request >= 0 {
+		req = c.Packets[c.Request]
+		fl.Hops = a.hops(req)
+	}
+	if c.Reply >= 0 {
+		rep = c.Packets[c.Reply]
+		fl.ReplyHops = a.hops(rep)
+	}
+	fl.Backend = a.backend(c, req, rep)
+	done := map[string]Rewrite{}
+	if req != nil {
+		fl.Rewrites = append(fl.Rewrites, a.rewrites(req, false, done)...)
+	}
+	if rep != nil {
+		fl.Rewrites = append(fl.Rewrites, a.rewrites(rep, true, done)...)
+	}
+	fl.Conntrack = a.conntrackFor(c)
+	fl.IPVS = a.ipvsFor(c)
+	if req != nil {
+		fl.Rewrites = append(fl.Rewrites, a.unseenRedirect(req, fl.Rewrites, fl.Conntrack)...)
+	}
+	fl.Complete = complete(c)
+	fl.Answered = a.answered(c)
+	if !fl.Answered {
+		fl.Stop = a.stop(c, fl.Backend)
+	}
+	return fl
+}
+
+func endpoint(a IP4, port uint16) string {
+	return netip.AddrPortFrom(a.Addr(), port).String()
+}
+
+func tsString(ns int64) string {
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+// hops renders a packet's sightings with the delta from the previous one.
+func (a *Analysis) hops(lp *LPacket) []Hop {
+	hs := make([]Hop, 0, len(lp.Frames))
+	prev := lp.first
+	for _, fi := range lp.Frames {
+		f := &a.Frames[fi]
+		p := a.Points[f.Point]
+		h := Hop{
+			Node: p.Node, Netns: p.Netns, Ifname: p.Ifname, Dir: f.Dir.String(),
+			Src: endpoint(f.Pkt.Src, f.Pkt.SPort), Dst: endpoint(f.Pkt.Dst, f.Pkt.DPort),
+			TS: tsString(f.TS), DeltaUS: (f.TS - prev) / 1000, File: p.File,
+		}
+		h.Frame = int(f.Num)
+		if a.FrameNum != nil {
+			h.Frame = a.FrameNum[fi]
+		}
+		if f.VXLAN {
+			h.Encap = fmt.Sprintf("vxlan %s -> %s vni %d",
+				endpoint(f.Outer.Src, f.Outer.SPort), endpoint(f.Outer.Dst, f.Outer.DPort), f.Outer.VNI)
+		}
+		prev = f.TS
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+func (a *Analysis) packetSum(lp *LPacket) PacketSum {
+	f0 := &a.Frames[lp.Frames[0]]
+	ps := PacketSum{Dir: "request", Flags: FlagString(lp.Key.Proto, lp.Key.Flags), Len: int(lp.Key.Len),
+		IPID: lp.Key.ID, Seq: lp.Key.Seq, Ack: lp.Key.Ack, TS: tsString(f0.TS), Sightings: len(lp.Frames)}
+	if a.PacketHops {
+		ps.Hops = a.hops(lp)
+	}
+	if lp.Reply {
+		ps.Dir = "reply"
+	}
+	lf := &a.Frames[lp.Frames[len(lp.Frames)-1]]
+	ps.LastSeen = a.Points[lf.Point].Label(a.Env.Primary()) + " " + lf.Dir.String()
+	return ps
+}
+
+// backend is the address that answered (the first reply's source), or the
+// request's last destination, resolved to its namespace and node.
+func (a *Analysis) backend(c *Conn, req, rep *LPacket) *Backend {
+	var ip IP4
+	var at *Frame
+	switch {
+	case rep != nil:
+		at = &a.Frames[rep.Frames[0]]
+		ip = at.Pkt.Src
+	case req != nil:
+		at = &a.Frames[req.Frames[len(req.Frames)-1]]
+		ip = at.Pkt.Dst
+	default:
+		return nil
+	}
+	b := &Backend{IP: ip.String()}
+	if a.Env == nil {
+		if p := a.Points[at.Point]; p.Netns != "" {
+			n := p.Netns
+			b.Netns, b.Node = &n, p.Node
+		}
+		return b
+	}
+	node, ns := a.Env.Owner(ip.Addr())
+	if ns == nil || ns.Role != topology.RoleTask {
+		// Not a task of a node we know: a real server on another node
+		// (say which VTEP), or not a backend at all.
+		vtep, ok := a.Env.remoteBackend(b.IP)
+		if !ok {
+			return nil
+		}
+		b.VTEP = vtep
+		if va, err := netip.ParseAddr(vtep); err == nil {
+			if n := a.Env.NodeByAddr(va); n != nil {
+				b.Node = n.Name
+			}
+		}
+		return b
+	}
+	name := ns.Name
+	b.Netns, b.Node = &name, node.Name
+	if ns.Docker != nil {
+		b.Task = ns.Docker.Task
+	}
+	return b
+}
+
+// complete: TCP saw the SYN and FIN both ways or a RST; UDP saw a reply.
+func complete(c *Conn) bool {
+	if c.Proto == ProtoUDP {
+		return c.Request >= 0 && c.Reply >= 0
+	}
+	var syn, finReq, finRep, rst bool
+	for _, lp := range c.Packets {
+		f := lp.Key.Flags
+		syn = syn || (f&FlagSYN != 0 && !lp.Reply)
+		rst = rst || f&FlagRST != 0
+		if f&FlagFIN != 0 {
+			if lp.Reply {
+				finRep = true
+			} else {
+				finReq = true
+			}
+		}
+	}
+	return syn && (rst || (finReq && finRep))
+}
+
+// answered: a reply that accepts the flow (SYN/ACK, or any UDP reply)
+// reached the point where the request was first seen.
+func (a *Analysis) answered(c *Conn) bool {
+	if c.Request < 0 {
+		return c.Reply >= 0
+	}
+	firstPt := a.Frames[c.Packets[c.Request].Frames[0]].Point
+	for _, lp := range c.Packets {
+		if !lp.Reply {
+			continue
+		}
+		if c.Proto == ProtoTCP && lp.Key.Flags&(FlagSYN|FlagACK) != FlagSYN|FlagACK {
+			continue
+		}
+		for _, fi := range lp.Frames {
+			if a.Frames[fi].Point == firstPt {
+				return true
+			}
+		}
+	}
+	// A connection already established before the capture: data replies
+	// reaching the first point count.
+	if c.Proto == ProtoTCP && !slices.ContainsFunc(c.Packets, func(lp *LPacket) bool { return lp.Key.Flags&FlagSYN != 0 }) {
+		for _, lp := range c.Packets {
+			if lp.Reply && lp.Key.Flags&FlagRST == 0 {
+				for _, fi := range lp.Frames {
+					if a.Frames[fi].Point == firstPt {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}

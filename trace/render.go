@@ -1,0 +1,182 @@
+package trace
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteJSON writes the result as indented JSON.
+func WriteJSON(w io.Writer, r *Result) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(r)
+}
+
+// WriteText writes the result for people: per flow, the hop-by-hop table
+// of the first request and the first reply, the rewrites with the rules
+// that explain them, and where a flow stopped.
+func WriteText(w io.Writer, r *Result) error {
+	ew := &errWriter{w: w}
+	nPoints := 0
+	for _, p := range r.Points {
+		if p.Frames > 0 {
+			nPoints++
+		}
+	}
+	src := ""
+	if r.Source != "" {
+		src = ", source " + r.Source
+	}
+	ew.printf("%s/%d: %d flow(s), %d frames at %d point(s)%s\n", r.Proto, r.Port, len(r.Flows), r.Frames, nPoints, src)
+	for _, p := range r.Probes {
+		if p.Error != "" {
+			ew.printf("probe %s -> %s: %s\n", p.From, p.To, p.Error)
+		} else {
+			ew.printf("probe %s -> %s from %s: answered %q\n", p.From, p.To, p.Local, p.Answer)
+		}
+	}
+	for _, p := range r.Points {
+		if p.Error != "" {
+			ew.printf("point %s: %s\n", p.Label(""), p.Error)
+		}
+		if p.Drops > 0 {
+			ew.printf("point %s: kernel dropped %d packets\n", p.Label(""), p.Drops)
+		}
+	}
+	for _, f := range r.Flows {
+		ew.printf("\n")
+		writeFlow(ew, &f)
+	}
+	for _, n := range r.Notes {
+		ew.printf("note: %s\n", n)
+	}
+	if r.Error != "" {
+		ew.printf("error: %s\n", r.Error)
+	}
+	return ew.err
+}
+
+func writeFlow(ew *errWriter, f *Flow) {
+	be := "backend unknown"
+	if f.Backend != nil {
+		var at []string
+		if f.Backend.Netns != nil {
+			at = append(at, *f.Backend.Netns)
+		}
+		for _, s := range []string{f.Backend.Node, f.Backend.Task} {
+			if s != "" {
+				at = append(at, s)
+			}
+		}
+		be = "backend " + f.Backend.IP
+		if len(at) > 0 {
+			be += " (" + strings.Join(at, ", ") + ")"
+		}
+	}
+	state := []string{}
+	state = append(state, map[bool]string{true: "complete", false: "incomplete"}[f.Complete])
+	state = append(state, map[bool]string{true: "answered", false: "NOT answered"}[f.Answered])
+	ew.printf("flow %d  %s %s -> %s  %s  [%s]\n", f.ID, f.Proto, f.Client, f.Server, be, strings.Join(state, ", "))
+	if len(f.Packets) > 0 {
+		for _, p := range f.Packets {
+			if p.Dir == "request" {
+				ew.printf("  request %s\n", p.Flags)
+				break
+			}
+		}
+	}
+	hopTable(ew, f.Hops)
+	if len(f.ReplyHops) > 0 {
+		for _, p := range f.Packets {
+			if p.Dir == "reply" {
+				ew.printf("  reply %s\n", p.Flags)
+				break
+			}
+		}
+		hopTable(ew, f.ReplyHops)
+	}
+	if len(f.Rewrites) > 0 {
+		ew.printf("  rewrites\n")
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+		for _, rw := range f.Rewrites {
+			what := rw.From + " -> " + rw.To
+			if rw.ToPort != 0 && rw.Kind == "redirect" {
+				what += fmt.Sprintf(" (port %d)", rw.ToPort)
+			}
+			extra := []string{}
+			if rw.FWMark != 0 {
+				extra = append(extra, fmt.Sprintf("fwmark %d", rw.FWMark))
+			}
+			if rw.Impl != "" {
+				extra = append(extra, "impl "+rw.Impl)
+			}
+			extra = append(extra, "seen in "+rw.Seen)
+			if rw.Note != "" {
+				extra = append(extra, rw.Note)
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", nodeNetns(rw.Node, rw.Netns), rw.Kind, what, strings.Join(extra, ", "), rw.Rule)
+		}
+		tw.Flush()
+	}
+	var sum []string
+	for _, p := range f.Packets {
+		sum = append(sum, fmt.Sprintf("%s %s(%d)@%d", map[string]string{"request": ">", "reply": "<"}[p.Dir], p.Flags, p.Len, p.Sightings))
+	}
+	ew.printf("  packets (dir flags(len)@hops): %s\n", strings.Join(sum, " "))
+	for _, c := range f.Conntrack {
+		ew.printf("  conntrack %s: %s | reply %s %s\n", nodeNetns(c.Node, c.Netns), c.Orig, c.Reply, c.State)
+	}
+	for _, v := range f.IPVS {
+		ew.printf("  ipvs %s: %s %s -> %s -> %s %s\n", nodeNetns(v.Node, v.Netns), v.Entry.Proto, v.Entry.Client, v.Entry.Virtual, v.Entry.Dest, v.Entry.State)
+	}
+	if s := f.Stop; s != nil {
+		ew.printf("  STOPPED (%s) at %s/%s %s: %s\n", s.Packet, nodeNetns(s.Node, s.Netns), s.Ifname, s.Dir, s.Reason)
+		for _, e := range s.Expected {
+			ew.printf("    model: %s\n", e)
+		}
+	}
+}
+
+func nodeNetns(node, netns string) string {
+	if netns == "" {
+		netns = "?"
+	}
+	if node == "" {
+		return netns
+	}
+	return node + ":" + netns
+}
+
+func hopTable(ew *errWriter, hops []Hop) {
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "    #\thop\tdir\tsrc\tdst\t+us\t\n")
+	for i, h := range hops {
+		at := nodeNetns(h.Node, h.Netns) + "/" + h.Ifname
+		if h.Netns == "" && h.File != "" {
+			at = h.File + "/" + h.Ifname
+		}
+		fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\t%d\t%s\n", i+1, at, h.Dir, h.Src, h.Dst, h.DeltaUS, h.Encap)
+	}
+	tw.Flush()
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, a ...any) {
+	fmt.Fprintf(e, format, a...)
+}
