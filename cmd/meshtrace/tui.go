@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/term"
+	"github.com/spf13/cobra"
+
+	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/tui"
+	"github.com/meshtrace/meshtrace/tui/flows"
+	"github.com/meshtrace/meshtrace/tui/tracesrc"
+)
+
+// tuiFlags are the interface's own flags, next to the source's.
+type tuiFlags struct {
+	src        sourceFlags
+	replay     []string
+	interval   time.Duration
+	probeCount int
+}
+
+func (f *tuiFlags) add(c *cobra.Command) {
+	f.src.add(c)
+	fl := c.Flags()
+	fl.StringSliceVar(&f.replay, "replay", nil, "capture files to step through (pcapng from trace --pcap, tcpdump pcap/pcapng); repeatable or comma-separated")
+	fl.DurationVar(&f.interval, "interval", 5*time.Second, "re-read the model this often in the background (0: never)")
+	fl.IntVar(&f.probeCount, "probe-count", 3, "connections a probe trace makes")
+}
+
+func init() {
+	var f tuiFlags
+	c := &cobra.Command{
+		Use:   "tui",
+		Short: "interactive view of the node: topology, published ports' paths, live trace, replay",
+		Long: `tui opens a terminal interface over a SOURCE: this host (default, as root), a bundle
+(--from DIR), a node of the built-in mesh (--mesh NAME --node NODE), and/or capture files
+(--replay FILE...). Screens: 1 topology (namespaces by role; enter expands, p jumps to a
+veth's peer), 2 paths (published ports and service VIPs drawn as a chain of boxes; each
+box opens to its rule with counters or its IPVS entry; p starts a probe trace, t watches
+real traffic), 3 trace (connections as they are seen, hop by hop), 4 replay (step through
+a capture packet by packet). The model is re-read in the background; ? shows the keys,
+/ filters, q quits. NO_COLOR is respected: every state is also written as a mark.`,
+		Example: `  meshtrace tui --mesh demo
+  meshtrace tui --from bundle/
+  meshtrace tui --replay demo.pcapng --from bundle/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTUI(cmd.Context(), f) },
+	}
+	f.add(c)
+	root.AddCommand(c)
+
+	// plain `meshtrace` on a terminal opens the interface over this host.
+	var plain tuiFlags
+	plain.interval, plain.probeCount, plain.src.node, plain.src.firewall = 5*time.Second, 3, "node0", "auto"
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if !term.IsTerminal(os.Stdout.Fd()) || !term.IsTerminal(os.Stdin.Fd()) {
+			return cmd.Help()
+		}
+		return runTUI(cmd.Context(), plain)
+	}
+}
+
+// runTUI builds the interface's configuration from the flags and runs it
+// until the user quits; the terminal is restored on return.
+func runTUI(ctx context.Context, f tuiFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if f.src.from != "" && f.src.meshName != "" {
+		return fmt.Errorf("--from and --mesh are exclusive")
+	}
+	replayOnly := len(f.replay) > 0 && f.src.from == "" && f.src.meshName == ""
+	cfg := tui.Config{Interval: f.interval, ProbeCount: f.probeCount, Color: colour()}
+	switch {
+	case f.src.from != "":
+		cfg.Source = "bundle:" + f.src.from
+	case f.src.meshName != "":
+		cfg.Source = fmt.Sprintf("mesh:%s/%s", f.src.meshName, f.src.node)
+	default:
+		cfg.Source = "this host"
+	}
+	if !replayOnly {
+		src := f.src
+		cfg.Load = src.load
+		if src.from == "" {
+			cfg.Tracer = tracesrc.Live{Config: func(ctx context.Context, r flows.Request) (trace.Config, error) {
+				return traceConfig(ctx, src, r)
+			}}
+		}
+	}
+	if len(f.replay) > 0 {
+		cfg.ReplayTitle = strings.Join(f.replay, ", ")
+		cfg.Replay, cfg.ReplayErr = loadReplay(ctx, f.src, f.replay, replayOnly)
+		if replayOnly {
+			cfg.Source = "replay"
+		}
+	}
+	p := tea.NewProgram(tui.New(cfg), tea.WithContext(ctx))
+	_, err := p.Run()
+	if err != nil && err != tea.ErrProgramKilled {
+		return fmt.Errorf("tui: %w", err)
+	}
+	return nil
+}
+
+// colour is off under NO_COLOR (any value) and on dumb terminals.
+func colour() bool {
+	_, no := os.LookupEnv("NO_COLOR")
+	return !no && os.Getenv("TERM") != "dumb"
+}
+
+// traceConfig is `meshtrace trace` for one request of the interface: the
+// source's env (every mesh node with --mesh), the mesh's client netns,
+// the probe.
+func traceConfig(ctx context.Context, src sourceFlags, r flows.Request) (trace.Config, error) {
+	env, st, err := loadEnv(ctx, src, r.Query)
+	if err != nil {
+		return trace.Config{}, err
+	}
+	cfg := trace.Config{Env: env, Opener: trace.AFPacket{}, Live: trace.LiveOptions{Timeout: 5 * time.Minute}}
+	if st != nil {
+		cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
+	}
+	if r.Probe {
+		count := max(1, r.Count)
+		cfg.Live = trace.LiveOptions{Count: count, Timeout: 30 * time.Second}
+		cfg.Probe = &trace.Probe{Proto: r.Query.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(r.Query.Port))}
+		if st != nil {
+			cfg.Probe.Netns, cfg.Probe.From = st.Client.Netns, "client"
+		}
+	}
+	return cfg, nil
+}
+
+// loadReplay reads capture files and correlates them, against the source
+// when there is one (it maps foreign captures to namespaces and explains
+// rewrites); the flows read before a bad file are kept with its error.
+func loadReplay(ctx context.Context, src sourceFlags, files []string, noSource bool) ([]flows.Conn, error) {
+	rd := &trace.Reader{}
+	var readErr error
+	for _, file := range files {
+		if err := rd.ReadFile(file); err != nil && readErr == nil {
+			readErr = err
+		}
+	}
+	var env *trace.Env
+	if !noSource {
+		proto, port := rd.GuessPort()
+		if port != 0 {
+			e, _, err := loadEnv(ctx, src, topology.Query{Proto: proto, Port: port})
+			if err == nil {
+				env = e
+			} else if readErr == nil {
+				readErr = fmt.Errorf("replay without the source's namespaces: %w", err)
+			}
+		}
+	}
+	res, _ := trace.Analyse(rd, env, trace.ReplayOptions{PacketHops: true}, readErr)
+	return tracesrc.FromResult(res, env.Primary()), readErr
+}
