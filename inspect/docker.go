@@ -86,6 +86,11 @@ func decodeArray(data []byte, dst any) error {
 	if trimmed[0] == '{' {
 		data = append(append([]byte{'['}, trimmed...), ']')
 	}
+	// Docker before API 1.44 prints an absent IP as Go's "<nil>" (e.g. the
+	// VIP of a dnsrr service in `docker network inspect -v`), which the
+	// netip.Addr fields of today's API types refuse. Blank it to "" (the
+	// zero address), padded so byte offsets in errors stay true.
+	data = bytes.ReplaceAll(data, []byte(`"<nil>"`), []byte(`""     `))
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(dst); err != nil {
 		return err

@@ -407,10 +407,8 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 	}
 	w.p.Complete = true
 	for _, b := range w.p.Backends {
-		for _, h := range b.Hops {
-			if h.Kind == HopBreak {
-				w.p.Complete = false
-			}
+		if hasBreak(b.Hops) {
+			w.p.Complete = false
 		}
 	}
 	w.fillRemoteTargets()
@@ -600,12 +598,30 @@ func eastWest(m *Model, q Query) (*Path, error) {
 		pkt.InIface = l.Name
 	}
 	crossed(&pkt)
+	if next.Role == RoleTask && pkt.Mark == 0 && len(next.LBServices()) == 0 {
+		// Not a VIP: the address of a task (--endpoint-mode dnsrr hands
+		// these out). The call goes straight to it, unbalanced.
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not a service VIP but the address of task %s: no load balancing (endpoint-mode dnsrr, or a task address used directly)", q.VIP, next.Name))
+		d := &IPVSDest{Addr: q.VIP, Forward: "direct", Weight: 1}
+		p.Backends = append(p.Backends, w.backend(from, d, pkt))
+		p.Complete = !hasBreak(p.Backends[0].Hops)
+		return p, nil
+	}
 	ok, lb := w.enterLocal(next, &pkt)
 	if !ok {
 		return p, nil
 	}
 	w.balance(next, &pkt, lb)
 	return p, nil
+}
+
+func hasBreak(hs []Hop) bool {
+	for _, h := range hs {
+		if h.Kind == HopBreak {
+			return true
+		}
+	}
+	return false
 }
 
 // nodeAddr picks the address a client would use to reach the node: a global

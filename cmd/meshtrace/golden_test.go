@@ -72,6 +72,7 @@ func golden(t *testing.T, name, got string) {
 
 func TestGoldenBundles(t *testing.T) {
 	const fx = "../../fixtures/bundles/"
+	const vm = "../../fixtures/swarm-vm/node0"
 	cases := []struct {
 		name string
 		args []string
@@ -89,6 +90,14 @@ func TestGoldenBundles(t *testing.T) {
 		{"eastwest-inspect.dot", []string{"inspect", "--from", fx + "eastwest", "-o", "dot"}, 0},
 		{"eastwest-path.json", []string{"path", "--from", fx + "eastwest", "--vip", "10.0.1.5", "--netns", "5f0c3a9e1d27", "--port", "80", "--proto", "tcp", "-o", "json"}, 0},
 		{"eastwest-path.txt", []string{"path", "--from", fx + "eastwest", "--vip", "10.0.1.5", "--netns", "5f0c3a9e1d27", "--port", "80", "--proto", "tcp", "-o", "text"}, 0},
+		// Recorded from a real swarm node (dockerd 20.10, kernel 6.1, IPVS) by scripts/swarm-vm.
+		{"swarmvm-inspect.txt", []string{"inspect", "--from", vm, "-o", "text"}, 0},
+		{"swarmvm-inspect.json", []string{"inspect", "--from", vm, "-o", "json"}, 0},
+		{"swarmvm-path-8080.json", []string{"path", "--from", vm, "--port", "8080", "--proto", "tcp", "-o", "json"}, 0},
+		{"swarmvm-path-5353.txt", []string{"path", "--from", vm, "--port", "5353", "--proto", "udp", "-o", "text"}, 0},
+		{"swarmvm-path-vip.txt", []string{"path", "--from", vm, "--vip", "10.0.1.2", "--netns", "d6706d6e5669", "--port", "80", "--proto", "tcp", "-o", "text"}, 0},
+		{"swarmvm-path-dnsrr.txt", []string{"path", "--from", vm, "--vip", "10.0.1.9", "--netns", "d6706d6e5669", "--port", "80", "--proto", "tcp", "-o", "text"}, 0},
+		{"swarmvm-doctor.txt", []string{"doctor", "--from", vm, "-o", "text"}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
