@@ -7,6 +7,7 @@ import (
 
 	"github.com/meshtrace/meshtrace/doctor"
 	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/inspect/parse"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -73,6 +74,14 @@ func TestFaults(t *testing.T) {
 				r.TargetOpts[0].Args[0] = "81"
 			}
 			m.Docker.Services[0].Ports[0].Target = 80
+		}},
+		// A bundle without Docker's metadata: the task's ingress filter
+		// still says which port the task serves.
+		{"redirect-wrong", "09cd513d96a2", func(m *topology.Model) {
+			for _, r := range task(m).Firewall.Table("nat").Chain("PREROUTING").Rules {
+				r.TargetOpts[0].Args[0] = "81"
+			}
+			m.Docker = nil
 		}},
 		{"task-not-listening", "09cd513d96a2", func(m *topology.Model) {
 			task(m).Sockets = []topology.Socket{{Proto: "tcp", Addr: netip.MustParseAddr("0.0.0.0"), Port: 8081}}
@@ -176,3 +185,74 @@ type probeErr struct {
 }
 
 func (e *probeErr) Error() string { return "no answer from " + e.proto }
+
+// emulate turns the modern bundle's sandbox into one balanced by the
+// mesh's iptables emulation of IPVS on a kernel without IPVS: FWM 256
+// (the web service) over its two real servers, and FWM 257 for another
+// service.
+func emulate(t *testing.T, m *topology.Model) {
+	t.Helper()
+	sbox := m.Lookup("ingress_sbox")
+	sbox.IPVS = &topology.IPVS{Available: false, Reason: "kernel has no IPVS"}
+	fw, err := parse.IptablesSave("emulation", strings.NewReader(`*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -m mark --mark 0x100 -m statistic --mode nth --every 2 --packet 0 -m comment --comment "meshtrace: emulates IPVS FWM" -j DNAT --to-destination 10.0.0.4
+-A PREROUTING -m mark --mark 0x100 -m comment --comment "meshtrace: emulates IPVS FWM" -j DNAT --to-destination 10.0.0.6
+-A PREROUTING -m mark --mark 0x101 -m comment --comment "meshtrace: emulates IPVS FWM" -j DNAT --to-destination 10.0.0.9
+COMMIT
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := sbox.Firewall.Table("nat").Chain("PREROUTING")
+	pre.Rules = append(pre.Rules, fw.Table("nat").Chain("PREROUTING").Rules...)
+}
+
+// With the iptables emulation, a service whose DNAT rules are all gone is
+// a service without backends (in the emulation a service exists only as
+// its real servers' rules); with no emulated service left at all, the
+// kernel's missing IPVS is the finding.
+func TestEmulatedNoBackends(t *testing.T) {
+	for _, tc := range []struct {
+		drop []string // marks whose emulation rules are removed
+		code string
+	}{
+		{nil, ""},
+		{[]string{"0x100"}, "service-no-backends"},
+		{[]string{"0x100", "0x101"}, "ipvs-missing"},
+	} {
+		m := load(t, "modern")
+		ovl := m.Lookup("1-c5h7abz82p")
+		ovl.Neighbours = []topology.Neigh{{IP: "10.0.0.6", MAC: "02:42:0a:00:00:06", Dev: "vxlan0", State: "permanent"}}
+		ovl.FDB = []topology.FDB{{MAC: "02:42:0a:00:00:06", Dev: "vxlan0", Dst: "192.168.56.12", State: "permanent"}}
+		emulate(t, m)
+		pre := m.Lookup("ingress_sbox").Firewall.Table("nat").Chain("PREROUTING")
+		var keep []*topology.Rule
+		for _, r := range pre.Rules {
+			drop := false
+			for _, mk := range tc.drop {
+				drop = drop || strings.Contains(r.Text, "--mark "+mk+" ")
+			}
+			if !drop {
+				keep = append(keep, r)
+			}
+		}
+		pre.Rules = keep
+		r := doctor.Check(m, doctor.Options{})
+		var serious []doctor.Finding
+		for _, f := range r.Findings {
+			if f.Severity != doctor.Info {
+				serious = append(serious, f)
+			}
+		}
+		if tc.code == "" {
+			if len(serious) != 0 {
+				t.Errorf("healthy emulation: %+v", serious)
+			}
+			continue
+		}
+		if len(serious) != 1 || serious[0].Code != tc.code || serious[0].Netns != "ingress_sbox" || serious[0].Port != "tcp/8080" {
+			t.Errorf("drop %v: want exactly %s in ingress_sbox for tcp/8080, got %+v", tc.drop, tc.code, serious)
+		}
+	}
+}

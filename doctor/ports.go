@@ -105,6 +105,9 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
 			f.Fix = "dockerd lost the IPVS service: `docker service update --force SERVICE` re-programs it; check dockerd's log for IPVS errors"
 		}
 	case topology.BreakIPVSUnavailable:
+		if c.emulatedNoBackends(&f, h, pp) {
+			break
+		}
 		f.Code = "ipvs-missing"
 		f.Summary = "the kernel has no IPVS, so the routing mesh cannot balance " + pp.String()
 		f.Confirm = "modprobe ip_vs && lsmod | grep ip_vs"
@@ -130,6 +133,33 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
 		f.Fix = "see `meshtrace path` for the hop where it stops"
 	}
 	c.add(f)
+}
+
+// emulatedNoBackends: where the kernel has no IPVS and the load balancing
+// is emulated with iptables (other marks still have their DNAT rules), a
+// marked packet without emulation rules is a service whose real servers
+// are gone: in the emulation a service exists only as its real servers'
+// rules.
+func (c *checker) emulatedNoBackends(f *Finding, h topology.Hop, pp portRef) bool {
+	ns := c.m.Lookup(h.Netns)
+	if ns == nil {
+		return false
+	}
+	var marks []string
+	for _, s := range ns.LBServices() {
+		if s.Impl == "iptables" && s.FWMark != 0 {
+			marks = append(marks, fmt.Sprintf("%#x", s.FWMark))
+		}
+	}
+	if len(marks) == 0 {
+		return false
+	}
+	f.Code = "service-no-backends"
+	f.Summary = fmt.Sprintf("%s is marked in %s, but the iptables emulation of IPVS there has no real server (DNAT rule) for its mark: the service has no backends", pp, h.Netns)
+	f.Evidence = fmt.Sprintf("%s; emulated services exist only for marks %s", h.Reason, strings.Join(marks, ", "))
+	f.Confirm = c.in(h.Netns, "iptables-save -t nat | grep -e '--mark'")
+	f.Fix = "no task of the service is running (or its DNAT rules were removed): check the service's tasks; re-creating the mesh's load balancing restores one DNAT rule per task"
+	return true
 }
 
 func hasKind(hs []topology.Hop, kind string) bool {
@@ -223,7 +253,11 @@ func redirectEvidence(b topology.Backend) string {
 }
 
 // targetPort is the port tasks of this service should serve: Docker's
-// target port, else what most local backends redirect to.
+// target port, else the port most local tasks' ingress filters accept
+// (dockerd writes `-A INPUT -d TASK_IP -p PROTO --dport TARGET -j ACCEPT`
+// from the same target port as the REDIRECT, so a bundle without Docker's
+// metadata still tells a wrong REDIRECT from a dropping filter), else what
+// most local backends redirect to.
 func (c *checker) targetPort(p *topology.Path, pp portRef) int {
 	if d := c.m.Docker; d != nil {
 		for _, s := range d.Services {
@@ -234,14 +268,51 @@ func (c *checker) targetPort(p *topology.Path, pp portRef) int {
 			}
 		}
 	}
-	votes := map[int]int{}
-	best, n := 0, 0
+	accepts, redirects := votes{}, votes{}
 	for _, b := range p.Backends {
-		if !b.Remote && hasKind(b.Hops, topology.HopRedirect) {
-			votes[b.TargetPort]++
-			if votes[b.TargetPort] > n {
-				best, n = b.TargetPort, votes[b.TargetPort]
+		if b.Remote {
+			continue
+		}
+		if ns := c.m.Lookup(deref(b.Netns)); ns != nil {
+			for _, r := range chainRules(ns, "filter", "INPUT") {
+				if r.Target == "ACCEPT" && r.Dst != nil && !r.Dst.Neg && r.Dst.Value == b.IP+"/32" &&
+					r.Proto != nil && r.Proto.Value == pp.proto && dport(r) != 0 {
+					accepts.add(dport(r))
+				}
 			}
+		}
+		if hasKind(b.Hops, topology.HopRedirect) {
+			redirects.add(b.TargetPort)
+		}
+	}
+	if best := accepts.best(); best != 0 {
+		return best
+	}
+	return redirects.best()
+}
+
+// votes counts ports; best is the most voted (the first to get there on a
+// tie), 0 without votes.
+type votes struct {
+	n     map[int]int
+	order []int
+}
+
+func (v *votes) add(port int) {
+	if v.n == nil {
+		v.n = map[int]int{}
+	}
+	if v.n[port] == 0 {
+		v.order = append(v.order, port)
+	}
+	v.n[port]++
+}
+
+func (v *votes) best() int {
+	best := 0
+	for _, p := range v.order {
+		if v.n[p] > v.n[best] {
+			best = p
 		}
 	}
 	return best

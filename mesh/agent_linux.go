@@ -2,19 +2,16 @@ package mesh
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"time"
-
-	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"syscall"
 )
 
 // maxBodySize caps ?size=N.
@@ -23,69 +20,43 @@ const maxBodySize = 64 << 20
 // RunAgent is the mesh's agent: it opens every task's server socket inside
 // the task's namespace (TCP: HTTP, UDP: a datagram echo of the task's
 // identity), writes agent.ready, reports "ready" on ready (if not nil) and
-// serves until ctx ends.
+// serves until ctx ends. On SIGUSR1 it re-reads tasks.control, the channel
+// through which `mesh break` stops a task's server or makes it hang.
 func RunAgent(ctx context.Context, runDir, name string, ready io.WriteCloser) error {
 	st, err := Load(runDir, name)
 	if err != nil {
 		return err
 	}
 	logger := log.New(os.Stderr, "agent "+name+": ", log.LstdFlags)
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	var wg sync.WaitGroup
-	for _, s := range st.Services {
-		for _, t := range s.Tasks {
-			id := Identity{Task: t.Name, Node: t.Node, Netns: filepath.Base(t.Netns), IP: t.IP.String()}
-			addr := ":" + strconv.Itoa(s.Target)
-			if s.Proto == "udp" {
-				var pc net.PacketConn
-				err := netnsx.Do(t.Netns, func() (err error) { pc, err = net.ListenPacket("udp4", addr); return })
-				if err != nil {
-					return fmt.Errorf("task %s: listen udp%s in %s: %w", t.Name, addr, t.Netns, err)
-				}
-				closers = append(closers, pc)
-				wg.Add(1)
-				go func() { defer wg.Done(); serveUDP(pc, id) }()
-				continue
-			}
-			var ln net.Listener
-			err := netnsx.Do(t.Netns, func() (err error) { ln, err = net.Listen("tcp4", addr); return })
-			if err != nil {
-				return fmt.Errorf("task %s: listen tcp%s in %s: %w", t.Name, addr, t.Netns, err)
-			}
-			srv := &http.Server{Handler: httpHandler(id), ReadHeaderTimeout: 10 * time.Second,
-				IdleTimeout: 30 * time.Second, ErrorLog: logger}
-			closers = append(closers, srv)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					logger.Printf("task %s: %v", id.Task, err)
-				}
-			}()
-		}
+	// `mesh break` talks to the agent through tasks.control and SIGUSR1
+	// (see break_agent_linux.go): listen for it before saying ready.
+	control := make(chan os.Signal, 1)
+	signal.Notify(control, syscall.SIGUSR1)
+	defer signal.Stop(control)
+	servers := newTaskServers(st, logger)
+	defer servers.closeAll()
+	if err := servers.serveAll(); err != nil {
+		return err
 	}
+	servers.apply()
 	readyFile := filepath.Join(st.Dir, agentReady)
 	if err := os.WriteFile(readyFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return err
 	}
 	defer os.Remove(readyFile)
-	logger.Printf("serving %d tasks", len(closers))
+	logger.Printf("serving %d tasks", len(servers.servers))
 	if ready != nil {
 		fmt.Fprintln(ready, "ready")
 		ready.Close()
 	}
-	<-ctx.Done()
-	for _, c := range closers {
-		c.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-control:
+			servers.apply()
+		}
 	}
-	closers = nil
-	wg.Wait()
-	return nil
 }
 
 // Identity is what a task's server says about itself.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,8 @@ func init() {
 		out   string
 		proto string
 		port  int
+		probe bool
+		wait  time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "doctor",
@@ -23,7 +26,9 @@ func init() {
 services and their real servers, SNAT, each task's REDIRECT and listener), MTUs along
 the overlay, forwarding, reverse-path filtering, VXLAN through the host firewall,
 conntrack, and IPVS settings. Each finding has a stable code, the namespace, the
-evidence, the command to confirm it by hand and the fix.
+evidence, the command to confirm it by hand and the fix. --probe also makes one
+request per published port whose path looks complete (from the mesh's client to the
+node with --mesh, to 127.0.0.1 on this host) and reports no-answer when it fails.
 Exit status: 0 when nothing is above info, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -34,7 +39,13 @@ Exit status: 0 when nothing is above info, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			r := doctor.Check(m, doctor.Options{Proto: proto, Port: port})
+			o := doctor.Options{Proto: proto, Port: port}
+			if probe {
+				if o.Probe, err = probeFunc(cmd.Context(), &src, wait); err != nil {
+					return err
+				}
+			}
+			r := doctor.Check(m, o)
 			if out == "json" {
 				err = topology.WriteJSON(cmd.OutOrStdout(), r)
 			} else {
@@ -54,5 +65,7 @@ Exit status: 0 when nothing is above info, 1 otherwise.`,
 	f.StringVarP(&out, "output", "o", "text", "text or json")
 	f.IntVar(&port, "port", 0, "check only this published port")
 	f.StringVar(&proto, "proto", "", "with --port: tcp or udp")
+	f.BoolVar(&probe, "probe", false, "make one live request per published port (not with --from)")
+	f.DurationVar(&wait, "probe-timeout", 2*time.Second, "how long a probe waits for its answer")
 	root.AddCommand(c)
 }

@@ -39,8 +39,15 @@ The root namespace is never touched. Every inspection command reads a mesh node 
 	c.PersistentFlags().MarkHidden("run-dir")
 	c.AddCommand(meshUpCmd(&runDir), meshDownCmd(&runDir), meshStatusCmd(&runDir),
 		meshExecCmd(&runDir), meshLsCmd(&runDir), meshAgentCmd(&runDir))
+	for _, sub := range meshSubcommands {
+		c.AddCommand(sub(&runDir))
+	}
 	root.AddCommand(c)
 }
+
+// meshSubcommands are `mesh` subcommands defined in other files (they
+// register from a package-level var, which is set before any init runs).
+var meshSubcommands []func(runDir *string) *cobra.Command
 
 func meshUpCmd(runDir *string) *cobra.Command {
 	var (

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/meshtrace/meshtrace/internal/testutil"
+)
+
+// The live-host probe, run inside a throwaway namespace standing in for
+// the host: a TCP port must complete the handshake; a UDP port fails only
+// on "port unreachable" (a server may ignore the probe's datagram).
+func TestHostProbe(t *testing.T) {
+	testutil.NeedRoot(t)
+	path := filepath.Join(t.TempDir(), testutil.Prefix())
+	if err := netnsx.Create(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netnsx.Destroy(path) })
+	var (
+		tcp    net.Listener
+		silent net.PacketConn
+	)
+	err := netnsx.Do(path, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(lo); err != nil {
+			return err
+		}
+		if tcp, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		silent, err = net.ListenPacket("udp4", "127.0.0.1:0")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	defer silent.Close()
+	probe, err := probeFunc(context.Background(), &sourceFlags{}, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpPort := tcp.Addr().(*net.TCPAddr).Port
+	udpPort := silent.LocalAddr().(*net.UDPAddr).Port
+	for _, tc := range []struct {
+		proto   string
+		port    int
+		wantErr string
+	}{
+		{"tcp", tcpPort, ""},
+		{"tcp", tcpPort + 1, "connection refused"},
+		{"udp", udpPort, ""},
+		{"udp", udpPort + 1, "port unreachable"},
+	} {
+		err := netnsx.Do(path, func() error { return probe(tc.proto, tc.port) })
+		if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("probe %s/%d: %v, want %q", tc.proto, tc.port, err, tc.wantErr)
+		}
+	}
+	if _, err := probeFunc(context.Background(), &sourceFlags{from: "bundle"}, time.Second); err == nil {
+		t.Error("--probe with --from is accepted")
+	}
+}
