@@ -3,6 +3,7 @@ package mesh_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -129,6 +130,12 @@ func printMatrix(rows []matrixRow, falsePos int, took time.Duration) {
 			r.fault, r.code, r.where, yes[r.detected], yes[r.repaired], off, r.symptom)
 	}
 	// Plain stdout, so the matrix reads as a table (go test -v shows it,
-	// and a failing run always does).
+	// and a failing run always does); and a file for .ci/run to print
+	// after a quiet passing run.
 	fmt.Print(b.String())
+	if dir := os.Getenv("MESHTRACE_REPORT_DIR"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "doctor-matrix.txt"), []byte(b.String()), 0o644); err != nil {
+			fmt.Println("doctor matrix: cannot write the report:", err)
+		}
+	}
 }
