@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,41 +20,7 @@ import (
 	"github.com/meshtrace/meshtrace/mesh"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// meshtraceBin builds the real binary once per test process.
-func meshtraceBin(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "meshtrace-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "meshtrace")
-		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/meshtrace")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = errors.New("go build ../cmd/meshtrace: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // meshName returns a mesh name unique to this test process and call.
 func meshName(t *testing.T) string {
@@ -71,7 +36,7 @@ func meshName(t *testing.T) string {
 func runBin(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := exec.Command(meshtraceBin(t), args...)
+	cmd := exec.Command(testutil.Meshtrace(t), args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	var ee *exec.ExitError

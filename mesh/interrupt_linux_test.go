@@ -79,7 +79,7 @@ func TestUpFailureRollsBack(t *testing.T) {
 			name := meshName(t)
 			before := takeSnapshot(t, name)
 			t.Cleanup(func() { downAPI(t, name) })
-			o := mesh.Options{Binary: meshtraceBin(t), Hook: func(step string) error {
+			o := mesh.Options{Binary: testutil.Meshtrace(t), Hook: func(step string) error {
 				if strings.HasPrefix(step, phase) {
 					return errors.New("injected")
 				}
@@ -102,7 +102,7 @@ func TestUpAPI(t *testing.T) {
 	before := takeSnapshot(t, name)
 	t.Cleanup(func() { downAPI(t, name) })
 	cfg := mesh.Config{Name: name, Nodes: 3, LB: mesh.LBAuto, Services: []mesh.ServiceSpec{{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: 3}}}
-	st, err := mesh.Up(context.Background(), cfg, mesh.Options{Binary: meshtraceBin(t)})
+	st, err := mesh.Up(context.Background(), cfg, mesh.Options{Binary: testutil.Meshtrace(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestUpAPI(t *testing.T) {
 // stalledUp starts `mesh up` stalled before phase and waits until it is.
 func stalledUp(t *testing.T, name, phase string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(meshtraceBin(t), "mesh", "up", "--name", name, "--nodes", "2",
+	cmd := exec.Command(testutil.Meshtrace(t), "mesh", "up", "--name", name, "--nodes", "2",
 		"--service", "web:8080:80x3", "--service", "dns:5353:53/udpx2", "--lb", "iptables", "--test-stall-at", phase)
 	cmd.Stdout, cmd.Stderr = new(bytes.Buffer), new(bytes.Buffer)
 	if err := cmd.Start(); err != nil {

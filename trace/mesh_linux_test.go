@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/internal/testutil"
@@ -18,44 +17,12 @@ import (
 // The mesh tests run the meshtrace binary end to end: mesh up, trace,
 // replay, mesh down.
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-func meshtraceBin(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "trace-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "meshtrace")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/meshtrace/meshtrace/cmd/meshtrace").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // run runs meshtrace and returns stdout and the exit code.
 func run(t *testing.T, args ...string) ([]byte, int) {
 	t.Helper()
-	cmd := exec.Command(meshtraceBin(t), args...)
+	cmd := exec.Command(testutil.Meshtrace(t), args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

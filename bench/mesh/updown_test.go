@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,40 +30,7 @@ const (
 	settle = 2 * time.Second
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// meshtraceBin builds the binary the agent runs from.
-func meshtraceBin(tb testing.TB) string {
-	tb.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "meshbench-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "meshtrace")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/meshtrace").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		tb.Fatal(binErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 func webService(replicas int) []mesh.ServiceSpec {
 	return []mesh.ServiceSpec{{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: replicas}}
@@ -75,7 +40,7 @@ func webService(replicas int) []mesh.ServiceSpec {
 // mesh.Down.
 func goUpDown(tb testing.TB, name string, nodes, replicas int) (up, down time.Duration) {
 	tb.Helper()
-	bin := meshtraceBin(tb)
+	bin := testutil.Meshtrace(tb)
 	tb.Cleanup(func() { mesh.Down(name, mesh.Options{}) })
 	cfg := mesh.Config{Name: name, Nodes: nodes, LB: mesh.LBIptables, Services: webService(replicas)}
 	t0 := time.Now()
@@ -157,7 +122,7 @@ func TestShellEquivalent(t *testing.T) {
 	testutil.NeedRoot(t)
 	p := testutil.Prefix()
 	goName, shName := p+"go", p+"sh"
-	bin := meshtraceBin(t)
+	bin := testutil.Meshtrace(t)
 	t.Cleanup(func() { mesh.Down(goName, mesh.Options{}) })
 	cfg := mesh.Config{Name: goName, Nodes: 2, LB: mesh.LBIptables, Services: webService(3)}
 	st, err := mesh.Up(context.Background(), cfg, mesh.Options{Binary: bin})

@@ -35,7 +35,7 @@ func TestLiveUnderLoad(t *testing.T) {
 		t.Skip("set MESHTRACE_BENCH=1 to run the live load benchmark")
 	}
 	testutil.NeedRoot(t)
-	bin := build(t)
+	bin := testutil.Meshtrace(t)
 	name := fmt.Sprintf("bl%d", os.Getpid()%100000)
 	sh(t, bin, "mesh", "down", "--name", name)
 	sh(t, bin, "mesh", "up", "--name", name, "--nodes", "2", "--lb", "iptables", "--service", "web:8080:80x2")
@@ -75,7 +75,7 @@ func TestLiveUnderLoad(t *testing.T) {
 
 type round struct {
 	sent, answered, flows, full int
-	drops, dumpDrops         uint64
+	drops, dumpDrops            uint64
 }
 
 func loadRound(t *testing.T, bin, name, client string, nss []string, rate int, d time.Duration) round {
@@ -187,18 +187,11 @@ func load(netns, addr string, rate int, d time.Duration) (sent, answered int) {
 	return int(s.Load()), int(a.Load())
 }
 
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "meshtrace")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/meshtrace/meshtrace/cmd/meshtrace").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func sh(t *testing.T, bin string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil && args[1] != "down" {
 		t.Fatalf("meshtrace %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
+
+func TestMain(m *testing.M) { testutil.Main(m) }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,17 +17,6 @@ import (
 
 	"github.com/meshtrace/meshtrace/internal/testutil"
 )
-
-// build compiles the binary under test.
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "meshtrace")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/meshtrace").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // tmux runs tmux on the test's own server socket.
 type tmux struct {
@@ -85,7 +73,7 @@ func TestTUIOnMesh(t *testing.T) {
 		}
 		t.Skip("tmux is not installed")
 	}
-	bin := build(t)
+	bin := testutil.Meshtrace(t)
 	name := testutil.Prefix()
 	up := exec.Command(bin, "mesh", "up", "--name", name, "--lb", "iptables")
 	t.Cleanup(func() {
@@ -149,7 +137,7 @@ func TestPlainMeshtraceOpensTUI(t *testing.T) {
 		}
 		t.Skip("tmux is not installed")
 	}
-	bin := build(t)
+	bin := testutil.Meshtrace(t)
 	name := testutil.Prefix()
 	x := tmux{t: t, socket: "meshtrace-" + name, target: name}
 	t.Cleanup(func() { exec.Command("tmux", "-L", x.socket, "kill-server").Run() })
@@ -164,3 +152,5 @@ func TestPlainMeshtraceOpensTUI(t *testing.T) {
 	x.keys("q")
 	x.wait("the shell after quitting", 10*time.Second, `EXIT:0`)
 }
+
+func TestMain(m *testing.M) { testutil.Main(m) }
