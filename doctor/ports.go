@@ -35,9 +35,6 @@ func (c *checker) portChecks(pp portRef) {
 	if last.Kind == topology.HopBreak && !(moved && last.Code == topology.BreakMarkMissing) {
 		c.breakFinding(p, last, pp)
 	}
-	if p.Complete {
-		c.snat(p, pp)
-	}
 	c.staleConntrack(p, pp)
 	for _, b := range p.Backends {
 		c.backendChecks(p, b, pp)
@@ -117,6 +114,11 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
 		f.Summary = "the IPVS table of " + h.Netns + " was not collected: the load-balancing stage cannot be checked"
 		f.Confirm = c.in(h.Netns, "ipvsadm-save -n")
 		f.Fix = "collect ipvsadm-save -n from that namespace into the bundle"
+	case topology.BreakSNATMissing:
+		f.Code = "snat-missing"
+		f.Summary = fmt.Sprintf("%s: %s does not SNAT balanced packets; tasks reply around it and the client drops the replies", pp, h.Netns)
+		f.Confirm = c.in(h.Netns, "iptables-save -t nat")
+		f.Fix = "re-create dockerd's `-A POSTROUTING -d INGRESS_SUBNET -m ipvs --ipvs -j SNAT --to-source SANDBOX_IP` (restart dockerd on this node)"
 	case topology.BreakNoBackends:
 		f.Code = "service-no-backends"
 		f.Summary = fmt.Sprintf("the IPVS service behind %s has no real servers", pp)
@@ -169,25 +171,6 @@ func hasKind(hs []topology.Hop, kind string) bool {
 		}
 	}
 	return false
-}
-
-// snat: without the sandbox's SNAT, tasks answer the client directly over
-// their gwbridge leg and the reply bypasses the sandbox's conntrack.
-func (c *checker) snat(p *topology.Path, pp portRef) {
-	var lb topology.Hop
-	for _, h := range p.Hops {
-		if h.Kind == topology.HopIPVS {
-			lb = h
-		}
-	}
-	if lb.Kind == "" || hasKind(p.Hops, topology.HopSNAT) || hasKind(p.Hops, topology.HopMasquerade) {
-		return
-	}
-	c.add(Finding{Code: "snat-missing", Severity: Error, Netns: lb.Netns, Port: pp.String(),
-		Summary:  fmt.Sprintf("%s: the ingress sandbox does not SNAT balanced packets; tasks reply around it and the client drops the replies", pp),
-		Evidence: "no SNAT/MASQUERADE rule in nat POSTROUTING matches packets leaving " + lb.Netns + " for the backends",
-		Confirm:  c.in(lb.Netns, "iptables-save -t nat"),
-		Fix:      "re-create dockerd's `-A POSTROUTING -d INGRESS_SUBNET -m ipvs --ipvs -j SNAT --to-source SANDBOX_IP` (restart dockerd on this node)"})
 }
 
 // backendChecks: the REDIRECT in the task, a listener on its target port,

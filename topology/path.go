@@ -146,6 +146,9 @@ func FindPath(m *Model, q Query) (*Path, error) {
 type walker struct {
 	m *Model
 	p *Path
+	// from is the namespace the connection starts in (east-west), nil
+	// for a published port's outside client.
+	from *Namespace
 }
 
 func (w *walker) eval(ns *Namespace, table, chain string, pkt *Packet) Decision {
@@ -210,6 +213,7 @@ const (
 	BreakNotCollected    = "not-collected"    // the IPVS table was not read
 	BreakNoBackends      = "no-backends"      // an LB service without real servers
 	BreakWeightZero      = "weight-zero"      // every real server has weight 0
+	BreakSNATMissing     = "snat-missing"     // balanced and forwarded without SNAT
 )
 
 // brk ends the path with a break hop.
@@ -369,7 +373,8 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 		return
 	}
 	allZero := true
-	var snat []Hop
+	snats := make([]*Hop, len(svc.Dests))
+	base := len(w.p.Backends)
 	for i, d := range svc.Dests {
 		allZero = allZero && d.Weight == 0 && !d.WeightUnknown
 		bp := *pkt
@@ -390,17 +395,34 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 				kind = HopMasquerade
 			}
 			hop := natHopOf(ns, kind, dd, &bp)
-			if i == 0 {
-				snat = []Hop{hop}
-			} else if len(snat) == 1 && snat[0].Rule != hop.Rule {
-				snat = nil
-			}
-		} else if i > 0 {
-			snat = nil
+			snats[i] = &hop
 		}
 		w.p.Backends = append(w.p.Backends, w.backend(ns, d, bp))
 	}
-	w.p.Hops = append(w.p.Hops, snat...)
+	// One SNAT for every backend is a shared hop; otherwise each backend
+	// carries its own.
+	shared, none := true, true
+	for _, h := range snats {
+		shared = shared && h != nil && h.Rule == snats[0].Rule && h.To == snats[0].To
+		none = none && h == nil
+	}
+	switch {
+	case shared:
+		w.p.Hops = append(w.p.Hops, *snats[0])
+	case !none:
+		for i, h := range snats {
+			if h != nil {
+				b := &w.p.Backends[base+i]
+				b.Hops = append([]Hop{*h}, b.Hops...)
+			}
+		}
+	case ns != w.from:
+		// Forwarded through this namespace, balanced, not SNATed: the
+		// backends answer the client directly, around the balancer, whose
+		// conntrack never sees the reply.
+		w.brk(&ns.Name, BreakSNATMissing, fmt.Sprintf("%s: no SNAT/MASQUERADE in nat POSTROUTING for packets balanced to the backends: replies bypass %s and never reach the client", svcName(svc), ns.Name))
+		return
+	}
 	if allZero {
 		w.brk(&ns.Name, BreakWeightZero, fmt.Sprintf("%s: every real server has weight 0", svcName(svc)))
 		return
@@ -571,7 +593,7 @@ func eastWest(m *Model, q Query) (*Path, error) {
 			}
 		}
 	}
-	w := walker{m: m, p: p}
+	w := walker{m: m, p: p, from: from}
 	w.eval(from, "mangle", "OUTPUT", &pkt)
 	switch d := w.eval(from, "nat", "OUTPUT", &pkt); d.Verdict {
 	case "LB":

@@ -253,6 +253,15 @@ func TestPathBreaks(t *testing.T) {
 			t.Fatalf("want a dnat-missing break in host, got %+v", p.Hops)
 		}
 	})
+	t.Run("no SNAT in the sandbox", func(t *testing.T) {
+		w := newWorld()
+		m := w.model(t)
+		m.Lookup(w.sboxName).Firewall.Table("nat").Chain("POSTROUTING").Rules = nil
+		p := mustPath(t, m, 8080)
+		if last := p.Hops[len(p.Hops)-1]; p.Complete || last.Code != topology.BreakSNATMissing || last.Netns != w.sboxName {
+			t.Fatalf("want a snat-missing break in the sandbox, got %+v", p.Hops)
+		}
+	})
 	t.Run("FORWARD policy DROP on the host", func(t *testing.T) {
 		w := newWorld()
 		m := w.model(t)
