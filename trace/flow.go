@@ -72,6 +72,12 @@ func (a *Analysis) flow(id int, c *Conn) Flow {
 	fl.IPVS = a.ipvsFor(c)
 	if req != nil {
 		fl.Rewrites = append(fl.Rewrites, a.unseenRedirect(req, fl.Rewrites, fl.Conntrack)...)
+		if a.Env != nil {
+			if rw, client, server := a.unseenLocalNAT(req, fl.Conntrack); len(rw) > 0 {
+				fl.Rewrites = append(rw, fl.Rewrites...)
+				fl.Client, fl.Server = client, server
+			}
+		}
 	}
 	fl.Complete = complete(c)
 	fl.Answered = a.answered(c)

@@ -40,6 +40,10 @@ func run(t *testing.T, args ...string) ([]byte, int) {
 }
 
 type meshState struct {
+	Nodes []struct {
+		Name string `json:"name"`
+		IP   string `json:"ip"`
+	} `json:"nodes"`
 	Services []struct {
 		Name  string `json:"name"`
 		Tasks []struct {
@@ -248,5 +252,32 @@ func TestMeshBrokenPath(t *testing.T) {
 	}
 	if broken != 1 || fine != 1 {
 		t.Errorf("%d broken and %d answered flows, want 1 and 1", broken, fine)
+	}
+}
+
+// A probe from the node itself (like curl 127.0.0.1:8080 on a Swarm node)
+// is DNATed in the host's nat OUTPUT and MASQUERADEd before the first
+// capture point: the trace recovers both from the host's conntrack entry
+// and reports the original client and destination.
+func TestMeshTraceFromNode(t *testing.T) {
+	name, st := meshUp(t, "web:8080:80x2")
+	r := traceJSON(t, 0, "trace", "--mesh", name, "--node", "node0", "--port", "8080", "--probe", "--probe-from", "node", "--count", "1", "--timeout", "20s")
+	if len(r.Flows) != 1 {
+		t.Fatalf("%d flows", len(r.Flows))
+	}
+	f := r.Flows[0]
+	node := st.Nodes[0].IP
+	if !strings.HasPrefix(f.Client, node+":") || f.Server != node+":8080" || !f.Complete {
+		t.Fatalf("flow client %s server %s complete %v, want the node %s as both", f.Client, f.Server, f.Complete, node)
+	}
+	d := rewriteOf(f, "dnat")
+	if d == nil || d.Netns != "host" || d.From != node+":8080" || !strings.HasSuffix(d.To, ":8080") || d.Seen != "conntrack" || !strings.Contains(d.Rule, "DOCKER-INGRESS") {
+		t.Fatalf("dnat rewrite %+v", d)
+	}
+	if m := rewriteOf(f, "masquerade"); m == nil || m.From != f.Client || !strings.Contains(m.Rule, "MASQUERADE") {
+		t.Fatalf("masquerade rewrite %+v", m)
+	}
+	if rw := f.Rewrites[0]; rw.Kind != "dnat" {
+		t.Errorf("the unseen dnat must come first, got %+v", rw)
 	}
 }

@@ -20,15 +20,16 @@ import (
 
 func init() {
 	var (
-		src     sourceFlags
-		out     string
-		q       topology.Query
-		probe   bool
-		count   int
-		timeout time.Duration
-		pcap    string
-		ringKB  int
-		packets bool
+		src       sourceFlags
+		out       string
+		q         topology.Query
+		probe     bool
+		count     int
+		timeout   time.Duration
+		pcap      string
+		ringKB    int
+		packets   bool
+		probeFrom string
 	)
 	c := &cobra.Command{
 		Use:   "trace",
@@ -61,6 +62,9 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if src.from != "" {
 				return fmt.Errorf("trace captures live traffic: --from reads a bundle, use `meshtrace replay FILE --from DIR` for captures")
 			}
+			if probeFrom != "" && probeFrom != "node" && probeFrom != "client" {
+				return fmt.Errorf("--probe-from %q: want client or node", probeFrom)
+			}
 			if count < 0 || (probe && count < 1) {
 				return fmt.Errorf("--count must be at least 1 with --probe, 0 (until --timeout) or more without")
 			}
@@ -79,8 +83,17 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			}
 			if probe {
 				cfg.Probe = &trace.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port))}
-				if st != nil {
+				switch {
+				case st != nil && probeFrom == "node":
+					for _, n := range st.Nodes {
+						if n.Name == src.node {
+							cfg.Probe.Netns = n.Host
+						}
+					}
+				case st != nil:
 					cfg.Probe.Netns, cfg.Probe.From = st.Client.Netns, "client"
+				case probeFrom == "client":
+					return fmt.Errorf("--probe-from client needs --mesh: on a live node the probe starts on the node itself")
 				}
 			}
 			var pf *os.File
@@ -108,6 +121,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 	f.StringVarP(&out, "output", "o", "text", "text or json")
 	f.IntVar(&q.Port, "port", 0, "published port")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
+	f.StringVar(&probeFrom, "probe-from", "", "where --probe starts: client (the mesh's client netns, the default with --mesh) or node (the node itself, like curl 127.0.0.1; the default live)")
 	f.BoolVar(&probe, "probe", false, "make the traffic: --count connections (HTTP GET) or datagrams to the published port")
 	f.IntVar(&count, "count", 1, "stop after this many complete connections, 0: run until --timeout (with --probe: make this many)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "stop capturing after this long")
