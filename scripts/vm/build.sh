@@ -38,7 +38,7 @@ build_image() {
 	phase "container image tarball"
 	build_container_tar "$tmp/rootfs" "$tmp/rootfs/opt/mt/image.tar"
 	phase "initramfs"
-	build_initrd "$tmp/initrd" "$tmp/kernel" "$kver" "$tmp/out/initrd.img"
+	build_initrd "$tmp/initrd" "$tmp/kernel" "$kver" "$tmp/rootfs/bin/busybox" "$tmp/out/initrd.img"
 	phase "ext4 image"
 	mkdir -p "$tmp/out"
 	cp "$tmp/kernel/boot/vmlinuz-$kver" "$tmp/out/vmlinuz"
@@ -47,6 +47,7 @@ build_image() {
 	{
 		echo "kernel: $kver"
 		echo "suite: $BUILD_SUITE"
+		# shellcheck disable=SC2016 # ${Version} is dpkg-query's, not ours
 		echo "docker.io: $(chroot "$tmp/rootfs" dpkg-query -W -f '${Version}' docker.io)"
 		echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$tmp/out/VERSION"
@@ -73,8 +74,12 @@ build_cleanup() {
 build_kernel() {
 	local dir=$1 pkg deb kver
 	mkdir -p "$dir"
-	pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
-	[[ -n $pkg ]] || die "apt-cache depends linux-image-amd64 names no kernel (run apt-get update?)"
+	pkg=$(build_kernel_package)
+	if [[ -z $pkg ]]; then
+		apt-get update -qq >&2 # a fresh machine has no package lists yet
+		pkg=$(build_kernel_package)
+	fi
+	[[ -n $pkg ]] || die "apt-cache depends linux-image-amd64 names no kernel"
 	(cd "$dir" && apt-get download -q "$pkg" >&2 2>/dev/null) || die "apt-get download $pkg failed"
 	deb=$(ls "$dir"/linux-image-*.deb)
 	dpkg -x "$deb" "$dir"
@@ -83,6 +88,11 @@ build_kernel() {
 	[[ -f $dir/boot/vmlinuz-$kver ]] || die "no vmlinuz-$kver in $pkg"
 	depmod -b "$dir" "$kver"
 	echo "$kver"
+}
+
+# build_kernel_package: the package linux-image-amd64 currently depends on.
+build_kernel_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'
 }
 
 # build_rootfs DIR KERNELDIR KVER: debootstrap the node and add the kernel's modules.
@@ -139,12 +149,13 @@ build_container_tar() {
 	rm -rf "$img"
 }
 
-# build_initrd DIR KERNELDIR KVER OUT: busybox + the modules in INITRD_MODULES
+# build_initrd DIR KERNELDIR KVER BUSYBOX OUT: BUSYBOX (the rootfs's static
+# one: the build machine's may be dynamic) + the modules in INITRD_MODULES
 # (with their dependencies, in load order) + initramfs-init as /init.
 build_initrd() {
-	local dir=$1 kdir=$2 kver=$3 out=$4 m ko
+	local dir=$1 kdir=$2 kver=$3 busybox=$4 out=$5 m ko
 	mkdir -p "$dir"/{bin,dev,proc,sys,newroot,lib/mod} "$(dirname "$out")"
-	cp "$(command -v busybox)" "$dir/bin/busybox"
+	cp "$busybox" "$dir/bin/busybox"
 	cp "$VM_DIR/initramfs-init" "$dir/init"
 	chmod 755 "$dir/init"
 	: >"$dir/lib/mod/order"

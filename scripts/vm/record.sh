@@ -21,7 +21,8 @@
 #   pcap/http-8080/, pcap/udp-5353/
 #                             one request from the client netns, captured by
 #                             tcpdump in every namespace on its path
-set -euo pipefail
+#
+# Sourced (by e2e/vm/check.sh) it only defines its functions.
 # shellcheck source=services.sh
 source "$MT_VM_DIR/services.sh"
 
@@ -72,7 +73,11 @@ record_docker() {
 			echo "1-${nid:0:10} overlay $(docker network inspect -f '{{.Name}}' "$nid")"
 			echo "lb_${nid:0:9} lb $(docker network inspect -f '{{.Name}}' "$nid")"
 		done
-	} | sort >"$dir/netns-map.txt"
+		echo "ingress_sbox ingress-sandbox ingress"
+	} | while read -r ns what rest; do
+		# Only the files that exist (ingress has no lb_ netns: ingress_sbox is its lb).
+		[[ ! -e /run/docker/netns/$ns ]] || echo "$ns $what ${rest#/}"
+	done | sort >"$dir/netns-map.txt"
 }
 
 record_versions() {
@@ -95,13 +100,16 @@ record_versions() {
 CAPTURE_PIDS=()
 
 # capture_start DIR NETNS IFACE FILTER [EXTRA...]: tcpdump in the background.
+# It is started as a plain command (nsenter execs tcpdump), so $! is
+# tcpdump itself and capture_stop can signal it.
 capture_start() {
-	local dir=$1 ns=$2 ifc=$3 filter=$4 file
+	local dir=$1 ns=$2 ifc=$3 filter=$4 file cmd=()
 	shift 4
 	mkdir -p "$dir/$ns"
-	file=$dir/$ns/$ifc${1:+-sll1}.pcap
-	in_netns "$ns" tcpdump -i "$ifc" -U -s 0 -n "$@" -w "$file" "$filter" \
-		2>"$file.log" &
+	file=$dir/$ns/$ifc${1:+-sll1}.pcap # EXTRA is only ever "-y LINUX_SLL"
+	[[ $ns == host ]] || cmd=(nsenter "--net=/run/docker/netns/$ns")
+	cmd+=(tcpdump -Z root -i "$ifc" -U -s 0 -n "$@" -w "$file" "$filter")
+	"${cmd[@]}" 2>"$file.log" &
 	CAPTURE_PIDS+=($!)
 	# Wait until it listens, so the request is not missed.
 	local i
@@ -113,9 +121,18 @@ capture_start() {
 	return 1
 }
 
+# capture_stop: SIGINT every tcpdump (they flush and exit), SIGKILL stragglers.
 capture_stop() {
+	local pid i
 	sleep 1
 	kill -INT "${CAPTURE_PIDS[@]}" 2>/dev/null || true
+	for pid in "${CAPTURE_PIDS[@]}"; do
+		for ((i = 0; i < 25; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
 	wait "${CAPTURE_PIDS[@]}" 2>/dev/null || true
 	CAPTURE_PIDS=()
 }
@@ -133,7 +150,7 @@ capture_path() {
 	capture_start "$dir" host any "$filter"
 	capture_start "$dir" host any "$filter" -y LINUX_SLL
 	capture_start "$dir" host docker_gwbridge "$filter"
-	capture_start "$dir" host mtcl0 "$filter"
+	capture_start "$dir" host eth0 "$filter"
 	for ns in "$@"; do
 		capture_start "$dir" "$ns" any "$filter"
 		for ifc in $(links_up "$ns"); do
@@ -157,7 +174,7 @@ record_pcaps() {
 	# shellcheck disable=SC2046
 	capture_path "$dir" "tcp port 8080 or tcp port 80" $(path_netns web)
 	{
-		echo "request: GET http://$MT_NODE_IP:8080/ from netns $MT_CLIENT_NETNS (198.51.100.2)"
+		echo "request: GET http://$MT_NODE_IP:8080/ from netns $MT_CLIENT_NETNS ($MT_CLIENT_IP)"
 		echo "answered by task: $(client_get "$MT_NODE_IP:8080")"
 	} >"$dir/request.txt"
 	capture_stop
@@ -194,4 +211,7 @@ main() {
 	echo "recorded $(find "$MT_OUT" -type f | wc -l) files"
 }
 
-main "$@"
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	set -euo pipefail
+	main "$@"
+fi

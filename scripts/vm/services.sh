@@ -11,10 +11,12 @@
 #   rr      on appnet, --endpoint-mode dnsrr, 2 replicas
 #
 # Every httpd serves its task's hostname, so a response names the backend.
+# shellcheck disable=SC2034 # the MT_* variables are for the scripts sourcing this
 
 MT_IMAGE=mt-busybox:latest
 MT_NODE_IP=192.0.2.10
-MT_CLIENT_NETNS=mtclient
+MT_CLIENT_NETNS=mtclient # on the node's LAN, behind its eth0 (see node-init)
+MT_CLIENT_IP=192.0.2.100
 # name:replicas of every service, for wait_services.
 MT_SERVICES="web:3 one:1 dns:1 api:2 caller:1 rr:2"
 MT_HTTPD='hostname >/www/index.html && exec httpd -f -p 80 -h /www'
@@ -34,7 +36,7 @@ create_services() {
 	mt_service --name api --replicas 2 --network appnet \
 		"$MT_IMAGE" sh -c "$MT_HTTPD" || return 1
 	mt_service --name caller --replicas 1 --network appnet \
-		"$MT_IMAGE" sh -c 'while :; do wget -q -T 3 -O- http://api/; sleep 30; done' || return 1
+		"$MT_IMAGE" sh -c 'while :; do timeout 5 wget -q -O- http://api/; sleep 30; done' || return 1
 	mt_service --name rr --replicas 2 --network appnet --endpoint-mode dnsrr \
 		"$MT_IMAGE" sh -c "$MT_HTTPD" || return 1
 }
@@ -55,8 +57,7 @@ wait_services() {
 	local limit=$1 start=$SECONDS
 	until services_converged && mesh_answers; do
 		if ((SECONDS - start >= limit)); then
-			docker service ls
-			docker service ps --no-trunc web one dns api caller rr
+			mesh_diag
 			return 1
 		fi
 		sleep 1
@@ -64,22 +65,46 @@ wait_services() {
 	echo "services ready after $((SECONDS - start))s"
 }
 
+# mesh_diag: what a human needs to see when the mesh does not answer.
+mesh_diag() {
+	local ns
+	set -x
+	docker service ls
+	docker service ps --no-trunc web one dns api caller rr
+	http_get "$MT_NODE_IP:8080"
+	http_get "$MT_NODE_IP:8081"
+	udp_ask "$MT_NODE_IP" 5353
+	east_west api
+	ls -l /run/docker/netns
+	ip -d addr
+	iptables-save -c
+	for ns in /run/docker/netns/*; do
+		nsenter --net="$ns" ip addr
+		nsenter --net="$ns" iptables-save -c
+		nsenter --net="$ns" ipvsadm -Ln
+	done
+	set +x
+}
+
 mesh_answers() {
 	http_get "$MT_NODE_IP:8080" && http_get "$MT_NODE_IP:8081" &&
 		udp_ask "$MT_NODE_IP" 5353 && east_west api
 }
 
+# Note: Debian bookworm's busybox wget segfaults on a failed connection when
+# given -T; `timeout` bounds it instead.
+
 # http_get HOST:PORT: one GET from the node itself; prints the backend's hostname.
-http_get() { busybox wget -q -T 3 -O- "http://$1/"; }
+http_get() { timeout 5 busybox wget -q -O- "http://$1/"; }
 
 # client_get HOST:PORT: one GET from the client netns (arrives through PREROUTING).
-client_get() { ip netns exec "$MT_CLIENT_NETNS" busybox wget -q -T 3 -O- "http://$1/"; }
+client_get() { ip netns exec "$MT_CLIENT_NETNS" timeout 5 busybox wget -q -O- "http://$1/"; }
 
 # udp_ask HOST PORT: one datagram; prints the answering task's hostname.
 udp_ask() { echo ping | socat -T3 - "UDP4:$1:$2" | grep .; }
 
 # east_west NAME: GET http://NAME/ from inside the caller task (embedded DNS + VIP).
-east_west() { docker exec "$(service_containers caller | head -1)" wget -q -T 3 -O- "http://$1/"; }
+east_west() { docker exec "$(service_containers caller | head -1)" timeout 5 wget -q -O- "http://$1/"; }
 
 # service_containers NAME: ids of the running containers of a service on this node.
 service_containers() {
@@ -100,15 +125,15 @@ service_vip() {
 }
 
 # warm_traffic N: N requests on every path, so counters are not zero.
+# A failed request is reported, not fatal: the recording should still happen.
 warm_traffic() {
-	local n=$1 i
+	local n=$1 i req failed=0
 	for ((i = 0; i < n; i++)); do
-		http_get "127.0.0.1:8080" >/dev/null
-		http_get "$MT_NODE_IP:8080" >/dev/null
-		client_get "$MT_NODE_IP:8080" >/dev/null
-		http_get "$MT_NODE_IP:8081" >/dev/null
-		udp_ask "$MT_NODE_IP" 5353 >/dev/null
-		east_west api >/dev/null
-		east_west rr >/dev/null
+		for req in "http_get 127.0.0.1:8080" "http_get $MT_NODE_IP:8080" \
+			"client_get $MT_NODE_IP:8080" "http_get $MT_NODE_IP:8081" \
+			"udp_ask $MT_NODE_IP 5353" "east_west api" "east_west rr"; do
+			$req >/dev/null 2>&1 || { echo "warm_traffic: $req failed" >&2; failed=$((failed + 1)); }
+		done
 	done
+	echo "warm_traffic: $((n * 7 - failed)) requests answered, $failed failed"
 }

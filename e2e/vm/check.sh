@@ -1,0 +1,401 @@
+#!/bin/bash
+# The swarm-vm e2e checks, run INSIDE the node by `scripts/swarm-vm run`
+# (see e2e/vm/run.sh). Every check runs meshtrace against the live node and
+# compares its JSON with what dockerd and the kernel say right now (truth.sh):
+# published ports, fwmarks, IPVS real servers, sandbox and task addresses,
+# namespace roles and Docker metadata. Nothing is compared with a string
+# copied from an earlier run.
+#
+# Writes $MT_OUT/results.txt (one "PASS name" / "FAIL name: reason" line per
+# check) and $MT_OUT/outputs/ (meshtrace's outputs, each check's log).
+# shellcheck disable=SC2016 # jq filters are single-quoted on purpose
+set -uo pipefail
+# shellcheck source=../../scripts/vm/services.sh
+source "$MT_VM_DIR/services.sh"
+# shellcheck source=truth.sh
+source "$MT_JOB_DIR/truth.sh"
+# record.sh only defines functions when sourced (bundle writing).
+# shellcheck source=../../scripts/vm/record.sh
+source "$MT_VM_DIR/record.sh"
+
+OUT=$MT_OUT/outputs
+RESULTS=$MT_OUT/results.txt
+mkdir -p "$OUT"
+: >"$RESULTS"
+
+# --- harness -------------------------------------------------------------------
+
+# check NAME FUNC ARGS...: run FUNC in a subshell with `set -e`. A failing
+# command or fail() stops the check; want/want_set record a mismatch and go
+# on, so one run reports every difference. The check fails on either.
+check() {
+	local name=$1 log=$OUT/$1.log start=$SECONDS rc n
+	shift
+	export MISMATCHES=$OUT/$name.mismatches
+	: >"$MISMATCHES"
+	(
+		set -e
+		"$@"
+	) >"$log" 2>&1
+	rc=$?
+	n=$(wc -l <"$MISMATCHES")
+	if ((rc == 0 && n == 0)); then
+		echo "PASS $name ($((SECONDS - start))s)"
+	elif ((rc != 0)); then
+		echo "FAIL $name ($((SECONDS - start))s): $(grep -v '^+' "$log" | tail -1)"
+	else
+		echo "FAIL $name ($((SECONDS - start))s): $(head -1 "$MISMATCHES")$( ((n > 1)) && echo " (+$((n - 1)) more)")"
+	fi >>"$RESULTS"
+	echo "check $name: status $rc, $n mismatches, $((SECONDS - start))s"
+}
+
+fail() {
+	echo "$*"
+	exit 1
+}
+
+# mismatch MSG: record a difference between meshtrace and the node.
+mismatch() { echo "$*" | tee -a "$MISMATCHES"; }
+
+# want DESC GOT WANT
+want() { [[ $2 == "$3" ]] || mismatch "$1: meshtrace says '$2', the node says '$3'"; }
+
+# want_set DESC GOT WANT: equal as sets of words. An empty WANT is a broken
+# truth helper, not a pass.
+want_set() {
+	local g w
+	g=$(tr -s ' \n' '\n' <<<"$2" | sed '/^$/d' | sort -u | paste -sd' ')
+	w=$(tr -s ' \n' '\n' <<<"$3" | sed '/^$/d' | sort -u | paste -sd' ')
+	[[ -n $w ]] || fail "$1: the node says nothing (truth helper broken?)"
+	[[ $g == "$w" ]] || mismatch "$1: meshtrace says [$g], the node says [$w]"
+}
+
+# mt NAME ARGS...: meshtrace ARGS > outputs/NAME.out (stderr NAME.err), bounded.
+mt() {
+	local name=$1
+	shift
+	echo "meshtrace $*"
+	timeout 180 meshtrace "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
+}
+
+# jqr NAME FILTER [JQ-ARGS...]: jq -r FILTER on outputs/NAME.out.
+jqr() {
+	local file=$OUT/$1.out filter=$2
+	shift 2
+	jq -r "$@" "$filter" "$file"
+}
+
+# --- checks --------------------------------------------------------------------
+
+# check_inspect: namespaces, roles, sandbox addresses, published ports,
+# fwmarks, backends and Docker metadata of the live node.
+check_inspect() {
+	mt inspect inspect -o json || fail "meshtrace inspect exited $?: $(tail -1 "$OUT/inspect.err")"
+	local ns ing app p port proto fw
+	for ns in host $(docker_netns_names); do
+		jqr inspect '.namespaces[] | select(.name == $n) | .name' --arg n "$ns" |
+			grep -qx "$ns" || fail "netns $ns missing from inspect"
+	done
+	jq -e '.namespaces[] | select(.name == "host" and .role == "host")' "$OUT/inspect.out" >/dev/null ||
+		fail "host netns not in role host"
+	ing=$(network_id ingress) app=$(network_id appnet)
+	role_of() { jqr inspect '.namespaces[] | select(.name == $n) | .role' --arg n "$1"; }
+	want "role of ingress_sbox" "$(role_of ingress_sbox)" ingress-sandbox
+	want "role of 1-${ing:0:10}" "$(role_of "1-${ing:0:10}")" overlay
+	want "role of 1-${app:0:10}" "$(role_of "1-${app:0:10}")" overlay
+	for ns in $(docker_netns_names | grep '^lb_'); do want "role of $ns" "$(role_of "$ns")" lb; done
+	for ns in $(docker ps -q | xargs docker inspect -f '{{.NetworkSettings.SandboxKey}}' | xargs -n1 basename); do
+		want "role of $ns" "$(role_of "$ns")" task
+	done
+	# The ingress sandbox owns its ingress and gwbridge addresses.
+	local addrs
+	addrs=$(jqr inspect '.namespaces[] | select(.name == "ingress_sbox") | .links[] | (.addrs // [])[] | sub("/.*"; "")')
+	grep -qx "$(sbox_ip ingress)" <<<"$addrs" || fail "ingress_sbox lacks its ingress address $(sbox_ip ingress)"
+	grep -qx "$(sbox_ip docker_gwbridge)" <<<"$addrs" || fail "ingress_sbox lacks its gwbridge address $(sbox_ip docker_gwbridge)"
+	# Published ports, their fwmarks and backends.
+	want_set "published ports" "$(jqr inspect '.published[] | "\(.proto)/\(.port)"')" \
+		"$(docker_published | awk '{print $1 "/" $2}')"
+	while read -r proto port _ svc; do
+		fw=$(ingress_fwmark "$proto" "$port") || fail "ingress_sbox has no mark for $proto/$port"
+		p=".published[] | select(.proto == \"$proto\" and .port == $port)"
+		want "fwmark of $proto/$port" "$(jqr inspect "$p | .fwmark")" "$fw"
+		want_set "backends of $proto/$port" \
+			"$(jqr inspect "$p | .backends | if type == \"array\" then map(if type == \"object\" then (.ip // .addr) else . end)[] else . end")" \
+			"$(ipvs_reals ingress_sbox "$fw")"
+		want_set "backends of $proto/$port vs docker tasks of $svc" "$(ipvs_reals ingress_sbox "$fw")" "$(task_ips "$svc" ingress)"
+	done < <(docker_published)
+}
+
+# check_docker_meta: service and task names on task namespaces, from the engine API.
+check_docker_meta() {
+	[[ -s $OUT/inspect.out ]] || mt inspect inspect -o json || fail "meshtrace inspect exited $?"
+	local cid ns svc task got
+	for cid in $(docker ps -q); do
+		ns=$(container_netns "$cid")
+		svc=$(docker inspect -f '{{index .Config.Labels "com.docker.swarm.service.name"}}' "$cid")
+		task=$(docker inspect -f '{{index .Config.Labels "com.docker.swarm.task.name"}}' "$cid")
+		want "service on netns $ns" \
+			"$(jqr inspect '.namespaces[] | select(.name == $n) | .docker.service // ""' --arg n "$ns")" "$svc"
+		# The task may be named in full (web.1.<task id>) or short (web.1).
+		got=$(jqr inspect '.namespaces[] | select(.name == $n) | .docker.task // ""' --arg n "$ns")
+		[[ -n $got && $task == "$got"* ]] || fail "task on netns $ns: meshtrace says '$got', the node says '$task'"
+	done
+}
+
+# check_path PROTO PORT: the published path against the node.
+check_path() {
+	local proto=$1 port=$2 name=path-$1-$2 svc target fw gw sbox reals ip ns h
+	svc=$(published_field "$proto" "$port" service)
+	target=$(published_field "$proto" "$port" target)
+	[[ -n $svc ]] || fail "$proto/$port is not published by dockerd"
+	fw=$(ingress_fwmark "$proto" "$port") || fail "ingress_sbox has no mark for $proto/$port"
+	gw=$(sbox_ip docker_gwbridge) sbox=$(sbox_ip ingress)
+	reals=$(ipvs_reals ingress_sbox "$fw")
+	mt "$name" path --proto "$proto" --port "$port" -o json ||
+		fail "meshtrace path exited $?: $(tail -1 "$OUT/$name.err")"
+	want complete "$(jqr "$name" .complete)" true
+	want proto "$(jqr "$name" .proto)" "$proto"
+	want port "$(jqr "$name" .port)" "$port"
+	h='.hops[] | select'
+	want "dnat in host" "$(jqr "$name" "[$h(.kind == \"dnat\" and .netns == \"host\") | .to][0]")" "$gw:$port"
+	want "mark in ingress_sbox" "$(jqr "$name" "[$h(.kind == \"mark\" and .netns == \"ingress_sbox\") | .mark][0]")" "$fw"
+	want "ipvs fwmark" "$(jqr "$name" "[$h(.kind == \"ipvs\") | .fwmark][0]")" "$fw"
+	want "ipvs netns" "$(jqr "$name" "[$h(.kind == \"ipvs\") | .netns][0]")" ingress_sbox
+	want "snat in ingress_sbox" "$(jqr "$name" "[$h(.kind == \"snat\" and .netns == \"ingress_sbox\") | .to][0]")" "$sbox"
+	want "kinds dnat, mark, ipvs, snat all present" \
+		"$(jqr "$name" '[.hops[].kind | select(. == "dnat" or . == "mark" or . == "ipvs" or . == "snat")] | unique | length')" 4
+	want "hop order" "$(jqr "$name" '[.hops[].kind] | (index("dnat") < index("mark")) and (index("mark") < index("ipvs")) and (index("ipvs") < index("snat"))')" true
+	want_set "backends" "$(jqr "$name" '.backends[].ip')" "$reals"
+	want_set "backends vs docker tasks of $svc" "$reals" "$(task_ips "$svc" ingress)"
+	for ip in $reals; do
+		ns=$(netns_of_ip "$svc" ingress "$ip")
+		local b=".backends[] | select(.ip == \"$ip\")"
+		want "netns of backend $ip" "$(jqr "$name" "$b | .netns")" "$ns"
+		want "remote of backend $ip" "$(jqr "$name" "$b | .remote")" false
+		want "target_port of backend $ip" "$(jqr "$name" "$b | .target_port")" "$target"
+		want "redirect of backend $ip" "$(jqr "$name" "[$b | .hops[] | select(.kind == \"redirect\") | .to_port][0]")" "$target"
+	done
+}
+
+# check_unpublished: a port nobody published is an error naming it.
+check_unpublished() {
+	local port=9999
+	while docker_published | awk '{print $2}' | grep -qx "$port"; do port=$((port + 1)); done
+	if mt unpublished path --port "$port" -o json; then fail "path --port $port succeeded"; fi
+	grep -q "$port" "$OUT/unpublished.err" || fail "stderr does not name $port: $(head -1 "$OUT/unpublished.err")"
+}
+
+# check_east_west: caller -> api VIP, from caller's netns. Where the mark and
+# IPVS live depends on the Docker version: the caller's own netns (mangle
+# OUTPUT) on older ones, the network's lb_ netns (mangle INPUT on the VIP it
+# holds) on current ones. The node decides which; meshtrace must agree.
+check_east_west() {
+	local vip cns fw markns lbns reals ip ns lbip h='.hops[] | select'
+	vip=$(service_vip api appnet)
+	cns=$(container_netns "$(service_containers caller | head -1)")
+	[[ -n $vip && -n $cns ]] || fail "no api VIP or caller netns"
+	fw=$(mangle_mark "$cns" OUTPUT "-d $vip/32 ") || fw=""
+	markns=$cns
+	if [[ -z $fw ]]; then
+		for ns in $(docker_netns_names | grep '^lb_'); do
+			fw=$(mangle_mark "$ns" INPUT "-d $vip/32 ") && [[ -n $fw ]] && { markns=$ns; break; }
+		done
+	fi
+	[[ -n $fw ]] || fail "no mangle mark for VIP $vip in $cns or any lb_ netns"
+	# shellcheck disable=SC2046
+	lbns=$(ipvs_netns_with "$fw" "$markns" "$cns") || fail "no netns has IPVS FWM $fw"
+	reals=$(ipvs_reals "$lbns" "$fw")
+	echo "node: VIP $vip, mark $fw in $markns, IPVS in $lbns, reals $(paste -sd' ' <<<"$reals")"
+	mt east-west path --vip "$vip" --netns "$cns" --port 80 -o json ||
+		fail "meshtrace path --vip exited $?: $(tail -1 "$OUT/east-west.err")"
+	want complete "$(jqr east-west .complete)" true
+	want "mark" "$(jqr east-west "[$h(.kind == \"mark\") | .mark][0]")" "$fw"
+	want "mark netns" "$(jqr east-west "[$h(.kind == \"mark\") | .netns][0]")" "$markns"
+	want "ipvs fwmark" "$(jqr east-west "[$h(.kind == \"ipvs\") | .fwmark][0]")" "$fw"
+	want "ipvs netns" "$(jqr east-west "[$h(.kind == \"ipvs\") | .netns][0]")" "$lbns"
+	if [[ $lbns == lb_* ]]; then
+		lbip=$(docker network inspect appnet | jq -r '.[0].Containers["lb-appnet"].IPv4Address // empty | sub("/.*"; "")')
+		want "snat in $lbns" "$(jqr east-west "[$h(.kind == \"snat\") | .to][0]")" "$lbip"
+	fi
+	want_set "backends" "$(jqr east-west '.backends[].ip')" "$reals"
+	want_set "backends vs docker tasks of api" "$reals" "$(task_ips api appnet)"
+	for ip in $reals; do
+		want "netns of backend $ip" "$(jqr east-west ".backends[] | select(.ip == \"$ip\") | .netns")" \
+			"$(netns_of_ip api appnet "$ip")"
+	done
+}
+
+# check_trace PROTO PORT: `trace --probe` (traffic from this host) across
+# every hop.
+check_trace() {
+	local proto=$1 port=$2 name=trace-$1-$2
+	mt "$name" trace --proto "$proto" --port "$port" --probe --count 1 --timeout 30s -o json ||
+		fail "meshtrace trace exited $?: $(tail -1 "$OUT/$name.err")"
+	trace_validate "$name" "$proto" "$port"
+}
+
+# check_trace_client PROTO PORT: `trace` without --probe while the client
+# netns (an outside user: PREROUTING, not OUTPUT) sends the traffic.
+check_trace_client() {
+	local proto=$1 port=$2 name=trace-client-$1-$2 pid i rc
+	echo "meshtrace trace --proto $proto --port $port --count 1 --timeout 60s -o json (client $MT_CLIENT_NETNS)"
+	timeout 120 meshtrace trace --proto "$proto" --port "$port" --count 1 --timeout 60s -o json \
+		>"$OUT/$name.out" 2>"$OUT/$name.err" &
+	pid=$!
+	for ((i = 0; i < 15; i++)); do
+		sleep 3
+		kill -0 "$pid" 2>/dev/null || break
+		if [[ $proto == udp ]]; then
+			echo ping | ip netns exec "$MT_CLIENT_NETNS" socat -T3 - "UDP4:$MT_NODE_IP:$port" || true
+		else
+			client_get "$MT_NODE_IP:$port" || true
+		fi
+	done
+	rc=0
+	wait "$pid" || rc=$?
+	((rc == 0)) || fail "meshtrace trace exited $rc: $(tail -1 "$OUT/$name.err")"
+	trace_validate "$name" "$proto" "$port"
+	want "client address" "$(jqr "$name" '.flows[0].client | sub(":[0-9]+$"; "")')" "$MT_CLIENT_IP"
+	want "dnat rewrite from" "$(jqr "$name" '[.flows[0].rewrites[] | select(.kind == "dnat") | .from][0]')" \
+		"$MT_NODE_IP:$port"
+}
+
+# trace_validate NAME PROTO PORT: the first flow of a trace against the node.
+trace_validate() {
+	local name=$1 proto=$2 port=$3 svc target fw f r bip bns
+	svc=$(published_field "$proto" "$port" service)
+	target=$(published_field "$proto" "$port" target)
+	fw=$(ingress_fwmark "$proto" "$port") || fail "ingress_sbox has no mark for $proto/$port"
+	f='.flows[0]'
+	[[ $(jqr "$name" '.flows | length') -ge 1 ]] || fail "no flow traced"
+	want complete "$(jqr "$name" "$f.complete")" true
+	bip=$(jqr "$name" "$f.backend.ip")
+	grep -qx "$bip" <<<"$(task_ips "$svc" ingress)" || fail "backend $bip is not a task of $svc"
+	bns=$(netns_of_ip "$svc" ingress "$bip")
+	want "backend netns" "$(jqr "$name" "$f.backend.netns")" "$bns"
+	r="$f.rewrites[] | select"
+	want "dnat rewrite" "$(jqr "$name" "[$r(.kind == \"dnat\") | .to][0]")" "$(sbox_ip docker_gwbridge):$port"
+	want "ipvs rewrite fwmark" "$(jqr "$name" "[$r(.kind == \"ipvs\") | .fwmark][0]")" "$fw"
+	want "ipvs rewrite to" "$(jqr "$name" "[$r(.kind == \"ipvs\") | .to][0]" | sed 's/:.*//')" "$bip"
+	want "snat rewrite" "$(jqr "$name" "[$r(.kind == \"snat\" and .netns == \"ingress_sbox\") | .to][0]" | sed 's/:.*//')" \
+		"$(sbox_ip ingress)"
+	want "redirect rewrite" "$(jqr "$name" "[$r(.kind == \"redirect\") | .to_port][0]")" "$target"
+	want "redirect netns" "$(jqr "$name" "[$r(.kind == \"redirect\") | .netns][0]")" "$bns"
+	want "seen in ingress_sbox" "$(jqr "$name" "[$f.hops[] | select(.netns == \"ingress_sbox\")] | length > 0")" true
+	want "seen in $bns" "$(jqr "$name" "[$f.hops[] | select(.netns == \"$bns\")] | length > 0")" true
+}
+
+# path_norm FILE: the parts of a path answer that must not depend on the source.
+path_norm() {
+	jq -S '{proto, port, complete,
+		hops: [.hops[] | {netns, kind, to, mark, fwmark}],
+		backends: ([.backends[] | {ip, netns, target_port}] | sort_by(.ip))}' "$1"
+}
+
+# check_bundle: a bundle written by hand with the shell (the documented layout)
+# and one written by `meshtrace collect` give the live answer.
+check_bundle() {
+	mt path-live path --port 8080 -o json || fail "live path exited $?"
+	BUNDLE=$OUT/bundle-shell
+	record_netns host
+	local ns
+	for ns in $(docker_netns_names); do record_netns "$ns"; done
+	record_docker
+	mt path-shell path --from "$BUNDLE" --port 8080 -o json ||
+		fail "path --from shell bundle exited $?: $(tail -1 "$OUT/path-shell.err")"
+	diff <(path_norm "$OUT/path-live.out") <(path_norm "$OUT/path-shell.out") >"$OUT/bundle-shell.diff" ||
+		fail "shell bundle differs from live (outputs/bundle-shell.diff)"
+	mt collect collect "$OUT/bundle-collect" || fail "collect exited $?: $(tail -1 "$OUT/collect.err")"
+	mt path-collect path --from "$OUT/bundle-collect" --port 8080 -o json ||
+		fail "path --from collected bundle exited $?"
+	diff <(path_norm "$OUT/path-live.out") <(path_norm "$OUT/path-collect.out") >"$OUT/bundle-collect.diff" ||
+		fail "collected bundle differs from live (outputs/bundle-collect.diff)"
+}
+
+# host_state: what `mesh down` must restore exactly.
+host_state() {
+	ip netns list | awk '{print $1}' | sort
+	ip -o link | awk -F': ' '{print $2}' | sort
+	iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+	ls /run/docker/netns
+}
+
+# check_mesh: the built-in mesh on a kernel with real IPVS.
+check_mesh() {
+	host_state >"$OUT/mesh-before.txt"
+	mt mesh-up mesh up --lb ipvs || fail "mesh up exited $?: $(tail -1 "$OUT/mesh-up.err")"
+	# mesh down must run whatever the checks say: run them in a subshell of
+	# their own with -e, outside any condition (which would disable -e).
+	local rc
+	set +e
+	(
+		set -e
+		mesh_checks
+	)
+	rc=$?
+	set -e
+	mt mesh-down mesh down || fail "mesh down exited $?: $(tail -1 "$OUT/mesh-down.err")"
+	host_state >"$OUT/mesh-after.txt"
+	((rc == 0)) || fail "mesh checks failed (see above)"
+	diff "$OUT/mesh-before.txt" "$OUT/mesh-after.txt" >"$OUT/mesh-leftover.diff" ||
+		fail "mesh down left things behind (outputs/mesh-leftover.diff)"
+}
+
+mesh_checks() {
+	local ip tasks answered body i n sbox fw
+	mt mesh-status mesh status -o json || fail "mesh status exited $?"
+	want "mesh lb" "$(jqr mesh-status .lb)" ipvs
+	tasks=$(jqr mesh-status '.services[] | select(.name == "web") | .tasks[].name' | sort)
+	[[ $(wc -w <<<"$tasks") -ge 2 ]] || fail "mesh has fewer than 2 web tasks: $tasks"
+	answered=""
+	n=0
+	for ip in $(jqr mesh-status '.nodes[].ip'); do
+		for ((i = 0; i < 10; i++)); do
+			body=$(timeout 20 meshtrace mesh exec client -- timeout 5 busybox wget -q -O- "http://$ip:8080/" | head -1) ||
+				fail "request $i to $ip:8080 was not answered"
+			n=$((n + 1))
+			answered+="$body "
+		done
+	done
+	echo "$n requests answered by: $(xargs -n1 <<<"$answered" | sort | uniq -c | paste -sd' ')"
+	want_set "tasks that answered" "$answered" "$tasks"
+	# Real IPVS, asked of the kernel: the node's ingress sandbox (found through
+	# inspect's netns paths) holds an FWM service whose real servers are the
+	# task addresses mesh status reports.
+	mt mesh-inspect inspect --mesh demo --node node0 -o json || fail "inspect --mesh exited $?"
+	sbox=$(jqr mesh-inspect '[.namespaces[] | select(.role == "ingress-sandbox") | .path][0] // empty')
+	[[ -n $sbox && -e $sbox ]] || fail "inspect --mesh names no ingress sandbox netns file ('$sbox')"
+	nsenter --net="$sbox" ipvsadm-save -n >"$OUT/mesh-ipvsadm.txt"
+	fw=$(awk '$1 == "-A" && $2 == "-f" {print $3; exit}' "$OUT/mesh-ipvsadm.txt")
+	[[ -n $fw ]] || fail "no IPVS fwmark service in the mesh's ingress sandbox $sbox (lb ipvs)"
+	want_set "IPVS real servers in $sbox" \
+		"$(awk -v f="$fw" '$1 == "-a" && $3 == f {split($5, a, ":"); print a[1]}' "$OUT/mesh-ipvsadm.txt")" \
+		"$(jqr mesh-status '.services[] | select(.name == "web") | .tasks[].ip')"
+	mt mesh-path path --mesh demo --node node0 --port 8080 -o json || fail "path --mesh exited $?"
+	want complete "$(jqr mesh-path .complete)" true
+	want "ipvs impl" "$(jqr mesh-path '[.hops[] | select(.kind == "ipvs") | .impl // "ipvs"][0]')" ipvs
+	want_set "mesh path backends" "$(jqr mesh-path '.backends[].ip')" \
+		"$(jqr mesh-status '.services[] | select(.name == "web") | .tasks[].ip')"
+}
+
+main() {
+	command -v meshtrace >/dev/null || fail "no meshtrace binary on PATH"
+	meshtrace --version >"$OUT/version.txt" 2>&1 || true
+	warm_traffic 1 >"$OUT/warm.log" 2>&1
+	check inspect check_inspect
+	check docker-meta check_docker_meta
+	check path-tcp-8080 check_path tcp 8080
+	check path-tcp-8081 check_path tcp 8081
+	check path-udp-5353 check_path udp 5353
+	check path-unpublished check_unpublished
+	check path-east-west check_east_west
+	check bundle-vs-live check_bundle
+	check trace-tcp-8080 check_trace tcp 8080
+	check trace-udp-5353 check_trace udp 5353
+	check trace-client-tcp-8080 check_trace_client tcp 8080
+	check trace-client-udp-5353 check_trace_client udp 5353
+	check mesh-ipvs check_mesh
+	! grep -q '^FAIL' "$RESULTS"
+}
+
+main "$@"

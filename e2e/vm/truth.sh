@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# Ground truth for the swarm-vm e2e checks: what dockerd and the kernel of the
+# node say right now, computed at run time (never copied from an earlier run).
+# Sourced by check.sh inside the node; needs docker, jq, iptables-save,
+# ipvsadm-save and the helpers of scripts/vm/services.sh.
+
+# ns_exec NETNS CMD...: run CMD in a docker netns ("host" = the root netns).
+ns_exec() {
+	local ns=$1
+	shift
+	if [[ $ns == host ]]; then "$@"; else nsenter --net="/run/docker/netns/$ns" "$@"; fi
+}
+
+# docker_published: "proto published target service" per ingress-published port.
+docker_published() {
+	# shellcheck disable=SC2046
+	docker service inspect $(docker service ls -q) | jq -r '.[] | .Spec.Name as $s
+		| (.Endpoint.Ports // [])[] | select(.PublishMode == "ingress")
+		| "\(.Protocol) \(.PublishedPort) \(.TargetPort) \($s)"' | sort
+}
+
+# published_field PROTO PORT FIELD: target or service of a published port.
+published_field() {
+	docker_published | awk -v p="$1" -v n="$2" -v f="$3" \
+		'$1 == p && $2 == n { print (f == "target" ? $3 : $4) }'
+}
+
+# sbox_ip NETWORK: the ingress sandbox's address on NETWORK (ingress or docker_gwbridge).
+sbox_ip() {
+	docker network inspect "$1" |
+		jq -r '.[0].Containers["ingress-sbox"].IPv4Address // empty | sub("/.*"; "")'
+}
+
+# network_id NAME
+network_id() { docker network inspect -f '{{.Id}}' "$1"; }
+
+# task_ips SERVICE NETWORK: the addresses of the service's running tasks on NETWORK.
+task_ips() {
+	local tasks
+	tasks=$(docker service ps -q --filter desired-state=running "$1") || return 1
+	# shellcheck disable=SC2086
+	docker inspect $tasks | jq -r --arg n "$2" '.[] | select(.Status.State == "running")
+		| .NetworksAttachments[] | select(.Network.Spec.Name == $n)
+		| .Addresses[] | sub("/.*"; "")' | sort
+}
+
+# netns_of_ip SERVICE NETWORK IP: the netns file name of the task holding IP.
+netns_of_ip() {
+	# shellcheck disable=SC2046
+	docker inspect $(service_containers "$1") | jq -r --arg n "$2" --arg ip "$3" '.[]
+		| select(.NetworkSettings.Networks[$n].IPAddress == $ip)
+		| .NetworkSettings.SandboxKey | sub(".*/"; "")'
+}
+
+# mangle_mark NETNS CHAIN PATTERN...: the decimal mark set by the first rule
+# of mangle CHAIN whose text contains every PATTERN.
+mangle_mark() {
+	local ns=$1 chain=$2 rules hex pat
+	shift 2
+	rules=$(ns_exec "$ns" iptables-save -t mangle | grep -- "^-A $chain ")
+	for pat in "$@"; do rules=$(grep -F -- "$pat" <<<"$rules"); done
+	hex=$(head -1 <<<"$rules" | sed -nE 's/.*--set-x?mark (0x[0-9a-fA-F]+).*/\1/p')
+	[[ -n $hex ]] && printf '%d\n' "$hex"
+}
+
+# ingress_fwmark PROTO PORT: the mark the ingress sandbox puts on a published port.
+ingress_fwmark() { mangle_mark ingress_sbox PREROUTING "-p $1 " "--dport $2 "; }
+
+# ipvs_reals NETNS FWMARK: the real servers' addresses of an IPVS fwmark service.
+ipvs_reals() {
+	ns_exec "$1" ipvsadm-save -n | awk -v f="$2" '$1 == "-a" && $2 == "-f" && $3 == f {
+		for (i = 4; i < NF; i++) if ($i == "-r") { split($(i + 1), a, ":"); print a[1] } }' | sort
+}
+
+# ipvs_netns_with FWMARK NETNS...: the first NETNS whose IPVS has a service FWMARK.
+ipvs_netns_with() {
+	local fw=$1 ns
+	shift
+	for ns in "$@"; do
+		ns_exec "$ns" ipvsadm-save -n | grep -q -- "^-A -f $fw " && { echo "$ns"; return 0; }
+	done
+	return 1
+}
+
+# docker_netns_names: the files of /run/docker/netns.
+docker_netns_names() { ls /run/docker/netns; }
