@@ -2,7 +2,7 @@
 # The swarm-vm e2e suite (for .ci/run): builds a static meshtrace, boots the
 # real swarm node of scripts/swarm-vm and runs e2e/vm/check.sh inside it.
 # Prints each check's result and, last, one line:
-#   swarm-vm e2e: N passed, M failed
+#   swarm-vm-e2e: N passed, M failed
 # Exits non-zero when a check failed or the suite could not run.
 #
 # Environment: MT_E2E_OUT keeps the outputs there (default: a temporary dir,
@@ -25,7 +25,7 @@ fi
 mkdir -p "$OUT"
 
 summary() {
-	echo "swarm-vm e2e: $1 passed, $2 failed"
+	echo "swarm-vm-e2e: $1 passed, $2 failed"
 }
 
 # build_meshtrace: a static binary, as the VM has none of our libraries.
