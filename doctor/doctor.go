@@ -7,6 +7,7 @@ package doctor
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -43,6 +44,9 @@ type Options struct {
 	// Proto/Port restrict the port checks to one published port.
 	Proto string
 	Port  int
+	// KeepAlive is the application's idle keep-alive, compared with
+	// IPVS's TCP idle timeout (0: not compared).
+	KeepAlive time.Duration
 	// Probe, when set, asks a live probe whether a published port answers
 	// (nil error) and is used for the "no answer" check.
 	Probe func(proto string, port int) error

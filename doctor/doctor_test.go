@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshtrace/meshtrace/doctor"
 	"github.com/meshtrace/meshtrace/inspect"
@@ -255,4 +256,30 @@ func TestEmulatedNoBackends(t *testing.T) {
 			t.Errorf("drop %v: want exactly %s in ingress_sbox for tcp/8080, got %+v", tc.drop, tc.code, serious)
 		}
 	}
+}
+
+func TestIPVSTimeouts(t *testing.T) {
+	m := load(t, "modern")
+	m.Lookup("ingress_sbox").IPVS.Timeouts = &topology.IPVSTimeouts{TCP: 900, TCPFin: 120, UDP: 300}
+	r := doctor.Check(m, doctor.Options{})
+	if r.Worst() != doctor.Info || !hasCode(r, "ipvs-timeouts") {
+		t.Fatalf("without a keep-alive the timeouts are reported as info: %+v", r.Findings)
+	}
+	r = doctor.Check(m, doctor.Options{KeepAlive: 20 * time.Minute})
+	f := r.Findings[0]
+	if f.Code != "ipvs-idle-timeout" || f.Severity != doctor.Warning || f.Netns != "ingress_sbox" || !strings.Contains(f.Evidence, "tcp 900s") || !strings.Contains(f.Evidence, "1200s") {
+		t.Fatalf("keep-alive 20m vs tcp 900s: %+v", r.Findings)
+	}
+	if r := doctor.Check(m, doctor.Options{KeepAlive: 5 * time.Minute}); r.Worst() != doctor.Info {
+		t.Fatalf("keep-alive 5m is below 900s: %+v", r.Findings)
+	}
+}
+
+func hasCode(r *doctor.Report, code string) bool {
+	for _, f := range r.Findings {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
 }

@@ -322,6 +322,7 @@ func (c *checker) ipvsKernel() {
 		if ns.IPVS == nil || !ns.IPVS.Available || len(ns.IPVS.Services) == 0 {
 			continue
 		}
+		c.ipvsTimeouts(ns)
 		if v := ns.Sysctls["net.ipv4.vs.expire_nodest_conn"]; v == "0" {
 			c.add(Finding{Code: "ipvs-expire-nodest-off", Severity: Info, Netns: ns.Name,
 				Summary:  "connections to a removed real server are not expired: clients of a stopped task hang until they time out",
@@ -337,4 +338,31 @@ func (c *checker) ipvsKernel() {
 				Fix:      "none needed unless clients reuse ports quickly; the IPVS idle timeout (ipvsadm -L --timeout, 900 s for TCP) must exceed your keep-alive"})
 		}
 	}
+}
+
+// ipvsTimeouts reports IPVS's idle timeouts: a connection idle longer than
+// the TCP timeout (900 s by default) is forgotten by the balancer, and the
+// client's next packet is balanced afresh and reset by a task that never
+// saw the connection, while the client believes it is alive.
+func (c *checker) ipvsTimeouts(ns *topology.Namespace) {
+	to := ns.IPVS.Timeouts
+	if to == nil {
+		return
+	}
+	vals := fmt.Sprintf("tcp %ds, tcpfin %ds, udp %ds", to.TCP, to.TCPFin, to.UDP)
+	confirm := c.in(ns.Name, "ipvsadm -L --timeout")
+	ka := int(c.o.KeepAlive.Seconds())
+	if ka > 0 && to.TCP > 0 && ka >= to.TCP {
+		c.add(Finding{Code: "ipvs-idle-timeout", Severity: Warning, Netns: ns.Name,
+			Summary:  fmt.Sprintf("IPVS forgets idle TCP connections after %ds, shorter than the application's keep-alive of %ds: idle connections through %s are cut while the client thinks they live", to.TCP, ka, ns.Name),
+			Evidence: "IPVS timeouts: " + vals + fmt.Sprintf("; keep-alive given: %ds", ka),
+			Confirm:  confirm,
+			Fix:      fmt.Sprintf("make the application's (or the kernel's net.ipv4.tcp_keepalive_time) keep-alive shorter than %ds, or raise IPVS's: %s", to.TCP, c.in(ns.Name, fmt.Sprintf("ipvsadm --set %d %d %d", ka+60, to.TCPFin, to.UDP)))})
+		return
+	}
+	c.add(Finding{Code: "ipvs-timeouts", Severity: Info, Netns: ns.Name,
+		Summary:  fmt.Sprintf("IPVS in %s forgets idle connections after: %s; keep application keep-alives below the TCP value", ns.Name, vals),
+		Evidence: "IPVS timeouts: " + vals,
+		Confirm:  confirm,
+		Fix:      "none needed unless connections idle longer than that (run doctor with --keepalive to compare)"})
 }

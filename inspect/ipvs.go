@@ -48,6 +48,8 @@ type IPVSCounters struct {
 type IPVSClient interface {
 	Services() ([]VirtualServer, error)
 	Destinations(VirtualServer) ([]RealServer, error)
+	// Timeouts are the idle timeouts (IPVS_CMD_GET_CONFIG).
+	Timeouts() (topology.IPVSTimeouts, error)
 	Close()
 }
 
@@ -86,6 +88,9 @@ func (r ipvsTable) ReadIPVS(t *Target) (*topology.IPVS, error) {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	out := &topology.IPVS{Available: true, Services: make([]*topology.IPVSService, 0, len(svcs))}
+	if to, err := c.Timeouts(); err == nil {
+		out.Timeouts = &to
+	}
 	for _, vs := range svcs {
 		s := convertService(vs)
 		rs, err := c.Destinations(vs)

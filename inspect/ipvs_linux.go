@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/meshtrace/meshtrace/topology"
+
 	"github.com/moby/ipvs"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -65,6 +67,14 @@ func (kernelIPVS) Open(t *Target) (IPVSClient, error) {
 type mobyClient struct{ h *ipvs.Handle }
 
 func (c mobyClient) Close() { c.h.Close() }
+
+func (c mobyClient) Timeouts() (topology.IPVSTimeouts, error) {
+	cfg, err := c.h.GetConfig()
+	if err != nil {
+		return topology.IPVSTimeouts{}, err
+	}
+	return topology.IPVSTimeouts{TCP: int(cfg.TimeoutTCP.Seconds()), TCPFin: int(cfg.TimeoutTCPFin.Seconds()), UDP: int(cfg.TimeoutUDP.Seconds())}, nil
+}
 
 func (c mobyClient) Services() ([]VirtualServer, error) {
 	svcs, err := c.h.GetServices()

@@ -41,6 +41,9 @@ var _ IPVSClient = (*fakeIPVSClient)(nil)
 
 func (c *fakeIPVSClient) Services() ([]VirtualServer, error) { return c.svcs, nil }
 func (c *fakeIPVSClient) Close()                             { c.closed = true }
+func (c *fakeIPVSClient) Timeouts() (topology.IPVSTimeouts, error) {
+	return topology.IPVSTimeouts{TCP: 900, TCPFin: 120, UDP: 300}, nil
+}
 
 func (c *fakeIPVSClient) Destinations(vs VirtualServer) ([]RealServer, error) {
 	if c.destErr != nil && vs.Port != 0 {
@@ -79,7 +82,7 @@ func TestReadIPVSAvailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &topology.IPVS{Available: true, Services: []*topology.IPVSService{
+	want := &topology.IPVS{Available: true, Timeouts: &topology.IPVSTimeouts{TCP: 900, TCPFin: 120, UDP: 300}, Services: []*topology.IPVSService{
 		{FWMark: 256, Scheduler: "rr", Impl: "ipvs",
 			Stats: &topology.IPVSStats{Conns: 3, InPkts: 30, OutPkts: 20, InBytes: 3000, OutBytes: 9000},
 			Dests: []*topology.IPVSDest{

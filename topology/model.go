@@ -165,6 +165,17 @@ type IPVS struct {
 	Available bool           `json:"available"`
 	Reason    string         `json:"reason,omitempty"`
 	Services  []*IPVSService `json:"services"`
+	// Timeouts are the connection idle timeouts (ipvsadm -L --timeout),
+	// nil when not read.
+	Timeouts *IPVSTimeouts `json:"timeouts,omitempty"`
+}
+
+// IPVSTimeouts are IPVS's idle timeouts in seconds: a connection idle for
+// longer is forgotten, and its next packet is balanced afresh.
+type IPVSTimeouts struct {
+	TCP    int `json:"tcp"`
+	TCPFin int `json:"tcp_fin"`
+	UDP    int `json:"udp"`
 }
 
 // IPVSService is a virtual service: a firewall mark (FWMark != 0) or a

@@ -12,12 +12,13 @@ import (
 
 func init() {
 	var (
-		src   sourceFlags
-		out   string
-		proto string
-		port  int
-		probe bool
-		wait  time.Duration
+		keepAlive time.Duration
+		src       sourceFlags
+		out       string
+		proto     string
+		port      int
+		probe     bool
+		wait      time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "doctor",
@@ -39,7 +40,7 @@ Exit status: 0 when nothing is above info, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			o := doctor.Options{Proto: proto, Port: port}
+			o := doctor.Options{Proto: proto, Port: port, KeepAlive: keepAlive}
 			if probe {
 				if o.Probe, err = probeFunc(cmd.Context(), &src, wait); err != nil {
 					return err
@@ -67,5 +68,6 @@ Exit status: 0 when nothing is above info, 1 otherwise.`,
 	f.StringVar(&proto, "proto", "", "with --port: tcp or udp")
 	f.BoolVar(&probe, "probe", false, "make one live request per published port (not with --from)")
 	f.DurationVar(&wait, "probe-timeout", 2*time.Second, "how long a probe waits for its answer")
+	f.DurationVar(&keepAlive, "keepalive", 0, "the application's idle keep-alive, compared with IPVS's TCP idle timeout (e.g. 20m)")
 	root.AddCommand(c)
 }
