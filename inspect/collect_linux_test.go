@@ -17,30 +17,8 @@ import (
 	"github.com/meshtrace/meshtrace/internal/dockerns"
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
-	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/topology"
 )
-
-// collectWorld builds a Docker-shaped node and tears it down after the
-// test, checking nothing is left.
-func collectWorld(t *testing.T, o dockerns.Options) *dockerns.World {
-	t.Helper()
-	testutil.NeedRoot(t)
-	o.Prefix = testutil.Prefix()
-	w, err := dockerns.Build(o)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := w.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if left, err := dockerns.Leftovers(w.Base); err != nil || len(left) > 0 {
-			t.Errorf("left behind: %v %v", left, err)
-		}
-	})
-	return w
-}
 
 // datagram sends one UDP datagram from inside the namespace at nsPath.
 func datagram(t *testing.T, nsPath string, to netip.AddrPort) {
@@ -180,7 +158,7 @@ func collectSettled(t *testing.T, w *dockerns.World) (string, *topology.Model, *
 func TestCollectMatchesLive(t *testing.T) {
 	for _, v := range []dockerrules.Variant{dockerrules.Modern, dockerrules.Docker112} {
 		t.Run(map[dockerrules.Variant]string{dockerrules.Modern: "modern", dockerrules.Docker112: "docker112"}[v], func(t *testing.T) {
-			w := collectWorld(t, dockerns.Options{Tasks: 2, Variant: v, EastWest: true, Emulate: true, Listen: true,
+			w := world(t, dockerns.Options{Tasks: 2, Variant: v, EastWest: true, Emulate: true, Listen: true,
 				Ports: []dockerrules.Port{{Proto: "tcp", Published: 8080, Target: 80}, {Proto: "udp", Published: 5353, Target: 53}}})
 			// One datagram through the published port: host DNAT, sandbox
 			// mark, REDIRECT or (emulated) balancing, so counters are not

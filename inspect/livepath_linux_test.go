@@ -2,14 +2,12 @@ package inspect
 
 import (
 	"context"
-	"net/netip"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/internal/dockerns"
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
-	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -18,17 +16,12 @@ import (
 // paths against what was built: every published port's hops, and every
 // backend resolved to the task namespace that owns it, with its REDIRECT.
 func TestLivePath(t *testing.T) {
-	testutil.NeedRoot(t)
 	for _, variant := range []dockerrules.Variant{dockerrules.Modern, dockerrules.Docker112} {
-		w, err := dockerns.Build(dockerns.Options{Prefix: testutil.Prefix(), Tasks: 3, Emulate: variant == dockerrules.Modern, Variant: variant, EastWest: variant == dockerrules.Modern,
+		w := world(t, dockerns.Options{Tasks: 3, Emulate: variant == dockerrules.Modern, Variant: variant, EastWest: variant == dockerrules.Modern,
 			Services: []dockerns.ServiceSpec{
 				{Name: "web", Ports: []dockerrules.Port{{Proto: "tcp", Published: 8080, Target: 80}}, Replicas: 2},
 				{Name: "dns", Ports: []dockerrules.Port{{Proto: "udp", Published: 5353, Target: 53}}, Replicas: 1},
 			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { w.Close() })
 		m, err := Live(context.Background(), Options{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}, Firewall: FirewallAuto})
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +103,6 @@ func TestLivePath(t *testing.T) {
 		if _, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 9999}); err == nil {
 			t.Error("tcp/9999 reported as published")
 		}
-		_ = netip.Addr{}
 	}
 }
 
