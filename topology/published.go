@@ -1,0 +1,137 @@
+package topology
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+)
+
+// nodeAddr picks the address a client would use to reach the node: a global
+// IPv4 address of a link that is neither a bridge nor a bridge port, else
+// any, else 127.0.0.1.
+func nodeAddr(host *Namespace) netip.Addr {
+	var fallback netip.Addr
+	for _, l := range host.Links {
+		for _, a := range l.Addrs {
+			if !a.Addr().Is4() || a.Addr().IsLoopback() {
+				continue
+			}
+			if l.Kind != "bridge" && l.Master == "" {
+				return a.Addr()
+			}
+			if !fallback.IsValid() {
+				fallback = a.Addr()
+			}
+		}
+	}
+	if fallback.IsValid() {
+		return fallback
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+func externalIface(host *Namespace) string {
+	a := nodeAddr(host)
+	if l, ok := host.Owns(a); ok && !a.IsLoopback() {
+		return l.Name
+	}
+	return "eth0"
+}
+
+// Published is one published port of the node as inspect reports it.
+type Published struct {
+	Proto    string   `json:"proto"`
+	Port     int      `json:"port"`
+	FWMark   uint32   `json:"fwmark,omitempty"`
+	Backends []string `json:"backends"`
+	Complete bool     `json:"complete"`
+}
+
+// PublishedPorts lists the ports the host DNATs (nat rules with a
+// destination port and a DNAT target), each with its path's summary.
+func PublishedPorts(m *Model) []Published {
+	host := m.Lookup("host")
+	nat := host.firewallTable("nat")
+	if nat == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []Published
+	for _, c := range nat.Chains {
+		for _, r := range c.Rules {
+			if r.Target != "DNAT" || r.Proto == nil {
+				continue
+			}
+			port := 0
+			for _, mm := range r.Matches {
+				if o := mm.Opt("dport"); o != nil && !o.Neg {
+					fmt.Sscanf(o.Arg(), "%d", &port)
+				}
+			}
+			key := fmt.Sprintf("%s/%d", r.Proto.Value, port)
+			if port == 0 || seen[key] {
+				continue
+			}
+			seen[key] = true
+			pub := Published{Proto: r.Proto.Value, Port: port, Backends: []string{}}
+			if p, err := FindPath(m, Query{Proto: r.Proto.Value, Port: port}); err == nil {
+				pub.Complete = p.Complete
+				for _, h := range p.Hops {
+					if h.Kind == HopIPVS {
+						pub.FWMark = h.FWMark
+					}
+				}
+				for _, b := range p.Backends {
+					pub.Backends = append(pub.Backends, b.IP)
+				}
+			}
+			out = append(out, pub)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Port != out[j].Port {
+			return out[i].Port < out[j].Port
+		}
+		return out[i].Proto < out[j].Proto
+	})
+	return out
+}
+
+func (ns *Namespace) firewallTable(name string) *Table {
+	if ns == nil {
+		return nil
+	}
+	return ns.Firewall.Table(name)
+}
+
+// markedElsewhere finds a namespace whose mangle PREROUTING marks proto/port
+// (the ingress sandbox's per-port MARK rule).
+func markedElsewhere(m *Model, q Query) *Namespace {
+	for _, ns := range m.Namespaces {
+		if ns.Role == RoleHost {
+			continue
+		}
+		c := ns.firewallTable("mangle").Chain("PREROUTING")
+		if c == nil {
+			continue
+		}
+		for _, r := range c.Rules {
+			if r.Target != "MARK" || r.Proto == nil || !protoIs(r.Proto.Value, q.Proto) {
+				continue
+			}
+			for _, mm := range r.Matches {
+				if o := mm.Opt("dport"); o != nil && !o.Neg && portIn(o.Arg(), q.Port) {
+					return ns
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// crossed resets what does not survive a move into another namespace: the
+// kernel scrubs skb->mark when a veth hands a packet to another netns, and
+// conntrack state is per namespace.
+func crossed(pkt *Packet) {
+	pkt.OutIface, pkt.DNATed, pkt.IPVS, pkt.Mark = "", false, false, 0
+}
