@@ -41,8 +41,8 @@ type Namespace struct {
 	// Path is the file the namespace was opened from, when live.
 	Path string `json:"path,omitempty"`
 	Role Role   `json:"role"`
-	// ID identifies the namespace for veth peer resolution: the inode of
-	// the nsfs file when live, 0 when unknown.
+	// Inode identifies the namespace: the inode of its nsfs file when
+	// read live, 0 when unknown (bundles).
 	Inode uint64 `json:"inode,omitempty"`
 	// NetnsIDs maps the netnsid this namespace assigned to other
 	// namespaces (as used by IFLA_LINK_NETNSID on its links) to their names.
@@ -319,9 +319,8 @@ func (ns *Namespace) Owns(addr netip.Addr) (*Link, bool) {
 	return nil, false
 }
 
-// Owner returns the namespace that owns addr. When several do (the same
-// address in two namespaces, which happens with overlay VIPs on lb
-// endpoints), prefer is consulted first; otherwise the first in model order.
+// Owner returns the namespace that owns addr; when several do, the first in
+// model order.
 func (m *Model) Owner(addr netip.Addr) *Namespace {
 	for _, ns := range m.Namespaces {
 		if _, ok := ns.Owns(addr); ok {
