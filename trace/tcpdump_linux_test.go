@@ -64,8 +64,10 @@ func tcpdump(t *testing.T, netns, file string, args ...string) (stop func()) {
 }
 
 // waitQuiet waits until tcpdump has written everything: the files have
-// not grown for half a second (tcpdump -U writes each packet as it reads
-// it; on SIGINT it drops what is still in its ring). At most 10 s.
+// not grown for 1.5 s (tcpdump -U writes each packet as it reads it; on
+// SIGINT it drops what is still in its ring, and on a loaded machine — CI
+// runs packages in parallel — tcpdump may not be scheduled for a while).
+// At most 20 s.
 func waitQuiet(files ...string) {
 	size := func() int64 {
 		var n int64
@@ -77,11 +79,11 @@ func waitQuiet(files ...string) {
 		return n
 	}
 	last, since := size(), time.Now()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
 		if n := size(); n != last {
 			last, since = n, time.Now()
-		} else if time.Since(since) >= 500*time.Millisecond {
+		} else if time.Since(since) >= 1500*time.Millisecond {
 			return
 		}
 	}
