@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
 
@@ -207,16 +208,11 @@ func parseChain(b []byte) (RawChain, error) {
 			}
 			a.err = h.err
 		case unix.NFTA_CHAIN_COUNTERS:
-			n := attrs{b: a.val}
-			for n.next() {
-				switch n.typ {
-				case unix.NFTA_COUNTER_PACKETS:
-					c.Packets = n.u64()
-				case unix.NFTA_COUNTER_BYTES:
-					c.Bytes = n.u64()
-				}
+			// The same NFTA_COUNTER_* attributes as a counter expression.
+			var n *expr.Counter
+			if n, a.err = parseCounter(a.val); a.err == nil {
+				c.Packets, c.Bytes = n.Packets, n.Bytes
 			}
-			a.err = n.err
 		}
 	}
 	if a.err != nil {
