@@ -157,7 +157,7 @@ func (c *checker) ports() []portRef {
 		}
 		for _, r := range chainRules(ns, "mangle", "PREROUTING") {
 			if r.Target == "MARK" && r.Proto != nil {
-				add(portRef{r.Proto.Value, dport(r)})
+				add(portRef{r.Proto.Value, r.DPort()})
 			}
 		}
 	}
@@ -189,19 +189,6 @@ func chainRules(ns *topology.Namespace, table, chain string) []*topology.Rule {
 		return nil
 	}
 	return c.Rules
-}
-
-// dport is a rule's single destination port match, 0 when it has none.
-func dport(r *topology.Rule) int {
-	for _, m := range r.Matches {
-		if o := m.Opt("dport"); o != nil && !o.Neg {
-			var p int
-			if _, err := fmt.Sscanf(o.Arg(), "%d", &p); err == nil {
-				return p
-			}
-		}
-	}
-	return 0
 }
 
 func ruleEvidence(text string, pkts uint64) string {

@@ -259,8 +259,8 @@ func (c *checker) targetPort(p *topology.Path, pp portRef) int {
 		if ns := c.m.Lookup(deref(b.Netns)); ns != nil {
 			for _, r := range chainRules(ns, "filter", "INPUT") {
 				if r.Target == "ACCEPT" && r.Dst != nil && !r.Dst.Neg && r.Dst.Value == b.IP+"/32" &&
-					r.Proto != nil && r.Proto.Value == pp.proto && dport(r) != 0 {
-					accepts.add(dport(r))
+					r.Proto != nil && r.Proto.Value == pp.proto && r.DPort() != 0 {
+					accepts.add(r.DPort())
 				}
 			}
 		}

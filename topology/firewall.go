@@ -1,6 +1,9 @@
 package topology
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Firewall is one namespace's iptables ruleset (IPv4), as iptables-save
 // prints it or as decoded from nf_tables.
@@ -154,6 +157,20 @@ func (m *Match) Opt(name string) *Option {
 		}
 	}
 	return nil
+}
+
+// DPort is the rule's (first) destination port match, `--dport N`, 0 when
+// it has none or it is negated.
+func (r *Rule) DPort() int {
+	for _, m := range r.Matches {
+		if o := m.Opt("dport"); o != nil && !o.Neg {
+			var p int
+			if _, err := fmt.Sscanf(o.Arg(), "%d", &p); err == nil {
+				return p
+			}
+		}
+	}
+	return 0
 }
 
 // TargetOpt returns the target option with the given name, or nil.

@@ -62,12 +62,7 @@ func PublishedPorts(m *Model) []Published {
 			if r.Target != "DNAT" || r.Proto == nil {
 				continue
 			}
-			port := 0
-			for _, mm := range r.Matches {
-				if o := mm.Opt("dport"); o != nil && !o.Neg {
-					fmt.Sscanf(o.Arg(), "%d", &port)
-				}
-			}
+			port := r.DPort()
 			key := fmt.Sprintf("%s/%d", r.Proto.Value, port)
 			if port == 0 || seen[key] {
 				continue
