@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
 
@@ -89,6 +90,46 @@ func waitQuiet(files ...string) {
 	}
 }
 
+// waitFINs waits until each pcap file holds at least want[file] TCP
+// segments with FIN set, or the timeout passes. Loaded CI machines can
+// starve tcpdump for seconds, so "quiet for a while" alone is not proof
+// that it has written everything.
+func waitFINs(timeout time.Duration, want map[string]int) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		done := true
+		for f, n := range want {
+			done = done && countFINs(f) >= n
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// countFINs counts FIN segments in a (possibly still growing) pcap file.
+func countFINs(file string) int {
+	fh, err := os.Open(file)
+	if err != nil {
+		return 0
+	}
+	defer fh.Close()
+	r, err := pcapgo.NewReader(fh)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			return n
+		}
+		var f Frame
+		if Decode(int(r.LinkType()), data, &f) == nil && f.Pkt.Proto == 6 && f.Pkt.Flags&FlagFIN != 0 {
+			n++
+		}
+	}
+}
+
 func TestReplayTcpdumpWorld(t *testing.T) {
 	w := newWorld(t)
 	dir := t.TempDir()
@@ -115,6 +156,10 @@ func TestReplayTcpdumpWorld(t *testing.T) {
 			t.Fatalf("probe: %s", r.Error)
 		}
 	}
+	// Every FIN of both connections, in and out of the sandbox (8), and
+	// of the one the first task served (2), must be on disk before
+	// tcpdump is stopped: on SIGINT it drops what is still in its ring.
+	waitFINs(20*time.Second, map[string]int{files["sll2"]: 8, files["sll"]: 8, files["eth"]: 2})
 	waitQuiet(files["sll2"], files["sll"], files["eth"])
 	for _, stop := range stops {
 		stop()
