@@ -108,6 +108,15 @@ func waitFINs(timeout time.Duration, want map[string]int) {
 
 // countFINs counts FIN segments in a (possibly still growing) pcap file.
 func countFINs(file string) int {
+	return countTCPIf(file, func(f *Frame) bool { return f.Pkt.Flags&FlagFIN != 0 })
+}
+
+// countTCP counts the TCP frames of a pcap file.
+func countTCP(file string) int {
+	return countTCPIf(file, func(*Frame) bool { return true })
+}
+
+func countTCPIf(file string, keep func(*Frame) bool) int {
 	fh, err := os.Open(file)
 	if err != nil {
 		return 0
@@ -124,7 +133,7 @@ func countFINs(file string) int {
 			return n
 		}
 		var f Frame
-		if Decode(int(r.LinkType()), data, &f) == nil && f.Pkt.Proto == 6 && f.Pkt.Flags&FlagFIN != 0 {
+		if Decode(int(r.LinkType()), data, &f) == nil && f.Pkt.Proto == 6 && keep(&f) {
 			n++
 		}
 	}
@@ -159,7 +168,7 @@ func TestReplayTcpdumpWorld(t *testing.T) {
 	// Every FIN of both connections, in and out of the sandbox (8), and
 	// of the one the first task served (2), must be on disk before
 	// tcpdump is stopped: on SIGINT it drops what is still in its ring.
-	waitFINs(20*time.Second, map[string]int{files["sll2"]: 8, files["sll"]: 8, files["eth"]: 2})
+	waitFINs(10*time.Second, map[string]int{files["sll2"]: 8, files["sll"]: 8, files["eth"]: 2})
 	waitQuiet(files["sll2"], files["sll"], files["eth"])
 	for _, stop := range stops {
 		stop()
@@ -175,11 +184,24 @@ func TestReplayTcpdumpWorld(t *testing.T) {
 			if len(res.Flows) != 2 {
 				t.Fatalf("%d flows, want 2", len(res.Flows))
 			}
+			// tcpdump -i any in the sandbox now and then loses segments
+			// that crossed it when the machine is loaded (seen in CI:
+			// a connection's FINs, or its response; the task's own capture
+			// and trace's per-interface sockets have them). So the check is
+			// on what tcpdump wrote: every TCP frame of the file must be
+			// correlated into the two flows, and each flow must show at
+			// least its handshake and request.
+			sightings := 0
 			for _, f := range res.Flows {
-				// Not f.Complete: tcpdump -i any in the sandbox now and
-				// then misses a FIN that crossed it (the task's own
-				// capture and trace's per-interface sockets see it).
-				if !f.Answered || f.Backend == nil || f.Backend.Netns == nil || len(f.Packets) < 8 {
+				for _, p := range f.Packets {
+					sightings += p.Sightings
+				}
+			}
+			if want := countTCP(files[kind]); sightings != want || want == 0 {
+				t.Errorf("flows account for %d sightings, the file holds %d TCP frames", sightings, want)
+			}
+			for _, f := range res.Flows {
+				if !f.Answered || f.Backend == nil || f.Backend.Netns == nil || len(f.Packets) < 4 {
 					t.Errorf("flow %d: answered %v backend %+v, %d packets", f.ID, f.Answered, f.Backend, len(f.Packets))
 				}
 				if len(f.Hops) != 2 || f.Hops[0].Netns != "ingress_sbox" || f.Hops[0].Dir != "in" || f.Hops[1].Dir != "out" {
