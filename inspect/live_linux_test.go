@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -299,8 +300,7 @@ func TestLiveFirewallModesAgree(t *testing.T) {
 				t.Fatalf("the datagram to %s never reached the task's filter", task.IngressIP)
 			}
 		}
-		ex := live(t, w, FirewallExec)
-		nl := live(t, w, FirewallNetlink)
+		ex, nl := stableReads(t, w)
 		for i, ns := range ex.Namespaces {
 			other := nl.Namespaces[i]
 			if len(ns.Errors)+len(other.Errors) > 0 {
@@ -319,6 +319,42 @@ func TestLiveFirewallModesAgree(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stableReads reads the firewall with exec, netlink and exec again, until
+// no rule counter moved across the netlink read: the kernel's own traffic
+// on fresh links (an IGMPv3 report leaving docker_gwbridge hits nat
+// POSTROUTING) may otherwise land between the two reads.
+func stableReads(t *testing.T, w *dockerns.World) (ex, nl *topology.Model) {
+	t.Helper()
+	ex = live(t, w, FirewallExec)
+	for try := 0; ; try++ {
+		nl = live(t, w, FirewallNetlink)
+		after := live(t, w, FirewallExec)
+		if ruleCounters(ex) == ruleCounters(after) || try == 4 {
+			return ex, nl
+		}
+		t.Logf("rule counters moved during the netlink read (try %d), reading again", try)
+		ex = after
+	}
+}
+
+// ruleCounters lists every rule's counters of m, netns by netns.
+func ruleCounters(m *topology.Model) string {
+	var b strings.Builder
+	for _, ns := range m.Namespaces {
+		if ns.Firewall == nil {
+			continue
+		}
+		for _, tb := range ns.Firewall.Tables {
+			for _, c := range tb.Chains {
+				for _, r := range c.Rules {
+					fmt.Fprintf(&b, "%s %s %s %d %d\n", ns.Name, tb.Name, r.Text, r.Packets, r.Bytes)
+				}
+			}
+		}
+	}
+	return b.String()
 }
 
 // rulesHit sums the packet counters of a namespace's filter rules, read

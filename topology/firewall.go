@@ -240,9 +240,15 @@ func writeOpts(b *strings.Builder, opts []Option) {
 			b.WriteString(" !")
 		}
 		b.WriteString(" --" + o.Name)
+		// An argument that must be quoted makes the option read back as
+		// quoted: print all of it as such, so Render is stable.
+		quoted := o.Quoted
+		for _, a := range o.Args {
+			quoted = quoted || quoteArg(a) != a
+		}
 		for _, a := range o.Args {
 			b.WriteByte(' ')
-			if o.Quoted {
+			if quoted {
 				b.WriteString(saveString(a))
 			} else {
 				b.WriteString(quoteArg(a))
@@ -267,10 +273,11 @@ func saveString(a string) string {
 }
 
 // quoteArg quotes an argument the way iptables-save does (comments and
-// anything with spaces or quotes are double-quoted, with \" escapes).
+// anything with spaces or quotes are double-quoted, with \, " and '
+// escaped as xtables_save_string does).
 func quoteArg(a string) string {
 	if a != "" && !strings.ContainsAny(a, " \t\"'\\") {
 		return a
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a) + `"`
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `'`, `\'`).Replace(a) + `"`
 }

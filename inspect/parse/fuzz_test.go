@@ -41,7 +41,8 @@ func FuzzIptablesSave(f *testing.F) {
 	seed(f, "iptables",
 		"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m comment --comment \"a\\\"b\" -j ACCEPT\nCOMMIT\n",
 		"*nat\n:P - [0:0]\n[1:2] -A P -s ! 1.2.3.4 -m tcp --dport ! 80 -j DNAT --to-destination 1.1.1.1:80\nCOMMIT\n",
-		"*filter\n-N X\n-A X -j X -m mark --mark 1\nCOMMIT\n")
+		"*filter\n-N X\n-A X -j X -m mark --mark 1\nCOMMIT\n",
+		"*raw\n:U - [0:0]\n[0:0] -A U -m comment --comment -j -g U\nCOMMIT\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		fw, err := IptablesSave("fuzz.txt", strings.NewReader(data))
 		if err != nil {
@@ -98,7 +99,7 @@ func checkRoundTrip(t *testing.T, rp *ruleParser, r *topology.Rule) {
 	for _, opts := range optionLists(r) {
 		for _, o := range opts {
 			for _, a := range o.Args {
-				if isStop(token{s: a}) {
+				if isStop(token{s: a}) && (!stringOpts[o.Name] || a == "!") {
 					return
 				}
 			}

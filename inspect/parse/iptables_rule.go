@@ -208,7 +208,14 @@ func (rp *ruleParser) parseInto(blk *ruleBlock, text string) string {
 				o.neg = true
 				i++
 			}
-			for i+1 < len(toks) && !isStop(toks[i+1]) {
+			if stringOpts[o.name] && i+1 < len(toks) && (toks[i+1].s != "!" || toks[i+1].quoted) {
+				// A free-text value is exactly one word, whatever it
+				// looks like: xtables_save_string leaves "-j" unquoted.
+				rp.sa = append(rp.sa, toks[i+1].s)
+				o.quoted = toks[i+1].quoted
+				i++
+			}
+			for !stringOpts[o.name] && i+1 < len(toks) && !isStop(toks[i+1]) {
 				rp.sa = append(rp.sa, toks[i+1].s)
 				o.quoted = o.quoted || toks[i+1].quoted
 				i++
@@ -287,6 +294,11 @@ func headerValue(toks []token, i int) (v string, neg bool, j int, why string) {
 
 // isStop reports whether t ends an option's argument list: "!", a long
 // option, or one of the rule's own flags. Quoted arguments never stop.
+// stringOpts are options whose one argument is free text that
+// iptables-save prints unquoted when it is only [-_0-9A-Za-z], so it may
+// look like an option ("--comment -j").
+var stringOpts = map[string]bool{"comment": true, "log-prefix": true, "nflog-prefix": true}
+
 func isStop(t token) bool {
 	if t.quoted {
 		return false

@@ -91,6 +91,12 @@ func TestRuleShapes(t *testing.T) {
 		// a quoted argument is never a flag
 		{"-A INPUT -m string --string \"-j\" --algo bm -j X", topology.Rule{
 			Matches: []topology.Match{{Name: "string", Opts: []topology.Option{qopt("string", "-j"), opt("algo", "bm")}}}, Target: "X"}},
+		// free text that iptables-save leaves unquoted ([-_0-9A-Za-z] only)
+		// is one word even when it looks like a flag
+		{"-A INPUT -m comment --comment -j -g X", topology.Rule{
+			Matches: []topology.Match{{Name: "comment", Opts: []topology.Option{opt("comment", "-j")}}}, Target: "X", Goto: true}},
+		{"-A INPUT -j LOG --log-prefix --x --log-level 4", topology.Rule{
+			Target: "LOG", TargetOpts: []topology.Option{opt("log-prefix", "--x"), opt("log-level", "4")}}},
 		// header flags after a match (not iptables-save's order, accepted)
 		{"-A INPUT -m mark --mark 0x1 -s 1.2.3.4 -j X", topology.Rule{
 			Src: val("1.2.3.4"), Matches: []topology.Match{{Name: "mark", Opts: []topology.Option{opt("mark", "0x1")}}}, Target: "X"}},
