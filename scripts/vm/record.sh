@@ -60,7 +60,7 @@ record_docker() {
 		docker network inspect --verbose $(docker network ls -q) >"$dir/networks.json"
 		docker inspect $(docker ps -q) >"$dir/containers.json"
 		docker service inspect $(docker service ls -q) >"$dir/services.json"
-		docker inspect $(docker service ps -q web one dns api caller rr) >"$dir/tasks.json"
+		docker inspect $(docker service ps -q $(service_names)) >"$dir/tasks.json"
 	}
 	# A readable map from netns file to its owner, for the README and humans.
 	{

@@ -14,7 +14,7 @@
 # shellcheck disable=SC2034 # the MT_* variables are for the scripts sourcing this
 
 MT_IMAGE=mt-busybox:latest
-MT_NODE_IP=192.0.2.10
+MT_NODE_IP=${MT_NODE_IP:-192.0.2.10} # set by node-init (run2: node1 is .11)
 MT_CLIENT_NETNS=mtclient # on the node's LAN, behind its eth0 (see node-init)
 MT_CLIENT_IP=192.0.2.100
 # name:replicas of every service, for wait_services.
@@ -47,7 +47,8 @@ services_converged() {
 	got=$(docker service ls --format '{{.Name}} {{.Replicas}}') || return 1
 	for want in $MT_SERVICES; do
 		name=${want%%:*} n=${want##*:}
-		grep -qx "$name $n/$n" <<<"$got" || return 1
+		# "2/2", or "2/2 (max 1 per node)" with --replicas-max-per-node
+		grep -qE "^$name $n/$n( |\$)" <<<"$got" || return 1
 	done
 }
 
@@ -70,11 +71,9 @@ mesh_diag() {
 	local ns
 	set -x
 	docker service ls
-	docker service ps --no-trunc web one dns api caller rr
-	http_get "$MT_NODE_IP:8080"
-	http_get "$MT_NODE_IP:8081"
-	udp_ask "$MT_NODE_IP" 5353
-	east_west api
+	# shellcheck disable=SC2046
+	docker service ps --no-trunc $(service_names)
+	mesh_requests
 	ls -l /run/docker/netns
 	ip -d addr
 	iptables-save -c
@@ -90,6 +89,17 @@ mesh_answers() {
 	http_get "$MT_NODE_IP:8080" && http_get "$MT_NODE_IP:8081" &&
 		udp_ask "$MT_NODE_IP" 5353 && east_west api
 }
+
+# mesh_requests: every request of mesh_answers, each tried (for mesh_diag).
+mesh_requests() {
+	http_get "$MT_NODE_IP:8080"
+	http_get "$MT_NODE_IP:8081"
+	udp_ask "$MT_NODE_IP" 5353
+	east_west api
+}
+
+# service_names: the names in MT_SERVICES.
+service_names() { for s in $MT_SERVICES; do echo "${s%%:*}"; done; }
 
 # Note: Debian bookworm's busybox wget segfaults on a failed connection when
 # given -T; `timeout` bounds it instead.
@@ -127,13 +137,19 @@ service_vip() {
 # warm_traffic N: N requests on every path, so counters are not zero.
 # A failed request is reported, not fatal: the recording should still happen.
 warm_traffic() {
-	local n=$1 i req failed=0
+	local n=$1 i req failed=0 reqs
+	mapfile -t reqs < <(warm_requests)
 	for ((i = 0; i < n; i++)); do
-		for req in "http_get 127.0.0.1:8080" "http_get $MT_NODE_IP:8080" \
-			"client_get $MT_NODE_IP:8080" "http_get $MT_NODE_IP:8081" \
-			"udp_ask $MT_NODE_IP 5353" "east_west api" "east_west rr"; do
+		for req in "${reqs[@]}"; do
 			$req >/dev/null 2>&1 || { echo "warm_traffic: $req failed" >&2; failed=$((failed + 1)); }
 		done
 	done
-	echo "warm_traffic: $((n * 7 - failed)) requests answered, $failed failed"
+	echo "warm_traffic: $((n * ${#reqs[@]} - failed)) requests answered, $failed failed"
+}
+
+# warm_requests: the requests of warm_traffic, one a line.
+warm_requests() {
+	printf '%s\n' "http_get 127.0.0.1:8080" "http_get $MT_NODE_IP:8080" \
+		"client_get $MT_NODE_IP:8080" "http_get $MT_NODE_IP:8081" \
+		"udp_ask $MT_NODE_IP 5353" "east_west api" "east_west rr"
 }
