@@ -91,18 +91,19 @@ jqr() {
 # fwmarks, backends and Docker metadata of the live node.
 check_inspect() {
 	mt inspect inspect -o json || fail "meshtrace inspect exited $?: $(tail -1 "$OUT/inspect.err")"
-	local ns ing app p port proto fw
+	local ns net p port proto fw
 	for ns in host $(docker_netns_names); do
 		jqr inspect '.namespaces[] | select(.name == $n) | .name' --arg n "$ns" |
 			grep -qx "$ns" || fail "netns $ns missing from inspect"
 	done
 	jq -e '.namespaces[] | select(.name == "host" and .role == "host")' "$OUT/inspect.out" >/dev/null ||
 		fail "host netns not in role host"
-	ing=$(network_id ingress) app=$(network_id appnet)
 	role_of() { jqr inspect '.namespaces[] | select(.name == $n) | .role' --arg n "$1"; }
 	want "role of ingress_sbox" "$(role_of ingress_sbox)" ingress-sandbox
-	want "role of 1-${ing:0:10}" "$(role_of "1-${ing:0:10}")" overlay
-	want "role of 1-${app:0:10}" "$(role_of "1-${app:0:10}")" overlay
+	for net in $(docker network ls -q --filter driver=overlay); do
+		ns=$(overlay_netns "$net")
+		want "role of $ns" "$(role_of "$ns")" overlay
+	done
 	for ns in $(docker_netns_names | grep '^lb_'); do want "role of $ns" "$(role_of "$ns")" lb; done
 	for ns in $(docker ps -q | xargs docker inspect -f '{{.NetworkSettings.SandboxKey}}' | xargs -n1 basename); do
 		want "role of $ns" "$(role_of "$ns")" task
@@ -142,9 +143,11 @@ check_docker_meta() {
 	done
 }
 
-# check_path PROTO PORT: the published path against the node.
+# check_path PROTO PORT: the published path against the node. A backend
+# whose task runs on another node (two-node swarm) must be remote, reached
+# through the ingress overlay's VXLAN device, with that node as VTEP.
 check_path() {
-	local proto=$1 port=$2 name=path-$1-$2 svc target fw gw sbox reals ip ns h
+	local proto=$1 port=$2 name=path-$1-$2 svc target fw gw sbox reals ip ns h remote=0
 	svc=$(published_field "$proto" "$port" service)
 	target=$(published_field "$proto" "$port" target)
 	[[ -n $svc ]] || fail "$proto/$port is not published by dockerd"
@@ -170,11 +173,32 @@ check_path() {
 	for ip in $reals; do
 		ns=$(netns_of_ip "$svc" ingress "$ip")
 		local b=".backends[] | select(.ip == \"$ip\")"
+		want "target_port of backend $ip" "$(jqr "$name" "$b | .target_port")" "$target"
+		if [[ -z $ns ]]; then
+			remote=$((remote + 1))
+			path_remote_backend "$name" "$svc" "$ip"
+			continue
+		fi
 		want "netns of backend $ip" "$(jqr "$name" "$b | .netns")" "$ns"
 		want "remote of backend $ip" "$(jqr "$name" "$b | .remote")" false
-		want "target_port of backend $ip" "$(jqr "$name" "$b | .target_port")" "$target"
 		want "redirect of backend $ip" "$(jqr "$name" "[$b | .hops[] | select(.kind == \"redirect\") | .to_port][0]")" "$target"
 	done
+	want "remote backends" "$(jqr "$name" '[.backends[] | select(.remote)] | length')" "$remote"
+}
+
+# path_remote_backend NAME SERVICE IP: a real server with no task on this
+# node: remote, no netns, via the ingress overlay's VXLAN device, and the VTEP
+# is the node that the network DB (and the manager's scheduler) puts it on.
+path_remote_backend() {
+	local name=$1 svc=$2 ip=$3 b=".backends[] | select(.ip == \"$3\")" host ovl
+	host=$(task_host "$svc" ingress "$ip")
+	[[ -n $host && $host != "$MT_NODE_IP" ]] || fail "backend $ip has no task here, and the network DB puts it on '$host'"
+	[[ $MT_IS_MANAGER != true ]] || want "node of backend $ip: network DB vs scheduler" "$host" "$(task_node_addr "$svc" ingress "$ip")"
+	ovl=$(overlay_netns ingress)
+	want "remote of backend $ip" "$(jqr "$name" "$b | .remote")" true
+	want "netns of backend $ip" "$(jqr "$name" "$b | .netns")" null
+	want "vtep of backend $ip" "$(jqr "$name" "$b | .vtep")" "$host"
+	want "via of backend $ip" "$(jqr "$name" "$b | .via")" "$ovl/$(vxlan_dev "$ovl")"
 }
 
 # check_unpublished: a port nobody published is an error naming it.
@@ -272,17 +296,43 @@ trace_validate() {
 	bip=$(jqr "$name" "$f.backend.ip")
 	grep -qx "$bip" <<<"$(task_ips "$svc" ingress)" || fail "backend $bip is not a task of $svc"
 	bns=$(netns_of_ip "$svc" ingress "$bip")
-	want "backend netns" "$(jqr "$name" "$f.backend.netns")" "$bns"
 	r="$f.rewrites[] | select"
 	want "dnat rewrite" "$(jqr "$name" "[$r(.kind == \"dnat\") | .to][0]")" "$(sbox_ip docker_gwbridge):$port"
 	want "ipvs rewrite fwmark" "$(jqr "$name" "[$r(.kind == \"ipvs\") | .fwmark][0]")" "$fw"
 	want "ipvs rewrite to" "$(jqr "$name" "[$r(.kind == \"ipvs\") | .to][0]" | sed 's/:.*//')" "$bip"
 	want "snat rewrite" "$(jqr "$name" "[$r(.kind == \"snat\" and .netns == \"ingress_sbox\") | .to][0]" | sed 's/:.*//')" \
 		"$(sbox_ip ingress)"
+	want "seen in ingress_sbox" "$(jqr "$name" "[$f.hops[] | select(.netns == \"ingress_sbox\")] | length > 0")" true
+	if [[ -z $bns ]]; then
+		trace_remote "$name" "$svc" "$bip"
+		return
+	fi
+	want "backend netns" "$(jqr "$name" "$f.backend.netns")" "$bns"
 	want "redirect rewrite" "$(jqr "$name" "[$r(.kind == \"redirect\") | .to_port][0]")" "$target"
 	want "redirect netns" "$(jqr "$name" "[$r(.kind == \"redirect\") | .netns][0]")" "$bns"
-	want "seen in ingress_sbox" "$(jqr "$name" "[$f.hops[] | select(.netns == \"ingress_sbox\")] | length > 0")" true
 	want "seen in $bns" "$(jqr "$name" "[$f.hops[] | select(.netns == \"$bns\")] | length > 0")" true
+}
+
+# trace_remote NAME SERVICE IP: the first flow went to a task on another
+# node: out of the ingress overlay's VXLAN device, encapsulated to that
+# node's address on the uplink, and the reply back the same way.
+trace_remote() {
+	local name=$1 svc=$2 bip=$3 f='.flows[0]' host ovl vx r
+	host=$(task_host "$svc" ingress "$bip")
+	[[ -n $host && $host != "$MT_NODE_IP" ]] || fail "backend $bip has no task here, and the network DB puts it on '$host'"
+	ovl=$(overlay_netns ingress)
+	vx=$(vxlan_dev "$ovl")
+	r="$f.rewrites[] | select"
+	want "backend netns" "$(jqr "$name" "$f.backend.netns")" null
+	want "backend vtep" "$(jqr "$name" "$f.backend.vtep")" "$host"
+	want "out of $ovl/$vx" "$(jqr "$name" "[$f.hops[] | select(.netns == \"$ovl\" and .ifname == \"$vx\" and .dir == \"out\")] | length > 0")" true
+	want "encapsulated to $host:4789" \
+		"$(jqr "$name" "[$f.hops[] | select(.netns == \"host\" and .dir == \"out\" and ((.encap // \"\") | test(\" -> $host:4789 \")))] | length > 0")" true
+	want "reply decapsulated from $host" \
+		"$(jqr "$name" "[$f.reply_hops[] | select(.netns == \"host\" and .dir == \"in\" and ((.encap // \"\") | test(\"^vxlan $host:\")))] | length > 0")" true
+	want "reply into $ovl/$vx" "$(jqr "$name" "[$f.reply_hops[] | select(.netns == \"$ovl\" and .ifname == \"$vx\" and .dir == \"in\")] | length > 0")" true
+	want "vxlan-encap rewrite" "$(jqr "$name" "[$r(.kind == \"vxlan-encap\" and .netns == \"$ovl\") | .to][0]")" "$host"
+	want "vxlan-decap rewrite" "$(jqr "$name" "[$r(.kind == \"vxlan-decap\" and .netns == \"$ovl\") | .from][0]")" "$host"
 }
 
 # path_norm FILE: the parts of a path answer that must not depend on the source.
@@ -398,4 +448,7 @@ main() {
 	! grep -q '^FAIL' "$RESULTS"
 }
 
-main "$@"
+# Sourced (by check2.sh) it only defines its harness and checks.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi

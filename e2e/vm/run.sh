@@ -5,12 +5,24 @@
 #   swarm-vm-e2e: N passed, M failed
 # Exits non-zero when a check failed or the suite could not run.
 #
+#
+# With --two-nodes (what e2e/vm/run2.sh runs) it boots the two-node swarm of
+# `scripts/swarm-vm run2` instead and runs e2e/vm/check2.sh in both nodes;
+# each result is named after its node, and the last line is
+#   swarm-vm2-e2e: N passed, M failed
+#
 # Environment: MT_E2E_OUT keeps the outputs there (default: a temporary dir,
 # removed on success); the MT_VM_* variables of scripts/swarm-vm.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$ROOT/e2e/vm
+# The lane: its name, swarm-vm's command, the job, the job's files, the nodes
+# whose results count ("" = the one node, in OUTDIR itself).
+LANE=swarm-vm RUN=run JOB=$HERE/check.sh FILES=("$HERE/truth.sh") NODES=("")
+if [[ ${1:-} == --two-nodes ]]; then
+	LANE=swarm-vm2 RUN=run2 JOB=$HERE/check2.sh FILES=("$HERE/check.sh" "$HERE/truth.sh") NODES=(node0 node1)
+fi
 # CI's budget for the whole suite: well under 15 minutes of VM time.
 export MT_VM_TIMEOUT=${MT_VM_TIMEOUT:-780}
 export MT_VM_JOB_TIMEOUT=${MT_VM_JOB_TIMEOUT:-420}
@@ -25,7 +37,23 @@ fi
 mkdir -p "$OUT"
 
 summary() {
-	echo "swarm-vm-e2e: $1 passed, $2 failed"
+	echo "$LANE-e2e: $1 passed, $2 failed"
+}
+
+# results: every node's results.txt, each line named after its node (two
+# nodes), a FAIL for a node whose checks did not run; fails when none ran.
+results() {
+	local node file ran=0
+	for node in "${NODES[@]}"; do
+		file=$OUT/vm/${node:+$node/}results.txt
+		if [[ ! -f $file ]]; then
+			echo "FAIL $node: the checks did not run"
+			continue
+		fi
+		ran=1
+		sed -E "${node:+s/^(PASS|FAIL) /\1 $node: /}" "$file"
+	done
+	((ran))
 }
 
 # build_meshtrace: a static binary, as the VM has none of our libraries.
@@ -34,30 +62,31 @@ build_meshtrace() {
 }
 
 main() {
-	local start=$SECONDS rc=0 passed failed
-	echo "swarm-vm e2e: building meshtrace"
+	local start=$SECONDS rc=0 passed failed logs=$OUT/vm/vm-logs
+	((${#NODES[@]} == 1)) || logs="$OUT/vm/node*/vm-logs"
+	echo "$LANE e2e: building meshtrace"
 	if ! build_meshtrace >"$OUT/build.log" 2>&1; then
 		tail -20 "$OUT/build.log"
 		echo "FAIL build: CGO_ENABLED=0 go build ./cmd/meshtrace failed"
 		summary 0 1
 		return 1
 	fi
-	"$ROOT/scripts/swarm-vm" run "$OUT/meshtrace" "$HERE/check.sh" "$OUT/vm" "$HERE/truth.sh" || rc=$?
-	if [[ ! -f $OUT/vm/results.txt ]]; then
-		echo "FAIL swarm-vm: the checks did not run (status $rc); logs in $OUT/vm/vm-logs"
+	"$ROOT/scripts/swarm-vm" "$RUN" "$OUT/meshtrace" "$JOB" "$OUT/vm" "${FILES[@]}" || rc=$?
+	if ! results >"$OUT/results.txt"; then
+		echo "FAIL $LANE: the checks did not run (status $rc); logs in $logs"
 		KEEP=1
 		summary 0 1
 		return 1
 	fi
-	echo "swarm-vm e2e results:"
-	cat "$OUT/vm/results.txt"
-	passed=$(grep -c '^PASS' "$OUT/vm/results.txt" || true)
-	failed=$(grep -c '^FAIL' "$OUT/vm/results.txt" || true)
+	echo "$LANE e2e results:"
+	cat "$OUT/results.txt"
+	passed=$(grep -c '^PASS' "$OUT/results.txt" || true)
+	failed=$(grep -c '^FAIL' "$OUT/results.txt" || true)
 	((failed == 0 && rc == 0)) || KEEP=1
 	if ((KEEP)); then
-		echo "swarm-vm e2e: took $((SECONDS - start))s; outputs in $OUT/vm/outputs, VM logs in $OUT/vm/vm-logs"
+		echo "$LANE e2e: took $((SECONDS - start))s; outputs in $OUT/vm/${NODES[0]:+node*/}outputs, VM logs in $logs"
 	else
-		echo "swarm-vm e2e: took $((SECONDS - start))s"
+		echo "$LANE e2e: took $((SECONDS - start))s"
 		rm -rf "$OUT"
 	fi
 	summary "$passed" "$failed"

@@ -11,12 +11,37 @@ ns_exec() {
 	if [[ $ns == host ]]; then "$@"; else nsenter --net="/run/docker/netns/$ns" "$@"; fi
 }
 
+# MT_IS_MANAGER: whether this node manages the swarm (only a manager answers
+# `docker service` and `docker node`; a worker's truth comes from the network
+# DB that `docker network inspect --verbose` shows).
+MT_IS_MANAGER=${MT_IS_MANAGER:-$(docker info -f '{{.Swarm.ControlAvailable}}' 2>/dev/null)}
+
 # docker_published: "proto published target service" per ingress-published port.
 docker_published() {
+	if [[ $MT_IS_MANAGER != true ]]; then
+		worker_published
+		return
+	fi
 	# shellcheck disable=SC2046
 	docker service inspect $(docker service ls -q) | jq -r '.[] | .Spec.Name as $s
 		| (.Endpoint.Ports // [])[] | select(.PublishMode == "ingress")
 		| "\(.Protocol) \(.PublishedPort) \(.TargetPort) \($s)"' | sort
+}
+
+# worker_published: docker_published on a worker: the network DB's
+# "Target: T, Publish: P" of each service on ingress (it names no protocol),
+# the protocol from the host's DOCKER-INGRESS DNAT rule for P.
+worker_published() {
+	local p t s proto
+	docker network inspect --verbose ingress | jq -r '.[0].Services // {} | to_entries[]
+		| .key as $s | (.value.Ports // [])[]
+		| capture("Target: (?<t>[0-9]+), Publish: (?<p>[0-9]+)") | "\(.p) \(.t) \($s)"' |
+		while read -r p t s; do
+			for proto in $(iptables-save -t nat | awk -v p="$p" '$2 == "DOCKER-INGRESS" && $0 ~ "--dport " p " " {
+				for (i = 1; i < NF; i++) if ($i == "-p") print $(i + 1) }' | sort -u); do
+				echo "$proto $p $t $s"
+			done
+		done | sort
 }
 
 # published_field PROTO PORT FIELD: target or service of a published port.
@@ -37,6 +62,10 @@ network_id() { docker network inspect -f '{{.Id}}' "$1"; }
 # task_ips SERVICE NETWORK: the addresses of the service's running tasks on NETWORK.
 task_ips() {
 	local tasks
+	if [[ $MT_IS_MANAGER != true ]]; then
+		network_tasks "$2" | awk -v s="$1" '$1 == s {print $2}' | sort
+		return
+	fi
 	tasks=$(docker service ps -q --filter desired-state=running "$1") || return 1
 	# shellcheck disable=SC2086
 	docker inspect $tasks | jq -r --arg n "$2" '.[] | select(.Status.State == "running")
@@ -46,8 +75,11 @@ task_ips() {
 
 # netns_of_ip SERVICE NETWORK IP: the netns file name of the task holding IP.
 netns_of_ip() {
-	# shellcheck disable=SC2046
-	docker inspect $(service_containers "$1") | jq -r --arg n "$2" --arg ip "$3" '.[]
+	local cids
+	cids=$(service_containers "$1")
+	[[ -n $cids ]] || return 0 # no task of it on this node
+	# shellcheck disable=SC2086
+	docker inspect $cids | jq -r --arg n "$2" --arg ip "$3" '.[]
 		| select(.NetworkSettings.Networks[$n].IPAddress == $ip)
 		| .NetworkSettings.SandboxKey | sub(".*/"; "")'
 }
@@ -84,3 +116,40 @@ ipvs_netns_with() {
 
 # docker_netns_names: the files of /run/docker/netns.
 docker_netns_names() { ls /run/docker/netns; }
+
+# network_tasks NETWORK: "service address node-address" of every task on
+# NETWORK that dockerd's network DB knows, on every node (--verbose).
+network_tasks() {
+	docker network inspect --verbose "$1" | jq -r '.[0].Services // {} | to_entries[]
+		| select(.key != "") | .key as $s | .value.Tasks[]
+		| "\($s) \(.EndpointIP) \(.Info["Host IP"] // "")"'
+}
+
+# task_host SERVICE NETWORK IP: the address of the node whose task of
+# SERVICE holds IP on NETWORK, as the network DB says.
+task_host() {
+	network_tasks "$2" | awk -v s="$1" -v ip="$3" '$1 == s && $2 == ip {print $3}'
+}
+
+# task_node_addr SERVICE NETWORK IP: the same as the manager's scheduler says:
+# the running task holding IP, its node, that node's address.
+task_node_addr() {
+	local node
+	# shellcheck disable=SC2046
+	node=$(docker inspect $(docker service ps -q --filter desired-state=running "$1") |
+		jq -r --arg n "$2" --arg ip "$3" '.[] | select(.Status.State == "running")
+		| select(any(.NetworksAttachments[] | select(.Network.Spec.Name == $n) | .Addresses[];
+			sub("/.*"; "") == $ip)) | .NodeID')
+	[[ -n $node ]] && docker node inspect -f '{{.Status.Addr}}' "$node"
+}
+
+# overlay_netns NETWORK: the netns file of an overlay network (1-<id>).
+overlay_netns() {
+	local id
+	id=$(network_id "$1") && echo "1-${id:0:10}"
+}
+
+# vxlan_dev NETNS: the VXLAN device in an overlay netns.
+vxlan_dev() {
+	ns_exec "$1" ip -o link show type vxlan | awk -F': ' '{sub(/@.*/, "", $2); print $2; exit}'
+}
