@@ -261,25 +261,37 @@ check_trace() {
 # check_trace_client PROTO PORT: `trace` without --probe while the client
 # netns (an outside user: PREROUTING, not OUTPUT) sends the traffic.
 check_trace_client() {
-	local proto=$1 port=$2 name=trace-client-$1-$2 pid i rc
-	echo "meshtrace trace --proto $proto --port $port --count 1 --timeout 60s -o json (client $MT_CLIENT_NETNS)"
+	trace_from "trace-client-$1-$2" "$1" "$2" "$MT_CLIENT_IP" client_send
+}
+
+# client_send PROTO PORT: one request from the client netns.
+client_send() {
+	if [[ $1 == udp ]]; then
+		echo ping | ip netns exec "$MT_CLIENT_NETNS" socat -T3 - "UDP4:$MT_NODE_IP:$2"
+	else
+		client_get "$MT_NODE_IP:$2"
+	fi
+}
+
+# trace_from NAME PROTO PORT CLIENT SEND: `trace` without --probe while
+# `SEND PROTO PORT` makes a request every 3 s; the flow must come from CLIENT
+# (an address) to this node's PORT.
+trace_from() {
+	local name=$1 proto=$2 port=$3 client=$4 send=$5 pid i rc
+	echo "meshtrace trace --proto $proto --port $port --count 1 --timeout 60s -o json (client $client)"
 	timeout 120 meshtrace trace --proto "$proto" --port "$port" --count 1 --timeout 60s -o json \
 		>"$OUT/$name.out" 2>"$OUT/$name.err" &
 	pid=$!
 	for ((i = 0; i < 15; i++)); do
 		sleep 3
 		kill -0 "$pid" 2>/dev/null || break
-		if [[ $proto == udp ]]; then
-			echo ping | ip netns exec "$MT_CLIENT_NETNS" socat -T3 - "UDP4:$MT_NODE_IP:$port" || true
-		else
-			client_get "$MT_NODE_IP:$port" || true
-		fi
+		"$send" "$proto" "$port" || true
 	done
 	rc=0
 	wait "$pid" || rc=$?
 	((rc == 0)) || fail "meshtrace trace exited $rc: $(tail -1 "$OUT/$name.err")"
 	trace_validate "$name" "$proto" "$port"
-	want "client address" "$(jqr "$name" '.flows[0].client | sub(":[0-9]+$"; "")')" "$MT_CLIENT_IP"
+	want "client address" "$(jqr "$name" '.flows[0].client | sub(":[0-9]+$"; "")')" "$client"
 	want "dnat rewrite from" "$(jqr "$name" '[.flows[0].rewrites[] | select(.kind == "dnat") | .from][0]')" \
 		"$MT_NODE_IP:$port"
 }
@@ -428,10 +440,15 @@ mesh_checks() {
 		"$(jqr mesh-status '.services[] | select(.name == "web") | .tasks[].ip')"
 }
 
-main() {
+# checks_begin: what every run of the checks starts with.
+checks_begin() {
 	command -v meshtrace >/dev/null || fail "no meshtrace binary on PATH"
 	meshtrace --version >"$OUT/version.txt" 2>&1 || true
 	warm_traffic 1 >"$OUT/warm.log" 2>&1
+}
+
+main() {
+	checks_begin
 	check inspect check_inspect
 	check docker-meta check_docker_meta
 	check path-tcp-8080 check_path tcp 8080

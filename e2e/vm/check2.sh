@@ -44,10 +44,38 @@ check_doctor() {
 	want "doctor exit status" "$rc" 0
 }
 
+# check_trace_peer PROTO PORT: `trace` on node0 while node1, an outside
+# client on node0's LAN, asks node0's PORT: the request arrives on node0's
+# uplink, goes through PREROUTING and IPVS and back out of the same uplink,
+# encapsulated, to the task on node1.
+check_trace_peer() {
+	trace_from "trace-peer-$1-$2" "$1" "$2" "$MT_WORKER_IP" peer_send
+	rm -f "$MT_XCHG/send-$1-$2"
+	want "first sighting: in on host/eth0, not encapsulated" \
+		"$(jqr "trace-peer-$1-$2" '.flows[0].hops[0] | "\(.netns)/\(.ifname) \(.dir) \(.encap // "plain")"')" "host/eth0 in plain"
+}
+
+# peer_send PROTO PORT: ask node1 (serve_peer) for requests to node0's PORT.
+peer_send() { touch "$MT_XCHG/send-$1-$2"; }
+
+# serve_peer: node1, once its checks are done: while node0 runs its job,
+# send each request node0 asks for (a send-PROTO-PORT file on the exchange
+# share, TCP only here) every 2 s.
+serve_peer() {
+	local start=$SECONDS f port n=0
+	while ((SECONDS - start < 300)) && [[ ! -f $MT_XCHG/done-0 ]]; do
+		for f in "$MT_XCHG"/send-tcp-*; do
+			[[ -f $f ]] || continue
+			port=${f##*-}
+			http_get "$MT_MANAGER_IP:$port" >/dev/null && n=$((n + 1))
+		done
+		sleep 2
+	done
+	echo "serve_peer: $n requests to node0 answered"
+}
+
 main() {
-	command -v meshtrace >/dev/null || fail "no meshtrace binary on PATH"
-	meshtrace --version >"$OUT/version.txt" 2>&1 || true
-	warm_traffic 1 >"$OUT/warm.log" 2>&1
+	checks_begin
 	if [[ $MT_NODE_INDEX == 0 ]]; then
 		check swarm check_swarm
 	fi
@@ -59,6 +87,11 @@ main() {
 		check trace-tcp-8080 check_trace tcp 8080
 	fi
 	check doctor check_doctor
+	if [[ $MT_NODE_INDEX == 0 ]]; then
+		check trace-peer-tcp-8080 check_trace_peer tcp 8080
+	else
+		serve_peer >"$OUT/serve-peer.log" 2>&1
+	fi
 	! grep -q '^FAIL' "$RESULTS"
 }
 

@@ -190,14 +190,21 @@ record_pcaps() {
 	find "$MT_OUT/pcap" -name '*.log' -delete
 }
 
-main() {
-	local ns cid
-	record_versions
+# record_bundle: traffic on every path, then the bundle: every netns and
+# Docker's view.
+record_bundle() {
+	local ns
 	warm_traffic 3
 	sleep 3 # IPVS folds its stats every 2 s
 	record_netns host
 	for ns in /run/docker/netns/*; do record_netns "$(basename "$ns")"; done
 	record_docker
+}
+
+main() {
+	local ns cid
+	record_versions
+	record_bundle
 
 	ip addr >"$BUNDLE/netns/host/ip-addr-plain.txt"
 	cid=$(service_containers web | head -1)

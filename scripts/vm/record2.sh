@@ -19,16 +19,12 @@ main2() {
 	local ns
 	((MT_NODE_INDEX == 0)) || return 0
 	record_versions
-	warm_traffic 3
-	sleep 3 # IPVS folds its stats every 2 s
-	record_netns host
-	for ns in /run/docker/netns/*; do record_netns "$(basename "$ns")"; done
+	record_bundle
 	for ns in /run/docker/netns/1-*; do
 		ns=$(basename "$ns")
 		in_netns "$ns" ip neigh show >"$BUNDLE/netns/$ns/ip-neigh.txt"
 		in_netns "$ns" bridge fdb show >"$BUNDLE/netns/$ns/bridge-fdb.txt"
 	done
-	record_docker
 	docker node ls >"$MT_OUT/nodes.txt"
 	docker service ps --no-trunc far mix >>"$MT_OUT/nodes.txt"
 	echo "recorded $(find "$MT_OUT" -type f | wc -l) files"
