@@ -16,18 +16,29 @@ var fixtureRoots = []string{
 	filepath.Join("..", "..", "fixtures", "swarm-vm"),
 }
 
+// fixtureSuffixes are the kinds of the fixtures named as a bundle's files
+// (or ending so), checked before the older names below.
+var fixtureSuffixes = []struct{ suffix, kind string }{
+	{"ipvsadm-timeout.txt", "ipvstimeout"}, {"ip-route.txt", "iproute"}, {"ip-neigh.txt", "ipneigh"},
+	{"bridge-fdb.txt", "fdb"}, {"sysctl.txt", "sysctl"}, {"ss.txt", "ss"}, {"conntrack.txt", "conntrack"},
+	{"ip-addr.txt", "ipaddr"}, {"ip-d-addr.txt", "ipaddr"},
+}
+
 // fixtureKind classifies a fixture file by its name.
 func fixtureKind(name string) string {
 	if !strings.HasSuffix(name, ".txt") {
 		return ""
+	}
+	for _, s := range fixtureSuffixes {
+		if strings.HasSuffix(name, s.suffix) {
+			return s.kind
+		}
 	}
 	switch {
 	case strings.Contains(name, "iptables-save"):
 		return "iptables"
 	case strings.HasPrefix(name, "ipvsadm"):
 		return "ipvsadm"
-	case strings.HasSuffix(name, "ip-addr.txt") || strings.HasSuffix(name, "ip-d-addr.txt"):
-		return "ipaddr"
 	}
 	return ""
 }

@@ -2,6 +2,8 @@ package parse
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -212,6 +214,165 @@ func FuzzIPAddr(f *testing.F) {
 			if l.VXLAN != nil && l.Kind != "vxlan" {
 				t.Fatalf("link %s kind %q has VXLAN info", l.Name, l.Kind)
 			}
+		}
+	})
+}
+
+// checkUnparsed: every line not understood names the file and a line of
+// the input, with its text and a reason; with the entries, no more than
+// one per non-blank line.
+func checkUnparsed(t *testing.T, bad []topology.Unparsed, entries int, data string) {
+	t.Helper()
+	n, ls := 0, lines{data: data}
+	for {
+		l, ok := ls.next()
+		if !ok {
+			break
+		}
+		if len(fields(nil, l)) > 0 {
+			n++
+		}
+	}
+	for _, u := range bad {
+		if u.File != "fuzz.txt" || u.Line < 1 || u.Line > ls.n || u.Text == "" || u.Reason == "" {
+			t.Fatalf("unparsed %+v (input has %d lines)", u, ls.n)
+		}
+	}
+	if entries+len(bad) > n {
+		t.Fatalf("%d entries and %d lines not understood from %d lines", entries, len(bad), n)
+	}
+}
+
+// fuzzLines runs a line-by-line parser on data and hands a result without
+// error to check.
+func fuzzLines[T any](t *testing.T, data string, p lineParser[T], size func(T) int, check func(T)) {
+	v, bad, err := p("fuzz.txt", strings.NewReader(data))
+	if err != nil {
+		checkErr(t, err, data)
+		return
+	}
+	checkUnparsed(t, bad, size(v), data)
+	check(v)
+}
+
+func validAddr(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.String() == s
+}
+
+func validState(s string) bool {
+	if s == "none" {
+		return true
+	}
+	for _, p := range strings.Split(s, ",") {
+		if !slices.Contains(topology.NeighStates[:], p) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func FuzzIPRoute(f *testing.F) {
+	seed(f, "iproute", "10.0.0.0/8 proto static\n\tnexthop via 1.2.3.4 dev e\n\tnexthop dev f\n", "2 1.2.3.4 table 4294967295 via inet6 ::1 src ::\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, IPRoute, func(v []topology.Route) int { return len(v) }, func(rs []topology.Route) {
+			for _, r := range rs {
+				p, err := netip.ParsePrefix(r.Dst)
+				if r.Dst != "default" && (err != nil || p != p.Masked() || p.Bits() == 0) {
+					t.Fatalf("route %+v: bad destination", r)
+				}
+				if (r.Gateway != "" && !validAddr(r.Gateway)) || (r.Src != "" && !validAddr(r.Src)) || r.Table < 0 || r.Table == 254 {
+					t.Fatalf("route %+v", r)
+				}
+			}
+		})
+	})
+}
+
+func FuzzIPNeigh(f *testing.F) {
+	seed(f, "ipneigh", "fe80::1 dev e lladdr 00:11:22:33:44:55:66:77 router NONE FAILED\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, IPNeigh, func(v []topology.Neigh) int { return len(v) }, func(ns []topology.Neigh) {
+			for _, n := range ns {
+				if _, err := net.ParseMAC(n.MAC); !validAddr(n.IP) || (n.MAC != "" && err != nil) || !validState(n.State) {
+					t.Fatalf("neighbour %+v", n)
+				}
+			}
+		})
+	})
+}
+
+func FuzzBridgeFDB(f *testing.F) {
+	seed(f, "fdb", "00:00:00:00:00:00 dev v dst ::1 state=0x0\n", "aa:bb:cc:dd:ee:ff dev\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, BridgeFDB, func(v []topology.FDB) int { return len(v) }, func(es []topology.FDB) {
+			for _, e := range es {
+				if _, err := net.ParseMAC(e.MAC); err != nil || e.Dev == "" || (e.Dst != "" && !validAddr(e.Dst)) || !validState(e.State) {
+					t.Fatalf("fdb %+v", e)
+				}
+			}
+		})
+	})
+}
+
+func FuzzSysctl(f *testing.F) {
+	seed(f, "sysctl", "a/b.c = \t1\t2 \n=\nx =\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, Sysctl, func(v topology.Sysctls) int { return len(v) }, func(s topology.Sysctls) {
+			for k, v := range s {
+				if k == "" || strings.ContainsAny(k, " \t/") || v != trimSpace(v) {
+					t.Fatalf("sysctl %q = %q", k, v)
+				}
+			}
+		})
+	})
+}
+
+func FuzzSS(f *testing.F) {
+	seed(f, "ss", "UNCONN 0 0 [::ffff:1.2.3.4]%x:65535 *:*\nLISTEN 0 0 *%lo:1 *:*\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, SS, func(v []topology.Socket) int { return len(v) }, func(ss []topology.Socket) {
+			for _, s := range ss {
+				if (s.Proto != "tcp" && s.Proto != "udp") || !s.Addr.IsValid() || s.Addr.Zone() != "" || s.Addr.Is4In6() || s.Port < 0 || s.Port > 65535 {
+					t.Fatalf("socket %+v", s)
+				}
+			}
+		})
+	})
+}
+
+func FuzzConntrack(f *testing.F) {
+	seed(f, "conntrack", "ipv6 10 tcp 6 1 LISTEN src=::1 dst=::2 src=::2 dst=::1 zone=1\n", "ipv4 2\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, Conntrack, func(v []topology.Conntrack) int { return len(v) }, func(cs []topology.Conntrack) {
+			for _, c := range cs {
+				for _, a := range []netip.Addr{c.Orig.Src, c.Orig.Dst, c.Reply.Src, c.Reply.Dst} {
+					if !a.IsValid() || a.Is4In6() {
+						t.Fatalf("entry %+v: address %v", c, a)
+					}
+				}
+				if c.Proto == "" || (c.State != "" && c.Proto != "tcp") {
+					t.Fatalf("entry %+v", c)
+				}
+			}
+		})
+	})
+}
+
+func FuzzIpvsadmTimeout(f *testing.F) {
+	seed(f, "ipvstimeout", "Timeout (tcp tcpfin udp): 1 2\n", "\n\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		to, err := IpvsadmTimeout("fuzz.txt", strings.NewReader(data))
+		var pe *Error
+		switch {
+		case errors.As(err, &pe) && pe.Line == 0 && pe.File == "fuzz.txt":
+			if len(fields(nil, strings.ReplaceAll(strings.ReplaceAll(data, "\r", ""), "\n", ""))) > 0 {
+				t.Fatalf("%v for %q, which has a line to name", err, data)
+			}
+		case err != nil:
+			checkErr(t, err, data)
+		case to == nil || to.TCP < 0 || to.TCPFin < 0 || to.UDP < 0:
+			t.Fatalf("timeouts %+v", to)
 		}
 	})
 }

@@ -1,15 +1,19 @@
 // Package parse reads the text output of the commands an operator runs on a
 // Swarm node into meshtrace's model: `iptables-save [-c]`, `ipvsadm-save -n`,
-// `ipvsadm -Ln [--stats]` and `ip [-d] addr`. The bundle reader feeds it the
-// files of a bundle directory and the live reader the output of commands it
-// ran inside a namespace.
+// `ipvsadm -Ln [--stats]`, `ipvsadm -L --timeout`, `ip [-d] addr`, `ip
+// route`, `ip neigh`, `bridge fdb`, `sysctl`, `ss -tuln` and `conntrack -L`.
+// The bundle reader feeds it the files of a bundle directory and the live
+// reader the output of commands it ran inside a namespace.
 //
 // The parsers are pure (no kernel, no root) and never panic on bad input.
 // Damage that leaves the file's structure unknowable (a truncated
 // iptables-save, a rule for an undeclared chain, something that is not the
 // expected command's output at all) is an *Error naming the file and line.
 // An iptables rule line that is structurally in place but not understood is
-// kept verbatim in topology.Firewall.Unparsed with its reason, never dropped.
+// kept verbatim in topology.Firewall.Unparsed with its reason, never dropped;
+// so is a line of the line-by-line outputs (routes, neighbours, FDB,
+// sysctls, sockets, conntrack) that is not understood, returned beside the
+// result (the bundle reader reports them as the namespace's errors).
 package parse
 
 import (
