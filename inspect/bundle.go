@@ -23,6 +23,13 @@ const (
 	BundleIPAddr        = "ip-addr.txt"
 	BundleIptables      = "iptables-save.txt"
 	BundleIPVS          = "ipvsadm.txt"
+	BundleIPVSTimeout   = "ipvsadm-timeout.txt"
+	BundleRoutes        = "ip-route.txt"
+	BundleNeigh         = "ip-neigh.txt"
+	BundleFDB           = "bridge-fdb.txt"
+	BundleSysctl        = "sysctl.txt"
+	BundleSockets       = "ss.txt"
+	BundleConntrack     = "conntrack.txt"
 	BundleDockerDir     = "docker"
 	BundleNetworksJSON  = "networks.json"
 	BundleContainerJSON = "containers.json"
@@ -40,17 +47,29 @@ const (
 //	    ip-addr.txt            `ip addr` or `ip -d addr`
 //	    iptables-save.txt      `iptables-save` or `iptables-save -c`
 //	    ipvsadm.txt            `ipvsadm-save -n`, `ipvsadm -Ln` or `ipvsadm -Ln --stats`
+//	    ipvsadm-timeout.txt    `ipvsadm -L --timeout` (optional)
+//	    ip-route.txt           `ip -4 route show table main` (optional)
+//	    ip-neigh.txt           `ip -4 neigh show nud all` (optional)
+//	    bridge-fdb.txt         `bridge fdb show` (optional)
+//	    sysctl.txt             `sysctl` of the knobs meshtrace reads, or `sysctl -a` (optional)
+//	    ss.txt                 `ss -Htuln` (optional)
+//	    conntrack.txt          `conntrack -L` (optional)
 //	DIR/docker/networks.json   `docker network inspect …` (optional)
 //	DIR/docker/containers.json `docker inspect <containers>` (optional)
 //	DIR/docker/services.json   `docker service inspect …` (optional)
 //	DIR/NOTES.txt              notes of the collection (optional)
 //
-// A missing file means "not collected", never "empty": a nil Firewall or
-// IPVS, and for ip-addr.txt no links and an error on the namespace. A file
-// that does not parse fails the read with the parser's error, which names
-// the file (under DIR) and the line. Namespaces come host first, then by
-// name; veth peers are resolved and Docker metadata attached. Roles are
-// left to topology.Classify.
+// A missing file means "not collected", never "empty": a nil Firewall,
+// IPVS, IPVS.Timeouts, Routes, Neighbours, FDB, Sysctls, Sockets or
+// Conntrack, and for ip-addr.txt no links and an error on the namespace.
+// The optional files give the namespace what the live reader reads (see
+// readBundleState): only the sysctls it reads are kept, only the FDB
+// entries it keeps. A file that does not parse fails the read with the
+// parser's error, which names the file (under DIR) and the line; a line of
+// the optional files that is not understood is an error of the namespace,
+// naming file and line. Namespaces come host first, then by name; veth
+// peers are resolved and Docker metadata attached. Roles are left to
+// topology.Classify.
 func Bundle(dir string) (*topology.Model, error) {
 	netnsDir := filepath.Join(dir, BundleNetnsDir)
 	hostDir := filepath.Join(netnsDir, BundleHost)
@@ -152,6 +171,9 @@ func readBundleNetns(dir, name string) (*topology.Namespace, error) {
 		ns.IPVS, e = parse.Ipvsadm(file, r)
 		return e
 	}); err != nil {
+		return nil, err
+	}
+	if err := readBundleState(dir, ns); err != nil {
 		return nil, err
 	}
 	return ns, nil

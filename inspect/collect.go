@@ -51,31 +51,19 @@ type IPVSProbe interface {
 	KernelIPVS() (ok bool, reason string)
 }
 
-// collectCmd is one command of a namespace and the file it fills.
-type collectCmd struct {
-	file string
-	name string
-	args []string
-}
-
-var (
-	cmdIPAddr   = collectCmd{BundleIPAddr, "ip", []string{"-d", "addr"}}
-	cmdIptables = collectCmd{BundleIptables, "iptables-save", []string{"-c"}}
-	// `ipvsadm -S -n` is what the ipvsadm-save -n script runs.
-	cmdIPVS = collectCmd{BundleIPVS, "ipvsadm", []string{"-S", "-n"}}
-)
-
-func (c collectCmd) String() string { return c.name + " " + strings.Join(c.args, " ") }
-
 // Collect writes this host's state (or that of the namespaces the options
 // point at) as a bundle directory that Bundle(dir) reads back: for every
-// namespace Discover finds, `ip -d addr`, `iptables-save -c` and, when
-// ipvsadm is installed and the kernel has IPVS, `ipvsadm-save -n`, each run
+// namespace Discover finds, `ip -d addr`, `iptables-save -c`, `ip -4
+// route`, `ip -4 neigh`, `bridge fdb`, `sysctl` of the knobs meshtrace
+// reads, `ss -Htuln`, `conntrack -L` (unless sysctl said the namespace's
+// table is empty, see noConntrack) and, when ipvsadm is installed and the
+// kernel has IPVS, `ipvsadm-save -n` and `ipvsadm -L --timeout`, each run
 // inside the namespace; and the Docker engine's networks, containers and
-// services when a daemon answers. What could not be collected has no file
-// and a line in NOTES.txt saying why, so "not collected" never reads as
-// "empty". It refuses to write into a directory that is not empty, and
-// changes nothing on the system.
+// services when a daemon answers. What could not be collected (a command
+// not installed, or failing in a namespace) has no file and a line in
+// NOTES.txt saying why, so "not collected" never reads as "empty". It
+// refuses to write into a directory that is not empty, and changes nothing
+// on the system: every command only lists.
 func Collect(ctx context.Context, o CollectOptions, dir string) error {
 	if err := prepareDir(dir); err != nil {
 		return err
@@ -182,31 +170,6 @@ func (c *collector) uniqueNames(refs []NetnsRef) []NetnsRef {
 	return out
 }
 
-// available returns the commands this host can run, noting the others.
-func (c *collector) available(o CollectOptions) []collectCmd {
-	var out []collectCmd
-	for _, cmd := range []collectCmd{cmdIPAddr, cmdIptables} {
-		if err := c.run.LookPath(cmd.name); err != nil {
-			c.note("%s not collected in any namespace: %s is not installed", cmd.file, cmd.name)
-			continue
-		}
-		out = append(out, cmd)
-	}
-	if err := c.run.LookPath(cmdIPVS.name); err != nil {
-		c.note("%s not collected in any namespace: ipvsadm is not installed", cmdIPVS.file)
-		return out
-	}
-	probe := o.IPVS
-	if probe == nil {
-		probe = netlinkIPVSProbe{}
-	}
-	if ok, reason := probe.KernelIPVS(); !ok {
-		c.note("%s not collected in any namespace: kernel has no IPVS (%s)", cmdIPVS.file, reason)
-		return out
-	}
-	return append(out, cmdIPVS)
-}
-
 // netns collects one namespace. A command that fails is a note; only
 // failing to write the bundle is an error.
 func (c *collector) netns(ref NetnsRef) error {
@@ -214,12 +177,17 @@ func (c *collector) netns(ref NetnsRef) error {
 	if err := os.MkdirAll(nsDir, 0o700); err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
+	prev := map[string][]byte{} // what this namespace's commands printed, by file
 	for _, cmd := range c.cmds {
-		out, err := c.run.Run(c.ctx, ref.Path, cmd.name, cmd.args...)
-		if err != nil {
-			c.note("netns %s: %s not collected: %s: %s", ref.Name, cmd.file, cmd, cmdError(err))
-			continue
+		cmd, out, known := cmd.inNetns(prev)
+		if !known {
+			var err error
+			if out, err = c.run.Run(c.ctx, ref.Path, cmd.name, cmd.args...); err != nil {
+				c.note("netns %s: %s not collected: %s: %s", ref.Name, cmd.file, cmd, cmdError(err))
+				continue
+			}
 		}
+		prev[cmd.file] = out
 		if err := os.WriteFile(filepath.Join(nsDir, cmd.file), out, 0o600); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}

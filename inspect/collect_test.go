@@ -62,17 +62,39 @@ func (p fakeProbe) KernelIPVS() (bool, string) { return p.ok, p.reason }
 // selfNetns is a namespace file any user can stat: the test's own.
 const selfNetns = "/proc/self/ns/net"
 
+// hostOutputs answers every command of collect with recorded output: a
+// mesh node's host namespace (fixtures/cmdout/mesh-state) and, for IPVS,
+// the modern bundle's sandbox and ipvsadm's own format.
 func hostOutputs(t *testing.T) map[string]string {
-	return map[string]string{
-		selfNetns + "|ip -d addr":       fixtureFile(t, "modern/netns/host/ip-addr.txt"),
-		selfNetns + "|iptables-save -c": fixtureFile(t, "modern/netns/host/iptables-save.txt"),
-		selfNetns + "|ipvsadm -S -n":    fixtureFile(t, "modern/netns/ingress_sbox/ipvsadm.txt"),
+	out := map[string]string{
+		selfNetns + "|" + cmdIPVS.String():        fixtureFile(t, "modern/netns/ingress_sbox/ipvsadm.txt"),
+		selfNetns + "|" + cmdIPVSTimeout.String(): cmdoutFile(t, "ipvsadm-from-source/ipvsadm-timeout.txt"),
 	}
+	prev := map[string][]byte{}
+	for _, c := range []collectCmd{cmdIPAddr, cmdIptables, cmdRoutes, cmdNeigh, cmdFDB, cmdSysctl, cmdSockets, cmdConntrack} {
+		c, _, _ = c.inNetns(prev)
+		b := cmdoutFile(t, "mesh-state/node0/netns/host/"+c.file)
+		out[selfNetns+"|"+c.String()] = b
+		prev[c.file] = []byte(b)
+	}
+	return out
+}
+
+// allTools are the commands collect runs, all installed.
+var allTools = map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true, "bridge": true, "sysctl": true, "ss": true, "conntrack": true}
+
+func cmdoutFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "fixtures", "cmdout", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestCollectWritesABundle(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bundle")
-	r := &fakeRunner{out: hostOutputs(t), installed: map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true}}
+	r := &fakeRunner{out: hostOutputs(t), installed: allTools}
 	dk := &fakeDocker{
 		nets: []network.Inspect{{Network: network.Network{ID: "c5h7abz82pq0h1rtmf8tjkxn4", Name: "ingress", Ingress: true}}},
 		ctrs: []container.InspectResponse{{ID: "c1", Name: "/web.1.x", Config: &container.Config{Env: []string{"DB_PASSWORD=hunter2", "PATH=/bin"}}}},
@@ -93,7 +115,9 @@ func TestCollectWritesABundle(t *testing.T) {
 	sort.Strings(files)
 	want := []string{
 		"docker/containers.json", "docker/networks.json", "docker/services.json",
-		"netns/host/ip-addr.txt", "netns/host/iptables-save.txt", "netns/host/ipvsadm.txt",
+		"netns/host/bridge-fdb.txt", "netns/host/conntrack.txt", "netns/host/ip-addr.txt", "netns/host/ip-neigh.txt",
+		"netns/host/ip-route.txt", "netns/host/iptables-save.txt", "netns/host/ipvsadm-timeout.txt", "netns/host/ipvsadm.txt",
+		"netns/host/ss.txt", "netns/host/sysctl.txt",
 	}
 	if d := cmp.Diff(want, files); d != "" {
 		t.Errorf("files (-want +got):\n%s", d)
@@ -115,6 +139,11 @@ func TestCollectWritesABundle(t *testing.T) {
 	if len(m.Namespaces) != 1 || m.Namespaces[0].Name != "host" || m.Namespaces[0].Firewall == nil || m.Namespaces[0].IPVS == nil {
 		t.Fatalf("read back: %+v", m.Namespaces)
 	}
+	if h := m.Namespaces[0]; len(h.Routes) == 0 || len(h.Neighbours) == 0 || len(h.FDB) == 0 || h.Sysctls["net.ipv4.ip_forward"] != "1" ||
+		len(h.Sockets) == 0 || len(h.Conntrack) == 0 || h.IPVS.Timeouts == nil || len(h.Errors) > 0 {
+		t.Errorf("host state read back: routes %v neighbours %v fdb %v sysctls %v sockets %v conntrack %d timeouts %v errors %q",
+			h.Routes, h.Neighbours, h.FDB, h.Sysctls, h.Sockets, len(h.Conntrack), h.IPVS.Timeouts, h.Errors)
+	}
 	if m.Docker == nil || len(m.Docker.Services) != 1 || m.Docker.Networks[0].Name != "ingress" || m.Docker.Containers[0].Name != "web.1.x" {
 		t.Errorf("docker read back: %+v", m.Docker)
 	}
@@ -132,9 +161,13 @@ func TestCollectNotCollected(t *testing.T) {
 	dir := t.TempDir() // exists and is empty: accepted
 	out := hostOutputs(t)
 	r := &fakeRunner{
-		out:       out,
-		fail:      map[string]error{selfNetns + "|iptables-save -c": &CommandError{Err: errors.New("exit status 1"), Stderr: []byte("iptables-save: unable to\n initialize table 'nat'\n")}},
-		installed: map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true},
+		out: out,
+		fail: map[string]error{
+			selfNetns + "|iptables-save -c": &CommandError{Err: errors.New("exit status 1"), Stderr: []byte("iptables-save: unable to\n initialize table 'nat'\n")},
+			selfNetns + "|conntrack -L": &CommandError{Err: errors.New("exit status 1"),
+				Stderr: []byte("conntrack v1.4.7 (conntrack-tools): Operation failed: Protocol not supported\n")},
+		},
+		installed: allTools,
 	}
 	dk := &fakeDocker{svcErr: errors.New("this node is not a swarm manager (swarm state active)")}
 	o := CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{filepath.Join(dir, "absent")}, Runner: r,
@@ -147,7 +180,7 @@ func TestCollectNotCollected(t *testing.T) {
 			t.Errorf("ran ipvsadm on a kernel without IPVS: %s", key)
 		}
 	}
-	for _, f := range []string{"netns/host/iptables-save.txt", "netns/host/ipvsadm.txt", "docker/services.json"} {
+	for _, f := range []string{"netns/host/iptables-save.txt", "netns/host/ipvsadm.txt", "netns/host/ipvsadm-timeout.txt", "netns/host/conntrack.txt", "docker/services.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			t.Errorf("%s written, want not collected", f)
 		}
@@ -157,7 +190,9 @@ func TestCollectNotCollected(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `docker/services.json not collected: docker services not available: this node is not a swarm manager (swarm state active)
+ipvsadm-timeout.txt not collected in any namespace: kernel has no IPVS (generic netlink family "IPVS" not found)
 ipvsadm.txt not collected in any namespace: kernel has no IPVS (generic netlink family "IPVS" not found)
+netns host: conntrack.txt not collected: conntrack -L: exit status 1: conntrack v1.4.7 (conntrack-tools): Operation failed: Protocol not supported
 netns host: iptables-save.txt not collected: iptables-save -c: exit status 1: iptables-save: unable to initialize table 'nat'
 `
 	if d := cmp.Diff(want, string(notes)); d != "" {
@@ -170,8 +205,8 @@ netns host: iptables-save.txt not collected: iptables-save -c: exit status 1: ip
 	host := m.Namespaces[0]
 	// The firewall was not collected; IPVS was not collected because the
 	// kernel has none, which the bundle carries as a fact, like live.
-	if host.Firewall != nil || len(host.Links) == 0 {
-		t.Errorf("host: firewall %v links %d", host.Firewall, len(host.Links))
+	if host.Firewall != nil || host.Conntrack != nil || len(host.Links) == 0 || host.Sockets == nil {
+		t.Errorf("host: firewall %v conntrack %v links %d sockets %v", host.Firewall, host.Conntrack, len(host.Links), host.Sockets)
 	}
 	if host.IPVS == nil || host.IPVS.Available || host.IPVS.Reason != NoIPVSReason {
 		t.Errorf("host: ipvs %+v, want unavailable: %s", host.IPVS, NoIPVSReason)
@@ -190,8 +225,13 @@ func TestCollectMissingTools(t *testing.T) {
 		t.Fatal(err)
 	}
 	notes, _ := os.ReadFile(filepath.Join(dir, "NOTES.txt"))
-	want := "iptables-save.txt not collected in any namespace: iptables-save is not installed\n" +
-		"ipvsadm.txt not collected in any namespace: ipvsadm is not installed\n"
+	want := "bridge-fdb.txt not collected in any namespace: bridge is not installed\n" +
+		"conntrack.txt not collected in any namespace: conntrack is not installed\n" +
+		"iptables-save.txt not collected in any namespace: iptables-save is not installed\n" +
+		"ipvsadm-timeout.txt not collected in any namespace: ipvsadm is not installed\n" +
+		"ipvsadm.txt not collected in any namespace: ipvsadm is not installed\n" +
+		"ss.txt not collected in any namespace: ss is not installed\n" +
+		"sysctl.txt not collected in any namespace: sysctl is not installed\n"
 	if d := cmp.Diff(want, string(notes)); d != "" {
 		t.Errorf("NOTES.txt (-want +got):\n%s", d)
 	}
@@ -244,7 +284,7 @@ func TestCollectUniqueNames(t *testing.T) {
 func TestCollectCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r := &fakeRunner{out: hostOutputs(t), installed: map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true}}
+	r := &fakeRunner{out: hostOutputs(t), installed: allTools}
 	err := Collect(ctx, CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{}, Runner: r, IPVS: fakeProbe{ok: true}, NoDocker: true}, t.TempDir())
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)

@@ -36,7 +36,7 @@ func (kernelConntrack) ReadConntrack(t *Target) ([]topology.Conntrack, error) {
 	out := make([]topology.Conntrack, 0, len(flows))
 	for _, f := range flows {
 		c := topology.Conntrack{
-			Proto:   ipProtoName(f.Forward.Protocol),
+			Proto:   topology.ProtoName(f.Forward.Protocol),
 			Orig:    tuple(f.Forward),
 			Reply:   tuple(f.Reverse),
 			Mark:    f.Mark,
@@ -60,21 +60,9 @@ func addrOf(ip net.IP) netip.Addr {
 	return a.Unmap()
 }
 
-func ipProtoName(p uint8) string {
-	switch p {
-	case unix.IPPROTO_TCP:
-		return "tcp"
-	case unix.IPPROTO_UDP:
-		return "udp"
-	case unix.IPPROTO_ICMP:
-		return "icmp"
-	case unix.IPPROTO_SCTP:
-		return "sctp"
-	}
-	return fmt.Sprint(p)
-}
-
-// tcpConntrackStates are enum tcp_conntrack's names as conntrack -L prints them.
+// tcpConntrackStates are enum tcp_conntrack's names as conntrack -L prints
+// them, but for the kernel's SYN_SENT2, which libnetfilter_conntrack calls
+// by its old name LISTEN (parse.Conntrack reads that back as SYN_SENT2).
 var tcpConntrackStates = []string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
 	"LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -38,13 +37,6 @@ func retry[T any](f func() (T, error)) (T, error) {
 	}
 	return v, err
 }
-
-// devconfKnobs are the per-link sysctls taken from the link dump's IPv4
-// devconf array (IFLA_INET_CONF; index = IPV4_DEVCONF_* - 1).
-var devconfKnobs = []struct {
-	name  string
-	index int
-}{{"rp_filter", 8 - 1}, {"route_localnet", 26 - 1}}
 
 // rtextFilterSkipStats is RTEXT_FILTER_SKIP_STATS (Linux 4.19+; older
 // kernels ignore it).
@@ -194,16 +186,16 @@ func (kernelLinks) ReadLinks(t *Target) (*LinkData, error) {
 	}
 	for _, n := range entries {
 		l := byIndex[n.LinkIndex]
-		// Unicast entries of bridge ports and VXLAN devices; the
-		// per-device multicast entries say nothing about forwarding.
-		if l == nil || len(n.HardwareAddr) == 0 || n.HardwareAddr[0]&1 == 1 || (l.Master == "" && l.Kind != "vxlan" && l.Kind != "bridge") {
+		if l == nil {
 			continue
 		}
-		e := topology.FDB{MAC: n.HardwareAddr.String(), Dev: l.Name, State: neighState(n.State)}
-		if n.IP != nil && l.Kind == "vxlan" {
+		e := topology.FDB{MAC: macString(n.HardwareAddr), Dev: l.Name, State: neighState(n.State)}
+		if n.IP != nil {
 			e.Dst = n.IP.String()
 		}
-		d.FDB = append(d.FDB, e)
+		if keepFDB(e, l) {
+			d.FDB = append(d.FDB, e)
+		}
 	}
 	return d, errors.Join(errs...)
 }
@@ -285,28 +277,8 @@ func macString(hw net.HardwareAddr) string {
 	return hw.String()
 }
 
-var nudNames = []struct {
-	bit  int
-	name string
-}{
-	{netlink.NUD_INCOMPLETE, "incomplete"}, {netlink.NUD_REACHABLE, "reachable"}, {netlink.NUD_STALE, "stale"},
-	{netlink.NUD_DELAY, "delay"}, {netlink.NUD_PROBE, "probe"}, {netlink.NUD_FAILED, "failed"},
-	{netlink.NUD_NOARP, "noarp"}, {netlink.NUD_PERMANENT, "permanent"},
-}
-
 // neighState names NUD_* bits as `ip neigh` does, lower-case.
-func neighState(s int) string {
-	var parts []string
-	for _, n := range nudNames {
-		if s&n.bit != 0 {
-			parts = append(parts, n.name)
-		}
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ",")
-}
+func neighState(s int) string { return topology.NeighStateName(s) }
 
 // NetnsID asks namespace from's rtnetlink which netnsid it gave to.
 func (kernelLinks) NetnsID(from, to NetnsRef) (int, error) {

@@ -270,6 +270,9 @@ func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 		}
 		ns.Routes, ns.Neighbours, ns.FDB = ld.Routes, ld.Neighbours, ld.FDB
 		// Read, even if empty: nil means "not collected" in the model.
+		if ns.Routes == nil {
+			ns.Routes = []topology.Route{}
+		}
 		if ns.Neighbours == nil {
 			ns.Neighbours = []topology.Neigh{}
 		}

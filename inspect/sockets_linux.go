@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -118,16 +117,4 @@ func decodeDiagMsg(b []byte) (diagMsg, bool) {
 		return diagMsg{}, false
 	}
 	return d, true
-}
-
-func sortSockets(s []topology.Socket) {
-	sort.Slice(s, func(i, j int) bool {
-		if s[i].Proto != s[j].Proto {
-			return s[i].Proto < s[j].Proto
-		}
-		if c := s[i].Addr.Compare(s[j].Addr); c != 0 {
-			return c < 0
-		}
-		return s[i].Port < s[j].Port
-	})
 }

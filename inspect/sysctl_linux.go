@@ -29,20 +29,6 @@ type kernelSysctls struct{}
 
 var _ SysctlReader = kernelSysctls{}
 
-// sysctlDirs are the directories read, each with its files (relative
-// paths), keyed by sysctl name prefix. IPVS and conntrack knobs exist only
-// when those modules are loaded, bridge-nf-call-iptables only with
-// br_netfilter: missing files are skipped.
-var sysctlDirs = []struct {
-	dir, prefix string
-	files       []string
-}{
-	{"ipv4", "net.ipv4.", []string{"ip_forward", "conf/all/rp_filter", "conf/all/route_localnet"}},
-	{"ipv4/vs", "net.ipv4.vs.", []string{"conntrack", "expire_nodest_conn", "conn_reuse_mode"}},
-	{"netfilter", "net.netfilter.", []string{"nf_conntrack_count", "nf_conntrack_max"}},
-	{"bridge", "net.bridge.", []string{"bridge-nf-call-iptables"}},
-}
-
 const netDir = "/proc/sys/net"
 
 func (kernelSysctls) ReadSysctls(t *Target) (topology.Sysctls, error) {

@@ -16,10 +16,12 @@ func init() {
 	)
 	c := &cobra.Command{
 		Use:   "collect DIR",
-		Short: "write this host's state (ip addr, iptables-save, ipvsadm, docker inspect) as a bundle that --from DIR reads back",
+		Short: "write this host's state (ip addr/route/neigh, bridge fdb, iptables-save, ipvsadm, sysctl, ss, conntrack, docker inspect) as a bundle that --from DIR reads back",
 		Long: `collect runs, inside every network namespace of the node, the commands an operator would
-(ip -d addr, iptables-save -c, ipvsadm-save -n) and saves their output, plus the Docker
-engine's network/container/service JSON when a daemon answers, as a bundle directory.
+(ip -d addr, iptables-save -c, ipvsadm-save -n, ipvsadm -L --timeout, ip -4 route, ip -4 neigh,
+bridge fdb, sysctl of the forwarding/rp_filter/conntrack/IPVS knobs, ss -Htuln, conntrack -L)
+and saves their output, plus the Docker engine's network/container/service JSON when a daemon
+answers, as a bundle directory: doctor --from DIR then runs every check but the live probe.
 What cannot be collected is named in DIR/NOTES.txt. It changes nothing on the node.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

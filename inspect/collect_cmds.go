@@ -1,0 +1,103 @@
+package inspect
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/meshtrace/meshtrace/inspect/parse"
+)
+
+// collectCmd is one command of a namespace and the file it fills.
+type collectCmd struct {
+	file string
+	name string
+	args []string
+	// argsFrom, when set, makes the arguments from what the namespace's
+	// earlier commands printed (by file), nil: args.
+	argsFrom func(prev map[string][]byte) []string
+	// known, when set, may tell from the earlier output what the command
+	// would print, so that it need not run.
+	known func(prev map[string][]byte) ([]byte, bool)
+}
+
+// inNetns is cmd as it runs in a namespace whose commands so far printed
+// prev; known: out is what it would print, it need not run.
+func (c collectCmd) inNetns(prev map[string][]byte) (cmd collectCmd, out []byte, known bool) {
+	if c.known != nil {
+		if out, ok := c.known(prev); ok {
+			return c, out, true
+		}
+	}
+	if c.argsFrom != nil {
+		if args := c.argsFrom(prev); args != nil {
+			c.args = args
+		}
+	}
+	return c, nil, false
+}
+
+var (
+	cmdIPAddr   = collectCmd{file: BundleIPAddr, name: "ip", args: []string{"-d", "addr"}}
+	cmdIptables = collectCmd{file: BundleIptables, name: "iptables-save", args: []string{"-c"}}
+	// `ipvsadm -S -n` is what the ipvsadm-save -n script runs.
+	cmdIPVS        = collectCmd{file: BundleIPVS, name: "ipvsadm", args: []string{"-S", "-n"}}
+	cmdIPVSTimeout = collectCmd{file: BundleIPVSTimeout, name: "ipvsadm", args: []string{"-L", "--timeout"}}
+	// The rest of a namespace's state, each command asked for exactly
+	// what the live reader reads: the IPv4 main table;
+	// every IPv4 neighbour (`nud all`: plain `ip neigh` hides NOARP ones);
+	// the whole FDB (the bundle reader keeps what the live one keeps);
+	// the knobs of sysctlArgsFrom (they must come after ip -d addr); the
+	// listening TCP and UDP sockets, numeric; the IPv4 conntrack table
+	// (conntrack's default family; after sysctl, see noConntrack).
+	cmdRoutes    = collectCmd{file: BundleRoutes, name: "ip", args: []string{"-4", "route", "show", "table", "main"}}
+	cmdNeigh     = collectCmd{file: BundleNeigh, name: "ip", args: []string{"-4", "neigh", "show", "nud", "all"}}
+	cmdFDB       = collectCmd{file: BundleFDB, name: "bridge", args: []string{"fdb", "show"}}
+	cmdSysctl    = collectCmd{file: BundleSysctl, name: "sysctl", args: sysctlArgs(), argsFrom: sysctlArgsFrom}
+	cmdSockets   = collectCmd{file: BundleSockets, name: "ss", args: []string{"-Htuln"}}
+	cmdConntrack = collectCmd{file: BundleConntrack, name: "conntrack", args: []string{"-L"}, known: noConntrack}
+)
+
+// noConntrack: a namespace whose sysctl.txt says nf_conntrack_count = 0 has
+// an empty table, which is what conntrack -L would print. Skipping it, as
+// the live reader skips the dump, spares a walk of the node-wide conntrack
+// hash per idle namespace.
+func noConntrack(prev map[string][]byte) ([]byte, bool) {
+	b, ok := prev[BundleSysctl]
+	if !ok {
+		return nil, false
+	}
+	s, _, err := parse.Sysctl(BundleSysctl, bytes.NewReader(b))
+	return []byte{}, err == nil && s["net.netfilter.nf_conntrack_count"] == "0"
+}
+
+func (c collectCmd) String() string { return c.name + " " + strings.Join(c.args, " ") }
+
+// available returns the commands this host can run, noting the others.
+func (c *collector) available(o CollectOptions) []collectCmd {
+	var out []collectCmd
+	for _, cmd := range []collectCmd{cmdIPAddr, cmdIptables, cmdRoutes, cmdNeigh, cmdFDB, cmdSysctl, cmdSockets, cmdConntrack} {
+		if err := c.run.LookPath(cmd.name); err != nil {
+			c.note("%s not collected in any namespace: %s is not installed", cmd.file, cmd.name)
+			continue
+		}
+		out = append(out, cmd)
+	}
+	ipvs := []collectCmd{cmdIPVS, cmdIPVSTimeout}
+	if err := c.run.LookPath(cmdIPVS.name); err != nil {
+		for _, cmd := range ipvs {
+			c.note("%s not collected in any namespace: ipvsadm is not installed", cmd.file)
+		}
+		return out
+	}
+	probe := o.IPVS
+	if probe == nil {
+		probe = netlinkIPVSProbe{}
+	}
+	if ok, reason := probe.KernelIPVS(); !ok {
+		for _, cmd := range ipvs {
+			c.note("%s not collected in any namespace: kernel has no IPVS (%s)", cmd.file, reason)
+		}
+		return out
+	}
+	return append(out, ipvs...)
+}
