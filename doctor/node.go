@@ -31,7 +31,7 @@ func (c *checker) remoteBackend(p *topology.Path, b topology.Backend, pp portRef
 	if !known {
 		c.add(Finding{Code: "overlay-not-collected", Severity: Info, Netns: ovl, Port: pp.String(),
 			Summary:  fmt.Sprintf("%s: backend %s is on another node; the overlay's neighbour and FDB tables were not collected, so the way to it cannot be checked", pp, b.IP),
-			Evidence: "no neighbour/FDB data in the source (bundles carry ip addr only)",
+			Evidence: "no neighbour/FDB data in the source (a bundle without ip-neigh.txt and bridge-fdb.txt in the overlay's folder)",
 			Confirm:  c.in(orDefault(ovl, "1-INGRESS_ID"), "ip neigh; bridge fdb show"),
 			Fix:      "run doctor live on the node to check VXLAN peers"})
 		return

@@ -27,8 +27,9 @@ type FaultKind struct {
 	// Probe: the model looks right, only `doctor --probe` sees it.
 	Probe bool `json:"probe,omitempty"`
 	// Offline: a bundle (`meshtrace collect`) carries what doctor needs
-	// to see it: links, iptables-save and ipvsadm only, no sysctls,
-	// sockets, neighbours, FDB or conntrack.
+	// to see it. Bundles carry links, rules, IPVS, routes, neighbours,
+	// FDB, sysctls, listening sockets and conntrack: only what needs a
+	// live probe is not in them.
 	Offline bool `json:"offline"`
 	// Symptom is what a user sees.
 	Symptom string `json:"symptom"`
@@ -61,7 +62,7 @@ var faultKinds = []FaultKind{
 	{Name: "no-lb", Code: "ipvs-missing", Where: WhereSandbox, LB: LBIptables, Offline: true, plan: planNoLB,
 		What:    "remove the whole iptables emulation of IPVS from the ingress sandbox (every service), leaving a kernel without IPVS and nothing in its place",
 		Symptom: "connection refused on every published port of this node"},
-	{Name: "stale-backend", Code: "stale-backend", Where: WhereSandbox, plan: planStaleBackend,
+	{Name: "stale-backend", Code: "stale-backend", Where: WhereSandbox, Offline: true, plan: planStaleBackend,
 		What:    "add a real server (IPVS destination or emulation DNAT) that no task owns",
 		Symptom: "every (n+1)th connection stalls (it goes to an address nobody answers for)"},
 	{Name: "wrong-redirect", Code: "redirect-wrong", Where: WhereTask, Offline: true, plan: planWrongRedirect,
@@ -82,7 +83,7 @@ var faultKinds = []FaultKind{
 	{Name: "mtu", Code: "mtu-mismatch", Where: WhereTask, Offline: true, plan: planMTU,
 		What:    "raise the node's task's ingress leg to MTU 1500 and let it send full-size frames (gso_max_segs 1, as a NIC segmenting at its MTU)",
 		Symptom: "small answers work, large ones from that task stall (its 1500-byte frames do not fit the 1450 overlay)"},
-	{Name: "no-forward", Code: "forwarding-disabled", Where: WhereHost, plan: planNoForward,
+	{Name: "no-forward", Code: "forwarding-disabled", Where: WhereHost, Offline: true, plan: planNoForward,
 		What:    "set net.ipv4.ip_forward=0 in the node's host namespace",
 		Symptom: "connections to this node stall"},
 	{Name: "forward-drop", Code: "filter-drop", Where: WhereHost, Offline: true, plan: planForwardDrop,
@@ -91,22 +92,22 @@ var faultKinds = []FaultKind{
 	{Name: "task-drop", Code: "task-filter-drop", Where: WhereTask, Offline: true, plan: planTaskDrop,
 		What:    "insert a DROP of the target port in the node's task's filter INPUT",
 		Symptom: "connections balanced to that task stall"},
-	{Name: "block-vxlan", Code: "vxlan-blocked", Where: WhereHost, plan: planBlockVXLAN,
+	{Name: "block-vxlan", Code: "vxlan-blocked", Where: WhereHost, Offline: true, plan: planBlockVXLAN,
 		What:    "insert a DROP of udp/4789 (VXLAN) in the node's host filter INPUT",
 		Symptom: "connections balanced to tasks on other nodes stall (their answers never get in)"},
-	{Name: "stop-task", Code: "task-not-listening", Where: WhereTask, plan: planStopTask,
+	{Name: "stop-task", Code: "task-not-listening", Where: WhereTask, Offline: true, plan: planStopTask,
 		What:    "make the agent close the node's task's server socket",
 		Symptom: "connections balanced to that task are refused"},
 	{Name: "hang-task", Code: "no-answer", Where: WhereHost, Probe: true, plan: planHangTask,
 		What:    "make the agent keep every task of the service listening but never answer",
 		Symptom: "connections are accepted and then hang; the model looks healthy, only a probe sees it"},
-	{Name: "no-fdb", Code: "vxlan-no-fdb", Where: WhereOverlay, plan: planNoFDB,
+	{Name: "no-fdb", Code: "vxlan-no-fdb", Where: WhereOverlay, Offline: true, plan: planNoFDB,
 		What:    "remove the overlay's FDB entry of the service's task on another node",
 		Symptom: "connections balanced to that remote task stall (VXLAN does not know which node has it)"},
-	{Name: "stale-conntrack", Code: "stale-conntrack", Where: WhereSandbox, Proto: "udp", plan: planStaleConntrack,
+	{Name: "stale-conntrack", Code: "stale-conntrack", Where: WhereSandbox, Proto: "udp", Offline: true, plan: planStaleConntrack,
 		What:    "send a datagram from the client, then take the task that answered out of the service: its conntrack entry outlives the change",
 		Symptom: "the client's next datagrams from the same port still reach the removed task"},
-	{Name: "rp-filter", Code: "rp-filter-strict", Where: WhereSandbox, plan: planRPFilter,
+	{Name: "rp-filter", Code: "rp-filter-strict", Where: WhereSandbox, Offline: true, plan: planRPFilter,
 		What:    "set strict reverse-path filtering (rp_filter=1) on the ingress sandbox's gwbridge leg eth1",
 		Symptom: "none on this mesh's symmetric paths (a latent risk the doctor warns about)"},
 }

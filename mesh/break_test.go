@@ -229,3 +229,16 @@ func TestFaultList(t *testing.T) {
 }
 
 func mkdir(dir string) error { return os.MkdirAll(dir, 0o755) }
+
+// TestFaultsOffline: a bundle carries everything doctor reads but a live
+// probe (issue 7: findings work offline on bundles, for the checks that
+// need no probe), so every fault a probe does not need is one the doctor
+// matrix must see in a bundle too (TestDoctorMatrix fails when the
+// catalogue's Offline is not what the bundle shows).
+func TestFaultsOffline(t *testing.T) {
+	for _, k := range FaultKinds() {
+		if k.Offline == k.Probe {
+			t.Errorf("fault %s: offline %v, probe %v: want offline exactly when no probe is needed", k.Name, k.Offline, k.Probe)
+		}
+	}
+}
