@@ -73,6 +73,7 @@ func golden(t *testing.T, name, got string) {
 func TestGoldenBundles(t *testing.T) {
 	const fx = "../../fixtures/bundles/"
 	const vm = "../../fixtures/swarm-vm/node0"
+	const vm2 = "../../fixtures/swarm-vm2/node0"
 	cases := []struct {
 		name string
 		args []string
@@ -98,6 +99,12 @@ func TestGoldenBundles(t *testing.T) {
 		{"swarmvm-path-vip.txt", []string{"path", "--from", vm, "--vip", "10.0.1.2", "--netns", "d6706d6e5669", "--port", "80", "--proto", "tcp", "-o", "text"}, 0},
 		{"swarmvm-path-dnsrr.txt", []string{"path", "--from", vm, "--vip", "10.0.1.9", "--netns", "d6706d6e5669", "--port", "80", "--proto", "tcp", "-o", "text"}, 0},
 		{"swarmvm-doctor.txt", []string{"doctor", "--from", vm, "-o", "text"}, 0},
+		// node0 of a real two-node swarm (scripts/swarm-vm run2): 8080's only
+		// task runs on node1, 8081 has one task on each node; the remote
+		// backends' VTEP comes from the overlay's neighbour and FDB tables.
+		{"swarmvm2-path-8080.txt", []string{"path", "--from", vm2, "--port", "8080", "--proto", "tcp", "-o", "text"}, 0},
+		{"swarmvm2-path-8081.json", []string{"path", "--from", vm2, "--port", "8081", "--proto", "tcp", "-o", "json"}, 0},
+		{"swarmvm2-doctor.txt", []string{"doctor", "--from", vm2, "-o", "text"}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
