@@ -19,6 +19,14 @@ const VXLANOverhead = 50
 // driver. Neither: no endpoint with that address exists (a stale backend).
 func (c *checker) remoteBackend(p *topology.Path, b topology.Backend, pp portRef) {
 	if b.VTEP != "" {
+		if b.Node != "" && b.Node != b.VTEP {
+			ovl, _, _ := c.overlayNeigh(b.IP)
+			c.add(Finding{Code: "vxlan-wrong-vtep", Severity: Error, Netns: ovl, Port: pp.String(),
+				Summary:  fmt.Sprintf("%s: backend %s (task %s) runs on node %s, but the overlay sends its traffic to %s", pp, b.IP, orDefault(b.Task, "?"), b.Node, b.VTEP),
+				Evidence: fmt.Sprintf("FDB entry for %s's MAC on %s has dst %s; `docker network inspect --verbose` gives Host IP %s", b.IP, b.Via, b.VTEP, b.Node),
+				Confirm:  c.in(orDefault(ovl, "1-INGRESS_ID"), "ip neigh; bridge fdb show") + "; docker network inspect --verbose ingress",
+				Fix:      "a stale peer entry (the node was re-addressed or the task moved while gossip was down): check TCP/UDP 7946 between the nodes, then `docker service update --force SERVICE` to re-program the peers"})
+		}
 		return
 	}
 	lb := ""
@@ -97,10 +105,15 @@ func (c *checker) dockerKnows(ip string) bool {
 			}
 		}
 	}
-	// docker network inspect --verbose lists remote tasks' endpoints too.
+	// docker network inspect --verbose lists remote tasks too.
 	for _, n := range c.m.Docker.Networks {
 		for _, a := range n.Endpoints {
 			if a == ip || strings.HasPrefix(a, ip+"/") {
+				return true
+			}
+		}
+		for _, t := range n.Tasks {
+			if t.IP == ip {
 				return true
 			}
 		}

@@ -173,6 +173,24 @@ func dockerNetwork(n network.Inspect) topology.DockerNetwork {
 		}
 		out.Endpoints[endpointKey(key, ep.Name)] = addr
 	}
+	// --verbose: every node's tasks, by service. The "" service holds the
+	// networks' own endpoints (ingress-endpoint, lb-NAME), not tasks.
+	svcs := make([]string, 0, len(n.Services))
+	for name := range n.Services {
+		if name != "" {
+			svcs = append(svcs, name)
+		}
+	}
+	sort.Strings(svcs)
+	for _, svc := range svcs {
+		for _, t := range n.Services[svc].Tasks {
+			if !t.EndpointIP.IsValid() {
+				continue
+			}
+			out.Tasks = append(out.Tasks, topology.DockerTask{
+				Name: taskName(t.Name, ""), Service: svc, IP: t.EndpointIP.String(), Node: t.Info["Host IP"]})
+		}
+	}
 	return out
 }
 

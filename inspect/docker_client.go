@@ -1,11 +1,21 @@
 package inspect
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/go-connections/sockets"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
@@ -26,9 +36,11 @@ type DockerReader interface {
 	Services(ctx context.Context) ([]swarm.Service, error)
 }
 
-// DockerConnectTimeout bounds how long DockerLive waits for a daemon to
-// answer before deciding there is none.
-var DockerConnectTimeout = 300 * time.Millisecond
+// DockerConnectTimeout bounds how long a daemon whose socket is there has
+// to answer its ping. A missing socket or a refused connection means no
+// daemon at once; a daemon that accepts and stays silent (dockerd busy on
+// a loaded node) is an error, never "no Docker".
+var DockerConnectTimeout = 5 * time.Second
 
 // ReadDocker asks r for networks, containers and services. Services that
 // cannot be listed (a worker node) are left nil with a note; networks and
@@ -50,8 +62,8 @@ func ReadDocker(ctx context.Context, r DockerReader) (*DockerData, error) {
 }
 
 // ReadDockerLive reads the local Docker engine (DOCKER_HOST and the other
-// DOCKER_* variables are honoured). It returns (nil, nil) when no daemon
-// answers within DockerConnectTimeout: a node without Docker is normal.
+// DOCKER_* variables are honoured). It returns (nil, nil) when there is no
+// daemon (see DialDocker): a node without Docker is normal.
 func ReadDockerLive(ctx context.Context) (*DockerData, error) {
 	r, err := DialDocker(ctx)
 	if err != nil || r == nil {
@@ -83,20 +95,25 @@ type Engine struct {
 var _ DockerReader = (*Engine)(nil)
 
 // DialDocker connects to the local engine and negotiates the API version.
-// It returns (nil, nil) when no daemon answers within DockerConnectTimeout,
-// and an error only for a client that cannot be configured (a malformed
-// DOCKER_HOST).
+// It returns (nil, nil) when there is no daemon (no socket, or nothing
+// listening on it), and an error for a client that cannot be configured (a
+// malformed DOCKER_HOST) or a daemon that does not answer within
+// DockerConnectTimeout.
 func DialDocker(ctx context.Context, opts ...client.Opt) (*Engine, error) {
 	c, err := client.New(append([]client.Opt{client.FromEnv}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	if noDaemon(c.DaemonHost()) {
+		c.Close()
+		return nil, nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, DockerConnectTimeout)
 	defer cancel()
 	ping, err := c.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
 	if err != nil {
 		c.Close()
-		return nil, nil
+		return nil, fmt.Errorf("docker daemon at %s did not answer: %w", c.DaemonHost(), err)
 	}
 	e := &Engine{c: c, manager: true}
 	if s := ping.SwarmStatus; s != nil {
@@ -104,6 +121,23 @@ func DialDocker(ctx context.Context, opts ...client.Opt) (*Engine, error) {
 		e.manager = s.ControlAvailable
 	}
 	return e, nil
+}
+
+// noDaemon dials the daemon's socket itself (the client reports every
+// failure alike): no socket file or nobody listening on it (ENOENT,
+// ECONNREFUSED) means there is no daemon. Hosts other than unix:// and
+// tcp:// are left to the ping.
+func noDaemon(host string) bool {
+	proto, addr, ok := strings.Cut(host, "://")
+	if !ok || (proto != "unix" && proto != "tcp") {
+		return false
+	}
+	conn, err := net.DialTimeout(proto, addr, DockerConnectTimeout)
+	if err != nil {
+		return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)
+	}
+	conn.Close()
+	return false
 }
 
 // Close releases the client's connections.
@@ -117,7 +151,19 @@ func (e *Engine) Networks(ctx context.Context) ([]network.Inspect, error) {
 	}
 	out := make([]network.Inspect, 0, len(list.Items))
 	for _, n := range list.Items {
-		res, err := e.c.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
+		// Verbose: a swarm network's tasks on every node, so remote
+		// backends get their task and node.
+		verbose := n.Scope == "swarm"
+		res, err := e.c.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{Verbose: verbose})
+		if err != nil && verbose && !cerrdefs.IsNotFound(err) {
+			// Docker before API 1.44 prints an absent VIP as "<nil>" (the
+			// ingress network always has one), which the client's types
+			// refuse: read the answer ourselves.
+			var raw network.Inspect
+			if raw, err = e.networkVerbose(ctx, n.ID); err == nil {
+				res.Network = raw
+			}
+		}
 		if err != nil {
 			// Removed between list and inspect.
 			if cerrdefs.IsNotFound(err) {
@@ -164,4 +210,46 @@ func (e *Engine) Services(ctx context.Context) ([]swarm.Service, error) {
 		return nil, err
 	}
 	return list.Items, nil
+}
+
+// networkVerbose is `docker network inspect --verbose ID` read over plain
+// HTTP and decoded like a bundle's networks.json (so "<nil>" reads as no
+// address). Only unix:// and tcp:// hosts without TLS.
+func (e *Engine) networkVerbose(ctx context.Context, id string) (network.Inspect, error) {
+	host := e.c.DaemonHost()
+	proto, addr, ok := strings.Cut(host, "://")
+	if !ok || (proto != "unix" && proto != "tcp") || os.Getenv("DOCKER_TLS_VERIFY") != "" {
+		return network.Inspect{}, fmt.Errorf("verbose inspect of network %s: host %s not supported", id, host)
+	}
+	tr := &http.Transport{}
+	if err := sockets.ConfigureTransport(tr, proto, addr); err != nil {
+		return network.Inspect{}, fmt.Errorf("docker host %s: %w", host, err)
+	}
+	defer tr.CloseIdleConnections()
+	base := "http://docker"
+	if proto == "tcp" {
+		base = "http://" + addr
+	}
+	u := base + "/v" + e.c.ClientVersion() + "/networks/" + url.PathEscape(id) + "?verbose=true"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return network.Inspect{}, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return network.Inspect{}, fmt.Errorf("verbose inspect of network %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return network.Inspect{}, fmt.Errorf("verbose inspect of network %s: %w", id, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return network.Inspect{}, fmt.Errorf("verbose inspect of network %s: %s: %s", id, resp.Status, bytes.TrimSpace(body))
+	}
+	var nets []network.Inspect
+	if err := decodeArray(body, &nets); err != nil || len(nets) != 1 {
+		return network.Inspect{}, fmt.Errorf("verbose inspect of network %s: %d networks, %v", id, len(nets), err)
+	}
+	return nets[0], nil
 }

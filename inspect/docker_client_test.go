@@ -26,9 +26,10 @@ func TestDockerLiveNoDaemon(t *testing.T) {
 	}
 }
 
+// A socket that accepts and never answers is a daemon that does not
+// answer (dockerd busy on a loaded node): an error naming the socket after
+// DockerConnectTimeout, never "no Docker".
 func TestDockerLiveSilentDaemon(t *testing.T) {
-	// A socket that accepts and never answers: the connect timeout must
-	// decide, not the kernel.
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -56,13 +57,39 @@ func TestDockerLiveSilentDaemon(t *testing.T) {
 		mu.Unlock()
 	})
 	t.Setenv("DOCKER_HOST", "unix://"+sock)
+	old := DockerConnectTimeout
+	DockerConnectTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { DockerConnectTimeout = old })
+	start := time.Now()
+	m, err := DockerLive(context.Background())
+	if err == nil || m != nil {
+		t.Fatalf("silent daemon: got %+v, %v; want an error", m, err)
+	}
+	if !strings.Contains(err.Error(), sock) || !strings.Contains(err.Error(), "did not answer") {
+		t.Errorf("error %q does not name the socket", err)
+	}
+	if el := time.Since(start); el < DockerConnectTimeout || el > 2*DockerConnectTimeout+500*time.Millisecond {
+		t.Errorf("silent daemon took %v (timeout %v)", el, DockerConnectTimeout)
+	}
+}
+
+// A socket file nobody listens on (dockerd died) is no daemon, at once.
+func TestDockerLiveStaleSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	t.Setenv("DOCKER_HOST", "unix://"+sock)
 	start := time.Now()
 	m, err := DockerLive(context.Background())
 	if err != nil || m != nil {
-		t.Fatalf("silent daemon: got %+v, %v; want nil, nil", m, err)
+		t.Fatalf("stale socket: got %+v, %v; want nil, nil", m, err)
 	}
-	if el := time.Since(start); el > 2*DockerConnectTimeout+500*time.Millisecond {
-		t.Errorf("silent daemon took %v (timeout %v)", el, DockerConnectTimeout)
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("stale socket took %v", el)
 	}
 }
 
@@ -139,6 +166,14 @@ func fakeEngine(t *testing.T, swarmHeader string) (sock string, paths *[]string)
 			if !ok {
 				http.Error(w, `{"message":"network not found"}`, http.StatusNotFound)
 				return
+			}
+			if r.URL.Query().Get("verbose") != "true" {
+				// Like dockerd: Services and Peers only when verbose.
+				var v map[string]any
+				json.Unmarshal(raw, &v)
+				delete(v, "Services")
+				delete(v, "Peers")
+				raw, _ = json.Marshal(v)
 			}
 			w.Write(raw)
 		case p == "/containers/json":

@@ -40,7 +40,11 @@ var wantTestdataMeta = &topology.DockerMeta{
 			Endpoints: map[string]string{"gateway_4f6e2d1c0b9a": "172.18.0.3", "ingress-sbox": "172.18.0.2"}},
 		{ID: "c5h7abz82pq0h1rtmf8tjkxn4", Name: "ingress", Driver: "overlay", Scope: "swarm", Ingress: true,
 			Subnet: "10.0.0.0/24", Gateway: "10.0.0.1",
-			Endpoints: map[string]string{"web.1.tq1x9w2e3r4t5y6u7i8o9p0a1": "10.0.0.4", "ingress-sbox": "10.0.0.2"}},
+			Endpoints: map[string]string{"web.1.tq1x9w2e3r4t5y6u7i8o9p0a1": "10.0.0.4", "ingress-sbox": "10.0.0.2"},
+			// --verbose's Services: tasks of every node, not the "" service's
+			// ingress-endpoints.
+			Tasks: []topology.DockerTask{{Name: "web.1", Service: "web", IP: "10.0.0.4", Node: "192.0.2.10"},
+				{Name: "web.2", Service: "web", IP: "10.0.0.6", Node: "192.0.2.11"}}},
 	},
 	Services: []topology.DockerService{
 		{ID: "p0o9i8u7y6t5r4e3w2q1a2s3d", Name: "api", EndpointMode: "vip",

@@ -240,6 +240,19 @@ type DockerNetwork struct {
 	// Endpoints maps container (or "ingress-sbox"/"lb-NAME") to its
 	// address on this network.
 	Endpoints map[string]string `json:"endpoints,omitempty"`
+	// Tasks are the service tasks on this network on every node, as
+	// `docker network inspect --verbose` lists them (swarm-scoped networks
+	// only): a remote backend's task and the node it runs on.
+	Tasks []DockerTask `json:"tasks,omitempty"`
+}
+
+// DockerTask is one task endpoint of a swarm network's service.
+type DockerTask struct {
+	Name    string `json:"name"` // "web.2"
+	Service string `json:"service"`
+	IP      string `json:"ip"`
+	// Node is the address of the node the task runs on ("Host IP").
+	Node string `json:"node,omitempty"`
 }
 
 // DockerService is one `docker service inspect` entry.

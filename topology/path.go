@@ -54,6 +54,9 @@ type Backend struct {
 	// VTEP the node it is sent to, when the overlay namespace says.
 	Via  string `json:"via,omitempty"`
 	VTEP string `json:"vtep,omitempty"`
+	// Node is the node Docker says the remote task runs on; it should be
+	// VTEP.
+	Node string `json:"node,omitempty"`
 	// In is the backend's interface that owns IP.
 	In   string `json:"in,omitempty"`
 	Hops []Hop  `json:"hops"`

@@ -133,7 +133,7 @@ func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 	if owner == nil {
 		b.Remote = true
 		b.Via, b.VTEP = w.vtepFor(d.Addr)
-		b.Task = w.endpointName(d.Addr)
+		b.Task, b.Service, b.Node = w.remoteTask(d.Addr)
 		return b
 	}
 	name := owner.Name
@@ -155,20 +155,28 @@ func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 	return b
 }
 
-// endpointName is the Docker endpoint (task) with address a on a swarm
-// network, as `docker network inspect --verbose` lists remote tasks.
-func (w *walker) endpointName(a netip.Addr) string {
+// remoteTask names the Docker task with address a on a swarm network and
+// the node it runs on, as `docker network inspect --verbose` lists remote
+// tasks; a bare endpoint of the network gives only a name.
+func (w *walker) remoteTask(a netip.Addr) (task, service, node string) {
 	if w.m.Docker == nil {
-		return ""
+		return "", "", ""
+	}
+	for _, n := range w.m.Docker.Networks {
+		for _, t := range n.Tasks {
+			if t.IP == a.String() {
+				return t.Name, t.Service, t.Node
+			}
+		}
 	}
 	for _, n := range w.m.Docker.Networks {
 		for name, ip := range n.Endpoints {
 			if (ip == a.String() || strings.HasPrefix(ip, a.String()+"/")) && name != IngressSandboxEndpoint {
-				return name
+				return name, "", ""
 			}
 		}
 	}
-	return ""
+	return "", "", ""
 }
 
 // vtepFor finds, in the overlay namespaces, the VXLAN device and the remote

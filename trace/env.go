@@ -158,11 +158,11 @@ func (e *Env) hopsIn(node, netns string) []topology.Hop {
 	return hs
 }
 
-// remoteBackend reports whether ip is a remote real server of some
-// node's path, and its VTEP.
-func (e *Env) remoteBackend(ip string) (vtep string, ok bool) {
+// remoteBackend finds ip among the remote real servers of the nodes'
+// paths (with its VTEP and, when Docker says, its task).
+func (e *Env) remoteBackend(ip string) (topology.Backend, bool) {
 	if e == nil {
-		return "", false
+		return topology.Backend{}, false
 	}
 	for _, n := range e.Nodes {
 		if n.Path == nil {
@@ -170,11 +170,11 @@ func (e *Env) remoteBackend(ip string) (vtep string, ok bool) {
 		}
 		for _, b := range n.Path.Backends {
 			if b.IP == ip && b.Remote {
-				return b.VTEP, true
+				return b, true
 			}
 		}
 	}
-	return "", false
+	return topology.Backend{}, false
 }
 
 // Step is one expected sighting on a route.

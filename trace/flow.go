@@ -163,12 +163,12 @@ func (a *Analysis) backend(c *Conn, req, rep *LPacket) *Backend {
 	if ns == nil || ns.Role != topology.RoleTask {
 		// Not a task of a node we know: a real server on another node
 		// (say which VTEP), or not a backend at all.
-		vtep, ok := a.Env.remoteBackend(b.IP)
+		rb, ok := a.Env.remoteBackend(b.IP)
 		if !ok {
 			return nil
 		}
-		b.VTEP = vtep
-		if va, err := netip.ParseAddr(vtep); err == nil {
+		b.VTEP, b.Task = rb.VTEP, rb.Task
+		if va, err := netip.ParseAddr(rb.VTEP); err == nil {
 			if n := a.Env.NodeByAddr(va); n != nil {
 				b.Node = n.Name
 			}

@@ -199,6 +199,10 @@ path_remote_backend() {
 	want "netns of backend $ip" "$(jqr "$name" "$b | .netns")" null
 	want "vtep of backend $ip" "$(jqr "$name" "$b | .vtep")" "$host"
 	want "via of backend $ip" "$(jqr "$name" "$b | .via")" "$ovl/$(vxlan_dev "$ovl")"
+	# Docker's word on it: the task, its service and its node.
+	want "task of backend $ip" "$(jqr "$name" "$b | .task")" "$(task_slot "$svc" ingress "$ip")"
+	want "service of backend $ip" "$(jqr "$name" "$b | .service")" "$svc"
+	want "node of backend $ip" "$(jqr "$name" "$b | .node")" "$host"
 }
 
 # check_unpublished: a port nobody published is an error naming it.
@@ -337,6 +341,7 @@ trace_remote() {
 	r="$f.rewrites[] | select"
 	want "backend netns" "$(jqr "$name" "$f.backend.netns")" null
 	want "backend vtep" "$(jqr "$name" "$f.backend.vtep")" "$host"
+	want "backend task" "$(jqr "$name" "$f.backend.task")" "$(task_slot "$svc" ingress "$bip")"
 	want "out of $ovl/$vx" "$(jqr "$name" "[$f.hops[] | select(.netns == \"$ovl\" and .ifname == \"$vx\" and .dir == \"out\")] | length > 0")" true
 	want "encapsulated to $host:4789" \
 		"$(jqr "$name" "[$f.hops[] | select(.netns == \"host\" and .dir == \"out\" and ((.encap // \"\") | test(\" -> $host:4789 \")))] | length > 0")" true

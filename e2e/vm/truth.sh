@@ -131,6 +131,13 @@ task_host() {
 	network_tasks "$2" | awk -v s="$1" -v ip="$3" '$1 == s && $2 == ip {print $3}'
 }
 
+# task_slot SERVICE NETWORK IP: the name of the task of SERVICE holding IP
+# on NETWORK (service.slot, the task ID dropped), as the network DB says.
+task_slot() {
+	docker network inspect --verbose "$2" | jq -r --arg s "$1" --arg ip "$3" '.[0].Services[$s].Tasks[]?
+		| select(.EndpointIP == $ip) | .Name | split(".") | .[0:-1] | join(".")'
+}
+
 # task_node_addr SERVICE NETWORK IP: the same as the manager's scheduler says:
 # the running task holding IP, its node, that node's address.
 task_node_addr() {
