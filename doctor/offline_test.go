@@ -1,7 +1,6 @@
 package doctor_test
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,28 +21,7 @@ const meshBundle = "../fixtures/cmdout/mesh-state/node0"
 // of a node with that fault would hold.
 func copyBundle(t *testing.T, file string, edit func(string) string) string {
 	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(meshBundle, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(meshBundle, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if rel == filepath.Join("netns", file) {
-			b = []byte(edit(string(b)))
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
+	return copyDir(t, meshBundle, filepath.Join("netns", file), edit)
 }
 
 func checkBundle(t *testing.T, dir string) *doctor.Report {
