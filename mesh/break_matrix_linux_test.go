@@ -209,7 +209,7 @@ func TestDoctorMatrix(t *testing.T) {
 			continue
 		}
 		rows = append(rows, matrixRow{fault: k.Name, code: k.Code, where: k.Where,
-			symptom: "not injected: needs --lb " + k.LB + " (this kernel has no IPVS)"})
+			symptom: "not injected: needs --lb " + k.LB + " (this kernel has no IPVS; the VM lane injects it: e2e/vm/check.sh mesh_ipvs_faults)"})
 	}
 	healthy("after every fault")
 	stacked(t, e, base)

@@ -39,8 +39,7 @@ check_doctor() {
 	local rc=0
 	mt doctor doctor -o json || rc=$?
 	[[ -s $OUT/doctor.out ]] || fail "meshtrace doctor exited $rc with no output: $(tail -1 "$OUT/doctor.err")"
-	want "findings above info" \
-		"$(jqr doctor '[.findings[] | select(.severity != "info") | "\(.severity) \(.code) \(.netns)"] | join(", ")')" ""
+	want "findings above info" "$(doctor_serious doctor)" ""
 	want "doctor exit status" "$rc" 0
 }
 
