@@ -173,8 +173,10 @@ func (g *ruleGen) rule(c chainSpec, userChains []string) string {
 			var ports []string
 			for used := 0; used < 1+g.r.IntN(14); {
 				if g.chance(0.3) && used < 13 {
-					lo := g.port()
-					ports = append(ports, fmt.Sprintf("%d:%d", lo, lo+g.r.IntN(65536-lo)))
+					// libxt_multiport refuses a range with lo >= hi
+					// ("invalid portrange specified").
+					lo := g.r.IntN(65535)
+					ports = append(ports, fmt.Sprintf("%d:%d", lo, lo+1+g.r.IntN(65535-lo)))
 					used += 2
 				} else {
 					ports = append(ports, strconv.Itoa(g.port()))
