@@ -57,8 +57,9 @@ var (
 	cmdConntrack = collectCmd{file: BundleConntrack, name: "conntrack", args: []string{"-L"}, known: noConntrack}
 )
 
-// noConntrack: a namespace whose sysctl.txt says nf_conntrack_count = 0 has
-// an empty table, which is what conntrack -L would print. Skipping it, as
+// noConntrack: a namespace whose sysctl.txt says nf_conntrack_count = 0, or
+// has no such key at all (see noConntrackModule), has an empty table, which
+// is what conntrack -L would print. Skipping it, as
 // the live reader skips the dump, spares a walk of the node-wide conntrack
 // hash per idle namespace.
 func noConntrack(prev map[string][]byte) ([]byte, bool) {
@@ -67,7 +68,7 @@ func noConntrack(prev map[string][]byte) ([]byte, bool) {
 		return nil, false
 	}
 	s, _, err := parse.Sysctl(BundleSysctl, bytes.NewReader(b))
-	return []byte{}, err == nil && s["net.netfilter.nf_conntrack_count"] == "0"
+	return []byte{}, err == nil && (s["net.netfilter.nf_conntrack_count"] == "0" || noConntrackModule(s))
 }
 
 func (c collectCmd) String() string { return c.name + " " + strings.Join(c.args, " ") }

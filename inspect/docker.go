@@ -83,6 +83,9 @@ func dockerDataFromJSON(nets, ctrs, svcs jsonInput) (*DockerData, error) {
 // single object as a one-element array: some tools print one object.
 func decodeArray(data []byte, dst any) error {
 	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return errors.New("no JSON")
+	}
 	if trimmed[0] == '{' {
 		data = append(append([]byte{'['}, trimmed...), ']')
 	}

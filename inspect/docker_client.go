@@ -3,6 +3,7 @@ package inspect
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -155,14 +156,15 @@ func (e *Engine) Networks(ctx context.Context) ([]network.Inspect, error) {
 		// backends get their task and node.
 		verbose := n.Scope == "swarm"
 		res, err := e.c.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{Verbose: verbose})
-		if err != nil && verbose && !cerrdefs.IsNotFound(err) {
+		if err != nil && verbose && undecodable(err) {
 			// Docker before API 1.44 prints an absent VIP as "<nil>" (the
 			// ingress network always has one), which the client's types
 			// refuse: read the answer ourselves.
-			var raw network.Inspect
-			if raw, err = e.networkVerbose(ctx, n.ID); err == nil {
-				res.Network = raw
+			raw, ferr := e.networkVerbose(ctx, n.ID)
+			if ferr != nil {
+				return nil, fmt.Errorf("network %s: %w", n.Name, errors.Join(err, ferr))
 			}
+			res.Network, err = raw, nil
 		}
 		if err != nil {
 			// Removed between list and inspect.
@@ -212,13 +214,21 @@ func (e *Engine) Services(ctx context.Context) ([]swarm.Service, error) {
 	return list.Items, nil
 }
 
+// undecodable: the daemon answered and the client's types refused the
+// JSON (a "<nil>" address fails netip's ParseAddr).
+func undecodable(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te) || strings.Contains(err.Error(), "ParseAddr(")
+}
+
 // networkVerbose is `docker network inspect --verbose ID` read over plain
 // HTTP and decoded like a bundle's networks.json (so "<nil>" reads as no
 // address). Only unix:// and tcp:// hosts without TLS.
 func (e *Engine) networkVerbose(ctx context.Context, id string) (network.Inspect, error) {
 	host := e.c.DaemonHost()
 	proto, addr, ok := strings.Cut(host, "://")
-	if !ok || (proto != "unix" && proto != "tcp") || os.Getenv("DOCKER_TLS_VERIFY") != "" {
+	if !ok || (proto != "unix" && proto != "tcp") || os.Getenv("DOCKER_TLS_VERIFY") != "" || os.Getenv("DOCKER_CERT_PATH") != "" {
 		return network.Inspect{}, fmt.Errorf("verbose inspect of network %s: host %s not supported", id, host)
 	}
 	tr := &http.Transport{}

@@ -255,3 +255,13 @@ func annotateFuzzModel(d *topology.DockerMeta) {
 	}
 	topology.AnnotateDocker(m)
 }
+
+// An empty answer (a daemon's empty body) is an error, never a panic.
+func TestDecodeArrayEmpty(t *testing.T) {
+	var nets []map[string]any
+	for _, in := range []string{"", " \n\t"} {
+		if err := decodeArray([]byte(in), &nets); err == nil {
+			t.Errorf("decode %q: no error", in)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/topology"
 )
 
 // The sysctls meshtrace reads, in one place for the live reader (which
@@ -37,6 +38,16 @@ var devconfKnobs = []struct {
 
 const confPrefix = "net.ipv4.conf."
 
+// noConntrackModule: the sysctls were read (ip_forward is always there) and
+// have no nf_conntrack_count, so nf_conntrack is not loaded and the table is
+// empty. Nothing may ask ctnetlink then: nfnetlink would load
+// nf_conntrack_netlink, and nf_conntrack with it, changing the host.
+func noConntrackModule(s topology.Sysctls) bool {
+	_, fwd := s["net.ipv4.ip_forward"]
+	_, count := s["net.netfilter.nf_conntrack_count"]
+	return fwd && !count
+}
+
 // sysctlKeys are the names of sysctlDirs' files.
 func sysctlKeys() []string {
 	var out []string
@@ -48,14 +59,20 @@ func sysctlKeys() []string {
 	return out
 }
 
+var sysctlKeySet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range sysctlKeys() {
+		m[k] = true
+	}
+	return m
+}()
+
 // modelledSysctl reports whether the live reader reads key: one of
 // sysctlKeys, or a devconf knob of a link (net.ipv4.conf.LINK.rp_filter;
 // "all" is in sysctlKeys, "default" is no link).
 func modelledSysctl(key string) bool {
-	for _, k := range sysctlKeys() {
-		if key == k {
-			return true
-		}
+	if sysctlKeySet[key] {
+		return true
 	}
 	rest, ok := strings.CutPrefix(key, confPrefix)
 	if !ok {
@@ -86,7 +103,9 @@ func sysctlArgsFrom(prev map[string][]byte) []string {
 	}
 	args := append([]string{"-e"}, sysctlKeys()...)
 	for _, l := range links {
-		if l.Name == "all" || l.Name == "default" {
+		if l.Name == "all" || l.Name == "default" || strings.Contains(l.Name, "=") {
+			// "=" would make the argument an assignment (Linux allows it
+			// in a link name): such a link's knobs are not collected.
 			continue
 		}
 		for _, k := range devconfKnobs {

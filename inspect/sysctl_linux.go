@@ -77,6 +77,8 @@ func (kernelSysctls) ReadSysctls(t *Target) (topology.Sysctls, error) {
 		}
 		if n, err := strconv.Atoi(out["net.netfilter.nf_conntrack_count"]); err == nil {
 			t.hints.conntrack = n
+		} else if noConntrackModule(out) {
+			t.hints.conntrack = 0
 		}
 		t.hints.sockets = socketsInUse(buf)
 		return nil

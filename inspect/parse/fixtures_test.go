@@ -9,11 +9,12 @@ import (
 )
 
 // fixtureRoots are the directories of recorded command output the tests
-// walk: ours (fixtures/cmdout, see its README) and the real Swarm VM's
-// (fixtures/swarm-vm), whenever it exists.
+// walk: ours (fixtures/cmdout, see its README) and the real Swarm VMs'
+// (fixtures/swarm-vm, fixtures/swarm-vm2), whenever they exist.
 var fixtureRoots = []string{
 	filepath.Join("..", "..", "fixtures", "cmdout"),
 	filepath.Join("..", "..", "fixtures", "swarm-vm"),
+	filepath.Join("..", "..", "fixtures", "swarm-vm2"),
 }
 
 // fixtureSuffixes are the kinds of the fixtures named as a bundle's files

@@ -47,7 +47,13 @@ func IPNeigh(file string, r io.Reader) ([]topology.Neigh, []topology.Unparsed, e
 				}
 				mac, err := net.ParseMAC(v)
 				if err != nil {
-					return "bad lladdr " + quote(v)
+					// ipip, gre and sit devices' link addresses are
+					// IPv4 addresses; the live reader shows their bytes.
+					a, aerr := netip.ParseAddr(v)
+					if aerr != nil {
+						return "bad lladdr " + quote(v)
+					}
+					mac = net.HardwareAddr(a.AsSlice())
 				}
 				n.MAC = mac.String()
 			default:

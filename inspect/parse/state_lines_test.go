@@ -37,10 +37,12 @@ func TestIPRouteLines(t *testing.T) {
 }
 
 func TestNeighFDBLines(t *testing.T) {
-	n, bad, err := IPNeigh("n", strings.NewReader("10.0.0.1 dev eth0 lladdr 02:42:0A:00:00:01 extern_learn REACHABLE PROBE\n10.0.0.2 dev eth0 proxy\nfe80::1 dev eth0 lladdr zz STALE\n"))
+	n, bad, err := IPNeigh("n", strings.NewReader("10.0.0.1 dev eth0 lladdr 02:42:0A:00:00:01 extern_learn REACHABLE PROBE\n10.0.0.2 dev eth0 proxy\nfe80::1 dev eth0 lladdr zz STALE\n10.9.0.1 dev gre1 lladdr 192.0.2.1 PERMANENT\n"))
 	checkLines(t, "neigh", []topology.Neigh{
 		{IP: "10.0.0.1", MAC: "02:42:0a:00:00:01", Dev: "eth0", State: "reachable,probe"},
 		{IP: "10.0.0.2", Dev: "eth0", State: "none"},
+		// a tunnel's link address is an IPv4 address: its bytes, as netlink has them
+		{IP: "10.9.0.1", MAC: "c0:00:02:01", Dev: "gre1", State: "permanent"},
 	}, n, bad, err, `bad lladdr "zz"`)
 	f, bad, err := BridgeFDB("f", strings.NewReader("02:42:0a:00:00:01 dev vx vlan 1 dst 192.0.2.1 port 4790 vni 42 via eth0 self extern_learn state=0x42\n02:42:0a:00:00:02 master br0\n"))
 	checkLines(t, "fdb", []topology.FDB{{MAC: "02:42:0a:00:00:01", Dev: "vx", Dst: "192.0.2.1", State: "reachable,noarp"}}, f, bad, err, "no dev")
