@@ -49,8 +49,10 @@ func IPNeigh(file string, r io.Reader) ([]topology.Neigh, []topology.Unparsed, e
 				if err != nil {
 					// ipip, gre and sit devices' link addresses are
 					// IPv4 addresses; the live reader shows their bytes.
+					// Nothing else stands in for a MAC: an IPv6 literal
+					// ("00::") is neither.
 					a, aerr := netip.ParseAddr(v)
-					if aerr != nil {
+					if aerr != nil || !a.Is4() {
 						return "bad lladdr " + quote(v)
 					}
 					mac = net.HardwareAddr(a.AsSlice())

@@ -48,6 +48,17 @@ func TestNeighFDBLines(t *testing.T) {
 	checkLines(t, "fdb", []topology.FDB{{MAC: "02:42:0a:00:00:01", Dev: "vx", Dst: "192.0.2.1", State: "reachable,noarp"}}, f, bad, err, "no dev")
 }
 
+// TestNeighLLAddrNotMAC: only an IPv4 address stands in for a link address
+// (ipip, gre and sit devices); an IPv6 literal such as "00::" is neither a
+// MAC nor a tunnel's IPv4 address (found by FuzzIPNeigh).
+func TestNeighLLAddrNotMAC(t *testing.T) {
+	for _, ll := range []string{"00::", "fe80::1", "::ffff:192.0.2.1"} {
+		in := "10.0.0.9 dev e lladdr " + ll + " PERMANENT\n10.0.0.1 dev e lladdr 02:42:0a:00:00:01 STALE\n"
+		n, bad, err := IPNeigh("n", strings.NewReader(in))
+		checkLines(t, ll, []topology.Neigh{{IP: "10.0.0.1", MAC: "02:42:0a:00:00:01", Dev: "e", State: "stale"}}, n, bad, err, "bad lladdr")
+	}
+}
+
 func TestSysctlLines(t *testing.T) {
 	s, bad, err := Sysctl("s", strings.NewReader("net.ipv4.ip_forward = 1\nnet.ipv4.ip_forward=0\n a.b =  x y \nsysctl: permission denied on key 'x'\n"))
 	checkLines(t, "sysctl", topology.Sysctls{"net.ipv4.ip_forward": "0", "a.b": "x y"}, s, bad, err, `not "key = value"`)
