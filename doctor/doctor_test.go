@@ -148,6 +148,13 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("before the fault: %+v", r.Findings)
 			}
 			c.brk(m)
+			// the faults edit rule text: type the arguments again, as a
+			// reader would have
+			for _, ns := range m.Namespaces {
+				if err := ns.Firewall.Compile(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			r := doctor.Check(m, doctor.Options{})
 			var serious []doctor.Finding
 			for _, f := range r.Findings {

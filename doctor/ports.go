@@ -124,6 +124,8 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
 		f.Summary = fmt.Sprintf("the IPVS service behind %s has no real servers", pp)
 		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
 		f.Fix = "no task of the service is running or healthy: check `docker service ps SERVICE`"
+	case topology.BreakUndecidable:
+		undecidable(&f, h, pp)
 	case topology.BreakWeightZero:
 		f.Code = "backends-weight-zero"
 		f.Summary = fmt.Sprintf("every real server behind %s has weight 0 (drained)", pp)
@@ -164,6 +166,15 @@ func (c *checker) emulatedNoBackends(f *Finding, h topology.Hop, pp portRef) boo
 	return true
 }
 
+// undecidable: a rule on the path could not be decided (an `iptables -L`
+// listing that does not show it exactly): not a fault, a check not made.
+func undecidable(f *Finding, h topology.Hop, pp portRef) {
+	f.Code, f.Severity = "rule-undecidable", Info
+	f.Summary = fmt.Sprintf("%s cannot be checked past %s: a rule there cannot be read exactly", pp, h.Netns)
+	f.Confirm = "iptables -t " + h.Table + " -S " + h.Chain
+	f.Fix = "collect iptables-save (or iptables -t TABLE -S) from " + h.Netns + " instead of an iptables -L listing"
+}
+
 func hasKind(hs []topology.Hop, kind string) bool {
 	for _, h := range hs {
 		if h.Kind == kind {
@@ -180,6 +191,14 @@ func (c *checker) backendChecks(p *topology.Path, b topology.Backend, pp portRef
 	if b.Remote {
 		c.remoteBackend(p, b, pp)
 		return
+	}
+	for _, h := range b.Hops {
+		if h.Code == topology.BreakUndecidable {
+			f := Finding{Netns: h.Netns, Port: port, Evidence: h.Reason}
+			undecidable(&f, h, pp)
+			c.add(f)
+			return // nothing past that rule can be checked
+		}
 	}
 	want := c.targetPort(p, pp)
 	ns := c.m.Lookup(deref(b.Netns))
@@ -258,7 +277,7 @@ func (c *checker) targetPort(p *topology.Path, pp portRef) int {
 		}
 		if ns := c.m.Lookup(deref(b.Netns)); ns != nil {
 			for _, r := range chainRules(ns, "filter", "INPUT") {
-				if r.Target == "ACCEPT" && r.Dst != nil && !r.Dst.Neg && r.Dst.Value == b.IP+"/32" &&
+				if r.Target == "ACCEPT" && r.Dst != nil && !r.Dst.Neg && r.Dst.Net.IsSingleIP() && r.Dst.Net.Addr().String() == b.IP &&
 					r.Proto != nil && r.Proto.Value == pp.proto && r.DPort() != 0 {
 					accepts.add(r.DPort())
 				}

@@ -49,7 +49,7 @@ func planWrongRedirect(p *planner) error {
 	}
 	r := c.Rules[i]
 	to := r.TargetOpt("to-ports")
-	if to == nil || to.Arg() != strconv.Itoa(p.svc.Target) {
+	if to == nil || r.NAT == nil || r.NAT.Port != r.NAT.PortHi || int(r.NAT.Port) != p.svc.Target {
 		return fmt.Errorf("%s: the REDIRECT %q does not go to the target port %d (already broken?)", p.place(task.Netns), r.Text, p.svc.Target)
 	}
 	wrong := p.svc.Target%65535 + 1
@@ -142,7 +142,7 @@ func planForwardDrop(p *planner) error {
 	c := chainOf(t, "DOCKER-INGRESS")
 	accept := p.publishedRule("ACCEPT")
 	reply := func(r *topology.Rule) bool {
-		return r.Target == "ACCEPT" && r.Proto != nil && r.Proto.Value == p.svc.Proto && ruleSPort(r) == p.svc.Published
+		return r.Target == "ACCEPT" && r.Proto != nil && r.Proto.Value == p.svc.Proto && r.SPort() == p.svc.Published
 	}
 	ix := find(c, func(r *topology.Rule) bool { return accept(r) || reply(r) })
 	if len(ix) == 0 {
@@ -151,17 +151,6 @@ func planForwardDrop(p *planner) error {
 	p.f.Detail = fmt.Sprintf("%s: filter FORWARD policy DROP, and %d DOCKER-INGRESS accept rules of %s removed", p.node.Name, len(ix), p.port())
 	p.expect(WhereHost, p.port())
 	return p.rules(p.host(), "filter", &policy{fwd, "DROP"}, edit{chain: c, del: ix})
-}
-
-func ruleSPort(r *topology.Rule) int {
-	for _, m := range r.Matches {
-		if o := m.Opt("sport"); o != nil && !o.Neg {
-			if n, err := strconv.Atoi(o.Arg()); err == nil {
-				return n
-			}
-		}
-	}
-	return 0
 }
 
 // insertRule puts spec first in a chain of a namespace.

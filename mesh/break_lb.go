@@ -39,21 +39,19 @@ func isEmulationOf(mark uint32) func(*topology.Rule) bool {
 		if r.Target != "DNAT" {
 			return false
 		}
-		m := r.Match("mark")
-		if m == nil || m.Opt("mark") == nil {
-			return false
-		}
-		v, _, ok := topology.ParseMark(m.Opt("mark").Arg())
-		return ok && v == mark
+		o := r.Match("mark").Opt("mark")
+		return o != nil && o.Mark != nil && o.Mark.Value == mark
 	}
 }
 
 // emulationBackends are the DNAT targets of the emulation rules at idx, in
 // order.
-func emulationBackends(c *topology.Chain, idx []int) []string {
-	var out []string
+func emulationBackends(c *topology.Chain, idx []int) []netip.Addr {
+	var out []netip.Addr
 	for _, i := range idx {
-		out = append(out, c.Rules[i].TargetOpt("to-destination").Arg())
+		if n := c.Rules[i].NAT; n != nil {
+			out = append(out, n.Addr)
+		}
 	}
 	return out
 }
@@ -61,7 +59,7 @@ func emulationBackends(c *topology.Chain, idx []int) []string {
 // emulationSpecs renders round robin over backends for mark the way the
 // mesh writes it (dockerrules): rule i takes every (n-i)th packet reaching
 // it, the last takes the rest.
-func emulationSpecs(mark uint32, backends []string) []string {
+func emulationSpecs(mark uint32, backends []netip.Addr) []string {
 	var out []string
 	for i, be := range backends {
 		stat := ""
@@ -76,7 +74,7 @@ func emulationSpecs(mark uint32, backends []string) []string {
 // setEmulation replaces the emulation rules of the service's mark in
 // every chain that has them by round robin over backends (none: the
 // service has no real servers left).
-func (p *planner) setEmulation(backends func(old []string) []string) error {
+func (p *planner) setEmulation(backends func(old []netip.Addr) []netip.Addr) error {
 	t, idx, err := p.emulation(p.svc.FWMark)
 	if err != nil {
 		return err
@@ -131,7 +129,7 @@ func planNoBackends(p *planner) error {
 	p.expect(WhereSandbox, p.port())
 	if p.st.LB != LBIPVS {
 		p.f.Detail = fmt.Sprintf("removed every emulated real server (DNAT) of fwmark %#x from %s nat", p.svc.FWMark, p.place(p.sandbox()))
-		return p.setEmulation(func([]string) []string { return nil })
+		return p.setEmulation(func([]netip.Addr) []netip.Addr { return nil })
 	}
 	s, err := p.ipvsService()
 	if err != nil {
@@ -230,8 +228,8 @@ func planStaleBackend(p *planner) error {
 	p.expect(WhereSandbox, p.port())
 	p.f.Detail = fmt.Sprintf("added real server %s (no task has it) to fwmark %#x in %s", stale, p.svc.FWMark, p.place(p.sandbox()))
 	if p.st.LB != LBIPVS {
-		return p.setEmulation(func(old []string) []string {
-			return append(append([]string(nil), old...), stale.String())
+		return p.setEmulation(func(old []netip.Addr) []netip.Addr {
+			return append(append([]netip.Addr(nil), old...), stale)
 		})
 	}
 	if _, err := p.ipvsService(); err != nil {
@@ -283,10 +281,10 @@ func planStaleConntrack(p *planner) error {
 	p.expect(WhereSandbox, p.port())
 	if p.st.LB != LBIPVS {
 		var takeOut error
-		err := p.setEmulation(func(old []string) []string {
-			var keep []string
+		err := p.setEmulation(func(old []netip.Addr) []netip.Addr {
+			var keep []netip.Addr
 			for _, b := range old {
-				if a, _, ok := topology.NATTo(b); !ok || a != answered.IP {
+				if b != answered.IP {
 					keep = append(keep, b)
 				}
 			}

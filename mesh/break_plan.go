@@ -239,21 +239,8 @@ func find(c *topology.Chain, match func(*topology.Rule) bool) []int {
 // port with the given target.
 func (p *planner) publishedRule(target string) func(*topology.Rule) bool {
 	return func(r *topology.Rule) bool {
-		return r.Target == target && r.Proto != nil && !r.Proto.Neg && r.Proto.Value == p.svc.Proto && ruleDPort(r) == p.svc.Published
+		return r.Target == target && r.Proto != nil && !r.Proto.Neg && r.Proto.Value == p.svc.Proto && r.DPort() == p.svc.Published
 	}
-}
-
-// ruleDPort is a rule's destination port match, 0 when none.
-func ruleDPort(r *topology.Rule) int {
-	for _, m := range r.Matches {
-		if o := m.Opt("dport"); o != nil && !o.Neg {
-			var n int
-			if _, err := fmt.Sscanf(o.Arg(), "%d", &n); err == nil {
-				return n
-			}
-		}
-	}
-	return 0
 }
 
 // one returns the single index, or an error naming what is missing.

@@ -3,7 +3,6 @@ package topology
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -96,12 +95,22 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 		}
 		r := top.c.Rules[top.i]
 		top.i++
-		ok, notes := matches(e.ns, r, pkt)
-		d.Notes = append(d.Notes, notes...)
-		if !ok {
+		res, note := matches(e.ns, r, pkt)
+		if note != "" {
+			d.Notes = append(d.Notes, note)
+		}
+		if res == noMatch {
 			continue
 		}
 		st := Step{Table: table, Chain: top.c.Name, Rule: r}
+		if res == unknown {
+			if !decides(t, r) {
+				continue // whether it matches changes nothing on the path
+			}
+			d.Verdict, d.By = VerdictUnknown, &st
+			d.Notes = append(d.Notes, fmt.Sprintf("%s/%s: unknown whether %s matches (%s): not followed past it", table, top.c.Name, ruleRef(r), undecidedWhy(r)))
+			return d
+		}
 		if e.lb && isEmulationRule(r) {
 			d.Verdict, d.By = "LB", &st
 			return d
@@ -120,7 +129,9 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 				d.Verdict, d.Policy = c.Policy, c.Policy
 			}
 		case "MARK":
-			applyMark(r, pkt)
+			if r.SetMark != nil {
+				pkt.Mark = r.SetMark.Apply(pkt.Mark)
+			}
 			d.Marks = append(d.Marks, st)
 		case "DNAT", "REDIRECT", "SNAT", "MASQUERADE":
 			applyNAT(e.ns, r, pkt)
@@ -146,40 +157,98 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 	return d
 }
 
-// matches evaluates every match of r against pkt. Matches it cannot decide
-// are assumed not to match and reported.
-func matches(ns *Namespace, r *Rule, pkt *Packet) (bool, []string) {
+// VerdictUnknown ends a walk at a rule the evaluator cannot decide (its
+// Undecidable reason, or arguments a reader did not compile): Decision.By is
+// that rule and a note says why. Nothing past it is guessed.
+const VerdictUnknown = "UNKNOWN"
+
+type matchResult int
+
+const (
+	noMatch matchResult = iota
+	match
+	unknown
+)
+
+// matches evaluates r against pkt: every header match and match module in
+// order, the first miss deciding. A rule whose decidable parts all match but
+// that is Undecidable (or not compiled) is unknown. Match modules the
+// evaluator does not understand are assumed not to match and reported in
+// the note.
+func matches(ns *Namespace, r *Rule, pkt *Packet) (matchResult, string) {
 	if r.Proto != nil && !neg(r.Proto.Neg, protoIs(r.Proto.Value, pkt.Proto)) {
-		return false, nil
+		return noMatch, ""
 	}
-	if r.Src != nil && !neg(r.Src.Neg, inPrefix(r.Src.Value, pkt.Src)) {
-		return false, nil
-	}
-	if r.Dst != nil && !neg(r.Dst.Neg, inPrefix(r.Dst.Value, pkt.Dst)) {
-		return false, nil
+	res := match
+	for _, h := range []struct {
+		n *Negatable
+		a netip.Addr
+	}{{r.Src, pkt.Src}, {r.Dst, pkt.Dst}} {
+		switch {
+		case h.n == nil:
+		case !h.n.Net.IsValid():
+			res = unknown // not compiled, or a non-contiguous mask
+		case !neg(h.n.Neg, h.a.IsValid() && h.n.Net.Contains(h.a)):
+			return noMatch, ""
+		}
 	}
 	if r.InIface != nil && !neg(r.InIface.Neg, ifaceIs(r.InIface.Value, pkt.InIface)) {
-		return false, nil
+		return noMatch, ""
 	}
 	if r.OutIface != nil && !neg(r.OutIface.Neg, ifaceIs(r.OutIface.Value, pkt.OutIface)) {
-		return false, nil
+		return noMatch, ""
 	}
 	if r.Fragment != nil && !r.Fragment.Neg {
-		return false, nil // a connection's first packet is not a fragment
+		return noMatch, "" // a connection's first packet is not a fragment
 	}
-	var notes []string
 	for i := range r.Matches {
 		m := &r.Matches[i]
-		ok, known := matchModule(ns, m, pkt)
-		if !known {
-			notes = append(notes, fmt.Sprintf("%s: match %q not evaluated, assumed not to match", ruleRef(r), m.Name))
-			return false, notes
-		}
-		if !ok {
-			return false, notes
+		switch matchModule(ns, m, pkt) {
+		case noMatch:
+			return noMatch, ""
+		case unknown:
+			res = unknown
+		case notUnderstood:
+			return noMatch, fmt.Sprintf("%s: match %q not evaluated, assumed not to match", ruleRef(r), m.Name)
 		}
 	}
-	return true, notes
+	if r.Undecidable != "" || !targetCompiled(r) {
+		res = unknown
+	}
+	return res, ""
+}
+
+// targetCompiled reports whether the target's arguments the evaluator uses
+// were typed by Compile.
+func targetCompiled(r *Rule) bool {
+	switch r.Target {
+	case "DNAT", "SNAT":
+		return r.NAT != nil
+	case "REDIRECT", "MASQUERADE":
+		return r.NAT != nil || r.TargetOpt("to-ports") == nil
+	case "MARK":
+		return r.SetMark != nil
+	}
+	return true
+}
+
+// undecidedWhy says why a rule is unknown.
+func undecidedWhy(r *Rule) string {
+	if r.Undecidable != "" {
+		return r.Undecidable
+	}
+	return "its arguments were not compiled"
+}
+
+// decides reports whether it matters for the path whether r matches: the
+// targets the evaluator acts on, and jumps into the table's chains. LOG,
+// counting rules and the like change nothing.
+func decides(t *Table, r *Rule) bool {
+	switch r.Target {
+	case "ACCEPT", "DROP", "REJECT", "RETURN", "MARK", "DNAT", "REDIRECT", "SNAT", "MASQUERADE":
+		return true
+	}
+	return r.Target != "" && t.Chain(r.Target) != nil
 }
 
 func ruleRef(r *Rule) string {
@@ -203,40 +272,11 @@ func protoIs(want, have string) bool {
 	return strings.EqualFold(want, have)
 }
 
-// ParsePrefix reads an iptables address: "10.0.0.4", "10.0.0.0/24",
-// "10.0.0.0/255.255.255.0".
+// ParsePrefix reads an address as iptables prints it: "10.0.0.4",
+// "10.0.0.0/24", "10.0.0.0/255.255.0.0" (a contiguous mask).
 func ParsePrefix(s string) (netip.Prefix, bool) {
-	if a, m, ok := strings.Cut(s, "/"); ok {
-		if bits, err := strconv.Atoi(m); err == nil {
-			p, err := netip.ParsePrefix(a + "/" + strconv.Itoa(bits))
-			return p, err == nil
-		}
-		addr, err1 := netip.ParseAddr(a)
-		mask, err2 := netip.ParseAddr(m)
-		if err1 != nil || err2 != nil || !mask.Is4() {
-			return netip.Prefix{}, false
-		}
-		b := mask.As4()
-		bits := 0
-		for _, x := range b {
-			for x&0x80 != 0 {
-				bits++
-				x <<= 1
-			}
-		}
-		p, err := addr.Prefix(bits)
-		return p, err == nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	return netip.PrefixFrom(a, a.BitLen()), true
-}
-
-func inPrefix(s string, a netip.Addr) bool {
-	p, ok := ParsePrefix(s)
-	return ok && a.IsValid() && p.Contains(a)
+	p, why := parseNet(s)
+	return p, why == "" && p.IsValid()
 }
 
 func ifaceIs(pattern, iface string) bool {
@@ -246,29 +286,31 @@ func ifaceIs(pattern, iface string) bool {
 	return pattern == iface
 }
 
-// matchModule evaluates one -m module; known is false for modules (or
-// options) the evaluator does not understand.
-func matchModule(ns *Namespace, m *Match, pkt *Packet) (ok, known bool) {
+// notUnderstood is matchModule's answer for a module (or option) the
+// evaluator does not know.
+const notUnderstood matchResult = -1
+
+// matchModule evaluates one -m module with the typed arguments Compile
+// filled; unknown when an argument was not compiled.
+func matchModule(ns *Namespace, m *Match, pkt *Packet) matchResult {
 	switch m.Name {
 	case "comment", "tcp", "udp", "multiport", "addrtype", "mark", "conntrack", "state", "ipvs", "statistic":
 	default:
-		return false, false
+		return notUnderstood
 	}
-	for _, o := range m.Opts {
+	res := match
+	for i := range m.Opts {
+		o := &m.Opts[i]
 		var v bool
 		switch o.Name {
 		case "comment":
 			v = true
-		case "dport", "destination-port":
-			v = portIn(o.Arg(), pkt.DPort)
-		case "sport", "source-port":
-			v = portIn(o.Arg(), pkt.SPort)
-		case "dports", "destination-ports":
-			v = portList(o.Arg(), pkt.DPort)
-		case "sports", "source-ports":
-			v = portList(o.Arg(), pkt.SPort)
+		case "dport", "destination-port", "dports", "destination-ports":
+			v = inPorts(o.Ports, pkt.DPort)
+		case "sport", "source-port", "sports", "source-ports":
+			v = inPorts(o.Ports, pkt.SPort)
 		case "ports":
-			v = portList(o.Arg(), pkt.DPort) || portList(o.Arg(), pkt.SPort)
+			v = inPorts(o.Ports, pkt.DPort) || inPorts(o.Ports, pkt.SPort)
 		case "dst-type":
 			v = addrTypeIs(ns, o.Arg(), pkt.Dst)
 		case "src-type":
@@ -279,11 +321,11 @@ func matchModule(ns *Namespace, m *Match, pkt *Packet) (ok, known bool) {
 				v = pkt.Proto == "tcp"
 			}
 		case "mark":
-			val, mask, good := ParseMark(o.Arg())
-			if !good {
-				return false, false
+			if o.Mark == nil {
+				res = unknown
+				continue
 			}
-			v = pkt.Mark&mask == val
+			v = pkt.Mark&o.Mark.Mask == o.Mark.Value
 		case "ctstate", "state":
 			v = false
 			for _, s := range strings.Split(o.Arg(), ",") {
@@ -296,34 +338,27 @@ func matchModule(ns *Namespace, m *Match, pkt *Packet) (ok, known bool) {
 		case "mode", "every", "packet", "probability":
 			v = true // statistic: some packets; the LB stage models it
 		default:
-			return false, false
+			return notUnderstood
+		}
+		if o.Ports == nil && isPortOpt(m.Name, o.Name) {
+			res = unknown // not compiled
+			continue
 		}
 		if v == o.Neg {
-			return false, true
+			return noMatch
 		}
 	}
-	return true, true
+	return res
 }
 
-func portIn(spec string, port int) bool {
-	lo, hi, ok := strings.Cut(spec, ":")
-	a, err := strconv.Atoi(lo)
-	if err != nil {
-		return false
-	}
-	if !ok {
-		return port == a
-	}
-	b, err := strconv.Atoi(hi)
-	if hi == "" {
-		b, err = 65535, nil
-	}
-	return err == nil && port >= a && port <= b
+func isPortOpt(match, opt string) bool {
+	_, ok := portOpts[match][opt]
+	return ok
 }
 
-func portList(spec string, port int) bool {
-	for _, p := range strings.Split(spec, ",") {
-		if portIn(p, port) {
+func inPorts(ports []PortRange, port int) bool {
+	for _, p := range ports {
+		if p.Contains(port) {
 			return true
 		}
 	}
@@ -361,100 +396,41 @@ func (ns *Namespace) IsLocal(a netip.Addr) bool {
 	return ok
 }
 
-// ParseMark reads "0x100", "256", "0x100/0xffffffff".
-func ParseMark(s string) (val, mask uint32, ok bool) {
-	v, m, has := strings.Cut(s, "/")
-	x, err := strconv.ParseUint(v, 0, 32)
-	if err != nil {
-		return 0, 0, false
-	}
-	mask = 0xffffffff
-	if has {
-		y, err := strconv.ParseUint(m, 0, 32)
-		if err != nil {
-			return 0, 0, false
-		}
-		mask = uint32(y)
-	}
-	return uint32(x), mask, true
-}
-
-func applyMark(r *Rule, pkt *Packet) {
-	if o := r.TargetOpt("set-xmark"); o != nil {
-		if v, m, ok := ParseMark(o.Arg()); ok {
-			pkt.Mark = pkt.Mark&^m ^ v
-		}
-	} else if o := r.TargetOpt("set-mark"); o != nil {
-		if v, m, ok := ParseMark(o.Arg()); ok {
-			pkt.Mark = pkt.Mark&^m | v
-		}
-	} else if o := r.TargetOpt("or-mark"); o != nil {
-		if v, _, ok := ParseMark(o.Arg()); ok {
-			pkt.Mark |= v
-		}
-	} else if o := r.TargetOpt("and-mark"); o != nil {
-		if v, _, ok := ParseMark(o.Arg()); ok {
-			pkt.Mark &= v
-		}
-	}
-}
-
-// MarkOf returns the mark value a MARK rule sets.
+// MarkOf returns the mark a MARK rule sets on an unmarked packet.
 func MarkOf(r *Rule) (uint32, bool) {
-	var p Packet
-	applyMark(r, &p)
-	return p.Mark, r.Target == "MARK"
+	if r.Target != "MARK" || r.SetMark == nil {
+		return 0, false
+	}
+	return r.SetMark.Apply(0), true
 }
 
-// NATTo parses a --to-destination/--to-source argument "ip[-ip][:port[-port]]".
-func NATTo(s string) (netip.Addr, int, bool) {
-	host, port := s, ""
-	if i := strings.LastIndexByte(s, ':'); i >= 0 && strings.Count(s, ":") == 1 {
-		host, port = s[:i], s[i+1:]
-	}
-	host, _, _ = strings.Cut(host, "-")
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, 0, false
-	}
-	p := 0
-	if port != "" {
-		port, _, _ = strings.Cut(port, "-")
-		if p, err = strconv.Atoi(port); err != nil {
-			return netip.Addr{}, 0, false
-		}
-	}
-	return a, p, true
-}
-
+// applyNAT rewrites pkt as r's NAT target does, from the typed range: the
+// lowest address of an address range; a port stays when it is inside the
+// port range (nf_nat_get_unique_tuple keeps an in-range tuple), else it
+// becomes the range's lowest.
 func applyNAT(ns *Namespace, r *Rule, pkt *Packet) {
+	n := r.NAT
+	if n == nil {
+		n = &NATRange{}
+	}
 	switch r.Target {
 	case "DNAT":
-		if a, p, ok := NATTo(r.TargetOpt("to-destination").Arg()); ok {
-			pkt.Dst = a
-			if p != 0 {
-				pkt.DPort = p
-			}
-			pkt.DNATed = true
+		if n.Addr.IsValid() {
+			pkt.Dst = n.Addr
 		}
+		pkt.DPort = natPort(pkt.DPort, n)
+		pkt.DNATed = true
 	case "REDIRECT":
-		if o := r.TargetOpt("to-ports"); o != nil {
-			p, _, _ := strings.Cut(o.Arg(), "-")
-			if n, err := strconv.Atoi(p); err == nil {
-				pkt.DPort = n
-			}
-		}
+		pkt.DPort = natPort(pkt.DPort, n)
 		if l := ns.Link(pkt.InIface); l != nil && len(l.Addrs) > 0 {
 			pkt.Dst = l.Addrs[0].Addr()
 		}
 		pkt.DNATed = true
 	case "SNAT":
-		if a, p, ok := NATTo(r.TargetOpt("to-source").Arg()); ok {
-			pkt.Src = a
-			if p != 0 {
-				pkt.SPort = p
-			}
+		if n.Addr.IsValid() {
+			pkt.Src = n.Addr
 		}
+		pkt.SPort = natPort(pkt.SPort, n)
 	case "MASQUERADE":
 		if l := ns.Link(pkt.OutIface); l != nil {
 			for _, a := range l.Addrs {
@@ -464,5 +440,13 @@ func applyNAT(ns *Namespace, r *Rule, pkt *Packet) {
 				}
 			}
 		}
+		pkt.SPort = natPort(pkt.SPort, n)
 	}
+}
+
+func natPort(cur int, n *NATRange) int {
+	if n.Port == 0 || (PortRange{n.Port, n.PortHi}).Contains(cur) {
+		return cur
+	}
+	return int(n.Port)
 }

@@ -106,17 +106,7 @@ func TestParseHelpers(t *testing.T) {
 	if _, ok := topology.ParsePrefix("10.0.0.0/x"); ok {
 		t.Error("ParsePrefix accepted a bad mask")
 	}
-	for in, want := range map[string][2]uint32{"0x100": {0x100, 0xffffffff}, "256/0xff00": {256, 0xff00}} {
-		v, m, ok := topology.ParseMark(in)
-		if !ok || v != want[0] || m != want[1] {
-			t.Errorf("ParseMark(%q) = %#x/%#x", in, v, m)
-		}
-	}
-	a, p, ok := topology.NATTo("172.18.0.2:8080")
-	if !ok || a.String() != "172.18.0.2" || p != 8080 {
-		t.Errorf("NATTo = %v %d %v", a, p, ok)
-	}
-	if a, p, ok := topology.NATTo("10.0.0.4-10.0.0.9"); !ok || a.String() != "10.0.0.4" || p != 0 {
-		t.Errorf("NATTo range = %v %d %v", a, p, ok)
+	if _, ok := topology.ParsePrefix("10.0.0.0/255.0.255.0"); ok {
+		t.Error("ParsePrefix took a non-contiguous mask for a prefix")
 	}
 }

@@ -1,7 +1,7 @@
 package topology
 
 import (
-	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -70,13 +70,32 @@ type Rule struct {
 	Target     string   `json:"target,omitempty"`
 	Goto       bool     `json:"goto,omitempty"`
 	TargetOpts []Option `json:"target_opts,omitempty"`
+
+	// The typed arguments of the target, filled by Compile (see there):
+	// NAT is the range of DNAT --to-destination, SNAT --to-source and
+	// REDIRECT/MASQUERADE --to-ports (nil: none given); SetMark is what a
+	// MARK rule does to the mark.
+	NAT     *NATRange `json:"-"`
+	SetMark *MarkSet  `json:"-"`
+	// Undecidable says why the evaluator cannot tell exactly whether this
+	// rule matches or what it does: the reader could not recover it
+	// exactly (an `iptables -L` listing prints some matches as prose that
+	// does not read back), or it is valid iptables the model cannot
+	// follow. The evaluator reports a rule whose other parts match as
+	// unknown, never as a match or a miss.
+	Undecidable string `json:"undecidable,omitempty"`
 }
 
 // Negatable is a header match value with its "!".
 type Negatable struct {
 	Neg   bool   `json:"neg,omitempty"`
 	Value string `json:"value"`
+	// Net is Value parsed, for -s and -d (filled by Rule.Compile).
+	Net netip.Prefix `json:"-"`
 }
+
+// Equal compares every field (netip.Prefix has no exported ones for cmp).
+func (n Negatable) Equal(o Negatable) bool { return n == o }
 
 // Match is one "-m NAME" with its options.
 type Match struct {
@@ -94,7 +113,68 @@ type Option struct {
 	// xtables_save_string unless they are non-empty [A-Za-z0-9_-]. Render
 	// quotes such arguments the same way.
 	Quoted bool `json:"quoted,omitempty"`
+
+	// Ports are the ports of a tcp/udp --dport/--sport or a multiport
+	// --dports/--sports/--ports, Mark the value/mask of -m mark --mark;
+	// both filled by Rule.Compile, nil on other options.
+	Ports []PortRange `json:"-"`
+	Mark  *MarkMask   `json:"-"`
 }
+
+// PortRange is an inclusive range of ports; one port has Lo == Hi.
+type PortRange struct{ Lo, Hi uint16 }
+
+// Contains reports whether port is in the range.
+func (p PortRange) Contains(port int) bool { return port >= int(p.Lo) && port <= int(p.Hi) }
+
+// MarkMask is a mark match: the packet's mark AND Mask equals Value.
+type MarkMask struct{ Value, Mask uint32 }
+
+// MarkOp is what a MARK target does.
+type MarkOp uint8
+
+const (
+	MarkXSet    MarkOp = iota + 1 // --set-xmark V/M: zero the bits of M, then XOR V
+	MarkSetBits                   // --set-mark V/M: zero the bits of M, then OR V
+	MarkOr                        // --or-mark V
+	MarkAnd                       // --and-mark V
+	MarkXor                       // --xor-mark V
+)
+
+// MarkSet is a MARK target's operation with its value and mask.
+type MarkSet struct {
+	Op          MarkOp
+	Value, Mask uint32
+}
+
+// Apply returns mark after the operation.
+func (m MarkSet) Apply(mark uint32) uint32 {
+	switch m.Op {
+	case MarkXSet:
+		return mark&^m.Mask ^ m.Value
+	case MarkSetBits:
+		return mark&^m.Mask | m.Value
+	case MarkOr:
+		return mark | m.Value
+	case MarkAnd:
+		return mark & m.Value
+	case MarkXor:
+		return mark ^ m.Value
+	}
+	return mark
+}
+
+// NATRange is a NAT target's range, as libxt_NAT prints it:
+// ADDR[-ADDRHI][:PORT[-PORTHI]]. Addr is invalid when no address is given
+// (SNAT --to-source :53, REDIRECT, MASQUERADE); Port is 0 when no port is
+// given (the port is kept). A single address or port has Hi equal to it.
+type NATRange struct {
+	Addr, AddrHi netip.Addr
+	Port, PortHi uint16
+}
+
+// Equal compares every field (netip.Addr has no exported ones for cmp).
+func (n NATRange) Equal(o NATRange) bool { return n == o }
 
 // Table returns the named table, or nil.
 func (f *Firewall) Table(name string) *Table {
@@ -159,15 +239,17 @@ func (m *Match) Opt(name string) *Option {
 	return nil
 }
 
-// DPort is the rule's (first) destination port match, `--dport N`, 0 when
-// it has none or it is negated.
-func (r *Rule) DPort() int {
+// DPort is the rule's (first) destination port match, `--dport N` (the
+// lowest port of a range), 0 when it has none or it is negated.
+func (r *Rule) DPort() int { return r.firstPort("dport") }
+
+// SPort is the same for the source port, `--sport N`.
+func (r *Rule) SPort() int { return r.firstPort("sport") }
+
+func (r *Rule) firstPort(name string) int {
 	for _, m := range r.Matches {
-		if o := m.Opt("dport"); o != nil && !o.Neg {
-			var p int
-			if _, err := fmt.Sscanf(o.Arg(), "%d", &p); err == nil {
-				return p
-			}
+		if o := m.Opt(name); o != nil && !o.Neg && len(o.Ports) > 0 {
+			return int(o.Ports[0].Lo)
 		}
 	}
 	return 0

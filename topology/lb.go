@@ -32,7 +32,7 @@ func emulatedServices(ns *Namespace) []*IPVSService {
 			if !ok {
 				continue
 			}
-			to, port, _ := NATTo(r.TargetOpt("to-destination").Arg())
+			to, port := r.NAT.Addr, int(r.NAT.Port)
 			s := byMark[mark]
 			if s == nil {
 				s = &IPVSService{FWMark: mark, Scheduler: "rr", Impl: "iptables"}
@@ -70,7 +70,7 @@ func emulationRule(r *Rule) (uint32, bool) {
 	if r.Target != "DNAT" || r.Src != nil || r.Dst != nil || r.Proto != nil {
 		return 0, false
 	}
-	if _, port, ok := NATTo(r.TargetOpt("to-destination").Arg()); !ok || port != 0 {
+	if r.NAT == nil || !r.NAT.Addr.IsValid() || r.NAT.Port != 0 || r.Undecidable != "" {
 		return 0, false
 	}
 	var mark uint32
@@ -78,11 +78,11 @@ func emulationRule(r *Rule) (uint32, bool) {
 	for _, m := range r.Matches {
 		switch m.Name {
 		case "mark":
-			v, _, ok := ParseMark(m.Opt("mark").Arg())
-			if !ok || m.Opt("mark").Neg {
+			o := m.Opt("mark")
+			if o == nil || o.Mark == nil || o.Neg {
 				return 0, false
 			}
-			mark, found = v, true
+			mark, found = o.Mark.Value, true
 		case "statistic", "comment":
 		default:
 			return 0, false

@@ -121,6 +121,9 @@ func FindPath(m *Model, q Query) (*Path, error) {
 	w := walker{m: m, p: p}
 	w.eval(host, "mangle", "PREROUTING", &pkt)
 	d := w.eval(host, "nat", "PREROUTING", &pkt)
+	if w.stopped {
+		return p, nil
+	}
 	if d.Verdict != "DNAT" {
 		if ns := markedElsewhere(m, q); ns != nil {
 			// The sandbox still marks the port: it was published and the
@@ -150,9 +153,16 @@ type walker struct {
 	// from is the namespace the connection starts in (east-west), nil
 	// for a published port's outside client.
 	from *Namespace
+	// stopped is set once a rule could not be decided (VerdictUnknown):
+	// the walk ends there with an undecidable break, and every later eval
+	// answers VerdictUnknown without evaluating.
+	stopped bool
 }
 
 func (w *walker) eval(ns *Namespace, table, chain string, pkt *Packet) Decision {
+	if w.stopped {
+		return Decision{Verdict: VerdictUnknown}
+	}
 	e := evaluator{ns: ns, lb: true}
 	d := e.run(table, chain, pkt)
 	for _, st := range d.Marks {
@@ -160,6 +170,13 @@ func (w *walker) eval(ns *Namespace, table, chain string, pkt *Packet) Decision 
 		w.p.Hops = append(w.p.Hops, ruleHop(ns, HopMark, st, func(h *Hop) { h.Mark = v }))
 	}
 	w.p.Notes = appendUnique(w.p.Notes, d.Notes...)
+	if d.Verdict == VerdictUnknown {
+		w.stopped, w.p.Complete = true, false
+		w.p.Hops = append(w.p.Hops, ruleHop(ns, HopBreak, *d.By, func(h *Hop) {
+			h.Code = BreakUndecidable
+			h.Reason = fmt.Sprintf("%s %s: cannot tell whether %s matches %s: %s", table, d.By.Chain, ruleRef(d.By.Rule), pkt, undecidedWhy(d.By.Rule))
+		}))
+	}
 	return d
 }
 
@@ -215,6 +232,7 @@ const (
 	BreakNoBackends      = "no-backends"      // an LB service without real servers
 	BreakWeightZero      = "weight-zero"      // every real server has weight 0
 	BreakSNATMissing     = "snat-missing"     // balanced and forwarded without SNAT
+	BreakUndecidable     = "undecidable"      // a rule on the way cannot be decided (not a fault: unknown past it)
 )
 
 // brk ends the path with a break hop.
@@ -240,6 +258,9 @@ func (w *walker) forward(ns *Namespace, pkt *Packet, exclude *Namespace) *Namesp
 		return nil
 	}
 	w.postrouting(ns, pkt)
+	if w.stopped {
+		return nil
+	}
 	next := w.owner(pkt.Dst, ns, exclude)
 	if next == nil {
 		w.brk(&ns.Name, BreakUnowned, fmt.Sprintf("%s leads to %s, which no namespace on this node owns", w.lastRewrite(), pkt.Dst))
@@ -302,6 +323,9 @@ func (w *walker) owner(a netip.Addr, from, exclude *Namespace) *Namespace {
 func (w *walker) enterLocal(ns *Namespace, pkt *Packet) (bool, *IPVSService) {
 	w.eval(ns, "mangle", "PREROUTING", pkt)
 	d := w.eval(ns, "nat", "PREROUTING", pkt)
+	if w.stopped {
+		return false, nil
+	}
 	switch d.Verdict {
 	case "LB":
 		return true, emulatedBy(ns, d.By.Rule)
@@ -316,7 +340,7 @@ func (w *walker) enterLocal(ns *Namespace, pkt *Packet) (bool, *IPVSService) {
 		w.brk(&ns.Name, BreakFilterDrop, fmt.Sprintf("filter INPUT %s %s", dropBy(d), pkt))
 		return false, nil
 	}
-	return true, nil
+	return !w.stopped, nil
 }
 
 // emulatedBy returns the emulated service a matching emulation rule belongs to.

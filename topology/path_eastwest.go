@@ -29,7 +29,11 @@ func eastWest(m *Model, q Query) (*Path, error) {
 	}
 	w := walker{m: m, p: p, from: from}
 	w.eval(from, "mangle", "OUTPUT", &pkt)
-	switch d := w.eval(from, "nat", "OUTPUT", &pkt); d.Verdict {
+	d := w.eval(from, "nat", "OUTPUT", &pkt)
+	if w.stopped {
+		return p, nil
+	}
+	switch d.Verdict {
 	case "LB":
 		w.balance(from, &pkt, emulatedBy(from, d.By.Rule))
 		return p, nil
@@ -45,6 +49,9 @@ func eastWest(m *Model, q Query) (*Path, error) {
 		return p, nil
 	}
 	w.postrouting(from, &pkt)
+	if w.stopped {
+		return p, nil
+	}
 	next := w.owner(pkt.Dst, from, nil)
 	if next == nil {
 		w.brk(&from.Name, BreakNoService, fmt.Sprintf("no IPVS service for VIP %s in %s and no namespace on this node owns it", q.VIP, from.Name))

@@ -47,7 +47,16 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 		// IPVS masquerading sends the packet out through POSTROUTING.
 		sub := walker{m: w.m, p: &Path{}}
 		sub.eval(ns, "mangle", "POSTROUTING", &bp)
-		if dd := sub.eval(ns, "nat", "POSTROUTING", &bp); dd.Verdict == "SNAT" || dd.Verdict == "MASQUERADE" {
+		dd := sub.eval(ns, "nat", "POSTROUTING", &bp)
+		if sub.stopped {
+			// unknown whether this backend's packets are SNATed: the
+			// path ends here, with the sub-walk's undecidable break
+			w.p.Hops = append(w.p.Hops, sub.p.Hops[len(sub.p.Hops)-1])
+			w.p.Notes = appendUnique(w.p.Notes, sub.p.Notes...)
+			w.stopped, w.p.Complete = true, false
+			return
+		}
+		if dd.Verdict == "SNAT" || dd.Verdict == "MASQUERADE" {
 			kind := HopSNAT
 			if dd.Verdict == "MASQUERADE" {
 				kind = HopMasquerade

@@ -115,7 +115,7 @@ func markedElsewhere(m *Model, q Query) *Namespace {
 				continue
 			}
 			for _, mm := range r.Matches {
-				if o := mm.Opt("dport"); o != nil && !o.Neg && portIn(o.Arg(), q.Port) {
+				if o := mm.Opt("dport"); o != nil && !o.Neg && inPorts(o.Ports, q.Port) {
 					return ns
 				}
 			}

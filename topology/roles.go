@@ -98,10 +98,8 @@ func dnatTargets(host *Namespace) []netip.Addr {
 	}
 	for _, c := range nat.Chains {
 		for _, r := range c.Rules {
-			if r.Target == "DNAT" {
-				if a, _, ok := NATTo(r.TargetOpt("to-destination").Arg()); ok {
-					out = append(out, a)
-				}
+			if r.Target == "DNAT" && r.NAT != nil && r.NAT.Addr.IsValid() {
+				out = append(out, r.NAT.Addr)
 			}
 		}
 	}

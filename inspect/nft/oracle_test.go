@@ -186,6 +186,9 @@ func compareParsed(t testing.TB, fw *topology.Firewall, saveText string) {
 	if len(want.Unparsed) > 0 {
 		t.Fatalf("inspect/parse left lines unparsed: %+v", want.Unparsed)
 	}
+	if err := fw.Compile(); err != nil { // as read does; Decode alone does not
+		t.Fatalf("compile: %v", err)
+	}
 	if diff := cmp.Diff(want.Tables, fw.Tables, cmpopts.EquateEmpty(),
 		cmpopts.IgnoreFields(topology.Rule{}, "Line", "Text")); diff != "" {
 		t.Errorf("structured rules differ from inspect/parse (-parse +nft):\n%s", diff)

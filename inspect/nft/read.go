@@ -33,13 +33,26 @@ func read(src source, nsPath string) (*topology.Firewall, error) {
 		if len(legacy) > 0 {
 			return nil, &LegacyError{NetNS: nsPath, Tables: legacy}
 		}
-		return Decode(d), nil
+		return compiled(Decode(d), nsPath)
 	}
 	d.Legacy = legacy
-	fw := Decode(d)
+	fw, err := compiled(Decode(d), nsPath)
+	if err != nil {
+		return nil, err
+	}
 	if lerr != nil {
 		fw.Unparsed = append(fw.Unparsed, topology.Unparsed{File: "x_tables", Text: "legacy tables: unknown",
 			Reason: fmt.Sprintf("could not check for iptables-legacy tables: %v", lerr)})
+	}
+	return fw, nil
+}
+
+// compiled types every rule's arguments (topology.Rule.Compile); a rule
+// whose arguments do not parse is an error naming the netns, table, chain
+// and rule.
+func compiled(fw *topology.Firewall, nsPath string) (*topology.Firewall, error) {
+	if err := fw.Compile(); err != nil {
+		return nil, fmt.Errorf("nft: %s: %w", nsPath, err)
 	}
 	return fw, nil
 }

@@ -113,6 +113,9 @@ func checkRoundTrip(t *testing.T, rp *ruleParser, r *topology.Rule) {
 	if r2 == nil {
 		t.Fatalf("render %q of %q does not parse: %s", text, r.Text, why)
 	}
+	if err := r2.Compile(); err != nil {
+		t.Fatalf("render %q of %q does not compile: %v", text, r.Text, err)
+	}
 	if !sameRule(r, r2) {
 		ign := cmpopts.IgnoreFields(topology.Rule{}, "Text", "Line", "HasCounters", "Packets", "Bytes")
 		t.Fatalf("render %q of %q parses differently (-first +second):\n%s", text, r.Text, cmp.Diff(r, r2, ign))

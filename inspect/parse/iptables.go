@@ -212,6 +212,9 @@ func (p *iptParser) ruleLine(s string, n int) error {
 	if c == nil {
 		return errorf(p.file, n, "table %s: rule for chain %s, which was never declared", p.table.Name, r.Chain)
 	}
+	if err := r.Compile(); err != nil {
+		return &Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err}
+	}
 	r.Line = n
 	r.HasCounters, r.Packets, r.Bytes = has, pk, by
 	c.Rules = append(c.Rules, r)

@@ -115,6 +115,11 @@ func TestRuleShapes(t *testing.T) {
 			if r.Chain != "INPUT" || r.Text != tt.line || r.Line != 4 {
 				t.Errorf("chain %q text %q line %d", r.Chain, r.Text, r.Line)
 			}
+			// the reader types the arguments: the expectation is the same
+			// rule compiled
+			if err := tt.want.Compile(); err != nil {
+				t.Fatal(err)
+			}
 			if d := cmp.Diff(&tt.want, r, ignore, cmpopts.EquateEmpty()); d != "" {
 				t.Errorf("(-want +got)\n%s", d)
 			}
@@ -286,3 +291,26 @@ func TestReadError(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestBadArgumentsNameFileAndLine: a NAT, MARK or port argument that does
+// not parse fails the read with an error naming file and line, instead of
+// being wrapped (70000 as 4464), replaced (another address for "foo"),
+// kept (--to-ports abc keeping the port) or defaulted (mark zzz as 0).
+func TestBadArgumentsNameFileAndLine(t *testing.T) {
+	for _, c := range []struct{ rule, want string }{
+		{"-A INPUT -p tcp -j DNAT --to-destination 172.18.0.2:70000", `t:4: chain INPUT: --to-destination "172.18.0.2:70000": port 70000 out of range (0-65535)`},
+		{"-A INPUT -p tcp -j DNAT --to-destination foo", `t:4: chain INPUT: --to-destination "foo": bad address "foo"`},
+		{"-A INPUT -p tcp -j REDIRECT --to-ports abc", `t:4: chain INPUT: --to-ports "abc": bad port "abc"`},
+		{"-A INPUT -j MARK --set-xmark zzz", `t:4: chain INPUT: --set-xmark "zzz": bad number "zzz"`},
+		{"-A INPUT -m mark --mark 0x100/zz -j ACCEPT", `t:4: chain INPUT: --mark "0x100/zz": bad number "zz"`},
+		{"-A INPUT -p udp -m udp --dport 65536 -j ACCEPT", `t:4: chain INPUT: --dport "65536": port 65536 out of range (0-65535)`},
+		{"-A INPUT -p tcp -m multiport --dports 80,x -j ACCEPT", `t:4: chain INPUT: --dports "80,x": bad port "x"`},
+		{"-A INPUT -s 10.0.0.300 -j ACCEPT", `t:4: chain INPUT: -s "10.0.0.300": bad address or prefix`},
+	} {
+		_, err := IptablesSave("t", strings.NewReader(wrap(c.rule)))
+		var pe *Error
+		if !errors.As(err, &pe) || pe.File != "t" || pe.Line != 4 || err.Error() != c.want {
+			t.Errorf("%s:\n got %v\nwant %s", c.rule, err, c.want)
+		}
+	}
+}

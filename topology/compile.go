@@ -1,0 +1,412 @@
+package topology
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Compile parses and validates, once, every argument of r that evaluation
+// uses, into the typed fields beside the text: the header addresses
+// (Negatable.Net), the ports of tcp/udp/multiport (Option.Ports), the mark of
+// -m mark (Option.Mark), the NAT range of DNAT/SNAT/REDIRECT/MASQUERADE
+// (NAT) and the operation of MARK (SetMark). Every reader calls it for every
+// rule it builds; the evaluator and everyone else ask the typed fields and
+// never read option text again.
+//
+// An argument that does not parse is an error naming the option and the
+// value: it is never wrapped (port 70000 is not 4464), defaulted (mark zzz is
+// not 0) or replaced (--to-ports abc does not keep the old port). The caller
+// adds where the rule came from (file:line, or netns/table/chain/rule). Valid
+// iptables that the evaluator cannot follow exactly (a non-contiguous
+// address mask, several NAT ranges) sets Undecidable instead. Compile is
+// idempotent.
+func (r *Rule) Compile() error {
+	for _, h := range []struct {
+		flag string
+		n    *Negatable
+	}{{"-s", r.Src}, {"-d", r.Dst}} {
+		if h.n == nil {
+			continue
+		}
+		p, why := parseNet(h.n.Value)
+		if why != "" {
+			return fmt.Errorf("%s %q: %s", h.flag, h.n.Value, why)
+		}
+		if !p.IsValid() {
+			r.undecidable(fmt.Sprintf("%s %s: non-contiguous mask", h.flag, h.n.Value))
+		}
+		h.n.Net = p
+	}
+	for i := range r.Matches {
+		m := &r.Matches[i]
+		for j := range m.Opts {
+			if err := compileMatchOpt(m.Name, &m.Opts[j]); err != nil {
+				return err
+			}
+		}
+	}
+	return r.compileTarget()
+}
+
+func (r *Rule) undecidable(why string) {
+	if r.Undecidable == "" {
+		r.Undecidable = why
+	} else if !strings.Contains(r.Undecidable, why) {
+		r.Undecidable += "; " + why
+	}
+}
+
+// portOpts are the port options of the matches the evaluator knows, and
+// whether they take a list (multiport) or one port or range (tcp, udp).
+var portOpts = map[string]map[string]bool{
+	"tcp":       {"dport": false, "sport": false, "destination-port": false, "source-port": false},
+	"udp":       {"dport": false, "sport": false, "destination-port": false, "source-port": false},
+	"multiport": {"dports": true, "sports": true, "ports": true, "destination-ports": true, "source-ports": true},
+}
+
+func compileMatchOpt(match string, o *Option) error {
+	list, isPort := portOpts[match][o.Name]
+	isMark := match == "mark" && o.Name == "mark"
+	if !isPort && !isMark {
+		return nil
+	}
+	if len(o.Args) != 1 {
+		return fmt.Errorf("--%s wants one argument, has %d", o.Name, len(o.Args))
+	}
+	arg := o.Args[0]
+	if isMark {
+		v, m, why := parseMarkMask(arg)
+		if why != "" {
+			return fmt.Errorf("--%s %q: %s", o.Name, arg, why)
+		}
+		o.Mark = &MarkMask{Value: v, Mask: m}
+		return nil
+	}
+	items := []string{arg}
+	if list {
+		items = strings.Split(arg, ",")
+	}
+	ports := make([]PortRange, 0, len(items))
+	for _, it := range items {
+		pr, why := parsePortRange(it, ':', true)
+		if why != "" {
+			return fmt.Errorf("--%s %q: %s", o.Name, arg, why)
+		}
+		ports = append(ports, pr)
+	}
+	o.Ports = ports
+	return nil
+}
+
+// natOpts are the targets with a NAT range and the option that carries it;
+// required says whether the target needs it (iptables refuses DNAT and SNAT
+// without).
+var natOpts = map[string]struct {
+	opt      string
+	required bool
+	ports    bool // only ports (--to-ports), no address
+}{
+	"DNAT":       {"to-destination", true, false},
+	"SNAT":       {"to-source", true, false},
+	"REDIRECT":   {"to-ports", false, true},
+	"MASQUERADE": {"to-ports", false, true},
+}
+
+// markOps are the MARK target's operations (libxt_MARK: revision 2 saves
+// --set-xmark; older ones and iptables-restore input use the others).
+var markOps = map[string]MarkOp{"set-xmark": MarkXSet, "set-mark": MarkSetBits, "or-mark": MarkOr, "and-mark": MarkAnd, "xor-mark": MarkXor}
+
+func (r *Rule) compileTarget() error {
+	if spec, ok := natOpts[r.Target]; ok {
+		r.NAT = nil
+		n := 0
+		for _, o := range r.TargetOpts {
+			if o.Name != spec.opt {
+				continue
+			}
+			n++
+			if len(o.Args) != 1 {
+				return fmt.Errorf("--%s wants one argument, has %d", o.Name, len(o.Args))
+			}
+			nr, why := parseNAT(o.Args[0], spec.ports)
+			if why != "" {
+				return fmt.Errorf("--%s %q: %s", o.Name, o.Args[0], why)
+			}
+			if nr.AddrHi.Less(nr.Addr) {
+				// libxt_NAT does not check, the kernel takes it, and
+				// which address it picks is not modelled.
+				r.undecidable(fmt.Sprintf("--%s %s: reversed address range", o.Name, o.Args[0]))
+			}
+			if n == 1 {
+				r.NAT = &nr
+			}
+		}
+		switch {
+		case n == 0 && spec.required:
+			return fmt.Errorf("%s without --%s", r.Target, spec.opt)
+		case n > 1:
+			// Kernels before 2.6.11 took several ranges and chose among
+			// them; which one a connection got is not in the rule.
+			r.undecidable(fmt.Sprintf("%s with %d --%s ranges: the kernel picks one per connection", r.Target, n, spec.opt))
+		}
+		return nil
+	}
+	if r.Target != "MARK" {
+		return nil
+	}
+	r.SetMark = nil
+	for _, o := range r.TargetOpts {
+		op, ok := markOps[o.Name]
+		if !ok {
+			continue
+		}
+		if r.SetMark != nil {
+			return fmt.Errorf("MARK with two operations (--%s after another)", o.Name)
+		}
+		if len(o.Args) != 1 {
+			return fmt.Errorf("--%s wants one argument, has %d", o.Name, len(o.Args))
+		}
+		v, m, why := parseMarkMask(o.Args[0])
+		if why != "" {
+			return fmt.Errorf("--%s %q: %s", o.Name, o.Args[0], why)
+		}
+		switch op {
+		case MarkOr, MarkAnd, MarkXor:
+			if strings.Contains(o.Args[0], "/") {
+				return fmt.Errorf("--%s %q: takes no mask", o.Name, o.Args[0])
+			}
+			m = 0
+		}
+		r.SetMark = &MarkSet{Op: op, Value: v, Mask: m}
+	}
+	if r.SetMark == nil {
+		return fmt.Errorf("MARK without --set-xmark, --set-mark, --or-mark, --and-mark or --xor-mark")
+	}
+	return nil
+}
+
+// parseNet reads an iptables address: "10.0.0.4", "10.0.0.0/24",
+// "10.0.0.0/255.255.0.0". A valid non-contiguous mask gives an invalid
+// prefix and no reason: the caller marks the rule undecidable.
+func parseNet(s string) (netip.Prefix, string) {
+	a, m, hasMask := strings.Cut(s, "/")
+	addr, err := netip.ParseAddr(a)
+	if err != nil || addr.Zone() != "" {
+		return netip.Prefix{}, "bad address or prefix"
+	}
+	if !hasMask {
+		return netip.PrefixFrom(addr, addr.BitLen()), ""
+	}
+	if bits, ok := decimal(m); ok {
+		p, err := addr.Prefix(int(min(bits, 1<<16)))
+		if err != nil {
+			return netip.Prefix{}, "bad address or prefix"
+		}
+		return p, ""
+	}
+	mask, err := netip.ParseAddr(m)
+	if err != nil || mask.BitLen() != addr.BitLen() || mask.Zone() != "" {
+		return netip.Prefix{}, "bad address or prefix"
+	}
+	ones, zero := 0, false
+	for _, x := range mask.AsSlice() {
+		for bit := 7; bit >= 0; bit-- {
+			switch {
+			case x&(1<<bit) == 0:
+				zero = true
+			case zero:
+				return netip.Prefix{}, "" // a one after a zero: non-contiguous
+			default:
+				ones++
+			}
+		}
+	}
+	p, _ := addr.Prefix(ones)
+	return p, ""
+}
+
+// parseNAT reads a NAT range as libxt_NAT prints it (sprint_range):
+// "ADDR[-ADDR][:PORT[-PORT]]", "[V6[-V6]]:PORT[-PORT]", ":PORT[-PORT]", or
+// with portsOnly (--to-ports) "PORT[-PORT]".
+func parseNAT(s string, portsOnly bool) (NATRange, string) {
+	var nr NATRange
+	var addrs, ports string
+	switch {
+	case portsOnly:
+		ports = s
+	case strings.HasPrefix(s, "["):
+		end := strings.IndexByte(s, ']')
+		if end < 0 || end+1 < len(s) && s[end+1] != ':' {
+			return nr, "bad address " + strconv.Quote(s)
+		}
+		addrs = s[1:end]
+		if end+1 < len(s) {
+			ports = s[end+2:]
+			if ports == "" {
+				return nr, `bad port ""`
+			}
+		}
+	case strings.Count(s, ":") > 1: // IPv6 without a port
+		addrs = s
+	default:
+		var hasPort bool
+		addrs, ports, hasPort = strings.Cut(s, ":")
+		if hasPort && ports == "" {
+			return nr, `bad port ""`
+		}
+	}
+	if !portsOnly && addrs == "" && ports == "" {
+		return nr, "empty range"
+	}
+	if addrs != "" {
+		lo, hi, isRange := strings.Cut(addrs, "-")
+		var why string
+		if nr.Addr, why = natAddr(lo); why != "" {
+			return nr, why
+		}
+		nr.AddrHi = nr.Addr
+		if isRange {
+			if nr.AddrHi, why = natAddr(hi); why != "" {
+				return nr, why
+			}
+			if nr.Addr.BitLen() != nr.AddrHi.BitLen() {
+				return nr, fmt.Sprintf("address range %s mixes IPv4 and IPv6", addrs)
+			}
+		}
+	}
+	if ports != "" {
+		base, offset, shifted := strings.Cut(ports, "/")
+		pr, why := parsePortRange(base, '-', false)
+		if why != "" {
+			return nr, why
+		}
+		if shifted {
+			if _, ok := decimal(offset); !ok {
+				return nr, "bad port offset " + strconv.Quote(offset)
+			}
+		}
+		nr.Port, nr.PortHi = pr.Lo, pr.Hi
+	}
+	return nr, ""
+}
+
+func natAddr(s string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, "bad address " + strconv.Quote(s)
+	}
+	return a, ""
+}
+
+// parsePortRange reads "PORT" or "LO<sep>HI"; with open, "LO<sep>" and
+// "<sep>HI" too (iptables' --dport 1024: means 1024-65535).
+func parsePortRange(s string, sep byte, open bool) (PortRange, string) {
+	lo, hi, isRange := strings.Cut(s, string(sep))
+	if !isRange {
+		p, why := port(s)
+		return PortRange{p, p}, why
+	}
+	var pr PortRange
+	var why string
+	if lo == "" && open {
+		pr.Lo = 0
+	} else if pr.Lo, why = port(lo); why != "" {
+		return pr, why
+	}
+	if hi == "" && open {
+		pr.Hi = 65535
+	} else if pr.Hi, why = port(hi); why != "" {
+		return pr, why
+	}
+	if pr.Lo > pr.Hi {
+		return pr, fmt.Sprintf("port range %s is reversed", s)
+	}
+	return pr, ""
+}
+
+// port reads a port number as iptables does (xtables_strtoui with base 0:
+// decimal, 0x hex, leading-0 octal); iptables-save and iptables -S print
+// decimal, never service names.
+func port(s string) (uint16, string) {
+	n, why := number32(s)
+	if why != "" {
+		return 0, "bad port " + strconv.Quote(s)
+	}
+	if n > 65535 {
+		return 0, fmt.Sprintf("port %s out of range (0-65535)", s)
+	}
+	return uint16(n), ""
+}
+
+// decimal reads a non-negative decimal number of at most 10 digits.
+func decimal(s string) (uint64, bool) {
+	if s == "" || len(s) > 10 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	return n, true
+}
+
+// parseMarkMask reads "VALUE[/MASK]" the way xtables_parse_mark_mask does
+// (strtoul with base 0: 0x hex, leading 0 octal, else decimal), each fitting
+// 32 bits; the mask defaults to 0xffffffff.
+func parseMarkMask(s string) (v, m uint32, why string) {
+	vs, ms, hasMask := strings.Cut(s, "/")
+	if v, why = number32(vs); why != "" {
+		return 0, 0, why
+	}
+	m = 0xffffffff
+	if hasMask {
+		if m, why = number32(ms); why != "" {
+			return 0, 0, why
+		}
+	}
+	return v, m, ""
+}
+
+func number32(s string) (uint32, string) {
+	base, digits := 10, s
+	switch {
+	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'):
+		base, digits = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base, digits = 8, s[1:]
+	}
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if !(c >= '0' && c <= '9' || base == 16 && (c|0x20 >= 'a' && c|0x20 <= 'f')) {
+			return 0, "bad number " + strconv.Quote(s)
+		}
+	}
+	n, err := strconv.ParseUint(digits, base, 32)
+	if err != nil {
+		return 0, "bad number " + strconv.Quote(s)
+	}
+	return uint32(n), ""
+}
+
+// Compile compiles every rule of every table (see Rule.Compile); an error
+// names the table, chain and rule (its number in the chain, from 1).
+func (f *Firewall) Compile() error {
+	if f == nil {
+		return nil
+	}
+	for _, t := range f.Tables {
+		for _, c := range t.Chains {
+			for i, r := range c.Rules {
+				if err := r.Compile(); err != nil {
+					return fmt.Errorf("table %s chain %s rule %d: %w", t.Name, c.Name, i+1, err)
+				}
+			}
+		}
+	}
+	return nil
+}
