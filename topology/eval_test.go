@@ -110,3 +110,69 @@ func TestParseHelpers(t *testing.T) {
 		t.Error("ParsePrefix took a non-contiguous mask for a prefix")
 	}
 }
+
+// TestEvalUndecidable: a rule the reader could not recover exactly is
+// never guessed at: when its readable parts miss the packet it misses; when
+// they match, the walk ends there as unknown (with the reason), unless the
+// rule cannot change anything on the path (LOG, a counting rule).
+func TestEvalUndecidable(t *testing.T) {
+	ns := &topology.Namespace{Name: "n", Firewall: fw(t, "u", `*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p udp -j DNAT --to-destination 9.9.9.9
+-A PREROUTING -j LOG
+-A PREROUTING -p tcp -j DNAT --to-destination 2.2.2.2
+-A PREROUTING -j DNAT --to-destination 3.3.3.3
+COMMIT
+`)}
+	rules := ns.Firewall.Table("nat").Chain("PREROUTING").Rules
+	rules[0].Undecidable = "-L prints `bpf ...`, which does not read back"
+	rules[1].Undecidable = "-L prints `u32 ...`, which does not read back"
+	rules[2].Undecidable = "-L prints `policy ...`, which does not read back"
+	pkt := topology.Packet{Proto: "tcp", Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.9"), DPort: 80}
+	d := topology.Eval(ns, "nat", "PREROUTING", &pkt)
+	if d.Verdict != topology.VerdictUnknown || d.By == nil || d.By.Rule != rules[2] {
+		t.Fatalf("want unknown at the tcp DNAT, got %+v", d)
+	}
+	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "unknown whether line 5 matches") || !strings.Contains(d.Notes[0], "policy ...") {
+		t.Errorf("notes %q", d.Notes)
+	}
+	if pkt.Dst.String() != "192.0.2.9" || pkt.DNATed {
+		t.Errorf("the packet was rewritten by a rule not known to match: %v", pkt)
+	}
+	rules[2].Undecidable = ""
+	if d := topology.Eval(ns, "nat", "PREROUTING", &pkt); d.Verdict != "DNAT" || pkt.Dst.String() != "2.2.2.2" {
+		t.Errorf("decidable again: %+v %v", d, pkt)
+	}
+}
+
+// TestPathUndecidable: a path through an undecidable rule ends there with
+// an undecidable break naming the rule, not with a guess (here: the host's
+// DNAT cannot be read, which must not read as "not published").
+func TestPathUndecidable(t *testing.T) {
+	w := newWorld()
+	m := w.model(t)
+	for _, r := range m.Lookup("host").Firewall.Table("nat").Chain("DOCKER-INGRESS").Rules {
+		if r.Target == "DNAT" {
+			r.Undecidable = "-L prints `foo`, which does not read back"
+		}
+	}
+	p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 8080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := p.Hops[len(p.Hops)-1]
+	if p.Complete || len(p.Backends) != 0 || last.Kind != topology.HopBreak || last.Code != topology.BreakUndecidable ||
+		last.Netns != "host" || last.Chain != "DOCKER-INGRESS" || !strings.Contains(last.Reason, "foo") {
+		t.Fatalf("path %+v", p)
+	}
+	// in a task: that backend stops there, the others are followed
+	m = w.model(t)
+	for _, r := range m.Lookup(w.taskNames[0]).Firewall.Table("nat").Chain("PREROUTING").Rules {
+		r.Undecidable = "-L prints `foo`, which does not read back"
+	}
+	p = mustPath(t, m, 8080)
+	b := p.Backends[0]
+	if p.Complete || b.Remote || len(b.Hops) != 1 || b.Hops[0].Code != topology.BreakUndecidable || b.TargetPort != 0 {
+		t.Fatalf("backend %+v of %+v", b, p)
+	}
+}
