@@ -22,32 +22,67 @@ import (
 // iptables that the evaluator cannot follow exactly (a non-contiguous
 // address mask, several NAT ranges) sets Undecidable instead. Compile is
 // idempotent.
-func (r *Rule) Compile() error {
-	for _, h := range []struct {
-		flag string
-		n    *Negatable
-	}{{"-s", r.Src}, {"-d", r.Dst}} {
-		if h.n == nil {
-			continue
-		}
-		p, why := parseNet(h.n.Value)
-		if why != "" {
-			return fmt.Errorf("%s %q: %s", h.flag, h.n.Value, why)
-		}
-		if !p.IsValid() {
-			r.undecidable(fmt.Sprintf("%s %s: non-contiguous mask", h.flag, h.n.Value))
-		}
-		h.n.Net = p
+func (r *Rule) Compile() error { return r.CompileWith(nil) }
+
+// CompileWith is Compile taking the typed arguments' storage from s (nil: a
+// fresh one), for readers that compile many rules.
+func (r *Rule) CompileWith(s *Slab) error {
+	if s == nil {
+		s = &Slab{}
+	}
+	if err := r.compileNet("-s", r.Src); err != nil {
+		return err
+	}
+	if err := r.compileNet("-d", r.Dst); err != nil {
+		return err
 	}
 	for i := range r.Matches {
 		m := &r.Matches[i]
 		for j := range m.Opts {
-			if err := compileMatchOpt(m.Name, &m.Opts[j]); err != nil {
+			if err := compileMatchOpt(s, m.Name, &m.Opts[j]); err != nil {
 				return err
 			}
 		}
 	}
-	return r.compileTarget()
+	return r.compileTarget(s)
+}
+
+// Slab lends Compile the storage of typed arguments in chunks that grow
+// with use, so a reader compiling many rules allocates per chunk, not per
+// argument. The zero value is ready; a Slab is not safe for concurrent use.
+type Slab struct {
+	ports []PortRange
+	nats  []NATRange
+	marks []MarkMask
+	sets  []MarkSet
+	n     int // size of the last chunk
+}
+
+// carve returns n elements of *chunk, refilling it when short; the result's
+// capacity is n, so appending to it never touches its neighbours.
+func carve[T any](s *Slab, chunk *[]T, n int) []T {
+	if len(*chunk) < n {
+		s.n = min(max(2*s.n, 16), 4096)
+		*chunk = make([]T, max(n, s.n))
+	}
+	out := (*chunk)[:n:n]
+	*chunk = (*chunk)[n:]
+	return out
+}
+
+func (r *Rule) compileNet(flag string, n *Negatable) error {
+	if n == nil {
+		return nil
+	}
+	p, why := parseNet(n.Value)
+	if why != "" {
+		return fmt.Errorf("%s %q: %s", flag, n.Value, why)
+	}
+	if !p.IsValid() {
+		r.undecidable(fmt.Sprintf("%s %s: non-contiguous mask", flag, n.Value))
+	}
+	n.Net = p
+	return nil
 }
 
 func (r *Rule) undecidable(why string) {
@@ -58,16 +93,27 @@ func (r *Rule) undecidable(why string) {
 	}
 }
 
-// portOpts are the port options of the matches the evaluator knows, and
-// whether they take a list (multiport) or one port or range (tcp, udp).
-var portOpts = map[string]map[string]bool{
-	"tcp":       {"dport": false, "sport": false, "destination-port": false, "source-port": false},
-	"udp":       {"dport": false, "sport": false, "destination-port": false, "source-port": false},
-	"multiport": {"dports": true, "sports": true, "ports": true, "destination-ports": true, "source-ports": true},
+// portOpt says whether opt is a port option of a match the evaluator
+// knows, and whether it takes a list (multiport) or one port or range (tcp,
+// udp).
+func portOpt(match, opt string) (isPort, list bool) {
+	switch match {
+	case "tcp", "udp":
+		switch opt {
+		case "dport", "sport", "destination-port", "source-port":
+			return true, false
+		}
+	case "multiport":
+		switch opt {
+		case "dports", "sports", "ports", "destination-ports", "source-ports":
+			return true, true
+		}
+	}
+	return false, false
 }
 
-func compileMatchOpt(match string, o *Option) error {
-	list, isPort := portOpts[match][o.Name]
+func compileMatchOpt(s *Slab, match string, o *Option) error {
+	isPort, list := portOpt(match, o.Name)
 	isMark := match == "mark" && o.Name == "mark"
 	if !isPort && !isMark {
 		return nil
@@ -81,45 +127,72 @@ func compileMatchOpt(match string, o *Option) error {
 		if why != "" {
 			return fmt.Errorf("--%s %q: %s", o.Name, arg, why)
 		}
-		o.Mark = &MarkMask{Value: v, Mask: m}
+		mm := carve(s, &s.marks, 1)
+		mm[0] = MarkMask{Value: v, Mask: m}
+		o.Mark = &mm[0]
 		return nil
 	}
-	items := []string{arg}
+	n := 1
 	if list {
-		items = strings.Split(arg, ",")
+		n += strings.Count(arg, ",")
 	}
-	ports := make([]PortRange, 0, len(items))
-	for _, it := range items {
+	ports := carve(s, &s.ports, n)
+	rest := arg
+	for i := range ports {
+		it := rest
+		if list {
+			it, rest, _ = strings.Cut(rest, ",")
+		}
 		pr, why := parsePortRange(it, ':', true)
 		if why != "" {
 			return fmt.Errorf("--%s %q: %s", o.Name, arg, why)
 		}
-		ports = append(ports, pr)
+		ports[i] = pr
 	}
 	o.Ports = ports
 	return nil
 }
 
-// natOpts are the targets with a NAT range and the option that carries it;
-// required says whether the target needs it (iptables refuses DNAT and SNAT
-// without).
-var natOpts = map[string]struct {
-	opt      string
-	required bool
-	ports    bool // only ports (--to-ports), no address
-}{
-	"DNAT":       {"to-destination", true, false},
-	"SNAT":       {"to-source", true, false},
-	"REDIRECT":   {"to-ports", false, true},
-	"MASQUERADE": {"to-ports", false, true},
+// natSpec is how a NAT target carries its range: the option, whether the
+// target needs it (iptables refuses DNAT and SNAT without), and whether it
+// holds only ports (--to-ports).
+type natSpec struct {
+	opt             string
+	required, ports bool
 }
 
-// markOps are the MARK target's operations (libxt_MARK: revision 2 saves
-// --set-xmark; older ones and iptables-restore input use the others).
-var markOps = map[string]MarkOp{"set-xmark": MarkXSet, "set-mark": MarkSetBits, "or-mark": MarkOr, "and-mark": MarkAnd, "xor-mark": MarkXor}
+func natOpt(target string) (natSpec, bool) {
+	switch target {
+	case "DNAT":
+		return natSpec{"to-destination", true, false}, true
+	case "SNAT":
+		return natSpec{"to-source", true, false}, true
+	case "REDIRECT", "MASQUERADE":
+		return natSpec{"to-ports", false, true}, true
+	}
+	return natSpec{}, false
+}
 
-func (r *Rule) compileTarget() error {
-	if spec, ok := natOpts[r.Target]; ok {
+// markOp names the MARK target's operations (libxt_MARK: revision 2 saves
+// --set-xmark; older ones and iptables-restore input use the others).
+func markOp(opt string) (MarkOp, bool) {
+	switch opt {
+	case "set-xmark":
+		return MarkXSet, true
+	case "set-mark":
+		return MarkSetBits, true
+	case "or-mark":
+		return MarkOr, true
+	case "and-mark":
+		return MarkAnd, true
+	case "xor-mark":
+		return MarkXor, true
+	}
+	return 0, false
+}
+
+func (r *Rule) compileTarget(s *Slab) error {
+	if spec, ok := natOpt(r.Target); ok {
 		r.NAT = nil
 		n := 0
 		for _, o := range r.TargetOpts {
@@ -140,7 +213,9 @@ func (r *Rule) compileTarget() error {
 				r.undecidable(fmt.Sprintf("--%s %s: reversed address range", o.Name, o.Args[0]))
 			}
 			if n == 1 {
-				r.NAT = &nr
+				nn := carve(s, &s.nats, 1)
+				nn[0] = nr
+				r.NAT = &nn[0]
 			}
 		}
 		switch {
@@ -158,7 +233,7 @@ func (r *Rule) compileTarget() error {
 	}
 	r.SetMark = nil
 	for _, o := range r.TargetOpts {
-		op, ok := markOps[o.Name]
+		op, ok := markOp(o.Name)
 		if !ok {
 			continue
 		}
@@ -179,7 +254,9 @@ func (r *Rule) compileTarget() error {
 			}
 			m = 0
 		}
-		r.SetMark = &MarkSet{Op: op, Value: v, Mask: m}
+		ms := carve(s, &s.sets, 1)
+		ms[0] = MarkSet{Op: op, Value: v, Mask: m}
+		r.SetMark = &ms[0]
 	}
 	if r.SetMark == nil {
 		return fmt.Errorf("MARK without --set-xmark, --set-mark, --or-mark, --and-mark or --xor-mark")

@@ -352,7 +352,7 @@ func matchModule(ns *Namespace, m *Match, pkt *Packet) matchResult {
 }
 
 func isPortOpt(match, opt string) bool {
-	_, ok := portOpts[match][opt]
+	ok, _ := portOpt(match, opt)
 	return ok
 }
 

@@ -102,7 +102,7 @@ func checkRoundTrip(t *testing.T, rp *ruleParser, r *topology.Rule) {
 	for _, opts := range optionLists(r) {
 		for _, o := range opts {
 			for _, a := range o.Args {
-				if isStop(token{s: a}) && (!stringOpts[o.Name] || a == "!") {
+				if isStop(token{s: a}) && (!stringOpt(o.Name) || a == "!") {
 					return
 				}
 			}
@@ -227,7 +227,7 @@ func FuzzIPAddr(f *testing.F) {
 // one per non-blank line.
 func checkUnparsed(t *testing.T, bad []topology.Unparsed, entries int, data string) {
 	t.Helper()
-	n, ls := 0, lines{data: data}
+	n, ls := 0, newLines("fuzz.txt", strings.NewReader(data))
 	for {
 		l, ok := ls.next()
 		if !ok {

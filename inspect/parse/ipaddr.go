@@ -36,12 +36,8 @@ const NetnsIDNamed = -2
 // and moved to another (Docker's overlay vxlan0 prints as "vxlan0@ifN"), so
 // collect `ip -d addr` when the kind matters.
 func IPAddr(file string, r io.Reader) ([]*topology.Link, error) {
-	data, err := readAll(file, r)
-	if err != nil {
-		return nil, err
-	}
 	p := &addrParser{file: file, byIndex: map[int]bool{}, byName: map[string]*topology.Link{}}
-	ls := lines{data: data}
+	ls := newLines(file, r)
 	for {
 		line, ok := ls.next()
 		if !ok {
@@ -54,6 +50,9 @@ func IPAddr(file string, r io.Reader) ([]*topology.Link, error) {
 		if err := p.line(line); err != nil {
 			return nil, err
 		}
+	}
+	if err := ls.err(); err != nil {
+		return nil, err
 	}
 	links := make([]*topology.Link, len(p.links))
 	for i := range p.links {

@@ -24,11 +24,7 @@ import (
 // chain declared twice, a bad `[packets:bytes]` counter. Empty input (a
 // namespace with no tables) is an empty Firewall.
 func IptablesSave(file string, r io.Reader) (*topology.Firewall, error) {
-	data, err := readAll(file, r)
-	if err != nil {
-		return nil, err
-	}
-	return parseIptables(file, data)
+	return parseIptables(file, newLines(file, r))
 }
 
 type iptParser struct {
@@ -41,7 +37,7 @@ type iptParser struct {
 	rp     ruleParser
 }
 
-func parseIptables(file, data string) (*topology.Firewall, error) {
+func parseIptables(file string, ls *lines) (*topology.Firewall, error) {
 	p := &iptParser{
 		file:   file,
 		fw:     &topology.Firewall{Tables: []*topology.Table{}},
@@ -49,7 +45,6 @@ func parseIptables(file, data string) (*topology.Firewall, error) {
 		seen:   map[string]bool{},
 	}
 	p.rp.init()
-	ls := lines{data: data}
 	started := false // a *table line was seen
 	for {
 		line, ok := ls.next()
@@ -71,6 +66,9 @@ func parseIptables(file, data string) (*topology.Firewall, error) {
 		if err := p.line(s, ls.n); err != nil {
 			return nil, err
 		}
+	}
+	if err := ls.err(); err != nil {
+		return nil, err
 	}
 	if p.table != nil {
 		return nil, errorf(file, ls.n, "table %s (opened on line %d) has no COMMIT: file truncated?", p.table.Name, p.tline)
@@ -212,7 +210,7 @@ func (p *iptParser) ruleLine(s string, n int) error {
 	if c == nil {
 		return errorf(p.file, n, "table %s: rule for chain %s, which was never declared", p.table.Name, r.Chain)
 	}
-	if err := r.Compile(); err != nil {
+	if err := r.CompileWith(&p.rp.slab); err != nil {
 		return &Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err}
 	}
 	r.Line = n

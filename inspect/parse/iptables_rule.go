@@ -26,12 +26,15 @@ type ruleParser struct {
 	so   []scratchOpt
 	sa   []string
 
-	blocks  []ruleBlock
-	spare   *ruleBlock // a block handed out for a rule that failed
-	nblocks int        // size of the last blocks slab: slabs grow with the file
+	blocks  []topology.Rule
+	spare   *topology.Rule // a rule handed out for a line that failed
+	nblocks int            // size of the last blocks slab: slabs grow with the file
 	opts    []topology.Option
 	args    []string
 	matches []topology.Match
+	negs    []topology.Negatable
+	// slab lends Rule.CompileWith the typed arguments' storage.
+	slab topology.Slab
 }
 
 type scratchMatch struct {
@@ -44,12 +47,6 @@ type scratchOpt struct {
 	neg    bool
 	quoted bool // an argument was quoted (xtables_save_string)
 	a, b   int  // its arguments: sa[a:b]
-}
-
-// ruleBlock is a rule allocated together with its header Negatables.
-type ruleBlock struct {
-	r   topology.Rule
-	neg [6]topology.Negatable
 }
 
 const (
@@ -71,20 +68,20 @@ func (rp *ruleParser) parse(text string) (*topology.Rule, string) {
 	if blk == nil {
 		if len(rp.blocks) == 0 {
 			rp.nblocks = min(max(2*rp.nblocks, 8), 256)
-			rp.blocks = make([]ruleBlock, rp.nblocks)
+			rp.blocks = make([]topology.Rule, rp.nblocks)
 		}
 		blk = &rp.blocks[0]
 		rp.blocks = rp.blocks[1:]
 	}
 	if why := rp.parseInto(blk, text); why != "" {
-		*blk = ruleBlock{}
+		*blk = topology.Rule{}
 		rp.spare = blk
 		return nil, why
 	}
-	return &blk.r, ""
+	return blk, ""
 }
 
-func (rp *ruleParser) parseInto(blk *ruleBlock, text string) string {
+func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
 	toks, reason := rp.tokenize(text)
 	if reason != "" {
 		return reason
@@ -97,11 +94,10 @@ func (rp *ruleParser) parseInto(blk *ruleBlock, text string) string {
 	}
 	rp.sm, rp.so, rp.sa = rp.sm[:0], rp.so[:0], rp.sa[:0]
 	var (
-		r      = &blk.r
 		ctx    = ctxNone
 		neg    bool
 		ta, tb int // target options: so[ta:tb]
-		nneg   int // header Negatables used
+		hdr    header
 	)
 	r.Chain, r.Text = toks[1].s, text
 	closeCtx := func() {
@@ -132,43 +128,15 @@ func (rp *ruleParser) parseInto(blk *ruleBlock, text string) string {
 			if neg && vneg {
 				return "two ! for " + t.s
 			}
-			field := r.Src
-			switch t.s {
-			case "-d":
-				field = r.Dst
-			case "-i":
-				field = r.InIface
-			case "-o":
-				field = r.OutIface
-			case "-p":
-				field = r.Proto
-			}
-			if field != nil {
+			if !hdr.set(headerIndex(t.s[1]), v, neg || vneg) {
 				return "duplicate " + t.s
-			}
-			n := &blk.neg[nneg]
-			nneg++
-			n.Neg, n.Value = neg || vneg, v
-			switch t.s {
-			case "-s":
-				r.Src = n
-			case "-d":
-				r.Dst = n
-			case "-i":
-				r.InIface = n
-			case "-o":
-				r.OutIface = n
-			case "-p":
-				r.Proto = n
 			}
 			neg = false
 			i = j
 		case "-f":
-			if r.Fragment != nil {
+			if !hdr.set(5, "", neg) {
 				return "duplicate -f"
 			}
-			r.Fragment = &blk.neg[5]
-			r.Fragment.Neg = neg
 			neg = false
 		case "-m", "-j", "-g":
 			if neg {
@@ -208,14 +176,15 @@ func (rp *ruleParser) parseInto(blk *ruleBlock, text string) string {
 				o.neg = true
 				i++
 			}
-			if stringOpts[o.name] && i+1 < len(toks) && (toks[i+1].s != "!" || toks[i+1].quoted) {
+			text := stringOpt(o.name)
+			if text && i+1 < len(toks) && (toks[i+1].s != "!" || toks[i+1].quoted) {
 				// A free-text value is exactly one word, whatever it
 				// looks like: xtables_save_string leaves "-j" unquoted.
 				rp.sa = append(rp.sa, toks[i+1].s)
 				o.quoted = toks[i+1].quoted
 				i++
 			}
-			for !stringOpts[o.name] && i+1 < len(toks) && !isStop(toks[i+1]) {
+			for !text && i+1 < len(toks) && !isStop(toks[i+1]) {
 				rp.sa = append(rp.sa, toks[i+1].s)
 				o.quoted = o.quoted || toks[i+1].quoted
 				i++
@@ -229,7 +198,59 @@ func (rp *ruleParser) parseInto(blk *ruleBlock, text string) string {
 	}
 	closeCtx()
 	rp.build(r, ta, tb)
+	rp.header(r, &hdr)
 	return ""
+}
+
+// header collects a rule's header matches -s -d -i -o -p -f (index 0 to 5).
+type header struct {
+	vals [6]string
+	negs [6]bool
+	have uint8 // bit k: header k is there
+	n    int
+}
+
+func (h *header) set(k int, v string, neg bool) bool {
+	if h.have&(1<<k) != 0 {
+		return false
+	}
+	h.have |= 1 << k
+	h.vals[k], h.negs[k] = v, neg
+	h.n++
+	return true
+}
+
+// headerIndex is the index in header of -s, -d, -i, -o, -p.
+func headerIndex(flag byte) int {
+	switch flag {
+	case 's':
+		return 0
+	case 'd':
+		return 1
+	case 'i':
+		return 2
+	case 'o':
+		return 3
+	}
+	return 4
+}
+
+// header hangs the header matches that are there on r, carved from a slab
+// (a rule has one or two of the six, typically).
+func (rp *ruleParser) header(r *topology.Rule, h *header) {
+	if h.n == 0 {
+		return
+	}
+	negs := take(&rp.negs, h.n, rp.nblocks*2)
+	fields := [6]**topology.Negatable{&r.Src, &r.Dst, &r.InIface, &r.OutIface, &r.Proto, &r.Fragment}
+	i := 0
+	for k := range fields {
+		if h.have&(1<<k) != 0 {
+			negs[i].Neg, negs[i].Value = h.negs[k], h.vals[k]
+			*fields[k] = &negs[i]
+			i++
+		}
+	}
 }
 
 // build copies the scratch matches, options and arguments into slabs and
@@ -294,10 +315,12 @@ func headerValue(toks []token, i int) (v string, neg bool, j int, why string) {
 
 // isStop reports whether t ends an option's argument list: "!", a long
 // option, or one of the rule's own flags. Quoted arguments never stop.
-// stringOpts are options whose one argument is free text that
+// stringOpt: options whose one argument is free text that
 // iptables-save prints unquoted when it is only [-_0-9A-Za-z], so it may
 // look like an option ("--comment -j").
-var stringOpts = map[string]bool{"comment": true, "log-prefix": true, "nflog-prefix": true}
+func stringOpt(name string) bool {
+	return name == "comment" || name == "log-prefix" || name == "nflog-prefix"
+}
 
 func isStop(t token) bool {
 	if t.quoted {

@@ -31,16 +31,12 @@ import (
 // skipped. The result has Available true and Impl "ipvs"; empty input (an
 // empty ipvsadm-save) is an empty table.
 func Ipvsadm(file string, r io.Reader) (*topology.IPVS, error) {
-	data, err := readAll(file, r)
-	if err != nil {
-		return nil, err
-	}
 	p := &ipvsParser{
 		file: file,
 		out:  &topology.IPVS{Available: true, Services: []*topology.IPVSService{}},
 		svcs: map[string]*topology.IPVSService{},
 	}
-	ls := lines{data: data}
+	ls := newLines(file, r)
 	for {
 		line, ok := ls.next()
 		if !ok {
@@ -53,6 +49,9 @@ func Ipvsadm(file string, r io.Reader) (*topology.IPVS, error) {
 		if err := p.line(line); err != nil {
 			return nil, err
 		}
+	}
+	if err := ls.err(); err != nil {
+		return nil, err
 	}
 	return p.out, nil
 }

@@ -16,16 +16,12 @@ import (
 // When no line at all is understood but some are not, the input is not the
 // command's output: an *Error naming the first of them.
 func linewise(file, what string, r io.Reader, fn func(n int, line string, f []string) (why string)) ([]topology.Unparsed, error) {
-	data, err := readAll(file, r)
-	if err != nil {
-		return nil, err
-	}
 	var (
 		bad  []topology.Unparsed
 		good int
 		f    []string
 	)
-	ls := lines{data: data}
+	ls := newLines(file, r)
 	for {
 		line, ok := ls.next()
 		if !ok {
@@ -40,6 +36,9 @@ func linewise(file, what string, r io.Reader, fn func(n int, line string, f []st
 			continue
 		}
 		good++
+	}
+	if err := ls.err(); err != nil {
+		return nil, err
 	}
 	if good == 0 && len(bad) > 0 {
 		return nil, errorf(file, bad[0].Line, "not %s output: %s: %q", what, bad[0].Reason, clip(bad[0].Text))

@@ -17,6 +17,7 @@
 package parse
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -45,43 +46,122 @@ func errorf(file string, line int, format string, args ...any) *Error {
 	return &Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
 }
 
-// readAll reads the whole input as one string; every line, token and rule
-// text the parsers keep is a substring of it, so a parse costs one copy of
-// the input plus the model.
-func readAll(file string, r io.Reader) (string, error) {
-	var b strings.Builder
-	if _, err := io.Copy(&b, r); err != nil {
-		return "", &Error{File: file, Msg: "read: " + err.Error(), Err: err}
-	}
-	return b.String(), nil
-}
+// MaxLine is the longest line the parsers read; a longer one is an *Error
+// naming the file and line. Real lines are far shorter: an iptables rule
+// with the longest comment and a full BPF program is a few kilobytes.
+const MaxLine = 1 << 20
 
-// lines iterates over the lines of a string, counting them from 1 and
-// dropping the line terminator ("\n" or "\r\n").
+// blockSize is how much lines reads at a time.
+const blockSize = 64 << 10
+
+// lines reads its input as a stream of lines, counting them from 1 and
+// dropping the line terminator ("\n" or "\r\n"). It converts each block of
+// complete lines it reads (about blockSize) to one string and hands out the
+// lines as substrings of it: a line costs no allocation, and what the model
+// keeps (rule texts, their tokens) holds on to the blocks it came from and
+// nothing else. Memory grows with what the model keeps, not with the file.
+// After next returns false, err says whether the input ended or failed.
 type lines struct {
-	data string
+	file string
+	r    io.Reader
+	buf  []byte // read, not yet in a block: the start of a line
+	data string // the current block
 	pos  int
 	n    int // number of the line last returned
+	rerr error
+	fail error // the *Error that ended the stream
+	idle int   // reads in a row that returned nothing
+}
+
+func newLines(file string, r io.Reader) *lines {
+	return &lines{file: file, r: r}
 }
 
 func (l *lines) next() (string, bool) {
-	if l.pos >= len(l.data) {
+	if l.pos >= len(l.data) && !l.fill() {
 		return "", false
 	}
 	rest := l.data[l.pos:]
-	var line string
+	line := rest
 	if i := strings.IndexByte(rest, '\n'); i >= 0 {
 		line = rest[:i]
 		l.pos += i + 1
 	} else {
-		line = rest
 		l.pos = len(l.data)
 	}
 	l.n++
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
+	if len(line) > MaxLine {
+		l.tooLong()
+		return "", false
+	}
 	return line, true
+}
+
+func (l *lines) tooLong() {
+	l.data, l.pos = "", 0
+	l.fail = errorf(l.file, l.n, "line longer than %d bytes (not a command's output?)", MaxLine)
+}
+
+// fill reads the next block of complete lines (or the last line, without
+// a terminator) into data.
+func (l *lines) fill() bool {
+	for {
+		if len(l.buf) >= blockSize || l.rerr != nil {
+			if i := bytes.LastIndexByte(l.buf, '\n'); i >= 0 {
+				l.data, l.pos = string(l.buf[:i+1]), 0
+				l.buf = l.buf[:copy(l.buf, l.buf[i+1:])]
+				return true
+			}
+		}
+		if len(l.buf) > MaxLine+1 { // no line end in sight: a CR and LF may follow
+			l.n++
+			l.tooLong()
+			return false
+		}
+		if l.rerr != nil {
+			if l.rerr != io.EOF {
+				l.fail = &Error{File: l.file, Line: l.n + 1, Msg: "read: " + l.rerr.Error(), Err: l.rerr}
+				return false
+			}
+			if len(l.buf) == 0 {
+				return false
+			}
+			l.data, l.pos = string(l.buf), 0
+			l.buf = l.buf[:0]
+			return true
+		}
+		if cap(l.buf)-len(l.buf) < blockSize/2 {
+			// never more than a line's worth: an endless line is
+			// found out after MaxLine, not after memory runs out
+			nb := make([]byte, len(l.buf), min(max(2*cap(l.buf), 2*blockSize), MaxLine+blockSize))
+			copy(nb, l.buf)
+			l.buf = nb
+		}
+		k, err := l.r.Read(l.buf[len(l.buf):cap(l.buf)])
+		l.buf = l.buf[:len(l.buf)+k]
+		switch {
+		case err != nil:
+			l.rerr = err
+		case k > 0:
+			l.idle = 0
+		default:
+			if l.idle++; l.idle >= 100 { // as bufio does
+				l.rerr = io.ErrNoProgress
+			}
+		}
+	}
+}
+
+// err is the *Error that ended the stream early (a read error, a line
+// longer than MaxLine), nil when the input simply ended.
+func (l *lines) err() error {
+	if l.fail == nil {
+		return nil
+	}
+	return l.fail
 }
 
 // fields splits s at runs of spaces and tabs into dst (reused) and returns it.
