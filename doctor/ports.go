@@ -170,9 +170,9 @@ func (c *checker) emulatedNoBackends(f *Finding, h topology.Hop, pp portRef) boo
 // listing that does not show it exactly): not a fault, a check not made.
 func undecidable(f *Finding, h topology.Hop, pp portRef) {
 	f.Code, f.Severity = "rule-undecidable", Info
-	f.Summary = fmt.Sprintf("%s cannot be checked past %s: a rule there cannot be read exactly", pp, h.Netns)
+	f.Summary = fmt.Sprintf("%s cannot be checked past %s %s %s (what was collected does not say)", pp, h.Netns, h.Table, h.Chain)
 	f.Confirm = "iptables -t " + h.Table + " -S " + h.Chain
-	f.Fix = "collect iptables-save (or iptables -t TABLE -S) from " + h.Netns + " instead of an iptables -L listing"
+	f.Fix = "collect iptables-save (or iptables -t " + h.Table + " -S) from " + h.Netns + ": an iptables -L listing does not show every rule exactly"
 }
 
 func hasKind(hs []topology.Hop, kind string) bool {

@@ -219,7 +219,8 @@ func (r *Rule) compileTarget(s *Slab) error {
 			}
 		}
 		switch {
-		case n == 0 && spec.required:
+		case n == 0 && spec.required && r.Undecidable == "":
+			// (an undecidable rule's options may not have been read)
 			return fmt.Errorf("%s without --%s", r.Target, spec.opt)
 		case n > 1:
 			// Kernels before 2.6.11 took several ranges and chose among
@@ -258,7 +259,7 @@ func (r *Rule) compileTarget(s *Slab) error {
 		ms[0] = MarkSet{Op: op, Value: v, Mask: m}
 		r.SetMark = &ms[0]
 	}
-	if r.SetMark == nil {
+	if r.SetMark == nil && r.Undecidable == "" {
 		return fmt.Errorf("MARK without --set-xmark, --set-mark, --or-mark, --and-mark or --xor-mark")
 	}
 	return nil

@@ -71,6 +71,11 @@ func Eval(ns *Namespace, table, chain string, pkt *Packet) Decision {
 func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 	var d Decision
 	t := e.ns.Firewall.Table(table)
+	if t == nil && e.ns.Firewall != nil && !e.ns.Firewall.Collected(table) {
+		d.Verdict = VerdictUnknown
+		d.Notes = append(d.Notes, fmt.Sprintf("%s/%s: unknown: table %s was not collected", table, chain, table))
+		return d
+	}
 	c := t.Chain(chain)
 	if c == nil {
 		return d // no such table/chain: nothing happens (ACCEPT)
@@ -158,8 +163,9 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 }
 
 // VerdictUnknown ends a walk at a rule the evaluator cannot decide (its
-// Undecidable reason, or arguments a reader did not compile): Decision.By is
-// that rule and a note says why. Nothing past it is guessed.
+// Undecidable reason, or arguments a reader did not compile; Decision.By is
+// that rule) or at a table that was not collected (By is nil); a note says
+// why. Nothing past it is guessed.
 const VerdictUnknown = "UNKNOWN"
 
 type matchResult int

@@ -14,6 +14,12 @@ type Firewall struct {
 	// Unparsed are lines that were kept verbatim because they could not
 	// be understood; they are reported, never dropped silently.
 	Unparsed []Unparsed `json:"unparsed,omitempty"`
+	// NotCollected names the tables that were not read, when the
+	// firewall was assembled from per-table listings (a bundle's
+	// iptables-nat.txt without iptables-filter.txt): evaluating one of
+	// them is unknown, never "no rules". Empty for iptables-save and the
+	// kernel readers, which see every table.
+	NotCollected []string `json:"not_collected,omitempty"`
 }
 
 // Unparsed is a line (or decoded rule) the reader did not understand.
@@ -187,6 +193,19 @@ func (f *Firewall) Table(name string) *Table {
 		}
 	}
 	return nil
+}
+
+// Collected reports whether table was read (see NotCollected).
+func (f *Firewall) Collected(table string) bool {
+	if f == nil {
+		return false
+	}
+	for _, t := range f.NotCollected {
+		if t == table {
+			return false
+		}
+	}
+	return true
 }
 
 // Chain returns the named chain, or nil.

@@ -172,6 +172,11 @@ func (w *walker) eval(ns *Namespace, table, chain string, pkt *Packet) Decision 
 	w.p.Notes = appendUnique(w.p.Notes, d.Notes...)
 	if d.Verdict == VerdictUnknown {
 		w.stopped, w.p.Complete = true, false
+		if d.By == nil {
+			w.p.Hops = append(w.p.Hops, Hop{Netns: ns.Name, Kind: HopBreak, Table: table, Chain: chain, Code: BreakUndecidable,
+				Reason: fmt.Sprintf("%s %s cannot be checked for %s: table %s was not collected", table, chain, pkt, table)})
+			return d
+		}
 		w.p.Hops = append(w.p.Hops, ruleHop(ns, HopBreak, *d.By, func(h *Hop) {
 			h.Code = BreakUndecidable
 			h.Reason = fmt.Sprintf("%s %s: cannot tell whether %s matches %s: %s", table, d.By.Chain, ruleRef(d.By.Rule), pkt, undecidedWhy(d.By.Rule))

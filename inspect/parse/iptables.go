@@ -24,7 +24,7 @@ import (
 // chain declared twice, a bad `[packets:bytes]` counter. Empty input (a
 // namespace with no tables) is an empty Firewall.
 func IptablesSave(file string, r io.Reader) (*topology.Firewall, error) {
-	return parseIptables(file, newLines(file, r))
+	return parseIptables(file, newLines(file, r), "")
 }
 
 type iptParser struct {
@@ -37,7 +37,7 @@ type iptParser struct {
 	rp     ruleParser
 }
 
-func parseIptables(file string, ls *lines) (*topology.Firewall, error) {
+func newIptParser(file string) *iptParser {
 	p := &iptParser{
 		file:   file,
 		fw:     &topology.Firewall{Tables: []*topology.Table{}},
@@ -45,11 +45,23 @@ func parseIptables(file string, ls *lines) (*topology.Firewall, error) {
 		seen:   map[string]bool{},
 	}
 	p.rp.init()
+	return p
+}
+
+// parseIptables reads iptables-save output from ls; first, when not "", is
+// the line ls returned last, not yet parsed.
+func parseIptables(file string, ls *lines, first string) (*topology.Firewall, error) {
+	p := newIptParser(file)
 	started := false // a *table line was seen
 	for {
-		line, ok := ls.next()
-		if !ok {
-			break
+		line := first
+		if first != "" {
+			first = ""
+		} else {
+			var ok bool
+			if line, ok = ls.next(); !ok {
+				break
+			}
 		}
 		s := trimSpace(line)
 		if s == "" {
@@ -177,6 +189,12 @@ func (p *iptParser) ruleLine(s string, n int) error {
 		has = true
 		text = trimSpace(s[end+1:])
 	}
+	return p.rule(s, text, n, has, pk, by)
+}
+
+// rule parses text, a rule line s without its counters, into the open
+// table.
+func (p *iptParser) rule(s, text string, n int, has bool, pk, by uint64) error {
 	if p.table == nil {
 		return errorf(p.file, n, "rule outside a table (no *table line before it)")
 	}
