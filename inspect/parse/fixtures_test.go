@@ -35,6 +35,11 @@ func fixtureKind(name string) string {
 			return s.kind
 		}
 	}
+	for _, t := range Tables {
+		if name == "iptables-"+t.Name+".txt" {
+			return "iptables-table" // a listing: fixtures/cmdout/listings
+		}
+	}
 	switch {
 	case strings.Contains(name, "iptables-save"):
 		return "iptables"

@@ -105,12 +105,18 @@ func (p *listParser) chainLine(s string, n int) error {
 	if len(f) < 3 || !strings.HasPrefix(f[2], "(") || !strings.HasSuffix(s, ")") {
 		return p.errorf(n, "bad chain line %q", clip(s))
 	}
+	if !listName(f[1]) {
+		return p.errorf(n, "bad chain name %q", f[1])
+	}
 	c := &topology.Chain{Name: f[1], Policy: "-", Rules: []*topology.Rule{}}
 	if f[2] == "(policy" {
 		if len(f) < 4 {
 			return p.errorf(n, "bad chain line %q", clip(s))
 		}
 		c.Policy = strings.TrimSuffix(f[3], ")")
+		if c.Policy != "ACCEPT" && c.Policy != "DROP" {
+			return p.errorf(n, "chain %s: bad policy %q", c.Name, c.Policy)
+		}
 		if len(f) == 8 && f[5] == "packets," && f[7] == "bytes)" {
 			pk, exact1, ok1 := listCounter(f[4])
 			by, exact2, ok2 := listCounter(f[6])
@@ -205,6 +211,9 @@ func (p *listParser) rule(s string, n int) error {
 	switch {
 	case len(cols) >= k+7 && isListOpt(cols[k+2].s):
 		r.Target = cols[k].s
+		if !listName(r.Target) {
+			return p.errorf(n, "bad target %q", r.Target)
+		}
 		k++
 	case len(cols) >= k+6 && isListOpt(cols[k+1].s):
 	default:
@@ -235,6 +244,13 @@ func (p *listParser) rule(s string, n int) error {
 
 func isListOpt(s string) bool { return s == "--" || s == "-f" || s == "!f" }
 
+// listName: a chain, target or interface name the rule syntax can carry
+// (iptables refuses chain names starting with - or !; a quote would not
+// read back).
+func listName(s string) bool {
+	return s != "" && s[0] != '-' && s[0] != '!' && !strings.ContainsAny(s, "\"'\\")
+}
+
 // header6 reads prot, opt, in, out, source and destination.
 func (p *listParser) header6(r *topology.Rule, c []col, n int) error {
 	prot, neg := strings.CutPrefix(c[0].s, "!")
@@ -252,7 +268,7 @@ func (p *listParser) header6(r *topology.Rule, c []col, n int) error {
 	}
 	for i, fld := range []**topology.Negatable{&r.InIface, &r.OutIface} {
 		v, neg := strings.CutPrefix(c[2+i].s, "!")
-		if v == "" {
+		if !listName(v) {
 			return p.errorf(n, "bad interface %q", c[2+i].s)
 		}
 		if v != "*" || neg {
@@ -294,17 +310,24 @@ func listAddr(s string) (string, bool) {
 }
 
 // protoName maps the prot column (a number with -n since iptables 1.8.9, a
-// name before) to the name iptables-save prints (proto_to_name over
-// xtables_chain_protos); "all" for any; other numbers stay numbers.
+// name before) to the name iptables-save prints: proto_to_name over
+// xtables_chain_protos, then getprotobynumber, i.e. /etc/protocols (the
+// common entries of Debian's netbase below; other numbers stay numbers);
+// "all" for any.
 var protoNames = map[string]string{"0": "all", "6": "tcp", "17": "udp", "1": "icmp", "132": "sctp", "136": "udplite",
-	"58": "ipv6-icmp", "50": "esp", "51": "ah", "135": "mobility-header"}
+	"58": "ipv6-icmp", "50": "esp", "51": "ah", "135": "mobility-header",
+	"2": "igmp", "4": "ipencap", "33": "dccp", "41": "ipv6", "46": "rsvp", "47": "gre", "89": "ospf", "94": "ipip",
+	"97": "etherip", "103": "pim", "112": "vrrp", "115": "l2tp", "137": "mpls-in-ip"}
 
 func protoName(s string) string {
 	if v, ok := protoNames[s]; ok {
 		return v
 	}
-	if _, ok := atoi(s); ok || s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == "" {
+	if v, ok := atoi(s); ok && v <= 255 {
 		return s
+	}
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == "" {
+		return s // a name (iptables before 1.8.9)
 	}
 	return ""
 }
@@ -511,10 +534,10 @@ func multiportMatch(x *prose) (topology.Match, bool) {
 // rule is undecidable).
 func commentMatch(x *prose) (topology.Match, bool) {
 	x.skip()
-	body := x.s[x.i+len("/* "):]
 	if !strings.HasPrefix(x.s[x.i:], "/* ") {
 		return topology.Match{}, false
 	}
+	body := x.s[x.i+len("/* "):]
 	end := strings.Index(body, " */")
 	if end < 0 {
 		return topology.Match{}, false

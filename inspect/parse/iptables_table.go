@@ -145,6 +145,9 @@ func (p *iptParser) sLine(s string, n int) error {
 			return errorf(p.file, n, "bad policy line %q: want \"-P CHAIN POLICY [-c PACKETS BYTES]\"", clip(s))
 		}
 		c.Name, c.Policy = f[1], f[2]
+		if c.Policy != "ACCEPT" && c.Policy != "DROP" {
+			return errorf(p.file, n, "-P %s: bad policy %q", c.Name, c.Policy)
+		}
 		if !builtin(p.table.Name, c.Name) {
 			return errorf(p.file, n, "-P %s: the %s table has no built-in chain %s (a listing of another table?)", c.Name, p.table.Name, c.Name)
 		}

@@ -19,12 +19,15 @@ import (
 //   - `ipvsadm -Ln --stats [--exact]`: Conns InPkts OutPkts InBytes OutBytes
 //     per service and per real server; without --exact large values carry a
 //     K/M/G/T suffix (powers of 1000) and are read back rounded down as
-//     ipvsadm printed them.
+//     ipvsadm printed them;
+//   - `ipvsadm -Ln --rate`: CPS InPPS OutPPS InBPS OutBPS in their place
+//     (ipvsadm.c print_service_entry, FMT_RATE); the model keeps counters,
+//     not rates, so only the services and real servers are read.
 //
 // Addresses must be numeric (-n); IPv6 ones are bracketed ("[::1]:80").
 // Forward methods map to "masq", "route", "tunnel" and "local";
 // ipvsadm-save prints -g for both route and local, read as "route".
-// The stats format carries no scheduler, forward method or weight: there
+// The stats and rate formats carry no scheduler, forward method or weight: there
 // Scheduler and Forward are empty and WeightUnknown is set: Weight 0 then
 // means "not shown", not a drained server. Service flags ipvsadm may add after the scheduler in -Ln
 // output (scheduler flags in parentheses, "ops", "pe NAME", ...) are
@@ -61,6 +64,7 @@ const (
 	ipvsSave
 	ipvsList
 	ipvsStats
+	ipvsRate
 )
 
 type ipvsParser struct {
@@ -120,8 +124,8 @@ func (p *ipvsParser) header(s string) error {
 		p.format = ipvsStats
 	case strings.Contains(s, "Scheduler"):
 		p.format = ipvsList
-	case strings.Contains(s, "CPS"):
-		return p.errorf("ipvsadm --rate output is not supported: use -Ln, -Ln --stats or ipvsadm-save -n")
+	case strings.Contains(s, "CPS") && strings.Contains(s, "OutBPS"):
+		p.format = ipvsRate
 	default:
 		return p.errorf("unsupported ipvsadm listing %q: use -Ln, -Ln --stats or ipvsadm-save -n", clip(s))
 	}
@@ -160,12 +164,14 @@ func (p *ipvsParser) listService() error {
 	default:
 		return p.errorf("unknown service line %q: want TCP, UDP, SCTP or FWM", clip(strings.Join(f, " ")))
 	}
-	if p.format == ipvsStats {
+	if p.format == ipvsStats || p.format == ipvsRate {
 		st, err := p.stats(f[i:])
 		if err != nil {
 			return err
 		}
-		svc.Stats = st
+		if p.format == ipvsStats {
+			svc.Stats = st
+		}
 	} else {
 		if i >= len(f) {
 			return p.errorf("service %s %s: no scheduler", f[0], f[1])
@@ -211,9 +217,13 @@ func (p *ipvsParser) listDest() error {
 		return p.errorf("real server: bad address %q (not numeric? use ipvsadm -n)", f[1])
 	}
 	d := &topology.IPVSDest{Addr: ap.Addr().Unmap(), Port: int(ap.Port())}
-	if p.format == ipvsStats {
-		if d.Stats, err = p.stats(f[2:]); err != nil {
+	if p.format == ipvsStats || p.format == ipvsRate {
+		st, err := p.stats(f[2:])
+		if err != nil {
 			return err
+		}
+		if p.format == ipvsStats {
+			d.Stats = st
 		}
 		d.WeightUnknown = true
 		p.cur.Dests = append(p.cur.Dests, d)
@@ -245,9 +255,13 @@ func (p *ipvsParser) listDest() error {
 
 var forwardNames = map[string]string{"Masq": "masq", "Route": "route", "Tunnel": "tunnel", "Local": "local"}
 
-// stats reads the five counters Conns InPkts OutPkts InBytes OutBytes.
+// stats reads the five counters Conns InPkts OutPkts InBytes OutBytes (or
+// the five rates CPS InPPS OutPPS InBPS OutBPS, which print alike).
 func (p *ipvsParser) stats(f []string) (*topology.IPVSStats, error) {
 	if len(f) != 5 {
+		if p.format == ipvsRate {
+			return nil, p.errorf("want 5 rates (CPS InPPS OutPPS InBPS OutBPS), found %d", len(f))
+		}
 		return nil, p.errorf("want 5 counters (Conns InPkts OutPkts InBytes OutBytes), found %d", len(f))
 	}
 	var v [5]uint64

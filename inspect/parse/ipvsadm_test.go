@@ -119,11 +119,13 @@ func TestIpvsadmFormats(t *testing.T) {
 		stats bool
 		exact bool
 		conns bool // weight, forward and connection counts shown
+		rate  bool // --rate: rates, which the model does not keep
 	}{
-		{"ipvsadm-save-n.txt", false, false, false},
-		{"ipvsadm-Ln.txt", false, false, true},
-		{"ipvsadm-Ln-stats.txt", true, false, false},
-		{"ipvsadm-Ln-stats-exact.txt", true, true, false},
+		{"ipvsadm-save-n.txt", false, false, false, false},
+		{"ipvsadm-Ln.txt", false, false, true, false},
+		{"ipvsadm-Ln-stats.txt", true, false, false, false},
+		{"ipvsadm-Ln-stats-exact.txt", true, true, false, false},
+		{"ipvsadm-Ln-rate.txt", false, false, false, true},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			v := parseIPVSFile(t, cmdout("ipvsadm-from-source", tc.file))
@@ -135,10 +137,14 @@ func TestIpvsadmFormats(t *testing.T) {
 				if s.FWMark != g.fwmark || s.Proto != g.proto || s.Addr != g.addrp.Addr() || s.Port != int(g.addrp.Port()) || s.Impl != "ipvs" {
 					t.Errorf("service %d: %+v, want %+v", i, s, g)
 				}
-				if tc.stats {
-					checkStats(t, s.Stats, g.stats, tc.exact)
+				if tc.stats || tc.rate {
+					if tc.stats {
+						checkStats(t, s.Stats, g.stats, tc.exact)
+					} else if s.Stats != nil {
+						t.Errorf("service %d: rates taken for counters: %+v", i, s.Stats)
+					}
 					if s.Scheduler != "" {
-						t.Errorf("scheduler %q in --stats output", s.Scheduler)
+						t.Errorf("scheduler %q in --stats/--rate output", s.Scheduler)
 					}
 				} else {
 					if s.Scheduler != g.sched || s.Persistent != g.persist || s.Stats != nil {
@@ -154,10 +160,14 @@ func TestIpvsadmFormats(t *testing.T) {
 						t.Errorf("service %d dest %d: %v:%d, want %v", i, j, d.Addr, d.Port, gd.addr)
 					}
 					switch {
-					case tc.stats:
-						checkStats(t, d.Stats, gd.stats, tc.exact)
-						if d.Forward != "" || d.Weight != 0 {
-							t.Errorf("forward/weight invented in --stats: %+v", d)
+					case tc.stats || tc.rate:
+						if tc.stats {
+							checkStats(t, d.Stats, gd.stats, tc.exact)
+						} else if d.Stats != nil {
+							t.Errorf("rates taken for counters: %+v", d.Stats)
+						}
+						if d.Forward != "" || d.Weight != 0 || !d.WeightUnknown {
+							t.Errorf("forward/weight invented in --stats/--rate: %+v", d)
 						}
 					case tc.conns:
 						if d.Forward != gd.fwd || d.Weight != gd.weight || d.ActiveConns != gd.act || d.InactConns != gd.ina {
@@ -281,7 +291,7 @@ func TestIpvsadmErrors(t *testing.T) {
 		{"bad mark", head + "FWM  0x100 rr\n", 4, "bad firewall mark"},
 		{"no scheduler", head + "FWM  1\n", 4, "no scheduler"},
 		{"unknown service", head + "ICMP 10.0.0.1:0 rr\n", 4, "unknown service line"},
-		{"rate", "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n", 1, "--rate"},
+		{"rate short", "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\nFWM  1        1        2\n", 2, "want 5 rates"},
 		{"thresholds", "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn\n", 1, "unsupported"},
 		{"stats short", stats + "FWM  1        1        2\n", 3, "want 5 counters"},
 		{"stats bad suffix", stats + "FWM  1        1        2 3 4 5X\n", 3, "bad counter"},
