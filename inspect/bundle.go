@@ -46,7 +46,9 @@ const (
 //	DIR/netns/<name>/…         one folder per netns, named like its file
 //	    ip-addr.txt            `ip addr` or `ip -d addr`
 //	    iptables-save.txt      `iptables-save` or `iptables-save -c`
-//	    ipvsadm.txt            `ipvsadm-save -n`, `ipvsadm -Ln` or `ipvsadm -Ln --stats`
+//	    iptables-TABLE.txt     instead, per table: `iptables -t TABLE -S [-v]` or
+//	                           `iptables -t TABLE -L -n -v [-x] [--line-numbers]` (see readBundleFirewall)
+//	    ipvsadm.txt            `ipvsadm-save -n`, `ipvsadm -Ln`, `ipvsadm -Ln --stats` or `ipvsadm -Ln --rate`
 //	    ipvsadm-timeout.txt    `ipvsadm -L --timeout` (optional)
 //	    ip-route.txt           `ip -4 route show table main` (optional)
 //	    ip-neigh.txt           `ip -4 neigh show nud all` (optional)
@@ -91,16 +93,19 @@ func Bundle(dir string) (*topology.Model, error) {
 	sort.Strings(names[1:])
 
 	m := &topology.Model{Source: "bundle:" + dir}
+	var fwNotes []string
 	for _, name := range names {
-		ns, err := readBundleNetns(filepath.Join(netnsDir, name), name)
+		ns, notes, err := readBundleNetns(filepath.Join(netnsDir, name), name)
 		if err != nil {
 			return nil, err
 		}
 		m.Namespaces = append(m.Namespaces, ns)
+		fwNotes = append(fwNotes, notes...)
 	}
 	if m.Notes, err = readNotes(filepath.Join(dir, BundleNotes)); err != nil {
 		return nil, err
 	}
+	m.Notes = append(m.Notes, fwNotes...)
 	noIPVS(m)
 	d, err := readBundleDocker(filepath.Join(dir, BundleDockerDir), m.Notes)
 	if err != nil {
@@ -146,7 +151,7 @@ func isDir(parent string, e fs.DirEntry) bool {
 	return false
 }
 
-func readBundleNetns(dir, name string) (*topology.Namespace, error) {
+func readBundleNetns(dir, name string) (*topology.Namespace, []string, error) {
 	ns := &topology.Namespace{Name: name}
 	if name == BundleHost {
 		ns.Role = topology.RoleHost
@@ -156,27 +161,26 @@ func readBundleNetns(dir, name string) (*topology.Namespace, error) {
 		return e
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !found {
 		ns.Errors = append(ns.Errors, BundleIPAddr+" not collected")
 	}
-	if _, err := parseFile(filepath.Join(dir, BundleIptables), func(file string, r io.Reader) (e error) {
-		ns.Firewall, e = parse.IptablesSave(file, r)
-		return e
-	}); err != nil {
-		return nil, err
+	fw, notes, err := readBundleFirewall(dir, name)
+	if err != nil {
+		return nil, nil, err
 	}
+	ns.Firewall = fw
 	if _, err := parseFile(filepath.Join(dir, BundleIPVS), func(file string, r io.Reader) (e error) {
 		ns.IPVS, e = parse.Ipvsadm(file, r)
 		return e
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := readBundleState(dir, ns); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ns, nil
+	return ns, notes, nil
 }
 
 // parseFile opens file and hands it to fn; found is false when the file

@@ -77,7 +77,7 @@ func TestListingsReadBack(t *testing.T) {
 		}
 		for _, f := range listingFormats {
 			files, _ := filepath.Glob(filepath.Join(dir, f.dir, "iptables-*.txt"))
-			if len(files) != len(want.Tables) {
+			if len(files) < len(want.Tables) {
 				t.Errorf("%s/%s: %d tables listed, iptables-save has %d", dir, f.dir, len(files), len(want.Tables))
 			}
 			for _, file := range files {
@@ -85,6 +85,12 @@ func TestListingsReadBack(t *testing.T) {
 				got, err := IptablesTable(file, table, strings.NewReader(readFixture(t, file)))
 				if err != nil {
 					t.Errorf("%v", err)
+					continue
+				}
+				if want.Table(table) == nil {
+					// a table the namespace does not have lists as
+					// its built-in chains, empty
+					emptyTable(t, file, got.Table(table))
 					continue
 				}
 				sameTable(t, file, want.Table(table), got, f.counters)
@@ -170,6 +176,15 @@ func sameTable(t *testing.T, file string, want *topology.Table, fw *topology.Fir
 			if counters && wr.HasCounters && !exact && !lost {
 				t.Errorf("%s:%d: counters %v %d/%d, want %d/%d", file, gr.Line, gr.HasCounters, gr.Packets, gr.Bytes, wr.Packets, wr.Bytes)
 			}
+		}
+	}
+}
+
+func emptyTable(t *testing.T, file string, tb *topology.Table) {
+	t.Helper()
+	for _, c := range tb.Chains {
+		if !builtin(tb.Name, c.Name) || c.Policy != "ACCEPT" || len(c.Rules) > 0 || c.Packets != 0 {
+			t.Errorf("%s: table %s is not in iptables-save, but lists chain %+v", file, tb.Name, c)
 		}
 	}
 }

@@ -1,7 +1,12 @@
 // Package parse reads the text output of the commands an operator runs on a
-// Swarm node into meshtrace's model: `iptables-save [-c]`, `ipvsadm-save -n`,
-// `ipvsadm -Ln [--stats]`, `ipvsadm -L --timeout`, `ip [-d] addr`, `ip
-// route`, `ip neigh`, `bridge fdb`, `sysctl`, `ss -tuln` and `conntrack -L`.
+// Swarm node into meshtrace's model: `iptables-save [-c]`, one table's
+// `iptables -S [-v]` or `iptables -L -n -v [-x] [--line-numbers]`,
+// `ipvsadm-save -n`, `ipvsadm -Ln [--stats|--rate]`, `ipvsadm -L
+// --timeout`, `ip [-d] addr`, `ip route`, `ip neigh`, `bridge fdb`,
+// `sysctl`, `ss -tuln` and `conntrack -L`. Every reader takes its input as
+// a stream of lines (at most MaxLine long), so memory grows with what the
+// model keeps, not with the file; every rule is typed by Rule.Compile as
+// it is read.
 // The bundle reader feeds it the files of a bundle directory and the live
 // reader the output of commands it ran inside a namespace.
 //
