@@ -108,8 +108,8 @@ type File struct {
 	read  int64
 }
 
-// Read reads at most the limit; past it, it returns an *Error wrapping a
-// *LimitError.
+// Read reads at most the limit; past it, it returns a *LimitError (the
+// reader's caller names the file: parsers say file and line).
 func (f *File) Read(p []byte) (int, error) {
 	if f.read >= f.limit {
 		// More bytes tell a file of exactly the limit from a longer one
@@ -117,7 +117,7 @@ func (f *File) Read(p []byte) (int, error) {
 		var more [8]byte
 		n, err := f.f.Read(more[:])
 		if n > 0 {
-			return 0, &Error{Path: f.name, Err: &LimitError{Limit: f.limit}}
+			return 0, &LimitError{Limit: f.limit}
 		}
 		return 0, err
 	}
