@@ -64,10 +64,10 @@ Exit status: 0 when nothing is above info, 1 otherwise.`,
 	src.add(c)
 	f := c.Flags()
 	f.StringVarP(&out, "output", "o", "text", "text or json")
-	f.IntVar(&port, "port", 0, "check only this published port")
+	intFlag(f, &port, "port", 0, portRange, "check only this published port")
 	f.StringVar(&proto, "proto", "", "with --port: tcp or udp")
 	f.BoolVar(&probe, "probe", false, "make one live request per published port (not with --from)")
-	f.DurationVar(&wait, "probe-timeout", 2*time.Second, "how long a probe waits for its answer")
-	f.DurationVar(&keepAlive, "keepalive", 0, "the application's idle keep-alive, compared with IPVS's TCP idle timeout (e.g. 20m)")
+	durationFlag(f, &wait, "probe-timeout", 2*time.Second, probeTimeout, "how long a probe waits for its answer")
+	durationFlag(f, &keepAlive, "keepalive", 0, keepAliveRange, "the application's idle keep-alive, compared with IPVS's TCP idle timeout (e.g. 20m)")
 	root.AddCommand(c)
 }

@@ -75,7 +75,7 @@ Exit status: 0 complete, 3 broken (the last hop says where and why), 1 other err
 	src.add(c)
 	f := c.Flags()
 	f.StringVarP(&out, "output", "o", "text", "text or json")
-	f.IntVar(&q.Port, "port", 0, "published port (or the VIP's service port)")
+	intFlag(f, &q.Port, "port", 0, portRange, "published port (or the VIP's service port)")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
 	f.StringVar(&vip, "vip", "", "service VIP for the east-west path")
 	f.StringVar(&q.Netns, "netns", "", "namespace the east-west call starts from (with --vip)")

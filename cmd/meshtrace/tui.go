@@ -31,8 +31,8 @@ func (f *tuiFlags) add(c *cobra.Command) {
 	f.src.add(c)
 	fl := c.Flags()
 	fl.StringSliceVar(&f.replay, "replay", nil, "capture files to step through (pcapng from trace --pcap, tcpdump pcap/pcapng); repeatable or comma-separated")
-	fl.DurationVar(&f.interval, "interval", 5*time.Second, "re-read the model this often in the background (0: never)")
-	fl.IntVar(&f.probeCount, "probe-count", 3, "connections a probe trace makes")
+	durationFlag(fl, &f.interval, "interval", 5*time.Second, intervalRange, "re-read the model this often in the background (0: never)")
+	intFlag(fl, &f.probeCount, "probe-count", 3, probeCountRng, "connections a probe trace makes")
 }
 
 func init() {

@@ -25,12 +25,25 @@ const createFlags = os.O_WRONLY | os.O_CREATE | os.O_EXCL | oNofollow
 func Create(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, createFlags, FileMode)
 	if errors.Is(err, fs.ErrExist) {
-		return nil, &Error{Path: path, Err: errors.New("exists: refusing to overwrite it (remove it or name a new file)")}
+		return nil, existsError(path)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// CheckNew says, before any work is done, that Create(path) will refuse
+// an existing path.
+func CheckNew(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return existsError(path)
+	}
+	return nil
+}
+
+func existsError(path string) error {
+	return &Error{Path: path, Err: errors.New("exists: refusing to overwrite it (remove it or name a new file)")}
 }
 
 // OutDir is a directory meshtrace writes into, everything created inside
