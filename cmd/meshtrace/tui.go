@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/internal/textsafe"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/tui"
@@ -89,7 +90,7 @@ func runTUI(ctx context.Context, f tuiFlags) error {
 	}
 	if !replayOnly {
 		src := f.src
-		cfg.Load = src.load
+		cfg.Load = tuiLoad(src)
 		if src.from == "" {
 			cfg.Tracer = tracesrc.Live{Config: func(ctx context.Context, r flows.Request) (trace.Config, error) {
 				return traceConfig(ctx, src, r)
@@ -109,6 +110,20 @@ func runTUI(ctx context.Context, f tuiFlags) error {
 		return fmt.Errorf("tui: %w", err)
 	}
 	return nil
+}
+
+// tuiLoad reads the source for the interface, which draws the model's
+// strings itself: they are escaped in place first (textsafe), so a
+// namespace or link name, a rule or a note holding terminal escapes cannot
+// reach the screen raw.
+func tuiLoad(src sourceFlags) func(context.Context) (*topology.Model, error) {
+	return func(ctx context.Context) (*topology.Model, error) {
+		m, err := src.load(ctx)
+		if m != nil {
+			textsafe.Escape(m)
+		}
+		return m, err
+	}
 }
 
 // colour is off under NO_COLOR (any value) and on dumb terminals.
@@ -163,6 +178,9 @@ func loadReplay(ctx context.Context, src sourceFlags, files []string, noSource b
 			}
 		}
 	}
-	res, _ := trace.Analyse(rd, env, trace.ReplayOptions{PacketHops: true}, readErr)
-	return tracesrc.FromResult(res, env.Primary()), readErr
+	// The error is the first file's, or files without one frame to analyse.
+	res, err := trace.Analyse(rd, env, trace.ReplayOptions{PacketHops: true}, readErr)
+	conns := tracesrc.FromResult(res, env.Primary())
+	textsafe.Escape(&conns) // interface names from the files, drawn as they are
+	return conns, err
 }
