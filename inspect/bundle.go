@@ -162,6 +162,7 @@ func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, er
 	}
 	if _, err := parseFile(b, path.Join(dir, BundleIptables), func(file string, r io.Reader) (e error) {
 		ns.Firewall, e = parse.IptablesSave(file, r)
+		keepValidRules(ns.Firewall, file)
 		return e
 	}); err != nil {
 		return nil, err

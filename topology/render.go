@@ -178,7 +178,11 @@ func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
 		}
 	}
 	for _, u := range ns.Firewall.Unparsed {
-		fmt.Fprintf(b, "    not understood (line %d): %s: %s\n", u.Line, esc(u.Text), esc(u.Reason))
+		where := fmt.Sprintf("line %d", u.Line)
+		if u.File != "" {
+			where = fmt.Sprintf("%s:%d", esc(u.File), u.Line)
+		}
+		fmt.Fprintf(b, "    not understood (%s): %s: %s\n", where, esc(u.Text), esc(u.Reason))
 	}
 }
 

@@ -115,7 +115,7 @@ func (rd *Reader) Read(name string, r io.Reader) error {
 func (rd *Reader) readPcap(name string, fileIdx int, r *bufio.Reader) error {
 	pr, err := pcapgo.NewReader(r)
 	if err != nil {
-		return &FileError{File: name, Err: fmt.Errorf("pcap header: %w", err)}
+		return &FileError{File: name, Err: fmt.Errorf("pcap header: %w", readErr(err))}
 	}
 	link := int(pr.LinkType())
 	if !LinkSupported(link) {
