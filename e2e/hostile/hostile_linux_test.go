@@ -156,7 +156,9 @@ func bundleCases(t *testing.T) []bundleCase {
 			gwant = nil
 		}
 		cs = append(cs,
-			bundleCase{"garbage " + s.path, func(t *testing.T, b, o string) { copyFile(filepath.Join(corpus, "bundle/garbage.bin"))(s.path)(t, b, o) }, gwant, garbage},
+			bundleCase{"garbage " + s.path, func(t *testing.T, b, o string) {
+				copyFile(filepath.Join(corpus, "bundle/garbage.bin"))(s.path)(t, b, o)
+			}, gwant, garbage},
 			bundleCase{"nul " + s.path, func(t *testing.T, b, o string) { copyFile(filepath.Join(corpus, "bundle/nul.bin"))(s.path)(t, b, o) }, gwant, garbage},
 			bundleCase{"fifo " + s.path, func(t *testing.T, b, _ string) {
 				special(t, filepath.Join(b, s.path), func(p string) error { return syscall.Mkfifo(p, 0o644) })
