@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/meshtrace/meshtrace/internal/testutil"
 )
 
 // plantingRunner is fakeRunner that, on the first command it runs, plants
@@ -41,18 +43,10 @@ func TestCollectNeverWritesThroughLinks(t *testing.T) {
 		{"docker folder", BundleDockerDir, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			top := t.TempDir()
-			victim := filepath.Join(top, "victim")
-			if err := os.WriteFile(victim, []byte("keep me\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			outside := filepath.Join(top, "outside")
-			if err := os.Mkdir(outside, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			target := victim
+			top, victims := testutil.NewVictims(t)
+			target := victims.File
 			if tc.toDir {
-				target = outside
+				target = victims.Dir
 			}
 			dir := filepath.Join(top, "bundle")
 			r := &plantingRunner{fakeRunner: &fakeRunner{out: hostOutputs(t), installed: allTools}}
@@ -68,12 +62,7 @@ func TestCollectNeverWritesThroughLinks(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, tc.link)) {
 				t.Errorf("collect: %v, want an error naming %s", err, tc.link)
 			}
-			if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
-				t.Fatalf("collect wrote through the link: the file outside now holds %q", b)
-			}
-			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
-				t.Fatalf("collect wrote into the directory outside: %v", ents)
-			}
+			victims.Untouched(t)
 		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshtrace/meshtrace/internal/testutil"
 )
 
 // TestFlagRanges: negative or absurd values are refused before anything
@@ -57,11 +59,8 @@ func TestFlagRanges(t *testing.T) {
 // TestTracePcapRefusesExisting: trace --pcap never overwrites a file or
 // writes through a link; it says so before capturing anything.
 func TestTracePcapRefusesExisting(t *testing.T) {
-	dir := t.TempDir()
-	victim := filepath.Join(dir, "victim")
-	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, v := testutil.NewVictims(t)
+	victim := v.File
 	link := filepath.Join(dir, "out.pcapng")
 	if err := os.Symlink(victim, link); err != nil {
 		t.Fatal(err)
@@ -72,7 +71,5 @@ func TestTracePcapRefusesExisting(t *testing.T) {
 			t.Errorf("--pcap %s: exit %d, %q; want it refused", p, code, out)
 		}
 	}
-	if b, _ := os.ReadFile(victim); string(b) != "keep" {
-		t.Errorf("victim changed: %q", b)
-	}
+	v.Untouched(t)
 }

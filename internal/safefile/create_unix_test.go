@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/meshtrace/meshtrace/internal/testutil"
 )
 
 func TestCreateDirNew(t *testing.T) {
@@ -43,15 +45,8 @@ func TestCreateDirNew(t *testing.T) {
 // TestCreateDirPlantedLinks: links planted in the output directory are
 // never written through, whether they point out of it or not.
 func TestCreateDirPlantedLinks(t *testing.T) {
-	top := t.TempDir()
-	victim := filepath.Join(top, "victim")
-	if err := os.WriteFile(victim, []byte("keep me\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	outside := filepath.Join(top, "outside")
-	if err := os.Mkdir(outside, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	top, v := testutil.NewVictims(t)
+	victim, outside := v.File, v.Dir
 	path := filepath.Join(top, "out")
 	d, err := CreateDir(path)
 	if err != nil {
@@ -74,12 +69,7 @@ func TestCreateDirPlantedLinks(t *testing.T) {
 	if err := d.WriteFile("netns/host.txt", []byte("x")); err == nil {
 		t.Error("wrote into a directory outside through a link")
 	}
-	if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
-		t.Errorf("victim changed: %q", b)
-	}
-	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
-		t.Errorf("written outside: %v", ents)
-	}
+	v.Untouched(t)
 }
 
 func TestCreateDirExisting(t *testing.T) {
@@ -122,7 +112,7 @@ func TestCreateDirExisting(t *testing.T) {
 }
 
 func TestCreate(t *testing.T) {
-	top := t.TempDir()
+	top, v := testutil.NewVictims(t)
 	p := filepath.Join(top, "a.pcapng")
 	f, err := Create(p)
 	if err != nil {
@@ -135,18 +125,14 @@ func TestCreate(t *testing.T) {
 	if _, err := Create(p); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("existing file: %v", err)
 	}
-	victim := filepath.Join(top, "victim")
-	os.WriteFile(victim, []byte("keep"), 0o644)
-	os.Symlink(victim, filepath.Join(top, "l.pcapng"))
+	os.Symlink(v.File, filepath.Join(top, "l.pcapng"))
 	os.Symlink("/no/such", filepath.Join(top, "dangling.pcapng"))
 	for _, n := range []string{"l.pcapng", "dangling.pcapng"} {
 		if _, err := Create(filepath.Join(top, n)); err == nil {
 			t.Errorf("%s: created through a link", n)
 		}
 	}
-	if b, _ := os.ReadFile(victim); string(b) != "keep" {
-		t.Errorf("victim changed: %q", b)
-	}
+	v.Untouched(t)
 	fifo := filepath.Join(top, "fifo")
 	syscall.Mkfifo(fifo, 0o644)
 	if _, err := Create(fifo); err == nil {
