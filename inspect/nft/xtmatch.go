@@ -2,6 +2,7 @@ package nft
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,8 +64,10 @@ func (d *ruleDecoder) match(x *XTMatch) {
 		m, err = decodePolicy(x.Rev, x.Info)
 	case x.Name == "u32":
 		m, err = decodeU32(x.Rev, x.Info)
+	case x.Name == "set":
+		m, err = decodeSet(x.Rev, x.Info, d.sets)
 	default:
-		err = fmt.Errorf("match %s revision %d is not supported", x.Name, x.Rev)
+		err = errNotDecoded
 	}
 	if err != nil {
 		what := xtUndecoded("match", x.Name, x.Rev, x.Info)
@@ -74,6 +77,10 @@ func (d *ruleDecoder) match(x *XTMatch) {
 	}
 	d.r.Matches = append(d.r.Matches, m)
 }
+
+// errNotDecoded is the reason for an extension (or revision) this reader
+// has no decoder for.
+var errNotDecoded = errors.New("no decoder for this extension and revision")
 
 // xtUndecoded names an xt match or target that stays undecoded by kind,
 // name, revision and size ("match bpf rev 1 (528 bytes)"): the Info bytes

@@ -21,7 +21,7 @@ func (d *ruleDecoder) target(x *XTTarget) {
 	case "LOG":
 		opts, err = decodeLOG(x.Rev, x.Info)
 	default:
-		err = fmt.Errorf("target %s revision %d is not supported", x.Name, x.Rev)
+		err = errNotDecoded
 	}
 	if err != nil {
 		what := xtUndecoded("target", x.Name, x.Rev, x.Info)
