@@ -124,11 +124,7 @@ func u32Info(invert bool, tests ...u32Test) []byte {
 
 func TestXTExtensionMatches(t *testing.T) {
 	dockerSave := ` -m bpf --bytecode "7,32 0 0 4294963252,7 0 0 0,64 0 0 4,116 0 0 8,21 1 0 4097,6 0 0 0,6 0 0 4294967295"`
-	cases := []struct {
-		name string
-		x    *XTMatch
-		want string
-	}{
+	cases := []xtCase{
 		{"bpf rev 1 (Docker's VNI match)", &XTMatch{Name: "bpf", Rev: 1, Info: bpfInfo1(0, dockerProg, "")}, dockerSave},
 		{"bpf rev 0", &XTMatch{Name: "bpf", Info: bpfInfo0(dockerProg)}, dockerSave},
 		{"bpf rev 1 one instruction", &XTMatch{Name: "bpf", Rev: 1, Info: bpfInfo1(0, []sockFilter{{6, 0, 0, 65535}}, "")},
@@ -174,17 +170,7 @@ func TestXTExtensionMatches(t *testing.T) {
 			u32Test{loc: [][2]uint32{{4, 0}, {1, 1}}, val: [][2]uint32{{0, 0xffffffff}}})},
 			` -m u32 ! --u32 "0x6&0xff=0x1,0x6:0x11&&0x4<<0x1=0x0:0xffffffff"`},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, probs := matchText(t, c.x)
-			if len(probs) > 0 {
-				t.Fatalf("problems: %q", probs)
-			}
-			if got != c.want {
-				t.Errorf("\n got  %q\n want %q", got, c.want)
-			}
-		})
-	}
+	runXTCases(t, nil, cases)
 }
 
 // TestXTExtensionMatchesBad: what iptables-save itself refuses or the

@@ -107,10 +107,16 @@ func probe(t testing.TB, feature string) string {
 // ipset: protocol not supported), and fails the test otherwise.
 func kernelLacks(t testing.TB, p xtProbe, cmd, out string) string {
 	t.Helper()
+	// iptables' own extension library is missing: not the kernel. (A
+	// match the kernel lacks gets to the kernel as revision 0, which
+	// iptables-nft takes as compatible, and fails there with ENOENT.)
+	if strings.Contains(out, "Couldn't load") {
+		t.Fatalf("probe %q: iptables lacks the extension: %s", cmd, out)
+	}
 	for _, s := range []string{"No such file or directory", "Protocol not supported", "not loaded",
 		"Address family not supported", "Cannot open session to kernel"} {
 		if strings.Contains(out, s) {
-			return p.kernel + " (" + cmd + ": " + out + ")"
+			return p.kernel + " (" + cmd + ": " + strings.ReplaceAll(out, "\n", " / ") + ")"
 		}
 	}
 	t.Fatalf("probe %q failed for a reason other than missing kernel support: %s", cmd, out)

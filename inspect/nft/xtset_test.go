@@ -60,11 +60,7 @@ func setInfo34(rev uint32, index uint16, dim, setFlags uint8, packets, bytes set
 
 func TestXTSet(t *testing.T) {
 	sets := &SetNames{Names: map[uint16]string{0: "s1", 3: "mesh-peers"}}
-	cases := []struct {
-		name string
-		x    *XTMatch
-		want string
-	}{
+	cases := []xtCase{
 		{"rev 0 src,dst", &XTMatch{Name: "set", Info: setInfo0(0, 1, 2)}, " -m set --match-set s1 src,dst"},
 		{"rev 0 inverted, one dimension", &XTMatch{Name: "set", Info: setInfo0(3, 2|4)}, " -m set ! --match-set mesh-peers dst"},
 		{"rev 1", &XTMatch{Name: "set", Rev: 1, Info: setInfo1(3, 3, 1<<1|1<<3)}, " -m set --match-set mesh-peers src,dst,src"},
@@ -81,17 +77,7 @@ func TestXTSet(t *testing.T) {
 		{"rev 4 plain", &XTMatch{Name: "set", Rev: 4, Info: setInfo34(4, 0, 1, 0, setCounter{}, setCounter{}, 0)},
 			" -m set --match-set s1 dst"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r, probs := decodeRule("X", []any{c.x}, nil, sets)
-			if len(probs) > 0 {
-				t.Fatalf("problems: %q", probs)
-			}
-			if got := strings.TrimPrefix(r.Text, "-A X"); got != c.want {
-				t.Errorf("\n got  %q\n want %q", got, c.want)
-			}
-		})
-	}
+	runXTCases(t, sets, cases)
 }
 
 // TestXTSetUnresolved: a set index the namespace has no name for (or no
