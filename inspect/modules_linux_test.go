@@ -3,15 +3,19 @@ package inspect
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/sys/unix"
+
 	"github.com/meshtrace/meshtrace/internal/dockerns"
 	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/topology"
-	"golang.org/x/sys/unix"
 )
 
 // goneTarget is a namespace the real readers cannot enter: a reader that
@@ -182,5 +186,44 @@ func TestLiveModulesHost(t *testing.T) {
 		if ns.IPVS == nil || strings.Contains(ns.IPVS.Reason, "not loaded") == ok {
 			t.Errorf("netns %s: ipvs %+v with ip_vs %v (%s)", ns.Name, ns.IPVS, ok, how)
 		}
+	}
+}
+
+// TestCollectSocketsFromProc: without the sock_diag modules collect's ss
+// reads /proc/net in each namespace, and the bundle lists the same
+// listening sockets the live reader finds over sock_diag.
+func TestCollectSocketsFromProc(t *testing.T) {
+	w := world(t, dockerns.Options{Tasks: 2, Listen: true})
+	noDiag := &modGate{there: map[string]bool{"ip_vs": true, "nf_conntrack": true, "nfnetlink": true,
+		"nf_conntrack_netlink": true, "nf_tables": true}}
+	dir := t.TempDir()
+	if err := Collect(context.Background(), CollectOptions{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}, NoDocker: true, Modules: noDiag}, dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Bundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Live(context.Background(), Options{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}, Modules: kmod.Allow{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listening := 0
+	for _, ns := range m.Namespaces {
+		bns := b.Lookup(ns.Name)
+		if bns == nil || bns.Sockets == nil {
+			t.Errorf("netns %s: sockets not in the bundle", ns.Name)
+			continue
+		}
+		listening += len(ns.Sockets)
+		if d := cmp.Diff(ns.Sockets, bns.Sockets, cmpopts.EquateComparable(netip.Addr{})); d != "" {
+			t.Errorf("netns %s: sockets from /proc/net differ from sock_diag's (-live +bundle):\n%s", ns.Name, d)
+		}
+	}
+	if listening == 0 {
+		t.Error("no listening socket in the world: the comparison compared nothing")
+	}
+	if !strings.Contains(strings.Join(b.Notes, "\n"), "ss.txt from `env PROC_ROOT=/proc ss -Htuln`") {
+		t.Errorf("notes %q do not say how ss.txt was made", b.Notes)
 	}
 }
