@@ -48,6 +48,9 @@ func WriteInspectText(w io.Writer, r *Report) error {
 			}
 		}
 		b.WriteString("\n")
+		if len(ns.RoleEvidence) > 0 {
+			fmt.Fprintf(&b, "  role: %s\n", strings.Join(ns.RoleEvidence, "; "))
+		}
 		if ns.Links == nil {
 			b.WriteString("  links: not collected\n")
 		}
@@ -86,6 +89,9 @@ func WriteInspectText(w io.Writer, r *Report) error {
 				if v.Local != "" {
 					b.WriteString(" local " + v.Local)
 				}
+			}
+			if l.KindFrom != "" {
+				b.WriteString("  (kind from wiring)")
 			}
 			b.WriteString("\n")
 		}
