@@ -219,7 +219,10 @@ func (c *classifier) sandboxes() {
 			c.set(ns, RoleIngressSandbox, "named ingress_sbox, Docker's name for the ingress sandbox, and wired like it: "+c.onGW(ns)+"; "+c.overlayLeg(ns), "not confirmed by a DNAT: "+why)
 		}
 	}
-	for ns := range c.sandbox {
+	for _, ns := range c.m.Namespaces {
+		if !c.sandbox[ns] {
+			continue
+		}
 		for _, l := range ns.Links {
 			for _, p := range l.Addrs {
 				if p.Addr().Is4() && !p.Addr().IsLoopback() && !inAny(c.gw, p.Addr()) && p.Bits() < 32 {
