@@ -1,12 +1,15 @@
 package topology_test
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshtrace/meshtrace/inspect"
 	"github.com/meshtrace/meshtrace/internal/testutil"
@@ -193,5 +196,47 @@ func TestClassifyUnknownAndOther(t *testing.T) {
 	}
 	if ev := strings.Join(unread.RoleEvidence, " "); !strings.Contains(ev, "not collected") {
 		t.Errorf("unread namespace's evidence %q does not say its links were not collected", ev)
+	}
+}
+
+// TestPlainPathsSame: read with plain `ip addr`, every recorded bundle gives
+// every published port the same path as read with `ip -d addr`: the same
+// verdict and the same backends, remote ones with the same overlay device,
+// VTEP and node.
+func TestPlainPathsSame(t *testing.T) {
+	type be struct {
+		IP, Netns, Via, VTEP, Node string
+		Remote                     bool
+		Target                     int
+	}
+	summary := func(m *topology.Model) map[string]string {
+		out := map[string]string{}
+		for _, pub := range topology.PublishedPorts(m) {
+			p := pathOf(t, m, pub.Proto, pub.Port)
+			var bs []be
+			for _, b := range p.Backends {
+				n := ""
+				if b.Netns != nil {
+					n = *b.Netns
+				}
+				bs = append(bs, be{b.IP, n, b.Via, b.VTEP, b.Node, b.Remote, b.TargetPort})
+			}
+			out[fmt.Sprintf("%s/%d", pub.Proto, pub.Port)] = fmt.Sprintf("%s %s %+v", p.Verdict, kinds(p.Hops), bs)
+		}
+		return out
+	}
+	ports, remote := 0, 0
+	for _, dir := range testutil.RecordedBundles(t, fixturesDir) {
+		d, p := summary(loadBundle(t, dir)), summary(loadBundle(t, testutil.PlainBundle(t, dir)))
+		if diff := cmp.Diff(d, p); diff != "" {
+			t.Errorf("%s: plain ip addr gives other paths (-d +plain):\n%s", dir, diff)
+		}
+		for _, s := range d {
+			ports++
+			remote += strings.Count(s, "Remote:true")
+		}
+	}
+	if ports < 15 || remote < 5 {
+		t.Errorf("compared %d ports with %d remote backends: the fixtures are not what this test is about", ports, remote)
 	}
 }
