@@ -369,9 +369,14 @@ func legsOf(ns *Namespace) []*Link {
 
 // overlayLeg describes the namespace's first leg into an overlay, "" when
 // none.
-func (c *classifier) overlayLeg(ns *Namespace) string {
+func (c *classifier) overlayLeg(ns *Namespace) string { return firstLeg(ns, c.overlayLegOf) }
+
+// onGW describes the namespace's leg on docker_gwbridge, "" when none.
+func (c *classifier) onGW(ns *Namespace) string { return firstLeg(ns, c.gwLeg) }
+
+func firstLeg(ns *Namespace, describe func(*Link) string) string {
 	for _, l := range legsOf(ns) {
-		if s := c.overlayLegOf(l); s != "" {
+		if s := describe(l); s != "" {
 			return s
 		}
 	}
@@ -384,17 +389,14 @@ func (c *classifier) overlayLegOf(l *Link) string {
 			return fmt.Sprintf("%s is a port of overlay %s (its peer %s/%s)", l.Name, pn.Name, pn.Name, p.Ifname)
 		}
 	}
-	for _, a := range l.Addrs {
-		for _, n := range c.nets {
-			if n.pfx.Contains(a.Addr()) {
-				if n.ns.Role == RoleOverlay {
-					return fmt.Sprintf("%s (%s) is on overlay %s's subnet %s", l.Name, a, n.ns.Name, n.pfx)
-				}
-				return fmt.Sprintf("%s (%s) is on the overlay subnet %s of the ingress sandbox %s", l.Name, a, n.pfx, n.ns.Name)
-			}
-		}
+	a, n := c.netOf(l, nil)
+	switch {
+	case n == nil:
+		return ""
+	case n.ns.Role == RoleOverlay:
+		return fmt.Sprintf("%s (%s) is on overlay %s's subnet %s", l.Name, a, n.ns.Name, n.pfx)
 	}
-	return ""
+	return fmt.Sprintf("%s (%s) is on the overlay subnet %s of the ingress sandbox %s", l.Name, a, n.pfx, n.ns.Name)
 }
 
 // legInto describes l as a leg into the overlay ov, "" when it is not.
@@ -402,24 +404,23 @@ func (c *classifier) legInto(l *Link, ov *Namespace) string {
 	if p := l.Peer; p != nil && p.Netns == ov.Name {
 		return fmt.Sprintf("%s is a port of it (peer %s/%s)", l.Name, ov.Name, p.Ifname)
 	}
-	for _, a := range l.Addrs {
-		for _, n := range c.nets {
-			if n.ns == ov && n.pfx.Contains(a.Addr()) {
-				return fmt.Sprintf("%s (%s) is on its subnet %s", l.Name, a, n.pfx)
-			}
-		}
+	if a, n := c.netOf(l, ov); n != nil {
+		return fmt.Sprintf("%s (%s) is on its subnet %s", l.Name, a, n.pfx)
 	}
 	return ""
 }
 
-// onGW describes the namespace's leg on docker_gwbridge, "" when none.
-func (c *classifier) onGW(ns *Namespace) string {
-	for _, l := range legsOf(ns) {
-		if s := c.gwLeg(l); s != "" {
-			return s
+// netOf finds an address of l on an overlay subnet (of ov only, unless
+// nil), and that subnet.
+func (c *classifier) netOf(l *Link, ov *Namespace) (netip.Prefix, *overlayNet) {
+	for _, a := range l.Addrs {
+		for i, n := range c.nets {
+			if (ov == nil || n.ns == ov) && n.pfx.Contains(a.Addr()) {
+				return a, &c.nets[i]
+			}
 		}
 	}
-	return ""
+	return netip.Prefix{}, nil
 }
 
 func (c *classifier) gwLeg(l *Link) string {

@@ -76,26 +76,7 @@ func variants(t *testing.T, dir string) map[string]string {
 	return map[string]string{"recorded": dir, "plain": plain, "wiring only": strip(dir), "plain wiring only": strip(plain)}
 }
 
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+func copyTree(t *testing.T, from, to string) { testutil.CopyTree(t, from, to, nil) }
 
 // TestClassifyRecorded: every namespace of every recorded bundle gets its
 // role, with evidence, from `ip -d addr` and from plain `ip addr`, with and

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/meshtrace/meshtrace/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -141,26 +143,7 @@ func TestPathBrokenBundleExit3(t *testing.T) {
 	}
 }
 
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+func copyTree(t *testing.T, from, to string) { testutil.CopyTree(t, from, to, nil) }
 
 // A bundle missing the ingress sandbox's iptables-save: path cannot tell
 // the rest of the way, says what is missing and exits 4 (unknown), neither

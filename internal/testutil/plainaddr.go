@@ -48,6 +48,19 @@ func PlainIPAddr(detailed string) string {
 func PlainBundle(tb testing.TB, src string) string {
 	tb.Helper()
 	dst := tb.TempDir()
+	CopyTree(tb, src, dst, func(rel string, b []byte) []byte {
+		if filepath.Base(rel) == "ip-addr.txt" && filepath.Base(filepath.Dir(filepath.Dir(rel))) == "netns" {
+			return []byte(PlainIPAddr(string(b)))
+		}
+		return b
+	})
+	return dst
+}
+
+// CopyTree copies the directory src into dst, passing every file's bytes
+// through edit (nil: copied as they are) with its path relative to src.
+func CopyTree(tb testing.TB, src, dst string, edit func(rel string, data []byte) []byte) {
+	tb.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -63,13 +76,12 @@ func PlainBundle(tb testing.TB, src string) string {
 		if err != nil {
 			return err
 		}
-		if d.Name() == "ip-addr.txt" && filepath.Base(filepath.Dir(filepath.Dir(p))) == "netns" {
-			b = []byte(PlainIPAddr(string(b)))
+		if edit != nil {
+			b = edit(rel, b)
 		}
 		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
 	})
 	if err != nil {
-		tb.Fatalf("plain copy of %s: %v", src, err)
+		tb.Fatalf("copy %s to %s: %v", src, dst, err)
 	}
-	return dst
 }
