@@ -17,8 +17,11 @@ const (
 	RoleOverlay        Role = "overlay"
 	RoleLB             Role = "lb"
 	RoleTask           Role = "task"
-	RoleOther          Role = "other"
-	RoleUnknown        Role = "unknown"
+	// RoleOther: its wiring was read and leads nowhere near the mesh.
+	RoleOther Role = "other"
+	// RoleUnknown: what would decide was not collected, or leads out of
+	// what was read; never forced into another role (see Classify).
+	RoleUnknown Role = "unknown"
 )
 
 // Model is everything meshtrace read from one node.

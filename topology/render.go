@@ -110,7 +110,10 @@ func WriteInspectText(w io.Writer, r *Report) error {
 		}
 	}
 	b.WriteString("\npublished:\n")
-	if len(r.Published) == 0 {
+	switch host := r.Lookup("host"); {
+	case host == nil || host.Firewall == nil:
+		b.WriteString("  not known: the host's iptables-save was not collected\n")
+	case len(r.Published) == 0:
 		b.WriteString("  none\n")
 	}
 	for _, p := range r.Published {

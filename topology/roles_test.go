@@ -221,3 +221,16 @@ func TestPlainPathsSame(t *testing.T) {
 		t.Errorf("compared %d ports with %d remote backends: the fixtures are not what this test is about", ports, remote)
 	}
 }
+
+// TestInspectPublishedNotCollected: without the host's firewall, inspect
+// does not say that nothing is published.
+func TestInspectPublishedNotCollected(t *testing.T) {
+	m := loadBundle(t, without(t, swarmVM, "netns/host/iptables-save.txt"))
+	var b strings.Builder
+	if err := topology.WriteInspectText(&b, topology.NewReport(m)); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.String(); strings.Contains(s, "published:\n  none") || !strings.Contains(s, "published:\n  not known: the host's iptables-save was not collected") {
+		t.Errorf("inspect:\n%s", s[strings.LastIndex(s, "published:"):])
+	}
+}
