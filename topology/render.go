@@ -48,6 +48,9 @@ func WriteInspectText(w io.Writer, r *Report) error {
 			}
 		}
 		b.WriteString("\n")
+		if len(ns.RoleEvidence) > 0 {
+			fmt.Fprintf(&b, "  role: %s\n", strings.Join(ns.RoleEvidence, "; "))
+		}
 		if ns.Links == nil {
 			b.WriteString("  links: not collected\n")
 		}
@@ -87,6 +90,9 @@ func WriteInspectText(w io.Writer, r *Report) error {
 					b.WriteString(" local " + v.Local)
 				}
 			}
+			if l.KindFrom != "" {
+				b.WriteString("  (kind from wiring)")
+			}
 			b.WriteString("\n")
 		}
 		writeFirewallSummary(&b, ns)
@@ -104,12 +110,18 @@ func WriteInspectText(w io.Writer, r *Report) error {
 		}
 	}
 	b.WriteString("\npublished:\n")
-	if len(r.Published) == 0 {
+	switch host := r.Lookup("host"); {
+	case host == nil || host.Firewall == nil:
+		b.WriteString("  not known: the host's iptables-save was not collected\n")
+	case len(r.Published) == 0:
 		b.WriteString("  none\n")
 	}
 	for _, p := range r.Published {
 		state := "complete"
-		if !p.Complete {
+		switch {
+		case p.Unknown:
+			state = "UNKNOWN (meshtrace path --port " + fmt.Sprint(p.Port) + " says what was not collected)"
+		case !p.Complete:
 			state = "BROKEN (meshtrace path --port " + fmt.Sprint(p.Port) + " says where)"
 		}
 		fmt.Fprintf(&b, "  %s/%d  fwmark %d  backends %s  %s\n", p.Proto, p.Port, p.FWMark, orDash(strings.Join(p.Backends, ", ")), state)
@@ -204,7 +216,10 @@ func WritePathText(w io.Writer, p *Path) error {
 		what = fmt.Sprintf("%s VIP %s port %d from %s", p.Proto, p.VIP, p.Port, p.From)
 	}
 	state := "complete"
-	if !p.Complete {
+	switch {
+	case p.Verdict == VerdictUnknown:
+		state = "UNKNOWN (what could not be checked is marked UNKNOWN below)"
+	case !p.Complete:
 		state = "BROKEN"
 	}
 	fmt.Fprintf(&b, "%s: %s\n\n", what, state)
@@ -230,6 +245,12 @@ func WritePathText(w io.Writer, p *Path) error {
 		tp := "?"
 		if be.TargetPort != 0 {
 			tp = fmt.Sprint(be.TargetPort)
+		}
+		if be.ServiceTarget != 0 {
+			tp += fmt.Sprintf(" (the service's target port is %d)", be.ServiceTarget)
+		}
+		if be.NotListening {
+			tp += " (but nothing listens there)"
 		}
 		fmt.Fprintf(&b, "    %s:%d %s weight %d -> %s, serves port %s\n", be.IP, be.Port, be.Forward, be.Weight, where, tp)
 		for _, h := range be.Hops {
@@ -265,6 +286,12 @@ func writeHop(b *strings.Builder, indent string, h Hop) {
 		fmt.Fprintf(b, "%s%s %s/%s REDIRECT -> port %d\n", indent, where, h.Table, h.Chain, h.ToPort)
 	case HopBreak:
 		fmt.Fprintf(b, "%sBREAK at %s: %s\n", indent, where, h.Reason)
+		return
+	case HopUnknown:
+		fmt.Fprintf(b, "%sUNKNOWN past %s: %s\n", indent, where, h.Reason)
+		return
+	case HopRoute:
+		fmt.Fprintf(b, "%s%s route to %s via %s (%s)\n", indent, where, h.To, h.Dev, h.Reason)
 		return
 	}
 	if h.Rule != "" {
