@@ -16,9 +16,20 @@ func WriteText(w io.Writer, r *Report) error {
 	for _, f := range r.Findings {
 		counts[f.Severity]++
 	}
-	fmt.Fprintf(&b, "doctor: %s: %d error(s), %d warning(s), %d note(s)\n", esc(r.Source), counts[Error], counts[Warning], counts[Info])
-	if len(r.Findings) == 0 {
+	fmt.Fprintf(&b, "doctor: %s: %d error(s), %d warning(s), %d note(s)", esc(r.Source), counts[Error], counts[Warning], counts[Info])
+	if len(r.Unknown) > 0 {
+		fmt.Fprintf(&b, ", %d not checked", len(r.Unknown))
+	}
+	b.WriteString("\n")
+	switch {
+	case len(r.Findings) == 0 && len(r.Unknown) == 0 && len(r.Ports) == 0:
+		b.WriteString("\nnothing wrong found; no port is published.\n")
+	case len(r.Findings) == 0 && len(r.Unknown) == 0 && len(r.Coverage.Skipped) > 0:
+		b.WriteString("\nnothing wrong found: every published port has a complete path; the checks the last line lists as not checked could not run (not collected).\n")
+	case len(r.Findings) == 0 && len(r.Unknown) == 0:
 		b.WriteString("\nnothing wrong found: every published port has a complete path.\n")
+	case counts[Error]+counts[Warning] == 0 && len(r.Unknown) > 0:
+		b.WriteString("\nno fault found in what could be checked; what could not be checked (not collected) is under NOT CHECKED.\n")
 	}
 	for _, f := range r.Findings {
 		where := esc(f.Netns)
@@ -33,6 +44,13 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintf(&b, "  fix:      %s\n", esc(f.Fix))
 	}
+	if len(r.Unknown) > 0 {
+		b.WriteString("\nNOT CHECKED (not collected, so neither a fault nor healthy)\n")
+		for _, u := range r.Unknown {
+			fmt.Fprintf(&b, "  %s\n", esc(u.Reason))
+		}
+	}
+	fmt.Fprintf(&b, "\n%s\n", esc(r.Coverage.Line()))
 	_, err := io.WriteString(w, textsafe.Text(b.String()))
 	return err
 }

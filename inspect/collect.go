@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/safefile"
 )
 
@@ -29,8 +30,12 @@ type CollectOptions struct {
 	// namespace through internal/netnsx).
 	Runner CommandRunner
 	// IPVS says whether the kernel has IPVS; nil = the real probe (the
-	// generic netlink family "IPVS").
+	// module gate, then the generic netlink family "IPVS").
 	IPVS IPVSProbe
+	// Modules is the module gate: no command runs that would make the
+	// kernel load a missing module (nil = kmod.Host(); kmod.Allow{} for
+	// --allow-module-load). See available.
+	Modules kmod.Gate
 	// Docker reads the engine; nil = the local daemon when one answers.
 	Docker DockerReader
 }
@@ -170,6 +175,10 @@ func (c *collector) netns(ref NetnsRef) error {
 	prev := map[string][]byte{} // what this namespace's commands printed, by file
 	for _, cmd := range c.cmds {
 		cmd, out, known := cmd.inNetns(prev)
+		if !known && cmd.unsafe != nil {
+			c.note("netns %s: %s not collected: %v", ref.Name, cmd.file, cmd.unsafe)
+			continue
+		}
 		if !known {
 			var err error
 			if out, err = c.run.Run(c.ctx, ref.Path, cmd.name, cmd.args...); err != nil {

@@ -50,6 +50,9 @@ func WriteInspectText(w io.Writer, r *Report) error {
 			}
 		}
 		b.WriteString("\n")
+		if len(ns.RoleEvidence) > 0 {
+			fmt.Fprintf(&b, "  role: %s\n", esc(strings.Join(ns.RoleEvidence, "; ")))
+		}
 		if ns.Links == nil {
 			b.WriteString("  links: not collected\n")
 		}
@@ -89,6 +92,9 @@ func WriteInspectText(w io.Writer, r *Report) error {
 					b.WriteString(" local " + esc(v.Local))
 				}
 			}
+			if l.KindFrom != "" {
+				b.WriteString("  (kind from wiring)")
+			}
 			b.WriteString("\n")
 		}
 		writeFirewallSummary(&b, ns)
@@ -106,12 +112,18 @@ func WriteInspectText(w io.Writer, r *Report) error {
 		}
 	}
 	b.WriteString("\npublished:\n")
-	if len(r.Published) == 0 {
+	switch host := r.Lookup("host"); {
+	case host == nil || host.Firewall == nil:
+		b.WriteString("  not known: the host's iptables-save was not collected\n")
+	case len(r.Published) == 0:
 		b.WriteString("  none\n")
 	}
 	for _, p := range r.Published {
 		state := "complete"
-		if !p.Complete {
+		switch {
+		case p.Unknown:
+			state = "UNKNOWN (meshtrace path --port " + fmt.Sprint(p.Port) + " says what was not collected)"
+		case !p.Complete:
 			state = "BROKEN (meshtrace path --port " + fmt.Sprint(p.Port) + " says where)"
 		}
 		fmt.Fprintf(&b, "  %s/%d  fwmark %d  backends %s  %s\n", esc(p.Proto), p.Port, p.FWMark, esc(orDash(strings.Join(p.Backends, ", "))), state)
@@ -219,7 +231,10 @@ func WritePathText(w io.Writer, p *Path) error {
 		what = fmt.Sprintf("%s VIP %s port %d from %s", esc(p.Proto), esc(p.VIP), p.Port, esc(p.From))
 	}
 	state := "complete"
-	if !p.Complete {
+	switch {
+	case p.Verdict == VerdictUnknown:
+		state = "UNKNOWN (what could not be checked is marked UNKNOWN below)"
+	case !p.Complete:
 		state = "BROKEN"
 	}
 	fmt.Fprintf(&b, "%s: %s\n\n", what, state)
@@ -245,6 +260,12 @@ func WritePathText(w io.Writer, p *Path) error {
 		tp := "?"
 		if be.TargetPort != 0 {
 			tp = fmt.Sprint(be.TargetPort)
+		}
+		if be.ServiceTarget != 0 {
+			tp += fmt.Sprintf(" (the service's target port is %d)", be.ServiceTarget)
+		}
+		if be.NotListening {
+			tp += " (but nothing listens there)"
 		}
 		fmt.Fprintf(&b, "    %s:%d %s weight %d -> %s, serves port %s\n", esc(be.IP), be.Port, esc(be.Forward), be.Weight, where, tp)
 		for _, h := range be.Hops {
@@ -280,6 +301,12 @@ func writeHop(b *strings.Builder, indent string, h Hop) {
 		fmt.Fprintf(b, "%s%s %s/%s REDIRECT -> port %d\n", indent, where, table, chain, h.ToPort)
 	case HopBreak:
 		fmt.Fprintf(b, "%sBREAK at %s: %s\n", indent, where, esc(h.Reason))
+		return
+	case HopUnknown:
+		fmt.Fprintf(b, "%sUNKNOWN past %s: %s\n", indent, where, esc(h.Reason))
+		return
+	case HopRoute:
+		fmt.Fprintf(b, "%s%s route to %s via %s (%s)\n", indent, where, esc(h.To), esc(h.Dev), esc(h.Reason))
 		return
 	}
 	if h.Rule != "" {

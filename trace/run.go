@@ -90,7 +90,9 @@ func readTables(t Tables, points []Point, notes []string) (map[string][]topology
 		}
 		done[k] = true
 		if es, err := t.Conntrack(p.Path); err != nil {
-			notes = append(notes, err.Error())
+			if !slices.Contains(notes, err.Error()) { // a missing module says so once
+				notes = append(notes, err.Error())
+			}
 		} else {
 			ct[k] = es
 		}

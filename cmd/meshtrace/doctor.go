@@ -30,7 +30,11 @@ conntrack, and IPVS settings. Each finding has a stable code, the namespace, the
 evidence, the command to confirm it by hand and the fix. --probe also makes one
 request per published port whose path looks complete (from the mesh's client to the
 node with --mesh, to 127.0.0.1 on this host) and reports no-answer when it fails.
-Exit status: 0 when nothing is above info, 1 otherwise.`,
+doctor takes every port's verdict from the same analysis as path. What was not
+collected is never a fault and never healthy: it is listed under NOT CHECKED with
+why, and the last line lists the checks run and those skipped for lack of data.
+Exit status: 1 when a finding is above info; else 4 when something could not be
+checked (not collected); else 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out != "text" && out != "json" {
@@ -55,8 +59,8 @@ Exit status: 0 when nothing is above info, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			if w := r.Worst(); w == doctor.Error || w == doctor.Warning {
-				return &exitError{code: 1}
+			if code := r.Exit(); code != 0 {
+				return &exitError{code: code}
 			}
 			return nil
 		},

@@ -81,8 +81,9 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 				return err
 			}
 			cfg := trace.Config{Env: env, Live: trace.LiveOptions{Count: count, Timeout: timeout}, PacketHops: packets}
+			cfg.Opener, cfg.Tables = src.kernel()
 			if ringKB > 0 {
-				cfg.Opener = trace.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128)}
+				cfg.Opener = trace.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128), Modules: src.modules()}
 			}
 			if st != nil {
 				cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
@@ -180,6 +181,12 @@ func loadEnv(ctx context.Context, src sourceFlags, q topology.Query) (*trace.Env
 		return nil, nil, fmt.Errorf("mesh %s: no node %s in its state", src.meshName, src.node)
 	}
 	return env, st, nil
+}
+
+// kernel is trace's capture and table readers behind the source's module
+// gate.
+func (s *sourceFlags) kernel() (trace.Opener, trace.Tables) {
+	return trace.AFPacket{Modules: s.modules()}, trace.Kernel{Modules: s.modules()}
 }
 
 // report prints the result and turns a stopped flow into exit status 3.

@@ -140,7 +140,8 @@ func traceConfig(ctx context.Context, src sourceFlags, r flows.Request) (trace.C
 	if err != nil {
 		return trace.Config{}, err
 	}
-	cfg := trace.Config{Env: env, Opener: trace.AFPacket{}, Live: trace.LiveOptions{Timeout: 5 * time.Minute}}
+	cfg := trace.Config{Env: env, Live: trace.LiveOptions{Timeout: 5 * time.Minute}}
+	cfg.Opener, cfg.Tables = src.kernel()
 	if st != nil {
 		cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
 	}
