@@ -3,11 +3,11 @@ package inspect
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/internal/safefile"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -30,9 +30,9 @@ func BundleIptablesTable(table string) string { return "iptables-" + table + ".t
 // When both are there, iptables-save.txt wins: it holds every table, and the
 // listings are not read; a note says so. No file at all is a nil Firewall
 // (not collected).
-func readBundleFirewall(dir, name string) (*topology.Firewall, []string, error) {
+func readBundleFirewall(b *safefile.Dir, dir, name string) (*topology.Firewall, []string, error) {
 	var fw *topology.Firewall
-	found, err := parseFile(filepath.Join(dir, BundleIptables), func(file string, r io.Reader) (e error) {
+	found, err := parseFile(b, path.Join(dir, BundleIptables), func(file string, r io.Reader) (e error) {
 		fw, e = parse.IptablesSave(file, r)
 		return e
 	})
@@ -43,13 +43,13 @@ func readBundleFirewall(dir, name string) (*topology.Firewall, []string, error) 
 	var parts []*topology.Firewall
 	for _, t := range parse.Tables {
 		if found {
-			if _, err := os.Lstat(filepath.Join(dir, BundleIptablesTable(t.Name))); err == nil {
+			if _, err := b.Stat(path.Join(dir, BundleIptablesTable(t.Name))); err == nil {
 				listed = append(listed, BundleIptablesTable(t.Name))
 			}
 			continue
 		}
 		var part *topology.Firewall
-		ok, err := parseFile(filepath.Join(dir, BundleIptablesTable(t.Name)), func(file string, r io.Reader) (e error) {
+		ok, err := parseFile(b, path.Join(dir, BundleIptablesTable(t.Name)), func(file string, r io.Reader) (e error) {
 			part, e = parse.IptablesTable(file, t.Name, r)
 			return e
 		})

@@ -160,7 +160,8 @@ func TestBundleIptablesFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := p.Hops[len(p.Hops)-1]
-	if p.Complete || last.Code != topology.BreakUndecidable || last.Netns != "host" || !strings.Contains(last.Reason, "table mangle was not collected") {
+	if p.Verdict != topology.VerdictUnknown || last.Kind != topology.HopUnknown || last.Code != topology.UnknownNotCollected ||
+		last.Netns != "host" || !strings.Contains(last.Reason, "table mangle was not collected") {
 		t.Errorf("path %+v", p.Hops)
 	}
 	for _, f := range doctor.Check(m, doctor.Options{}).Findings {

@@ -36,6 +36,9 @@ func (r *Rule) CompileWith(s *Slab) error {
 	if err := r.compileNet("-d", r.Dst); err != nil {
 		return err
 	}
+	if err := checkHeader(r); err != nil {
+		return err
+	}
 	for i := range r.Matches {
 		m := &r.Matches[i]
 		for j := range m.Opts {
@@ -43,8 +46,75 @@ func (r *Rule) CompileWith(s *Slab) error {
 				return err
 			}
 		}
+		if m.Name == "statistic" {
+			if err := checkStatistic(m); err != nil {
+				return err
+			}
+		}
 	}
 	return r.compileTarget(s)
+}
+
+// checkHeader refuses the interfaces and protocols iptables would: an
+// interface name longer than 15 bytes or holding / : or blanks, a protocol
+// number past 255 or a name that is not one.
+func checkHeader(r *Rule) error {
+	for _, h := range []struct {
+		flag string
+		n    *Negatable
+	}{{"-i", r.InIface}, {"-o", r.OutIface}} {
+		if h.n != nil && (h.n.Value == "" || len(h.n.Value) > 15 || strings.ContainsAny(h.n.Value, "/ \t:")) {
+			return fmt.Errorf("%s %q: not an interface name (at most 15 bytes, no / : or blanks)", h.flag, h.n.Value)
+		}
+	}
+	if r.Proto == nil {
+		return nil
+	}
+	v := r.Proto.Value
+	if n, ok := decimal(v); ok {
+		if n > 255 {
+			return fmt.Errorf("-p %q: protocol number out of range (0-255)", v)
+		}
+		return nil
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("-p %q: not a protocol", v)
+		}
+	}
+	if v == "" {
+		return fmt.Errorf("-p without a protocol")
+	}
+	return nil
+}
+
+// checkStatistic refuses what libxt_statistic would: --every 0, a --packet
+// not below --every, a --probability outside 0-1.
+func checkStatistic(m *Match) error {
+	every := m.Opt("every")
+	for _, o := range m.Opts {
+		if (o.Name == "every" || o.Name == "packet" || o.Name == "probability" || o.Name == "mode") && len(o.Args) != 1 {
+			return fmt.Errorf("--%s wants one argument, has %d", o.Name, len(o.Args))
+		}
+		switch o.Name {
+		case "every":
+			if n, ok := decimal(o.Arg()); !ok || n < 1 || n > 1<<32-1 {
+				return fmt.Errorf("--every %q: not a count of at least 1", o.Arg())
+			}
+		case "packet":
+			n, ok := decimal(o.Arg())
+			e, _ := decimal(every.Arg())
+			if !ok || every != nil && n >= e {
+				return fmt.Errorf("--packet %q: not a count from 0 to --every - 1", o.Arg())
+			}
+		case "probability":
+			if f, err := strconv.ParseFloat(o.Arg(), 64); err != nil || !(f >= 0 && f <= 1) {
+				return fmt.Errorf("--probability %q: not a probability from 0 to 1", o.Arg())
+			}
+		}
+	}
+	return nil
 }
 
 // Slab lends Compile the storage of typed arguments in chunks that grow

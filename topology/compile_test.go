@@ -176,3 +176,50 @@ func TestMarkSetApply(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileRefusesWhatIptablesRefuses: the other arguments iptables
+// itself would refuse (so no kernel holds such a rule): interface names,
+// protocols and the statistic match's counts.
+func TestCompileRefusesWhatIptablesRefuses(t *testing.T) {
+	stat := func(opts ...string) *topology.Rule {
+		m := topology.Match{Name: "statistic"}
+		for i := 0; i < len(opts); i += 2 {
+			m.Opts = append(m.Opts, opt(opts[i], opts[i+1]))
+		}
+		return ruleOf(t, "ACCEPT", nil, m)
+	}
+	hdr := func(iface, proto string) *topology.Rule {
+		r := ruleOf(t, "ACCEPT", nil)
+		if iface != "" {
+			r.InIface = &topology.Negatable{Value: iface}
+		}
+		if proto != "" {
+			r.Proto = &topology.Negatable{Value: proto}
+		}
+		return r
+	}
+	for _, c := range []struct {
+		r    *topology.Rule
+		want string
+	}{
+		{hdr("averyveryverylongname0", ""), `-i "averyveryverylongname0": not an interface name`},
+		{hdr("a/b", ""), `-i "a/b": not an interface name`},
+		{hdr("", "300"), `-p "300": protocol number out of range`},
+		{hdr("", "t*p"), `-p "t*p": not a protocol`},
+		{stat("mode", "nth", "every", "0", "packet", "0"), `--every "0"`},
+		{stat("mode", "nth", "every", "2", "packet", "2"), `--packet "2"`},
+		{stat("mode", "nth", "every", "2", "packet", "-1"), `--packet "-1"`},
+		{stat("mode", "random", "probability", "1.5"), `--probability "1.5"`},
+		{stat("mode", "random", "probability", "NaN"), `--probability "NaN"`},
+	} {
+		if err := c.r.Compile(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want %q", err, c.want)
+		}
+	}
+	for _, r := range []*topology.Rule{hdr("veth+", "gre"), hdr("eth0.5", "47"), stat("mode", "nth", "every", "3", "packet", "2"),
+		stat("mode", "random", "probability", "0.50000000000")} {
+		if err := r.Compile(); err != nil {
+			t.Errorf("refused: %v", err)
+		}
+	}
+}

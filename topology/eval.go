@@ -72,7 +72,7 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 	var d Decision
 	t := e.ns.Firewall.Table(table)
 	if t == nil && e.ns.Firewall != nil && !e.ns.Firewall.Collected(table) {
-		d.Verdict = VerdictUnknown
+		d.Verdict = EvalUnknown
 		d.Notes = append(d.Notes, fmt.Sprintf("%s/%s: unknown: table %s was not collected", table, chain, table))
 		return d
 	}
@@ -112,7 +112,7 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 			if !decides(t, r) {
 				continue // whether it matches changes nothing on the path
 			}
-			d.Verdict, d.By = VerdictUnknown, &st
+			d.Verdict, d.By = EvalUnknown, &st
 			d.Notes = append(d.Notes, fmt.Sprintf("%s/%s: unknown whether %s matches (%s): not followed past it", table, top.c.Name, ruleRef(r), undecidedWhy(r)))
 			return d
 		}
@@ -162,11 +162,11 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 	return d
 }
 
-// VerdictUnknown ends a walk at a rule the evaluator cannot decide (its
+// EvalUnknown (a Decision's verdict) ends a walk at a rule the evaluator cannot decide (its
 // Undecidable reason, or arguments a reader did not compile; Decision.By is
 // that rule) or at a table that was not collected (By is nil); a note says
 // why. Nothing past it is guessed.
-const VerdictUnknown = "UNKNOWN"
+const EvalUnknown = "UNKNOWN"
 
 type matchResult int
 

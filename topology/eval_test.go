@@ -130,7 +130,7 @@ COMMIT
 	rules[2].Undecidable = "-L prints `policy ...`, which does not read back"
 	pkt := topology.Packet{Proto: "tcp", Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.9"), DPort: 80}
 	d := topology.Eval(ns, "nat", "PREROUTING", &pkt)
-	if d.Verdict != topology.VerdictUnknown || d.By == nil || d.By.Rule != rules[2] {
+	if d.Verdict != topology.EvalUnknown || d.By == nil || d.By.Rule != rules[2] {
 		t.Fatalf("want unknown at the tcp DNAT, got %+v", d)
 	}
 	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "unknown whether line 5 matches") || !strings.Contains(d.Notes[0], "policy ...") {
@@ -146,8 +146,8 @@ COMMIT
 }
 
 // TestPathUndecidable: a path through an undecidable rule ends there with
-// an undecidable break naming the rule, not with a guess (here: the host's
-// DNAT cannot be read, which must not read as "not published").
+// an unknown hop naming the rule, not with a guess (here: the host's DNAT
+// cannot be read, which must not read as "not published").
 func TestPathUndecidable(t *testing.T) {
 	w := newWorld()
 	m := w.model(t)
@@ -161,7 +161,7 @@ func TestPathUndecidable(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := p.Hops[len(p.Hops)-1]
-	if p.Complete || len(p.Backends) != 0 || last.Kind != topology.HopBreak || last.Code != topology.BreakUndecidable ||
+	if p.Verdict != topology.VerdictUnknown || len(p.Backends) != 0 || last.Kind != topology.HopUnknown || last.Code != topology.UnknownUndecidable ||
 		last.Netns != "host" || last.Chain != "DOCKER-INGRESS" || !strings.Contains(last.Reason, "foo") {
 		t.Fatalf("path %+v", p)
 	}
@@ -172,7 +172,7 @@ func TestPathUndecidable(t *testing.T) {
 	}
 	p = mustPath(t, m, 8080)
 	b := p.Backends[0]
-	if p.Complete || b.Remote || len(b.Hops) != 1 || b.Hops[0].Code != topology.BreakUndecidable || b.TargetPort != 0 {
+	if p.Verdict != topology.VerdictUnknown || b.Remote || len(b.Hops) != 1 || b.Hops[0].Code != topology.UnknownUndecidable || b.TargetPort != 0 {
 		t.Fatalf("backend %+v of %+v", b, p)
 	}
 }

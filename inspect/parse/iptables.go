@@ -35,6 +35,7 @@ type iptParser struct {
 	chains map[string]*topology.Chain
 	seen   map[string]bool // tables already committed
 	rp     ruleParser
+	bad    badArgs
 }
 
 func newIptParser(file string) *iptParser {
@@ -84,6 +85,9 @@ func parseIptables(file string, ls *lines, first string) (*topology.Firewall, er
 	}
 	if p.table != nil {
 		return nil, errorf(file, ls.n, "table %s (opened on line %d) has no COMMIT: file truncated?", p.table.Name, p.tline)
+	}
+	if err := p.bad.err(file, p.fw.Unparsed); err != nil {
+		return nil, err
 	}
 	return p.fw, nil
 }
@@ -229,7 +233,10 @@ func (p *iptParser) rule(s, text string, n int, has bool, pk, by uint64) error {
 		return errorf(p.file, n, "table %s: rule for chain %s, which was never declared", p.table.Name, r.Chain)
 	}
 	if err := r.CompileWith(&p.rp.slab); err != nil {
-		return &Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err}
+		// a rule iptables would refuse: the read fails, naming every
+		// such rule (and the lines not understood) once it is done
+		p.bad.add(&Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err})
+		return nil
 	}
 	r.Line = n
 	r.HasCounters, r.Packets, r.Bytes = has, pk, by

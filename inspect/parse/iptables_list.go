@@ -56,6 +56,7 @@ type listParser struct {
 	header      bool // the current chain's header was seen
 	lastNum     int
 	slab        topology.Slab
+	bad         badArgs
 }
 
 func parseIptablesL(file, table string, ls *lines, first string) (*topology.Firewall, error) {
@@ -76,6 +77,9 @@ func parseIptablesL(file, table string, ls *lines, first string) (*topology.Fire
 		n = ls.n
 	}
 	if err := ls.err(); err != nil {
+		return nil, err
+	}
+	if err := p.bad.err(file, p.fw.Unparsed); err != nil {
 		return nil, err
 	}
 	return p.fw, nil
@@ -235,7 +239,8 @@ func (p *listParser) rule(s string, n int) error {
 	p.matches(r, x)
 	p.targetOpts(r, x, n)
 	if err := r.CompileWith(&p.slab); err != nil {
-		return &Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err}
+		p.bad.add(&Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err})
+		return nil
 	}
 	r.Text = r.Render()
 	p.chain.Rules = append(p.chain.Rules, r)

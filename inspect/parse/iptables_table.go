@@ -120,6 +120,9 @@ func parseIptablesS(file, table string, ls *lines, first string) (*topology.Fire
 	if err := ls.err(); err != nil {
 		return nil, err
 	}
+	if err := p.bad.err(file, p.fw.Unparsed); err != nil {
+		return nil, err
+	}
 	return p.fw, nil
 }
 

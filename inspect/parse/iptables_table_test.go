@@ -125,7 +125,7 @@ func TestIptablesListUndecidable(t *testing.T) {
 	}
 	ns := &topology.Namespace{Name: "n", Firewall: fw}
 	pkt := topology.Packet{Proto: "tcp", DPort: 8080}
-	if d := topology.Eval(ns, "nat", "PREROUTING", &pkt); d.Verdict != topology.VerdictUnknown || d.By.Rule != rules[0] {
+	if d := topology.Eval(ns, "nat", "PREROUTING", &pkt); d.Verdict != topology.EvalUnknown || d.By.Rule != rules[0] {
 		t.Errorf("eval: %+v", d)
 	}
 	pkt.DPort = 9090 // the readable part misses: exact

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 
@@ -311,6 +312,77 @@ func TestBadArgumentsNameFileAndLine(t *testing.T) {
 		var pe *Error
 		if !errors.As(err, &pe) || pe.File != "t" || pe.Line != 4 || err.Error() != c.want {
 			t.Errorf("%s:\n got %v\nwant %s", c.rule, err, c.want)
+		}
+	}
+}
+
+// TestBadArgumentsEveryOne: a file with several rules iptables would
+// refuse names every one of them, and the lines not understood beside
+// them, in one error (the first is the *Error errors.As finds).
+func TestBadArgumentsEveryOne(t *testing.T) {
+	rules := map[string]string{
+		"-A X -p tcp -m tcp --dport 99999 -j ACCEPT":                  `--dport "99999"`,
+		"-A X -p tcp -m tcp --dport -5 -j ACCEPT":                     `--dport "-5"`,
+		"-A X -p tcp -m tcp --sport 9:1 -j ACCEPT":                    `--sport "9:1"`,
+		"-A X -p tcp -m multiport --dports 1,70000 -j ACCEPT":         `--dports "1,70000"`,
+		"-A X -p tcp -j DNAT --to-destination 999.1.2.3:80":           `--to-destination "999.1.2.3:80"`,
+		"-A X -p tcp -j DNAT --to-destination 10.0.0.1:notaport":      `--to-destination "10.0.0.1:notaport"`,
+		"-A X -p tcp -j DNAT --to-destination":                        `--to-destination wants one argument`,
+		"-A X -p tcp -j DNAT":                                         `DNAT without --to-destination`,
+		"-A X -j REDIRECT --to-ports 70000":                           `--to-ports "70000"`,
+		"-A X -m statistic --mode nth --every 0 --packet 0 -j ACCEPT": `--every "0"`,
+		"-A X -m statistic --mode nth --every 2 --packet 2 -j ACCEPT": `--packet "2"`,
+		"-A X -m statistic --mode random --probability 1.5 -j ACCEPT": `--probability "1.5"`,
+		"-A X -s 10.0.0.0/99 -j ACCEPT":                               `-s "10.0.0.0/99"`,
+		"-A X -d 300.0.0.1/32 -j ACCEPT":                              `-d "300.0.0.1/32"`,
+		"-A X -j MARK --set-xmark 0xffffffffff/0x1":                   `--set-xmark "0xffffffffff/0x1"`,
+		"-A X -m mark --mark banana -j ACCEPT":                        `--mark "banana"`,
+		"-A X -i averyveryverylongname0 -j ACCEPT":                    `-i "averyveryverylongname0"`,
+		"-A X -p 300 -j ACCEPT":                                       `-p "300"`,
+	}
+	var lines []string
+	for r := range rules {
+		lines = append(lines, r)
+	}
+	sort.Strings(lines)
+	in := "*nat\n:X - [0:0]\n-A X -j RETURN\n" + strings.Join(lines, "\n") + "\n-A X -m comment --comment \"unterminated\n-A X -j\nCOMMIT\n"
+	_, err := IptablesSave("f.txt", strings.NewReader(in))
+	var l ErrorList
+	var first *Error
+	if !errors.As(err, &l) || !errors.As(err, &first) || first.Line != 4 {
+		t.Fatalf("got %v", err)
+	}
+	if len(l) != len(rules)+2 {
+		t.Errorf("%d errors, want %d:\n%v", len(l), len(rules)+2, err)
+	}
+	for i, e := range l {
+		n := 4 + i
+		if e.File != "f.txt" || e.Line != n {
+			t.Errorf("error %d names %s:%d", i, e.File, e.Line)
+			continue
+		}
+		if n-4 < len(lines) && !strings.Contains(e.Msg, rules[lines[n-4]]) {
+			t.Errorf("line %d (%s): %s, want %q", n, lines[n-4], e.Msg, rules[lines[n-4]])
+		}
+	}
+	if !strings.Contains(l[len(l)-2].Msg, "not understood (unterminated quote)") || !strings.Contains(l[len(l)-1].Msg, "-j without a name") {
+		t.Errorf("lines not understood: %v", l[len(l)-2:])
+	}
+	// what iptables takes stays
+	for _, rule := range []string{
+		"-A X -p tcp -m tcp --dport 0:65535 -j ACCEPT",
+		"-A X -p udp -m multiport --dports 53,5353:5360 -j ACCEPT",
+		"-A X -d 10.0.0.0/255.0.255.0 -j ACCEPT",
+		"-A X -s fe80::/10 -j ACCEPT",
+		"-A X -p tcp -j DNAT --to-destination 10.0.0.1-10.0.0.9:80-90",
+		"-A X -p tcp -j DNAT --to-destination [fe80::1]:80",
+		"-A X -j REDIRECT --to-ports 80-81",
+		"-A X -m statistic --mode nth --every 3 --packet 2 -j ACCEPT",
+		"-A X -m statistic --mode random --probability 0.50000000000 -j ACCEPT",
+		"-A X -i veth+ -o docker_gwbridge -p 47 -j ACCEPT",
+	} {
+		if _, err := IptablesSave("f.txt", strings.NewReader("*nat\n:X - [0:0]\n"+rule+"\nCOMMIT\n")); err != nil {
+			t.Errorf("%s refused: %v", rule, err)
 		}
 	}
 }

@@ -25,7 +25,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+
+	"github.com/meshtrace/meshtrace/topology"
 )
 
 // Error is a parse error naming the file and line.
@@ -46,6 +49,68 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying cause, if any.
 func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorList is the errors of one file, in line order: every rule whose
+// arguments iptables would refuse (Rule.Compile), with the lines not
+// understood beside them, so that one read names everything wrong with the
+// file. errors.As finds the first *Error in it.
+type ErrorList []*Error
+
+// maxErrors bounds an ErrorList; one more entry says how many were left out.
+const maxErrors = 50
+
+func (l ErrorList) Error() string {
+	s := make([]string, len(l))
+	for i, e := range l {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap returns the errors, for errors.As and errors.Is.
+func (l ErrorList) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}
+
+// badArgs collects the rules whose arguments do not compile, to be
+// returned with the lines not understood once the file is read.
+type badArgs struct {
+	errs []*Error
+	more int
+}
+
+func (b *badArgs) add(e *Error) {
+	if len(b.errs) < maxErrors {
+		b.errs = append(b.errs, e)
+	} else {
+		b.more++
+	}
+}
+
+// err is nil when every rule compiled; else the bad rules and, beside them,
+// the lines not understood (unparsed), in line order.
+func (b *badArgs) err(file string, unparsed []topology.Unparsed) error {
+	if len(b.errs) == 0 {
+		return nil
+	}
+	l := ErrorList(b.errs)
+	for _, u := range unparsed {
+		if len(l) >= maxErrors {
+			b.more++
+			continue
+		}
+		l = append(l, errorf(u.File, u.Line, "not understood (%s): %q", u.Reason, clip(u.Text)))
+	}
+	sort.SliceStable(l, func(i, j int) bool { return l[i].Line < l[j].Line })
+	if b.more > 0 {
+		l = append(l, errorf(file, 0, "and %d more", b.more))
+	}
+	return l
+}
 
 func errorf(file string, line int, format string, args ...any) *Error {
 	return &Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
