@@ -41,7 +41,7 @@ func readBundleFirewall(b *safefile.Dir, dir, name string) (*topology.Firewall, 
 	}
 	var listed []string
 	var parts []*topology.Firewall
-	for _, t := range parse.Tables {
+	for _, t := range topology.IptablesTables {
 		if found {
 			if _, err := b.Stat(path.Join(dir, BundleIptablesTable(t.Name))); err == nil {
 				listed = append(listed, BundleIptablesTable(t.Name))
@@ -80,7 +80,7 @@ func readBundleFirewall(b *safefile.Dir, dir, name string) (*topology.Firewall, 
 			fw.Backend = p.Backend
 		}
 	}
-	for _, t := range parse.Tables {
+	for _, t := range topology.IptablesTables {
 		if !have[t.Name] {
 			fw.NotCollected = append(fw.NotCollected, t.Name)
 		}

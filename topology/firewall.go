@@ -182,6 +182,37 @@ type NATRange struct {
 // Equal compares every field (netip.Addr has no exported ones for cmp).
 func (n NATRange) Equal(o NATRange) bool { return n == o }
 
+// IptablesTable is one of the tables iptables manages, with its built-in
+// chains in save order.
+type IptablesTable struct {
+	Name     string
+	Builtins []string
+}
+
+// IptablesTables are the tables iptables manages (family ip), in the order
+// iptables-nft-save prints them (its nft_table_type enum).
+var IptablesTables = []IptablesTable{
+	{"mangle", []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}},
+	{"security", []string{"INPUT", "FORWARD", "OUTPUT"}},
+	{"raw", []string{"PREROUTING", "OUTPUT"}},
+	{"filter", []string{"INPUT", "FORWARD", "OUTPUT"}},
+	{"nat", []string{"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"}},
+}
+
+// Builtin reports whether chain is a built-in chain of table.
+func Builtin(table, chain string) bool {
+	for _, t := range IptablesTables {
+		if t.Name == table {
+			for _, c := range t.Builtins {
+				if c == chain {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // Table returns the named table, or nil.
 func (f *Firewall) Table(name string) *Table {
 	if f == nil {

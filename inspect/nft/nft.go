@@ -98,24 +98,15 @@ type UnknownExpr struct {
 	Err  error // set when the expression failed to unmarshal
 }
 
-// tableOrder is the order iptables-nft-save prints tables in (its
-// nft_table_type enum), and each table's built-in chains in save order.
-var tableOrder = []struct {
-	name   string
-	chains []string
-}{
-	{"mangle", []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}},
-	{"security", []string{"INPUT", "FORWARD", "OUTPUT"}},
-	{"raw", []string{"PREROUTING", "OUTPUT"}},
-	{"filter", []string{"INPUT", "FORWARD", "OUTPUT"}},
-	{"nat", []string{"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"}},
-}
+// tableOrder is the order iptables-nft-save prints tables in, and each
+// table's built-in chains in save order.
+var tableOrder = topology.IptablesTables
 
 // IsIptablesTable reports whether name is one of the tables iptables-nft
 // manages in family ip.
 func IsIptablesTable(name string) bool {
 	for _, t := range tableOrder {
-		if t.name == name {
+		if t.Name == name {
 			return true
 		}
 	}
@@ -153,16 +144,16 @@ func Decode(d *Dump) *topology.Firewall {
 		}
 	}
 	for _, spec := range tableOrder {
-		if !present[spec.name] {
+		if !present[spec.Name] {
 			continue
 		}
-		tbl := &topology.Table{Name: spec.name}
+		tbl := &topology.Table{Name: spec.Name}
 		byName := map[string]RawChain{}
-		for _, c := range chains[spec.name] {
+		for _, c := range chains[spec.Name] {
 			byName[c.Name] = c
 		}
 		builtin := map[string]bool{}
-		for _, name := range spec.chains {
+		for _, name := range spec.Builtins {
 			builtin[name] = true
 			c, ok := byName[name]
 			ch := &topology.Chain{Name: name, Policy: "ACCEPT"}
@@ -172,7 +163,7 @@ func Decode(d *Dump) *topology.Firewall {
 			tbl.Chains = append(tbl.Chains, ch)
 		}
 		var user []RawChain
-		for _, c := range chains[spec.name] {
+		for _, c := range chains[spec.Name] {
 			if builtin[c.Name] {
 				continue
 			}
@@ -180,7 +171,7 @@ func Decode(d *Dump) *topology.Firewall {
 				fw.Unparsed = append(fw.Unparsed, topology.Unparsed{
 					File:   "nf_tables",
 					Text:   fmt.Sprintf(":%s %s", c.Name, policyName(c)),
-					Reason: fmt.Sprintf("table %s: base chain %s (hook %d) is not an iptables built-in chain", spec.name, c.Name, c.Hook),
+					Reason: fmt.Sprintf("table %s: base chain %s (hook %d) is not an iptables built-in chain", spec.Name, c.Name, c.Hook),
 				})
 			}
 			user = append(user, c)
@@ -194,7 +185,7 @@ func Decode(d *Dump) *topology.Firewall {
 			tbl.Chains = append(tbl.Chains, ch)
 		}
 		for _, ch := range tbl.Chains {
-			k := [2]string{spec.name, ch.Name}
+			k := [2]string{spec.Name, ch.Name}
 			rr := rules[k]
 			delete(rules, k)
 			for i, rr := range rr {
@@ -206,7 +197,7 @@ func Decode(d *Dump) *topology.Firewall {
 						Line: i + 1,
 						Text: r.Text,
 						Reason: fmt.Sprintf("table %s chain %s rule %d (handle %d): %s",
-							spec.name, ch.Name, i+1, rr.Handle, strings.Join(probs, "; ")),
+							spec.Name, ch.Name, i+1, rr.Handle, strings.Join(probs, "; ")),
 					})
 				}
 			}

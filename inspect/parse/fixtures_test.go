@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshtrace/meshtrace/topology"
 )
 
 // fixtureRoots are the directories of recorded command output the tests
@@ -35,7 +37,7 @@ func fixtureKind(name string) string {
 			return s.kind
 		}
 	}
-	for _, t := range Tables {
+	for _, t := range topology.IptablesTables {
 		if name == "iptables-"+t.Name+".txt" {
 			return "iptables-table" // a listing: fixtures/cmdout/listings
 		}

@@ -54,33 +54,19 @@ func newIptParser(file string) *iptParser {
 func parseIptables(file string, ls *lines, first string) (*topology.Firewall, error) {
 	p := newIptParser(file)
 	started := false // a *table line was seen
-	for {
-		line := first
-		if first != "" {
-			first = ""
-		} else {
-			var ok bool
-			if line, ok = ls.next(); !ok {
-				break
-			}
-		}
+	err := ls.each(first, func(line string, n int) error {
 		s := trimSpace(line)
-		if s == "" {
-			continue
-		}
 		if s[0] == '#' {
 			p.comment(s)
-			continue
+			return nil
 		}
 		if !started && s[0] != '*' {
-			return nil, errorf(file, ls.n, "not iptables-save output: expected a *table line, found %q", clip(s))
+			return errorf(file, n, "not iptables-save output: expected a *table line, found %q", clip(s))
 		}
 		started = true
-		if err := p.line(s, ls.n); err != nil {
-			return nil, err
-		}
-	}
-	if err := ls.err(); err != nil {
+		return p.line(s, n)
+	})
+	if err != nil {
 		return nil, err
 	}
 	if p.table != nil {

@@ -63,20 +63,7 @@ func parseIptablesL(file, table string, ls *lines, first string) (*topology.Fire
 	p := &listParser{file: file, table: table, chains: map[string]bool{},
 		t: &topology.Table{Name: table, Chains: []*topology.Chain{}}}
 	p.fw = &topology.Firewall{Tables: []*topology.Table{p.t}}
-	line, n := first, ls.n
-	for {
-		if trimSpace(line) != "" {
-			if err := p.line(line, n); err != nil {
-				return nil, err
-			}
-		}
-		var ok bool
-		if line, ok = ls.next(); !ok {
-			break
-		}
-		n = ls.n
-	}
-	if err := ls.err(); err != nil {
+	if err := ls.each(first, p.line); err != nil {
 		return nil, err
 	}
 	if err := p.bad.err(file, p.fw.Unparsed); err != nil {

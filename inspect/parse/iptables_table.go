@@ -7,31 +7,8 @@ import (
 	"github.com/meshtrace/meshtrace/topology"
 )
 
-// Tables are the iptables tables in the order iptables-nft-save prints
-// them, with their built-in chains.
-var Tables = []struct {
-	Name     string
-	Builtins []string
-}{
-	{"mangle", []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}},
-	{"security", []string{"INPUT", "FORWARD", "OUTPUT"}},
-	{"raw", []string{"PREROUTING", "OUTPUT"}},
-	{"filter", []string{"INPUT", "FORWARD", "OUTPUT"}},
-	{"nat", []string{"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"}},
-}
-
-func builtin(table, chain string) bool {
-	for _, t := range Tables {
-		if t.Name == table {
-			for _, c := range t.Builtins {
-				if c == chain {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
+// builtin reports whether chain is a built-in chain of table.
+func builtin(table, chain string) bool { return topology.Builtin(table, chain) }
 
 // IptablesTable reads one table's rules in whichever of the formats people
 // paste it comes, detected from the first non-blank line:
@@ -103,21 +80,7 @@ func parseIptablesS(file, table string, ls *lines, first string) (*topology.Fire
 	p.table = &topology.Table{Name: table, Chains: []*topology.Chain{}}
 	p.tline = ls.n
 	p.fw.Tables = append(p.fw.Tables, p.table)
-	line, n := first, ls.n
-	for {
-		s := trimSpace(line)
-		if s != "" {
-			if err := p.sLine(s, n); err != nil {
-				return nil, err
-			}
-		}
-		var ok bool
-		if line, ok = ls.next(); !ok {
-			break
-		}
-		n = ls.n
-	}
-	if err := ls.err(); err != nil {
+	if err := ls.each(first, func(line string, n int) error { return p.sLine(trimSpace(line), n) }); err != nil {
 		return nil, err
 	}
 	if err := p.bad.err(file, p.fw.Unparsed); err != nil {

@@ -225,6 +225,27 @@ func (l *lines) fill() bool {
 	}
 }
 
+// each calls fn with every line that is not blank, and its number, starting
+// with first (the line next returned last, not yet handled) unless it is
+// "", then returns err.
+func (l *lines) each(first string, fn func(line string, n int) error) error {
+	line, have := first, first != ""
+	for {
+		if !have {
+			if line, have = l.next(); !have {
+				break
+			}
+		}
+		have = false
+		if trimSpace(line) != "" {
+			if err := fn(line, l.n); err != nil {
+				return err
+			}
+		}
+	}
+	return l.err()
+}
+
 // err is the *Error that ended the stream early (a read error, a line
 // longer than MaxLine), nil when the input simply ended.
 func (l *lines) err() error {
