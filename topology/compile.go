@@ -59,18 +59,20 @@ func (r *Rule) CompileWith(s *Slab) error {
 // interface name longer than 15 bytes or holding / : or blanks, a protocol
 // number past 255 or a name that is not one.
 func checkHeader(r *Rule) error {
-	for _, h := range []struct {
-		flag string
-		n    *Negatable
-	}{{"-i", r.InIface}, {"-o", r.OutIface}} {
-		if h.n != nil && (h.n.Value == "" || len(h.n.Value) > 15 || strings.ContainsAny(h.n.Value, "/ \t:")) {
-			return fmt.Errorf("%s %q: not an interface name (at most 15 bytes, no / : or blanks)", h.flag, h.n.Value)
-		}
+	if r.InIface != nil && !ifaceName(r.InIface.Value) {
+		return fmt.Errorf("-i %q: not an interface name (at most 15 bytes, no / : or blanks)", r.InIface.Value)
+	}
+	if r.OutIface != nil && !ifaceName(r.OutIface.Value) {
+		return fmt.Errorf("-o %q: not an interface name (at most 15 bytes, no / : or blanks)", r.OutIface.Value)
 	}
 	if r.Proto == nil {
 		return nil
 	}
 	v := r.Proto.Value
+	switch v {
+	case "tcp", "udp", "icmp", "all":
+		return nil
+	}
 	if n, ok := decimal(v); ok {
 		if n > 255 {
 			return fmt.Errorf("-p %q: protocol number out of range (0-255)", v)
@@ -87,6 +89,19 @@ func checkHeader(r *Rule) error {
 		return fmt.Errorf("-p without a protocol")
 	}
 	return nil
+}
+
+func ifaceName(s string) bool {
+	if s == "" || len(s) > 15 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '/', ' ', '\t', ':':
+			return false
+		}
+	}
+	return true
 }
 
 // checkStatistic refuses what libxt_statistic would: --every 0, a --packet
@@ -451,11 +466,12 @@ func natAddr(s string) (netip.Addr, string) {
 // parsePortRange reads "PORT" or "LO<sep>HI"; with open, "LO<sep>" and
 // "<sep>HI" too (iptables' --dport 1024: means 1024-65535).
 func parsePortRange(s string, sep byte, open bool) (PortRange, string) {
-	lo, hi, isRange := strings.Cut(s, string(sep))
-	if !isRange {
+	i := strings.IndexByte(s, sep)
+	if i < 0 {
 		p, why := port(s)
 		return PortRange{p, p}, why
 	}
+	lo, hi := s[:i], s[i+1:]
 	var pr PortRange
 	var why string
 	if lo == "" && open {
@@ -521,6 +537,12 @@ func parseMarkMask(s string) (v, m uint32, why string) {
 }
 
 func number32(s string) (uint32, string) {
+	if n, ok := decimal(s); ok && (len(s) == 1 || s[0] != '0') {
+		if n > 1<<32-1 {
+			return 0, "bad number " + strconv.Quote(s)
+		}
+		return uint32(n), ""
+	}
 	base, digits := 10, s
 	switch {
 	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'):
