@@ -46,7 +46,9 @@ const (
 //	DIR/netns/<name>/…         one folder per netns, named like its file
 //	    ip-addr.txt            `ip addr` or `ip -d addr`
 //	    iptables-save.txt      `iptables-save` or `iptables-save -c`
-//	    ipvsadm.txt            `ipvsadm-save -n`, `ipvsadm -Ln` or `ipvsadm -Ln --stats`
+//	    iptables-TABLE.txt     instead, per table: `iptables -t TABLE -S [-v]` or
+//	                           `iptables -t TABLE -L -n -v [-x] [--line-numbers]` (see readBundleFirewall)
+//	    ipvsadm.txt            `ipvsadm-save -n`, `ipvsadm -Ln`, `ipvsadm -Ln --stats` or `ipvsadm -Ln --rate`
 //	    ipvsadm-timeout.txt    `ipvsadm -L --timeout` (optional)
 //	    ip-route.txt           `ip -4 route show table main` (optional)
 //	    ip-neigh.txt           `ip -4 neigh show nud all` (optional)

@@ -130,6 +130,22 @@ func sparse(size int64) func(string) error {
 	}
 }
 
+// listing plants src as the host's iptables-nat.txt in place of its
+// iptables-save.txt; listingText plants text.
+func listing(src string) func(*testing.T, string, string) {
+	return func(t *testing.T, b, o string) {
+		os.Remove(filepath.Join(b, "netns/host/iptables-save.txt"))
+		copyFile(src)("netns/host/iptables-nat.txt")(t, b, o)
+	}
+}
+
+func listingText(text string) func(*testing.T, string, string) {
+	return func(t *testing.T, b, _ string) {
+		os.Remove(filepath.Join(b, "netns/host/iptables-save.txt"))
+		write(t, filepath.Join(b, "netns/host/iptables-nat.txt"), []byte(text))
+	}
+}
+
 func link(target string) func(string) error {
 	return func(p string) error { return os.Symlink(target, p) }
 }
@@ -214,6 +230,22 @@ func bundleCases(t *testing.T) []bundleCase {
 		bundleCase{"control characters in ip addr", func(t *testing.T, b, o string) {
 			copyFile(from("control-ip-addr.txt"))("netns/host/ip-addr.txt")(t, b, o)
 		}, []string{`docker_gw\x1b[2J`}, clean},
+		// iptables-TABLE.txt listings are read where iptables-save.txt is
+		// not there
+		bundleCase{"garbage iptables-nat.txt", listing(from("garbage.bin")),
+			[]string{"BUNDLE/netns/host/iptables-nat.txt:1:"}, refused},
+		bundleCase{"iptables -L without -v", listingText("Chain PREROUTING (policy ACCEPT)\ntarget prot opt source destination\n"),
+			[]string{"BUNDLE/netns/host/iptables-nat.txt:2:", "without -v"}, refused},
+		bundleCase{"a listing of another table", listingText("-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n"),
+			[]string{"BUNDLE/netns/host/iptables-nat.txt:2:", "another table"}, refused},
+		bundleCase{"bad rule arguments in a listing", listingText("-P PREROUTING ACCEPT\n-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:70000\n-A PREROUTING -j MARK --set-xmark zzz\n"),
+			[]string{"BUNDLE/netns/host/iptables-nat.txt:2", "BUNDLE/netns/host/iptables-nat.txt:3"}, named},
+		bundleCase{"control characters in a listing", listingText("Chain PREROUTING (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n 0 0 ACCEPT 6 -- *  *  0.0.0.0/0 0.0.0.0/0 /* \x1b[2J */\n"),
+			nil, clean},
+		bundleCase{"fifo iptables-nat.txt", func(t *testing.T, b, _ string) {
+			os.Remove(filepath.Join(b, "netns/host/iptables-save.txt"))
+			special(t, filepath.Join(b, "netns/host/iptables-nat.txt"), func(p string) error { return syscall.Mkfifo(p, 0o644) })
+		}, []string{"BUNDLE/netns/host/iptables-nat.txt", "FIFO"}, refused},
 		bundleCase{"control characters in a rule", func(t *testing.T, b, o string) {
 			copyFile(from("control-iptables-save.txt"))("netns/host/iptables-save.txt")(t, b, o)
 		}, nil, clean},
