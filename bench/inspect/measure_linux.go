@@ -129,7 +129,7 @@ func Run(n int, shell bool, o Options) (s Sample, err error) {
 
 // Lines runs both nodes and returns the inspect-200 and inspect-2000
 // lines.
-func Lines(o Options) ([]benchreport.Line, error) {
+func Lines(o Options) ([]report.Line, error) {
 	o.defaults()
 	small, err := Run(Small, true, o)
 	if err != nil {
@@ -140,9 +140,9 @@ func Lines(o Options) ([]benchreport.Line, error) {
 	time.Sleep(2 * time.Second)
 	large, err := Run(Large, false, o)
 	if err != nil {
-		return []benchreport.Line{Line200(small)}, fmt.Errorf("inspect-%d: %w", Large, err)
+		return []report.Line{Line200(small)}, fmt.Errorf("inspect-%d: %w", Large, err)
 	}
-	return []benchreport.Line{Line200(small), Line2000(small, large)}, nil
+	return []report.Line{Line200(small), Line2000(small, large)}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -150,8 +150,8 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
 // Line200 is the inspect-200 line.
-func Line200(s Sample) benchreport.Line {
-	l := benchreport.Line{Name: fmt.Sprintf("inspect-%d", Small)}
+func Line200(s Sample) report.Line {
+	l := report.Line{Name: fmt.Sprintf("inspect-%d", Small)}
 	r, fr := ratio(s.Shell.Wall, s.Live.Wall), ratio(s.Live.Wall, s.Floor.Wall)
 	l.Set("ratio", r)
 	l.Set("floor_ratio", fr)
@@ -172,8 +172,8 @@ func Line200(s Sample) benchreport.Line {
 
 // Line2000 is the inspect-2000 line: growth of the cost per namespace
 // from the small node to the large one, of meshtrace and of the floor.
-func Line2000(small, large Sample) benchreport.Line {
-	l := benchreport.Line{Name: fmt.Sprintf("inspect-%d", Large)}
+func Line2000(small, large Sample) report.Line {
+	l := report.Line{Name: fmt.Sprintf("inspect-%d", Large)}
 	g := ratio(large.PerNS(), small.PerNS())
 	l.Set("per_netns_growth", g)
 	l.Set("ms", ms(large.Live.Wall))

@@ -1,4 +1,4 @@
-// Package benchreport is the output contract of scripts/bench: one line
+// Package report is the output contract of scripts/bench: one line
 // per measure,
 //
 //	bench <name> key=value key=value ...
@@ -7,7 +7,7 @@
 // floor_ratio is meshtrace time / floor time (lower is better). Values
 // never contain spaces. bench/README.md is generated from these lines
 // (Readme).
-package benchreport
+package report
 
 import (
 	"bufio"
