@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -52,7 +53,22 @@ type FloorStats struct {
 	Requests   int64 // netlink requests sent
 	Bytes      int64 // netlink reply bytes received
 	Files      int64 // /proc files read
+	// Phases is the time spent in each part, summed over the workers
+	// (so, with workers in parallel, more than the wall time).
+	Phases [numPhases]time.Duration
 }
+
+// The parts of a floor read.
+const (
+	PhaseSetns   = iota // entering and leaving the namespace (netnsx.Do)
+	PhaseProc           // /proc/sys and /proc/thread-self/net reads
+	PhaseSockets        // opening and closing the netlink sockets
+	PhaseNetlink        // the requests and their replies
+	numPhases
+)
+
+// PhaseNames name the phases in report keys.
+var PhaseNames = [numPhases]string{"setns", "proc", "sockets", "netlink"}
 
 // Floor reads the namespaces of host + dirs (inspect.Discover's list)
 // with workers goroutines, as inspect.Live does (0: 4 per CPU).
@@ -66,6 +82,7 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 	}
 	var st FloorStats
 	var reqs, bytes, files atomic.Int64
+	var phases [numPhases]atomic.Int64
 	var mu sync.Mutex
 	var errs []error
 	jobs := make(chan inspect.NetnsRef)
@@ -76,7 +93,16 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 			defer wg.Done()
 			f := &floorReader{buf: make([]byte, 64<<10)}
 			for ref := range jobs {
-				if err := netnsx.Do(ref.Path, f.read); err != nil {
+				t0 := time.Now()
+				var inside time.Duration
+				err := netnsx.Do(ref.Path, func() error {
+					t1 := time.Now()
+					err := f.read()
+					inside = time.Since(t1)
+					return err
+				})
+				f.phase[PhaseSetns] += time.Since(t0) - inside
+				if err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("floor: netns %s: %w", ref.Name, err))
 					mu.Unlock()
@@ -85,6 +111,9 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 			reqs.Add(f.reqs)
 			bytes.Add(f.bytes)
 			files.Add(f.files)
+			for i, d := range f.phase {
+				phases[i].Add(int64(d))
+			}
 		}()
 	}
 	for _, r := range refs {
@@ -93,6 +122,9 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 	close(jobs)
 	wg.Wait()
 	st.Namespaces, st.Requests, st.Bytes, st.Files = len(refs), reqs.Load(), bytes.Load(), files.Load()
+	for i := range phases {
+		st.Phases[i] = time.Duration(phases[i].Load())
+	}
 	return st, errors.Join(errs...)
 }
 
@@ -103,6 +135,14 @@ type floorReader struct {
 	reqs, bytes, files int64
 	sockets, conntrack int
 	fdb                bool
+	phase              [numPhases]time.Duration
+}
+
+// lap adds the time since *t to phase p and restarts *t.
+func (f *floorReader) lap(p int, t *time.Time) {
+	now := time.Now()
+	f.phase[p] += now.Sub(*t)
+	*t = now
 }
 
 var sysctlFiles = []struct {
@@ -118,9 +158,12 @@ var sysctlFiles = []struct {
 // read runs inside the namespace.
 func (f *floorReader) read() error {
 	f.sockets, f.conntrack, f.fdb = 0, 0, false
+	t := time.Now()
 	if err := f.sysctls(); err != nil {
 		return err
 	}
+	f.lap(PhaseProc, &t)
+	defer f.lap(PhaseSockets, &t) // the closes
 	route, err := socket(unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
@@ -141,6 +184,8 @@ func (f *floorReader) read() error {
 		return err
 	}
 	defer unix.Close(genl)
+	f.lap(PhaseSockets, &t)
+	defer f.lap(PhaseNetlink, &t) // runs first: the requests
 
 	// rtnetlink
 	link := make([]byte, unix.SizeofIfInfomsg+8)
@@ -192,9 +237,11 @@ func (f *floorReader) read() error {
 			return fmt.Errorf("nf_tables: %w", err)
 		}
 	}
+	f.lap(PhaseNetlink, &t)
 	if _, err := f.readFile(unix.AT_FDCWD, "/proc/thread-self/net/ip_tables_names"); err != nil && !errors.Is(err, unix.ENOENT) {
 		return err
 	}
+	f.lap(PhaseProc, &t)
 	// generic netlink: is there an IPVS family?
 	if err := f.dump(genl, unix.GENL_ID_CTRL, 0, genlGetFamily("IPVS"), nil); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("genl: %w", err)

@@ -60,6 +60,12 @@ func (s Sample) PerNS() time.Duration { return s.Live.Wall / time.Duration(s.Nam
 // FloorPerNS is the floor's wall time per namespace.
 func (s Sample) FloorPerNS() time.Duration { return s.Floor.Wall / time.Duration(s.Namespaces) }
 
+// phaseUS is the floor's time in phase i per namespace, in µs (summed
+// over the workers: time spent, not wall time).
+func (s Sample) phaseUS(i int) float64 {
+	return float64(s.Stats.Phases[i]) / float64(time.Microsecond) / float64(s.Namespaces)
+}
+
 // Run builds a node of n namespaces and times, round after round, the
 // live reader, the floor and (shell) the operator loop; it keeps the best
 // round of each and tears the node down.
@@ -164,6 +170,9 @@ func Line200(s Sample) report.Line {
 	l.Set("ratio_cpu", ratio(s.Shell.CPU, s.Live.CPU))
 	l.Set("floor_ratio_cpu", ratio(s.Live.CPU, s.Floor.CPU))
 	l.Set("namespaces", s.Namespaces)
+	for i, name := range PhaseNames {
+		l.Set("floor_"+name+"_us", s.phaseUS(i))
+	}
 	l.Set("floor_requests", int(s.Stats.Requests))
 	l.Set("floor_reply_kb", int(s.Stats.Bytes>>10))
 	l.Met(fmt.Sprintf("ratio>=%g,floor_ratio<=%g", TargetRatio, TargetFloorRatio), r >= TargetRatio && fr <= TargetFloorRatio)
@@ -184,6 +193,10 @@ func Line2000(small, large Sample) report.Line {
 	l.Set("floor_ratio", ratio(large.Live.Wall, large.Floor.Wall))
 	l.Set("floor_growth", ratio(large.FloorPerNS(), small.FloorPerNS()))
 	l.Set("cpu_growth", ratio(large.Live.CPU/time.Duration(large.Namespaces), small.Live.CPU/time.Duration(small.Namespaces)))
+	for i, name := range PhaseNames {
+		l.Set("floor_"+name+"_us", large.phaseUS(i))
+		l.Set("floor_"+name+"_growth", large.phaseUS(i)/small.phaseUS(i))
+	}
 	l.Set("namespaces", large.Namespaces)
 	l.Set("build_s", large.Build.Seconds())
 	l.Met(fmt.Sprintf("per_netns_growth<=%g", TargetGrowth), g <= TargetGrowth)

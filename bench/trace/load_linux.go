@@ -26,7 +26,7 @@ type LoadOptions struct {
 	Bin  string // the meshtrace binary
 	Name string // the mesh's name
 	// Rates are the offered rates, packets/s through the mesh both ways
-	// (half of it requests); default 10k to 120k.
+	// (half of it requests); default 10k to 200k.
 	Rates []float64
 	// Duration of the load at each rate (default 2 s).
 	Duration time.Duration
@@ -84,7 +84,7 @@ const (
 func LoadLine(o LoadOptions) (report.Line, []LoadRound, error) {
 	l := report.Line{Name: "trace-load"}
 	if len(o.Rates) == 0 {
-		o.Rates = []float64{10000, 25000, 50000, 75000, 100000, 120000}
+		o.Rates = []float64{10000, 25000, 50000, 75000, 100000, 120000, 160000, 200000}
 	}
 	if o.Duration == 0 {
 		o.Duration = 2 * time.Second

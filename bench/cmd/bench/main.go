@@ -127,7 +127,7 @@ func main() {
 		}
 	}
 	failed := false
-	start := time.Now()
+	start, load := time.Now(), loadAvg()
 	for _, m := range measures {
 		if len(want) > 0 && !want[m.name] {
 			continue
@@ -147,6 +147,7 @@ func main() {
 		}
 		e.logf("%s: done in %v", m.name, time.Since(t0).Round(time.Second))
 	}
+	fmt.Println(runLine(start, load))
 	e.logf("all measures in %v", time.Since(start).Round(time.Second))
 	if failed {
 		os.Exit(1)
