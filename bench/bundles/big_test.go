@@ -2,9 +2,11 @@ package bundles
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/internal/testutil"
 )
 
 // TestWriteBig grows the modern bundle's host ruleset and reads it back
@@ -40,3 +42,26 @@ func TestWriteBig(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestInspectFromBig runs meshtrace inspect --from on a small grown
+// bundle and finds the host's rule count in its text, as BigLine does.
+func TestInspectFromBig(t *testing.T) {
+	dir := t.TempDir()
+	b, err := WriteBig("../../fixtures/bundles/modern", dir, 100<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, out, err := InspectFrom(testutil.Meshtrace(t), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := firewallLine.FindStringSubmatch(out)
+	if m == nil || m[1] != strconv.Itoa(b.Rules) {
+		t.Fatalf("host rules %v, want %d, in:\n%.800s", m, b.Rules, out)
+	}
+	if u.MaxRSS == 0 || u.Out == 0 {
+		t.Errorf("usage %+v", u)
+	}
+}
+
+func TestMain(m *testing.M) { testutil.Main(m) }
