@@ -164,26 +164,16 @@ func (f *floorReader) read() error {
 	}
 	f.lap(PhaseProc, &t)
 	defer f.lap(PhaseSockets, &t) // the closes
-	route, err := socket(unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
+	var fds [4]int
+	for i, family := range []int{unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG, unix.NETLINK_NETFILTER, unix.NETLINK_GENERIC} {
+		fd, err := socket(family)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		fds[i] = fd
 	}
-	defer unix.Close(route)
-	diag, err := socket(unix.NETLINK_INET_DIAG)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(diag)
-	nfnl, err := socket(unix.NETLINK_NETFILTER)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(nfnl)
-	genl, err := socket(unix.NETLINK_GENERIC)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(genl)
+	route, diag, nfnl, genl := fds[0], fds[1], fds[2], fds[3]
 	f.lap(PhaseSockets, &t)
 	defer f.lap(PhaseNetlink, &t) // runs first: the requests
 
