@@ -41,6 +41,11 @@ import (
 //     which this floor does not);
 //   - ctnetlink: IPCTNL_MSG_CT_GET (IPv4) where nf_conntrack_count > 0.
 //
+// Counted with strace on the 200-namespace node: both make 1,606 sendto
+// and about 2,830 receives; the reader enters each namespace 3 times
+// (sysctls and its sockets, the nf_tables socket, the legacy check) and
+// opens 6 sockets, the floor enters once and opens 4.
+//
 // The reader resolves veth peers from ifindexes; on these worlds it asks
 // no RTM_GETNSID (counted once: 0 asks for 200 namespaces), so the floor
 // asks none either. The few numbers that decide whether a request is
