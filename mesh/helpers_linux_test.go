@@ -79,7 +79,7 @@ func statusJSON(t *testing.T, name string) (*mesh.State, int) {
 // snapshot is the state of the machine outside the mesh that a mesh must
 // leave exactly as it found it.
 type snapshot struct {
-	Netns   []string          // `ip netns list`, without other test processes' mt<N> entries
+	Netns   []string          // `ip netns list`, without other test and bench processes' mt<N>/mb<N> entries
 	Links   []string          // `ip -o link` of the root netns
 	Rules   []string          // root `iptables-save`, comments and counters stripped
 	Sysctls map[string]string // root netns sysctls the mesh writes in its own netns
@@ -89,7 +89,7 @@ type snapshot struct {
 }
 
 var (
-	otherTests = regexp.MustCompile(`^mt\d+`)
+	otherTests = regexp.MustCompile(`^m[tb]\d+`) // other test (mt) and benchmark (mb) processes
 	counters   = regexp.MustCompile(`\[\d+:\d+\]`)
 )
 

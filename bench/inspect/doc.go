@@ -1,9 +1,11 @@
-// Package inspectbench times meshtrace's live reader on a Docker-shaped
-// node of 200 namespaces (internal/dockerns: host, ingress_sbox, the
-// ingress overlay and 197 tasks with 3 links and 15 rules each) against
-// the shell loop an operator would type (operator-loop.sh), in the same
-// run, and reports the ratios. It needs root.
+// Package inspectbench times meshtrace's live reader on Docker-shaped
+// nodes (internal/dockerns: host, ingress_sbox, the ingress overlay and
+// tasks with 3 links and 15 rules each) of 200 and 2,000 namespaces,
+// against the shell loop an operator would type (operator-loop.sh) and
+// against the floor (Floor: setns and the reader's kernel requests,
+// nothing decoded), in the same run. scripts/bench prints its lines
+// (Lines); the tests run the same code. It needs root.
 //
-//	go test ./bench/inspect -run TestLiveSpeed -v        # one timed round, logged
+//	go test ./bench/inspect -run TestLiveSpeed -v        # the inspect-200 line, logged
 //	go test ./bench/inspect -run '^$' -bench BenchmarkLive
 package inspectbench

@@ -7,5 +7,4 @@
 // needs root.
 //
 //	go test ./bench/mesh -run TestUpDownSpeed -v         # one timed round, logged
-//	go test ./bench/mesh -run '^$' -bench . -benchtime 1x
 package meshbench

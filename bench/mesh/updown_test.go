@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,53 +17,10 @@ import (
 	"github.com/meshtrace/meshtrace/mesh"
 )
 
-// The benchmarked mesh: 2 nodes x 50 tasks.
-const (
-	Nodes    = 2
-	Replicas = 100
-	// Target is the speed-up the issue asks for.
-	Target = 10.0
-	// settle separates the timed runs: the kernel frees the namespaces of
-	// a `down` asynchronously, and that work would otherwise be billed to
-	// whichever side runs next.
-	settle = 2 * time.Second
-)
-
 func TestMain(m *testing.M) { testutil.Main(m) }
 
 func webService(replicas int) []mesh.ServiceSpec {
 	return []mesh.ServiceSpec{{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: replicas}}
-}
-
-// goUpDown times mesh.Up (including the agent serving every task) and
-// mesh.Down.
-func goUpDown(tb testing.TB, name string, nodes, replicas int) (up, down time.Duration) {
-	tb.Helper()
-	bin := testutil.Meshtrace(tb)
-	tb.Cleanup(func() { mesh.Down(name, mesh.Options{}) })
-	cfg := mesh.Config{Name: name, Nodes: nodes, LB: mesh.LBIptables, Services: webService(replicas)}
-	t0 := time.Now()
-	if _, err := mesh.Up(context.Background(), cfg, mesh.Options{Binary: bin}); err != nil {
-		tb.Fatalf("mesh up: %v", err)
-	}
-	up = time.Since(t0)
-	t0 = time.Now()
-	if _, err := mesh.Down(name, mesh.Options{}); err != nil {
-		tb.Fatalf("mesh down: %v", err)
-	}
-	return up, time.Since(t0)
-}
-
-// shellUpDown times shell-mesh.sh up and down.
-func shellUpDown(tb testing.TB, name string, nodes, replicas int) (up, down time.Duration) {
-	tb.Helper()
-	tb.Cleanup(func() { exec.Command("bash", "shell-mesh.sh", "down", name).Run() })
-	t0 := time.Now()
-	shell(tb, "up", name, fmt.Sprint(nodes), fmt.Sprint(replicas))
-	up = time.Since(t0)
-	t0 = time.Now()
-	shell(tb, "down", name)
-	return up, time.Since(t0)
 }
 
 func shell(tb testing.TB, args ...string) {
@@ -75,44 +31,18 @@ func shell(tb testing.TB, args ...string) {
 	}
 }
 
-// TestUpDownSpeed runs one round of each and logs the numbers.
+// TestUpDownSpeed runs Line (what scripts/bench runs: one round of each)
+// and logs it; timings are never asserted.
 func TestUpDownSpeed(t *testing.T) {
 	testutil.NeedRoot(t)
 	if testing.Short() {
 		t.Skip("the shell baseline takes tens of seconds")
 	}
-	p := testutil.Prefix()
-	gu, gd := goUpDown(t, p+"go", Nodes, Replicas)
-	time.Sleep(settle)
-	su, sd := shellUpDown(t, p+"sh", Nodes, Replicas)
-	ratio := float64(su+sd) / float64(gu+gd)
-	t.Logf("%d nodes x %d tasks: meshtrace up %s + down %s = %s; shell up %s + down %s = %s; %.1fx faster",
-		Nodes, Replicas/Nodes, gu.Round(time.Millisecond), gd.Round(time.Millisecond), (gu + gd).Round(time.Millisecond),
-		su.Round(time.Millisecond), sd.Round(time.Millisecond), (su + sd).Round(time.Millisecond), ratio)
-	// Reported, never asserted: these machines are noisy.
-	if ratio < Target {
-		t.Logf("BELOW TARGET: meshtrace is %.1fx faster than the shell script, target %.0fx", ratio, Target)
+	l, err := Line(testutil.Meshtrace(t), ".", testutil.Prefix(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// BenchmarkUpDown reports both sides per round and their ratio.
-func BenchmarkUpDown(b *testing.B) {
-	testutil.NeedRoot(b)
-	var g, s time.Duration
-	for i := 0; i < b.N; i++ {
-		p := testutil.Prefix()
-		b.StopTimer()
-		time.Sleep(settle)
-		gu, gd := goUpDown(b, p+"go", Nodes, Replicas)
-		time.Sleep(settle)
-		su, sd := shellUpDown(b, p+"sh", Nodes, Replicas)
-		b.StartTimer()
-		g += gu + gd
-		s += su + sd
-	}
-	b.ReportMetric(g.Seconds()/float64(b.N), "meshtrace-s/op")
-	b.ReportMetric(s.Seconds()/float64(b.N), "shell-s/op")
-	b.ReportMetric(float64(s)/float64(g), "x-faster")
+	t.Log(l)
 }
 
 // TestShellEquivalent builds a small mesh both ways and compares what the

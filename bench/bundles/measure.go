@@ -1,0 +1,247 @@
+package bundles
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshtrace/meshtrace/bench/proc"
+	"github.com/meshtrace/meshtrace/bench/report"
+)
+
+// Targets of issue 15.
+const (
+	BigSize        = 200 << 20
+	TargetBigRSSMB = 400.0
+)
+
+// Options tune the bundle measures.
+type Options struct {
+	Bin  string // the meshtrace binary
+	Root string // the repository (fixtures/bundles/modern is the base)
+	Dir  string // scratch directory
+	// Logf gets progress lines (nil: none).
+	Logf func(format string, a ...any)
+	// Profile, when set, profiles meshtrace's in-process read of the
+	// bundle dir under name.
+	Profile func(name, dir string) error
+}
+
+func (o *Options) logf(format string, a ...any) {
+	if o.Logf != nil {
+		o.Logf(format, a...)
+	}
+}
+
+// head keeps the first 64 KiB written to it and counts the rest.
+type head struct {
+	b []byte
+	n int64
+}
+
+func (h *head) Write(p []byte) (int, error) {
+	if room := 64<<10 - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	h.n += int64(len(p))
+	return len(p), nil
+}
+
+// InspectFrom runs `bin inspect --from dir` and returns its usage and the
+// beginning of its text output.
+func InspectFrom(bin, dir string) (proc.Usage, string, error) {
+	var h head
+	cmd := exec.Command(bin, "inspect", "--from", dir)
+	cmd.Stdout = &h
+	u, err := proc.Check(cmd)
+	u.Out = h.n
+	return u, string(h.b), err
+}
+
+var firewallLine = regexp.MustCompile(`(?m)^host .*\n(?:  .*\n)*?  firewall: [^,]+, (\d+) rules`)
+
+// BigLine writes the 200 MB bundle and measures `meshtrace inspect
+// --from` over it: peak RSS (wait4), time, and the floor of reading the
+// file.
+func BigLine(o Options) (report.Line, error) {
+	l := report.Line{Name: "bundle-200MB"}
+	dir := filepath.Join(o.Dir, "big-bundle")
+	defer os.RemoveAll(dir)
+	b, err := WriteBig(filepath.Join(o.Root, "fixtures/bundles/modern"), dir, BigSize)
+	if err != nil {
+		return l, err
+	}
+	o.logf("bundle %s: host iptables-save %d MB, %d rules", dir, b.Size>>20, b.Rules)
+	floor, err := readFloor(b.File)
+	if err != nil {
+		return l, err
+	}
+	u, out, err := InspectFrom(o.Bin, dir)
+	if err != nil {
+		return l, err
+	}
+	o.logf("meshtrace inspect --from: %v wall, %v cpu, %.0f MB rss", u.Wall.Round(time.Millisecond), u.CPU.Round(time.Millisecond), u.RSSMB())
+	m := firewallLine.FindStringSubmatch(out)
+	if m == nil {
+		return l, fmt.Errorf("inspect --from %s: no host firewall line in its output:\n%.600s", dir, out)
+	}
+	if n, _ := strconv.Atoi(m[1]); n != b.Rules {
+		return l, fmt.Errorf("inspect --from %s: host has %d rules, the bundle %d", dir, n, b.Rules)
+	}
+	rss := u.RSSMB()
+	l.Set("rss_mb", rss)
+	l.Set("seconds", u.Wall.Seconds())
+	l.Set("cpu_s", u.CPU.Seconds())
+	l.Set("rss_per_file_mb", rss/(float64(b.Size)/(1<<20)))
+	l.Set("rules", b.Rules)
+	l.Set("file_mb", b.Size>>20)
+	l.Set("mrules_per_s", float64(b.Rules)/u.Wall.Seconds()/1e6)
+	l.Set("read_floor_ms", float64(floor)/float64(time.Millisecond))
+	l.Met(fmt.Sprintf("rss_mb<=%g", TargetBigRSSMB), rss <= TargetBigRSSMB)
+	if o.Profile != nil {
+		if err := o.Profile("bundle-200MB", dir); err != nil {
+			return l, err
+		}
+	}
+	return l, nil
+}
+
+// readFloor is the best of 3 sequential reads of file through a 1 MiB
+// buffer: what reading the text costs before any parsing.
+func readFloor(file string) (time.Duration, error) {
+	var best time.Duration
+	buf := make([]byte, 1<<20)
+	for range 3 {
+		f, err := os.Open(file)
+		if err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		_, err = io.CopyBuffer(io.Discard, bufio.NewReaderSize(f, 1<<20), buf)
+		d := time.Since(t0)
+		f.Close()
+		if err != nil {
+			return 0, err
+		}
+		if best == 0 || d < best {
+			best = d
+		}
+	}
+	return best, nil
+}
+
+// Swarm sizes and target of issue 14/15.
+const (
+	SwarmNodes       = 50
+	SwarmTasks       = 100
+	TargetSwarmCheck = 1000.0 // ms
+)
+
+// HasSwarmCheck reports whether bin has `swarm check` (issue 14).
+func HasSwarmCheck(bin string) bool {
+	out, err := exec.Command(bin, "swarm", "check", "--help").CombinedOutput()
+	return err == nil && strings.Contains(string(out), "check")
+}
+
+// SwarmLine writes 50 node bundles of 100 tasks each and times `meshtrace
+// swarm check --from DIR` over them when the binary has it (status=
+// not-built otherwise); in both cases it also times `meshtrace inspect
+// --from` over every fifth node's bundle, one after the other, as a
+// reference of what reading a bundle costs today (inspect_from_ms is
+// that time per node times 50: the bundles are alike, and all 50 took
+// 90 s here).
+func SwarmLine(o Options) (report.Line, error) {
+	l := report.Line{Name: "swarm-check-50"}
+	dir := filepath.Join(o.Dir, "swarm")
+	defer os.RemoveAll(dir)
+	t0 := time.Now()
+	nodes, err := WriteSwarm(dir, SwarmSpec{Nodes: SwarmNodes, TasksPerNode: SwarmTasks})
+	if err != nil {
+		return l, err
+	}
+	gen := time.Since(t0)
+	size, err := dirSize(dir)
+	if err != nil {
+		return l, err
+	}
+	o.logf("swarm %s: %d node bundles of %d tasks, %d MB, written in %v", dir, len(nodes), SwarmTasks, size>>20, gen.Round(time.Millisecond))
+	var total time.Duration
+	var rss float64
+	sample := 0
+	for i := 0; i < len(nodes); i += 5 {
+		sample++
+		u, _, err := InspectFrom(o.Bin, nodes[i])
+		if err != nil {
+			return l, err
+		}
+		total += u.Wall
+		rss = max(rss, u.RSSMB())
+	}
+	perNode := float64(total) / float64(time.Millisecond) / float64(sample)
+	o.logf("meshtrace inspect --from, %d nodes: %v in all, peak %.0f MB", sample, total.Round(time.Millisecond), rss)
+	if o.Profile != nil {
+		if err := o.Profile("swarm-node", nodes[0]); err != nil {
+			return l, err
+		}
+	}
+	built := HasSwarmCheck(o.Bin)
+	if built {
+		var out head
+		cmd := exec.Command(o.Bin, "swarm", "check", "--from", dir, "-o", "json")
+		cmd.Stdout = &out
+		u, err := proc.Check(cmd)
+		if err != nil {
+			return l, err
+		}
+		var res struct {
+			Consistent bool              `json:"consistent"`
+			Nodes      []json.RawMessage `json:"nodes"`
+		}
+		if err := json.Unmarshal(out.b, &res); err != nil || len(res.Nodes) != SwarmNodes {
+			return l, fmt.Errorf("swarm check --from %s: %d nodes in its JSON (%v)", dir, len(res.Nodes), err)
+		}
+		msv := float64(u.Wall) / float64(time.Millisecond)
+		l.Set("ms", msv)
+		l.Set("rss_mb", u.RSSMB())
+		l.Set("consistent", res.Consistent)
+		l.Met(fmt.Sprintf("ms<=%g", TargetSwarmCheck), msv <= TargetSwarmCheck)
+	} else {
+		l.Set("status", "not-built")
+	}
+	l.Set("inspect_from_ms", perNode*float64(len(nodes)))
+	l.Set("inspect_from_ms_per_node", perNode)
+	l.Set("inspect_from_sampled", sample)
+	l.Set("inspect_from_rss_mb", rss)
+	l.Set("nodes", len(nodes))
+	l.Set("tasks", SwarmNodes*SwarmTasks)
+	l.Set("bundles_mb", size>>20)
+	l.Set("gen_s", gen.Seconds())
+	if !built {
+		l.Set("target", fmt.Sprintf("ms<=%g", TargetSwarmCheck))
+	}
+	return l, nil
+}
+
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	return n, err
+}
