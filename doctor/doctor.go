@@ -13,21 +13,24 @@ import (
 	"github.com/meshtrace/meshtrace/topology"
 )
 
+// Severity is how bad a finding is.
+type Severity string
+
 // Severities.
 const (
-	Error   = "error"
-	Warning = "warning"
-	Info    = "info"
+	Error   Severity = "error"
+	Warning Severity = "warning"
+	Info    Severity = "info"
 )
 
 // Finding is one diagnosis.
 type Finding struct {
-	Code     string `json:"code"`
-	Severity string `json:"severity"`
-	Netns    string `json:"netns"`
-	Summary  string `json:"summary"`
-	Evidence string `json:"evidence"`
-	Fix      string `json:"fix"`
+	Code     string   `json:"code"`
+	Severity Severity `json:"severity"`
+	Netns    string   `json:"netns"`
+	Summary  string   `json:"summary"`
+	Evidence string   `json:"evidence"`
+	Fix      string   `json:"fix"`
 	// Confirm is the command that shows the evidence by hand.
 	Confirm string `json:"confirm,omitempty"`
 	// Port is the published port concerned ("tcp/8080"), when one is.
@@ -50,8 +53,8 @@ type Report struct {
 // PortVerdict is one published port's verdict: complete, broken or
 // unknown (topology.Verdict*).
 type PortVerdict struct {
-	Port    string `json:"port"`
-	Verdict string `json:"verdict"`
+	Port    string           `json:"port"`
+	Verdict topology.Verdict `json:"verdict"`
 }
 
 // Unknown is one thing doctor could not check: "tcp/8080: unknown past
@@ -112,14 +115,14 @@ func (r *Report) Exit() int {
 }
 
 // Worst is the highest severity in the report, "" when it has none.
-func (r *Report) Worst() string {
+func (r *Report) Worst() Severity {
 	if len(r.Findings) == 0 {
 		return ""
 	}
 	return r.Findings[0].Severity
 }
 
-func rank(s string) int {
+func rank(s Severity) int {
 	switch s {
 	case Error:
 		return 0
@@ -162,7 +165,7 @@ func (c *checker) publishedPorts() {
 	c.cov.ran("published ports (" + strings.Join(names, ", ") + ")")
 }
 
-func (c *checker) verdict(port, v string) {
+func (c *checker) verdict(port string, v topology.Verdict) {
 	c.verdicts = append(c.verdicts, PortVerdict{Port: port, Verdict: v})
 }
 

@@ -151,7 +151,7 @@ func TestMissingFileProperty(t *testing.T) {
 	for _, bundle := range testutil.RecordedBundles(t, "../fixtures") {
 		full := checkBundle(t, bundle)
 		fullFaults := faultSet(full)
-		fullVerdict := map[string]string{}
+		fullVerdict := map[string]topology.Verdict{}
 		for _, pv := range full.Ports {
 			fullVerdict[pv.Port] = pv.Verdict
 		}

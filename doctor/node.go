@@ -226,7 +226,7 @@ func (c *checker) vxlanBlocked() {
 					pkt   topology.Packet
 				}{{"INPUT", in}, {"OUTPUT", out}} {
 					d := topology.Eval(host, "filter", t.chain, &t.pkt)
-					if d.Verdict != "DROP" && d.Verdict != "REJECT" {
+					if !d.Verdict.Drops() {
 						continue
 					}
 					ev := "policy " + d.Policy

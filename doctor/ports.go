@@ -86,8 +86,8 @@ func (c *checker) dnatPort(p *topology.Path, pp portRef) bool {
 	if h.Kind != topology.HopDNAT {
 		return false
 	}
-	ap, err := netip.ParseAddrPort(h.To)
-	if err != nil || int(ap.Port()) == pp.port {
+	ap := h.To.AddrPort()
+	if !ap.IsValid() || int(ap.Port()) == pp.port {
 		return false
 	}
 	c.add(Finding{Code: "dnat-port-mismatch", Severity: Error, Netns: "host", Port: pp.String(),
@@ -172,7 +172,7 @@ func (c *checker) emulatedNoBackends(f *Finding, h topology.Hop, pp portRef) boo
 	}
 	var marks []string
 	for _, s := range ns.LBServices() {
-		if s.Impl == "iptables" && s.FWMark != 0 {
+		if s.Impl == topology.LBIptables && s.FWMark != 0 {
 			marks = append(marks, fmt.Sprintf("%#x", s.FWMark))
 		}
 	}
@@ -187,7 +187,7 @@ func (c *checker) emulatedNoBackends(f *Finding, h topology.Hop, pp portRef) boo
 	return true
 }
 
-func hasKind(hs []topology.Hop, kind string) bool {
+func hasKind(hs []topology.Hop, kind topology.HopKind) bool {
 	for _, h := range hs {
 		if h.Kind == kind {
 			return true
@@ -276,16 +276,14 @@ func (c *checker) staleConntrack(p *topology.Path, pp portRef) {
 		return
 	}
 	want := map[string]map[netip.Addr]bool{} // netns -> current reply sources
-	if ap, err := netip.ParseAddrPort(p.Hops[0].To); err == nil {
-		want["host"] = map[netip.Addr]bool{ap.Addr(): true}
+	if to := p.Hops[0].To; to.IsValid() {
+		want["host"] = map[netip.Addr]bool{to.Addr: true}
 	}
 	for _, h := range p.Hops {
 		if h.Kind == topology.HopIPVS {
 			set := map[netip.Addr]bool{}
 			for _, b := range p.Backends {
-				if a, err := netip.ParseAddr(b.IP); err == nil {
-					set[a] = true
-				}
+				set[b.IP] = true
 			}
 			want[h.Netns] = set
 		}

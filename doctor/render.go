@@ -12,7 +12,7 @@ import (
 // is wrong, the evidence, how to see it by hand, what to do.
 func WriteText(w io.Writer, r *Report) error {
 	var b strings.Builder
-	counts := map[string]int{}
+	counts := map[Severity]int{}
 	for _, f := range r.Findings {
 		counts[f.Severity]++
 	}
@@ -36,7 +36,7 @@ func WriteText(w io.Writer, r *Report) error {
 		if f.Port != "" {
 			where += ", " + esc(f.Port)
 		}
-		fmt.Fprintf(&b, "\n%s [%s] in %s\n", esc(strings.ToUpper(f.Severity)), esc(f.Code), where)
+		fmt.Fprintf(&b, "\n%s [%s] in %s\n", esc(strings.ToUpper(string(f.Severity))), esc(f.Code), where)
 		fmt.Fprintf(&b, "  %s\n", esc(f.Summary))
 		fmt.Fprintf(&b, "  evidence: %s\n", esc(f.Evidence))
 		if f.Confirm != "" {

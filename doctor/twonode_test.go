@@ -67,7 +67,7 @@ func TestTwoNodeRemoteTasks(t *testing.T) {
 		if b.Task == "" || b.Service == "" || !strings.HasPrefix(b.Task, b.Service+".") {
 			t.Errorf("remote backend %s: task %q service %q", b.IP, b.Task, b.Service)
 		}
-		if b.Node == "" || b.Node != b.VTEP {
+		if !b.Node.IsValid() || b.Node != b.VTEP {
 			t.Errorf("remote backend %s: node %q, vtep %q", b.IP, b.Node, b.VTEP)
 		}
 	}
@@ -94,7 +94,7 @@ func TestTwoNodeWrongVTEP(t *testing.T) {
 	}
 	mac := ""
 	for _, l := range strings.Split(string(neigh), "\n") {
-		if f := strings.Fields(l); len(f) >= 5 && f[0] == b.IP && f[3] == "lladdr" {
+		if f := strings.Fields(l); len(f) >= 5 && f[0] == b.IP.String() && f[3] == "lladdr" {
 			mac = f[4]
 		}
 	}
@@ -102,7 +102,7 @@ func TestTwoNodeWrongVTEP(t *testing.T) {
 		t.Fatalf("no neighbour entry for %s in %s", b.IP, ovl)
 	}
 	dir := copyDir(t, twoNode, filepath.Join("netns", ovl, "bridge-fdb.txt"), func(s string) string {
-		return strings.ReplaceAll(s, mac+" dev vxlan0 dst "+b.VTEP, mac+" dev vxlan0 dst 192.0.2.99")
+		return strings.ReplaceAll(s, mac+" dev vxlan0 dst "+b.VTEP.String(), mac+" dev vxlan0 dst 192.0.2.99")
 	})
 	_, r := remoteBackends(t, dir)
 	var got []string
@@ -111,7 +111,7 @@ func TestTwoNodeWrongVTEP(t *testing.T) {
 			continue
 		}
 		got = append(got, f.Code+"@"+f.Netns)
-		if f.Code == "vxlan-wrong-vtep" && (!strings.Contains(f.Evidence, "192.0.2.99") || !strings.Contains(f.Evidence, b.Node)) {
+		if f.Code == "vxlan-wrong-vtep" && (!strings.Contains(f.Evidence, "192.0.2.99") || !strings.Contains(f.Evidence, b.Node.String())) {
 			t.Errorf("evidence %q names neither the wrong VTEP nor the node", f.Evidence)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // nf_tables reader also falls back, with a note saying so. The returned
 // Firewall is nil when nothing could be read; a read the module gate
 // stopped returns the gate's error alone.
-func readFirewall(r FirewallReader, t *Target, mode string) (fw *topology.Firewall, note string, err error) {
+func readFirewall(r FirewallReader, t *Target, mode FirewallMode) (fw *topology.Firewall, note string, err error) {
 	switch mode {
 	case FirewallExec:
 		fw, err = r.ReadExec(t, "")
@@ -32,9 +32,9 @@ func readFirewall(r FirewallReader, t *Target, mode string) (fw *topology.Firewa
 	}
 	var absent *kmod.AbsentError
 	legacy := errors.Is(nerr, nft.ErrLegacy) || errors.As(nerr, &absent)
-	backend := ""
+	var backend topology.FirewallBackend
 	if legacy {
-		backend = "legacy"
+		backend = topology.BackendLegacy
 	}
 	fw, err = r.ReadExec(t, backend)
 	if errors.As(err, &absent) {
@@ -44,7 +44,7 @@ func readFirewall(r FirewallReader, t *Target, mode string) (fw *topology.Firewa
 		return nil, "", fmt.Errorf("nf_tables: %w; iptables-save: %w", nerr, err)
 	}
 	if legacy && fw.Backend == "" {
-		fw.Backend = "legacy"
+		fw.Backend = topology.BackendLegacy
 	}
 	if !legacy {
 		note = fmt.Sprintf("netns %s: the nf_tables reader failed (%v); its firewall was read with iptables-save", t.Name, nerr)

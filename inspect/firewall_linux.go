@@ -47,7 +47,7 @@ func (kernelFirewall) ReadNetlink(t *Target) (*topology.Firewall, error) {
 // namespace with no nf_tables rules is read again with
 // iptables-legacy-save; one with both keeps the warning in Unparsed.
 // Without nf_tables only a legacy variant runs (see saveBin).
-func (k kernelFirewall) ReadExec(t *Target, backend string) (*topology.Firewall, error) {
+func (k kernelFirewall) ReadExec(t *Target, backend topology.FirewallBackend) (*topology.Firewall, error) {
 	file := fmt.Sprintf("netns %s: iptables-save", t.Name)
 	bin, legacyBin, err := k.saveBin(t, backend)
 	if err != nil {
@@ -82,7 +82,7 @@ func (k kernelFirewall) ReadExec(t *Target, backend string) (*topology.Firewall,
 // /proc/net/ip_tables_names lists and loads nothing (iptables-save.c,
 // for_each_table): iptables-legacy-save, or iptables-save when `-V` says
 // it is legacy; else the gate's error.
-func (k kernelFirewall) saveBin(t *Target, backend string) (bin, legacyBin string, err error) {
+func (k kernelFirewall) saveBin(t *Target, backend topology.FirewallBackend) (bin, legacyBin string, err error) {
 	look := k.look
 	if look == nil {
 		look = exec.LookPath
@@ -93,7 +93,7 @@ func (k kernelFirewall) saveBin(t *Target, backend string) (bin, legacyBin strin
 	}
 	gerr := kmod.NeedNFTables.Check(t.gate())
 	switch {
-	case legacyBin != "" && (backend == "legacy" || gerr != nil):
+	case legacyBin != "" && (backend == topology.BackendLegacy || gerr != nil):
 		return legacyBin, legacyBin, nil
 	case gerr == nil:
 		return "iptables-save", legacyBin, nil

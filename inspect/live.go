@@ -13,11 +13,14 @@ import (
 	"github.com/meshtrace/meshtrace/topology"
 )
 
+// FirewallMode is how the live reader reads a namespace's firewall.
+type FirewallMode string
+
 // Firewall reading modes of Options.Firewall.
 const (
-	FirewallAuto    = "auto"    // nf_tables in-process, iptables-save when that fails (legacy backend)
-	FirewallExec    = "exec"    // iptables-save -c inside each netns
-	FirewallNetlink = "netlink" // nf_tables in-process only
+	FirewallAuto    FirewallMode = "auto"    // nf_tables in-process, iptables-save when that fails (legacy backend)
+	FirewallExec    FirewallMode = "exec"    // iptables-save -c inside each netns
+	FirewallNetlink FirewallMode = "netlink" // nf_tables in-process only
 )
 
 // Options configure a live read.
@@ -29,7 +32,7 @@ type Options struct {
 	// DefaultNetnsDirs).
 	NetnsDirs []string
 	// Firewall is FirewallAuto (""), FirewallExec or FirewallNetlink.
-	Firewall string
+	Firewall FirewallMode
 	// Conntrack reads every namespace's conntrack table.
 	Conntrack bool
 	// Workers bounds how many namespaces are read at once (0 = 4 per CPU).
@@ -121,7 +124,7 @@ type LinkReader interface {
 // (ReadExec; backend "legacy" prefers iptables-legacy-save).
 type FirewallReader interface {
 	ReadNetlink(t *Target) (*topology.Firewall, error)
-	ReadExec(t *Target, backend string) (*topology.Firewall, error)
+	ReadExec(t *Target, backend topology.FirewallBackend) (*topology.Firewall, error)
 }
 
 // IPVSReader reads a namespace's IPVS table; a kernel without IPVS is

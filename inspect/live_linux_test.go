@@ -44,7 +44,7 @@ func world(t *testing.T, o dockerns.Options) *dockerns.World {
 	return w
 }
 
-func live(t *testing.T, w *dockerns.World, mode string) *topology.Model {
+func live(t *testing.T, w *dockerns.World, mode FirewallMode) *topology.Model {
 	t.Helper()
 	m, err := Live(context.Background(), Options{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}, Firewall: mode, Conntrack: true})
 	if err != nil {
@@ -467,7 +467,7 @@ func TestLiveLegacyBackend(t *testing.T) {
 		t.Fatalf("iptables-legacy-restore: %v %s", err, out)
 	}
 	want := sorted(restoredRules([]string{rules}))
-	for _, mode := range []string{FirewallAuto, FirewallExec} {
+	for _, mode := range []FirewallMode{FirewallAuto, FirewallExec} {
 		m := live(t, w, mode)
 		ns := m.Lookup("legacy0")
 		if len(ns.Errors) > 0 || ns.Firewall == nil {

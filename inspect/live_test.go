@@ -114,8 +114,8 @@ func (f *fakeFirewall) ReadNetlink(t *Target) (*topology.Firewall, error) {
 	return f.netlink[t.Name], nil
 }
 
-func (f *fakeFirewall) ReadExec(t *Target, backend string) (*topology.Firewall, error) {
-	f.record("exec " + t.Name + " " + backend)
+func (f *fakeFirewall) ReadExec(t *Target, backend topology.FirewallBackend) (*topology.Firewall, error) {
+	f.record("exec " + t.Name + " " + string(backend))
 	if err := f.execErr[t.Name]; err != nil {
 		return nil, err
 	}
@@ -359,12 +359,12 @@ func TestReadFirewallModes(t *testing.T) {
 	legacy := &nft.LegacyError{NetNS: "/fake/netns/a", Tables: []string{"nat"}}
 	for _, tc := range []struct {
 		name        string
-		mode        string
+		mode        FirewallMode
 		netlinkErr  error
 		execErr     error
 		wantCalls   []string
 		wantRule    string
-		wantBackend string
+		wantBackend topology.FirewallBackend
 		wantNote    bool
 		wantErr     bool
 	}{

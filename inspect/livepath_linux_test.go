@@ -70,9 +70,9 @@ func TestLivePath(t *testing.T) {
 					wantIPs = append(wantIPs, b.String())
 				}
 				for _, b := range p.Backends {
-					got = append(got, b.IP)
-					if b.Remote || b.Netns == nil || *b.Netns != owner[b.IP] || b.TargetPort != port.Target {
-						t.Errorf("%s/%d backend %+v: want netns %s target %d", port.Proto, port.Published, b, owner[b.IP], port.Target)
+					got = append(got, b.IP.String())
+					if b.Remote || b.Netns == nil || *b.Netns != owner[b.IP.String()] || b.TargetPort != port.Target {
+						t.Errorf("%s/%d backend %+v: want netns %s target %d", port.Proto, port.Published, b, owner[b.IP.String()], port.Target)
 					}
 					if variant == dockerrules.Modern && (hopKinds(b.Hops) != "redirect" || b.Hops[0].ToPort != port.Target) {
 						t.Errorf("backend %s hops %+v, want the task's REDIRECT to %d", b.IP, b.Hops, port.Target)
@@ -112,7 +112,7 @@ func hopKinds(hs []topology.Hop) string {
 		if i > 0 {
 			s += ","
 		}
-		s += h.Kind
+		s += string(h.Kind)
 	}
 	return s
 }

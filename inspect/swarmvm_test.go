@@ -67,7 +67,7 @@ func TestSwarmVMBundleAgreesWithDocker(t *testing.T) {
 			}
 			var got []string
 			for _, b := range path.Backends {
-				got = append(got, b.IP)
+				got = append(got, b.IP.String())
 				if b.TargetPort != p.Target {
 					t.Errorf("service %s backend %s serves %d, docker says target %d", s.Name, b.IP, b.TargetPort, p.Target)
 				}
@@ -103,7 +103,7 @@ func TestSwarmVMBundleAgreesWithDocker(t *testing.T) {
 			}
 			var got []string
 			for _, b := range path.Backends {
-				got = append(got, b.IP)
+				got = append(got, b.IP.String())
 			}
 			if !path.Complete || !sameSet(got, tasks[s.Name][name]) {
 				t.Errorf("VIP %s of %s from %s: complete %v backends %v, docker's tasks on %s are %v", vip, s.Name, from, path.Complete, got, name, tasks[s.Name][name])

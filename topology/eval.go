@@ -37,8 +37,8 @@ type Step struct {
 // Decision is the outcome of one table's chain for a packet.
 type Decision struct {
 	// Verdict is ACCEPT, DROP, REJECT, DNAT, SNAT, REDIRECT, MASQUERADE,
-	// or "" when the chain fell through to an ACCEPT policy.
-	Verdict string
+	// LB, UNKNOWN, or "" when the chain fell through to an ACCEPT policy.
+	Verdict Action
 	// By is the rule that decided, nil for a policy.
 	By *Step
 	// Policy is set when the chain's policy decided.
@@ -53,7 +53,7 @@ type Decision struct {
 type evaluator struct {
 	ns *Namespace
 	// lb makes a matching rule of the iptables emulation of IPVS end the
-	// walk with the verdict "LB": path reconstruction models that stage
+	// walk with the verdict ActLB: path reconstruction models that stage
 	// as a load balancer with all its backends, not as the one DNAT the
 	// first statistic rule would pick.
 	lb bool
@@ -94,7 +94,7 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 		if top.i >= len(top.c.Rules) {
 			stack = stack[:len(stack)-1]
 			if len(stack) == 0 && c.Policy != "-" && c.Policy != "ACCEPT" && c.Policy != "" {
-				d.Verdict, d.Policy = c.Policy, c.Policy
+				d.Verdict, d.Policy = Action(c.Policy), c.Policy
 			}
 			continue
 		}
@@ -117,21 +117,21 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 			return d
 		}
 		if e.lb && isEmulationRule(r) {
-			d.Verdict, d.By = "LB", &st
+			d.Verdict, d.By = ActLB, &st
 			return d
 		}
 		switch r.Target {
 		case "":
 		case "ACCEPT":
-			d.Verdict, d.By = "ACCEPT", &st
+			d.Verdict, d.By = ActAccept, &st
 			return d
 		case "DROP", "REJECT":
-			d.Verdict, d.By = r.Target, &st
+			d.Verdict, d.By = Action(r.Target), &st
 			return d
 		case "RETURN":
 			stack = stack[:len(stack)-1]
 			if len(stack) == 0 && c.Policy != "-" && c.Policy != "ACCEPT" && c.Policy != "" {
-				d.Verdict, d.Policy = c.Policy, c.Policy
+				d.Verdict, d.Policy = Action(c.Policy), c.Policy
 			}
 		case "MARK":
 			if r.SetMark != nil {
@@ -140,7 +140,7 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 			d.Marks = append(d.Marks, st)
 		case "DNAT", "REDIRECT", "SNAT", "MASQUERADE":
 			applyNAT(e.ns, r, pkt)
-			d.Verdict, d.By = r.Target, &st
+			d.Verdict, d.By = Action(r.Target), &st
 			return d
 		default:
 			if uc := t.Chain(r.Target); uc != nil {
@@ -161,12 +161,6 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 	}
 	return d
 }
-
-// EvalUnknown (a Decision's verdict) ends a walk at a rule the evaluator cannot decide (its
-// Undecidable reason, or arguments a reader did not compile; Decision.By is
-// that rule) or at a table that was not collected (By is nil); a note says
-// why. Nothing past it is guessed.
-const EvalUnknown = "UNKNOWN"
 
 type matchResult int
 

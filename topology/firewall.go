@@ -8,9 +8,9 @@ import (
 // Firewall is one namespace's iptables ruleset (IPv4), as iptables-save
 // prints it or as decoded from nf_tables.
 type Firewall struct {
-	// Backend is "nf_tables" or "legacy" when known.
-	Backend string   `json:"backend,omitempty"`
-	Tables  []*Table `json:"tables"`
+	// Backend is BackendNFTables or BackendLegacy when known.
+	Backend FirewallBackend `json:"backend,omitempty"`
+	Tables  []*Table        `json:"tables"`
 	// Unparsed are lines that were kept verbatim because they could not
 	// be understood; they are reported, never dropped silently.
 	Unparsed []Unparsed `json:"unparsed,omitempty"`

@@ -35,7 +35,7 @@ func emulatedServices(ns *Namespace) []*IPVSService {
 			to, port := r.NAT.Addr, int(r.NAT.Port)
 			s := byMark[mark]
 			if s == nil {
-				s = &IPVSService{FWMark: mark, Scheduler: "rr", Impl: "iptables"}
+				s = &IPVSService{FWMark: mark, Scheduler: "rr", Impl: LBIptables}
 				byMark[mark] = s
 				order = append(order, mark)
 			}

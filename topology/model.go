@@ -197,9 +197,9 @@ type IPVSService struct {
 	Scheduler string     `json:"scheduler"`
 	// Persistent is the persistence timeout in seconds, 0 when off.
 	Persistent int `json:"persistent,omitempty"`
-	// Impl is "ipvs" for a kernel IPVS service, "iptables" for the
+	// Impl is LBIPVS for a kernel IPVS service, LBIptables for the
 	// mesh provisioner's emulation with statistic/DNAT rules.
-	Impl  string      `json:"impl"`
+	Impl  LBImpl      `json:"impl"`
 	Dests []*IPVSDest `json:"dests"`
 	Stats *IPVSStats  `json:"stats,omitempty"`
 	// Rules names the firewall rules that implement an emulated service.

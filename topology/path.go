@@ -7,60 +7,47 @@ import (
 	"strings"
 )
 
-// Hop kinds.
-const (
-	HopDNAT       = "dnat"
-	HopMark       = "mark"
-	HopRedirect   = "redirect"
-	HopIPVS       = "ipvs"
-	HopSNAT       = "snat"
-	HopMasquerade = "masquerade"
-	HopBreak      = "break"
-	// HopRoute says how the caller of a VIP reaches it (east-west).
-	HopRoute = "route"
-	// HopUnknown ends a path (or a backend's part of it) where what decides
-	// the next step was not collected: Code and Reason say what.
-	HopUnknown = "unknown"
-)
-
-// Verdicts of a path.
-const (
-	VerdictComplete = "complete" // every hop to every backend is known and passes
-	VerdictBroken   = "broken"   // a break hop says where and why
-	VerdictUnknown  = "unknown"  // no break, but part of it depends on data not collected
-)
-
 // Hop is one step of a path that changes or decides where the packet goes.
 type Hop struct {
-	Netns     string `json:"netns"`
-	Kind      string `json:"kind"`
-	Table     string `json:"table,omitempty"`
-	Chain     string `json:"chain,omitempty"`
-	Rule      string `json:"rule,omitempty"`
-	Line      int    `json:"line,omitempty"`
-	Packets   uint64 `json:"packets,omitempty"`
-	To        string `json:"to,omitempty"`
-	Mark      uint32 `json:"mark,omitempty"`
-	FWMark    uint32 `json:"fwmark,omitempty"`
-	VIP       string `json:"vip,omitempty"`
-	Scheduler string `json:"scheduler,omitempty"`
-	Impl      string `json:"impl,omitempty"`
-	ToPort    int    `json:"to_port,omitempty"`
+	// Netns is the name of the namespace of the model the hop happens in
+	// (its NetnsRef.Name: Model.Lookup finds it).
+	Netns   string  `json:"netns"`
+	Kind    HopKind `json:"kind"`
+	Table   string  `json:"table,omitempty"`
+	Chain   string  `json:"chain,omitempty"`
+	Rule    string  `json:"rule,omitempty"`
+	Line    int     `json:"line,omitempty"`
+	Packets uint64  `json:"packets,omitempty"`
+	// To is where a DNAT sends the packet (address and port), the
+	// address an SNAT or MASQUERADE gives it, or the VIP a route hop
+	// reaches.
+	To     Endpoint `json:"to,omitzero"`
+	Mark   uint32   `json:"mark,omitempty"`
+	FWMark uint32   `json:"fwmark,omitempty"`
+	// VIP is the virtual service of an IPVS hop that is not an FWM
+	// service.
+	VIP       netip.AddrPort `json:"vip,omitzero"`
+	Scheduler string         `json:"scheduler,omitempty"`
+	Impl      LBImpl         `json:"impl,omitempty"`
+	ToPort    int            `json:"to_port,omitempty"`
 	// Dev is the interface a route hop leaves by.
 	Dev string `json:"dev,omitempty"`
-	// Code and Reason say why a break hop broke.
-	Code   string `json:"code,omitempty"`
+	// Code and Reason say why a break hop broke, or what an unknown
+	// hop could not check.
+	Code   Code   `json:"code,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
 
 // Backend is one real server of the path's load balancer.
 type Backend struct {
-	IP      string  `json:"ip"`
-	Port    int     `json:"port"`
-	Forward string  `json:"forward"`
-	Weight  int     `json:"weight"`
-	Netns   *string `json:"netns"`
-	Remote  bool    `json:"remote"`
+	IP      netip.Addr `json:"ip"`
+	Port    int        `json:"port"`
+	Forward string     `json:"forward"`
+	Weight  int        `json:"weight"`
+	// Netns names the namespace of the model that owns IP; nil when
+	// the backend is on another node.
+	Netns  *string `json:"netns"`
+	Remote bool    `json:"remote"`
 	// TargetPort is the port the task's server listens on, 0 when unknown.
 	TargetPort int `json:"target_port,omitempty"`
 	// ServiceTarget is the service's target port when the task gets
@@ -74,11 +61,12 @@ type Backend struct {
 	Service string `json:"service,omitempty"`
 	// Via is the overlay device the packet crosses to a remote backend and
 	// VTEP the node it is sent to, when the overlay namespace says.
-	Via  string `json:"via,omitempty"`
-	VTEP string `json:"vtep,omitempty"`
+	// (Via is "NETNS/DEVICE".)
+	Via  string     `json:"via,omitempty"`
+	VTEP netip.Addr `json:"vtep,omitzero"`
 	// Node is the node Docker says the remote task runs on; it should be
 	// VTEP.
-	Node string `json:"node,omitempty"`
+	Node netip.Addr `json:"node,omitzero"`
 	// In is the backend's interface that owns IP.
 	In   string `json:"in,omitempty"`
 	Hops []Hop  `json:"hops"`
@@ -86,15 +74,15 @@ type Backend struct {
 
 // Path is the reconstructed path of a published port or service VIP.
 type Path struct {
-	Proto    string    `json:"proto"`
-	Port     int       `json:"port"`
-	VIP      string    `json:"vip,omitempty"`
-	From     string    `json:"from,omitempty"` // east-west: the client netns
-	Complete bool      `json:"complete"`
-	Verdict  string    `json:"verdict"`
-	Hops     []Hop     `json:"hops"`
-	Backends []Backend `json:"backends"`
-	Notes    []string  `json:"notes,omitempty"`
+	Proto    string     `json:"proto"`
+	Port     int        `json:"port"`
+	VIP      netip.Addr `json:"vip,omitzero"`
+	From     string     `json:"from,omitempty"` // east-west: the client netns
+	Complete bool       `json:"complete"`
+	Verdict  Verdict    `json:"verdict"`
+	Hops     []Hop      `json:"hops"`
+	Backends []Backend  `json:"backends"`
+	Notes    []string   `json:"notes,omitempty"`
 }
 
 // Query asks for the path of a published port (VIP unset) or of a service
@@ -156,7 +144,7 @@ func (w *walker) published(host *Namespace, q Query) error {
 	if w.stopped {
 		return nil
 	}
-	if d.Verdict != "DNAT" {
+	if d.Verdict != ActDNAT {
 		if why := publishedElsewhere(w.m, q); why != "" {
 			w.brk(&host.Name, BreakDNATMissing, fmt.Sprintf("%s/%d %s, but the host has no DNAT for it (DOCKER-INGRESS rule missing)", q.Proto, q.Port, why))
 			return nil
@@ -213,7 +201,7 @@ func (w *walker) eval(ns *Namespace, table, chain string, pkt *Packet) Decision 
 
 // UnknownUndecidable is the code of an unknown hop at a rule that cannot be
 // decided: a listing did not show it exactly (Rule.Undecidable).
-const UnknownUndecidable = "undecidable"
+const UnknownUndecidable Code = "undecidable"
 
 // undecided ends the walk at what the evaluator could not decide: a rule
 // (an undecidable unknown hop naming it), or a table not collected.
@@ -243,7 +231,7 @@ func appendUnique(s []string, add ...string) []string {
 	return s
 }
 
-func ruleHop(ns *Namespace, kind string, st Step, f func(*Hop)) Hop {
+func ruleHop(ns *Namespace, kind HopKind, st Step, f func(*Hop)) Hop {
 	h := Hop{Netns: ns.Name, Kind: kind, Table: st.Table, Chain: st.Chain, Rule: st.Rule.Text, Line: st.Rule.Line, Packets: st.Rule.Packets}
 	if f != nil {
 		f(&h)
@@ -253,40 +241,40 @@ func ruleHop(ns *Namespace, kind string, st Step, f func(*Hop)) Hop {
 
 // natHop records a DNAT/REDIRECT/SNAT/MASQUERADE decision.
 func (w *walker) natHop(ns *Namespace, d Decision, pkt *Packet) {
-	kind := map[string]string{"DNAT": HopDNAT, "REDIRECT": HopRedirect, "SNAT": HopSNAT, "MASQUERADE": HopMasquerade}[d.Verdict]
+	kind := map[Action]HopKind{ActDNAT: HopDNAT, ActRedirect: HopRedirect, ActSNAT: HopSNAT, ActMasquerade: HopMasquerade}[d.Verdict]
 	w.p.Hops = append(w.p.Hops, natHopOf(ns, kind, d, pkt))
 }
 
-func natHopOf(ns *Namespace, kind string, d Decision, pkt *Packet) Hop {
+func natHopOf(ns *Namespace, kind HopKind, d Decision, pkt *Packet) Hop {
 	return ruleHop(ns, kind, *d.By, func(h *Hop) {
 		switch kind {
 		case HopDNAT:
-			h.To = netip.AddrPortFrom(pkt.Dst, uint16(pkt.DPort)).String()
+			h.To = Endpoint{pkt.Dst, uint16(pkt.DPort)}
 		case HopRedirect:
 			h.ToPort = pkt.DPort
 		case HopSNAT, HopMasquerade:
-			h.To = pkt.Src.String()
+			h.To = Endpoint{Addr: pkt.Src}
 		}
 	})
 }
 
 // Break codes say what kind of break a break hop is.
 const (
-	BreakDNATMissing     = "dnat-missing"     // the sandbox marks a port the host does not DNAT
-	BreakUnowned         = "unowned"          // a rewrite leads to an address no namespace owns
-	BreakFilterDrop      = "filter-drop"      // a filter rule or policy drops the packet
-	BreakNoService       = "no-service"       // a mark (or VIP) without an LB service
-	BreakMarkMissing     = "mark-missing"     // unmarked where only fwmark services balance
-	BreakIPVSUnavailable = "ipvs-unavailable" // no IPVS in the kernel, and no emulation
-	BreakNoBackends      = "no-backends"      // an LB service without real servers
-	BreakWeightZero      = "weight-zero"      // every real server has weight 0
-	BreakSNATMissing     = "snat-missing"     // balanced and forwarded without SNAT
-	BreakVIPUnreachable  = "vip-unreachable"  // the caller has no interface in the VIP's network
+	BreakDNATMissing     Code = "dnat-missing"     // the sandbox marks a port the host does not DNAT
+	BreakUnowned         Code = "unowned"          // a rewrite leads to an address no namespace owns
+	BreakFilterDrop      Code = "filter-drop"      // a filter rule or policy drops the packet
+	BreakNoService       Code = "no-service"       // a mark (or VIP) without an LB service
+	BreakMarkMissing     Code = "mark-missing"     // unmarked where only fwmark services balance
+	BreakIPVSUnavailable Code = "ipvs-unavailable" // no IPVS in the kernel, and no emulation
+	BreakNoBackends      Code = "no-backends"      // an LB service without real servers
+	BreakWeightZero      Code = "weight-zero"      // every real server has weight 0
+	BreakSNATMissing     Code = "snat-missing"     // balanced and forwarded without SNAT
+	BreakVIPUnreachable  Code = "vip-unreachable"  // the caller has no interface in the VIP's network
 )
 
 // UnknownNotCollected is the code of an unknown hop: what decides the next
 // step was not collected.
-const UnknownNotCollected = "not-collected"
+const UnknownNotCollected Code = "not-collected"
 
 // gap ends the walk where what decides the next step was not collected.
 func (w *walker) gap(ns *Namespace, reason string) {
@@ -326,7 +314,7 @@ func (w *walker) unread(skip ...*Namespace) []string {
 }
 
 // brk ends the path with a break hop.
-func (w *walker) brk(netns *string, code, reason string) {
+func (w *walker) brk(netns *string, code Code, reason string) {
 	h := Hop{Kind: HopBreak, Code: code, Reason: reason}
 	if netns != nil {
 		h.Netns = *netns
@@ -346,7 +334,7 @@ func (w *walker) forward(ns *Namespace, pkt *Packet, exclude *Namespace) *Namesp
 	if out != nil {
 		pkt.OutIface = out.Name
 	}
-	if d := w.eval(ns, "filter", "FORWARD", pkt); d.Verdict == "DROP" || d.Verdict == "REJECT" {
+	if d := w.eval(ns, "filter", "FORWARD", pkt); d.Verdict.Drops() {
 		w.brk(&ns.Name, BreakFilterDrop, fmt.Sprintf("filter FORWARD %s %s (%s)", dropBy(d), pkt, ns.Name))
 		return nil
 	}
@@ -395,7 +383,7 @@ func dropBy(d Decision) string {
 func (w *walker) postrouting(ns *Namespace, pkt *Packet) {
 	w.eval(ns, "mangle", "POSTROUTING", pkt)
 	d := w.eval(ns, "nat", "POSTROUTING", pkt)
-	if d.Verdict == "SNAT" || d.Verdict == "MASQUERADE" {
+	if d.Verdict.SourceNAT() {
 		w.natHop(ns, d, pkt)
 	}
 }
@@ -427,16 +415,16 @@ func (w *walker) enterLocal(ns *Namespace, pkt *Packet) (bool, *IPVSService) {
 		return false, nil
 	}
 	switch d.Verdict {
-	case "LB":
+	case ActLB:
 		return true, emulatedBy(ns, d.By.Rule)
-	case "DNAT", "REDIRECT":
+	case ActDNAT, ActRedirect:
 		w.natHop(ns, d, pkt)
 	}
 	if !ns.IsLocal(pkt.Dst) {
 		return true, nil
 	}
 	w.eval(ns, "mangle", "INPUT", pkt)
-	if d := w.eval(ns, "filter", "INPUT", pkt); d.Verdict == "DROP" || d.Verdict == "REJECT" {
+	if d := w.eval(ns, "filter", "INPUT", pkt); d.Verdict.Drops() {
 		w.brk(&ns.Name, BreakFilterDrop, fmt.Sprintf("filter INPUT %s %s", dropBy(d), pkt))
 		return false, nil
 	}

@@ -8,10 +8,10 @@ import (
 
 // Break codes of a backend's part of the path.
 const (
-	BreakRedirectWrong = "redirect-wrong"   // the task gets another port than the service's target
-	BreakWrongVTEP     = "vxlan-wrong-vtep" // the overlay sends a remote task's traffic to another node than Docker says
-	BreakNoFDB         = "vxlan-no-fdb"     // the overlay does not know which node a remote task is on
-	BreakStaleBackend  = "stale-backend"    // a real server no task owns, here or elsewhere
+	BreakRedirectWrong Code = "redirect-wrong"   // the task gets another port than the service's target
+	BreakWrongVTEP     Code = "vxlan-wrong-vtep" // the overlay sends a remote task's traffic to another node than Docker says
+	BreakNoFDB         Code = "vxlan-no-fdb"     // the overlay does not know which node a remote task is on
+	BreakStaleBackend  Code = "stale-backend"    // a real server no task owns, here or elsewhere
 )
 
 // remoteWay checks the way to a backend on another node: the overlay's
@@ -22,14 +22,14 @@ const (
 // collected makes the backend's part unknown.
 func (w *walker) remoteWay(lb *Namespace, d *IPVSDest, b Backend) []Hop {
 	ip := d.Addr.String()
-	brk := func(netns, code, reason string) []Hop {
+	brk := func(netns string, code Code, reason string) []Hop {
 		return []Hop{{Netns: netns, Kind: HopBreak, Code: code, Reason: reason}}
 	}
 	gap := func(netns, reason string) []Hop {
 		return []Hop{{Netns: netns, Kind: HopUnknown, Code: UnknownNotCollected, Reason: reason}}
 	}
-	if b.VTEP != "" {
-		if b.Node != "" && b.Node != b.VTEP {
+	if b.VTEP.IsValid() {
+		if b.Node.IsValid() && b.Node != b.VTEP {
 			ovl, _, _ := strings.Cut(b.Via, "/")
 			return brk(ovl, BreakWrongVTEP, fmt.Sprintf("backend %s (task %s) runs on node %s, but the FDB entry for its MAC on %s sends its traffic to %s", ip, orUnknown(b.Task), b.Node, b.Via, b.VTEP))
 		}
@@ -191,7 +191,7 @@ func (w *walker) serviceTarget(bs []Backend) (int, string) {
 		}
 		if ns := w.m.Lookup(*b.Netns); ns != nil {
 			for _, r := range ns.firewallTable("filter").Chain("INPUT").rules() {
-				if r.Target == "ACCEPT" && r.Dst != nil && !r.Dst.Neg && r.Dst.Net.IsSingleIP() && r.Dst.Net.Addr().String() == b.IP &&
+				if r.Target == "ACCEPT" && r.Dst != nil && !r.Dst.Neg && r.Dst.Net.IsSingleIP() && r.Dst.Net.Addr() == b.IP &&
 					r.Proto != nil && r.Proto.Value == w.p.Proto && r.DPort() != 0 {
 					accepts.add(r.DPort())
 				}

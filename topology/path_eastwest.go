@@ -15,7 +15,7 @@ func eastWest(m *Model, q Query) (*Path, error) {
 	if from == nil {
 		return nil, fmt.Errorf("netns %q not found", q.Netns)
 	}
-	p := &Path{Proto: q.Proto, Port: q.Port, VIP: q.VIP.String(), From: from.Name, Hops: []Hop{}, Backends: []Backend{}}
+	p := &Path{Proto: q.Proto, Port: q.Port, VIP: q.VIP, From: from.Name, Hops: []Hop{}, Backends: []Backend{}}
 	w := walker{m: m, p: p, from: from}
 	w.eastWest(q)
 	return p.settle(), nil
@@ -37,7 +37,7 @@ func (w *walker) eastWest(q Query) {
 		w.unreachable(q.VIP, pkt)
 		return
 	}
-	p.Hops = append(p.Hops, Hop{Netns: from.Name, Kind: HopRoute, To: q.VIP.String(), Dev: out.Name,
+	p.Hops = append(p.Hops, Hop{Netns: from.Name, Kind: HopRoute, To: Endpoint{Addr: q.VIP}, Dev: out.Name,
 		Reason: fmt.Sprintf("%s, on the VIP's network %s", conn, conn.Masked())})
 	pkt.OutIface, pkt.Src = out.Name, conn.Addr()
 	if !w.needFirewall(from) {
@@ -49,17 +49,17 @@ func (w *walker) eastWest(q Query) {
 		return
 	}
 	switch d.Verdict {
-	case "LB":
+	case ActLB:
 		w.balance(from, &pkt, emulatedBy(from, d.By.Rule))
 		return
-	case "DNAT":
+	case ActDNAT:
 		w.natHop(from, d, &pkt)
 	}
 	if from.kernelService(&pkt) != nil {
 		w.balance(from, &pkt, nil)
 		return
 	}
-	if d := w.eval(from, "filter", "OUTPUT", &pkt); d.Verdict == "DROP" || d.Verdict == "REJECT" {
+	if d := w.eval(from, "filter", "OUTPUT", &pkt); d.Verdict.Drops() {
 		w.brk(&from.Name, BreakFilterDrop, fmt.Sprintf("filter OUTPUT %s %s", dropBy(d), &pkt))
 		return
 	}
@@ -183,7 +183,7 @@ func (w *walker) atHost(dev *Link, bridge string, pkt Packet) string {
 		pkt.OutIface = out.Name
 	}
 	d := Eval(host, "nat", "POSTROUTING", &pkt)
-	if d.By == nil || (d.Verdict != "MASQUERADE" && d.Verdict != "SNAT") {
+	if d.By == nil || !d.Verdict.SourceNAT() {
 		return where + ", which routes it on without rewriting it"
 	}
 	rule := d.By.Rule.Text

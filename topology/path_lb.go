@@ -24,7 +24,7 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 	}
 	h := Hop{Netns: ns.Name, Kind: HopIPVS, FWMark: svc.FWMark, Scheduler: svc.Scheduler, Impl: svc.Impl}
 	if svc.FWMark == 0 {
-		h.VIP = netip.AddrPortFrom(svc.Addr, uint16(svc.Port)).String()
+		h.VIP = netip.AddrPortFrom(svc.Addr, uint16(svc.Port))
 	}
 	if len(svc.Rules) > 0 {
 		h.Rule = svc.Rules[0]
@@ -60,9 +60,9 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 			w.stopped, w.p.Complete = true, false
 			return
 		}
-		if dd.Verdict == "SNAT" || dd.Verdict == "MASQUERADE" {
+		if dd.Verdict.SourceNAT() {
 			kind := HopSNAT
-			if dd.Verdict == "MASQUERADE" {
+			if dd.Verdict == ActMasquerade {
 				kind = HopMasquerade
 			}
 			hop := natHopOf(ns, kind, dd, &bp)
@@ -110,7 +110,7 @@ func svcName(s *IPVSService) string {
 	return fmt.Sprintf("IPVS %s %s:%d", s.Proto, s.Addr, s.Port)
 }
 
-func (w *walker) noService(ns *Namespace, pkt *Packet) (code, reason string) {
+func (w *walker) noService(ns *Namespace, pkt *Packet) (code Code, reason string) {
 	what := fmt.Sprintf("no IPVS service for %s", pkt)
 	if pkt.Mark == 0 {
 		var marks []string
@@ -137,7 +137,7 @@ func (w *walker) noService(ns *Namespace, pkt *Packet) (code, reason string) {
 
 // backend follows one real server to the namespace that owns it.
 func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
-	b := Backend{IP: d.Addr.String(), Port: d.Port, Forward: d.Forward, Weight: d.Weight, Hops: []Hop{}}
+	b := Backend{IP: d.Addr, Port: d.Port, Forward: d.Forward, Weight: d.Weight, Hops: []Hop{}}
 	owner := w.owner(d.Addr, lb, nil)
 	if _, self := lb.Owns(d.Addr); owner == nil && self {
 		// A task calling its own service through IPVS in its own
@@ -173,31 +173,32 @@ func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 // remoteTask names the Docker task with address a on a swarm network and
 // the node it runs on, as `docker network inspect --verbose` lists remote
 // tasks; a bare endpoint of the network gives only a name.
-func (w *walker) remoteTask(a netip.Addr) (task, service, node string) {
+func (w *walker) remoteTask(a netip.Addr) (task, service string, node netip.Addr) {
 	if w.m.Docker == nil {
-		return "", "", ""
+		return "", "", netip.Addr{}
 	}
 	for _, n := range w.m.Docker.Networks {
 		for _, t := range n.Tasks {
 			if t.IP == a.String() {
-				return t.Name, t.Service, t.Node
+				node, _ := netip.ParseAddr(t.Node)
+				return t.Name, t.Service, node
 			}
 		}
 	}
 	for _, n := range w.m.Docker.Networks {
 		for name, ip := range n.Endpoints {
 			if (ip == a.String() || strings.HasPrefix(ip, a.String()+"/")) && name != IngressSandboxEndpoint {
-				return name, "", ""
+				return name, "", netip.Addr{}
 			}
 		}
 	}
-	return "", "", ""
+	return "", "", netip.Addr{}
 }
 
 // vtepFor finds, in the overlay namespaces, the VXLAN device and the remote
 // VTEP that carry traffic to a: the neighbour entry gives a's MAC, the FDB
 // entry for that MAC gives the VTEP.
-func (w *walker) vtepFor(a netip.Addr) (via, vtep string) {
+func (w *walker) vtepFor(a netip.Addr) (via string, vtep netip.Addr) {
 	for _, ns := range w.m.Namespaces {
 		if ns.Role != RoleOverlay {
 			continue
@@ -208,13 +209,14 @@ func (w *walker) vtepFor(a netip.Addr) (via, vtep string) {
 			}
 			for _, f := range ns.FDB {
 				if f.MAC == n.MAC && f.Dst != "" {
-					return ns.Name + "/" + f.Dev, f.Dst
+					dst, _ := netip.ParseAddr(f.Dst)
+					return ns.Name + "/" + f.Dev, dst
 				}
 			}
-			return ns.Name + "/" + n.Dev, ""
+			return ns.Name + "/" + n.Dev, netip.Addr{}
 		}
 	}
-	return "", ""
+	return "", netip.Addr{}
 }
 
 // fillRemoteTargets gives remote backends the port their task serves:

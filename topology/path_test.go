@@ -109,7 +109,7 @@ func remoteVia(ovl *topology.Namespace, vtep string, addrs ...netip.Addr) {
 func kinds(hops []topology.Hop) string {
 	var k []string
 	for _, h := range hops {
-		k = append(k, h.Kind)
+		k = append(k, string(h.Kind))
 	}
 	return strings.Join(k, ",")
 }
@@ -136,7 +136,7 @@ func TestPublishedPathModern(t *testing.T) {
 	if got, want := kinds(p.Hops), "dnat,mark,ipvs,snat"; got != want {
 		t.Fatalf("hops %s, want %s", got, want)
 	}
-	if h := p.Hops[0]; h.Netns != "host" || h.Chain != "DOCKER-INGRESS" || h.To != netip.AddrPortFrom(w.sboxGW, 8080).String() {
+	if h := p.Hops[0]; h.Netns != "host" || h.Chain != "DOCKER-INGRESS" || h.To.AddrPort() != netip.AddrPortFrom(w.sboxGW, 8080) {
 		t.Errorf("dnat hop %+v", h)
 	}
 	if h := p.Hops[1]; h.Netns != w.sboxName || h.Mark != w.mark || h.Table != "mangle" {
@@ -145,7 +145,7 @@ func TestPublishedPathModern(t *testing.T) {
 	if h := p.Hops[2]; h.FWMark != w.mark || h.Impl != "ipvs" || h.Scheduler != "rr" {
 		t.Errorf("ipvs hop %+v", h)
 	}
-	if h := p.Hops[3]; h.To != w.sboxIP.String() || h.Chain != "POSTROUTING" {
+	if h := p.Hops[3]; h.To.String() != w.sboxIP.String() || h.Chain != "POSTROUTING" {
 		t.Errorf("snat hop %+v", h)
 	}
 	if len(p.Backends) != 2 {
@@ -158,7 +158,7 @@ func TestPublishedPathModern(t *testing.T) {
 	if kinds(loc.Hops) != "redirect" || loc.Hops[0].ToPort != w.port.Target {
 		t.Errorf("local backend hops %+v", loc.Hops)
 	}
-	if !rem.Remote || rem.Netns != nil || rem.TargetPort != w.port.Target || rem.IP != w.remote[0].String() {
+	if !rem.Remote || rem.Netns != nil || rem.TargetPort != w.port.Target || rem.IP != w.remote[0] {
 		t.Errorf("remote backend %+v", rem)
 	}
 }
@@ -176,7 +176,7 @@ func TestPublishedPathEmulated(t *testing.T) {
 	if h := p.Hops[2]; h.Impl != "iptables" || h.FWMark != w.mark {
 		t.Errorf("lb hop %+v", h)
 	}
-	if len(p.Backends) != 2 || p.Backends[0].IP != "10.0.0.4" || p.Backends[1].IP != "10.0.0.5" {
+	if len(p.Backends) != 2 || p.Backends[0].IP.String() != "10.0.0.4" || p.Backends[1].IP.String() != "10.0.0.5" {
 		t.Errorf("backends %+v", p.Backends)
 	}
 }

@@ -26,7 +26,7 @@ func (p *Path) settle() *Path {
 	return p
 }
 
-func hasKindHop(hs []Hop, kind string) bool {
+func hasKindHop(hs []Hop, kind HopKind) bool {
 	for _, h := range hs {
 		if h.Kind == kind {
 			return true
@@ -53,7 +53,7 @@ func (w *walker) gapIn(ns *Namespace) bool {
 // not collected". Path and doctor print the same lines.
 func (p *Path) Unknowns() []string {
 	what := fmt.Sprintf("%s/%d", p.Proto, p.Port)
-	if p.VIP != "" {
+	if p.VIP.IsValid() {
 		what = fmt.Sprintf("%s VIP %s port %d from %s", p.Proto, p.VIP, p.Port, p.From)
 	}
 	var out []string

@@ -40,11 +40,11 @@ func externalIface(host *Namespace) string {
 
 // Published is one published port of the node as inspect reports it.
 type Published struct {
-	Proto    string   `json:"proto"`
-	Port     int      `json:"port"`
-	FWMark   uint32   `json:"fwmark,omitempty"`
-	Backends []string `json:"backends"`
-	Complete bool     `json:"complete"`
+	Proto    string       `json:"proto"`
+	Port     int          `json:"port"`
+	FWMark   uint32       `json:"fwmark,omitempty"`
+	Backends []netip.Addr `json:"backends"`
+	Complete bool         `json:"complete"`
 	// Unknown is set when the path is neither complete nor broken: part
 	// of it depends on data that was not collected.
 	Unknown bool `json:"unknown,omitempty"`
@@ -71,7 +71,7 @@ func PublishedPorts(m *Model) []Published {
 				continue
 			}
 			seen[key] = true
-			pub := Published{Proto: r.Proto.Value, Port: port, Backends: []string{}}
+			pub := Published{Proto: r.Proto.Value, Port: port, Backends: []netip.Addr{}}
 			if p, err := FindPath(m, Query{Proto: r.Proto.Value, Port: port}); err == nil {
 				pub.Complete, pub.Unknown = p.Complete, p.Verdict == VerdictUnknown
 				for _, h := range p.Hops {

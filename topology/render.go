@@ -126,7 +126,7 @@ func WriteInspectText(w io.Writer, r *Report) error {
 		case !p.Complete:
 			state = "BROKEN (meshtrace path --port " + fmt.Sprint(p.Port) + " says where)"
 		}
-		fmt.Fprintf(&b, "  %s/%d  fwmark %d  backends %s  %s\n", esc(p.Proto), p.Port, p.FWMark, esc(orDash(strings.Join(p.Backends, ", "))), state)
+		fmt.Fprintf(&b, "  %s/%d  fwmark %d  backends %s  %s\n", esc(p.Proto), p.Port, p.FWMark, orDash(joinStrings(p.Backends, ", ")), state)
 	}
 	return writeText(w, &b)
 }
@@ -146,6 +146,18 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// joinStrings joins the String() of each element.
+func joinStrings[T fmt.Stringer](xs []T, sep string) string {
+	var b strings.Builder
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(x.String())
+	}
+	return b.String()
 }
 
 func orDash(s string) string {
@@ -170,7 +182,7 @@ func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
 			parts = append(parts, fmt.Sprintf("%s %d", esc(t.Name), n))
 		}
 	}
-	be := esc(ns.Firewall.Backend)
+	be := esc(string(ns.Firewall.Backend))
 	if be != "" {
 		be += ", "
 	}
@@ -213,7 +225,7 @@ func writeLB(b *strings.Builder, ns *Namespace) {
 	}
 	for _, s := range ns.LBServices() {
 		impl := "kernel IPVS"
-		if s.Impl == "iptables" {
+		if s.Impl == LBIptables {
 			impl = "emulated with iptables statistic/DNAT rules"
 		}
 		fmt.Fprintf(b, "  lb: %s %s (%s)\n", esc(svcName(s)), esc(s.Scheduler), impl)
@@ -227,8 +239,8 @@ func writeLB(b *strings.Builder, ns *Namespace) {
 func WritePathText(w io.Writer, p *Path) error {
 	var b strings.Builder
 	what := fmt.Sprintf("%s/%d", esc(p.Proto), p.Port)
-	if p.VIP != "" {
-		what = fmt.Sprintf("%s VIP %s port %d from %s", esc(p.Proto), esc(p.VIP), p.Port, esc(p.From))
+	if p.VIP.IsValid() {
+		what = fmt.Sprintf("%s VIP %s port %d from %s", esc(p.Proto), p.VIP, p.Port, esc(p.From))
 	}
 	state := "complete"
 	switch {
@@ -251,8 +263,8 @@ func WritePathText(w io.Writer, p *Path) error {
 			if be.Task != "" {
 				where += " (" + esc(be.Task) + ")"
 			}
-		} else if be.VTEP != "" {
-			where = fmt.Sprintf("remote node %s via %s", esc(be.VTEP), esc(be.Via))
+		} else if be.VTEP.IsValid() {
+			where = fmt.Sprintf("remote node %s via %s", be.VTEP, esc(be.Via))
 		}
 		if be.Netns == nil && be.Task != "" {
 			where += " (" + esc(be.Task) + ")"
@@ -267,7 +279,7 @@ func WritePathText(w io.Writer, p *Path) error {
 		if be.NotListening {
 			tp += " (but nothing listens there)"
 		}
-		fmt.Fprintf(&b, "    %s:%d %s weight %d -> %s, serves port %s\n", esc(be.IP), be.Port, esc(be.Forward), be.Weight, where, tp)
+		fmt.Fprintf(&b, "    %s:%d %s weight %d -> %s, serves port %s\n", be.IP, be.Port, esc(be.Forward), be.Weight, where, tp)
 		for _, h := range be.Hops {
 			writeHop(&b, "      ", h)
 		}
@@ -286,17 +298,17 @@ func writeHop(b *strings.Builder, indent string, h Hop) {
 	table, chain := esc(h.Table), esc(h.Chain)
 	switch h.Kind {
 	case HopDNAT:
-		fmt.Fprintf(b, "%s%s %s/%s DNAT -> %s\n", indent, where, table, chain, esc(h.To))
+		fmt.Fprintf(b, "%s%s %s/%s DNAT -> %s\n", indent, where, table, chain, h.To)
 	case HopMark:
 		fmt.Fprintf(b, "%s%s %s/%s MARK %#x (%d)\n", indent, where, table, chain, h.Mark, h.Mark)
 	case HopIPVS:
 		if h.FWMark != 0 {
-			fmt.Fprintf(b, "%s%s IPVS FWM %d %s (%s)\n", indent, where, h.FWMark, esc(h.Scheduler), esc(h.Impl))
+			fmt.Fprintf(b, "%s%s IPVS FWM %d %s (%s)\n", indent, where, h.FWMark, esc(h.Scheduler), esc(string(h.Impl)))
 		} else {
-			fmt.Fprintf(b, "%s%s IPVS %s %s (%s)\n", indent, where, esc(h.VIP), esc(h.Scheduler), esc(h.Impl))
+			fmt.Fprintf(b, "%s%s IPVS %s %s (%s)\n", indent, where, h.VIP, esc(h.Scheduler), esc(string(h.Impl)))
 		}
 	case HopSNAT, HopMasquerade:
-		fmt.Fprintf(b, "%s%s %s/%s %s -> %s\n", indent, where, table, chain, strings.ToUpper(h.Kind), esc(h.To))
+		fmt.Fprintf(b, "%s%s %s/%s %s -> %s\n", indent, where, table, chain, strings.ToUpper(string(h.Kind)), h.To)
 	case HopRedirect:
 		fmt.Fprintf(b, "%s%s %s/%s REDIRECT -> port %d\n", indent, where, table, chain, h.ToPort)
 	case HopBreak:
@@ -306,7 +318,7 @@ func writeHop(b *strings.Builder, indent string, h Hop) {
 		fmt.Fprintf(b, "%sUNKNOWN past %s: %s\n", indent, where, esc(h.Reason))
 		return
 	case HopRoute:
-		fmt.Fprintf(b, "%s%s route to %s via %s (%s)\n", indent, where, esc(h.To), esc(h.Dev), esc(h.Reason))
+		fmt.Fprintf(b, "%s%s route to %s via %s (%s)\n", indent, where, h.To, esc(h.Dev), esc(h.Reason))
 		return
 	}
 	if h.Rule != "" {

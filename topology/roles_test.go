@@ -134,7 +134,7 @@ func TestPlainRemoteBackends(t *testing.T) {
 					continue
 				}
 				remote++
-				if b.VTEP == "" || b.Node == "" || b.VTEP != b.Node || !strings.HasPrefix(b.Via, "1-uj5g0wb34h/vxlan") || b.TargetPort == 0 {
+				if !b.VTEP.IsValid() || !b.Node.IsValid() || b.VTEP != b.Node || !strings.HasPrefix(b.Via, "1-uj5g0wb34h/vxlan") || b.TargetPort == 0 {
 					t.Errorf("%s tcp/%d: remote backend %s: via %q vtep %q node %q target %d", vname, port, b.IP, b.Via, b.VTEP, b.Node, b.TargetPort)
 				}
 			}
@@ -200,7 +200,7 @@ func TestPlainPathsSame(t *testing.T) {
 				if b.Netns != nil {
 					n = *b.Netns
 				}
-				bs = append(bs, be{b.IP, n, b.Via, b.VTEP, b.Node, b.Remote, b.TargetPort})
+				bs = append(bs, be{b.IP.String(), n, b.Via, b.VTEP.String(), b.Node.String(), b.Remote, b.TargetPort})
 			}
 			out[fmt.Sprintf("%s/%d", pub.Proto, pub.Port)] = fmt.Sprintf("%s %s %+v", p.Verdict, kinds(p.Hops), bs)
 		}

@@ -160,7 +160,7 @@ func (e *Env) hopsIn(node, netns string) []topology.Hop {
 
 // remoteBackend finds ip among the remote real servers of the nodes'
 // paths (with its VTEP and, when Docker says, its task).
-func (e *Env) remoteBackend(ip string) (topology.Backend, bool) {
+func (e *Env) remoteBackend(ip netip.Addr) (topology.Backend, bool) {
 	if e == nil {
 		return topology.Backend{}, false
 	}

@@ -93,14 +93,14 @@ func (a *Analysis) explainDst(node, netns string, from, to netip.AddrPort) Rewri
 	r := Rewrite{Node: node, Netns: netns, From: from.String(), To: to.String(), Seen: "packets"}
 	hops := a.Env.hopsIn(node, netns)
 	for _, h := range hops {
-		if h.Kind == topology.HopDNAT && (h.To == to.String() || hostOf(h.To) == to.Addr().String()) {
+		if h.Kind == topology.HopDNAT && h.To.Addr == to.Addr() {
 			r.Kind, r.Rule = "dnat", h.Rule
 			return r
 		}
 	}
 	for _, h := range hops {
 		if h.Kind == topology.HopIPVS && a.backendOf(node, to.Addr()) {
-			r.Kind, r.FWMark, r.Impl, r.Scheduler = "ipvs", h.FWMark, h.Impl, h.Scheduler
+			r.Kind, r.FWMark, r.Impl, r.Scheduler = "ipvs", h.FWMark, string(h.Impl), h.Scheduler
 			r.Rule = a.lbRule(node, netns, h, to.Addr())
 			for _, m := range hops {
 				if m.Kind == topology.HopMark && m.Mark == h.FWMark {
@@ -133,8 +133,8 @@ func (a *Analysis) explainSrc(node, netns string, from, to netip.AddrPort) Rewri
 		r.From, r.To = from.String(), to.String()
 	}
 	for _, h := range a.Env.hopsIn(node, netns) {
-		if (h.Kind == topology.HopSNAT || h.Kind == topology.HopMasquerade) && (h.To == "" || h.To == to.Addr().String()) {
-			r.Kind, r.Rule = h.Kind, h.Rule
+		if (h.Kind == topology.HopSNAT || h.Kind == topology.HopMasquerade) && (!h.To.IsValid() || h.To.Addr == to.Addr()) {
+			r.Kind, r.Rule = string(h.Kind), h.Rule
 			return r
 		}
 	}
@@ -166,7 +166,7 @@ func (a *Analysis) backendOf(node string, addr netip.Addr) bool {
 		return false
 	}
 	for _, b := range n.Path.Backends {
-		if b.IP == addr.String() {
+		if b.IP == addr {
 			return true
 		}
 	}
@@ -271,11 +271,11 @@ func DescribeHop(h topology.Hop, backends []topology.Backend) string {
 	case topology.HopIPVS:
 		var ips []string
 		for _, b := range backends {
-			ips = append(ips, b.IP)
+			ips = append(ips, b.IP.String())
 		}
 		impl := h.Impl
 		if impl == "" {
-			impl = "ipvs"
+			impl = topology.LBIPVS
 		}
 		return fmt.Sprintf("%s: load-balance fwmark %d (%s, %s) to one of %s", h.Netns, h.FWMark, impl, h.Scheduler, strings.Join(ips, ", "))
 	case topology.HopSNAT, topology.HopMasquerade:

@@ -163,13 +163,14 @@ func (a *Analysis) backend(c *Conn, req, rep *LPacket) *Backend {
 	if ns == nil || ns.Role != topology.RoleTask {
 		// Not a task of a node we know: a real server on another node
 		// (say which VTEP), or not a backend at all.
-		rb, ok := a.Env.remoteBackend(b.IP)
+		rb, ok := a.Env.remoteBackend(ip.Addr())
 		if !ok {
 			return nil
 		}
-		b.VTEP, b.Task = rb.VTEP, rb.Task
-		if va, err := netip.ParseAddr(rb.VTEP); err == nil {
-			if n := a.Env.NodeByAddr(va); n != nil {
+		b.Task = rb.Task
+		if rb.VTEP.IsValid() {
+			b.VTEP = rb.VTEP.String()
+			if n := a.Env.NodeByAddr(rb.VTEP); n != nil {
 				b.Node = n.Name
 			}
 		}

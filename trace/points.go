@@ -111,7 +111,7 @@ func Plan(env *Env, client *Client) (*CapturePlan, error) {
 				steps = append(steps, Step{pl.point(n0, ovl, vx.Name, "vxlan"), DirOut})
 			}
 		}
-		vtep, _ := netip.ParseAddr(b.vtep)
+		vtep := b.vtep
 		if vtep.IsValid() {
 			if ul := host.RouteOut(vtep); ul != nil {
 				steps = append(steps, Step{pl.point(n0, host, ul.Name, "uplink"), DirOut})
@@ -203,9 +203,7 @@ func (pl *planner) filter() FilterSpec {
 		}
 		for _, h := range hops {
 			add(h.ToPort)
-			if ap, err := netip.ParseAddrPort(h.To); err == nil {
-				add(int(ap.Port()))
-			}
+			add(int(h.To.Port))
 		}
 	}
 	if len(pl.env.Nodes) > 1 {
@@ -244,8 +242,8 @@ func sandboxOf(n *Node) (*topology.Namespace, netip.Addr) {
 			if h.Kind != topology.HopDNAT || h.Netns != "host" {
 				continue
 			}
-			a, err := netip.ParseAddr(hostOf(h.To))
-			if err != nil {
+			a := h.To.Addr
+			if !a.IsValid() {
 				continue
 			}
 			for _, ns := range n.Model.Namespaces {
@@ -312,7 +310,7 @@ func vxlanOf(ns *topology.Namespace) *topology.Link {
 type backendRef struct {
 	addr netip.Addr
 	ns   *topology.Namespace // nil: remote
-	vtep string
+	vtep netip.Addr
 }
 
 // backendsOf lists the path's real servers; with no path, every task.
@@ -320,11 +318,7 @@ func backendsOf(n *Node) []backendRef {
 	var out []backendRef
 	if n.Path != nil {
 		for _, b := range n.Path.Backends {
-			a, err := netip.ParseAddr(b.IP)
-			if err != nil {
-				continue
-			}
-			r := backendRef{addr: a, vtep: b.VTEP}
+			r := backendRef{addr: b.IP, vtep: b.VTEP}
 			if b.Netns != nil {
 				r.ns = n.Model.Lookup(*b.Netns)
 			}

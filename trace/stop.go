@@ -50,7 +50,7 @@ func (a *Analysis) stopAt(what string, f *Frame) *Stop {
 	s := &Stop{Packet: what, Node: p.Node, Netns: p.Netns, Ifname: p.Ifname, Dir: f.Dir.String()}
 	for _, h := range a.Env.hopsIn(p.Node, p.Netns) {
 		if h.Kind == topology.HopBreak {
-			s.Code = h.Code
+			s.Code = string(h.Code)
 		}
 	}
 	return s
@@ -176,7 +176,7 @@ func (a *Analysis) delivery(f *Frame, r Route) string {
 	port := int(f.Pkt.DPort)
 	if n != nil && n.Path != nil {
 		for _, b := range n.Path.Backends {
-			if b.IP == r.Backend && b.TargetPort != 0 {
+			if b.IP.String() == r.Backend && b.TargetPort != 0 {
 				port = b.TargetPort
 			}
 		}

@@ -229,7 +229,7 @@ func liveWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
 // Live reads the node with meshtrace's live reader as `meshtrace inspect`
 // does (firewall auto: nf_tables in-process; conntrack on) and checks the
 // read is complete.
-func (nd *Node) Live(mode string) (*topology.Model, Cost, error) {
+func (nd *Node) Live(mode inspect.FirewallMode) (*topology.Model, Cost, error) {
 	var m *topology.Model
 	c, err := Measure(func() error {
 		var err error

@@ -57,7 +57,7 @@ func (s *sourceFlags) load(ctx context.Context) (*topology.Model, error) {
 	case s.from != "":
 		m, err = inspect.Bundle(s.from)
 	default:
-		o := inspect.Options{Firewall: s.firewall, Conntrack: !s.noConntrack, Modules: s.modules()}
+		o := inspect.Options{Firewall: inspect.FirewallMode(s.firewall), Conntrack: !s.noConntrack, Modules: s.modules()}
 		if s.meshName != "" {
 			host, dir, lerr := mesh.Locate(s.meshName, s.node)
 			if lerr != nil {

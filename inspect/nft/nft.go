@@ -119,7 +119,7 @@ func IsIptablesTable(name string) bool {
 // name, rules in kernel order. Whatever cannot be decoded is kept and
 // reported in Unparsed.
 func Decode(d *Dump) *topology.Firewall {
-	fw := &topology.Firewall{Backend: "nf_tables"}
+	fw := &topology.Firewall{Backend: topology.BackendNFTables}
 	present := map[string]bool{}
 	for _, t := range d.Tables {
 		present[t] = true

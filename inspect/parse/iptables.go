@@ -86,9 +86,9 @@ func (p *iptParser) comment(s string) {
 		return
 	}
 	if strings.Contains(s, "(nf_tables)") || strings.Contains(s, "-nft-save") {
-		p.fw.Backend = "nf_tables"
+		p.fw.Backend = topology.BackendNFTables
 	} else {
-		p.fw.Backend = "legacy"
+		p.fw.Backend = topology.BackendLegacy
 	}
 }
 

@@ -59,7 +59,7 @@ func build(m *topology.Model, p *topology.Path, ch delta.Set) (chain, backends [
 }
 
 func clientBox(m *topology.Model, p *topology.Path) box {
-	if p.VIP != "" {
+	if p.VIP.IsValid() {
 		b := box{kind: kindClient, netns: p.From, title: nsLabel(m, p.From)}
 		b.lines = []string{"calls VIP", fmt.Sprintf("→ %s:%d", p.VIP, portOr80(p.Port))}
 		return b
@@ -152,12 +152,12 @@ func hopBox(h *topology.Hop, ch delta.Set) box {
 	where := h.Table + "/" + h.Chain
 	switch h.Kind {
 	case topology.HopDNAT:
-		b.lines = []string{"DNAT " + where, "→ " + h.To}
+		b.lines = []string{"DNAT " + where, "→ " + h.To.String()}
 	case topology.HopMark:
 		b.lines = []string{fmt.Sprintf("MARK %#x", h.Mark), where}
 	case topology.HopIPVS:
 		impl := "kernel IPVS"
-		if h.Impl == "iptables" {
+		if h.Impl == topology.LBIptables {
 			impl = "iptables emulation"
 		}
 		if h.FWMark != 0 {
@@ -166,7 +166,7 @@ func hopBox(h *topology.Hop, ch delta.Set) box {
 			b.lines = []string{fmt.Sprintf("IPVS %s %s", h.VIP, h.Scheduler), impl}
 		}
 	case topology.HopSNAT, topology.HopMasquerade:
-		b.lines = []string{strings.ToUpper(h.Kind) + " " + where, "→ " + h.To}
+		b.lines = []string{strings.ToUpper(string(h.Kind)) + " " + where, "→ " + h.To.String()}
 	case topology.HopRedirect:
 		b.lines = []string{"REDIRECT " + where, fmt.Sprintf("→ port %d", h.ToPort)}
 	case topology.HopBreak:
@@ -183,9 +183,9 @@ func hopBox(h *topology.Hop, ch delta.Set) box {
 			b.lines = []string{b.lines[0], b.lines[1] + "…"}
 		}
 	case topology.HopRoute:
-		b.lines = []string{"route → " + h.To, "via " + h.Dev}
+		b.lines = []string{"route → " + h.To.String(), "via " + h.Dev}
 	default:
-		b.lines = []string{h.Kind, where}
+		b.lines = []string{string(h.Kind), where}
 	}
 	if h.Rule != "" && h.Table != "" {
 		if c, ok := ch.Rule(h.Netns, h.Table, h.Chain, h.Rule); ok {
@@ -204,7 +204,7 @@ func backendBox(be *topology.Backend, port int, ch delta.Set) box {
 	if be.Netns != nil {
 		b.netns = *be.Netns
 		b.title = *be.Netns
-		b.lines = []string{who + " " + be.IP, fmt.Sprintf("serves :%d", be.TargetPort)}
+		b.lines = []string{who + " " + be.IP.String(), fmt.Sprintf("serves :%d", be.TargetPort)}
 		if be.TargetPort == 0 {
 			b.lines[1] = "serves ?"
 		}
@@ -216,7 +216,7 @@ func backendBox(be *topology.Backend, port int, ch delta.Set) box {
 					b.changed, b.delta = c.Highlight(), c.Delta
 				}
 			case topology.HopDNAT:
-				b.lines[1] = "DNAT → " + h.To
+				b.lines[1] = "DNAT → " + h.To.String()
 			case topology.HopBreak:
 				b.bad = true
 				b.lines[1] = ui.MarkLost + " " + h.Reason
@@ -226,9 +226,9 @@ func backendBox(be *topology.Backend, port int, ch delta.Set) box {
 		}
 	} else {
 		b.title = "remote node"
-		b.lines = []string{be.IP, "over the overlay"}
-		if be.VTEP != "" {
-			b.lines[1] = "VXLAN → " + be.VTEP
+		b.lines = []string{be.IP.String(), "over the overlay"}
+		if be.VTEP.IsValid() {
+			b.lines[1] = "VXLAN → " + be.VTEP.String()
 		}
 	}
 	if be.Weight == 0 && !b.bad {

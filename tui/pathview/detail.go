@@ -2,6 +2,7 @@ package pathview
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -15,7 +16,7 @@ func (m Model) detail(b box, limit int) []string {
 	add := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
 	switch b.kind {
 	case kindClient:
-		if m.path.VIP != "" {
+		if m.path.VIP.IsValid() {
 			add("east-west call from %s to service VIP %s port %d (%s)", m.path.From, m.path.VIP, portOr80(m.path.Port), m.path.Proto)
 			add("c: start from another task")
 		} else {
@@ -186,7 +187,7 @@ func findService(ns *topology.Namespace, h *topology.Hop) *topology.IPVSService 
 		if h.FWMark != 0 && s.FWMark == h.FWMark {
 			return s
 		}
-		if h.FWMark == 0 && s.FWMark == 0 && fmt.Sprintf("%s:%d", s.Addr, s.Port) == h.VIP {
+		if h.FWMark == 0 && s.FWMark == 0 && netip.AddrPortFrom(s.Addr, uint16(s.Port)) == h.VIP {
 			return s
 		}
 	}
@@ -207,7 +208,7 @@ func (m Model) backendDetail(be *topology.Backend) []string {
 			s += fmt.Sprintf(", task %s of service %s", be.Task, be.Service)
 		}
 		add("%s", s)
-	case be.VTEP != "":
+	case be.VTEP.IsValid():
 		add("on another node: sent over %s to VTEP %s (UDP 4789)", be.Via, be.VTEP)
 	default:
 		add("on another node (no FDB entry says which)")
@@ -221,7 +222,7 @@ func (m Model) backendDetail(be *topology.Backend) []string {
 			add("BREAK: %s", h.Reason)
 			continue
 		}
-		add("%s %s/%s: %s", strings.ToUpper(h.Kind), h.Table, h.Chain, h.Rule)
+		add("%s %s/%s: %s", strings.ToUpper(string(h.Kind)), h.Table, h.Chain, h.Rule)
 		out = append(out, "  "+m.counters(h.Netns, h.Table, h.Chain, h.Rule, h.Packets))
 	}
 	return out

@@ -136,7 +136,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	case "s":
 		return m, send(StopMsg{})
 	case "c":
-		if m.path != nil && m.path.VIP != "" {
+		if m.path != nil && m.path.VIP.IsValid() {
 			return m, send(NextClientMsg{})
 		}
 	}
@@ -199,7 +199,7 @@ func (m Model) detailLines(limit int) []string {
 func (m Model) header() []string {
 	p := m.path
 	what := fmt.Sprintf("%s/%d published", p.Proto, p.Port)
-	if p.VIP != "" {
+	if p.VIP.IsValid() {
 		what = fmt.Sprintf("%s VIP %s:%d from %s", p.Proto, p.VIP, portOr80(p.Port), nsLabel(m.model, p.From))
 	}
 	state := ui.MarkOK + " complete"
@@ -265,7 +265,7 @@ func (m Model) marksAll() []mark {
 
 func (m Model) markOf(b box) mark {
 	mk := m.marks
-	if b.kind == kindBackend && mk.Reached != "" && b.be.IP == mk.Reached {
+	if b.kind == kindBackend && mk.Reached != "" && b.be.IP.String() == mk.Reached {
 		return markReached
 	}
 	for _, p := range b.points {

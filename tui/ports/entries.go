@@ -18,7 +18,7 @@ type Entry struct {
 	Service string
 	FWMark  uint32
 	// Backends are the real servers' addresses.
-	Backends []string
+	Backends []netip.Addr
 	Complete bool
 	// Unknown: part of the path depends on data that was not collected.
 	Unknown bool
@@ -202,4 +202,13 @@ func sortedValues(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// joinAddrs joins addresses as strings.Join joins strings.
+func joinAddrs(as []netip.Addr, sep string) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, sep)
 }

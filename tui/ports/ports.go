@@ -85,7 +85,7 @@ func (m Model) apply() Model {
 	m.shown = m.shown[:0:0]
 	f := strings.ToLower(m.filter)
 	for i, e := range m.all {
-		text := strings.ToLower(e.Title() + " " + e.Service + " " + e.From() + " " + strings.Join(e.Backends, " "))
+		text := strings.ToLower(e.Title() + " " + e.Service + " " + e.From() + " " + joinAddrs(e.Backends, " "))
 		if f == "" || strings.Contains(text, f) {
 			m.shown = append(m.shown, i)
 		}
@@ -175,7 +175,7 @@ func (m Model) line(e Entry, sel bool) string {
 		s = fmt.Sprintf("%s%-30s %-10s %-9s %d backends  %s", cur, ui.Trunc(what, 30), ui.Trunc(svc, 10), lb, len(e.Backends), state)
 	}
 	if m.w >= 120 && len(e.Backends) > 0 {
-		s += "  " + strings.Join(e.Backends, ", ")
+		s += "  " + joinAddrs(e.Backends, ", ")
 	}
 	s = ui.Fit(s, m.w)
 	switch {
