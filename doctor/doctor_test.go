@@ -104,13 +104,13 @@ func TestFaults(t *testing.T) {
 		}},
 		{"vxlan-no-fdb", "1-c5h7abz82p", func(m *topology.Model) {
 			ovl := m.Lookup("1-c5h7abz82p")
-			ovl.Neighbours = []topology.Neigh{{IP: "10.0.0.6", MAC: "02:42:0a:00:00:06", Dev: "vxlan0", State: "permanent"}}
+			ovl.Neighbours = []topology.Neigh{{IP: netip.MustParseAddr("10.0.0.6"), MAC: topology.MustParseMAC("02:42:0a:00:00:06"), Dev: "vxlan0", State: "permanent"}}
 			ovl.FDB = []topology.FDB{}
 		}},
 		{"vxlan-blocked", "host", func(m *topology.Model) {
 			ovl := m.Lookup("1-c5h7abz82p")
-			ovl.Neighbours = []topology.Neigh{{IP: "10.0.0.6", MAC: "02:42:0a:00:00:06", Dev: "vxlan0"}}
-			ovl.FDB = []topology.FDB{{MAC: "02:42:0a:00:00:06", Dev: "vxlan0", Dst: "192.168.56.12", State: "permanent"}}
+			ovl.Neighbours = []topology.Neigh{{IP: netip.MustParseAddr("10.0.0.6"), MAC: topology.MustParseMAC("02:42:0a:00:00:06"), Dev: "vxlan0"}}
+			ovl.FDB = []topology.FDB{{MAC: topology.MustParseMAC("02:42:0a:00:00:06"), Dev: "vxlan0", Dst: netip.MustParseAddr("192.168.56.12"), State: "permanent"}}
 			in := m.Lookup("host").Firewall.Table("filter").Chain("INPUT")
 			in.Rules = append(in.Rules, &topology.Rule{Chain: "INPUT", Proto: &topology.Negatable{Value: "udp"},
 				Matches: []topology.Match{{Name: "udp", Opts: []topology.Option{{Name: "dport", Args: []string{"4789"}}}}},
@@ -180,8 +180,8 @@ func TestFaults(t *testing.T) {
 // read would: the way to it is then known.
 func overlayRead(m *topology.Model) {
 	ovl := m.Lookup("1-c5h7abz82p")
-	ovl.Neighbours = []topology.Neigh{{IP: "10.0.0.6", MAC: "02:42:0a:00:00:06", Dev: "vxlan0", State: "permanent"}}
-	ovl.FDB = []topology.FDB{{MAC: "02:42:0a:00:00:06", Dev: "vxlan0", Dst: "192.168.56.12", State: "permanent"}}
+	ovl.Neighbours = []topology.Neigh{{IP: netip.MustParseAddr("10.0.0.6"), MAC: topology.MustParseMAC("02:42:0a:00:00:06"), Dev: "vxlan0", State: "permanent"}}
+	ovl.FDB = []topology.FDB{{MAC: topology.MustParseMAC("02:42:0a:00:00:06"), Dev: "vxlan0", Dst: netip.MustParseAddr("192.168.56.12"), State: "permanent"}}
 }
 
 // TestProbeFailure: a path that is complete on paper but gets no answer.
@@ -240,8 +240,8 @@ func TestEmulatedNoBackends(t *testing.T) {
 	} {
 		m := load(t, "modern")
 		ovl := m.Lookup("1-c5h7abz82p")
-		ovl.Neighbours = []topology.Neigh{{IP: "10.0.0.6", MAC: "02:42:0a:00:00:06", Dev: "vxlan0", State: "permanent"}}
-		ovl.FDB = []topology.FDB{{MAC: "02:42:0a:00:00:06", Dev: "vxlan0", Dst: "192.168.56.12", State: "permanent"}}
+		ovl.Neighbours = []topology.Neigh{{IP: netip.MustParseAddr("10.0.0.6"), MAC: topology.MustParseMAC("02:42:0a:00:00:06"), Dev: "vxlan0", State: "permanent"}}
+		ovl.FDB = []topology.FDB{{MAC: topology.MustParseMAC("02:42:0a:00:00:06"), Dev: "vxlan0", Dst: netip.MustParseAddr("192.168.56.12"), State: "permanent"}}
 		emulate(t, m)
 		pre := m.Lookup("ingress_sbox").Firewall.Table("nat").Chain("PREROUTING")
 		var keep []*topology.Rule

@@ -130,7 +130,7 @@ func underlay(host *topology.Namespace, vx *topology.Link) *topology.Link {
 		return nil
 	}
 	if vx.VXLAN != nil {
-		if a, err := netip.ParseAddr(vx.VXLAN.Local); err == nil {
+		if a := vx.VXLAN.Local; a.IsValid() {
 			if l, ok := host.Owns(a); ok {
 				return l
 			}
@@ -249,7 +249,7 @@ func vteps(ns *topology.Namespace) []netip.Addr {
 	seen := map[netip.Addr]bool{}
 	var out []netip.Addr
 	for _, f := range ns.FDB {
-		if a, err := netip.ParseAddr(f.Dst); err == nil && !seen[a] && !a.IsUnspecified() {
+		if a := f.Dst; a.IsValid() && !seen[a] && !a.IsUnspecified() {
 			seen[a] = true
 			out = append(out, a)
 		}

@@ -152,7 +152,7 @@ func noIPVS(m *topology.Model) {
 // readBundleNetns reads the namespace folder dir (a path in the bundle b);
 // notes are facts about what was read (see readBundleFirewall).
 func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, []string, error) {
-	ns := &topology.Namespace{Name: name}
+	ns := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: name}}
 	if name == BundleHost {
 		ns.Role = topology.RoleHost
 	}

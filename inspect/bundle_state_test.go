@@ -2,7 +2,7 @@ package inspect
 
 import (
 	stdcmp "cmp"
-	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,9 +42,9 @@ func TestBundleStateMesh(t *testing.T) {
 			}
 		}
 		for _, e := range ns.FDB {
-			mac, _ := net.ParseMAC(e.MAC)
+			mac := e.MAC.HardwareAddr()
 			l := ns.Link(e.Dev)
-			if mac[0]&1 == 1 || l == nil || (e.Dst != "" && l.Kind != "vxlan") {
+			if mac[0]&1 == 1 || l == nil || (e.Dst.IsValid() && l.Kind != "vxlan") {
 				t.Errorf("netns %s: fdb entry %+v kept", ns.Name, e)
 			}
 		}
@@ -62,11 +62,19 @@ func TestBundleStateMesh(t *testing.T) {
 	}
 }
 
+// addrText is a's text, "" for none.
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
 func vxlanDsts(ns *topology.Namespace) []string {
 	var out []string
 	for _, e := range ns.FDB {
-		if e.Dst != "" {
-			out = append(out, e.Dev+" "+e.MAC+" "+e.Dst)
+		if e.Dst.IsValid() {
+			out = append(out, e.Dev+" "+e.MAC.String()+" "+e.Dst.String())
 		}
 	}
 	return out
@@ -91,8 +99,8 @@ func TestBundleStateVariants(t *testing.T) {
 	}
 	var kept []string
 	for _, e := range h.FDB {
-		if strings.HasPrefix(e.MAC, "02:42:") || e.MAC == "00:00:00:00:00:00" {
-			kept = append(kept, e.MAC+" "+e.Dev+" "+e.Dst+" "+e.State)
+		if mac := e.MAC.String(); strings.HasPrefix(mac, "02:42:") || mac == "00:00:00:00:00:00" {
+			kept = append(kept, mac+" "+e.Dev+" "+addrText(e.Dst)+" "+e.State)
 		}
 	}
 	want := []string{"02:42:0a:09:00:0c d1  reachable", "02:42:0a:09:00:0b d1  noarp",

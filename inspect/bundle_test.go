@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
 	"github.com/meshtrace/meshtrace/topology"
@@ -150,7 +152,7 @@ func TestBundleFixtures(t *testing.T) {
 					got[ns.Name] = *ns.Docker
 				}
 			}
-			if d := cmp.Diff(tt.docker, got); d != "" {
+			if d := cmp.Diff(tt.docker, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); d != "" {
 				t.Errorf("docker annotations (-want +got):\n%s", d)
 			}
 

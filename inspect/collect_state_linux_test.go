@@ -193,7 +193,7 @@ func checkStateCoverage(t *testing.T, w *dockerns.World, m *topology.Model) {
 	var dst, permanent, linkKnobs, v6, udp, natTCP, natUDP int
 	for _, ns := range m.Namespaces {
 		for _, e := range ns.FDB {
-			if e.Dst == dockerns.RemoteVTEP.String() {
+			if e.Dst == dockerns.RemoteVTEP {
 				dst++
 			}
 		}

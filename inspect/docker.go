@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -154,25 +155,22 @@ func dockerNetwork(n network.Inspect) topology.DockerNetwork {
 	}
 	for _, c := range n.IPAM.Config {
 		if c.Subnet.IsValid() && c.Subnet.Addr().Is4() {
-			out.Subnet = c.Subnet.String()
-			if c.Gateway.IsValid() {
-				out.Gateway = c.Gateway.String()
-			}
+			out.Subnet, out.Gateway = c.Subnet, c.Gateway
 			break
 		}
 	}
 	for key, ep := range n.Containers {
-		addr := ""
+		var addr netip.Addr
 		switch {
 		case ep.IPv4Address.IsValid():
-			addr = ep.IPv4Address.Addr().String()
+			addr = ep.IPv4Address.Addr()
 		case ep.IPv6Address.IsValid():
-			addr = ep.IPv6Address.Addr().String()
+			addr = ep.IPv6Address.Addr()
 		default:
 			continue
 		}
 		if out.Endpoints == nil {
-			out.Endpoints = map[string]string{}
+			out.Endpoints = map[string]netip.Addr{}
 		}
 		out.Endpoints[endpointKey(key, ep.Name)] = addr
 	}
@@ -191,10 +189,20 @@ func dockerNetwork(n network.Inspect) topology.DockerNetwork {
 				continue
 			}
 			out.Tasks = append(out.Tasks, topology.DockerTask{
-				Name: taskName(t.Name, ""), Service: svc, IP: t.EndpointIP.String(), Node: t.Info["Host IP"]})
+				Name: taskName(t.Name, ""), Service: svc, IP: t.EndpointIP, Node: hostIP(t.Info["Host IP"])})
 		}
 	}
 	return out
+}
+
+// hostIP reads a task's "Host IP" (the node it runs on); the zero
+// address when it is not one.
+func hostIP(s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a
 }
 
 // endpointKey names an endpoint of `docker network inspect`'s Containers:
@@ -235,9 +243,9 @@ func dockerContainer(c container.InspectResponse) topology.DockerContainer {
 				continue
 			}
 			if out.Networks == nil {
-				out.Networks = map[string]string{}
+				out.Networks = map[string]netip.Addr{}
 			}
-			out.Networks[name] = ep.IPAddress.String()
+			out.Networks[name] = ep.IPAddress
 		}
 	}
 	return out
@@ -271,9 +279,9 @@ func dockerService(s swarm.Service) topology.DockerService {
 			continue
 		}
 		if out.VIPs == nil {
-			out.VIPs = map[string]string{}
+			out.VIPs = map[string]netip.Prefix{}
 		}
-		out.VIPs[v.NetworkID] = v.Addr.String()
+		out.VIPs[v.NetworkID] = v.Addr
 	}
 	// The runtime ports carry the published port dockerd picked when the
 	// spec left it to it; the spec's ports are the fallback.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestDockerLiveNoDaemon(t *testing.T) {
@@ -269,5 +271,5 @@ func TestDockerLiveNoSwarmHeader(t *testing.T) {
 
 func cmpMeta(t *testing.T, d *DockerData) string {
 	t.Helper()
-	return cmp.Diff(wantTestdataMeta, d.Meta())
+	return cmp.Diff(wantTestdataMeta, d.Meta(), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}))
 }

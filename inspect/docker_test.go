@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
@@ -33,30 +35,30 @@ func readTestdata(t *testing.T, name string) []byte {
 var wantTestdataMeta = &topology.DockerMeta{
 	Networks: []topology.DockerNetwork{
 		{ID: "k3m9xq2w7ra1b2c3d4e5f6g7h", Name: "backend", Driver: "overlay", Scope: "swarm",
-			Subnet: "10.0.1.0/24", Gateway: "10.0.1.1",
-			Endpoints: map[string]string{"api.1.3lq0l7y0zq1x2c3v4b5n6m7a8": "10.0.1.4", "lb-backend": "10.0.1.2"}},
+			Subnet: netip.MustParsePrefix("10.0.1.0/24"), Gateway: netip.MustParseAddr("10.0.1.1"),
+			Endpoints: map[string]netip.Addr{"api.1.3lq0l7y0zq1x2c3v4b5n6m7a8": netip.MustParseAddr("10.0.1.4"), "lb-backend": netip.MustParseAddr("10.0.1.2")}},
 		{ID: "e0b6a4c1f3d2e5a7b9c8d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1", Name: "docker_gwbridge", Driver: "bridge", Scope: "local",
-			Subnet: "172.18.0.0/16", Gateway: "172.18.0.1",
-			Endpoints: map[string]string{"gateway_4f6e2d1c0b9a": "172.18.0.3", "ingress-sbox": "172.18.0.2"}},
+			Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: netip.MustParseAddr("172.18.0.1"),
+			Endpoints: map[string]netip.Addr{"gateway_4f6e2d1c0b9a": netip.MustParseAddr("172.18.0.3"), "ingress-sbox": netip.MustParseAddr("172.18.0.2")}},
 		{ID: "c5h7abz82pq0h1rtmf8tjkxn4", Name: "ingress", Driver: "overlay", Scope: "swarm", Ingress: true,
-			Subnet: "10.0.0.0/24", Gateway: "10.0.0.1",
-			Endpoints: map[string]string{"web.1.tq1x9w2e3r4t5y6u7i8o9p0a1": "10.0.0.4", "ingress-sbox": "10.0.0.2"},
+			Subnet: netip.MustParsePrefix("10.0.0.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"),
+			Endpoints: map[string]netip.Addr{"web.1.tq1x9w2e3r4t5y6u7i8o9p0a1": netip.MustParseAddr("10.0.0.4"), "ingress-sbox": netip.MustParseAddr("10.0.0.2")},
 			// --verbose's Services: tasks of every node, not the "" service's
 			// ingress-endpoints.
-			Tasks: []topology.DockerTask{{Name: "web.1", Service: "web", IP: "10.0.0.4", Node: "192.0.2.10"},
-				{Name: "web.2", Service: "web", IP: "10.0.0.6", Node: "192.0.2.11"}}},
+			Tasks: []topology.DockerTask{{Name: "web.1", Service: "web", IP: netip.MustParseAddr("10.0.0.4"), Node: netip.MustParseAddr("192.0.2.10")},
+				{Name: "web.2", Service: "web", IP: netip.MustParseAddr("10.0.0.6"), Node: netip.MustParseAddr("192.0.2.11")}}},
 	},
 	Services: []topology.DockerService{
 		{ID: "p0o9i8u7y6t5r4e3w2q1a2s3d", Name: "api", EndpointMode: "vip",
-			VIPs: map[string]string{"k3m9xq2w7ra1b2c3d4e5f6g7h": "10.0.1.5/24"}},
+			VIPs: map[string]netip.Prefix{"k3m9xq2w7ra1b2c3d4e5f6g7h": netip.MustParsePrefix("10.0.1.5/24")}},
 		{ID: "x7k2m9p4q1w8e5r3t6y0u2i4o", Name: "web", EndpointMode: "vip",
-			VIPs:  map[string]string{"c5h7abz82pq0h1rtmf8tjkxn4": "10.0.0.5/24"},
+			VIPs:  map[string]netip.Prefix{"c5h7abz82pq0h1rtmf8tjkxn4": netip.MustParsePrefix("10.0.0.5/24")},
 			Ports: []topology.DockerPort{{Proto: "tcp", Published: 8080, Target: 80, Mode: "ingress"}}},
 	},
 	Containers: []topology.DockerContainer{
 		{ID: "4f6e2d1c0b9a8f7e6d5c4b3a29180706f5e4d3c2b1a09f8e7d6c5b4a39281706", Name: "web.1.tq1x9w2e3r4t5y6u7i8o9p0a1",
 			SandboxKey: "/var/run/docker/netns/09cd513d96a2", Service: "web", Task: "web.1",
-			Networks: map[string]string{"ingress": "10.0.0.4"}},
+			Networks: map[string]netip.Addr{"ingress": netip.MustParseAddr("10.0.0.4")}},
 	},
 }
 
@@ -65,7 +67,7 @@ func TestDockerFromJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(wantTestdataMeta, got); d != "" {
+	if d := cmp.Diff(wantTestdataMeta, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); d != "" {
 		t.Errorf("meta (-want +got):\n%s", d)
 	}
 }
@@ -149,7 +151,7 @@ func TestDockerDataRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(wantTestdataMeta, got); diff != "" {
+	if diff := cmp.Diff(wantTestdataMeta, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }
@@ -246,11 +248,11 @@ func FuzzDockerFromJSON(f *testing.F) {
 func annotateFuzzModel(d *topology.DockerMeta) {
 	m := &topology.Model{Docker: d}
 	for _, c := range d.Containers {
-		m.Namespaces = append(m.Namespaces, &topology.Namespace{Name: filepath.Base(c.SandboxKey)})
+		m.Namespaces = append(m.Namespaces, &topology.Namespace{NetnsRef: topology.NetnsRef{Name: filepath.Base(c.SandboxKey)}})
 	}
 	for _, n := range d.Networks {
 		if len(n.ID) >= 10 {
-			m.Namespaces = append(m.Namespaces, &topology.Namespace{Name: "1-" + n.ID[:10]}, &topology.Namespace{Name: "lb_" + n.ID[:9]})
+			m.Namespaces = append(m.Namespaces, &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "1-" + n.ID[:10]}}, &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "lb_" + n.ID[:9]}})
 		}
 	}
 	topology.AnnotateDocker(m)

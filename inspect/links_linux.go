@@ -174,7 +174,7 @@ func (kernelLinks) ReadLinks(t *Target) (*LinkData, error) {
 		if n.IP == nil {
 			continue
 		}
-		d.Neighbours = append(d.Neighbours, topology.Neigh{IP: n.IP.String(), MAC: macString(n.HardwareAddr),
+		d.Neighbours = append(d.Neighbours, topology.Neigh{IP: addrOf(n.IP), MAC: topology.MACFrom(n.HardwareAddr),
 			Dev: names[n.LinkIndex], State: neighState(n.State)})
 	}
 	var entries []netlink.Neigh
@@ -189,10 +189,7 @@ func (kernelLinks) ReadLinks(t *Target) (*LinkData, error) {
 		if l == nil {
 			continue
 		}
-		e := topology.FDB{MAC: macString(n.HardwareAddr), Dev: l.Name, State: neighState(n.State)}
-		if n.IP != nil {
-			e.Dst = n.IP.String()
-		}
+		e := topology.FDB{MAC: topology.MACFrom(n.HardwareAddr), Dev: l.Name, State: neighState(n.State), Dst: addrOf(n.IP)}
 		if keepFDB(e, l) {
 			d.FDB = append(d.FDB, e)
 		}
@@ -207,7 +204,7 @@ func convertLink(l netlink.Link, names map[int]string) *topology.Link {
 		Name:   a.Name,
 		Kind:   l.Type(),
 		MTU:    a.MTU,
-		MAC:    macString(a.HardwareAddr),
+		MAC:    topology.MACFrom(a.HardwareAddr),
 		Up:     a.Flags&net.FlagUp != 0,
 		Master: names[a.MasterIndex],
 	}
@@ -220,31 +217,31 @@ func convertLink(l netlink.Link, names map[int]string) *topology.Link {
 			tl.Peer = &topology.Peer{Index: a.ParentIndex, NetnsID: a.NetNsID}
 		}
 	case *netlink.Vxlan:
-		tl.VXLAN = &topology.VXLANInfo{ID: v.VxlanId, Port: v.Port, Local: ipString(v.SrcAddr), Group: ipString(v.Group),
+		tl.VXLAN = &topology.VXLANInfo{ID: v.VxlanId, Port: v.Port, Local: specified(v.SrcAddr), Group: specified(v.Group),
 			Learning: v.Learning, Proxy: v.Proxy}
 	}
 	return tl
 }
 
 func convertRoute(r netlink.Route, names map[int]string) []topology.Route {
-	dst := "default"
+	dst := topology.DefaultRoute
 	if r.Dst != nil {
 		if p, ok := prefixOf(r.Dst); ok && p.Bits() > 0 {
-			dst = p.Masked().String()
+			dst = p.Masked()
 		}
 	}
-	base := topology.Route{Dst: dst, Src: ipString(r.Src)}
+	base := topology.Route{Dst: dst, Src: specified(r.Src)}
 	if r.Table != unix.RT_TABLE_MAIN {
 		base.Table = r.Table
 	}
 	if len(r.MultiPath) == 0 {
-		base.Gateway, base.Dev = ipString(r.Gw), names[r.LinkIndex]
+		base.Gateway, base.Dev = specified(r.Gw), names[r.LinkIndex]
 		return []topology.Route{base}
 	}
 	out := make([]topology.Route, 0, len(r.MultiPath))
 	for _, nh := range r.MultiPath {
 		rr := base
-		rr.Gateway, rr.Dev = ipString(nh.Gw), names[nh.LinkIndex]
+		rr.Gateway, rr.Dev = specified(nh.Gw), names[nh.LinkIndex]
 		out = append(out, rr)
 	}
 	return out
@@ -263,18 +260,13 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones), true
 }
 
-func ipString(ip net.IP) string {
+// specified is ip as an address, the zero one when it is nil or
+// unspecified (0.0.0.0: no gateway, no source).
+func specified(ip net.IP) netip.Addr {
 	if ip == nil || ip.IsUnspecified() {
-		return ""
+		return netip.Addr{}
 	}
-	return ip.String()
-}
-
-func macString(hw net.HardwareAddr) string {
-	if len(hw) == 0 {
-		return ""
-	}
-	return hw.String()
+	return addrOf(ip)
 }
 
 // neighState names NUD_* bits as `ip neigh` does, lower-case.

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -33,10 +34,10 @@ func TestConvertRoute(t *testing.T) {
 	got = append(got, convertRoute(netlink.Route{Table: 100, MultiPath: []*netlink.NexthopInfo{
 		{LinkIndex: 2, Gw: net.ParseIP("10.0.0.1")}, {LinkIndex: 3, Gw: net.ParseIP("172.18.0.1")}}}, names)...)
 	want := []topology.Route{
-		{Dst: "10.0.0.0/24", Dev: "eth0", Src: "10.0.0.4"},
-		{Dst: "default", Gateway: "172.18.0.1", Dev: "eth1"},
-		{Dst: "default", Gateway: "10.0.0.1", Dev: "eth0", Table: 100},
-		{Dst: "default", Gateway: "172.18.0.1", Dev: "eth1", Table: 100},
+		{Dst: netip.MustParsePrefix("10.0.0.0/24"), Dev: "eth0", Src: netip.MustParseAddr("10.0.0.4")},
+		{Dst: topology.DefaultRoute, Gateway: netip.MustParseAddr("172.18.0.1"), Dev: "eth1"},
+		{Dst: topology.DefaultRoute, Gateway: netip.MustParseAddr("10.0.0.1"), Dev: "eth0", Table: 100},
+		{Dst: topology.DefaultRoute, Gateway: netip.MustParseAddr("172.18.0.1"), Dev: "eth1", Table: 100},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -53,10 +54,10 @@ func TestConvertLink(t *testing.T) {
 	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo", MTU: 65536, Flags: net.FlagUp | net.FlagLoopback}}
 	got := []*topology.Link{convertLink(veth, names), convertLink(vx, names), convertLink(lo, names)}
 	want := []*topology.Link{
-		{Index: 7, Name: "veth0", Kind: "veth", MTU: 1450, MAC: "02:42:0a:00:00:04", Up: true, Master: "br0",
+		{Index: 7, Name: "veth0", Kind: "veth", MTU: 1450, MAC: topology.MustParseMAC("02:42:0a:00:00:04"), Up: true, Master: "br0",
 			Peer: &topology.Peer{Index: 2, NetnsID: 3}},
 		{Index: 5, Name: "vxlan0", Kind: "vxlan", MTU: 1450, Master: "br0",
-			VXLAN: &topology.VXLANInfo{ID: 4096, Port: 4789, Local: "192.168.99.10", Learning: true, Proxy: true}},
+			VXLAN: &topology.VXLANInfo{ID: 4096, Port: 4789, Local: netip.MustParseAddr("192.168.99.10"), Learning: true, Proxy: true}},
 		{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, Up: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

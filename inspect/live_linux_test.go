@@ -83,7 +83,7 @@ func checkLinks(t *testing.T, m *topology.Model, w *dockerns.World) {
 			}
 			got := dockerns.LinkSpec{Name: l.Name, Kind: l.Kind, MTU: l.MTU, Addrs: v4(l.Addrs), Master: l.Master}
 			if s.MAC != "" {
-				got.MAC = l.MAC
+				got.MAC = l.MAC.String()
 			}
 			if l.Peer != nil {
 				got.PeerNetns, got.PeerIfname = l.Peer.Netns, l.Peer.Ifname
@@ -236,15 +236,15 @@ func TestLiveDockerWorld(t *testing.T) {
 	if len(sbox.Sockets) != 0 {
 		t.Errorf("sandbox has sockets: %v", sbox.Sockets)
 	}
-	if !slices.Contains(tk.Routes, topology.Route{Dst: "default", Gateway: "172.18.0.1", Dev: "eth1"}) {
+	if !slices.Contains(tk.Routes, topology.Route{Dst: topology.DefaultRoute, Gateway: netip.MustParseAddr("172.18.0.1"), Dev: "eth1"}) {
 		t.Errorf("task routes: %+v", tk.Routes)
 	}
 	ovl := m.Lookup(w.Overlay)
-	wantFDB := topology.FDB{MAC: dockerns.RemoteMAC, Dev: "vxlan0", Dst: dockerns.RemoteVTEP.String(), State: "permanent"}
+	wantFDB := topology.FDB{MAC: topology.MustParseMAC(dockerns.RemoteMAC), Dev: "vxlan0", Dst: dockerns.RemoteVTEP, State: "permanent"}
 	if !slices.Contains(ovl.FDB, wantFDB) {
 		t.Errorf("overlay fdb %+v lacks %+v", ovl.FDB, wantFDB)
 	}
-	wantNeigh := topology.Neigh{IP: dockerns.RemoteIP.String(), MAC: dockerns.RemoteMAC, Dev: "vxlan0", State: "permanent"}
+	wantNeigh := topology.Neigh{IP: dockerns.RemoteIP, MAC: topology.MustParseMAC(dockerns.RemoteMAC), Dev: "vxlan0", State: "permanent"}
 	if !slices.Contains(ovl.Neighbours, wantNeigh) {
 		t.Errorf("overlay neighbours %+v lack %+v", ovl.Neighbours, wantNeigh)
 	}

@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"net"
 	"sort"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -17,8 +16,8 @@ import (
 // does not depend on l's kind, which plain `ip addr` in a bundle leaves
 // unknown.
 func keepFDB(e topology.FDB, l *topology.Link) bool {
-	mac, err := net.ParseMAC(e.MAC)
-	return l != nil && err == nil && len(mac) > 0 && mac[0]&1 == 0 && (l.Master != "" || l.Kind == "vxlan" || l.Kind == "bridge")
+	mac := e.MAC.HardwareAddr()
+	return l != nil && len(mac) > 0 && mac[0]&1 == 0 && (l.Master != "" || l.Kind == "vxlan" || l.Kind == "bridge")
 }
 
 // sortSockets orders listening sockets by protocol, address and port.

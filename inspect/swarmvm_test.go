@@ -3,7 +3,6 @@ package inspect
 import (
 	"net/netip"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -33,7 +32,7 @@ func TestSwarmVMBundleAgreesWithDocker(t *testing.T) {
 			if tasks[c.Service] == nil {
 				tasks[c.Service] = map[string][]string{}
 			}
-			tasks[c.Service][net] = append(tasks[c.Service][net], strings.Split(ip, "/")[0])
+			tasks[c.Service][net] = append(tasks[c.Service][net], ip.String())
 		}
 	}
 	netName := map[string]string{}
@@ -41,7 +40,7 @@ func TestSwarmVMBundleAgreesWithDocker(t *testing.T) {
 	for _, n := range d.Networks {
 		netName[n.ID] = n.Name
 		if n.Ingress {
-			ingressSbox = strings.Split(n.Endpoints[topology.IngressSandboxEndpoint], "/")[0]
+			ingressSbox = n.Endpoints[topology.IngressSandboxEndpoint].String()
 		}
 	}
 	sb, err := netip.ParseAddr(ingressSbox)
@@ -92,7 +91,7 @@ func TestSwarmVMBundleAgreesWithDocker(t *testing.T) {
 			if name == "ingress" {
 				continue
 			}
-			vip := netip.MustParsePrefix(cidr).Addr()
+			vip := cidr.Addr()
 			from := callerOn(m, name, s.Name)
 			if from == "" {
 				t.Fatalf("no other task on network %s to call %s from", name, s.Name)

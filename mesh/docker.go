@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"net/netip"
 	"path/filepath"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -14,27 +15,27 @@ import (
 func (st *State) DockerMeta(node string) *topology.DockerMeta {
 	d := &topology.DockerMeta{}
 	ingress := topology.DockerNetwork{ID: st.OverlayID, Name: "ingress", Driver: "overlay", Scope: "swarm", Ingress: true,
-		Subnet: IngressSubnet.String(), Endpoints: map[string]string{}}
+		Subnet: IngressSubnet, Endpoints: map[string]netip.Addr{}}
 	for _, n := range st.Nodes {
 		if n.Name == node {
-			ingress.Endpoints[topology.IngressSandboxEndpoint] = n.SandboxIP.String()
+			ingress.Endpoints[topology.IngressSandboxEndpoint] = n.SandboxIP
 		}
 	}
 	for _, s := range st.Services {
 		ds := topology.DockerService{ID: s.Name, Name: s.Name, EndpointMode: "vip",
 			Ports: []topology.DockerPort{{Proto: s.Proto, Published: s.Published, Target: s.Target, Mode: "ingress"}}}
 		if s.VIP.IsValid() {
-			ds.VIPs = map[string]string{st.OverlayID: s.VIP.String() + "/32"}
+			ds.VIPs = map[string]netip.Prefix{st.OverlayID: netip.PrefixFrom(s.VIP, 32)}
 		}
 		d.Services = append(d.Services, ds)
 		for _, t := range s.Tasks {
-			ingress.Endpoints[t.Name] = t.IP.String()
+			ingress.Endpoints[t.Name] = t.IP
 			if t.Node != node {
 				continue
 			}
 			id := filepath.Base(t.Netns)
 			d.Containers = append(d.Containers, topology.DockerContainer{ID: id, Name: t.Name, SandboxKey: t.Netns,
-				Service: s.Name, Task: t.Name, Networks: map[string]string{"ingress": t.IP.String()}})
+				Service: s.Name, Task: t.Name, Networks: map[string]netip.Addr{"ingress": t.IP}})
 		}
 	}
 	d.Networks = []topology.DockerNetwork{ingress}

@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -16,7 +15,7 @@ func TestDockerMeta(t *testing.T) {
 			if tk.Node == "node0" {
 				local++
 			}
-			if d.Networks[0].Endpoints[tk.Name] != tk.IP.String() {
+			if d.Networks[0].Endpoints[tk.Name] != tk.IP {
 				t.Errorf("task %s endpoint %q, want %s", tk.Name, d.Networks[0].Endpoints[tk.Name], tk.IP)
 			}
 		}
@@ -25,7 +24,7 @@ func TestDockerMeta(t *testing.T) {
 		t.Fatalf("%d containers for node0, want its %d local tasks", len(d.Containers), local)
 	}
 	c := d.Containers[0]
-	m := &topology.Model{Namespaces: []*topology.Namespace{{Name: c.ID}}, Docker: d}
+	m := &topology.Model{Namespaces: []*topology.Namespace{{NetnsRef: topology.NetnsRef{Name: c.ID}}}, Docker: d}
 	topology.AnnotateDocker(m)
 	if meta := m.Namespaces[0].Docker; meta == nil || meta.Task != c.Task || meta.Service == "" {
 		t.Fatalf("annotation of %s: %+v", c.ID, meta)
@@ -33,7 +32,7 @@ func TestDockerMeta(t *testing.T) {
 	if got := d.Services[0].Ports[0]; got.Published != 8080 || got.Target != 80 || got.Proto != "tcp" {
 		t.Errorf("ports %+v", got)
 	}
-	if sb := d.Networks[0].Endpoints[topology.IngressSandboxEndpoint]; sb != st.Nodes[0].SandboxIP.String() || !netip.MustParseAddr(sb).IsValid() {
+	if sb := d.Networks[0].Endpoints[topology.IngressSandboxEndpoint]; sb != st.Nodes[0].SandboxIP || !sb.IsValid() {
 		t.Errorf("ingress-sbox endpoint %q", sb)
 	}
 }

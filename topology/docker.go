@@ -65,10 +65,7 @@ func AnnotateDocker(m *Model) {
 		}
 	}
 	for _, n := range d.Networks {
-		if !n.Ingress && n.Name != "ingress" {
-			continue
-		}
-		addr, ok := endpointAddr(n.Endpoints[IngressSandboxEndpoint])
+		addr, ok := n.ingressSandbox()
 		if !ok {
 			continue
 		}
@@ -105,14 +102,12 @@ func (d *DockerMeta) networkByIDPrefix(prefix string) *DockerNetwork {
 	return found
 }
 
-// endpointAddr reads an endpoint address, "10.255.0.2" or "10.255.0.2/16".
-func endpointAddr(s string) (netip.Addr, bool) {
-	if s == "" {
+// ingressSandbox is the address of the ingress sandbox's endpoint, when n
+// is the ingress network and lists it.
+func (n *DockerNetwork) ingressSandbox() (netip.Addr, bool) {
+	if !n.Ingress && n.Name != "ingress" {
 		return netip.Addr{}, false
 	}
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Addr(), true
-	}
-	a, err := netip.ParseAddr(s)
-	return a, err == nil
+	a, ok := n.Endpoints[IngressSandboxEndpoint]
+	return a, ok && a.IsValid()
 }

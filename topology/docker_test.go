@@ -15,9 +15,9 @@ func TestAnnotateDocker(t *testing.T) {
 	meta := &DockerMeta{
 		Networks: []DockerNetwork{
 			{ID: "c5h7abz82pq0h1rtmf8tjkxn4", Name: "ingress", Driver: "overlay", Scope: "swarm", Ingress: true,
-				Endpoints: map[string]string{"ingress-sbox": "10.255.0.2/16", "web.1.x": "10.255.0.4/16"}},
+				Endpoints: map[string]netip.Addr{"ingress-sbox": netip.MustParseAddr("10.255.0.2"), "web.1.x": netip.MustParseAddr("10.255.0.4")}},
 			{ID: "k3m9xq2w7ra1b2c3d4e5f6g7h", Name: "backend", Driver: "overlay", Scope: "swarm",
-				Endpoints: map[string]string{"lb-backend": "10.0.1.2"}},
+				Endpoints: map[string]netip.Addr{"lb-backend": netip.MustParseAddr("10.0.1.2")}},
 			// Two networks sharing a 2-char prefix: "1-ab" is ambiguous.
 			{ID: "ab11111111111111111111111", Name: "one", Driver: "overlay"},
 			{ID: "ab22222222222222222222222", Name: "two", Driver: "overlay"},
@@ -30,19 +30,19 @@ func TestAnnotateDocker(t *testing.T) {
 	m := &Model{
 		Docker: meta,
 		Namespaces: []*Namespace{
-			{Name: "host", Links: []*Link{addrLink("docker_gwbridge", "172.18.0.1/16")}},
+			{NetnsRef: NetnsRef{Name: "host"}, Links: []*Link{addrLink("docker_gwbridge", "172.18.0.1/16")}},
 			// Docker 1.12: the ingress sandbox has a container-like name.
-			{Name: "3f1e9b8c2a7d", Links: []*Link{addrLink("eth0", "10.255.0.2/16"), addrLink("eth1", "172.18.0.2/16")}},
-			{Name: "1-c5h7abz82p"},
-			{Name: "2-k3m9xq2w7r"},
-			{Name: "lb_k3m9xq2w7"},
-			{Name: "1-ab"},
-			{Name: "lb_zzzzzzzzz"},
-			{Name: "09cd513d96a2", Links: []*Link{addrLink("eth0", "10.255.0.4/16")}},
-			{Name: "77aa00000000"},
+			{NetnsRef: NetnsRef{Name: "3f1e9b8c2a7d"}, Links: []*Link{addrLink("eth0", "10.255.0.2/16"), addrLink("eth1", "172.18.0.2/16")}},
+			{NetnsRef: NetnsRef{Name: "1-c5h7abz82p"}},
+			{NetnsRef: NetnsRef{Name: "2-k3m9xq2w7r"}},
+			{NetnsRef: NetnsRef{Name: "lb_k3m9xq2w7"}},
+			{NetnsRef: NetnsRef{Name: "1-ab"}},
+			{NetnsRef: NetnsRef{Name: "lb_zzzzzzzzz"}},
+			{NetnsRef: NetnsRef{Name: "09cd513d96a2"}, Links: []*Link{addrLink("eth0", "10.255.0.4/16")}},
+			{NetnsRef: NetnsRef{Name: "77aa00000000"}},
 			// Named like the modern sandbox but owning no ingress-sbox
 			// address: the name alone says nothing.
-			{Name: "ingress_sbox", Links: []*Link{addrLink("eth0", "10.255.0.9/16")}},
+			{NetnsRef: NetnsRef{Name: "ingress_sbox"}, Links: []*Link{addrLink("eth0", "10.255.0.9/16")}},
 		},
 	}
 	AnnotateDocker(m)
@@ -79,7 +79,7 @@ func TestAnnotateDocker(t *testing.T) {
 
 func TestAnnotateDockerWithoutMeta(t *testing.T) {
 	AnnotateDocker(nil)
-	m := &Model{Namespaces: []*Namespace{{Name: "1-c5h7abz82p"}}}
+	m := &Model{Namespaces: []*Namespace{{NetnsRef: NetnsRef{Name: "1-c5h7abz82p"}}}}
 	AnnotateDocker(m)
 	if m.Namespaces[0].Docker != nil {
 		t.Errorf("annotated without Docker metadata: %+v", m.Namespaces[0].Docker)

@@ -37,7 +37,7 @@ COMMIT
 `
 
 func evalNS(t *testing.T) *topology.Namespace {
-	return &topology.Namespace{Name: "n", Firewall: fw(t, "eval", evalRules),
+	return &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "n"}, Firewall: fw(t, "eval", evalRules),
 		Links: []*topology.Link{link("eth0", "veth", 1500, "192.168.1.2/24")}}
 }
 
@@ -116,7 +116,7 @@ func TestParseHelpers(t *testing.T) {
 // they match, the walk ends there as unknown (with the reason), unless the
 // rule cannot change anything on the path (LOG, a counting rule).
 func TestEvalUndecidable(t *testing.T) {
-	ns := &topology.Namespace{Name: "n", Firewall: fw(t, "u", `*nat
+	ns := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "n"}, Firewall: fw(t, "u", `*nat
 :PREROUTING ACCEPT [0:0]
 -A PREROUTING -p udp -j DNAT --to-destination 9.9.9.9
 -A PREROUTING -j LOG

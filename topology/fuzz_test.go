@@ -30,9 +30,9 @@ func FuzzFindPath(f *testing.F) {
 			return
 		}
 		m := &topology.Model{Namespaces: []*topology.Namespace{
-			{Name: "host", Firewall: hf, Links: []*topology.Link{link("docker_gwbridge", "bridge", 1500, "172.18.0.1/16")}},
-			{Name: "ingress_sbox", Firewall: sf, Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.0.2/24"), link("eth1", "veth", 1500, "172.18.0.2/16")}},
-			{Name: "task", Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.0.4/24")}, Firewall: sf},
+			{NetnsRef: topology.NetnsRef{Name: "host"}, Firewall: hf, Links: []*topology.Link{link("docker_gwbridge", "bridge", 1500, "172.18.0.1/16")}},
+			{NetnsRef: topology.NetnsRef{Name: "ingress_sbox"}, Firewall: sf, Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.0.2/24"), link("eth1", "veth", 1500, "172.18.0.2/16")}},
+			{NetnsRef: topology.NetnsRef{Name: "task"}, Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.0.4/24")}, Firewall: sf},
 		}}
 		topology.Classify(m)
 		for _, proto := range []string{"tcp", "udp"} {

@@ -116,10 +116,10 @@ func (ns *Namespace) RouteOut(dst netip.Addr) *Link {
 		return best
 	}
 	for _, r := range ns.Routes {
-		if r.Dst == "default" {
+		if r.IsDefault() {
 			continue
 		}
-		if p, ok := ParsePrefix(r.Dst); ok && p.Contains(dst) && p.Bits() > bits {
+		if p := r.Dst; p.Contains(dst) && p.Bits() > bits {
 			if l := ns.Link(r.Dev); l != nil {
 				best, bits = l, p.Bits()
 			}
@@ -129,7 +129,7 @@ func (ns *Namespace) RouteOut(dst netip.Addr) *Link {
 		return best
 	}
 	for _, r := range ns.Routes {
-		if r.Dst == "default" {
+		if r.IsDefault() {
 			return ns.Link(r.Dev)
 		}
 	}

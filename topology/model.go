@@ -5,7 +5,11 @@
 // kernel; readers in package inspect fill the model.
 package topology
 
-import "net/netip"
+import (
+	"encoding/json"
+	"net"
+	"net/netip"
+)
 
 // Role is what a namespace does in the routing mesh. It is derived from what
 // the namespace holds and how it is wired (see Classify), never from its name.
@@ -37,14 +41,33 @@ type Model struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
+// NetnsRef is how every package names a network namespace: Name is its
+// name in the model (the netns file's name: ingress_sbox, 1-c5h7abz82p,
+// lb_x, 09cd513d96a2; "host" for the root namespace), which is what hops,
+// findings and capture points print and Model.Lookup finds; Path is the
+// file it is entered by (/run/docker/netns/ingress_sbox, /proc/1/ns/net),
+// "" where there is none (a bundle). Code that enters a namespace takes
+// Path, code that names one takes Name: a lone string never means one in
+// one place and the other elsewhere. (The kind is always net, as lxkns
+// would say.)
+type NetnsRef struct {
+	Name string `json:"name"`
+	Path string `json:"path,omitempty"`
+}
+
+// String is the name, or the path of an unnamed namespace.
+func (r NetnsRef) String() string {
+	if r.Name == "" {
+		return r.Path
+	}
+	return r.Name
+}
+
 // Namespace is one network namespace.
 type Namespace struct {
-	// Name is the netns file name (ingress_sbox, 1-c5h7abz82p, lb_x,
-	// 09cd513d96a2) or "host" for the root namespace.
-	Name string `json:"name"`
-	// Path is the file the namespace was opened from, when live.
-	Path string `json:"path,omitempty"`
-	Role Role   `json:"role"`
+	// NetnsRef names it; Path is set when it was read live.
+	NetnsRef
+	Role Role `json:"role"`
 	// RoleEvidence is what Classify decided Role on, one fact a line.
 	RoleEvidence []string `json:"role_evidence,omitempty"`
 	// Inode identifies the namespace: the inode of its nsfs file when
@@ -79,7 +102,7 @@ type Link struct {
 	// addr`) and InferKinds read it from the wiring: what proves it.
 	KindFrom string         `json:"kind_from,omitempty"`
 	MTU      int            `json:"mtu"`
-	MAC      string         `json:"mac,omitempty"`
+	MAC      MAC            `json:"mac,omitzero"`
 	Up       bool           `json:"up"`
 	Addrs    []netip.Prefix `json:"addrs,omitempty"`
 	// Master is the name of the bridge this link is a port of.
@@ -102,38 +125,69 @@ type Peer struct {
 
 // VXLANInfo holds a VXLAN device's attributes.
 type VXLANInfo struct {
-	ID       int    `json:"id"`
-	Port     int    `json:"port"`
-	Local    string `json:"local,omitempty"`
-	Group    string `json:"group,omitempty"`
-	Learning bool   `json:"learning"`
-	Proxy    bool   `json:"proxy"`
+	ID       int        `json:"id"`
+	Port     int        `json:"port"`
+	Local    netip.Addr `json:"local,omitzero"`
+	Group    netip.Addr `json:"group,omitzero"`
+	Learning bool       `json:"learning"`
+	Proxy    bool       `json:"proxy"`
 }
 
 // Route is one routing table entry (main table unless Table says otherwise).
 type Route struct {
-	Dst     string `json:"dst"` // "default" or a prefix
-	Gateway string `json:"gateway,omitempty"`
-	Dev     string `json:"dev,omitempty"`
-	Src     string `json:"src,omitempty"`
-	Table   int    `json:"table,omitempty"`
+	// Dst is the destination prefix; the default route's is 0.0.0.0/0
+	// (DefaultRoute), printed "default".
+	Dst     netip.Prefix
+	Gateway netip.Addr
+	Dev     string
+	Src     netip.Addr
+	Table   int
+}
+
+// DefaultRoute is the default route's destination.
+var DefaultRoute = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+
+// IsDefault reports whether r is a default route.
+func (r Route) IsDefault() bool { return r.Dst.Bits() == 0 }
+
+// DstString is the destination as `ip route` prints it: "default" or
+// the prefix.
+func (r Route) DstString() string {
+	switch {
+	case r.IsDefault():
+		return "default"
+	case !r.Dst.IsValid():
+		return ""
+	}
+	return r.Dst.String()
+}
+
+// MarshalJSON writes the route with its destination as DstString says.
+func (r Route) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Dst     string     `json:"dst"`
+		Gateway netip.Addr `json:"gateway,omitzero"`
+		Dev     string     `json:"dev,omitempty"`
+		Src     netip.Addr `json:"src,omitzero"`
+		Table   int        `json:"table,omitempty"`
+	}{r.DstString(), r.Gateway, r.Dev, r.Src, r.Table})
 }
 
 // Neigh is a neighbour (ARP) entry.
 type Neigh struct {
-	IP    string `json:"ip"`
-	MAC   string `json:"mac"`
-	Dev   string `json:"dev"`
-	State string `json:"state"` // permanent, reachable, stale, ...
+	IP    netip.Addr `json:"ip"`
+	MAC   MAC        `json:"mac"` // none without lladdr
+	Dev   string     `json:"dev"`
+	State string     `json:"state"` // permanent, reachable, stale, ...
 }
 
 // FDB is a bridge forwarding database entry; for VXLAN devices Dst is the
 // remote VTEP.
 type FDB struct {
-	MAC   string `json:"mac"`
-	Dev   string `json:"dev"`
-	Dst   string `json:"dst,omitempty"`
-	State string `json:"state"`
+	MAC   MAC        `json:"mac"`
+	Dev   string     `json:"dev"`
+	Dst   netip.Addr `json:"dst,omitzero"`
+	State string     `json:"state"`
 }
 
 // Sysctls holds the per-namespace knobs that decide forwarding. Missing keys
@@ -239,16 +293,16 @@ type DockerMeta struct {
 
 // DockerNetwork is one `docker network inspect` entry.
 type DockerNetwork struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Driver  string `json:"driver"`
-	Scope   string `json:"scope"`
-	Ingress bool   `json:"ingress,omitempty"`
-	Subnet  string `json:"subnet,omitempty"`
-	Gateway string `json:"gateway,omitempty"`
+	ID      string       `json:"id"`
+	Name    string       `json:"name"`
+	Driver  string       `json:"driver"`
+	Scope   string       `json:"scope"`
+	Ingress bool         `json:"ingress,omitempty"`
+	Subnet  netip.Prefix `json:"subnet,omitzero"`
+	Gateway netip.Addr   `json:"gateway,omitzero"`
 	// Endpoints maps container (or "ingress-sbox"/"lb-NAME") to its
 	// address on this network.
-	Endpoints map[string]string `json:"endpoints,omitempty"`
+	Endpoints map[string]netip.Addr `json:"endpoints,omitempty"`
 	// Tasks are the service tasks on this network on every node, as
 	// `docker network inspect --verbose` lists them (swarm-scoped networks
 	// only): a remote backend's task and the node it runs on.
@@ -257,20 +311,20 @@ type DockerNetwork struct {
 
 // DockerTask is one task endpoint of a swarm network's service.
 type DockerTask struct {
-	Name    string `json:"name"` // "web.2"
-	Service string `json:"service"`
-	IP      string `json:"ip"`
+	Name    string     `json:"name"` // "web.2"
+	Service string     `json:"service"`
+	IP      netip.Addr `json:"ip"`
 	// Node is the address of the node the task runs on ("Host IP").
-	Node string `json:"node,omitempty"`
+	Node netip.Addr `json:"node,omitzero"`
 }
 
 // DockerService is one `docker service inspect` entry.
 type DockerService struct {
-	ID           string            `json:"id"`
-	Name         string            `json:"name"`
-	EndpointMode string            `json:"endpoint_mode,omitempty"` // vip, dnsrr
-	VIPs         map[string]string `json:"vips,omitempty"`          // network id -> CIDR
-	Ports        []DockerPort      `json:"ports,omitempty"`
+	ID           string                  `json:"id"`
+	Name         string                  `json:"name"`
+	EndpointMode string                  `json:"endpoint_mode,omitempty"` // vip, dnsrr
+	VIPs         map[string]netip.Prefix `json:"vips,omitempty"`          // network id -> the VIP with its network's prefix length
+	Ports        []DockerPort            `json:"ports,omitempty"`
 }
 
 // DockerPort is a published port of a service.
@@ -283,12 +337,12 @@ type DockerPort struct {
 
 // DockerContainer is one `docker inspect` container entry.
 type DockerContainer struct {
-	ID         string            `json:"id"`
-	Name       string            `json:"name"`
-	SandboxKey string            `json:"sandbox_key,omitempty"`
-	Service    string            `json:"service,omitempty"`
-	Task       string            `json:"task,omitempty"`
-	Networks   map[string]string `json:"networks,omitempty"` // network name -> IP
+	ID         string                `json:"id"`
+	Name       string                `json:"name"`
+	SandboxKey string                `json:"sandbox_key,omitempty"`
+	Service    string                `json:"service,omitempty"`
+	Task       string                `json:"task,omitempty"`
+	Networks   map[string]netip.Addr `json:"networks,omitempty"` // network name -> IP
 }
 
 // NetnsMeta is the Docker metadata attached to one namespace.
@@ -351,3 +405,100 @@ func (m *Model) Owner(addr netip.Addr) *Namespace {
 	}
 	return nil
 }
+
+// MAC is a link-layer address: comparable (a map key), printed as
+// net.HardwareAddr prints it ("02:42:0a:00:00:04"); the zero MAC is none.
+type MAC struct{ b string }
+
+// ParseMAC reads a MAC as net.ParseMAC does, or any link-layer address
+// as net.HardwareAddr prints it: octets of two hex digits joined by
+// colons (a GRE or IPIP device's is its IPv4 address, "c0:00:02:01").
+func ParseMAC(s string) (MAC, error) {
+	hw, err := net.ParseMAC(s)
+	if err == nil {
+		return MACFrom(hw), nil
+	}
+	if len(s) < 2 || len(s) > 3*32-1 || len(s)%3 != 2 {
+		return MAC{}, err
+	}
+	b := make([]byte, 0, (len(s)+1)/3)
+	for i := 0; i < len(s); i += 3 {
+		if i+2 < len(s) && s[i+2] != ':' {
+			return MAC{}, err
+		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return MAC{}, err
+		}
+		b = append(b, hi<<4|lo)
+	}
+	return MACFrom(b), nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// MACFrom is hw as a MAC (none when hw is empty).
+func MACFrom(hw net.HardwareAddr) MAC { return MAC{string(hw)} }
+
+// IsValid reports whether the MAC is not none.
+func (m MAC) IsValid() bool { return m.b != "" }
+
+// HardwareAddr is the MAC's bytes.
+func (m MAC) HardwareAddr() net.HardwareAddr { return net.HardwareAddr(m.b) }
+
+func (m MAC) String() string { return m.HardwareAddr().String() }
+
+// MarshalText prints the MAC as String does ("" for none).
+func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads what MarshalText prints.
+func (m *MAC) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*m = MAC{}
+		return nil
+	}
+	v, err := ParseMAC(string(b))
+	*m = v
+	return err
+}
+
+// MustParseMAC is ParseMAC for constants: it panics on a bad one.
+func MustParseMAC(s string) MAC {
+	m, err := ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Equal reports whether m and o are the same address (for go-cmp, which
+// does not look into unexported fields).
+func (m MAC) Equal(o MAC) bool { return m == o }
+
+// Equal compares every field, for go-cmp (netip types and MAC have no
+// exported fields): Route, Neigh, FDB, VXLANInfo and DockerTask are
+// comparable values.
+func (r Route) Equal(o Route) bool { return r == o }
+
+// Equal compares every field (see Route.Equal).
+func (n Neigh) Equal(o Neigh) bool { return n == o }
+
+// Equal compares every field (see Route.Equal).
+func (f FDB) Equal(o FDB) bool { return f == o }
+
+// Equal compares every field (see Route.Equal).
+func (v VXLANInfo) Equal(o VXLANInfo) bool { return v == o }
+
+// Equal compares every field (see Route.Equal).
+func (t DockerTask) Equal(o DockerTask) bool { return t == o }

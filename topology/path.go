@@ -175,6 +175,8 @@ type walker struct {
 	// walk ends there with an unknown hop, and every later eval answers
 	// EvalUnknown without evaluating.
 	stopped bool
+	// idx indexes what the model knows of other nodes (see remote).
+	idx *remoteIndex
 }
 
 func (w *walker) eval(ns *Namespace, table, chain string, pkt *Packet) Decision {

@@ -2,7 +2,6 @@ package topology
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 )
 
@@ -21,7 +20,7 @@ const (
 // endpoint with that address exists (a stale real server). What was not
 // collected makes the backend's part unknown.
 func (w *walker) remoteWay(lb *Namespace, d *IPVSDest, b Backend) []Hop {
-	ip := d.Addr.String()
+	ip := d.Addr
 	brk := func(netns string, code Code, reason string) []Hop {
 		return []Hop{{Netns: netns, Kind: HopBreak, Code: code, Reason: reason}}
 	}
@@ -52,10 +51,8 @@ func (w *walker) remoteWay(lb *Namespace, d *IPVSDest, b Backend) []Hop {
 	if len(missing) > 0 {
 		return gap(ov.Name, fmt.Sprintf("its %s %s not collected: the way to %s on another node cannot be checked", strings.Join(missing, " and "), map[bool]string{true: "were", false: "was"}[len(missing) > 1], ip))
 	}
-	for _, n := range ov.Neighbours {
-		if n.IP == ip {
-			return brk(ov.Name, BreakNoFDB, fmt.Sprintf("neighbour %s lladdr %s dev %s, and no bridge fdb entry for %s with a dst: VXLAN does not know which node %s is on", n.IP, n.MAC, n.Dev, n.MAC, ip))
-		}
+	if n := w.neighbourIn(ov, ip); n != nil {
+		return brk(ov.Name, BreakNoFDB, fmt.Sprintf("neighbour %s lladdr %s dev %s, and no bridge fdb entry for %s with a dst: VXLAN does not know which node %s is on", n.IP, n.MAC, n.Dev, n.MAC, ip))
 	}
 	if w.dockerKnows(ip) {
 		return brk(ov.Name, BreakNoFDB, fmt.Sprintf("Docker has a task at %s, on another node, but %s has neither a neighbour nor an FDB entry for it", ip, ov.Name))
@@ -68,64 +65,6 @@ func orUnknown(s string) string {
 		return "?"
 	}
 	return s
-}
-
-// overlayOf is the overlay namespace a remote address is reached through:
-// the one with a neighbour entry for it, else the one whose bridge's subnet
-// holds it; nil when no overlay read is.
-func (w *walker) overlayOf(a netip.Addr) *Namespace {
-	for _, ns := range w.m.Namespaces {
-		if ns.Role != RoleOverlay {
-			continue
-		}
-		for _, n := range ns.Neighbours {
-			if n.IP == a.String() {
-				return ns
-			}
-		}
-	}
-	for _, ns := range w.m.Namespaces {
-		if ns.Role != RoleOverlay {
-			continue
-		}
-		for _, l := range ns.Links {
-			for _, p := range l.Addrs {
-				if l.Kind == "bridge" && p.Contains(a) {
-					return ns
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// dockerKnows: Docker has a container or task endpoint at ip (`docker
-// network inspect --verbose` lists remote tasks too).
-func (w *walker) dockerKnows(ip string) bool {
-	d := w.m.Docker
-	if d == nil {
-		return false
-	}
-	for _, ct := range d.Containers {
-		for _, a := range ct.Networks {
-			if a == ip {
-				return true
-			}
-		}
-	}
-	for _, n := range d.Networks {
-		for _, a := range n.Endpoints {
-			if a == ip || strings.HasPrefix(a, ip+"/") {
-				return true
-			}
-		}
-		for _, t := range n.Tasks {
-			if t.IP == ip {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // judgeBackends checks what the local backends get against what the

@@ -145,9 +145,9 @@ func (w *walker) unreachable(vip netip.Addr, pkt Packet) {
 // leg on docker_gwbridge, where Docker puts a task's default route.
 func (w *walker) defaultRoute(ns *Namespace) (*Link, string) {
 	for _, r := range ns.Routes {
-		if r.Dst == "default" {
+		if r.IsDefault() {
 			if l := ns.Link(r.Dev); l != nil {
-				return l, "its routing table: default via " + orName(r.Gateway, "?") + " dev " + r.Dev
+				return l, "its routing table: default via " + orName(addrString(r.Gateway), "?") + " dev " + r.Dev
 			}
 		}
 	}

@@ -170,55 +170,6 @@ func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 	return b
 }
 
-// remoteTask names the Docker task with address a on a swarm network and
-// the node it runs on, as `docker network inspect --verbose` lists remote
-// tasks; a bare endpoint of the network gives only a name.
-func (w *walker) remoteTask(a netip.Addr) (task, service string, node netip.Addr) {
-	if w.m.Docker == nil {
-		return "", "", netip.Addr{}
-	}
-	for _, n := range w.m.Docker.Networks {
-		for _, t := range n.Tasks {
-			if t.IP == a.String() {
-				node, _ := netip.ParseAddr(t.Node)
-				return t.Name, t.Service, node
-			}
-		}
-	}
-	for _, n := range w.m.Docker.Networks {
-		for name, ip := range n.Endpoints {
-			if (ip == a.String() || strings.HasPrefix(ip, a.String()+"/")) && name != IngressSandboxEndpoint {
-				return name, "", netip.Addr{}
-			}
-		}
-	}
-	return "", "", netip.Addr{}
-}
-
-// vtepFor finds, in the overlay namespaces, the VXLAN device and the remote
-// VTEP that carry traffic to a: the neighbour entry gives a's MAC, the FDB
-// entry for that MAC gives the VTEP.
-func (w *walker) vtepFor(a netip.Addr) (via string, vtep netip.Addr) {
-	for _, ns := range w.m.Namespaces {
-		if ns.Role != RoleOverlay {
-			continue
-		}
-		for _, n := range ns.Neighbours {
-			if n.IP != a.String() {
-				continue
-			}
-			for _, f := range ns.FDB {
-				if f.MAC == n.MAC && f.Dst != "" {
-					dst, _ := netip.ParseAddr(f.Dst)
-					return ns.Name + "/" + f.Dev, dst
-				}
-			}
-			return ns.Name + "/" + n.Dev, netip.Addr{}
-		}
-	}
-	return "", netip.Addr{}
-}
-
 // fillRemoteTargets gives remote backends the port their task serves:
 // what the local backends of the same service are redirected to; else,
 // when the balancer itself rewrote the port before balancing (Docker 1.12's

@@ -66,10 +66,10 @@ func (w *world) model(t *testing.T) *topology.Model {
 	t.Helper()
 	backends := append(append([]netip.Addr{}, w.local...), w.remote...)
 	svc := dockerrules.Service{Name: "web", FWMark: w.mark, VIP: netip.MustParseAddr("10.0.0.3"), Ports: []dockerrules.Port{w.port}, Backends: backends}
-	host := &topology.Namespace{Name: "host",
+	host := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "host"},
 		Links:    []*topology.Link{link("lo", "loopback", 65536, "127.0.0.1/8"), link("eth0", "device", 1500, "192.168.77.10/24"), link("docker_gwbridge", "bridge", 1500, w.gw.String())},
 		Firewall: fw(t, "host", dockerrules.Host("docker_gwbridge", w.gw, w.sboxGW, []dockerrules.Port{w.port}))}
-	sbox := &topology.Namespace{Name: w.sboxName,
+	sbox := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: w.sboxName},
 		Links: []*topology.Link{link("eth0", "veth", 1450, netip.PrefixFrom(w.sboxIP, 24).String(), "10.0.0.3/32"), link("eth1", "veth", 1500, netip.PrefixFrom(w.sboxGW, 16).String())},
 		Firewall: fw(t, "sbox", dockerrules.IngressSandbox(w.ingress, w.sboxIP, []dockerrules.Service{svc},
 			dockerrules.SandboxOpts{Variant: w.variant, IPVSMatch: true, Emulate: w.emulate}))}
@@ -82,11 +82,11 @@ func (w *world) model(t *testing.T) *topology.Model {
 		}
 		sbox.IPVS = &topology.IPVS{Available: true, Services: []*topology.IPVSService{s}}
 	}
-	overlay := &topology.Namespace{Name: "1-c5h7abz82p", Links: []*topology.Link{link("br0", "bridge", 1450, "10.0.0.1/24"), link("vxlan0", "vxlan", 1450)}}
+	overlay := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "1-c5h7abz82p"}, Links: []*topology.Link{link("br0", "bridge", 1450, "10.0.0.1/24"), link("vxlan0", "vxlan", 1450)}}
 	remoteVia(overlay, "192.168.77.11", w.remote...)
 	m := &topology.Model{Source: "test", Namespaces: []*topology.Namespace{host, sbox, overlay}}
 	for i, a := range w.local {
-		m.Namespaces = append(m.Namespaces, &topology.Namespace{Name: w.taskNames[i],
+		m.Namespaces = append(m.Namespaces, &topology.Namespace{NetnsRef: topology.NetnsRef{Name: w.taskNames[i]},
 			Links:    []*topology.Link{link("eth0", "veth", 1450, netip.PrefixFrom(a, 24).String()), link("eth1", "veth", 1500, "172.18.0.9/16")},
 			Firewall: fw(t, w.taskNames[i], dockerrules.Task(a, []dockerrules.Port{w.port}, w.variant))})
 	}
@@ -100,9 +100,9 @@ func (w *world) model(t *testing.T) *topology.Model {
 func remoteVia(ovl *topology.Namespace, vtep string, addrs ...netip.Addr) {
 	ovl.Neighbours, ovl.FDB = []topology.Neigh{}, []topology.FDB{}
 	for i, a := range addrs {
-		mac := fmt.Sprintf("02:42:0a:00:01:%02x", i+1)
-		ovl.Neighbours = append(ovl.Neighbours, topology.Neigh{IP: a.String(), MAC: mac, Dev: "vxlan0", State: "permanent"})
-		ovl.FDB = append(ovl.FDB, topology.FDB{MAC: mac, Dev: "vxlan0", Dst: vtep, State: "permanent"})
+		mac := topology.MustParseMAC(fmt.Sprintf("02:42:0a:00:01:%02x", i+1))
+		ovl.Neighbours = append(ovl.Neighbours, topology.Neigh{IP: a, MAC: mac, Dev: "vxlan0", State: "permanent"})
+		ovl.FDB = append(ovl.FDB, topology.FDB{MAC: mac, Dev: "vxlan0", Dst: netip.MustParseAddr(vtep), State: "permanent"})
 	}
 }
 
@@ -317,7 +317,7 @@ func TestEastWestVIP(t *testing.T) {
 	vip := netip.MustParseAddr("10.0.1.2")
 	svc := dockerrules.Service{Name: "api", FWMark: 0x13d, VIP: vip, Backends: []netip.Addr{netip.MustParseAddr("10.0.1.5"), netip.MustParseAddr("10.0.1.6")}}
 	for _, emulate := range []bool{false, true} {
-		caller := &topology.Namespace{Name: "c0ffee000001", Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.4/24"), link("eth1", "veth", 1500, "172.18.0.5/16")},
+		caller := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "c0ffee000001"}, Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.4/24"), link("eth1", "veth", 1500, "172.18.0.5/16")},
 			Firewall: fw(t, "caller", dockerrules.EastWest([]dockerrules.Service{svc}, emulate))}
 		if !emulate {
 			s := &topology.IPVSService{FWMark: 0x13d, Scheduler: "rr", Impl: "ipvs"}
@@ -326,10 +326,10 @@ func TestEastWestVIP(t *testing.T) {
 			}
 			caller.IPVS = &topology.IPVS{Available: true, Services: []*topology.IPVSService{s}}
 		}
-		api := &topology.Namespace{Name: "a91000000005", Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.5/24")}, Firewall: &topology.Firewall{}} // read: no rules
-		overlay := &topology.Namespace{Name: "1-k3m9xq2w7r", Links: []*topology.Link{link("br0", "bridge", 1450, "10.0.1.1/24"), link("vxlan0", "vxlan", 1450)}}
+		api := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "a91000000005"}, Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.5/24")}, Firewall: &topology.Firewall{}} // read: no rules
+		overlay := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "1-k3m9xq2w7r"}, Links: []*topology.Link{link("br0", "bridge", 1450, "10.0.1.1/24"), link("vxlan0", "vxlan", 1450)}}
 		remoteVia(overlay, "192.168.77.11", svc.Backends[1])
-		m := &topology.Model{Namespaces: []*topology.Namespace{{Name: "host"}, caller, api, overlay}}
+		m := &topology.Model{Namespaces: []*topology.Namespace{{NetnsRef: topology.NetnsRef{Name: "host"}}, caller, api, overlay}}
 		topology.Classify(m)
 		p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 80, VIP: vip, Netns: caller.Name})
 		if err != nil {

@@ -12,7 +12,7 @@ func veth(idx int, name string, peerIdx, nsid int) *Link {
 }
 
 func nsWith(name string, ids map[int]string, links ...*Link) *Namespace {
-	return &Namespace{Name: name, NetnsIDs: ids, Links: links}
+	return &Namespace{NetnsRef: NetnsRef{Name: name}, NetnsIDs: ids, Links: links}
 }
 
 // peersOf lists "ns/link -> netns/ifname" for every link with a peer,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -88,8 +89,8 @@ func WriteInspectText(w io.Writer, r *Report) error {
 			}
 			if v := l.VXLAN; v != nil {
 				fmt.Fprintf(&b, "  vxlan id %d port %d", v.ID, v.Port)
-				if v.Local != "" {
-					b.WriteString(" local " + esc(v.Local))
+				if v.Local.IsValid() {
+					b.WriteString(" local " + v.Local.String())
 				}
 			}
 			if l.KindFrom != "" {
@@ -100,8 +101,8 @@ func WriteInspectText(w io.Writer, r *Report) error {
 		writeFirewallSummary(&b, ns)
 		writeLB(&b, ns)
 		for _, f := range ns.FDB {
-			if f.Dst != "" {
-				fmt.Fprintf(&b, "  fdb %s dev %s dst %s %s\n", esc(f.MAC), esc(f.Dev), esc(f.Dst), esc(f.State))
+			if f.Dst.IsValid() {
+				fmt.Fprintf(&b, "  fdb %s dev %s dst %s %s\n", f.MAC, esc(f.Dev), f.Dst, esc(f.State))
 			}
 		}
 		if ns.Conntrack != nil {
@@ -158,6 +159,14 @@ func joinStrings[T fmt.Stringer](xs []T, sep string) string {
 		b.WriteString(x.String())
 	}
 	return b.String()
+}
+
+// addrString is a's text, "" for the zero address.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 func orDash(s string) string {

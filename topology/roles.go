@@ -240,10 +240,7 @@ func (c *classifier) sandboxByDocker() {
 		return
 	}
 	for _, n := range c.m.Docker.Networks {
-		if !n.Ingress && n.Name != "ingress" {
-			continue
-		}
-		a, ok := endpointAddr(n.Endpoints[IngressSandboxEndpoint])
+		a, ok := n.ingressSandbox()
 		if !ok {
 			continue
 		}

@@ -149,17 +149,17 @@ func TestPlainRemoteBackends(t *testing.T) {
 // whose legs lead to nothing read, is unknown; one whose wiring is read and
 // leads nowhere near the mesh (a plain bridge container) is other.
 func TestClassifyUnknownAndOther(t *testing.T) {
-	host := &topology.Namespace{Name: "host", Role: topology.RoleHost, Links: []*topology.Link{
+	host := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "host"}, Role: topology.RoleHost, Links: []*topology.Link{
 		{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536},
 		{Index: 2, Name: "docker0", MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("172.17.0.1/16")}},
 		{Index: 3, Name: "veth1", MTU: 1500, Master: "docker0", Peer: &topology.Peer{Index: 2, NetnsID: 0}},
 	}}
-	bridged := &topology.Namespace{Name: "c0ffee000001", Links: []*topology.Link{
+	bridged := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "c0ffee000001"}, Links: []*topology.Link{
 		{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536},
 		{Index: 2, Name: "eth0", MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("172.17.0.2/16")}, Peer: &topology.Peer{Index: 3, NetnsID: 0}},
 	}}
-	unread := &topology.Namespace{Name: "c0ffee000002", Errors: []string{"ip-addr.txt not collected"}}
-	stray := &topology.Namespace{Name: "c0ffee000003", Links: []*topology.Link{
+	unread := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "c0ffee000002"}, Errors: []string{"ip-addr.txt not collected"}}
+	stray := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "c0ffee000003"}, Links: []*topology.Link{
 		{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536},
 		{Index: 2, Name: "eth0", MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("10.9.9.2/24")}, Peer: &topology.Peer{Index: 40, NetnsID: 3}},
 	}}

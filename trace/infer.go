@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,7 +145,7 @@ func macInterfaces(c *Capture, env *Env) {
 		}
 		links := map[[6]byte]string{}
 		for _, l := range ns.Links {
-			if hw, err := net.ParseMAC(l.MAC); err == nil && len(hw) == 6 {
+			if hw := l.MAC.HardwareAddr(); len(hw) == 6 {
 				links[[6]byte(hw)] = l.Name
 			}
 		}
@@ -231,7 +230,7 @@ func macDirections(c *Capture, env *Env) {
 				if ns := n.Model.Lookup(p.Netns); ns != nil {
 					m = map[[6]byte]bool{}
 					for _, l := range ns.Links {
-						if hw, err := net.ParseMAC(l.MAC); err == nil && len(hw) == 6 {
+						if hw := l.MAC.HardwareAddr(); len(hw) == 6 {
 							m[[6]byte(hw)] = true
 						}
 					}

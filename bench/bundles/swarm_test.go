@@ -79,7 +79,7 @@ func TestWriteSwarm(t *testing.T) {
 func countDst(fdb []topology.FDB) int {
 	n := 0
 	for _, e := range fdb {
-		if e.Dst != "" && strings.Contains(e.Dev, "vxlan") {
+		if e.Dst.IsValid() && strings.Contains(e.Dev, "vxlan") {
 			n++
 		}
 	}

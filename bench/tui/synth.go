@@ -26,13 +26,13 @@ func Synth(namespaces, rules, ports int) (*topology.Model, error) {
 		return nil, fmt.Errorf("synth: need at least 4 namespaces and 1 port")
 	}
 	m := &topology.Model{Source: fmt.Sprintf("synth:%dns/%drules", namespaces, rules)}
-	host := &topology.Namespace{Name: "host", Links: []*topology.Link{
+	host := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "host"}, Links: []*topology.Link{
 		link(1, "lo", "loopback", 65536, "127.0.0.1/8"),
 		link(2, "eth0", "device", 1500, "192.168.56.11/24"),
 		link(3, "docker_gwbridge", "bridge", 1500, "172.18.0.1/16"),
 	}}
-	sbox := &topology.Namespace{Name: "ingress_sbox", Docker: &topology.NetnsMeta{Network: "ingress"}}
-	ovl := &topology.Namespace{Name: "1-ingress0000", Docker: &topology.NetnsMeta{Network: "ingress"}, Links: []*topology.Link{
+	sbox := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "ingress_sbox"}, Docker: &topology.NetnsMeta{Network: "ingress"}}
+	ovl := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "1-ingress0000"}, Docker: &topology.NetnsMeta{Network: "ingress"}, Links: []*topology.Link{
 		link(2, "br0", "bridge", 1450, "10.255.0.1/16"),
 		{Index: 3, Name: "vxlan0", Kind: "vxlan", MTU: 1450, Up: true, Master: "br0", VXLAN: &topology.VXLANInfo{ID: 4096, Port: 4789}},
 	}}
@@ -50,7 +50,7 @@ func Synth(namespaces, rules, ports int) (*topology.Model, error) {
 	taskAddr := func(t int) netip.Addr { return netip.AddrFrom4([4]byte{10, 255, byte(1 + t/250), byte(1 + t%250)}) }
 	var taskNS []*topology.Namespace
 	for t := 0; t < tasks; t++ {
-		ns := &topology.Namespace{Name: fmt.Sprintf("%012x", 0xa0000000+t), Docker: &topology.NetnsMeta{Service: "web", Task: fmt.Sprintf("web.%d", t+1)}}
+		ns := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: fmt.Sprintf("%012x", 0xa0000000+t)}, Docker: &topology.NetnsMeta{Service: "web", Task: fmt.Sprintf("web.%d", t+1)}}
 		ns.Links = []*topology.Link{link(1, "lo", "loopback", 65536, "127.0.0.1/8")}
 		veth(ovl, fmt.Sprintf("veth%d", t+1), ns, "eth0", "br0", "", taskAddr(t).String()+"/16", 1450)
 		gw := netip.AddrFrom4([4]byte{172, 18, byte(1 + t/250), byte(3 + t%250)})

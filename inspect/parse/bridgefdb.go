@@ -2,7 +2,6 @@ package parse
 
 import (
 	"io"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -27,11 +26,11 @@ var fdbValued = map[string]bool{"dev": true, "dst": true, "vlan": true, "port": 
 func BridgeFDB(file string, r io.Reader) ([]topology.FDB, []topology.Unparsed, error) {
 	out := []topology.FDB{}
 	bad, err := linewise(file, "bridge fdb", r, func(_ int, _ string, f []string) string {
-		mac, err := net.ParseMAC(f[0])
+		mac, err := topology.ParseMAC(f[0])
 		if err != nil {
 			return "bad MAC " + quote(f[0])
 		}
-		e := topology.FDB{MAC: mac.String(), State: "reachable"}
+		e := topology.FDB{MAC: mac, State: "reachable"}
 		for i := 1; i < len(f); i++ {
 			w := f[i]
 			switch {
@@ -49,7 +48,7 @@ func BridgeFDB(file string, r io.Reader) ([]topology.FDB, []topology.Unparsed, e
 					if err != nil {
 						return "bad dst " + quote(v)
 					}
-					e.Dst = a.String()
+					e.Dst = a
 				}
 			case w == "permanent":
 				e.State = "permanent"

@@ -307,6 +307,10 @@ func validAddr(s string) bool {
 	return err == nil && a.String() == s
 }
 
+// validIP: an address as the model holds it: valid, no zone (a
+// textual one would not read back).
+func validIP(a netip.Addr) bool { return a.IsValid() && validAddr(a.String()) }
+
 // validLLAddr: a MAC (6, 8 or 20 octets, as net.ParseMAC reads them) or the
 // 4 octets of a tunnel device's IPv4 link address.
 func validLLAddr(s string) bool {
@@ -334,11 +338,10 @@ func FuzzIPRoute(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data string) {
 		fuzzLines(t, data, IPRoute, func(v []topology.Route) int { return len(v) }, func(rs []topology.Route) {
 			for _, r := range rs {
-				p, err := netip.ParsePrefix(r.Dst)
-				if r.Dst != "default" && (err != nil || p != p.Masked() || p.Bits() == 0) {
+				if p := r.Dst; !p.IsValid() || p != p.Masked() || (p.Bits() == 0 && p != topology.DefaultRoute) {
 					t.Fatalf("route %+v: bad destination", r)
 				}
-				if (r.Gateway != "" && !validAddr(r.Gateway)) || (r.Src != "" && !validAddr(r.Src)) || r.Table < 0 || r.Table == 254 {
+				if (r.Gateway.IsValid() && !validIP(r.Gateway)) || (r.Src.IsValid() && !validIP(r.Src)) || r.Table < 0 || r.Table == 254 {
 					t.Fatalf("route %+v", r)
 				}
 			}
@@ -351,7 +354,7 @@ func FuzzIPNeigh(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data string) {
 		fuzzLines(t, data, IPNeigh, func(v []topology.Neigh) int { return len(v) }, func(ns []topology.Neigh) {
 			for _, n := range ns {
-				if !validAddr(n.IP) || (n.MAC != "" && !validLLAddr(n.MAC)) || !validState(n.State) {
+				if !validIP(n.IP) || (n.MAC.IsValid() && !validLLAddr(n.MAC.String())) || !validState(n.State) {
 					t.Fatalf("neighbour %+v", n)
 				}
 			}
@@ -364,7 +367,7 @@ func FuzzBridgeFDB(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data string) {
 		fuzzLines(t, data, BridgeFDB, func(v []topology.FDB) int { return len(v) }, func(es []topology.FDB) {
 			for _, e := range es {
-				if _, err := net.ParseMAC(e.MAC); err != nil || e.Dev == "" || (e.Dst != "" && !validAddr(e.Dst)) || !validState(e.State) {
+				if !validLLAddr(e.MAC.String()) || e.Dev == "" || (e.Dst.IsValid() && !validIP(e.Dst)) || !validState(e.State) {
 					t.Fatalf("fdb %+v", e)
 				}
 			}

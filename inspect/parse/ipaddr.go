@@ -176,7 +176,11 @@ func (p *addrParser) linkLine(cur *addrLink, f []string) error {
 	cur.afterLink = true
 	cur.linkType = f[0][len("link/"):]
 	if len(f) > 1 && (cur.linkType == "ether" || cur.linkType == "loopback") {
-		cur.l.MAC = f[1]
+		mac, err := topology.ParseMAC(f[1])
+		if err != nil {
+			return p.errorf("link %s: bad link/%s address %q", cur.l.Name, cur.linkType, f[1])
+		}
+		cur.l.MAC = mac
 	}
 	for i := 1; i < len(f); i++ {
 		switch f[i] {
@@ -256,10 +260,16 @@ func (p *addrParser) vxlan(cur *addrLink, f []string) error {
 			val := f[i+1]
 			i++
 			switch f[i-1] {
-			case "local":
-				v.Local = val
-			case "group":
-				v.Group = val
+			case "local", "group":
+				a, err := netip.ParseAddr(val)
+				if err != nil {
+					return p.errorf("link %s: bad vxlan %s %q", cur.l.Name, f[i-1], val)
+				}
+				if f[i-1] == "local" {
+					v.Local = a
+				} else {
+					v.Group = a
+				}
 			default:
 				n, ok := atoi(val)
 				if !ok {

@@ -225,14 +225,14 @@ func TestDockerShapedWorld(t *testing.T) {
 		t.Errorf("%+v", l)
 	}
 	vx := find("1-x2kd3mq9zt", "vxlan0")
-	wantVX := &topology.VXLANInfo{ID: 4096, Port: 4789, Local: "192.168.77.10", Learning: false, Proxy: true}
+	wantVX := &topology.VXLANInfo{ID: 4096, Port: 4789, Local: netip.MustParseAddr("192.168.77.10"), Learning: false, Proxy: true}
 	if vx.Kind != "vxlan" || vx.Master != "br0" || vx.MTU != 1450 || vx.Peer != nil || !cmp.Equal(vx.VXLAN, wantVX) {
 		t.Errorf("vxlan0 %+v vxlan %+v", vx, vx.VXLAN)
 	}
 	if l := find("1-x2kd3mq9zt", "br0"); l.Kind != "bridge" || l.MTU != 1450 {
 		t.Errorf("%+v", l)
 	}
-	if l := find("host", "lo"); l.Kind != "loopback" || !l.Up || l.MAC != "00:00:00:00:00:00" {
+	if l := find("host", "lo"); l.Kind != "loopback" || !l.Up || l.MAC.String() != "00:00:00:00:00:00" {
 		t.Errorf("%+v", l)
 	}
 }
@@ -273,7 +273,7 @@ func TestIPAddrVariants(t *testing.T) {
 				}
 			}
 		}
-		if by["v3"].Up || !by["v2"].Up || by["tun0"].MAC != "" || by["ifb0"].MAC == "" {
+		if by["v3"].Up || !by["v2"].Up || by["tun0"].MAC.IsValid() || !by["ifb0"].MAC.IsValid() {
 			t.Errorf("flags/MACs: v3 %+v v2 %+v tun0 %+v ifb0 %+v", by["v3"], by["v2"], by["tun0"], by["ifb0"])
 		}
 		want := []netip.Prefix{netip.MustParsePrefix("10.9.0.1/24"), netip.MustParsePrefix("10.9.0.2/24"), netip.MustParsePrefix("fd00:9::1/64")}
@@ -307,14 +307,14 @@ func TestIPAddrShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []*topology.Link{
-		{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, MAC: "00:00:00:00:00:00", Up: true},
-		{Index: 2, Name: "enp0s3", Kind: "device", MTU: 1500, MAC: "52:54:00:12:34:56", Up: true, Master: "br-x",
+		{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, MAC: topology.MustParseMAC("00:00:00:00:00:00"), Up: true},
+		{Index: 2, Name: "enp0s3", Kind: "device", MTU: 1500, MAC: topology.MustParseMAC("52:54:00:12:34:56"), Up: true, Master: "br-x",
 			Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.2.15/24")}},
 		{Index: 3, Name: "ip6tnl0", MTU: 1452},
 		{Index: 4, Name: "wg0", MTU: 1420, Up: true,
 			Addrs: []netip.Prefix{netip.MustParsePrefix("10.8.0.1/32"), netip.MustParsePrefix("fd00::1/128")}},
-		{Index: 5, Name: "eth0.10", MTU: 1500, MAC: "52:54:00:12:34:57"},
-		{Index: 6, Name: "a@b", MTU: 9000, MAC: "52:54:00:12:34:58", Up: true, Peer: &topology.Peer{Index: 9, NetnsID: -1}},
+		{Index: 5, Name: "eth0.10", MTU: 1500, MAC: topology.MustParseMAC("52:54:00:12:34:57")},
+		{Index: 6, Name: "a@b", MTU: 9000, MAC: topology.MustParseMAC("52:54:00:12:34:58"), Up: true, Peer: &topology.Peer{Index: 9, NetnsID: -1}},
 	}
 	if d := cmp.Diff(want, links, cmpopts.EquateComparable(netip.Prefix{})); d != "" {
 		t.Errorf("(-want +got)\n%s", d)

@@ -31,7 +31,7 @@ func IPNeigh(file string, r io.Reader) ([]topology.Neigh, []topology.Unparsed, e
 		if err != nil {
 			return "bad address " + quote(f[0])
 		}
-		n := topology.Neigh{IP: a.String()}
+		n := topology.Neigh{IP: a}
 		nud := 0
 		for i := 1; i < len(f); i++ {
 			switch w := f[i]; w {
@@ -57,7 +57,7 @@ func IPNeigh(file string, r io.Reader) ([]topology.Neigh, []topology.Unparsed, e
 					}
 					mac = net.HardwareAddr(a.AsSlice())
 				}
-				n.MAC = mac.String()
+				n.MAC = topology.MACFrom(mac)
 			default:
 				if b, ok := nudBits[w]; ok {
 					nud |= b

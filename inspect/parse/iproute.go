@@ -17,7 +17,8 @@ var routeTables = map[string]int{"main": 0, "local": 255, "default": 253}
 
 // IPRoute parses `ip route show` (collect runs `ip -4 route show table
 // main`) into routes in file order, as the live reader has them: Dst is
-// "default" or the prefix ("10.50.1.1" becomes 10.50.1.1/32), Gateway the
+// the prefix ("10.50.1.1" becomes 10.50.1.1/32; default is
+// topology.DefaultRoute), Gateway the
 // via address, Dev, Src, and Table only when not main ("table 100",
 // "table local"). A multipath route (its "nexthop via … dev …" lines under
 // it) is one route per nexthop; a route without a device (blackhole,
@@ -51,7 +52,7 @@ func IPRoute(file string, r io.Reader) ([]topology.Route, []topology.Unparsed, e
 		if why != "" {
 			return why
 		}
-		if typ == "unicast" && rt.Dev == "" && rt.Gateway == "" {
+		if typ == "unicast" && rt.Dev == "" && !rt.Gateway.IsValid() {
 			multi = &rt
 			return ""
 		}
@@ -79,14 +80,14 @@ func routeHead(f []string) (topology.Route, string, string) {
 	if len(f) == 0 {
 		return topology.Route{}, "", "no destination"
 	}
-	rt := topology.Route{Dst: "default"}
+	rt := topology.Route{Dst: topology.DefaultRoute}
 	if f[0] != "default" {
 		p, ok := routeDst(f[0])
 		if !ok {
 			return rt, "", "bad destination " + quote(f[0])
 		}
 		if p.Bits() > 0 {
-			rt.Dst = p.String()
+			rt.Dst = p
 		}
 	}
 	return rt, typ, routeAttrs(&rt, f[1:])
@@ -129,7 +130,7 @@ func routeAttrs(rt *topology.Route, f []string) string {
 			if err != nil {
 				return "bad gateway " + quote(v)
 			}
-			rt.Gateway = a.String()
+			rt.Gateway = a
 		case "dev":
 			rt.Dev = v
 		case "src":
@@ -138,7 +139,7 @@ func routeAttrs(rt *topology.Route, f []string) string {
 				return "bad src " + quote(v)
 			}
 			if !a.IsUnspecified() {
-				rt.Src = a.String()
+				rt.Src = a
 			}
 		case "table":
 			n, ok := routeTables[v]

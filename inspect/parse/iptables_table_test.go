@@ -123,7 +123,7 @@ func TestIptablesListUndecidable(t *testing.T) {
 	if rules[2].Undecidable != "" || rules[3].Undecidable != "" || len(fw.Unparsed) != 2 || fw.Unparsed[0].Line != 5 || fw.Unparsed[1].Text != "CT zone-orig 3" {
 		t.Errorf("untranslated target options: %+v", fw.Unparsed)
 	}
-	ns := &topology.Namespace{Name: "n", Firewall: fw}
+	ns := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "n"}, Firewall: fw}
 	pkt := topology.Packet{Proto: "tcp", DPort: 8080}
 	if d := topology.Eval(ns, "nat", "PREROUTING", &pkt); d.Verdict != topology.EvalUnknown || d.By.Rule != rules[0] {
 		t.Errorf("eval: %+v", d)

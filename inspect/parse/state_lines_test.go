@@ -22,14 +22,14 @@ func TestIPRouteLines(t *testing.T) {
 		bad  string // reason of the one line not understood
 	}{
 		{in: "2 10.0.0.0/8 dev lo table 255 proto 2 scope 254 src 10.0.0.1", // ip -N
-			want: []topology.Route{{Dst: "10.0.0.0/8", Dev: "lo", Src: "10.0.0.1", Table: 255}}},
-		{in: "default via inet6 fe80::1 dev eth0 table main", want: []topology.Route{{Dst: "default", Gateway: "fe80::1", Dev: "eth0"}}},
-		{in: "0.0.0.0/0 dev eth0 src 0.0.0.0", want: []topology.Route{{Dst: "default", Dev: "eth0"}}},
-		{in: "10.1.2.3/16 dev eth0 table 254", want: []topology.Route{{Dst: "10.1.0.0/16", Dev: "eth0"}}},
-		{in: "10.1.0.0/16 proto static\n10.2.0.0/16 dev e", want: []topology.Route{{Dst: "10.1.0.0/16"}, {Dst: "10.2.0.0/16", Dev: "e"}}},
-		{in: "\tnexthop via 10.0.0.1 dev eth0\ndefault dev e", want: []topology.Route{{Dst: "default", Dev: "e"}}, bad: "nexthop without a route"},
-		{in: "10.0.0.0/8 dev e table custom\ndefault dev e", want: []topology.Route{{Dst: "default", Dev: "e"}}, bad: "is a name from rt_tables"},
-		{in: "10.0.0.0/8 dev\ndefault dev e", want: []topology.Route{{Dst: "default", Dev: "e"}}, bad: "dev without a value"},
+			want: []topology.Route{{Dst: netip.MustParsePrefix("10.0.0.0/8"), Dev: "lo", Src: netip.MustParseAddr("10.0.0.1"), Table: 255}}},
+		{in: "default via inet6 fe80::1 dev eth0 table main", want: []topology.Route{{Dst: topology.DefaultRoute, Gateway: netip.MustParseAddr("fe80::1"), Dev: "eth0"}}},
+		{in: "0.0.0.0/0 dev eth0 src 0.0.0.0", want: []topology.Route{{Dst: topology.DefaultRoute, Dev: "eth0"}}},
+		{in: "10.1.2.3/16 dev eth0 table 254", want: []topology.Route{{Dst: netip.MustParsePrefix("10.1.0.0/16"), Dev: "eth0"}}},
+		{in: "10.1.0.0/16 proto static\n10.2.0.0/16 dev e", want: []topology.Route{{Dst: netip.MustParsePrefix("10.1.0.0/16")}, {Dst: netip.MustParsePrefix("10.2.0.0/16"), Dev: "e"}}},
+		{in: "\tnexthop via 10.0.0.1 dev eth0\ndefault dev e", want: []topology.Route{{Dst: topology.DefaultRoute, Dev: "e"}}, bad: "nexthop without a route"},
+		{in: "10.0.0.0/8 dev e table custom\ndefault dev e", want: []topology.Route{{Dst: topology.DefaultRoute, Dev: "e"}}, bad: "is a name from rt_tables"},
+		{in: "10.0.0.0/8 dev\ndefault dev e", want: []topology.Route{{Dst: topology.DefaultRoute, Dev: "e"}}, bad: "dev without a value"},
 	} {
 		got, bad, err := IPRoute("r", strings.NewReader(c.in))
 		checkLines(t, c.in, c.want, got, bad, err, c.bad)
@@ -39,13 +39,13 @@ func TestIPRouteLines(t *testing.T) {
 func TestNeighFDBLines(t *testing.T) {
 	n, bad, err := IPNeigh("n", strings.NewReader("10.0.0.1 dev eth0 lladdr 02:42:0A:00:00:01 extern_learn REACHABLE PROBE\n10.0.0.2 dev eth0 proxy\nfe80::1 dev eth0 lladdr zz STALE\n10.9.0.1 dev gre1 lladdr 192.0.2.1 PERMANENT\n"))
 	checkLines(t, "neigh", []topology.Neigh{
-		{IP: "10.0.0.1", MAC: "02:42:0a:00:00:01", Dev: "eth0", State: "reachable,probe"},
-		{IP: "10.0.0.2", Dev: "eth0", State: "none"},
+		{IP: netip.MustParseAddr("10.0.0.1"), MAC: topology.MustParseMAC("02:42:0a:00:00:01"), Dev: "eth0", State: "reachable,probe"},
+		{IP: netip.MustParseAddr("10.0.0.2"), Dev: "eth0", State: "none"},
 		// a tunnel's link address is an IPv4 address: its bytes, as netlink has them
-		{IP: "10.9.0.1", MAC: "c0:00:02:01", Dev: "gre1", State: "permanent"},
+		{IP: netip.MustParseAddr("10.9.0.1"), MAC: topology.MustParseMAC("c0:00:02:01"), Dev: "gre1", State: "permanent"},
 	}, n, bad, err, `bad lladdr "zz"`)
 	f, bad, err := BridgeFDB("f", strings.NewReader("02:42:0a:00:00:01 dev vx vlan 1 dst 192.0.2.1 port 4790 vni 42 via eth0 self extern_learn state=0x42\n02:42:0a:00:00:02 master br0\n"))
-	checkLines(t, "fdb", []topology.FDB{{MAC: "02:42:0a:00:00:01", Dev: "vx", Dst: "192.0.2.1", State: "reachable,noarp"}}, f, bad, err, "no dev")
+	checkLines(t, "fdb", []topology.FDB{{MAC: topology.MustParseMAC("02:42:0a:00:00:01"), Dev: "vx", Dst: netip.MustParseAddr("192.0.2.1"), State: "reachable,noarp"}}, f, bad, err, "no dev")
 }
 
 // TestNeighLLAddrNotMAC: only an IPv4 address stands in for a link address
@@ -55,7 +55,7 @@ func TestNeighLLAddrNotMAC(t *testing.T) {
 	for _, ll := range []string{"00::", "fe80::1", "::ffff:192.0.2.1"} {
 		in := "10.0.0.9 dev e lladdr " + ll + " PERMANENT\n10.0.0.1 dev e lladdr 02:42:0a:00:00:01 STALE\n"
 		n, bad, err := IPNeigh("n", strings.NewReader(in))
-		checkLines(t, ll, []topology.Neigh{{IP: "10.0.0.1", MAC: "02:42:0a:00:00:01", Dev: "e", State: "stale"}}, n, bad, err, "bad lladdr")
+		checkLines(t, ll, []topology.Neigh{{IP: netip.MustParseAddr("10.0.0.1"), MAC: topology.MustParseMAC("02:42:0a:00:00:01"), Dev: "e", State: "stale"}}, n, bad, err, "bad lladdr")
 	}
 }
 

@@ -58,9 +58,9 @@ func TestMeshStateOverlay(t *testing.T) {
 	ovl := m.overlay[0]
 	neigh := parseClean(t, m.file(ovl, "ip-neigh.txt"), IPNeigh)
 	fdb := parseClean(t, m.file(ovl, "bridge-fdb.txt"), BridgeFDB)
-	vtep := map[string]string{}
+	vtep := map[topology.MAC]netip.Addr{}
 	for _, e := range fdb {
-		if e.Dev == "vxlan0" && e.Dst != "" {
+		if e.Dev == "vxlan0" && e.Dst.IsValid() {
 			vtep[e.MAC] = e.Dst
 		}
 	}
@@ -70,7 +70,7 @@ func TestMeshStateOverlay(t *testing.T) {
 			continue
 		}
 		remote++
-		if n.State != "permanent" || vtep[n.MAC] != node1.String() {
+		if n.State != "permanent" || vtep[n.MAC] != node1 {
 			t.Errorf("remote task %s (%s, %s): VTEP %q, want %s", n.IP, n.MAC, n.State, vtep[n.MAC], node1)
 		}
 	}
@@ -125,7 +125,7 @@ func TestMeshStateNamespaces(t *testing.T) {
 	}
 	for _, ns := range append([]string{"ingress_sbox"}, m.tasks...) {
 		rs := parseClean(t, m.file(ns, "ip-route.txt"), IPRoute)
-		if len(rs) == 0 || rs[0] != (topology.Route{Dst: "default", Gateway: "172.18.0.1", Dev: "eth1"}) {
+		if len(rs) == 0 || rs[0] != (topology.Route{Dst: topology.DefaultRoute, Gateway: netip.MustParseAddr("172.18.0.1"), Dev: "eth1"}) {
 			t.Errorf("%s routes %+v, want default via docker_gwbridge first", ns, rs)
 		}
 	}

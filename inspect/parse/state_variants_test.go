@@ -20,26 +20,26 @@ func variant(name string) string { return cmdout("state-variants", name) }
 func TestIPRouteVariants(t *testing.T) {
 	got := parseClean(t, variant("ip-route.txt"), IPRoute)
 	want := []topology.Route{
-		{Dst: "default", Gateway: "10.9.0.254", Dev: "d0"},
-		{Dst: "10.7.0.0/24", Dev: "eth0.5", Src: "10.7.0.1"},
-		{Dst: "10.8.0.0/24", Dev: "d4", Src: "10.8.0.1"}, // linkdown
-		{Dst: "10.9.0.0/24", Dev: "d0", Src: "10.9.0.1"},
-		{Dst: "10.20.0.0/16", Gateway: "10.9.0.2", Dev: "d0"},
-		{Dst: "10.30.0.0/16", Gateway: "10.9.0.2", Dev: "d0"}, // multipath: one per nexthop
-		{Dst: "10.30.0.0/16", Gateway: "10.9.0.3", Dev: "d0"},
-		{Dst: "10.40.0.0/16"}, // blackhole
-		{Dst: "10.41.0.0/16"}, // unreachable
-		{Dst: "10.42.0.0/16"}, // prohibit
-		{Dst: "10.50.1.1/32", Gateway: "10.9.0.2", Dev: "d0"},
-		{Dst: "10.60.0.0/16", Dev: "d0", Src: "10.9.0.1"},
-		{Dst: "10.70.0.0/16", Gateway: "10.99.0.1", Dev: "d0"}, // onlink
-		{Dst: "10.80.0.0/16", Gateway: "10.8.0.2", Dev: "d4"},
+		{Dst: topology.DefaultRoute, Gateway: netip.MustParseAddr("10.9.0.254"), Dev: "d0"},
+		{Dst: netip.MustParsePrefix("10.7.0.0/24"), Dev: "eth0.5", Src: netip.MustParseAddr("10.7.0.1")},
+		{Dst: netip.MustParsePrefix("10.8.0.0/24"), Dev: "d4", Src: netip.MustParseAddr("10.8.0.1")}, // linkdown
+		{Dst: netip.MustParsePrefix("10.9.0.0/24"), Dev: "d0", Src: netip.MustParseAddr("10.9.0.1")},
+		{Dst: netip.MustParsePrefix("10.20.0.0/16"), Gateway: netip.MustParseAddr("10.9.0.2"), Dev: "d0"},
+		{Dst: netip.MustParsePrefix("10.30.0.0/16"), Gateway: netip.MustParseAddr("10.9.0.2"), Dev: "d0"}, // multipath: one per nexthop
+		{Dst: netip.MustParsePrefix("10.30.0.0/16"), Gateway: netip.MustParseAddr("10.9.0.3"), Dev: "d0"},
+		{Dst: netip.MustParsePrefix("10.40.0.0/16")}, // blackhole
+		{Dst: netip.MustParsePrefix("10.41.0.0/16")}, // unreachable
+		{Dst: netip.MustParsePrefix("10.42.0.0/16")}, // prohibit
+		{Dst: netip.MustParsePrefix("10.50.1.1/32"), Gateway: netip.MustParseAddr("10.9.0.2"), Dev: "d0"},
+		{Dst: netip.MustParsePrefix("10.60.0.0/16"), Dev: "d0", Src: netip.MustParseAddr("10.9.0.1")},
+		{Dst: netip.MustParsePrefix("10.70.0.0/16"), Gateway: netip.MustParseAddr("10.99.0.1"), Dev: "d0"}, // onlink
+		{Dst: netip.MustParsePrefix("10.80.0.0/16"), Gateway: netip.MustParseAddr("10.8.0.2"), Dev: "d4"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("routes (-want +got):\n%s", d)
 	}
 	all := parseClean(t, variant("table-all-ip-route.txt"), IPRoute)
-	if all[0] != (topology.Route{Dst: "10.90.0.0/16", Dev: "d0", Table: 100}) {
+	if all[0] != (topology.Route{Dst: netip.MustParsePrefix("10.90.0.0/16"), Dev: "d0", Table: 100}) {
 		t.Errorf("table 100 route: %+v", all[0])
 	}
 	local := 0
@@ -52,7 +52,7 @@ func TestIPRouteVariants(t *testing.T) {
 		t.Errorf("table all: %d local routes, main (-want +got):\n%s", local, d)
 	}
 	v6 := parseClean(t, variant("v6-ip-route.txt"), IPRoute)
-	if len(v6) != 8 || v6[1] != (topology.Route{Dst: "fd01::/64", Gateway: "fd00::2", Dev: "d0"}) {
+	if len(v6) != 8 || v6[1] != (topology.Route{Dst: netip.MustParsePrefix("fd01::/64"), Gateway: netip.MustParseAddr("fd00::2"), Dev: "d0"}) {
 		t.Errorf("ip -6 route: %+v", v6)
 	}
 }
@@ -60,22 +60,22 @@ func TestIPRouteVariants(t *testing.T) {
 func TestIPNeighVariants(t *testing.T) {
 	got := parseClean(t, variant("ip-neigh.txt"), IPNeigh)
 	want := []topology.Neigh{
-		{IP: "0.0.0.0", MAC: "00:00:00:00:00:00", Dev: "lo", State: "noarp"},
-		{IP: "10.9.0.77", Dev: "d0", State: "incomplete"},
-		{IP: "10.9.0.4", MAC: "02:42:0a:09:00:04", Dev: "d0", State: "stale"},
-		{IP: "10.9.0.2", MAC: "02:42:0a:09:00:02", Dev: "d0", State: "permanent"},
-		{IP: "224.0.0.22", MAC: "01:00:5e:00:00:16", Dev: "br9", State: "noarp"},
-		{IP: "10.9.0.5", MAC: "02:42:0a:09:00:05", Dev: "d0", State: "noarp"},
-		{IP: "10.9.0.6", Dev: "d0", State: "failed"},
-		{IP: "10.9.0.3", MAC: "02:42:0a:09:00:03", Dev: "d0", State: "reachable"},
+		{IP: netip.MustParseAddr("0.0.0.0"), MAC: topology.MustParseMAC("00:00:00:00:00:00"), Dev: "lo", State: "noarp"},
+		{IP: netip.MustParseAddr("10.9.0.77"), Dev: "d0", State: "incomplete"},
+		{IP: netip.MustParseAddr("10.9.0.4"), MAC: topology.MustParseMAC("02:42:0a:09:00:04"), Dev: "d0", State: "stale"},
+		{IP: netip.MustParseAddr("10.9.0.2"), MAC: topology.MustParseMAC("02:42:0a:09:00:02"), Dev: "d0", State: "permanent"},
+		{IP: netip.MustParseAddr("224.0.0.22"), MAC: topology.MustParseMAC("01:00:5e:00:00:16"), Dev: "br9", State: "noarp"},
+		{IP: netip.MustParseAddr("10.9.0.5"), MAC: topology.MustParseMAC("02:42:0a:09:00:05"), Dev: "d0", State: "noarp"},
+		{IP: netip.MustParseAddr("10.9.0.6"), Dev: "d0", State: "failed"},
+		{IP: netip.MustParseAddr("10.9.0.3"), MAC: topology.MustParseMAC("02:42:0a:09:00:03"), Dev: "d0", State: "reachable"},
 	}
-	byIP := cmpopts.SortSlices(func(x, y topology.Neigh) bool { return x.IP < y.IP }) // the kernel's hash order
+	byIP := cmpopts.SortSlices(func(x, y topology.Neigh) bool { return x.IP.Less(y.IP) }) // the kernel's hash order
 	if d := cmp.Diff(want, got, byIP); d != "" {
 		t.Errorf("neighbours (-want +got):\n%s", d)
 	}
 	// Plain `ip neigh` hides NOARP entries but shows IPv6 ones (a router).
 	all := parseClean(t, variant("all-families-ip-neigh.txt"), IPNeigh)
-	if n := all[len(all)-1]; len(all) != 6 || n != (topology.Neigh{IP: "fd00::2", MAC: "02:42:0a:09:00:02", Dev: "d0", State: "permanent"}) {
+	if n := all[len(all)-1]; len(all) != 6 || n != (topology.Neigh{IP: netip.MustParseAddr("fd00::2"), MAC: topology.MustParseMAC("02:42:0a:09:00:02"), Dev: "d0", State: "permanent"}) {
 		t.Errorf("ip neigh: %+v", all)
 	}
 }
@@ -83,19 +83,19 @@ func TestIPNeighVariants(t *testing.T) {
 func TestBridgeFDBVariants(t *testing.T) {
 	got := parseClean(t, variant("bridge-fdb.txt"), BridgeFDB)
 	want := map[string]topology.FDB{ // by MAC and dev, the entries record-state.sh made
-		"02:42:0a:09:00:0c d1":  {MAC: "02:42:0a:09:00:0c", Dev: "d1", State: "reachable"},                   // master dynamic
-		"02:42:0a:09:00:0b d1":  {MAC: "02:42:0a:09:00:0b", Dev: "d1", State: "noarp"},                       // master static
-		"02:42:0a:09:00:0a vx9": {MAC: "02:42:0a:09:00:0a", Dev: "vx9", Dst: "10.9.0.3", State: "permanent"}, // self permanent
-		"00:00:00:00:00:00 vx9": {MAC: "00:00:00:00:00:00", Dev: "vx9", Dst: "10.9.0.2", State: "permanent"}, // default remote
+		"02:42:0a:09:00:0c d1":  {MAC: topology.MustParseMAC("02:42:0a:09:00:0c"), Dev: "d1", State: "reachable"},                                        // master dynamic
+		"02:42:0a:09:00:0b d1":  {MAC: topology.MustParseMAC("02:42:0a:09:00:0b"), Dev: "d1", State: "noarp"},                                            // master static
+		"02:42:0a:09:00:0a vx9": {MAC: topology.MustParseMAC("02:42:0a:09:00:0a"), Dev: "vx9", Dst: netip.MustParseAddr("10.9.0.3"), State: "permanent"}, // self permanent
+		"00:00:00:00:00:00 vx9": {MAC: topology.MustParseMAC("00:00:00:00:00:00"), Dev: "vx9", Dst: netip.MustParseAddr("10.9.0.2"), State: "permanent"}, // default remote
 	}
 	for _, e := range got {
-		if w, ok := want[e.MAC+" "+e.Dev]; ok {
+		if w, ok := want[e.MAC.String()+" "+e.Dev]; ok {
 			if d := cmp.Diff(w, e); d != "" {
 				t.Errorf("%s (-want +got):\n%s", e.MAC, d)
 			}
-			delete(want, e.MAC+" "+e.Dev)
+			delete(want, e.MAC.String()+" "+e.Dev)
 		}
-		if e.MAC == "33:33:00:00:00:01" && e.State != "permanent" {
+		if e.MAC.String() == "33:33:00:00:00:01" && e.State != "permanent" {
 			t.Errorf("multicast entry %+v", e)
 		}
 	}

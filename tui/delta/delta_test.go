@@ -9,7 +9,7 @@ import (
 )
 
 func ns(name string, rules []*topology.Rule, dests ...*topology.IPVSDest) *topology.Namespace {
-	n := &topology.Namespace{Name: name, Firewall: &topology.Firewall{Tables: []*topology.Table{{Name: "nat", Chains: []*topology.Chain{{Name: "PREROUTING", Rules: rules}}}}}}
+	n := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: name}, Firewall: &topology.Firewall{Tables: []*topology.Table{{Name: "nat", Chains: []*topology.Chain{{Name: "PREROUTING", Rules: rules}}}}}}
 	if len(dests) > 0 {
 		n.IPVS = &topology.IPVS{Available: true, Services: []*topology.IPVSService{{FWMark: 256, Scheduler: "rr", Impl: "ipvs", Dests: dests}}}
 	}

@@ -3,7 +3,6 @@ package ports
 import (
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -60,13 +59,12 @@ func Build(m *topology.Model) []Entry {
 		e.Service = serviceForPort(m, p.Proto, p.Port)
 		out = append(out, e)
 	}
-	for _, v := range vips(m) {
-		clients := clientsOf(m, v)
-		if len(clients) == 0 {
+	for _, v := range topology.ServiceVIPs(m) {
+		if len(v.Clients) == 0 {
 			continue
 		}
-		e := Entry{Query: topology.Query{Proto: "tcp", VIP: v, Netns: clients[0]}, Clients: clients, Service: serviceForVIP(m, v), Labels: map[string]string{}}
-		for _, c := range clients {
+		e := Entry{Query: topology.Query{Proto: "tcp", VIP: v.VIP, Netns: v.Clients[0]}, Clients: v.Clients, Service: v.Service, Labels: map[string]string{}}
+		for _, c := range v.Clients {
 			if ns := m.Lookup(c); ns != nil && ns.Docker != nil && ns.Docker.Task != "" {
 				e.Labels[c] = ns.Docker.Task
 			}
@@ -87,86 +85,6 @@ func Build(m *topology.Model) []Entry {
 	return out
 }
 
-// vips are the addresses mangle rules mark by destination (-d X/32 -j
-// MARK, the per-service VIP rules), and the VIPs Docker reports.
-func vips(m *topology.Model) []netip.Addr {
-	seen := map[netip.Addr]bool{}
-	var out []netip.Addr
-	add := func(a netip.Addr) {
-		// the ingress network's VIPs live in the ingress sandbox and
-		// serve the routing mesh, not calls between services
-		if o := m.Owner(a); o != nil && o.Role == topology.RoleIngressSandbox {
-			return
-		}
-		if a.IsValid() && a.Is4() && !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
-	}
-	for _, ns := range m.Namespaces {
-		mangle := ns.Firewall.Table("mangle")
-		if mangle == nil {
-			continue
-		}
-		for _, c := range mangle.Chains {
-			for _, r := range c.Rules {
-				if r.Target != "MARK" || r.Dst == nil || r.Dst.Neg {
-					continue
-				}
-				if p, err := netip.ParsePrefix(r.Dst.Value); err == nil && p.Bits() == 32 {
-					add(p.Addr())
-				}
-			}
-		}
-	}
-	if m.Docker != nil {
-		for _, s := range m.Docker.Services {
-			for _, v := range sortedValues(s.VIPs) {
-				if p, err := netip.ParsePrefix(v); err == nil {
-					add(p.Addr())
-				}
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
-	return out
-}
-
-// clientsOf are the task namespaces on the VIP's subnet (that do not own
-// it), tasks of other services first.
-func clientsOf(m *topology.Model, vip netip.Addr) []string {
-	svc := serviceForVIP(m, vip)
-	var own, other []string
-	for _, ns := range m.Namespaces {
-		if ns.Role != topology.RoleTask {
-			continue
-		}
-		if _, owns := ns.Owns(vip); owns {
-			continue
-		}
-		if !onSubnet(ns, vip) {
-			continue
-		}
-		if svc != "" && ns.Docker != nil && ns.Docker.Service == svc {
-			own = append(own, ns.Name)
-		} else {
-			other = append(other, ns.Name)
-		}
-	}
-	return append(other, own...)
-}
-
-func onSubnet(ns *topology.Namespace, a netip.Addr) bool {
-	for _, l := range ns.Links {
-		for _, p := range l.Addrs {
-			if p.Bits() < 32 && p.Masked().Contains(a) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func serviceForPort(m *topology.Model, proto string, port int) string {
 	if m.Docker == nil {
 		return ""
@@ -179,29 +97,6 @@ func serviceForPort(m *topology.Model, proto string, port int) string {
 		}
 	}
 	return ""
-}
-
-func serviceForVIP(m *topology.Model, vip netip.Addr) string {
-	if m.Docker == nil {
-		return ""
-	}
-	for _, s := range m.Docker.Services {
-		for _, v := range s.VIPs {
-			if p, err := netip.ParsePrefix(v); err == nil && p.Addr() == vip {
-				return s.Name
-			}
-		}
-	}
-	return ""
-}
-
-func sortedValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // joinAddrs joins addresses as strings.Join joins strings.

@@ -157,11 +157,11 @@ func linkLine(ns *topology.Namespace, l *topology.Link, wide bool) string {
 	}
 	if v := l.VXLAN; v != nil {
 		s += fmt.Sprintf(" vxlan id %d port %d", v.ID, v.Port)
-		if v.Local != "" {
-			s += " local " + v.Local
+		if v.Local.IsValid() {
+			s += " local " + v.Local.String()
 		}
-		if v.Group != "" {
-			s += " group " + v.Group
+		if v.Group.IsValid() {
+			s += " group " + v.Group.String()
 		}
 	}
 	return s

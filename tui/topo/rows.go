@@ -131,7 +131,7 @@ func details(ns *topology.Namespace, ch delta.Set) []row {
 		rows = append(rows, row{kind: rowLink, ns: ns, link: l, key: ns.Name + "/" + l.Name})
 	}
 	for _, f := range ns.FDB {
-		if f.Dst != "" {
+		if f.Dst.IsValid() {
 			info(fmt.Sprintf("fdb %s dev %s -> VTEP %s (%s)", f.MAC, f.Dev, f.Dst, f.State), false)
 		}
 	}
