@@ -262,11 +262,11 @@ func TestCollectRefusesNonEmptyDir(t *testing.T) {
 func TestCollectUniqueNames(t *testing.T) {
 	c := &collector{}
 	got := c.uniqueNames([]NetnsRef{
-		{Name: "host", Path: "/proc/1/ns/net"},
-		{Name: "x", Path: "/run/docker/netns/x"},
-		{Name: "host", Path: "/run/netns/host"},
-		{Name: "x", Path: "/run/netns/x"},
-		{Name: "x~2", Path: "/run/netns/x~2"},
+		netnsRef("host", "/proc/1/ns/net"),
+		netnsRef("x", "/run/docker/netns/x"),
+		netnsRef("host", "/run/netns/host"),
+		netnsRef("x", "/run/netns/x"),
+		netnsRef("x~2", "/run/netns/x~2"),
 	})
 	var names []string
 	for _, r := range got {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"github.com/meshtrace/meshtrace/topology"
 )
 
 // DefaultHost is the namespace that plays "host" on a live node.
@@ -19,11 +21,16 @@ const DefaultHost = "/proc/1/ns/net"
 // DefaultNetnsDirs are where Docker (and ip netns) keep namespace files.
 var DefaultNetnsDirs = []string{"/run/docker/netns", "/run/netns"}
 
-// NetnsRef names one namespace to read.
+// NetnsRef names one namespace to read: its name ("host" or the file
+// name) and the path it is entered by, and the inode of that nsfs file.
 type NetnsRef struct {
-	Name  string // "host" or the file name
-	Path  string
+	topology.NetnsRef
 	Inode uint64
+}
+
+// netnsRef is a NetnsRef without an inode.
+func netnsRef(name, path string) NetnsRef {
+	return NetnsRef{NetnsRef: topology.NetnsRef{Name: name, Path: path}}
 }
 
 // SelfHost is what plays "host" where PID 1's namespace cannot be opened.
@@ -57,7 +64,7 @@ func Discover(hostPath string, dirs []string) ([]NetnsRef, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host netns %s: %w", hostPath, err)
 	}
-	refs := []NetnsRef{{Name: "host", Path: hostPath, Inode: ino}}
+	refs := []NetnsRef{{NetnsRef: topology.NetnsRef{Name: "host", Path: hostPath}, Inode: ino}}
 	seen := map[uint64]bool{ino: true}
 	for _, dir := range dirs {
 		ents, err := os.ReadDir(dir)
@@ -86,7 +93,7 @@ func Discover(hostPath string, dirs []string) ([]NetnsRef, error) {
 				continue
 			}
 			seen[ino] = true
-			refs = append(refs, NetnsRef{Name: n, Path: p, Inode: ino})
+			refs = append(refs, NetnsRef{NetnsRef: topology.NetnsRef{Name: n, Path: p}, Inode: ino})
 		}
 	}
 	return refs, nil

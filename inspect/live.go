@@ -257,7 +257,7 @@ func (r Readers) withDefaults() Readers {
 // namespace, notes for the model, and a non-nil error when the namespace
 // could not be read at all (no links), which is fatal for the host.
 func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []string, error) {
-	ns := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: ref.Name, Path: ref.Path}, Inode: ref.Inode, Links: []*topology.Link{}}
+	ns := &topology.Namespace{NetnsRef: ref.NetnsRef, Inode: ref.Inode, Links: []*topology.Link{}}
 	t := newTarget(ref)
 	t.mods = o.Modules
 	defer t.close()

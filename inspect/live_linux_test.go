@@ -361,7 +361,7 @@ func ruleCounters(m *topology.Model) string {
 // with iptables-save.
 func rulesHit(t *testing.T, w *dockerns.World, name string) uint64 {
 	t.Helper()
-	fw, err := kernelFirewall{}.ReadExec(&Target{NetnsRef: NetnsRef{Name: name, Path: w.Dir + "/" + name}}, "")
+	fw, err := kernelFirewall{}.ReadExec(&Target{NetnsRef: netnsRef(name, w.Dir+"/"+name)}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

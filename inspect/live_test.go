@@ -168,9 +168,9 @@ func (f *fakeSimple) ReadSockets(t *Target) ([]topology.Socket, error) {
 }
 
 func refs(names ...string) []NetnsRef {
-	out := []NetnsRef{{Name: "host", Path: "/fake/host", Inode: 1}}
+	out := []NetnsRef{{NetnsRef: topology.NetnsRef{Name: "host", Path: "/fake/host"}, Inode: 1}}
 	for i, n := range names {
-		out = append(out, NetnsRef{Name: n, Path: "/fake/netns/" + n, Inode: uint64(i + 2)})
+		out = append(out, NetnsRef{NetnsRef: topology.NetnsRef{Name: n, Path: "/fake/netns/" + n}, Inode: uint64(i + 2)})
 	}
 	return out
 }

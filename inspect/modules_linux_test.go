@@ -22,7 +22,7 @@ import (
 // got past the gate would fail to open it (an error that is not the gate's)
 // or mark its sockets opened.
 func goneTarget(g kmod.Gate) *Target {
-	t := newTarget(NetnsRef{Name: "gone", Path: "/nonexistent/meshtrace/netns"})
+	t := newTarget(netnsRef("gone", "/nonexistent/meshtrace/netns"))
 	t.mods = g
 	t.hints = targetHints{conntrack: 5, sockets: 5} // not known empty: a read would ask
 	return t
