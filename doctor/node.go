@@ -113,7 +113,7 @@ func (c *checker) mtu() {
 					Fix:      fmt.Sprintf("ip link set %s mtu %d inside %s (or recreate the task)", pl.Name, vx.MTU, peer.Name)})
 			}
 		}
-		if u := underlay(host, vx); u != nil && vx.MTU+VXLANOverhead > u.MTU {
+		if _, u := underlay(host, vx); u != nil && vx.MTU+VXLANOverhead > u.MTU {
 			c.add(Finding{Code: "mtu-underlay", Severity: Error, Netns: ns.Name,
 				Summary:  fmt.Sprintf("VXLAN device %s/%s (MTU %d) plus %d bytes of encapsulation does not fit the underlay %s (MTU %d)", ns.Name, vx.Name, vx.MTU, VXLANOverhead, u.Name, u.MTU),
 				Evidence: fmt.Sprintf("%s mtu %d + %d > host/%s mtu %d", vx.Name, vx.MTU, VXLANOverhead, u.Name, u.MTU),
@@ -123,30 +123,18 @@ func (c *checker) mtu() {
 	}
 }
 
-// underlay is the host link VXLAN packets leave by: the one owning the
-// VTEP's local address, else the node's main address.
-func underlay(host *topology.Namespace, vx *topology.Link) *topology.Link {
-	if host == nil {
-		return nil
-	}
-	if vx.VXLAN != nil {
+// underlay is the host address VXLAN packets leave from and its link: the
+// VTEP's local address when the host owns it, else the node's address and
+// uplink (topology.NodeAddress).
+func underlay(host *topology.Namespace, vx *topology.Link) (netip.Addr, *topology.Link) {
+	if host != nil && vx.VXLAN != nil {
 		if a := vx.VXLAN.Local; a.IsValid() {
 			if l, ok := host.Owns(a); ok {
-				return l
+				return a, l
 			}
 		}
 	}
-	for _, l := range host.Links {
-		if l.Kind == "bridge" || l.Name == "lo" {
-			continue
-		}
-		for _, a := range l.Addrs {
-			if a.Addr().Is4() && !a.Addr().IsLoopback() {
-				return l
-			}
-		}
-	}
-	return nil
+	return topology.NodeAddress(host)
 }
 
 // forwarding: the host forwards published traffic to the sandbox, the
@@ -213,11 +201,10 @@ func (c *checker) vxlanBlocked() {
 			if l.VXLAN != nil && l.VXLAN.Port != 0 {
 				port = l.VXLAN.Port
 			}
-			u := underlay(host, l)
+			local, u := underlay(host, l)
 			if u == nil {
 				continue
 			}
-			local := u.Addrs[0].Addr()
 			for _, peer := range vteps(ns) {
 				in := topology.Packet{Proto: "udp", Src: peer, SPort: 40000, Dst: local, DPort: port, InIface: u.Name}
 				out := topology.Packet{Proto: "udp", Src: local, SPort: 40000, Dst: peer, DPort: port, OutIface: u.Name}

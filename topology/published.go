@@ -6,38 +6,6 @@ import (
 	"sort"
 )
 
-// nodeAddr picks the address a client would use to reach the node: a global
-// IPv4 address of a link that is neither a bridge nor a bridge port, else
-// any, else 127.0.0.1.
-func nodeAddr(host *Namespace) netip.Addr {
-	var fallback netip.Addr
-	for _, l := range host.Links {
-		for _, a := range l.Addrs {
-			if !a.Addr().Is4() || a.Addr().IsLoopback() {
-				continue
-			}
-			if l.Kind != "bridge" && l.Master == "" {
-				return a.Addr()
-			}
-			if !fallback.IsValid() {
-				fallback = a.Addr()
-			}
-		}
-	}
-	if fallback.IsValid() {
-		return fallback
-	}
-	return netip.MustParseAddr("127.0.0.1")
-}
-
-func externalIface(host *Namespace) string {
-	a := nodeAddr(host)
-	if l, ok := host.Owns(a); ok && !a.IsLoopback() {
-		return l.Name
-	}
-	return "eth0"
-}
-
 // Published is one published port of the node as inspect reports it.
 type Published struct {
 	Proto    string       `json:"proto"`

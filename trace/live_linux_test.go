@@ -3,6 +3,8 @@ package trace
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/vishvananda/netlink"
 )
 
 // traceWorld probes the world's published port from its client and
@@ -273,4 +276,61 @@ func packetSockets(t *testing.T, w *world) int {
 		}
 	}
 	return n
+}
+
+// TestLiveWorldUplinkInBridge: the node's uplink enslaved to a bridge that
+// holds the node's address and the default route (eth0 a port of br0, as
+// many hosts are set up).
+// The address trace probes (the node's) is the bridge's, the uplink it
+// captures on is the bridge, and the probe is answered.
+func TestLiveWorldUplinkInBridge(t *testing.T) {
+	w := newWorld(t)
+	err := netnsx.Do(w.HostPath, func() error {
+		eth0, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0", MTU: 1500}}
+		if err := netlink.LinkAdd(br); err != nil {
+			return err
+		}
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: w.node.AsSlice(), Mask: net.CIDRMask(24, 32)}}
+		if err := netlink.AddrDel(eth0, a); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetMaster(eth0, br); err != nil {
+			return err
+		}
+		if err := netlink.AddrAdd(br, a); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(br); err != nil {
+			return err
+		}
+		gw := netip.MustParseAddr("192.168.99.1")
+		return netlink.RouteAdd(&netlink.Route{LinkIndex: br.Attrs().Index, Gw: gw.AsSlice()})
+	})
+	if err != nil {
+		t.Fatalf("host: eth0 into br0: %v", err)
+	}
+	env := w.env(t, "tcp", 8080)
+	n := env.Nodes[0]
+	n.Addr = NodeAddr(n.Model)
+	if n.Addr != w.node {
+		t.Fatalf("node address %v, want %v (br0's)", n.Addr, w.node)
+	}
+	host := n.Model.Lookup("host")
+	if up := uplink(host, netip.Addr{}); up == nil || up.Name != "br0" {
+		t.Errorf("uplink %+v, want br0", up)
+	}
+	res, err := Run(context.Background(), Config{Env: env, Client: &Client{Path: w.client, Ifname: "eth0", Addr: w.cli},
+		Probe: &Probe{Netns: w.client, From: "client", To: netip.AddrPortFrom(n.Addr, 8080), Proto: "tcp", Count: 1, Timeout: time.Second},
+		Live:  LiveOptions{Count: 1, Timeout: 15 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Probes) != 1 || res.Probes[0].Error != "" || len(res.Flows) != 1 || !res.Flows[0].Answered {
+		dumpResult(t, res)
+		t.Fatalf("probes %+v, %d flows: want one answered", res.Probes, len(res.Flows))
+	}
 }

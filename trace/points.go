@@ -213,25 +213,16 @@ func (pl *planner) filter() FilterSpec {
 }
 
 // uplink is the host link that owns the node's address (clients and
-// other nodes' VXLAN arrive on it): addr when given, else the first
-// global IPv4 address on a link that is not a bridge.
+// other nodes' VXLAN arrive on it): addr when given, else the node's
+// address as topology.NodeAddress finds it.
 func uplink(host *topology.Namespace, addr netip.Addr) *topology.Link {
 	if addr.IsValid() {
 		if l, ok := host.Owns(addr); ok {
 			return l
 		}
 	}
-	for _, l := range host.Links {
-		if l.Kind == "bridge" || l.Kind == "loopback" || l.Master != "" {
-			continue
-		}
-		for _, p := range l.Addrs {
-			if p.Addr().Is4() && !p.Addr().IsLoopback() {
-				return l
-			}
-		}
-	}
-	return nil
+	_, l := topology.NodeAddress(host)
+	return l
 }
 
 // sandboxOf finds the ingress sandbox and its gwbridge address: the
@@ -358,19 +349,9 @@ func portsString(ps []uint16) string {
 	return s
 }
 
-// NodeAddr is the address a client reaches the node on: the first global
-// IPv4 address of the host's uplink (invalid when there is none).
+// NodeAddr is the address a client reaches the node on
+// (topology.NodeAddress; invalid when there is none).
 func NodeAddr(m *topology.Model) netip.Addr {
-	host := m.Lookup("host")
-	if host == nil {
-		return netip.Addr{}
-	}
-	if l := uplink(host, netip.Addr{}); l != nil {
-		for _, p := range l.Addrs {
-			if p.Addr().Is4() {
-				return p.Addr()
-			}
-		}
-	}
-	return netip.Addr{}
+	a, _ := topology.NodeAddress(m.Lookup("host"))
+	return a
 }
