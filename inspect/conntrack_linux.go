@@ -1,16 +1,54 @@
 package inspect
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/meshtrace/meshtrace/internal/kmod"
+	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/topology"
 )
+
+// ReadConntrack reads the IPv4 conntrack table of the namespace entered by
+// path, for a reader that reads nothing else there (trace, after its
+// capture), with the live reader's rules (kernelConntrack): a table known
+// empty (nf_conntrack_count 0, or nf_conntrack not loaded) is empty
+// without a ctnetlink dump; a dump asks gate (nil: kmod.Host()) first and
+// goes through a NETLINK_NETFILTER socket of that namespace or not at all.
+func ReadConntrack(path string, gate kmod.Gate) ([]topology.Conntrack, error) {
+	if gate == nil {
+		gate = kmod.Host()
+	}
+	t := newTarget(netnsRef("", path))
+	t.mods = gate
+	defer t.close()
+	err := netnsx.Do(path, func() error {
+		s := topology.Sysctls{}
+		buf := make([]byte, 64)
+		for _, k := range []string{"net.netfilter.nf_conntrack_count", "net.ipv4.ip_forward"} {
+			if v, err := readAt(unix.AT_FDCWD, netDir+"/"+strings.ReplaceAll(strings.TrimPrefix(k, "net."), ".", "/"), buf); err == nil {
+				s[k] = v
+			}
+		}
+		t.hints.conntrack = conntrackHint(s)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conntrack in %s: %w", path, err)
+	}
+	ct, err := kernelConntrack{}.ReadConntrack(t)
+	var ae *kmod.AbsentError
+	if err != nil && !errors.As(err, &ae) {
+		return nil, fmt.Errorf("conntrack in %s: %w", path, err)
+	}
+	return ct, err
+}
 
 // kernelConntrack dumps the IPv4 conntrack table over ctnetlink with the
 // target's NETLINK_NETFILTER socket, when the module gate says the dump

@@ -3,6 +3,7 @@ package inspect
 import (
 	"bytes"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
@@ -37,6 +38,19 @@ var devconfKnobs = []struct {
 }{{"rp_filter", 8 - 1}, {"route_localnet", 26 - 1}}
 
 const confPrefix = "net.ipv4.conf."
+
+// conntrackHint is what sysctls s say of the conntrack table's size: its
+// nf_conntrack_count, 0 when nf_conntrack is not loaded (see
+// noConntrackModule), -1 when they do not say.
+func conntrackHint(s topology.Sysctls) int {
+	if n, err := strconv.Atoi(s["net.netfilter.nf_conntrack_count"]); err == nil {
+		return n
+	}
+	if noConntrackModule(s) {
+		return 0
+	}
+	return -1
+}
 
 // noConntrackModule: the sysctls were read (ip_forward is always there) and
 // have no nf_conntrack_count, so nf_conntrack is not loaded and the table is

@@ -75,11 +75,7 @@ func (kernelSysctls) ReadSysctls(t *Target) (topology.Sysctls, error) {
 				read(fd, d.prefix+strings.ReplaceAll(f, "/", "."), f)
 			}
 		}
-		if n, err := strconv.Atoi(out["net.netfilter.nf_conntrack_count"]); err == nil {
-			t.hints.conntrack = n
-		} else if noConntrackModule(out) {
-			t.hints.conntrack = 0
-		}
+		t.hints.conntrack = conntrackHint(out)
 		t.hints.sockets = socketsInUse(buf)
 		return nil
 	})

@@ -5,21 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/netip"
 	"os"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
+	"github.com/meshtrace/meshtrace/inspect"
 	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
-// Kernel reads conntrack over netlink and /proc/net/ip_vs_conn, each
-// inside the namespace (sockets made and files read on a thread that
-// entered it).
+// Kernel reads conntrack (inspect's reader) and /proc/net/ip_vs_conn,
+// each inside the namespace.
 type Kernel struct {
 	// Modules is the module gate asked before the ctnetlink dump, which
 	// would load nf_conntrack_netlink (kmod.NeedConntrack); nil =
@@ -29,45 +24,12 @@ type Kernel struct {
 
 var _ Tables = Kernel{}
 
-// Conntrack implements Tables; with a module missing it reads nothing and
-// says why (a note of the trace: the entries are not collected).
+// Conntrack implements Tables with inspect.ReadConntrack, the live
+// reader's rules included (an empty table is not dumped); with a module
+// missing it reads nothing and says why (a note of the trace: the entries
+// are not collected).
 func (k Kernel) Conntrack(netnsPath string) ([]topology.Conntrack, error) {
-	g := k.Modules
-	if g == nil {
-		g = kmod.Host()
-	}
-	if err := kmod.NeedConntrack.Check(g); err != nil {
-		return nil, err
-	}
-	var flows []*netlink.ConntrackFlow
-	err := netnsx.Do(netnsPath, func() error {
-		var err error
-		flows, err = netlink.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("conntrack in %s: %w", netnsPath, err)
-	}
-	out := make([]topology.Conntrack, 0, len(flows))
-	for _, f := range flows {
-		c := topology.Conntrack{Proto: ProtoName(f.Forward.Protocol), Orig: ctTuple(f.Forward), Reply: ctTuple(f.Reverse), Mark: f.Mark}
-		if tcp, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP); ok && int(tcp.State) < len(tcpStates) {
-			c.State = tcpStates[tcp.State]
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-var tcpStates = []string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
-
-func ctTuple(t netlink.IPTuple) topology.Tuple {
-	return topology.Tuple{Src: addrOf(t.SrcIP), Dst: addrOf(t.DstIP), SPort: t.SrcPort, DPort: t.DstPort}
-}
-
-func addrOf(ip net.IP) netip.Addr {
-	a, _ := netip.AddrFromSlice(ip)
-	return a.Unmap()
+	return inspect.ReadConntrack(netnsPath, k.Modules)
 }
 
 // IPVSConns implements Tables: nil without an error when the kernel has no
