@@ -1,24 +1,24 @@
 package doctor_test
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshtrace/meshtrace/doctor"
-	"github.com/meshtrace/meshtrace/inspect"
 	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
 func load(t *testing.T, name string) *topology.Model {
 	t.Helper()
-	m, err := inspect.Bundle("../fixtures/bundles/" + name)
+	m, err := source.Load(context.Background(), source.Spec{Bundle: "../fixtures/bundles/" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topology.Classify(m)
 	return m
 }
 

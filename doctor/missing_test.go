@@ -1,14 +1,15 @@
 package doctor_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/doctor"
-	"github.com/meshtrace/meshtrace/inspect"
 	"github.com/meshtrace/meshtrace/internal/testutil"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -175,11 +176,10 @@ func TestMissingFileProperty(t *testing.T) {
 			if err := os.Remove(f); err != nil {
 				t.Fatal(err)
 			}
-			m, err := inspect.Bundle(dir)
+			m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
 			if err != nil {
 				t.Fatalf("%s without %s: %v", bundle, rel, err)
 			}
-			topology.Classify(m)
 			r := doctor.Check(m, doctor.Options{})
 			name := bundle + " without " + rel
 			agree(t, name, m, r)

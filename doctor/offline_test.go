@@ -1,6 +1,7 @@
 package doctor_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -8,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/meshtrace/meshtrace/doctor"
-	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -26,11 +27,10 @@ func copyBundle(t *testing.T, file string, edit func(string) string) string {
 
 func checkBundle(t *testing.T, dir string) *doctor.Report {
 	t.Helper()
-	m, err := inspect.Bundle(dir)
+	m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topology.Classify(m)
 	return doctor.Check(m, doctor.Options{})
 }
 
@@ -38,11 +38,10 @@ func checkBundle(t *testing.T, dir string) *doctor.Report {
 // every recording.
 func roleOf(t *testing.T) map[topology.Role][]string {
 	t.Helper()
-	m, err := inspect.Bundle(meshBundle)
+	m, err := source.Load(context.Background(), source.Spec{Bundle: meshBundle})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topology.Classify(m)
 	out := map[topology.Role][]string{}
 	for _, ns := range m.Namespaces {
 		out[ns.Role] = append(out[ns.Role], ns.Name)

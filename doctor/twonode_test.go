@@ -1,14 +1,15 @@
 package doctor_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/doctor"
-	"github.com/meshtrace/meshtrace/inspect"
 	"github.com/meshtrace/meshtrace/internal/testutil"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -35,11 +36,10 @@ func copyDir(t *testing.T, src, rel string, edit func(string) string) string {
 // dir and returns the remote backends, with the doctor report.
 func remoteBackends(t *testing.T, dir string) ([]topology.Backend, *doctor.Report) {
 	t.Helper()
-	m, err := inspect.Bundle(dir)
+	m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topology.Classify(m)
 	var out []topology.Backend
 	for _, pp := range topology.PublishedPorts(m) {
 		p, err := topology.FindPath(m, topology.Query{Proto: pp.Proto, Port: pp.Port})

@@ -1,11 +1,11 @@
 package doctor_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/doctor"
-	"github.com/meshtrace/meshtrace/inspect"
-	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/source"
 )
 
 // vmWeightZero is `meshtrace collect` of a built-in mesh node with real
@@ -16,11 +16,10 @@ const vmWeightZero = "../fixtures/cmdout/vm-ipvs-weight-zero/node0"
 // TestVMWeightZero: the drained service is the one finding above info, in
 // the sandbox; the real kernel's IPVS timeouts come from the bundle.
 func TestVMWeightZero(t *testing.T) {
-	m, err := inspect.Bundle(vmWeightZero)
+	m, err := source.Load(context.Background(), source.Spec{Bundle: vmWeightZero})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topology.Classify(m)
 	sbox := m.Lookup("ingress_sbox")
 	if sbox == nil || sbox.IPVS == nil || !sbox.IPVS.Available || len(sbox.IPVS.Services) != 1 {
 		t.Fatalf("ingress_sbox IPVS: %+v", sbox)

@@ -70,8 +70,9 @@ const (
 // parser's error, which names the file (under DIR) and the line; a line of
 // the optional files that is not understood is an error of the namespace,
 // naming file and line. Namespaces come host first, then by name; veth
-// peers are resolved and Docker metadata attached. Roles are left to
-// topology.Classify.
+// peers are resolved and docker/*.json read into Model.Docker. Attaching
+// that to the namespaces and their roles are left to the loading path
+// (package source: topology.AnnotateDocker, topology.Classify).
 func Bundle(dir string) (*topology.Model, error) {
 	b, err := safefile.OpenDir(dir, safefile.MaxFile)
 	if err != nil {
@@ -126,7 +127,6 @@ func Bundle(dir string) (*topology.Model, error) {
 		m.Notes = append(m.Notes, d.Notes...)
 	}
 	topology.ResolvePeers(m)
-	topology.AnnotateDocker(m)
 	return m, nil
 }
 

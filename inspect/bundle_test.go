@@ -146,6 +146,8 @@ func TestBundleFixtures(t *testing.T) {
 			if d := cmp.Diff(tt.peers, bundlePeers(m)); d != "" {
 				t.Errorf("veth peers (-want +got):\n%s", d)
 			}
+			// docker/*.json read, as the loading path attaches it.
+			topology.AnnotateDocker(m)
 			got := map[string]topology.NetnsMeta{}
 			for _, ns := range m.Namespaces {
 				if ns.Docker != nil {

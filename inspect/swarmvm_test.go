@@ -20,6 +20,7 @@ func TestSwarmVMBundleAgreesWithDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	topology.AnnotateDocker(m) // as the loading path (package source) does
 	topology.Classify(m)
 	d := m.Docker
 	if d == nil || len(d.Services) == 0 {

@@ -2,13 +2,14 @@ package trace
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -17,12 +18,10 @@ var update = flag.Bool("update", false, "rewrite the golden files of fixtures/ca
 // bundleEnv reads a recorded bundle as a one-node source.
 func bundleEnv(t *testing.T, dir, proto string, port int) *Env {
 	t.Helper()
-	m, err := inspect.Bundle(dir)
+	m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topology.AnnotateDocker(m)
-	topology.Classify(m)
 	p, err := topology.FindPath(m, topology.Query{Proto: proto, Port: port})
 	if err != nil {
 		t.Fatal(err)

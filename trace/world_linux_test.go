@@ -15,11 +15,11 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/meshtrace/meshtrace/inspect"
 	"github.com/meshtrace/meshtrace/internal/dockerns"
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/internal/testutil"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -135,12 +135,10 @@ func serve(t *testing.T, path string, ip netip.Addr, name string) {
 // env reads the world's model and the path of proto/port.
 func (w *world) env(t *testing.T, proto string, port int) *Env {
 	t.Helper()
-	m, err := inspect.Live(context.Background(), inspect.Options{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}})
+	m, err := source.Load(context.Background(), source.Spec{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topology.AnnotateDocker(m)
-	topology.Classify(m)
 	p, err := topology.FindPath(m, topology.Query{Proto: proto, Port: port})
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,12 @@
 package bundles
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/doctor"
-	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -26,11 +27,10 @@ func TestWriteSwarm(t *testing.T) {
 	}
 	marks := map[uint32]bool{}
 	for _, dir := range dirs {
-		m, err := inspect.Bundle(dir)
+		m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
-		topology.Classify(m)
 		if len(m.Namespaces) != 3+per {
 			t.Errorf("%s: %d namespaces, want %d", dir, len(m.Namespaces), 3+per)
 		}

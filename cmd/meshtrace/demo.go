@@ -33,7 +33,7 @@ its own namespaces.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDemo(ctx, cmd.OutOrStdout(), keep)
+			return runDemo(ctx, direct(cmd.OutOrStdout()), keep)
 		},
 	}
 	c.Flags().BoolVar(&keep, "keep", false, "leave the mesh up at the end (remove it with `meshtrace mesh down --name NAME`)")

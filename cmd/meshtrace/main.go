@@ -11,7 +11,13 @@ import (
 )
 
 func main() {
-	if err := root.Execute(); err != nil {
+	out := newStdout(os.Stdout)
+	root.SetOut(out)
+	err := root.Execute()
+	if ferr := out.Flush(); ferr != nil && err == nil {
+		err = fmt.Errorf("standard output: %w", ferr)
+	}
+	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.msg != "" {

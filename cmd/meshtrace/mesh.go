@@ -212,7 +212,7 @@ func meshExecCmd(runDir *string) *cobra.Command {
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
 			defer signal.Stop(sig)
-			code, err := mesh.Exec(*runDir, name, args[0], args[1:], os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			code, err := mesh.Exec(*runDir, name, args[0], args[1:], os.Stdin, direct(cmd.OutOrStdout()), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

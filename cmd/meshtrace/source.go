@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshtrace/meshtrace/inspect"
 	"github.com/meshtrace/meshtrace/internal/kmod"
-	"github.com/meshtrace/meshtrace/mesh"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -45,46 +44,13 @@ func (s *sourceFlags) modules() kmod.Gate {
 	return nil
 }
 
-// load reads the model and classifies it.
+// spec is the flags as a source.
+func (s *sourceFlags) spec() source.Spec {
+	return source.Spec{Bundle: s.from, Mesh: s.meshName, Node: s.node, Firewall: inspect.FirewallMode(s.firewall),
+		NoConntrack: s.noConntrack, Modules: s.modules()}
+}
+
+// load reads the source's model (source.Load).
 func (s *sourceFlags) load(ctx context.Context) (*topology.Model, error) {
-	var (
-		m   *topology.Model
-		err error
-	)
-	switch {
-	case s.from != "" && s.meshName != "":
-		return nil, fmt.Errorf("--from and --mesh are exclusive")
-	case s.from != "":
-		m, err = inspect.Bundle(s.from)
-	default:
-		o := inspect.Options{Firewall: inspect.FirewallMode(s.firewall), Conntrack: !s.noConntrack, Modules: s.modules()}
-		if s.meshName != "" {
-			host, dir, lerr := mesh.Locate(s.meshName, s.node)
-			if lerr != nil {
-				return nil, lerr
-			}
-			o.HostNetns, o.NetnsDirs = host, []string{dir}
-		}
-		m, err = inspect.Live(ctx, o)
-		if err == nil && s.meshName != "" {
-			m.Source = fmt.Sprintf("mesh:%s/%s", s.meshName, s.node)
-			// The mesh's state plays the Docker engine's metadata.
-			if st, lerr := mesh.Load("", s.meshName); lerr == nil {
-				m.Docker = st.DockerMeta(s.node)
-			}
-		}
-		if err == nil && s.meshName == "" {
-			if d, derr := inspect.DockerLive(ctx); derr != nil {
-				m.Notes = append(m.Notes, "docker: "+derr.Error())
-			} else if d != nil {
-				m.Docker = d
-			}
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	topology.AnnotateDocker(m)
-	topology.Classify(m)
-	return m, nil
+	return source.Load(ctx, s.spec())
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshtrace/meshtrace/internal/safefile"
 	"github.com/meshtrace/meshtrace/mesh"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
 )
@@ -138,15 +139,10 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 	root.AddCommand(c)
 }
 
-// loadEnv reads the source's model and the port's path; with --mesh, every
-// node of the mesh (the --node one first) and the mesh's state.
+// loadEnv reads the source's nodes and the port's path through each
+// (source.LoadEnv) as trace's Env, with the mesh's state under --mesh.
 func loadEnv(ctx context.Context, src sourceFlags, q topology.Query) (*trace.Env, *mesh.State, error) {
-	src.noConntrack = true // trace reads conntrack itself, after the capture
-	m, err := src.load(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := topology.FindPath(m, q)
+	e, err := source.LoadEnv(ctx, src.spec(), q)
 	var np *topology.NotPublishedError
 	if errors.As(err, &np) {
 		return nil, nil, &exitError{code: 2, msg: np.Error()}
@@ -155,32 +151,10 @@ func loadEnv(ctx context.Context, src sourceFlags, q topology.Query) (*trace.Env
 		return nil, nil, err
 	}
 	env := &trace.Env{Proto: q.Proto, Port: q.Port}
-	if src.meshName == "" {
-		env.Nodes = []*trace.Node{{Model: m, Path: p, Addr: trace.NodeAddr(m)}}
-		return env, nil, nil
+	for _, n := range e.Nodes {
+		env.Nodes = append(env.Nodes, &trace.Node{Name: n.Name, Model: n.Model, Path: n.Path, Addr: n.Addr})
 	}
-	st, err := mesh.Load("", src.meshName)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, n := range st.Nodes {
-		if n.Name == src.node {
-			env.Nodes = append([]*trace.Node{{Name: n.Name, Model: m, Path: p, Addr: n.IP}}, env.Nodes...)
-			continue
-		}
-		other := src
-		other.node = n.Name
-		om, err := other.load(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("mesh %s node %s: %w", src.meshName, n.Name, err)
-		}
-		op, _ := topology.FindPath(om, q)
-		env.Nodes = append(env.Nodes, &trace.Node{Name: n.Name, Model: om, Path: op, Addr: n.IP})
-	}
-	if len(env.Nodes) == 0 || env.Nodes[0].Name != src.node {
-		return nil, nil, fmt.Errorf("mesh %s: no node %s in its state", src.meshName, src.node)
-	}
-	return env, st, nil
+	return env, e.Mesh, nil
 }
 
 // kernel is trace's capture and table readers behind the source's module

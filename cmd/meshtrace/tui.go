@@ -75,19 +75,12 @@ func runTUI(ctx context.Context, f tuiFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if f.src.from != "" && f.src.meshName != "" {
-		return fmt.Errorf("--from and --mesh are exclusive")
+	spec := f.src.spec()
+	if err := spec.Check(); err != nil {
+		return err
 	}
 	replayOnly := len(f.replay) > 0 && f.src.from == "" && f.src.meshName == ""
-	cfg := tui.Config{Interval: f.interval, ProbeCount: f.probeCount, Color: colour()}
-	switch {
-	case f.src.from != "":
-		cfg.Source = "bundle:" + f.src.from
-	case f.src.meshName != "":
-		cfg.Source = fmt.Sprintf("mesh:%s/%s", f.src.meshName, f.src.node)
-	default:
-		cfg.Source = "this host"
-	}
+	cfg := tui.Config{Interval: f.interval, ProbeCount: f.probeCount, Color: colour(), Source: spec.String()}
 	if !replayOnly {
 		src := f.src
 		cfg.Load = tuiLoad(src)

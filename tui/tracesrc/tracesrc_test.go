@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/net/bpf"
 
-	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/tui/flows"
@@ -24,12 +24,10 @@ func fixture(parts ...string) string {
 // unnamed as `--from DIR` has it.
 func env(t *testing.T) *trace.Env {
 	t.Helper()
-	m, err := inspect.Bundle(fixture("bundle-node0"))
+	m, err := source.Load(context.Background(), source.Spec{Bundle: fixture("bundle-node0")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topology.AnnotateDocker(m)
-	topology.Classify(m)
 	p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 8080})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
 )
@@ -33,12 +34,10 @@ var jobs = map[string]func(arg string) (keep any, err error){
 		return res, errors.Join(trace.WriteText(w, res), w.Flush())
 	},
 	"bundle": func(dir string) (any, error) {
-		m, err := inspect.Bundle(dir)
+		m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
 		if err != nil {
 			return nil, err
 		}
-		topology.AnnotateDocker(m)
-		topology.Classify(m)
 		w := bufio.NewWriter(io.Discard)
 		return m, errors.Join(topology.WriteInspectText(w, topology.NewReport(m)), w.Flush())
 	},

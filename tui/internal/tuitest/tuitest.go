@@ -3,6 +3,7 @@
 package tuitest
 
 import (
+	"context"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -14,7 +15,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
-	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -113,12 +114,10 @@ func Bundle(t testing.TB, name string) *topology.Model {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "fixtures", "bundles", name)
-	m, err := inspect.Bundle(dir)
+	m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
 	if err != nil {
 		t.Fatalf("bundle %s: %v", name, err)
 	}
-	topology.AnnotateDocker(m)
-	topology.Classify(m)
 	m.Source = "bundle:" + name
 	return m
 }

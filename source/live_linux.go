@@ -1,0 +1,4 @@
+package source
+
+// needLinux: live reads work here.
+func needLinux() error { return nil }
