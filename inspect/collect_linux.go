@@ -6,8 +6,6 @@ import (
 	"errors"
 	"os/exec"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
@@ -44,15 +42,6 @@ type netlinkIPVSProbe struct{ mods kmod.Gate }
 
 var _ IPVSProbe = netlinkIPVSProbe{}
 
-func (p netlinkIPVSProbe) KernelIPVS() (bool, string) {
-	if p.mods == nil {
-		p.mods = kmod.Host()
-	}
-	ok, reason, err := kmod.IPVS(p.mods, func() (bool, error) { return kmod.IPVSFamily(netlink.GenlFamilyGet) })
-	if err != nil {
-		return false, "generic netlink family IPVS: " + err.Error()
-	}
-	// The reason is the live reader's, so a bundle reads back to the
-	// live answer.
-	return ok, reason
-}
+// KernelIPVS's reason is the live reader's (kmod's), so a bundle reads
+// back to the live answer.
+func (p netlinkIPVSProbe) KernelIPVS() (bool, string) { return kmod.HostIPVS(p.mods) }

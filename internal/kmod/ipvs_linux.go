@@ -20,3 +20,18 @@ func IPVSFamily(get func(name string) (*netlink.GenlFamily, error)) (bool, error
 	}
 	return err == nil, err
 }
+
+// HostIPVS is IPVS asked from the caller's namespace (the IPVS family is
+// netnsok: every namespace sees the same): the gate g (nil: Host()), then
+// the family lookup. Without IPVS, or when the lookup fails, reason says
+// why ("generic netlink family IPVS: ERROR" for a failure).
+func HostIPVS(g Gate) (ok bool, reason string) {
+	if g == nil {
+		g = Host()
+	}
+	ok, reason, err := IPVS(g, func() (bool, error) { return IPVSFamily(netlink.GenlFamilyGet) })
+	if err != nil {
+		return false, "generic netlink family IPVS: " + err.Error()
+	}
+	return ok, reason
+}
