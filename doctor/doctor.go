@@ -82,6 +82,7 @@ type Options struct {
 func Check(m *topology.Model, o Options) *Report {
 	c := &checker{m: m, o: o, cov: newCoverage()}
 	c.publishedPorts()
+	c.serviceVIPs()
 	c.mtu()
 	c.forwarding()
 	c.rpFilter()
@@ -206,52 +207,43 @@ func (c *checker) in(netns, cmd string) string {
 	return fmt.Sprintf("nsenter --net=%s %s", c.nsPath(netns), cmd)
 }
 
-type portRef struct {
-	proto string
-	port  int
-}
-
-func (p portRef) String() string { return fmt.Sprintf("%s/%d", p.proto, p.port) }
-
 // ports are the published ports to check: what the host DNATs, what the
 // ingress sandbox marks, and what Docker says is published.
-func (c *checker) ports() []portRef {
-	seen := map[portRef]bool{}
-	var out []portRef
-	add := func(p portRef) {
-		if p.port == 0 || seen[p] {
+func (c *checker) ports() []topology.ProtoPort {
+	seen := map[topology.ProtoPort]bool{}
+	var out []topology.ProtoPort
+	add := func(p topology.ProtoPort) {
+		if p.Port == 0 || seen[p] {
 			return
 		}
-		if c.o.Port != 0 && (p.port != c.o.Port || (c.o.Proto != "" && p.proto != c.o.Proto)) {
+		if c.o.Port != 0 && (p.Port != c.o.Port || (c.o.Proto != "" && p.Proto != c.o.Proto)) {
 			return
 		}
 		seen[p] = true
 		out = append(out, p)
 	}
 	for _, p := range topology.PublishedPorts(c.m) {
-		add(portRef{p.Proto, p.Port})
+		add(topology.ProtoPort{Proto: p.Proto, Port: p.Port})
 	}
 	for _, ns := range c.m.Namespaces {
 		if ns.Role != topology.RoleIngressSandbox {
 			continue
 		}
-		for _, r := range chainRules(ns, "mangle", "PREROUTING") {
-			if r.Target == "MARK" && r.Proto != nil {
-				add(portRef{r.Proto.Value, r.DPort()})
-			}
+		for _, p := range ns.MarkedPorts() {
+			add(p)
 		}
 	}
 	if d := c.m.Docker; d != nil {
 		for _, s := range d.Services {
 			for _, p := range s.Ports {
 				if p.Mode == "" || p.Mode == "ingress" {
-					add(portRef{p.Proto, p.Published})
+					add(topology.ProtoPort{Proto: p.Proto, Port: p.Published})
 				}
 			}
 		}
 	}
 	if c.o.Port != 0 && len(out) == 0 {
-		out = append(out, portRef{orTCP(c.o.Proto), c.o.Port})
+		out = append(out, topology.ProtoPort{Proto: orTCP(c.o.Proto), Port: c.o.Port})
 	}
 	return out
 }
@@ -261,14 +253,6 @@ func orTCP(p string) string {
 		return "tcp"
 	}
 	return p
-}
-
-func chainRules(ns *topology.Namespace, table, chain string) []*topology.Rule {
-	c := ns.Firewall.Table(table).Chain(chain)
-	if c == nil {
-		return nil
-	}
-	return c.Rules
 }
 
 func ruleEvidence(text string, pkts uint64) string {

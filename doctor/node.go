@@ -18,24 +18,25 @@ const VXLANOverhead = 50
 // neighbour entry (its MAC) and an FDB entry (the node behind that MAC),
 // both programmed by the overlay driver, and the node must be the one
 // Docker says the task runs on. Neither entry: no endpoint with that
-// address exists (a stale backend). topology decided which; h says.
-func (c *checker) remoteBackend(b topology.Backend, h topology.Hop, pp portRef) {
-	f := Finding{Severity: Error, Netns: h.Netns, Port: pp.String(), Evidence: h.Reason}
+// address exists (a stale backend). topology decided which; h says. what
+// names the path ("tcp/8080", "VIP 10.0.1.2").
+func (c *checker) remoteBackend(b topology.Backend, h topology.Hop, what string) {
+	f := Finding{Severity: Error, Netns: h.Netns, Port: what, Evidence: h.Reason}
 	switch h.Code {
 	case topology.BreakWrongVTEP:
 		f.Code = "vxlan-wrong-vtep"
-		f.Summary = fmt.Sprintf("%s: backend %s (task %s) runs on node %s, but the overlay sends its traffic to %s", pp, b.IP, orDefault(b.Task, "?"), b.Node, b.VTEP)
+		f.Summary = fmt.Sprintf("%s: backend %s (task %s) runs on node %s, but the overlay sends its traffic to %s", what, b.IP, orDefault(b.Task, "?"), b.Node, b.VTEP)
 		f.Evidence = fmt.Sprintf("FDB entry for %s's MAC on %s has dst %s; `docker network inspect --verbose` gives Host IP %s", b.IP, b.Via, b.VTEP, b.Node)
 		f.Confirm = c.in(h.Netns, "ip neigh; bridge fdb show") + "; docker network inspect --verbose " + c.networkOf(h.Netns)
 		f.Fix = "a stale peer entry (the node was re-addressed or the task moved while gossip was down): check TCP/UDP 7946 between the nodes, then `docker service update --force SERVICE` to re-program the peers"
 	case topology.BreakNoFDB:
 		f.Code = "vxlan-no-fdb"
-		f.Summary = fmt.Sprintf("%s: backend %s is on another node but the overlay has no FDB entry telling VXLAN which node", pp, b.IP)
+		f.Summary = fmt.Sprintf("%s: backend %s is on another node but the overlay has no FDB entry telling VXLAN which node", what, b.IP)
 		f.Confirm = c.in(h.Netns, "ip neigh; bridge fdb show")
 		f.Fix = "the overlay driver did not program the peer: check gossip (TCP/UDP 7946) between the nodes; `docker network inspect " + c.networkOf(h.Netns) + " -v` shows the peers; restarting the task or dockerd re-programs it"
 	default:
 		f.Code = "stale-backend"
-		f.Summary = fmt.Sprintf("%s: IPVS real server %s belongs to no task: no namespace here owns it and the overlay knows no endpoint with that address", pp, b.IP)
+		f.Summary = fmt.Sprintf("%s: IPVS real server %s belongs to no task: no namespace here owns it and the overlay knows no endpoint with that address", what, b.IP)
 		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
 		f.Fix = fmt.Sprintf("remove it (`ipvsadm -d -f FWMARK -r %s` in %s) or let dockerd reconcile: `docker service update --force SERVICE`", b.IP, h.Netns)
 	}

@@ -12,9 +12,9 @@ import (
 // portChecks follows one published port's path (topology.FindPath, the
 // analysis `meshtrace path` prints) and turns it into the port's verdict,
 // a finding for every break and the lines of what could not be checked.
-func (c *checker) portChecks(pp portRef) {
+func (c *checker) portChecks(pp topology.ProtoPort) {
 	port := pp.String()
-	p, err := topology.FindPath(c.m, topology.Query{Proto: pp.proto, Port: pp.port})
+	p, err := topology.FindPath(c.m, topology.Query{Proto: pp.Proto, Port: pp.Port})
 	var np *topology.NotPublishedError
 	switch {
 	case errors.As(err, &np):
@@ -51,11 +51,11 @@ func (c *checker) portChecks(pp portRef) {
 		c.backendChecks(b, pp)
 	}
 	if c.o.Probe != nil && p.Complete {
-		if err := c.o.Probe(pp.proto, pp.port); err != nil {
+		if err := c.o.Probe(pp.Proto, pp.Port); err != nil {
 			c.add(Finding{Code: "no-answer", Severity: Error, Netns: "host", Port: port,
 				Summary:  fmt.Sprintf("%s looks right on paper but a probe got no answer", port),
 				Evidence: err.Error(),
-				Confirm:  fmt.Sprintf("meshtrace trace --port %d --proto %s --probe", pp.port, pp.proto),
+				Confirm:  fmt.Sprintf("meshtrace trace --port %d --proto %s --probe", pp.Port, pp.Proto),
 				Fix:      "trace the probe to see the hop where it stops; check the task's server is running"})
 		}
 	}
@@ -81,25 +81,25 @@ func unknownNetns(p *topology.Path, line string) string {
 // dnatPort: Docker DNATs to the sandbox on the published port itself; the
 // sandbox's mark rule matches that port, so a DNAT that changes the port
 // leaves packets unmarked.
-func (c *checker) dnatPort(p *topology.Path, pp portRef) bool {
+func (c *checker) dnatPort(p *topology.Path, pp topology.ProtoPort) bool {
 	h := p.Hops[0]
 	if h.Kind != topology.HopDNAT {
 		return false
 	}
 	ap := h.To.AddrPort()
-	if !ap.IsValid() || int(ap.Port()) == pp.port {
+	if !ap.IsValid() || int(ap.Port()) == pp.Port {
 		return false
 	}
 	c.add(Finding{Code: "dnat-port-mismatch", Severity: Error, Netns: "host", Port: pp.String(),
 		Summary:  fmt.Sprintf("%s is DNATed to port %d, not to the published port", pp, ap.Port()),
 		Evidence: ruleEvidence(h.Rule, h.Packets),
-		Confirm:  "iptables-save -t nat | grep -- '--dport " + fmt.Sprint(pp.port) + "'",
-		Fix:      fmt.Sprintf("the DNAT must keep port %d (the sandbox marks and balances on it): fix or remove the rule and let dockerd re-create it", pp.port)})
+		Confirm:  "iptables-save -t nat | grep -- '--dport " + fmt.Sprint(pp.Port) + "'",
+		Fix:      fmt.Sprintf("the DNAT must keep port %d (the sandbox marks and balances on it): fix or remove the rule and let dockerd re-create it", pp.Port)})
 	return true
 }
 
 // breakFinding translates a path break into a finding.
-func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
+func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp topology.ProtoPort) {
 	f := Finding{Severity: Error, Netns: h.Netns, Port: pp.String(), Evidence: h.Reason}
 	switch h.Code {
 	case topology.BreakDNATMissing:
@@ -122,7 +122,7 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
 			f.Code = "mark-missing"
 			f.Summary = fmt.Sprintf("%s reaches the ingress sandbox unmarked: no MARK rule for it, so IPVS never sees it", pp)
 			f.Confirm = c.in(h.Netns, "iptables-save -t mangle")
-			f.Fix = fmt.Sprintf("re-create the mark: `docker service update --force SERVICE` (dockerd writes -A PREROUTING -p %s --dport %d -j MARK --set-mark FWMARK)", pp.proto, pp.port)
+			f.Fix = fmt.Sprintf("re-create the mark: `docker service update --force SERVICE` (dockerd writes -A PREROUTING -p %s --dport %d -j MARK --set-mark FWMARK)", pp.Proto, pp.Port)
 		} else {
 			f.Code = "mark-no-service"
 			f.Summary = fmt.Sprintf("%s is marked in the ingress sandbox but no IPVS service takes that mark", pp)
@@ -165,7 +165,7 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
 // marked packet without emulation rules is a service whose real servers
 // are gone: in the emulation a service exists only as its real servers'
 // rules.
-func (c *checker) emulatedNoBackends(f *Finding, h topology.Hop, pp portRef) bool {
+func (c *checker) emulatedNoBackends(f *Finding, h topology.Hop, pp topology.ProtoPort) bool {
 	ns := c.m.Lookup(h.Netns)
 	if ns == nil {
 		return false
@@ -199,7 +199,7 @@ func hasKind(hs []topology.Hop, kind topology.HopKind) bool {
 // backendChecks turns the breaks of a backend's part of the path into
 // findings: the REDIRECT and filter in the task, its listener, the way to
 // a remote task.
-func (c *checker) backendChecks(b topology.Backend, pp portRef) {
+func (c *checker) backendChecks(b topology.Backend, pp topology.ProtoPort) {
 	port := pp.String()
 	if b.ServiceTarget != 0 {
 		// The task's ingress filter admits only the target port, so a
@@ -210,13 +210,13 @@ func (c *checker) backendChecks(b topology.Backend, pp portRef) {
 			Summary:  fmt.Sprintf("%s: task %s (%s) gets port %d, the service's target port is %d", port, b.IP, ns, servedPort(b, pp), b.ServiceTarget),
 			Evidence: redirectEvidence(b),
 			Confirm:  c.in(ns, "iptables-save -t nat"),
-			Fix:      fmt.Sprintf("the task's nat PREROUTING must REDIRECT %d to %d: `docker service update --force SERVICE` re-creates the task", pp.port, b.ServiceTarget)})
+			Fix:      fmt.Sprintf("the task's nat PREROUTING must REDIRECT %d to %d: `docker service update --force SERVICE` re-creates the task", pp.Port, b.ServiceTarget)})
 		return
 	}
 	if b.NotListening {
 		ns := c.m.Lookup(deref(b.Netns))
 		c.add(Finding{Code: "task-not-listening", Severity: Error, Netns: ns.Name, Port: port,
-			Summary:  fmt.Sprintf("%s: nothing listens on %s/%d in task %s (%s)", port, pp.proto, b.TargetPort, b.IP, ns.Name),
+			Summary:  fmt.Sprintf("%s: nothing listens on %s/%d in task %s (%s)", port, pp.Proto, b.TargetPort, b.IP, ns.Name),
 			Evidence: fmt.Sprintf("listening sockets in %s: %s", ns.Name, topology.SocketList(ns)),
 			Confirm:  c.in(ns.Name, "ss -lntu"),
 			Fix:      "the task's server is down or listens on another port: check the container's logs and its published target port"})
@@ -227,7 +227,7 @@ func (c *checker) backendChecks(b topology.Backend, pp portRef) {
 		}
 		switch h.Code {
 		case topology.BreakWrongVTEP, topology.BreakNoFDB, topology.BreakStaleBackend:
-			c.remoteBackend(b, h, pp)
+			c.remoteBackend(b, h, pp.String())
 		default:
 			c.add(Finding{Code: "task-filter-drop", Severity: Error, Netns: h.Netns, Port: port,
 				Summary: fmt.Sprintf("%s: task %s drops the balanced packet", port, b.IP), Evidence: h.Reason,
@@ -239,7 +239,7 @@ func (c *checker) backendChecks(b topology.Backend, pp portRef) {
 
 // servedPort is the port the task gets: after its REDIRECT, else as
 // published.
-func servedPort(b topology.Backend, pp portRef) int {
+func servedPort(b topology.Backend, pp topology.ProtoPort) int {
 	served := b.TargetPort
 	for _, h := range b.Hops {
 		if h.Kind == topology.HopRedirect {
@@ -247,7 +247,7 @@ func servedPort(b topology.Backend, pp portRef) int {
 		}
 	}
 	if served == 0 {
-		served = pp.port
+		served = pp.Port
 	}
 	return served
 }
@@ -271,8 +271,8 @@ func redirectEvidence(b topology.Backend) string {
 // staleConntrack: a UDP "connection" lives in conntrack as long as datagrams
 // keep coming, so an entry created before a DNAT or backend changed keeps
 // sending a client to the old destination.
-func (c *checker) staleConntrack(p *topology.Path, pp portRef) {
-	if pp.proto != "udp" || len(p.Hops) == 0 || p.Hops[0].Kind != topology.HopDNAT {
+func (c *checker) staleConntrack(p *topology.Path, pp topology.ProtoPort) {
+	if pp.Proto != "udp" || len(p.Hops) == 0 || p.Hops[0].Kind != topology.HopDNAT {
 		return
 	}
 	want := map[string]map[netip.Addr]bool{} // netns -> current reply sources
@@ -295,14 +295,14 @@ func (c *checker) staleConntrack(p *topology.Path, pp portRef) {
 			continue
 		}
 		for _, e := range ns.Conntrack {
-			if e.Proto != "udp" || int(e.Orig.DPort) != pp.port || ok[e.Reply.Src] || e.Reply.Src == e.Orig.Dst {
+			if e.Proto != "udp" || int(e.Orig.DPort) != pp.Port || ok[e.Reply.Src] || e.Reply.Src == e.Orig.Dst {
 				continue
 			}
 			c.add(Finding{Code: "stale-conntrack", Severity: Warning, Netns: name, Port: pp.String(),
 				Summary:  fmt.Sprintf("%s: a conntrack entry still sends %s to %s, which is no longer where the path leads", pp, e.Orig.Src, e.Reply.Src),
 				Evidence: fmt.Sprintf("udp src=%s dst=%s sport=%d dport=%d -> reply src=%s", e.Orig.Src, e.Orig.Dst, e.Orig.SPort, e.Orig.DPort, e.Reply.Src),
-				Confirm:  c.in(name, fmt.Sprintf("conntrack -L -p udp --dport %d", pp.port)),
-				Fix:      c.in(name, fmt.Sprintf("conntrack -D -p udp --dport %d", pp.port)) + " (the client's next datagram then follows the current rules)"})
+				Confirm:  c.in(name, fmt.Sprintf("conntrack -L -p udp --dport %d", pp.Port)),
+				Fix:      c.in(name, fmt.Sprintf("conntrack -D -p udp --dport %d", pp.Port)) + " (the client's next datagram then follows the current rules)"})
 		}
 	}
 }

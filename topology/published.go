@@ -70,6 +70,19 @@ func (ns *Namespace) firewallTable(name string) *Table {
 	return ns.Firewall.Table(name)
 }
 
+// MarkedPorts are the ports ns's mangle PREROUTING marks by protocol and
+// destination port (the ingress sandbox's per-port rule, `-p PROTO -m
+// PROTO --dport PORT -j MARK`), in rule order.
+func (ns *Namespace) MarkedPorts() []ProtoPort {
+	var out []ProtoPort
+	for _, r := range ns.firewallTable("mangle").Chain("PREROUTING").rules() {
+		if r.Target == "MARK" && r.Proto != nil && r.DPort() != 0 {
+			out = append(out, ProtoPort{r.Proto.Value, r.DPort()})
+		}
+	}
+	return out
+}
+
 // markedElsewhere finds a namespace whose mangle PREROUTING marks proto/port
 // (the ingress sandbox's per-port MARK rule).
 func markedElsewhere(m *Model, q Query) *Namespace {

@@ -11,19 +11,45 @@ import (
 	"github.com/meshtrace/meshtrace/internal/textsafe"
 )
 
-// Report is what `inspect` prints: the model plus its published ports.
+// Report is what `inspect` prints: the model plus its published ports and
+// service VIPs.
 type Report struct {
 	*Model
 	Published []Published `json:"published"`
+	// VIPs are the service VIPs with their east-west paths' summaries
+	// (text only so far: the JSON keeps its shape).
+	VIPs []VIPSummary `json:"-"`
 }
 
-// NewReport classifies m and summarises its published ports.
+// VIPSummary is a service VIP as inspect reports it: the path from the
+// first task that can call it (none when no task of this node is on its
+// network).
+type VIPSummary struct {
+	ServiceVIP
+	Verdict  Verdict
+	Backends []netip.Addr
+}
+
+// NewReport summarises m's published ports and service VIPs.
 func NewReport(m *Model) *Report {
 	pub := PublishedPorts(m)
 	if pub == nil {
 		pub = []Published{}
 	}
-	return &Report{Model: m, Published: pub}
+	r := &Report{Model: m, Published: pub}
+	for _, v := range ServiceVIPs(m) {
+		s := VIPSummary{ServiceVIP: v}
+		if len(v.Clients) > 0 {
+			if p, err := FindPath(m, Query{Proto: "tcp", VIP: v.VIP, Netns: v.Clients[0]}); err == nil {
+				s.Verdict = p.Verdict
+				for _, b := range p.Backends {
+					s.Backends = append(s.Backends, b.IP)
+				}
+			}
+		}
+		r.VIPs = append(r.VIPs, s)
+	}
+	return r
 }
 
 // WriteJSON writes v as indented JSON.
@@ -129,7 +155,36 @@ func WriteInspectText(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintf(&b, "  %s/%d  fwmark %d  backends %s  %s\n", esc(p.Proto), p.Port, p.FWMark, orDash(joinStrings(p.Backends, ", ")), state)
 	}
+	writeVIPs(&b, r.VIPs)
 	return writeText(w, &b)
+}
+
+// writeVIPs lists the service VIPs, when there are any, each with its
+// east-west path's summary.
+func writeVIPs(b *strings.Builder, vips []VIPSummary) {
+	if len(vips) == 0 {
+		return
+	}
+	b.WriteString("\nservice VIPs (east-west):\n")
+	for _, v := range vips {
+		svc := ""
+		if v.Service != "" {
+			svc = "  service " + esc(v.Service)
+		}
+		if len(v.Clients) == 0 {
+			fmt.Fprintf(b, "  %s%s  no task of this node is on its network\n", v.VIP, svc)
+			continue
+		}
+		from := esc(v.Clients[0])
+		state := "complete"
+		switch v.Verdict {
+		case VerdictUnknown:
+			state = "UNKNOWN (meshtrace path --vip " + v.VIP.String() + " --netns " + from + " says what was not collected)"
+		case VerdictBroken:
+			state = "BROKEN (meshtrace path --vip " + v.VIP.String() + " --netns " + from + " says where)"
+		}
+		fmt.Fprintf(b, "  %s%s  from %s  backends %s  %s\n", v.VIP, svc, from, orDash(joinStrings(v.Backends, ", ")), state)
+	}
 }
 
 // esc escapes a string from the node or a bundle for text output.

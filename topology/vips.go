@@ -22,8 +22,10 @@ type ServiceVIP struct {
 // ServiceVIPs lists the node's service VIPs in address order: the
 // addresses a mangle rule marks by destination (`-d VIP/32 -j MARK`, the
 // rule dockerd writes per service VIP) and the VIPs Docker reports. The
-// ingress network's VIPs are left out: they live in the ingress sandbox
-// and serve the routing mesh, not calls between services.
+// ingress network's VIPs are left out: they serve the routing mesh, not
+// calls between services. They are known by Docker's ingress network
+// (its id, its subnet), by the ingress sandbox owning them, or by being
+// marked where published ports are marked (the sandbox's own rules).
 func ServiceVIPs(m *Model) []ServiceVIP {
 	if m == nil {
 		return nil
@@ -36,20 +38,33 @@ func ServiceVIPs(m *Model) []ServiceVIP {
 }
 
 func vips(m *Model) []netip.Addr {
+	var ingressIDs []string
+	var ingressNets []netip.Prefix
+	if m.Docker != nil {
+		for _, n := range m.Docker.Networks {
+			if n.Ingress || n.Name == "ingress" {
+				ingressIDs = append(ingressIDs, n.ID)
+				if n.Subnet.IsValid() {
+					ingressNets = append(ingressNets, n.Subnet)
+				}
+			}
+		}
+	}
 	seen := map[netip.Addr]bool{}
 	var out []netip.Addr
 	add := func(a netip.Addr) {
+		if !a.IsValid() || !a.Is4() || seen[a] || inAny(ingressNets, a) {
+			return
+		}
 		if o := m.Owner(a); o != nil && o.Role == RoleIngressSandbox {
 			return
 		}
-		if a.IsValid() && a.Is4() && !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
+		seen[a] = true
+		out = append(out, a)
 	}
 	for _, ns := range m.Namespaces {
 		mangle := ns.Firewall.Table("mangle")
-		if mangle == nil {
+		if mangle == nil || ns.Role == RoleIngressSandbox || len(ns.MarkedPorts()) > 0 {
 			continue
 		}
 		for _, c := range mangle.Chains {
@@ -62,8 +77,10 @@ func vips(m *Model) []netip.Addr {
 	}
 	if m.Docker != nil {
 		for _, s := range m.Docker.Services {
-			for _, v := range s.VIPs {
-				add(v.Addr())
+			for id, v := range s.VIPs {
+				if !slices.Contains(ingressIDs, id) {
+					add(v.Addr())
+				}
 			}
 		}
 	}

@@ -24,7 +24,8 @@ func init() {
 		Use:   "doctor",
 		Short: "name what is broken in the routing mesh, where, and why",
 		Long: `doctor checks the node's model: every published port's path (DNAT, marks, IPVS
-services and their real servers, SNAT, each task's REDIRECT and listener), MTUs along
+services and their real servers, SNAT, each task's REDIRECT and listener), every
+service VIP's east-west path from a task on its network, MTUs along
 the overlay, forwarding, reverse-path filtering, VXLAN through the host firewall,
 conntrack, and IPVS settings. Each finding has a stable code, the namespace, the
 evidence, the command to confirm it by hand and the fix. --probe also makes one
