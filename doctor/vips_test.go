@@ -9,7 +9,6 @@ import (
 	"github.com/meshtrace/meshtrace/source"
 )
 
-
 // TestServiceVIPs: doctor follows every service VIP's east-west path from
 // a task on its network, as `meshtrace path --vip` does: healthy on the
 // recorded node, and a VIP whose IPVS service is gone from the network's
