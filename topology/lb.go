@@ -51,7 +51,7 @@ func emulatedServices(ns *Namespace) []*IPVSService {
 				if r.HasCounters {
 					st = &IPVSStats{Conns: r.Packets, InPkts: r.Packets, InBytes: r.Bytes}
 				}
-				s.Dests = append(s.Dests, &IPVSDest{Addr: to, Port: port, Forward: "masq", Weight: 1, Stats: st})
+				s.Dests = append(s.Dests, &IPVSDest{Addr: to, Port: port, Forward: "masq", Weight: 1, Stats: st, Rule: r.Text})
 			}
 		}
 	}

@@ -272,6 +272,10 @@ type IPVSDest struct {
 	ActiveConns   int        `json:"active_conns"`
 	InactConns    int        `json:"inact_conns"`
 	Stats         *IPVSStats `json:"stats,omitempty"`
+	// Rule is the firewall rule that sends to this real server in the
+	// iptables emulation (its first, in PREROUTING or OUTPUT); "" for a
+	// kernel IPVS destination.
+	Rule string `json:"-"`
 }
 
 // IPVSStats are the counters of `ipvsadm -Ln --stats`.

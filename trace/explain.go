@@ -188,32 +188,13 @@ func (a *Analysis) lbRule(node, netns string, h topology.Hop, addr netip.Addr) s
 		if s.FWMark != h.FWMark {
 			continue
 		}
-		for _, rule := range s.Rules {
-			if ruleTargets(rule, addr) {
-				return rule
+		for _, d := range s.Dests {
+			if d.Addr == addr && d.Rule != "" {
+				return d.Rule
 			}
 		}
 	}
 	return h.Rule
-}
-
-func ruleTargets(rule string, addr netip.Addr) bool {
-	i := strings.Index(rule, "--to-destination ")
-	if i < 0 {
-		return false
-	}
-	rest := rule[i+len("--to-destination "):]
-	if j := strings.IndexAny(rest, " :"); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest == addr.String()
-}
-
-func hostOf(addrport string) string {
-	if ap, err := netip.ParseAddrPort(addrport); err == nil {
-		return ap.Addr().String()
-	}
-	return addrport
 }
 
 // unseenRedirect adds the REDIRECT of the namespace the request was
