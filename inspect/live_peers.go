@@ -16,10 +16,16 @@ import (
 // A's NetnsIDs.
 func resolvePeers(m *topology.Model, refs []NetnsRef, lr LinkReader) {
 	topology.ResolvePeers(m)
-	pr := &peerAsk{m: m, refs: map[*topology.Namespace]NetnsRef{}, ids: map[[2]int]int{}, lr: lr}
+	pr := &peerAsk{m: m, refs: map[*topology.Namespace]NetnsRef{}, ids: map[[2]int]int{}, lr: lr, byPair: map[[2]int][]linkAt{}}
 	for i, ns := range m.Namespaces {
 		pr.refs[ns] = refs[i]
 		pr.pos = append(pr.pos, ns)
+		for _, l := range ns.Links {
+			if l.Peer != nil && l.Peer.Index > 0 {
+				k := [2]int{l.Index, l.Peer.Index}
+				pr.byPair[k] = append(pr.byPair[k], linkAt{i, l})
+			}
+		}
 	}
 	for pr.pass() {
 		topology.ResolvePeers(m)
@@ -32,6 +38,15 @@ type peerAsk struct {
 	refs map[*topology.Namespace]NetnsRef
 	ids  map[[2]int]int // (from, to) positions -> netnsid, -2 when asking failed
 	lr   LinkReader
+	// byPair lists the veths by their ifindex and their peer's, in model
+	// order: x's other end is among byPair[{x's peer index, x's index}].
+	byPair map[[2]int][]linkAt
+}
+
+// linkAt is a link and the position of its namespace.
+type linkAt struct {
+	pos int
+	l   *topology.Link
 }
 
 func unresolvedPeer(l *topology.Link) bool {
@@ -46,12 +61,9 @@ func (p *peerAsk) pass() bool {
 			if !unresolvedPeer(x) {
 				continue
 			}
-			for bi, b := range p.pos {
-				if b == a {
-					continue
-				}
-				y := b.LinkByIndex(x.Peer.Index)
-				if y == nil || !unresolvedPeer(y) || y.Peer.Index != x.Index {
+			for _, c := range p.byPair[[2]int{x.Peer.Index, x.Index}] {
+				bi, b, y := c.pos, p.pos[c.pos], c.l
+				if b == a || b.LinkByIndex(x.Peer.Index) != y || !unresolvedPeer(y) {
 					continue
 				}
 				if name, ok := a.NetnsIDs[x.Peer.NetnsID]; ok && name != b.Name {

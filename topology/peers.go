@@ -22,7 +22,15 @@ func ResolvePeers(m *Model) {
 	if m == nil {
 		return
 	}
-	r := &peerResolver{m: m}
+	r := &peerResolver{m: m, byIndex: map[[2]int][]peerEnd{}}
+	for _, ns := range m.Namespaces {
+		for _, l := range ns.Links {
+			if l.Peer != nil && l.Peer.Index > 0 {
+				k := [2]int{l.Index, l.Peer.Index}
+				r.byIndex[k] = append(r.byIndex[k], peerEnd{ns, l})
+			}
+		}
+	}
 	r.resolveByName()
 	for r.pass() {
 	}
@@ -33,7 +41,15 @@ type peerEnd struct {
 	l  *Link
 }
 
-type peerResolver struct{ m *Model }
+type peerResolver struct {
+	m *Model
+	// byIndex lists the links with a peer index by their own ifindex and
+	// their peer's, in model order: x's candidates (at x's peer index,
+	// naming x's index back) are byIndex[{x's peer index, x's index}].
+	// Task legs share small ifindexes across namespaces; the pair of
+	// indexes is near unique.
+	byIndex map[[2]int][]peerEnd
+}
 
 // resolveByName handles what `ip addr` prints as "veth0@veth1": a peer in
 // the same namespace that the reader named but may not have indexed.
@@ -106,15 +122,15 @@ func unresolved(l *Link) bool {
 // candidates lists the unresolved veths that can be x's other end.
 func (r *peerResolver) candidates(x peerEnd) []peerEnd {
 	var out []peerEnd
-	for _, bns := range r.m.Namespaces {
+	for _, c := range r.byIndex[[2]int{x.l.Peer.Index, x.l.Index}] {
+		bns, y := c.ns, c.l
 		if (x.l.Peer.NetnsID == -1) != (bns == x.ns) {
 			continue
 		}
 		if x.l.Peer.Netns != "" && x.l.Peer.Netns != bns.Name {
 			continue
 		}
-		y := bns.LinkByIndex(x.l.Peer.Index)
-		if y == nil || y == x.l || !unresolved(y) || y.Peer.Index != x.l.Index {
+		if bns.LinkByIndex(x.l.Peer.Index) != y || y == x.l || !unresolved(y) || y.Peer.Index != x.l.Index {
 			continue
 		}
 		if (y.Peer.NetnsID == -1) != (x.l.Peer.NetnsID == -1) {
