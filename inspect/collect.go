@@ -72,6 +72,11 @@ type IPVSProbe interface {
 // every file 0600 and new, and nothing is written through a link. It
 // changes nothing on the system: every command only lists.
 func Collect(ctx context.Context, o CollectOptions, dir string) error {
+	if o.Runner == nil {
+		if err := needLinux(); err != nil { // the real commands, in the real namespaces
+			return fmt.Errorf("collect: %w", err)
+		}
+	}
 	out, err := safefile.CreateDir(dir)
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)

@@ -156,6 +156,11 @@ type SocketReader interface {
 // Veth peers are resolved across the model. Roles are left to
 // topology.Classify.
 func Live(ctx context.Context, o Options) (*topology.Model, error) {
+	if o.Readers.Netns == nil {
+		if err := needLinux(); err != nil { // the real namespaces
+			return nil, err
+		}
+	}
 	switch o.Firewall {
 	case "":
 		o.Firewall = FirewallAuto

@@ -3,8 +3,10 @@
 package inspect
 
 import (
+	"context"
 	"errors"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -12,14 +14,34 @@ type targetRes struct{}
 
 func (t *Target) close() {}
 
-var errNotLinux = errors.New("live inspection needs Linux")
+var errNotLinux = errors.New("reading a node live needs Linux (network namespaces, netlink): collect a bundle on the node (`meshtrace collect DIR`) and read it with --from DIR")
+
+// needLinux says a live read cannot run here.
+func needLinux() error { return errNotLinux }
+
+// execRunner and netlinkIPVSProbe stand in for collect's Linux ones, which
+// Collect never reaches off Linux (needLinux).
+type execRunner struct{}
+
+func (execRunner) Run(context.Context, string, string, ...string) ([]byte, error) {
+	return nil, errNotLinux
+}
+
+func (execRunner) LookPath(string) error { return errNotLinux }
+
+type netlinkIPVSProbe struct{ mods kmod.Gate }
+
+func (netlinkIPVSProbe) KernelIPVS() (bool, string) { return false, errNotLinux.Error() }
+
+// ReadConntrack needs Linux.
+func ReadConntrack(string, kmod.Gate) ([]topology.Conntrack, error) { return nil, errNotLinux }
 
 type unsupported struct{}
 
 func (unsupported) ReadLinks(*Target) (*LinkData, error)            { return nil, errNotLinux }
 func (unsupported) NetnsID(NetnsRef, NetnsRef) (int, error)         { return -1, errNotLinux }
 func (unsupported) ReadNetlink(*Target) (*topology.Firewall, error) { return nil, errNotLinux }
-func (unsupported) ReadExec(*Target, string) (*topology.Firewall, error) {
+func (unsupported) ReadExec(*Target, topology.FirewallBackend) (*topology.Firewall, error) {
 	return nil, errNotLinux
 }
 func (unsupported) ReadIPVS(*Target) (*topology.IPVS, error)            { return nil, errNotLinux }

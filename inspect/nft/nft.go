@@ -1,43 +1,14 @@
-// Package nft reads a network namespace's IPv4 iptables ruleset straight
-// from the kernel's nf_tables over netlink (github.com/google/nftables),
-// without exec'ing iptables-save, and decodes what iptables-nft (1.8.x)
-// wrote there — native payload/meta/cmp expressions and xtables-compat
-// match/target expressions — into the same topology.Firewall that parsing
-// `iptables-save -c` gives.
-//
-// The netlink reading lives in *_linux.go; the decoding is pure (a Dump in,
-// a Firewall out) and tested without root.
+//go:build linux
+
 package nft
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
-
-// ErrLegacy is returned (wrapped in *LegacyError) when a namespace has no
-// iptables-nft tables but legacy x_tables ones: the caller must fall back to
-// exec'ing iptables-save there. Test with errors.Is(err, ErrLegacy).
-var ErrLegacy = errors.New("iptables rules are in the legacy x_tables backend")
-
-// LegacyError names the namespace and the legacy tables found.
-type LegacyError struct {
-	NetNS  string
-	Tables []string
-}
-
-func (e *LegacyError) Error() string {
-	ns := e.NetNS
-	if ns == "" {
-		ns = "current netns"
-	}
-	return fmt.Sprintf("nft: %s: %v (tables %s)", ns, ErrLegacy, strings.Join(e.Tables, ","))
-}
-
-func (e *LegacyError) Unwrap() error { return ErrLegacy }
 
 // Dump is the raw nf_tables state of one namespace, family ip, as read from
 // the kernel: what Decode turns into a Firewall.
