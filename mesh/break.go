@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
 
 // A FaultKind is one kind of breakage `mesh break` injects into a running
@@ -40,7 +42,7 @@ type FaultKind struct {
 // Where values.
 const (
 	WhereHost    = "host"
-	WhereSandbox = SandboxName
+	WhereSandbox = addrplan.SandboxName
 	WhereTask    = "task"
 	WhereOverlay = "overlay"
 )

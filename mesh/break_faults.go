@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
+
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -111,7 +113,7 @@ func planDNATPort(p *planner) error {
 	for used[port] {
 		port = port%65535 + 1
 	}
-	return p.redirectDNAT(netip.AddrPortFrom(SandboxGWIP, uint16(port)))
+	return p.redirectDNAT(netip.AddrPortFrom(addrplan.SandboxGWIP, uint16(port)))
 }
 
 func planNoSNAT(p *planner) error {
@@ -174,7 +176,7 @@ func planTaskDrop(p *planner) error {
 }
 
 func planBlockVXLAN(p *planner) error {
-	rule := fmt.Sprintf("-p udp -m udp --dport %d -j DROP", VXLANPort)
+	rule := fmt.Sprintf("-p udp -m udp --dport %d -j DROP", addrplan.VXLANPort)
 	p.f.Service = ""
 	p.f.Detail = fmt.Sprintf("%s: filter INPUT %s", p.node.Name, rule)
 	p.expect(WhereHost, "")

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
+
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -198,7 +200,7 @@ func planNoService(p *planner) error {
 // unusedIngressAddr is an address of the ingress network that no sandbox,
 // VIP or task of the mesh has: the highest free one.
 func (st *State) unusedIngressAddr() (netip.Addr, error) {
-	used := map[netip.Addr]bool{IngressGW: true}
+	used := map[netip.Addr]bool{addrplan.IngressGW: true}
 	for _, n := range st.Nodes {
 		used[n.SandboxIP] = true
 	}
@@ -208,16 +210,16 @@ func (st *State) unusedIngressAddr() (netip.Addr, error) {
 			used[t.IP] = true
 		}
 	}
-	last := IngressSubnet.Masked().Addr()
-	for range ingressHosts() {
+	last := addrplan.IngressSubnet.Masked().Addr()
+	for range addrplan.IngressHosts() {
 		last = last.Next()
 	}
-	for a := last; IngressSubnet.Contains(a) && a != IngressSubnet.Masked().Addr(); a = a.Prev() {
+	for a := last; addrplan.IngressSubnet.Contains(a) && a != addrplan.IngressSubnet.Masked().Addr(); a = a.Prev() {
 		if !used[a] {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("no free address left on the ingress network %s", IngressSubnet)
+	return netip.Addr{}, fmt.Errorf("no free address left on the ingress network %s", addrplan.IngressSubnet)
 }
 
 func planStaleBackend(p *planner) error {

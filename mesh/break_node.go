@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
 
 // Faults of links, sysctls, the overlay's FDB and the tasks' servers.
@@ -123,8 +125,8 @@ func planNoFDB(p *planner) error {
 		return fmt.Errorf("service %s has no task on a node other than %s", p.svc.Name, p.node.Name)
 	}
 	p.f.Task = p.remote.Name
-	mac := MAC(p.remote.IP)
-	fdb, err := p.k.FDB(p.overlay(), VXLANDev)
+	mac := addrplan.MAC(p.remote.IP)
+	fdb, err := p.k.FDB(p.overlay(), addrplan.VXLANDev)
 	if err != nil {
 		return fmt.Errorf("%s: fdb: %w", p.place(p.overlay()), err)
 	}
@@ -135,12 +137,12 @@ func planNoFDB(p *planner) error {
 		}
 	}
 	if entry == nil {
-		return fmt.Errorf("%s: no FDB entry for %s (%s) on %s (already broken?)", p.place(p.overlay()), mac, p.remote.Name, VXLANDev)
+		return fmt.Errorf("%s: no FDB entry for %s (%s) on %s (already broken?)", p.place(p.overlay()), mac, p.remote.Name, addrplan.VXLANDev)
 	}
-	p.f.Detail = fmt.Sprintf("%s: removed FDB %s dev %s dst %s (task %s on %s)", p.place(p.overlay()), mac, VXLANDev, entry.Dst, p.remote.Name, p.remote.Node)
+	p.f.Detail = fmt.Sprintf("%s: removed FDB %s dev %s dst %s (task %s on %s)", p.place(p.overlay()), mac, addrplan.VXLANDev, entry.Dst, p.remote.Name, p.remote.Node)
 	p.expect(p.overlayName(), p.port())
 	a, inv := p.action(p.overlay()), p.action(p.overlay())
-	a.FDB = &FDBOp{Dev: VXLANDev, MAC: mac, Dst: entry.Dst, Delete: true}
-	inv.FDB = &FDBOp{Dev: VXLANDev, MAC: mac, Dst: entry.Dst}
+	a.FDB = &FDBOp{Dev: addrplan.VXLANDev, MAC: mac, Dst: entry.Dst, Delete: true}
+	inv.FDB = &FDBOp{Dev: addrplan.VXLANDev, MAC: mac, Dst: entry.Dst}
 	return p.step(a, inv)
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
+
 	"github.com/meshtrace/meshtrace/inspect/parse"
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -76,7 +78,7 @@ func newPlanner(st *State, kind FaultKind, req BreakRequest) (*planner, error) {
 
 // Namespaces of the node.
 func (p *planner) host() string    { return p.node.Host }
-func (p *planner) sandbox() string { return filepath.Join(p.node.NetnsDir, SandboxName) }
+func (p *planner) sandbox() string { return filepath.Join(p.node.NetnsDir, addrplan.SandboxName) }
 func (p *planner) overlayName() string {
 	return "1-" + p.st.OverlayID
 }

@@ -3,6 +3,7 @@ package mesh
 import (
 	"path/filepath"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -14,7 +15,7 @@ import (
 func (st *State) DockerMeta(node string) *topology.DockerMeta {
 	d := &topology.DockerMeta{}
 	ingress := topology.DockerNetwork{ID: st.OverlayID, Name: "ingress", Driver: "overlay", Scope: "swarm", Ingress: true,
-		Subnet: IngressSubnet.String(), Endpoints: map[string]string{}}
+		Subnet: addrplan.IngressSubnet.String(), Endpoints: map[string]string{}}
 	for _, n := range st.Nodes {
 		if n.Name == node {
 			ingress.Endpoints[topology.IngressSandboxEndpoint] = n.SandboxIP.String()

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
 
 // DefaultRunDir holds one directory per mesh.
@@ -98,7 +100,7 @@ func (p *Plan) State() *State {
 	st := &State{
 		Name: p.Name, LB: p.LB, Phase: PhaseBuilding, Created: time.Now().UTC().Truncate(time.Second),
 		Dir: p.Dir, OverlayID: p.OverlayID,
-		Client: ClientState{IP: ClientIP, Netns: p.ClientPath()},
+		Client: ClientState{IP: addrplan.ClientIP, Netns: p.ClientPath()},
 	}
 	for i, n := range p.Nodes {
 		st.Nodes = append(st.Nodes, NodeState{Name: n.Name, IP: n.IP, Host: p.HostPath(i), NetnsDir: p.NetnsDir(i), SandboxIP: n.SandboxIP})
