@@ -1,4 +1,4 @@
-package mesh
+package fault
 
 import (
 	"fmt"
@@ -8,46 +8,31 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/meshtrace/meshtrace/mesh"
 )
 
-// fakeKernel is a FaultKernel in memory, built from a plan's specs: the
-// rules dockerrules renders, the sysctls, links, FDB entries and IPVS
-// services the mesh would program. Rules are compared as text, which is
-// stricter than iptables (it compares parsed rules).
-type fakeKernel struct {
-	tables  map[string]map[string]*fakeTable // netns -> table
-	sysctls map[string]map[string]string     // netns -> key -> value
-	links   map[string]map[string]LinkOp     // netns -> link
-	fdb     map[string][]FDBSpec             // netns -> entries
-	ipvs    map[string][]IPVSState           // netns -> services
-	modes   map[string]string                // task -> mode (absent: serve)
-	tasks   map[string]bool
-	answer  string // what Send answers
-	conntr  map[string]int
-	// failRestore makes the nth RestoreRules call fail (1-based, 0: never).
-	failRestore, restores int
-	// failTask makes SetTaskMode of that task fail.
-	failTask string
+// The fakes of the kernel's concerns, in memory, each built from a plan's
+// specs (what the mesh would have programmed). fakeMachine holds one of
+// each and compares their state as a whole.
+
+// fakeMachine is a mesh's kernel in memory.
+type fakeMachine struct {
+	fw    *fakeFirewall
+	sc    fakeSysctls
+	links fakeLinks
+	ovl   fakeOverlay
+	lb    fakeBalancer
+	flows *fakeFlows
+	tasks *fakeTasks
 }
 
-var _ FaultKernel = (*fakeKernel)(nil)
-
-type fakeTable struct {
-	order  []string
-	chains map[string]*fakeChain
-}
-
-type fakeChain struct {
-	policy string
-	rules  []string
-}
-
-func newFakeKernel(p *Plan) *fakeKernel {
-	k := &fakeKernel{tables: map[string]map[string]*fakeTable{}, sysctls: map[string]map[string]string{},
-		links: map[string]map[string]LinkOp{}, fdb: map[string][]FDBSpec{}, ipvs: map[string][]IPVSState{},
-		modes: map[string]string{}, tasks: map[string]bool{}, conntr: map[string]int{}}
+func newFakeMachine(p *mesh.Plan) *fakeMachine {
+	m := &fakeMachine{fw: &fakeFirewall{tables: map[string]map[string]*fakeTable{}}, sc: fakeSysctls{}, links: fakeLinks{},
+		ovl: fakeOverlay{}, lb: fakeBalancer{}, flows: &fakeFlows{conntr: map[string]int{}},
+		tasks: &fakeTasks{modes: map[string]string{}, tasks: map[string]bool{}}}
 	for _, ns := range p.Netns() {
-		k.tables[ns.Path] = parseRestore(ns.Rules)
+		m.fw.tables[ns.Path] = parseRestore(ns.Rules)
 		sc := map[string]string{"net/ipv4/ip_forward": "0"}
 		links := map[string]LinkOp{"lo": {Name: "lo", MTU: 65536, GSOMaxSegs: 65535}}
 		for _, v := range ns.Veths {
@@ -69,20 +54,65 @@ func newFakeKernel(p *Plan) *fakeKernel {
 				}
 			}
 		}
-		k.sysctls[ns.Path], k.links[ns.Path] = sc, links
-		k.fdb[ns.Path] = append([]FDBSpec(nil), ns.FDB...)
+		m.sc[ns.Path], m.links[ns.Path] = sc, links
+		m.ovl[ns.Path] = append([]mesh.FDBSpec(nil), ns.FDB...)
 		for _, s := range ns.IPVS {
 			st := IPVSState{FWMark: s.FWMark, Scheduler: s.Scheduler}
 			for _, d := range s.Dests {
 				st.Dests = append(st.Dests, IPVSDestState{Addr: d.String(), Weight: 1})
 			}
-			k.ipvs[ns.Path] = append(k.ipvs[ns.Path], st)
+			m.lb[ns.Path] = append(m.lb[ns.Path], st)
 		}
 	}
 	for _, t := range p.Tasks() {
-		k.tasks[t.Name] = true
+		m.tasks.tasks[t.Name] = true
 	}
-	return k
+	return m
+}
+
+// kernel is the Kernel of the fakes.
+func (m *fakeMachine) kernel() *Kernel {
+	return &Kernel{Firewall: m.fw, Sysctls: m.sc, Links: m.links, Overlay: m.ovl, LB: m.lb,
+		Conntrack: m.flows, Traffic: m.flows, Tasks: m.tasks}
+}
+
+// snapshot is everything a fault may change, for comparison.
+func (m *fakeMachine) snapshot() string {
+	var b strings.Builder
+	for _, ns := range slices.Sorted(maps.Keys(m.fw.tables)) {
+		for _, t := range slices.Sorted(maps.Keys(m.fw.tables[ns])) {
+			s, _ := m.fw.SaveRules(ns, t)
+			fmt.Fprintf(&b, "%s %s\n%s", ns, t, s)
+		}
+		// An FDB is a hash table: its order means nothing.
+		fdb := slices.SortedFunc(slices.Values(m.ovl[ns]), func(a, b mesh.FDBSpec) int { return strings.Compare(a.MAC, b.MAC) })
+		// IPVS keeps services in a hash table by fwmark, real servers in a
+		// list.
+		svcs := slices.SortedFunc(slices.Values(m.lb[ns]), func(a, b IPVSState) int { return int(a.FWMark) - int(b.FWMark) })
+		fmt.Fprintf(&b, "%v\n%v\n%v\n%v\n", m.sc[ns], m.links[ns], fdb, svcs)
+	}
+	fmt.Fprintf(&b, "modes %v\n", m.tasks.modes)
+	return b.String()
+}
+
+// fakeFirewall holds iptables tables as text. Rules are compared as text,
+// which is stricter than iptables (it compares parsed rules).
+type fakeFirewall struct {
+	tables map[string]map[string]*fakeTable // netns -> table
+	// failRestore makes the nth RestoreRules call fail (1-based, 0: never).
+	failRestore, restores int
+}
+
+var _ Firewall = (*fakeFirewall)(nil)
+
+type fakeTable struct {
+	order  []string
+	chains map[string]*fakeChain
+}
+
+type fakeChain struct {
+	policy string
+	rules  []string
 }
 
 // parseRestore reads iptables-restore input (what dockerrules renders).
@@ -106,7 +136,7 @@ func parseRestore(in string) map[string]*fakeTable {
 	return out
 }
 
-func (k *fakeKernel) SaveRules(netns, table string) (string, error) {
+func (k *fakeFirewall) SaveRules(netns, table string) (string, error) {
 	t := k.tables[netns][table]
 	if t == nil {
 		return "", nil
@@ -127,7 +157,7 @@ func (k *fakeKernel) SaveRules(netns, table string) (string, error) {
 
 // RestoreRules applies the lines to a copy and keeps it only when every
 // line applied, as one transaction.
-func (k *fakeKernel) RestoreRules(netns, table string, lines []string) error {
+func (k *fakeFirewall) RestoreRules(netns, table string, lines []string) error {
 	k.restores++
 	if k.restores == k.failRestore {
 		return fmt.Errorf("injected failure of restore %d", k.restores)
@@ -172,17 +202,22 @@ func (k *fakeKernel) RestoreRules(netns, table string, lines []string) error {
 	return nil
 }
 
-func (k *fakeKernel) Sysctl(netns, key string) (string, error) {
-	v, ok := k.sysctls[netns][key]
+// fakeSysctls: netns -> key -> value.
+type fakeSysctls map[string]map[string]string
+
+var _ Sysctls = fakeSysctls{}
+
+func (k fakeSysctls) Sysctl(netns, key string) (string, error) {
+	v, ok := k[netns][key]
 	if !ok {
 		return "", fmt.Errorf("no sysctl %s in %s", key, netns)
 	}
 	return v, nil
 }
 
-func (k *fakeKernel) SysctlGlob(netns, pattern string) (map[string]string, error) {
+func (k fakeSysctls) SysctlGlob(netns, pattern string) (map[string]string, error) {
 	out := map[string]string{}
-	for key, v := range k.sysctls[netns] {
+	for key, v := range k[netns] {
 		if ok, _ := path.Match(pattern, key); ok {
 			out[key] = v
 		}
@@ -191,8 +226,8 @@ func (k *fakeKernel) SysctlGlob(netns, pattern string) (map[string]string, error
 }
 
 // SetSysctl: ip_forward sets every interface's forwarding, like the kernel.
-func (k *fakeKernel) SetSysctl(netns, key, value string) error {
-	sc := k.sysctls[netns]
+func (k fakeSysctls) SetSysctl(netns, key, value string) error {
+	sc := k[netns]
 	if _, ok := sc[key]; !ok {
 		return fmt.Errorf("no sysctl %s in %s", key, netns)
 	}
@@ -207,16 +242,21 @@ func (k *fakeKernel) SetSysctl(netns, key, value string) error {
 	return nil
 }
 
-func (k *fakeKernel) Link(netns, name string) (LinkOp, error) {
-	l, ok := k.links[netns][name]
+// fakeLinks: netns -> link name -> MTU and GSO limit.
+type fakeLinks map[string]map[string]LinkOp
+
+var _ Links = fakeLinks{}
+
+func (k fakeLinks) Link(netns, name string) (LinkOp, error) {
+	l, ok := k[netns][name]
 	if !ok {
 		return l, fmt.Errorf("no link %s in %s", name, netns)
 	}
 	return l, nil
 }
 
-func (k *fakeKernel) SetLink(netns string, l LinkOp) error {
-	old, ok := k.links[netns][l.Name]
+func (k fakeLinks) SetLink(netns string, l LinkOp) error {
+	old, ok := k[netns][l.Name]
 	if !ok {
 		return fmt.Errorf("no link %s in %s", l.Name, netns)
 	}
@@ -226,13 +266,18 @@ func (k *fakeKernel) SetLink(netns string, l LinkOp) error {
 	if l.GSOMaxSegs > 0 {
 		old.GSOMaxSegs = l.GSOMaxSegs
 	}
-	k.links[netns][l.Name] = old
+	k[netns][l.Name] = old
 	return nil
 }
 
-func (k *fakeKernel) FDB(netns, dev string) ([]FDBSpec, error) {
-	var out []FDBSpec
-	for _, f := range k.fdb[netns] {
+// fakeOverlay: netns -> FDB entries.
+type fakeOverlay map[string][]mesh.FDBSpec
+
+var _ Overlay = fakeOverlay{}
+
+func (k fakeOverlay) FDB(netns, dev string) ([]mesh.FDBSpec, error) {
+	var out []mesh.FDBSpec
+	for _, f := range k[netns] {
 		if f.Dev == dev {
 			out = append(out, f)
 		}
@@ -240,33 +285,38 @@ func (k *fakeKernel) FDB(netns, dev string) ([]FDBSpec, error) {
 	return out, nil
 }
 
-func (k *fakeKernel) SetFDB(netns string, op FDBOp) error {
-	i := slices.IndexFunc(k.fdb[netns], func(f FDBSpec) bool { return f.Dev == op.Dev && f.MAC == op.MAC && f.Dst == op.Dst })
+func (k fakeOverlay) SetFDB(netns string, op FDBOp) error {
+	i := slices.IndexFunc(k[netns], func(f mesh.FDBSpec) bool { return f.Dev == op.Dev && f.MAC == op.MAC && f.Dst == op.Dst })
 	switch {
 	case op.Delete && i < 0:
 		return fmt.Errorf("no fdb entry %s", op.MAC)
 	case op.Delete:
-		k.fdb[netns] = slices.Delete(k.fdb[netns], i, i+1)
+		k[netns] = slices.Delete(k[netns], i, i+1)
 	case i >= 0:
 		return fmt.Errorf("fdb entry %s exists", op.MAC)
 	default:
-		k.fdb[netns] = append(k.fdb[netns], FDBSpec{Dev: op.Dev, MAC: op.MAC, Dst: op.Dst})
+		k[netns] = append(k[netns], mesh.FDBSpec{Dev: op.Dev, MAC: op.MAC, Dst: op.Dst})
 	}
 	return nil
 }
 
-func (k *fakeKernel) IPVSServices(netns string) ([]IPVSState, error) {
-	return slices.Clone(k.ipvs[netns]), nil
+// fakeBalancer: netns -> IPVS services.
+type fakeBalancer map[string][]IPVSState
+
+var _ Balancer = fakeBalancer{}
+
+func (k fakeBalancer) IPVSServices(netns string) ([]IPVSState, error) {
+	return slices.Clone(k[netns]), nil
 }
 
-func (k *fakeKernel) IPVS(netns string, op IPVSOp) error {
-	svcs := k.ipvs[netns]
+func (k fakeBalancer) IPVS(netns string, op IPVSOp) error {
+	svcs := k[netns]
 	si := slices.IndexFunc(svcs, func(s IPVSState) bool { return s.FWMark == op.FWMark })
 	if op.Op == IPVSAddService {
 		if si >= 0 {
 			return fmt.Errorf("service %d exists", op.FWMark)
 		}
-		k.ipvs[netns] = append(svcs, IPVSState{FWMark: op.FWMark, Scheduler: op.Scheduler})
+		k[netns] = append(svcs, IPVSState{FWMark: op.FWMark, Scheduler: op.Scheduler})
 		return nil
 	}
 	if si < 0 {
@@ -276,7 +326,7 @@ func (k *fakeKernel) IPVS(netns string, op IPVSOp) error {
 	di := slices.IndexFunc(s.Dests, func(d IPVSDestState) bool { return d.Addr == op.Addr.String() })
 	switch op.Op {
 	case IPVSDelService:
-		k.ipvs[netns] = slices.Delete(svcs, si, si+1)
+		k[netns] = slices.Delete(svcs, si, si+1)
 	case IPVSAddDest:
 		if di >= 0 {
 			return fmt.Errorf("dest %s exists", op.Addr)
@@ -298,13 +348,25 @@ func (k *fakeKernel) IPVS(netns string, op IPVSOp) error {
 	return nil
 }
 
-func (k *fakeKernel) DeleteConntrack(netns, proto string, sport int) (int, error) {
+// fakeFlows is traffic and the conntrack entries it leaves: a datagram
+// sent from a namespace leaves one there, answered by answer.
+type fakeFlows struct {
+	conntr map[string]int
+	answer string
+}
+
+var (
+	_ Conntrack = (*fakeFlows)(nil)
+	_ Traffic   = (*fakeFlows)(nil)
+)
+
+func (k *fakeFlows) DeleteConntrack(netns, proto string, sport int) (int, error) {
 	n := k.conntr[netns]
 	delete(k.conntr, netns)
 	return n, nil
 }
 
-func (k *fakeKernel) Send(netns, proto, addr string, sport int) (string, error) {
+func (k *fakeFlows) Send(netns, proto, addr string, sport int) (string, error) {
 	if _, err := netip.ParseAddrPort(addr); err != nil || proto != "udp" {
 		return "", fmt.Errorf("bad send %s %s", proto, addr)
 	}
@@ -312,37 +374,28 @@ func (k *fakeKernel) Send(netns, proto, addr string, sport int) (string, error) 
 	return k.answer, nil
 }
 
-func (k *fakeKernel) SetTaskMode(task, mode string) (string, error) {
+// fakeTasks is the agent's task servers.
+type fakeTasks struct {
+	modes map[string]string // task -> mode (absent: serve)
+	tasks map[string]bool
+	// failTask makes SetTaskMode of that task fail.
+	failTask string
+}
+
+var _ Tasks = (*fakeTasks)(nil)
+
+func (k *fakeTasks) SetTaskMode(task, mode string) (string, error) {
 	if !k.tasks[task] || task == k.failTask {
 		return "", fmt.Errorf("no task %s", task)
 	}
-	prev := TaskServe
+	prev := mesh.TaskServe
 	if m, ok := k.modes[task]; ok {
 		prev = m
 	}
-	if mode == TaskServe {
+	if mode == mesh.TaskServe {
 		delete(k.modes, task)
 	} else {
 		k.modes[task] = mode
 	}
 	return prev, nil
-}
-
-// snapshot is everything a fault may change, for comparison.
-func (k *fakeKernel) snapshot() string {
-	var b strings.Builder
-	for _, ns := range slices.Sorted(maps.Keys(k.tables)) {
-		for _, t := range slices.Sorted(maps.Keys(k.tables[ns])) {
-			s, _ := k.SaveRules(ns, t)
-			fmt.Fprintf(&b, "%s %s\n%s", ns, t, s)
-		}
-		// An FDB is a hash table: its order means nothing.
-		fdb := slices.SortedFunc(slices.Values(k.fdb[ns]), func(a, b FDBSpec) int { return strings.Compare(a.MAC, b.MAC) })
-		// IPVS keeps services in a hash table by fwmark, real servers in a
-		// list.
-		svcs := slices.SortedFunc(slices.Values(k.ipvs[ns]), func(a, b IPVSState) int { return int(a.FWMark) - int(b.FWMark) })
-		fmt.Fprintf(&b, "%v\n%v\n%v\n%v\n", k.sysctls[ns], k.links[ns], fdb, svcs)
-	}
-	fmt.Fprintf(&b, "modes %v\n", k.modes)
-	return b.String()
 }

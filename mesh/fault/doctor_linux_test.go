@@ -1,4 +1,4 @@
-package mesh_test
+package fault_test
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshtrace/meshtrace/doctor"
+	"github.com/meshtrace/meshtrace/internal/meshtest"
 )
 
 // stacked injects several faults at once (each on its own object, so none
@@ -31,7 +32,7 @@ func stacked(t *testing.T, e *matrixEnv, base fingerprint) {
 		if f.service != "" {
 			args = append(args, "--service", f.service)
 		}
-		if out, errs, code := runBin(t, args...); code != 0 {
+		if out, errs, code := meshtest.Run(t, args...); code != 0 {
 			t.Fatalf("stacked %s: exit %d\n%s%s", f.fault, code, out, errs)
 		}
 	}
@@ -48,7 +49,7 @@ func stacked(t *testing.T, e *matrixEnv, base fingerprint) {
 	if len(got) > 0 {
 		t.Errorf("stacked faults: unexpected findings %v", got)
 	}
-	out, errs, code := runBin(t, "mesh", "repair", "--name", e.name)
+	out, errs, code := meshtest.Run(t, "mesh", "repair", "--name", e.name)
 	if code != 0 || strings.Count(out, "repaired fault") != len(faults) {
 		t.Fatalf("stacked repair: exit %d\n%s%s", code, out, errs)
 	}
@@ -77,7 +78,7 @@ func serious(r *doctor.Report) []finding {
 
 func doctorJSON(t *testing.T, args ...string) *doctor.Report {
 	t.Helper()
-	out, errs, code := runBin(t, append([]string{"doctor", "-o", "json"}, args...)...)
+	out, errs, code := meshtest.Run(t, append([]string{"doctor", "-o", "json"}, args...)...)
 	var r doctor.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code > 1 {
 		t.Fatalf("doctor %v: exit %d, %v\n%s%s", args, code, err, out, errs)
@@ -100,7 +101,7 @@ func doctorLive(t *testing.T, name string, probe bool) *doctor.Report {
 func doctorOffline(t *testing.T, name, dir string) *doctor.Report {
 	t.Helper()
 	dir = filepath.Join(dir, "bundle")
-	if out, errs, code := runBin(t, "collect", "--mesh", name, "--node", "node0", dir); code != 0 {
+	if out, errs, code := meshtest.Run(t, "collect", "--mesh", name, "--node", "node0", dir); code != 0 {
 		t.Fatalf("collect: exit %d\n%s%s", code, out, errs)
 	}
 	return doctorJSON(t, "--from", dir)

@@ -1,4 +1,4 @@
-package mesh_test
+package fault_test
 
 import (
 	"bufio"
@@ -18,8 +18,11 @@ import (
 	"time"
 
 	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/mesh"
 )
+
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // fingerprint is everything of a mesh that a fault may change and repair
 // must put back exactly, per namespace: the rules (no counters), the links

@@ -1,6 +1,7 @@
-package mesh_test
+package fault_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -9,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtrace/meshtrace/internal/meshtest"
+	"github.com/meshtrace/meshtrace/internal/probe"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/mesh"
+	"github.com/meshtrace/meshtrace/mesh/fault"
 )
 
 // matrixEnv is the mesh the matrix breaks: 2 nodes, web (tcp 8080 -> 80,
@@ -42,7 +46,7 @@ type matrixCase struct {
 	port  string                    // its port, "" for none
 	// symptom reproduces what the user sees; nil error: reproduced. It
 	// returns a few words saying what it saw.
-	symptom func(e *matrixEnv, f *mesh.Fault) (string, error)
+	symptom func(e *matrixEnv, f *fault.Fault) (string, error)
 }
 
 func inHost(*matrixEnv) string    { return "host" }
@@ -56,8 +60,8 @@ func inWebTask(e *matrixEnv) string { return filepath.Base(e.web.Tasks[0].Netns)
 
 // webFails: n requests from the client to node0's web port, fails of
 // them fail with kind, the rest answered by allowed tasks.
-func webFails(n, fails int, kind string, allowed ...string) func(*matrixEnv, *mesh.Fault) (string, error) {
-	return func(e *matrixEnv, _ *mesh.Fault) (string, error) {
+func webFails(n, fails int, kind string, allowed ...string) func(*matrixEnv, *fault.Fault) (string, error) {
+	return func(e *matrixEnv, _ *fault.Fault) (string, error) {
 		outs := e.req(n, 0, e.web, "/")
 		return summary(outs), expectMix(outs, fails, kind, allowed...)
 	}
@@ -66,7 +70,7 @@ func webFails(n, fails int, kind string, allowed ...string) func(*matrixEnv, *me
 var matrixCases = []matrixCase{
 	{"drop-mark", inSandbox, "tcp/8080", webFails(2, 2, "refused")},
 	{"no-backends", inSandbox, "tcp/8080", webFails(2, 2, "refused")},
-	{"no-lb", inSandbox, "", func(e *matrixEnv, _ *mesh.Fault) (string, error) {
+	{"no-lb", inSandbox, "", func(e *matrixEnv, _ *fault.Fault) (string, error) {
 		web, dns := e.req(2, 0, e.web, "/"), e.req(2, 0, e.dns, "")
 		s := "web " + summary(web) + ", dns " + summary(dns)
 		if err := expectMix(web, 2, "refused"); err != nil {
@@ -80,7 +84,7 @@ var matrixCases = []matrixCase{
 	{"dnat-unowned", inHost, "tcp/8080", webFails(2, 2, "timeout")},
 	{"dnat-port", inHost, "tcp/8080", webFails(2, 2, "refused")},
 	{"no-snat", inSandbox, "", webFails(2, 2, "timeout")},
-	{"mtu", inWebTask, "", func(e *matrixEnv, _ *mesh.Fault) (string, error) {
+	{"mtu", inWebTask, "", func(e *matrixEnv, _ *fault.Fault) (string, error) {
 		// Through node1, web.1's answers cross VXLAN: small ones pass,
 		// large ones stall; web.2 (local to node1) answers both.
 		small := e.req(2, 1, e.web, "/")
@@ -91,7 +95,7 @@ var matrixCases = []matrixCase{
 		return "small " + summary(small) + ", large " + summary(large), expectMix(large, 1, "timeout", "web.2")
 	}},
 	{"no-forward", inHost, "", webFails(2, 2, "timeout")},
-	{"forward-drop", inHost, "tcp/8080", func(e *matrixEnv, _ *mesh.Fault) (string, error) {
+	{"forward-drop", inHost, "tcp/8080", func(e *matrixEnv, _ *fault.Fault) (string, error) {
 		web, dns := e.req(2, 0, e.web, "/"), e.req(2, 0, e.dns, "")
 		s := "web " + summary(web) + ", dns " + summary(dns)
 		if err := expectMix(dns, 0, "", "dns.1", "dns.2"); err != nil {
@@ -104,9 +108,11 @@ var matrixCases = []matrixCase{
 	{"stop-task", inWebTask, "tcp/8080", webFails(2, 1, "refused", "web.2")},
 	{"hang-task", inHost, "tcp/8080", webFails(2, 2, "timeout")},
 	{"no-fdb", inOverlay, "tcp/8080", webFails(2, 1, "timeout", "web.1")},
-	{"stale-conntrack", inSandbox, "udp/5353", func(e *matrixEnv, f *mesh.Fault) (string, error) {
-		addr := netip.AddrPortFrom(e.node(0), uint16(e.dns.Published)).String()
-		r, err := mesh.SendUDPFrom(e.st.Client.Netns, addr, f.ClientPort, symptomTimeout)
+	{"stale-conntrack", inSandbox, "udp/5353", func(e *matrixEnv, f *fault.Fault) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), symptomTimeout)
+		defer cancel()
+		a, err := probe.Do(ctx, probe.Request{Netns: e.st.Client.Netns, Proto: "udp",
+			To: netip.AddrPortFrom(e.node(0), uint16(e.dns.Published)), SPort: uint16(f.ClientPort)})
 		if err != nil {
 			return "", fmt.Errorf("client port %d: %w", f.ClientPort, err)
 		}
@@ -115,9 +121,9 @@ var matrixCases = []matrixCase{
 			other = "dns.2"
 		}
 		fresh := e.req(2, 0, e.dns, "")
-		s := fmt.Sprintf("port %d -> %s, new ports -> %s", f.ClientPort, r.Task, summary(fresh))
-		if r.Task != f.Task {
-			return s, fmt.Errorf("the old flow reached %s, want the removed task %s", r.Task, f.Task)
+		s := fmt.Sprintf("port %d -> %s, new ports -> %s", f.ClientPort, a.First(), summary(fresh))
+		if a.First() != f.Task {
+			return s, fmt.Errorf("the old flow reached %s, want the removed task %s", a.First(), f.Task)
 		}
 		return s, expectMix(fresh, 0, "", other)
 	}},
@@ -140,8 +146,8 @@ type matrixRow struct {
 func TestDoctorMatrix(t *testing.T) {
 	testutil.NeedRoot(t)
 	start := time.Now()
-	name := meshName(t)
-	upMesh(t, name, "--nodes", "2", "--service", "web:8080:80x2", "--service", "dns:5353:53/udpx2", "--lb", "iptables")
+	name := meshtest.Name(t)
+	meshtest.Up(t, name, "--nodes", "2", "--service", "web:8080:80x2", "--service", "dns:5353:53/udpx2", "--lb", "iptables")
 	st, err := mesh.Load("", name)
 	if err != nil {
 		t.Fatal(err)
@@ -175,8 +181,8 @@ func TestDoctorMatrix(t *testing.T) {
 
 	var rows []matrixRow
 	defer func() { printMatrix(rows, falsePos, time.Since(start)) }()
-	kinds := map[string]mesh.FaultKind{}
-	for _, k := range mesh.FaultKinds() {
+	kinds := map[string]fault.Kind{}
+	for _, k := range fault.Kinds() {
 		kinds[k.Name] = k
 	}
 	for _, c := range matrixCases {
@@ -200,7 +206,7 @@ func TestDoctorMatrix(t *testing.T) {
 		rows = append(rows, row)
 		delete(kinds, c.fault)
 	}
-	for _, k := range mesh.FaultKinds() {
+	for _, k := range fault.Kinds() {
 		if _, left := kinds[k.Name]; !left {
 			continue
 		}
@@ -217,20 +223,20 @@ func TestDoctorMatrix(t *testing.T) {
 
 // runCase breaks, checks, repairs; it returns the row and the number of
 // false positives (findings above info other than the expected one).
-func runCase(t *testing.T, e *matrixEnv, k mesh.FaultKind, c matrixCase) (row matrixRow, fp int) {
+func runCase(t *testing.T, e *matrixEnv, k fault.Kind, c matrixCase) (row matrixRow, fp int) {
 	t.Helper()
 	row = matrixRow{fault: k.Name, code: k.Code, where: c.netns(e), offline: k.Offline}
-	out, errs, code := runBin(t, "mesh", "break", "--name", e.name, k.Name, "--node", "node0", "-o", "json")
+	out, errs, code := meshtest.Run(t, "mesh", "break", "--name", e.name, k.Name, "--node", "node0", "-o", "json")
 	if code != 0 {
 		row.problems = append(row.problems, fmt.Sprintf("mesh break: exit %d: %s", code, errs))
 		return row, 0
 	}
-	var f mesh.Fault
+	var f fault.Fault
 	if err := json.Unmarshal([]byte(out), &f); err != nil {
 		t.Fatalf("mesh break -o json: %v\n%s", err, out)
 	}
 	defer func() {
-		if _, errs, code := runBin(t, "mesh", "repair", "--name", e.name); code != 0 {
+		if _, errs, code := meshtest.Run(t, "mesh", "repair", "--name", e.name); code != 0 {
 			row.repaired = false
 			row.problems = append(row.problems, fmt.Sprintf("mesh repair: exit %d: %s", code, errs))
 			return

@@ -1,4 +1,4 @@
-package mesh
+package fault
 
 import (
 	"bytes"
@@ -6,31 +6,33 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshtrace/meshtrace/mesh"
 )
 
 // fakeMesh plans a 2-node mesh (web tcp 8080->80 x2, dns udp 5353->53 x2)
 // in a temporary run directory, saves its state as ready and returns a
 // fake kernel holding what the mesh would have programmed.
-func fakeMesh(t *testing.T, lb string, services ...string) (string, *State, *fakeKernel) {
+func fakeMesh(t *testing.T, lb string, services ...string) (string, *mesh.State, *fakeMachine) {
 	t.Helper()
 	if len(services) == 0 {
 		services = []string{"web:8080:80x2", "dns:5353:53/udpx2"}
 	}
-	cfg := Config{Name: "brk", Nodes: 2, LB: lb}
+	cfg := mesh.Config{Name: "brk", Nodes: 2, LB: lb}
 	for _, s := range services {
-		sp, err := ParseService(s)
+		sp, err := mesh.ParseService(s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Services = append(cfg.Services, sp)
 	}
 	runDir := t.TempDir()
-	p, err := NewPlan(cfg, lb, runDir)
+	p, err := mesh.NewPlan(cfg, lb, runDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := p.State()
-	st.Phase = PhaseReady
+	st.Phase = mesh.PhaseReady
 	if err := st.Save(); err == nil {
 		t.Fatal("saving into a missing directory worked")
 	}
@@ -40,13 +42,13 @@ func fakeMesh(t *testing.T, lb string, services ...string) (string, *State, *fak
 	if err := st.Save(); err != nil {
 		t.Fatal(err)
 	}
-	k := newFakeKernel(p)
-	k.answer = "dns.2"
-	return runDir, st, k
+	m := newFakeMachine(p)
+	m.flows.answer = "dns.2"
+	return runDir, st, m
 }
 
 // wantNetns is where doctor names a fault kind's namespace in mesh st.
-func wantNetns(st *State, k FaultKind, f *Fault) string {
+func wantNetns(st *mesh.State, k Kind, f *Fault) string {
 	switch k.Where {
 	case WhereTask:
 		t, _, _ := st.Task(f.Task)
@@ -60,13 +62,13 @@ func wantNetns(st *State, k FaultKind, f *Fault) string {
 // Every fault, alone, changes the machine and repair puts back exactly
 // what was there; faults of the other load balancer are refused.
 func TestBreakRepairExact(t *testing.T) {
-	for _, lb := range []string{LBIptables, LBIPVS} {
-		for _, kind := range FaultKinds() {
+	for _, lb := range []string{mesh.LBIptables, mesh.LBIPVS} {
+		for _, kind := range Kinds() {
 			t.Run(lb+"/"+kind.Name, func(t *testing.T) {
 				runDir, st, k := fakeMesh(t, lb)
-				o := BreakOptions{RunDir: runDir, Kernel: k}
+				o := Options{RunDir: runDir, Kernel: k.kernel()}
 				before := k.snapshot()
-				f, err := Break("brk", BreakRequest{Fault: kind.Name, Node: "node0"}, o)
+				f, err := Break("brk", Request{Fault: kind.Name, Node: "node0"}, o)
 				if kind.LB != "" && kind.LB != lb {
 					if err == nil || !strings.Contains(err.Error(), "needs --lb "+kind.LB) {
 						t.Fatalf("want a --lb %s error, got %v", kind.LB, err)
@@ -83,12 +85,12 @@ func TestBreakRepairExact(t *testing.T) {
 					t.Errorf("fault record: %+v", f)
 				}
 				var b bytes.Buffer
-				WriteFault(&b, "brk", f)
+				Write(&b, "brk", f)
 				if !strings.Contains(b.String(), kind.Code) {
 					t.Errorf("WriteFault: %s", b.String())
 				}
 				// Breaking again either refuses or stacks; repair undoes all.
-				Break("brk", BreakRequest{Fault: kind.Name, Node: "node0"}, o)
+				Break("brk", Request{Fault: kind.Name, Node: "node0"}, o)
 				done, err := Repair("brk", o)
 				if err != nil || len(done) == 0 || done[len(done)-1].ID != f.ID {
 					t.Fatalf("repair: %v, %+v", err, done)
@@ -107,19 +109,19 @@ func TestBreakRepairExact(t *testing.T) {
 // All faults on top of each other (those that still apply), then one
 // repair: newest first, everything back.
 func TestBreakStackedRepair(t *testing.T) {
-	for _, lb := range []string{LBIptables, LBIPVS} {
+	for _, lb := range []string{mesh.LBIptables, mesh.LBIPVS} {
 		runDir, _, k := fakeMesh(t, lb)
-		o := BreakOptions{RunDir: runDir, Kernel: k}
+		o := Options{RunDir: runDir, Kernel: k.kernel()}
 		before := k.snapshot()
 		n := 0
-		for _, kind := range FaultKinds() {
+		for _, kind := range Kinds() {
 			for _, node := range []string{"node0", "node1"} {
-				if _, err := Break("brk", BreakRequest{Fault: kind.Name, Node: node}, o); err == nil {
+				if _, err := Break("brk", Request{Fault: kind.Name, Node: node}, o); err == nil {
 					n++
 				}
 			}
 		}
-		if n < len(FaultKinds()) {
+		if n < len(Kinds()) {
 			t.Errorf("%s: only %d faults applied", lb, n)
 		}
 		done, err := Repair("brk", o)
@@ -134,16 +136,16 @@ func TestBreakStackedRepair(t *testing.T) {
 
 // A fault that fails half way leaves nothing behind and no record.
 func TestBreakRollback(t *testing.T) {
-	runDir, _, k := fakeMesh(t, LBIptables)
-	o := BreakOptions{RunDir: runDir, Kernel: k}
+	runDir, _, k := fakeMesh(t, mesh.LBIptables)
+	o := Options{RunDir: runDir, Kernel: k.kernel()}
 	before := k.snapshot()
-	k.failTask = "web.2" // hang-task hangs web.1, then fails on web.2
-	if _, err := Break("brk", BreakRequest{Fault: "hang-task"}, o); err == nil || !strings.Contains(err.Error(), "web.2") {
+	k.tasks.failTask = "web.2" // hang-task hangs web.1, then fails on web.2
+	if _, err := Break("brk", Request{Fault: "hang-task"}, o); err == nil || !strings.Contains(err.Error(), "web.2") {
 		t.Fatalf("want a failure on web.2, got %v", err)
 	}
-	k.failTask = ""
-	k.failRestore = k.restores + 1 // stale-conntrack sends, then fails to change the rules
-	if _, err := Break("brk", BreakRequest{Fault: "stale-conntrack"}, o); err == nil {
+	k.tasks.failTask = ""
+	k.fw.failRestore = k.fw.restores + 1 // stale-conntrack sends, then fails to change the rules
+	if _, err := Break("brk", Request{Fault: "stale-conntrack"}, o); err == nil {
 		t.Fatal("want a failure")
 	}
 	if got := k.snapshot(); got != before {
@@ -158,32 +160,32 @@ func TestBreakRollback(t *testing.T) {
 }
 
 func TestBreakErrors(t *testing.T) {
-	runDir, _, k := fakeMesh(t, LBIptables, "web:8080:80x2")
-	o := BreakOptions{RunDir: runDir, Kernel: k}
+	runDir, _, k := fakeMesh(t, mesh.LBIptables, "web:8080:80x2")
+	o := Options{RunDir: runDir, Kernel: k.kernel()}
 	for _, tc := range []struct {
-		req  BreakRequest
+		req  Request
 		want string
 	}{
-		{BreakRequest{Fault: "nope"}, `unknown fault "nope"`},
-		{BreakRequest{Fault: "drop-mark", Node: "node7"}, `no node "node7" (nodes: node0, node1)`},
-		{BreakRequest{Fault: "drop-mark", Service: "api"}, `no service "api" (services: web)`},
-		{BreakRequest{Fault: "stale-conntrack"}, "needs a udp service"},
-		{BreakRequest{Fault: "weight-zero"}, "needs --lb ipvs"},
+		{Request{Fault: "nope"}, `unknown fault "nope"`},
+		{Request{Fault: "drop-mark", Node: "node7"}, `no node "node7" (nodes: node0, node1)`},
+		{Request{Fault: "drop-mark", Service: "api"}, `no service "api" (services: web)`},
+		{Request{Fault: "stale-conntrack"}, "needs a udp service"},
+		{Request{Fault: "weight-zero"}, "needs --lb ipvs"},
 	} {
 		if _, err := Break("brk", tc.req, o); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got %v, want %q", tc.req, err, tc.want)
 		}
 	}
-	if _, err := Break("nomesh", BreakRequest{Fault: "drop-mark"}, o); err == nil || !strings.Contains(err.Error(), "no such mesh") {
+	if _, err := Break("nomesh", Request{Fault: "drop-mark"}, o); err == nil || !strings.Contains(err.Error(), "no such mesh") {
 		t.Errorf("missing mesh: %v", err)
 	}
 	// One task per service and node 1 has none: task faults say so.
-	runDir, _, k = fakeMesh(t, LBIptables, "web:8080:80x1")
-	o = BreakOptions{RunDir: runDir, Kernel: k}
-	if _, err := Break("brk", BreakRequest{Fault: "stop-task", Node: "node1"}, o); err == nil || !strings.Contains(err.Error(), "no task on node1") {
+	runDir, _, k = fakeMesh(t, mesh.LBIptables, "web:8080:80x1")
+	o = Options{RunDir: runDir, Kernel: k.kernel()}
+	if _, err := Break("brk", Request{Fault: "stop-task", Node: "node1"}, o); err == nil || !strings.Contains(err.Error(), "no task on node1") {
 		t.Errorf("stop-task without a task: %v", err)
 	}
-	if _, err := Break("brk", BreakRequest{Fault: "no-fdb", Node: "node0"}, o); err == nil || !strings.Contains(err.Error(), "no task on a node other than node0") {
+	if _, err := Break("brk", Request{Fault: "no-fdb", Node: "node0"}, o); err == nil || !strings.Contains(err.Error(), "no task on a node other than node0") {
 		t.Errorf("no-fdb without a remote task: %v", err)
 	}
 }
@@ -191,9 +193,10 @@ func TestBreakErrors(t *testing.T) {
 // edit's inverse puts rules deleted out of order back where they were.
 func TestEditInverse(t *testing.T) {
 	rules := "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j A\n-A PREROUTING -j B\n-A PREROUTING -j C\n-A PREROUTING -j D\n-A PREROUTING -j E\nCOMMIT\n"
-	k := &fakeKernel{tables: map[string]map[string]*fakeTable{"ns": parseRestore(rules)}}
-	before, _ := k.SaveRules("ns", "nat")
-	p := &planner{k: k, f: &Fault{}, st: &State{}}
+	fw := &fakeFirewall{tables: map[string]map[string]*fakeTable{"ns": parseRestore(rules)}}
+	before, _ := fw.SaveRules("ns", "nat")
+	k := &Kernel{Firewall: fw}
+	p := &planner{k: k, f: &Fault{}, st: &mesh.State{}}
 	tb, err := p.table("ns", "nat")
 	if err != nil {
 		t.Fatal(err)
@@ -202,23 +205,23 @@ func TestEditInverse(t *testing.T) {
 	if err := p.rules("ns", "nat", nil, e); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := k.SaveRules("ns", "nat"); !strings.Contains(got, "-j A\n-A PREROUTING -j X\n-A PREROUTING -j Y\n-A PREROUTING -j C\n-A PREROUTING -j E\n") {
+	if got, _ := fw.SaveRules("ns", "nat"); !strings.Contains(got, "-j A\n-A PREROUTING -j X\n-A PREROUTING -j Y\n-A PREROUTING -j C\n-A PREROUTING -j E\n") {
 		t.Fatalf("after the edit:\n%s", got)
 	}
 	if err := undoSteps(k, p.f.Steps); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := k.SaveRules("ns", "nat"); got != before {
+	if got, _ := fw.SaveRules("ns", "nat"); got != before {
 		t.Errorf("after the undo:\n%s\nwant\n%s", got, before)
 	}
 }
 
 func TestFaultList(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteFaultList(&b); err != nil {
+	if err := WriteList(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range FaultKinds() {
+	for _, k := range Kinds() {
 		if k.What == "" || k.Code == "" || k.Symptom == "" || k.plan == nil {
 			t.Errorf("fault %s is not fully described", k.Name)
 		}
@@ -236,7 +239,7 @@ func mkdir(dir string) error { return os.MkdirAll(dir, 0o755) }
 // matrix must see in a bundle too (TestDoctorMatrix fails when the
 // catalogue's Offline is not what the bundle shows).
 func TestFaultsOffline(t *testing.T) {
-	for _, k := range FaultKinds() {
+	for _, k := range Kinds() {
 		if k.Offline == k.Probe {
 			t.Errorf("fault %s: offline %v, probe %v: want offline exactly when no probe is needed", k.Name, k.Offline, k.Probe)
 		}

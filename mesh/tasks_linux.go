@@ -20,7 +20,7 @@ import (
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
 
-// The agent's control channel: `mesh break` writes the wanted mode of
+// The agent's control channel: `mesh break` (mesh/fault) writes the wanted mode of
 // tasks to tasks.control (with a generation number) and sends the agent
 // SIGUSR1; the agent puts every task's server in its mode (serve: answer;
 // stop: socket closed; hang: listening, never answering) and writes
@@ -65,9 +65,9 @@ func writeControl(path string, c TaskControl) error {
 	return os.Rename(tmp, path)
 }
 
-// setTaskMode asks the agent of st to put task in mode and waits until it
-// did; it returns the mode the task had.
-func setTaskMode(st *State, task, mode string, timeout time.Duration) (string, error) {
+// SetTaskMode asks the agent of st to put task in mode and waits (at most
+// timeout) until it did; it returns the mode the task had.
+func (st *State) SetTaskMode(task, mode string, timeout time.Duration) (string, error) {
 	if _, _, ok := st.Task(task); !ok {
 		return "", fmt.Errorf("no task %q in mesh %s", task, st.Name)
 	}
@@ -77,7 +77,7 @@ func setTaskMode(st *State, task, mode string, timeout time.Duration) (string, e
 		return "", fmt.Errorf("task mode %q: want serve, stop or hang", mode)
 	}
 	if st.AgentPID <= 0 || !alive(st.AgentPID) || !isAgent(st.AgentPID, st.Name, filepath.Dir(st.Dir)) {
-		return "", fmt.Errorf("%w (pid %d)", errNoAgent, st.AgentPID)
+		return "", fmt.Errorf("the mesh's agent is not running (pid %d)", st.AgentPID)
 	}
 	path := filepath.Join(st.Dir, taskControlFile)
 	c, err := readControl(path)

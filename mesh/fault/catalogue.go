@@ -1,4 +1,4 @@
-package mesh
+package fault
 
 import (
 	"fmt"
@@ -8,12 +8,13 @@ import (
 	"text/tabwriter"
 
 	"github.com/meshtrace/meshtrace/internal/addrplan"
+	"github.com/meshtrace/meshtrace/mesh"
 )
 
-// A FaultKind is one kind of breakage `mesh break` injects into a running
-// mesh, each aimed at one doctor check: the finding Code must name it, in
-// the namespace Where says.
-type FaultKind struct {
+// A Kind is one kind of breakage `mesh break` injects into a running mesh,
+// each aimed at one doctor check: the finding Code must name it, in the
+// namespace Where says.
+type Kind struct {
 	Name string `json:"name"`
 	What string `json:"what"`
 	// Code is the doctor finding that must catch it.
@@ -47,21 +48,25 @@ const (
 	WhereOverlay = "overlay"
 )
 
-// faultKinds is the catalogue, in the order `mesh break --list` prints it.
-var faultKinds = []FaultKind{
+// kinds is the catalogue, in the order `mesh break --list` prints it. A
+// new fault is one entry here and its plan function in a file of its own
+// (named after the fault); the helpers it builds on are in planner.go
+// (places, steps), rules.go (iptables edits), lb.go (IPVS and its
+// emulation) and netconf.go (sysctls, task modes).
+var kinds = []Kind{
 	{Name: "drop-mark", Code: "mark-missing", Where: WhereSandbox, Offline: true, plan: planDropMark,
 		What:    "remove the ingress sandbox's mangle MARK rule of the service's published port",
 		Symptom: "connection refused (the sandbox gets the packet unmarked and nothing listens there)"},
 	{Name: "no-backends", Code: "service-no-backends", Where: WhereSandbox, Offline: true, plan: planNoBackends,
 		What:    "remove every real server of the service (IPVS destinations, or the emulation's DNAT rules)",
 		Symptom: "connection refused"},
-	{Name: "weight-zero", Code: "backends-weight-zero", Where: WhereSandbox, LB: LBIPVS, Offline: true, plan: planWeightZero,
+	{Name: "weight-zero", Code: "backends-weight-zero", Where: WhereSandbox, LB: mesh.LBIPVS, Offline: true, plan: planWeightZero,
 		What:    "set every real server of the service to weight 0 (IPVS only: the iptables emulation has no weights)",
 		Symptom: "connection refused (IPVS has no destination to schedule)"},
-	{Name: "no-service", Code: "mark-no-service", Where: WhereSandbox, LB: LBIPVS, Offline: true, plan: planNoService,
+	{Name: "no-service", Code: "mark-no-service", Where: WhereSandbox, LB: mesh.LBIPVS, Offline: true, plan: planNoService,
 		What:    "delete the IPVS service of the service's fwmark (IPVS only: in the emulation a service is its real servers' rules, see no-backends)",
 		Symptom: "connection refused"},
-	{Name: "no-lb", Code: "ipvs-missing", Where: WhereSandbox, LB: LBIptables, Offline: true, plan: planNoLB,
+	{Name: "no-lb", Code: "ipvs-missing", Where: WhereSandbox, LB: mesh.LBIptables, Offline: true, plan: planNoLB,
 		What:    "remove the whole iptables emulation of IPVS from the ingress sandbox (every service), leaving a kernel without IPVS and nothing in its place",
 		Symptom: "connection refused on every published port of this node"},
 	{Name: "stale-backend", Code: "stale-backend", Where: WhereSandbox, Offline: true, plan: planStaleBackend,
@@ -114,33 +119,33 @@ var faultKinds = []FaultKind{
 		Symptom: "none on this mesh's symmetric paths (a latent risk the doctor warns about)"},
 }
 
-// FaultKinds returns the catalogue of faults.
-func FaultKinds() []FaultKind {
-	out := make([]FaultKind, len(faultKinds))
-	copy(out, faultKinds)
+// Kinds returns the catalogue of faults.
+func Kinds() []Kind {
+	out := make([]Kind, len(kinds))
+	copy(out, kinds)
 	return out
 }
 
-// LookupFault returns the fault kind called name.
-func LookupFault(name string) (FaultKind, error) {
-	for _, k := range faultKinds {
+// Lookup returns the fault kind called name.
+func Lookup(name string) (Kind, error) {
+	for _, k := range kinds {
 		if k.Name == name {
 			return k, nil
 		}
 	}
 	var names []string
-	for _, k := range faultKinds {
+	for _, k := range kinds {
 		names = append(names, k.Name)
 	}
 	sort.Strings(names)
-	return FaultKind{}, fmt.Errorf("unknown fault %q (faults: %s; see `meshtrace mesh break --list`)", name, strings.Join(names, ", "))
+	return Kind{}, fmt.Errorf("unknown fault %q (faults: %s; see `meshtrace mesh break --list`)", name, strings.Join(names, ", "))
 }
 
-// WriteFaultList renders `mesh break --list`.
-func WriteFaultList(w io.Writer) error {
+// WriteList renders `mesh break --list`.
+func WriteList(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FAULT\tDOCTOR CODE\tIN\tWHAT IT DOES")
-	for _, k := range faultKinds {
+	for _, k := range kinds {
 		what := k.What
 		var notes []string
 		if k.LB != "" {
