@@ -319,3 +319,6 @@ func writeSysctls(path string, sysctls []Sysctl) error {
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
+
+// needLinux: this is Linux.
+func needLinux() error { return nil }
