@@ -125,10 +125,13 @@ func (r Request) fail(err error) error {
 	if from == "" {
 		from = r.Netns
 	}
-	if from == "" {
-		return fmt.Errorf("%s %s: %w", r.Proto, r.To, err)
+	if from != "" {
+		from = " from " + from
 	}
-	return fmt.Errorf("%s %s from %s: %w", r.Proto, r.To, from, err)
+	if r.SPort != 0 {
+		from += fmt.Sprintf(" port %d", r.SPort)
+	}
+	return fmt.Errorf("%s %s%s: %w", r.Proto, r.To, from, err)
 }
 
 // dial creates the socket inside the namespace (a socket belongs to the

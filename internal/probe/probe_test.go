@@ -165,7 +165,7 @@ func TestUDPSourcePorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	if _, err := Do(ctxFor(t, 5*time.Second), Request{Proto: "udp", To: to, SPort: sport}); !errors.Is(err, syscall.EADDRINUSE) {
+	if _, err := Do(ctxFor(t, 5*time.Second), Request{Proto: "udp", To: to, SPort: sport, Name: "client"}); !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), fmt.Sprintf("from client port %d: ", sport)) {
 		t.Errorf("taken port %d: %v", sport, err)
 	}
 }
