@@ -12,16 +12,22 @@ import (
 )
 
 // Firewall runs one iptables-restore inside the namespace, rules on stdin.
-func (s *linuxSystem) Firewall(path, rules string) error {
+func (s *linuxSystem) Firewall(path, rules string) error { return Restore(path, rules) }
+
+// Restore runs `iptables-restore ARGS...` (--noflush, say) inside the
+// namespace at path with rules on stdin; its error carries what
+// iptables-restore said.
+func Restore(path, rules string, args ...string) error {
 	var out bytes.Buffer
-	cmd := exec.Command("iptables-restore")
+	cmd := exec.Command("iptables-restore", args...)
 	cmd.Stdin = strings.NewReader(rules)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	name := strings.Join(append([]string{"iptables-restore"}, args...), " ")
 	if err := netnsx.Start(path, cmd); err != nil {
-		return fmt.Errorf("iptables-restore in %s: %w", path, err)
+		return fmt.Errorf("%s in %s: %w", name, path, err)
 	}
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("iptables-restore in %s: %w: %s", path, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("%s in %s: %w: %s", name, path, err, strings.TrimSpace(out.String()))
 	}
 	return nil
 }

@@ -58,11 +58,7 @@ func writeControl(path string, c TaskControl) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return WriteFile(path, append(b, '\n'))
 }
 
 // SetTaskMode asks the agent of st to put task in mode and waits (at most

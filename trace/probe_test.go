@@ -8,28 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshtrace/meshtrace/internal/testutil"
 )
 
 // trace --probe's UDP datagrams each leave from the next port of the probe
 // client's walk, never from a port the kernel picks at random (which may be
 // one whose stale conntrack entry still pins the old backend).
 func TestProbeUDPWalksPorts(t *testing.T) {
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(append([]byte("dns.1\n"), buf[:n]...), from)
-		}
-	}()
-	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	to := testutil.UDPEcho(t, "dns.1")
 	res := Probe{From: "host", To: to, Proto: "udp", Count: 3, Timeout: 5 * time.Second}.Run(context.Background())
 	if len(res) != 3 {
 		t.Fatalf("%d results: %+v", len(res), res)
@@ -49,6 +36,11 @@ func TestProbeUDPWalksPorts(t *testing.T) {
 		return // a closed UDP port answers with ECONNREFUSED on Linux
 	}
 	// A refused probe says so and names where it came from.
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	to = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	pc.Close()
 	res = Probe{From: "host", To: to, Proto: "udp", Count: 1, Timeout: 5 * time.Second}.Run(context.Background())
 	if len(res) != 1 || !strings.Contains(res[0].Error, "udp "+to.String()+" from host: port unreachable") {

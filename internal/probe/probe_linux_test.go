@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 )
@@ -29,21 +27,9 @@ func TestUDPRefused(t *testing.T) {
 // The socket is made inside the namespace: a server only there answers,
 // the caller's own namespace does not have it.
 func TestInNetns(t *testing.T) {
-	testutil.NeedRoot(t)
-	path := filepath.Join(t.TempDir(), testutil.Prefix())
-	if err := netnsx.Create(path); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netnsx.Destroy(path) })
+	path := testutil.Netns(t)
 	var ln net.Listener
-	err := netnsx.Do(path, func() error {
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(lo); err != nil {
-			return err
-		}
+	err := netnsx.Do(path, func() (err error) {
 		ln, err = net.Listen("tcp4", "127.0.0.1:0")
 		return err
 	})

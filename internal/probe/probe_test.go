@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshtrace/meshtrace/internal/testutil"
 )
 
 // listenHTTP serves name (and the path asked) on a loopback port of the
@@ -33,9 +35,8 @@ func listenHTTP(t *testing.T, name string) netip.AddrPort {
 	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// listenUDP answers every datagram with name and what it got, or, quiet,
-// never.
-func listenUDP(t *testing.T, name string, quiet bool) netip.AddrPort {
+// listenQuiet is a loopback UDP port that reads and never answers.
+func listenQuiet(t *testing.T) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -43,14 +44,9 @@ func listenUDP(t *testing.T, name string, quiet bool) netip.AddrPort {
 	}
 	t.Cleanup(func() { pc.Close() })
 	go func() {
-		buf := make([]byte, 2048)
 		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
+			if _, _, err := pc.ReadFrom(make([]byte, 2048)); err != nil {
 				return
-			}
-			if !quiet {
-				pc.WriteTo([]byte(name+"\n"+string(buf[:n])), from)
 			}
 		}
 	}()
@@ -110,12 +106,12 @@ func TestTCP(t *testing.T) {
 }
 
 func TestUDP(t *testing.T) {
-	to := listenUDP(t, "dns.1", false)
+	to := testutil.UDPEcho(t, "dns.1")
 	a, err := Do(ctxFor(t, 5*time.Second), Request{Proto: "udp", To: to, Payload: "probe 1\n"})
 	if err != nil || a.First() != "dns.1" || !strings.Contains(a.Body, "probe 1") || a.Status != 0 {
 		t.Errorf("answer %+v %v", a, err)
 	}
-	quiet := listenUDP(t, "", true)
+	quiet := listenQuiet(t)
 	// A quiet server: no answer is a timeout, unless reaching is enough.
 	if _, err := Do(ctxFor(t, 200*time.Millisecond), Request{Proto: "udp", To: quiet}); !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
 		t.Errorf("answered mode, quiet server: %v", err)
@@ -137,7 +133,7 @@ func isTimeout(err error) bool {
 // kernel's random pick, which may be a port whose stale conntrack entry
 // still pins the old backend); a named port is used as it is.
 func TestUDPSourcePorts(t *testing.T) {
-	to := listenUDP(t, "dns.1", false)
+	to := testutil.UDPEcho(t, "dns.1")
 	var ports []uint16
 	for range 5 {
 		a, err := Do(ctxFor(t, 5*time.Second), Request{Proto: "udp", To: to})

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/meshtrace/meshtrace/mesh"
 )
 
 // firewall runs iptables-save and iptables-restore inside the namespace.
@@ -32,16 +33,5 @@ func (k firewall) RestoreRules(netns, table string, lines []string) error {
 	if err := k.mine(netns); err != nil {
 		return err
 	}
-	in := "*" + table + "\n" + strings.Join(lines, "\n") + "\nCOMMIT\n"
-	var out bytes.Buffer
-	cmd := exec.Command("iptables-restore", "--noflush")
-	cmd.Stdin = strings.NewReader(in)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := netnsx.Start(netns, cmd); err != nil {
-		return fmt.Errorf("iptables-restore in %s: %w", netns, err)
-	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("iptables-restore --noflush in %s: %w: %s", netns, err, strings.TrimSpace(out.String()))
-	}
-	return nil
+	return mesh.Restore(netns, "*"+table+"\n"+strings.Join(lines, "\n")+"\nCOMMIT\n", "--noflush")
 }

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/mesh"
@@ -40,6 +41,17 @@ func withHandle(netns string, family int, fn func(*netlink.Handle) error) error 
 	}
 	defer h.Close()
 	return fn(h)
+}
+
+// withLink opens rtnetlink inside the namespace and finds the link name.
+func withLink(netns, name string, fn func(*netlink.Handle, netlink.Link) error) error {
+	return withHandle(netns, unix.NETLINK_ROUTE, func(h *netlink.Handle) error {
+		link, err := h.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", name, err)
+		}
+		return fn(h, link)
+	})
 }
 
 // lockFaults takes the mesh's fault lock (one break or repair at a time).

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
@@ -72,11 +71,7 @@ func (k links) Link(netns, name string) (LinkOp, error) {
 		return LinkOp{}, err
 	}
 	var l LinkOp
-	err := withHandle(netns, unix.NETLINK_ROUTE, func(h *netlink.Handle) error {
-		link, err := h.LinkByName(name)
-		if err != nil {
-			return fmt.Errorf("link %s: %w", name, err)
-		}
+	err := withLink(netns, name, func(_ *netlink.Handle, link netlink.Link) error {
 		a := link.Attrs()
 		l = LinkOp{Name: name, MTU: a.MTU, GSOMaxSegs: int(a.GSOMaxSegs)}
 		return nil
@@ -88,11 +83,7 @@ func (k links) SetLink(netns string, l LinkOp) error {
 	if err := k.mine(netns); err != nil {
 		return err
 	}
-	return withHandle(netns, unix.NETLINK_ROUTE, func(h *netlink.Handle) error {
-		link, err := h.LinkByName(l.Name)
-		if err != nil {
-			return fmt.Errorf("link %s: %w", l.Name, err)
-		}
+	return withLink(netns, l.Name, func(h *netlink.Handle, link netlink.Link) error {
 		if l.MTU > 0 {
 			if err := h.LinkSetMTU(link, l.MTU); err != nil {
 				return fmt.Errorf("link %s mtu %d: %w", l.Name, l.MTU, err)

@@ -22,11 +22,7 @@ func (k overlay) FDB(netns, dev string) ([]mesh.FDBSpec, error) {
 		return nil, err
 	}
 	var out []mesh.FDBSpec
-	err := withHandle(netns, unix.NETLINK_ROUTE, func(h *netlink.Handle) error {
-		link, err := h.LinkByName(dev)
-		if err != nil {
-			return fmt.Errorf("link %s: %w", dev, err)
-		}
+	err := withLink(netns, dev, func(h *netlink.Handle, link netlink.Link) error {
 		ns, err := h.NeighList(link.Attrs().Index, unix.AF_BRIDGE)
 		if err != nil {
 			return fmt.Errorf("fdb dev %s: %w", dev, err)
@@ -47,11 +43,7 @@ func (k overlay) SetFDB(netns string, op FDBOp) error {
 	if err := k.mine(netns); err != nil {
 		return err
 	}
-	return withHandle(netns, unix.NETLINK_ROUTE, func(h *netlink.Handle) error {
-		link, err := h.LinkByName(op.Dev)
-		if err != nil {
-			return fmt.Errorf("link %s: %w", op.Dev, err)
-		}
+	return withLink(netns, op.Dev, func(h *netlink.Handle, link netlink.Link) error {
 		mac, err := net.ParseMAC(op.MAC)
 		if err != nil {
 			return fmt.Errorf("fdb %s: %w", op.MAC, err)

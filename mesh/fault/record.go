@@ -81,11 +81,20 @@ func (l *faultLog) save(dir string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
+	return mesh.WriteFile(path, append(b, '\n'))
+}
+
+// lockedLog takes mesh st's fault lock (one break or repair at a time)
+// and reads its faults.json; unlock when done.
+func lockedLog(st *mesh.State) (log *faultLog, unlock func(), err error) {
+	if unlock, err = lockFaults(st.Dir); err != nil {
+		return nil, nil, fmt.Errorf("mesh %s: %w", st.Name, err)
 	}
-	return os.Rename(tmp, path)
+	if log, err = loadFaultLog(st.Dir); err != nil {
+		unlock()
+		return nil, nil, fmt.Errorf("mesh %s: %w", st.Name, err)
+	}
+	return log, unlock, nil
 }
 
 // Faults returns the faults injected into mesh name, oldest first.

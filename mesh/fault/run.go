@@ -51,15 +51,11 @@ func Break(name string, req Request, o Options) (*Fault, error) {
 	if p.k, err = o.kernel(st); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFaults(st.Dir)
+	log, unlock, err := lockedLog(st)
 	if err != nil {
-		return nil, fmt.Errorf("mesh %s: %w", name, err)
+		return nil, err
 	}
 	defer unlock()
-	log, err := loadFaultLog(st.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("mesh %s: %w", name, err)
-	}
 	if err := kind.plan(p); err != nil {
 		if rerr := undoSteps(p.k, p.f.Steps); rerr != nil {
 			err = fmt.Errorf("%w (and rolling back failed: %v)", err, rerr)
@@ -85,15 +81,11 @@ func Repair(name string, o Options) ([]Fault, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockFaults(st.Dir)
+	log, unlock, err := lockedLog(st)
 	if err != nil {
-		return nil, fmt.Errorf("mesh %s: %w", name, err)
+		return nil, err
 	}
 	defer unlock()
-	log, err := loadFaultLog(st.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("mesh %s: %w", name, err)
-	}
 	if len(log.Faults) == 0 {
 		return nil, nil
 	}
