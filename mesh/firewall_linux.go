@@ -37,14 +37,9 @@ func Restore(path, rules string, args ...string) error {
 // what libnetwork does for the ingress sandbox. The generic netlink socket
 // is opened inside the namespace and keeps talking to it afterwards.
 func (s *linuxSystem) IPVS(path string, svcs []IPVSSpec) error {
-	var h *ipvs.Handle
-	err := netnsx.Do(path, func() error {
-		var err error
-		h, err = ipvs.New("")
-		return err
-	})
+	h, err := IPVSHandle(path)
 	if err != nil {
-		return fmt.Errorf("ipvs handle in %s: %w", path, err)
+		return err
 	}
 	defer h.Close()
 	for _, sv := range svcs {
@@ -61,4 +56,19 @@ func (s *linuxSystem) IPVS(path string, svcs []IPVSSpec) error {
 		}
 	}
 	return nil
+}
+
+// IPVSHandle opens an IPVS generic netlink socket inside the namespace at
+// path; it keeps talking to that namespace. Close it.
+func IPVSHandle(path string) (*ipvs.Handle, error) {
+	var h *ipvs.Handle
+	err := netnsx.Do(path, func() error {
+		var err error
+		h, err = ipvs.New("")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ipvs in %s: %w", path, err)
+	}
+	return h, nil
 }

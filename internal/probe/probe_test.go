@@ -35,24 +35,6 @@ func listenHTTP(t *testing.T, name string) netip.AddrPort {
 	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// listenQuiet is a loopback UDP port that reads and never answers.
-func listenQuiet(t *testing.T) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		for {
-			if _, _, err := pc.ReadFrom(make([]byte, 2048)); err != nil {
-				return
-			}
-		}
-	}()
-	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
-}
-
 // closedPort is a loopback port nothing listens on (just closed).
 func closedPort(t *testing.T, network string) netip.AddrPort {
 	t.Helper()
@@ -111,7 +93,7 @@ func TestUDP(t *testing.T) {
 	if err != nil || a.First() != "dns.1" || !strings.Contains(a.Body, "probe 1") || a.Status != 0 {
 		t.Errorf("answer %+v %v", a, err)
 	}
-	quiet := listenQuiet(t)
+	quiet := testutil.UDPEcho(t, "")
 	// A quiet server: no answer is a timeout, unless reaching is enough.
 	if _, err := Do(ctxFor(t, 200*time.Millisecond), Request{Proto: "udp", To: quiet}); !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
 		t.Errorf("answered mode, quiet server: %v", err)

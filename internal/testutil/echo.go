@@ -8,7 +8,8 @@ import (
 
 // UDPEcho serves a loopback UDP port of the caller's namespace until the
 // test ends: every datagram is answered with reply, a newline and the
-// datagram (the way the mesh's tasks answer with their name first).
+// datagram (the way the mesh's tasks answer with their name first); with
+// reply "", never (a server that ignores what it gets).
 func UDPEcho(t testing.TB, reply string) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -23,7 +24,9 @@ func UDPEcho(t testing.TB, reply string) netip.AddrPort {
 			if err != nil {
 				return
 			}
-			pc.WriteTo(append([]byte(reply+"\n"), buf[:n]...), from)
+			if reply != "" {
+				pc.WriteTo(append([]byte(reply+"\n"), buf[:n]...), from)
+			}
 		}
 	}()
 	return pc.LocalAddr().(*net.UDPAddr).AddrPort()

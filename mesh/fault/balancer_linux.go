@@ -6,7 +6,7 @@ import (
 	"github.com/moby/ipvs"
 	"golang.org/x/sys/unix"
 
-	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/meshtrace/meshtrace/mesh"
 )
 
 // balancer talks IPVS's generic netlink inside the namespace.
@@ -14,16 +14,11 @@ type balancer struct{ meshOnly }
 
 var _ Balancer = balancer{}
 
-// withIPVS opens an IPVS generic netlink socket inside the namespace.
+// withIPVS talks IPVS inside the namespace.
 func withIPVS(netns string, fn func(*ipvs.Handle) error) error {
-	var h *ipvs.Handle
-	err := netnsx.Do(netns, func() error {
-		var err error
-		h, err = ipvs.New("")
-		return err
-	})
+	h, err := mesh.IPVSHandle(netns)
 	if err != nil {
-		return fmt.Errorf("ipvs in %s: %w", netns, err)
+		return err
 	}
 	defer h.Close()
 	return fn(h)
