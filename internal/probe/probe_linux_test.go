@@ -2,7 +2,9 @@ package probe
 
 import (
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -37,16 +39,7 @@ func TestInNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\ninside\n"))
-			c.Close()
-		}
-	}()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "inside\n") }))
 	to := ln.Addr().(*net.TCPAddr).AddrPort()
 	a, err := Do(ctxFor(t, 5*time.Second), Request{Netns: path, Proto: "tcp", To: to})
 	if err != nil || a.First() != "inside" {
