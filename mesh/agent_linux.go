@@ -41,7 +41,7 @@ func RunAgent(ctx context.Context, runDir, name string, ready io.WriteCloser) er
 	}
 	logger := log.New(os.Stderr, "agent "+name+": ", log.LstdFlags)
 	// `mesh break` talks to the agent through tasks.control and SIGUSR1
-	// (see break_agent_linux.go): listen for it before saying ready.
+	// (see tasks_linux.go): listen for it before saying ready.
 	control := make(chan os.Signal, 1)
 	signal.Notify(control, syscall.SIGUSR1)
 	defer signal.Stop(control)

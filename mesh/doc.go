@@ -32,4 +32,9 @@
 // everything by the directory's mounts and the agent's command line, so it
 // works without the state file, after `kill -9` and after a half-finished
 // Up.
+//
+// Faults are injected into a running mesh by package mesh/fault, which
+// talks to the agent through State.SetTaskMode; requests go through the
+// probe client (internal/probe, see Ask). Off Linux the package builds,
+// and everything that needs namespaces says so.
 package mesh

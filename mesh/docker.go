@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"path/filepath"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -15,7 +16,7 @@ import (
 func (st *State) DockerMeta(node string) *topology.DockerMeta {
 	d := &topology.DockerMeta{}
 	ingress := topology.DockerNetwork{ID: st.OverlayID, Name: "ingress", Driver: "overlay", Scope: "swarm", Ingress: true,
-		Subnet: IngressSubnet, Endpoints: map[string]netip.Addr{}}
+		Subnet: addrplan.IngressSubnet, Endpoints: map[string]netip.Addr{}}
 	for _, n := range st.Nodes {
 		if n.Name == node {
 			ingress.Endpoints[topology.IngressSandboxEndpoint] = n.SandboxIP

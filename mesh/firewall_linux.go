@@ -12,16 +12,22 @@ import (
 )
 
 // Firewall runs one iptables-restore inside the namespace, rules on stdin.
-func (s *linuxSystem) Firewall(path, rules string) error {
+func (s *linuxSystem) Firewall(path, rules string) error { return Restore(path, rules) }
+
+// Restore runs `iptables-restore ARGS...` (--noflush, say) inside the
+// namespace at path with rules on stdin; its error carries what
+// iptables-restore said.
+func Restore(path, rules string, args ...string) error {
 	var out bytes.Buffer
-	cmd := exec.Command("iptables-restore")
+	cmd := exec.Command("iptables-restore", args...)
 	cmd.Stdin = strings.NewReader(rules)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	name := strings.Join(append([]string{"iptables-restore"}, args...), " ")
 	if err := netnsx.Start(path, cmd); err != nil {
-		return fmt.Errorf("iptables-restore in %s: %w", path, err)
+		return fmt.Errorf("%s in %s: %w", name, path, err)
 	}
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("iptables-restore in %s: %w: %s", path, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("%s in %s: %w: %s", name, path, err, strings.TrimSpace(out.String()))
 	}
 	return nil
 }
@@ -31,14 +37,9 @@ func (s *linuxSystem) Firewall(path, rules string) error {
 // what libnetwork does for the ingress sandbox. The generic netlink socket
 // is opened inside the namespace and keeps talking to it afterwards.
 func (s *linuxSystem) IPVS(path string, svcs []IPVSSpec) error {
-	var h *ipvs.Handle
-	err := netnsx.Do(path, func() error {
-		var err error
-		h, err = ipvs.New("")
-		return err
-	})
+	h, err := IPVSHandle(path)
 	if err != nil {
-		return fmt.Errorf("ipvs handle in %s: %w", path, err)
+		return err
 	}
 	defer h.Close()
 	for _, sv := range svcs {
@@ -55,4 +56,19 @@ func (s *linuxSystem) IPVS(path string, svcs []IPVSSpec) error {
 		}
 	}
 	return nil
+}
+
+// IPVSHandle opens an IPVS generic netlink socket inside the namespace at
+// path; it keeps talking to that namespace. Close it.
+func IPVSHandle(path string) (*ipvs.Handle, error) {
+	var h *ipvs.Handle
+	err := netnsx.Do(path, func() error {
+		var err error
+		h, err = ipvs.New("")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ipvs in %s: %w", path, err)
+	}
+	return h, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,59 +15,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/meshtrace/meshtrace/internal/meshtest"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/mesh"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// meshName returns a mesh name unique to this test process and call.
-func meshName(t *testing.T) string {
-	t.Helper()
-	n := testutil.Prefix()
-	if err := mesh.ValidName(n); err != nil {
-		t.Fatalf("testutil.Prefix %q is not a mesh name: %v", n, err)
-	}
-	return n
-}
-
-// runBin runs the binary and returns stdout, stderr and the exit code.
-func runBin(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command(testutil.Meshtrace(t), args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return out.String(), errb.String(), ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatalf("meshtrace %v: %v", args, err)
-	}
-	return out.String(), errb.String(), 0
-}
-
-// upMesh brings a mesh up with the real binary and always tears it down.
-func upMesh(t *testing.T, name string, args ...string) {
-	t.Helper()
-	t.Cleanup(func() { downAPI(t, name) })
-	out, errs, code := runBin(t, append([]string{"mesh", "up", "--name", name}, args...)...)
-	if code != 0 {
-		t.Fatalf("mesh up %s: exit %d\n%s%s", name, code, out, errs)
-	}
-}
-
-func downAPI(t *testing.T, name string) {
-	t.Helper()
-	if _, err := mesh.Down(name, mesh.Options{}); err != nil {
-		t.Errorf("cleanup: mesh down %s: %v", name, err)
-	}
-}
-
 func statusJSON(t *testing.T, name string) (*mesh.State, int) {
 	t.Helper()
-	out, errs, code := runBin(t, "mesh", "status", "--name", name, "-o", "json")
+	out, errs, code := meshtest.Run(t, "mesh", "status", "--name", name, "-o", "json")
 	var st mesh.State
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("mesh status -o json: %v\n%s%s", err, out, errs)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtrace/meshtrace/internal/meshtest"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/mesh"
 )
@@ -24,9 +25,9 @@ func TestDownAfterUpKilled(t *testing.T) {
 	testutil.NeedRoot(t)
 	for _, phase := range []string{"veths", "config", "agent"} {
 		t.Run(phase, func(t *testing.T) {
-			name := meshName(t)
+			name := meshtest.Name(t)
 			before := takeSnapshot(t, name)
-			t.Cleanup(func() { downAPI(t, name) })
+			t.Cleanup(func() { meshtest.Down(t, name) })
 			cmd := stalledUp(t, name, phase)
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
@@ -39,7 +40,7 @@ func TestDownAfterUpKilled(t *testing.T) {
 			if st, err := mesh.Load("", name); err == nil && st.Phase != mesh.PhaseBuilding {
 				t.Errorf("killed up left phase %q", st.Phase)
 			}
-			out, errs, code := runBin(t, "mesh", "down", "--name", name)
+			out, errs, code := meshtest.Run(t, "mesh", "down", "--name", name)
 			if code != 0 || !strings.Contains(out, fmt.Sprintf("%d namespaces", len(half.Mounts))) {
 				t.Errorf("mesh down: exit %d, %q %s (had %d namespaces)", code, out, errs, len(half.Mounts))
 			}
@@ -52,9 +53,9 @@ func TestDownAfterUpKilled(t *testing.T) {
 // itself.
 func TestUpInterruptedRollsBack(t *testing.T) {
 	testutil.NeedRoot(t)
-	name := meshName(t)
+	name := meshtest.Name(t)
 	before := takeSnapshot(t, name)
-	t.Cleanup(func() { downAPI(t, name) })
+	t.Cleanup(func() { meshtest.Down(t, name) })
 	cmd := stalledUp(t, name, "config")
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -76,9 +77,9 @@ func TestUpFailureRollsBack(t *testing.T) {
 	testutil.NeedRoot(t)
 	for _, phase := range []string{"veths", "agent"} {
 		t.Run(phase, func(t *testing.T) {
-			name := meshName(t)
+			name := meshtest.Name(t)
 			before := takeSnapshot(t, name)
-			t.Cleanup(func() { downAPI(t, name) })
+			t.Cleanup(func() { meshtest.Down(t, name) })
 			o := mesh.Options{Binary: testutil.Meshtrace(t), Hook: func(step string) error {
 				if strings.HasPrefix(step, phase) {
 					return errors.New("injected")
@@ -98,9 +99,9 @@ func TestUpFailureRollsBack(t *testing.T) {
 // binary) and asks it from every node.
 func TestUpAPI(t *testing.T) {
 	testutil.NeedRoot(t)
-	name := meshName(t)
+	name := meshtest.Name(t)
 	before := takeSnapshot(t, name)
-	t.Cleanup(func() { downAPI(t, name) })
+	t.Cleanup(func() { meshtest.Down(t, name) })
 	cfg := mesh.Config{Name: name, Nodes: 3, LB: mesh.LBAuto, Services: []mesh.ServiceSpec{{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: 3}}}
 	st, err := mesh.Up(context.Background(), cfg, mesh.Options{Binary: testutil.Meshtrace(t)})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshtrace/meshtrace/internal/meshtest"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/mesh"
 )
@@ -19,9 +20,9 @@ import (
 // and from a client on the LAN; and `down` leaves the machine as it was.
 func TestRoutingMesh(t *testing.T) {
 	testutil.NeedRoot(t)
-	name := meshName(t)
+	name := meshtest.Name(t)
 	before := takeSnapshot(t, name)
-	upMesh(t, name, "--nodes", "2", "--service", "web:8080:80x3", "--service", "dns:5353:53/udpx2", "--lb", "iptables")
+	meshtest.Up(t, name, "--nodes", "2", "--service", "web:8080:80x3", "--service", "dns:5353:53/udpx2", "--lb", "iptables")
 
 	st, code := statusJSON(t, name)
 	if code != 0 || st.Health == nil || !st.Health.Healthy || !st.Health.AgentAlive {
@@ -94,14 +95,14 @@ func TestRoutingMesh(t *testing.T) {
 	}
 
 	// The real CLI exec path: curl in the client, exit codes passed on.
-	out, errs, code := runBin(t, "mesh", "exec", "--name", name, "client", "--", "curl", "-s", "-m", "3", "192.168.77.11:8080")
+	out, errs, code := meshtest.Run(t, "mesh", "exec", "--name", name, "client", "--", "curl", "-s", "-m", "3", "192.168.77.11:8080")
 	if first, _, _ := strings.Cut(out, "\n"); code != 0 || !strings.HasPrefix(first, "web.") {
 		t.Errorf("mesh exec client curl: exit %d, %q %s", code, out, errs)
 	}
-	if _, _, code := runBin(t, "mesh", "exec", "--name", name, "node1", "--", "sh", "-c", "exit 7"); code != 7 {
+	if _, _, code := meshtest.Run(t, "mesh", "exec", "--name", name, "node1", "--", "sh", "-c", "exit 7"); code != 7 {
 		t.Errorf("mesh exec exit code %d, want 7", code)
 	}
-	out, _, _ = runBin(t, "mesh", "ls", "-o", "json")
+	out, _, _ = meshtest.Run(t, "mesh", "ls", "-o", "json")
 	var ls []mesh.Summary
 	if err := json.Unmarshal([]byte(out), &ls); err != nil {
 		t.Fatalf("mesh ls -o json: %v\n%s", err, out)
@@ -116,12 +117,12 @@ func TestRoutingMesh(t *testing.T) {
 
 	checkPath(t, name, st)
 
-	out, errs, code = runBin(t, "mesh", "down", "--name", name)
+	out, errs, code = meshtest.Run(t, "mesh", "down", "--name", name)
 	if code != 0 || !strings.Contains(out, "removed") {
 		t.Fatalf("mesh down: exit %d\n%s%s", code, out, errs)
 	}
 	assertRestored(t, name, before)
-	out, _, code = runBin(t, "mesh", "down", "--name", name)
+	out, _, code = meshtest.Run(t, "mesh", "down", "--name", name)
 	if code != 0 || !strings.Contains(out, "nothing to remove") {
 		t.Errorf("second mesh down: exit %d, %q", code, out)
 	}
@@ -150,7 +151,7 @@ func checkPath(t *testing.T, name string, st *mesh.State) {
 	}
 	for _, node := range st.Nodes {
 		for _, svc := range st.Services {
-			out, errs, code := runBin(t, "path", "--mesh", name, "--node", node.Name, "--port", fmt.Sprint(svc.Published), "--proto", svc.Proto, "-o", "json")
+			out, errs, code := meshtest.Run(t, "path", "--mesh", name, "--node", node.Name, "--port", fmt.Sprint(svc.Published), "--proto", svc.Proto, "-o", "json")
 			if code != 0 {
 				t.Errorf("path --node %s --port %d: exit %d\n%s%s", node.Name, svc.Published, code, out, errs)
 				continue
@@ -192,9 +193,9 @@ func checkPath(t *testing.T, name string, st *mesh.State) {
 // removes everything.
 func TestDownAfterAgentKilled(t *testing.T) {
 	testutil.NeedRoot(t)
-	name := meshName(t)
+	name := meshtest.Name(t)
 	before := takeSnapshot(t, name)
-	upMesh(t, name, "--nodes", "2", "--service", "web:8080:80x2", "--lb", "iptables")
+	meshtest.Up(t, name, "--nodes", "2", "--service", "web:8080:80x2", "--lb", "iptables")
 	st, _ := statusJSON(t, name)
 	if err := killPID(st.AgentPID); err != nil {
 		t.Fatal(err)
@@ -206,7 +207,7 @@ func TestDownAfterAgentKilled(t *testing.T) {
 	if st.Services[0].Tasks[0].Answering == nil || *st.Services[0].Tasks[0].Answering {
 		t.Errorf("a task answers without its agent")
 	}
-	if out, errs, code := runBin(t, "mesh", "down", "--name", name); code != 0 {
+	if out, errs, code := meshtest.Run(t, "mesh", "down", "--name", name); code != 0 {
 		t.Fatalf("mesh down: exit %d\n%s%s", code, out, errs)
 	}
 	assertRestored(t, name, before)
@@ -226,10 +227,10 @@ func TestMeshBadInput(t *testing.T) {
 		{"bad nodes", []string{"--nodes", "0"}, "--nodes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			name := meshName(t)
+			name := meshtest.Name(t)
 			before := takeSnapshot(t, name)
-			t.Cleanup(func() { downAPI(t, name) })
-			out, errs, code := runBin(t, append([]string{"mesh", "up", "--name", name}, tc.args...)...)
+			t.Cleanup(func() { meshtest.Down(t, name) })
+			out, errs, code := meshtest.Run(t, append([]string{"mesh", "up", "--name", name}, tc.args...)...)
 			if code == 0 || !strings.Contains(errs, tc.wantErr) {
 				t.Errorf("mesh up %v: exit %d, stderr %q, want an error containing %q (stdout %q)", tc.args, code, errs, tc.wantErr, out)
 			}
@@ -237,7 +238,7 @@ func TestMeshBadInput(t *testing.T) {
 		})
 	}
 	t.Run("bad name", func(t *testing.T) {
-		_, errs, code := runBin(t, "mesh", "up", "--name", "../../etc")
+		_, errs, code := meshtest.Run(t, "mesh", "up", "--name", "../../etc")
 		if code == 0 || !strings.Contains(errs, "mesh name") {
 			t.Errorf("exit %d, %q", code, errs)
 		}
@@ -246,18 +247,18 @@ func TestMeshBadInput(t *testing.T) {
 		if ok, _ := mesh.NewSystem().HasIPVS(); ok {
 			t.Skip("this kernel has IPVS")
 		}
-		name := meshName(t)
+		name := meshtest.Name(t)
 		before := takeSnapshot(t, name)
-		_, errs, code := runBin(t, "mesh", "up", "--name", name, "--lb", "ipvs")
+		_, errs, code := meshtest.Run(t, "mesh", "up", "--name", name, "--lb", "ipvs")
 		if code == 0 || !strings.Contains(errs, "no IPVS") {
 			t.Errorf("exit %d, %q", code, errs)
 		}
 		assertRestored(t, name, before)
 	})
 	t.Run("name clash", func(t *testing.T) {
-		name := meshName(t)
-		upMesh(t, name, "--nodes", "1", "--lb", "iptables")
-		_, errs, code := runBin(t, "mesh", "up", "--name", name, "--nodes", "1", "--lb", "iptables")
+		name := meshtest.Name(t)
+		meshtest.Up(t, name, "--nodes", "1", "--lb", "iptables")
+		_, errs, code := meshtest.Run(t, "mesh", "up", "--name", name, "--nodes", "1", "--lb", "iptables")
 		if code == 0 || !strings.Contains(errs, "already exists") {
 			t.Errorf("second up: exit %d, %q", code, errs)
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
+
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 )
 
@@ -107,8 +109,8 @@ func (p *Plan) Netns() []*NetnsSpec {
 		{Key: "lan", Path: p.LANPath(), Role: "lan", Bridges: []BridgeSpec{{Name: lanBridge}}},
 		{
 			Key: "client", Path: p.ClientPath(), Role: "client",
-			Veths: []VethSpec{{Name: "eth0", MAC: MAC(ClientIP), PeerPath: p.LANPath(), PeerName: "client", PeerMaster: lanBridge}},
-			Addrs: []AddrSpec{{"eth0", netip.PrefixFrom(ClientIP, LANSubnet.Bits())}},
+			Veths: []VethSpec{{Name: "eth0", MAC: addrplan.MAC(addrplan.ClientIP), PeerPath: p.LANPath(), PeerName: "client", PeerMaster: lanBridge}},
+			Addrs: []AddrSpec{{"eth0", netip.PrefixFrom(addrplan.ClientIP, addrplan.LANSubnet.Bits())}},
 		},
 	}
 	for i := range p.Nodes {
@@ -121,30 +123,30 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 	node := p.Nodes[ni]
 	host := &NetnsSpec{
 		Key: node.Name + "/host", Path: p.HostPath(ni), Role: "host",
-		Bridges: []BridgeSpec{{Name: GWBridge}},
-		Veths:   []VethSpec{{Name: "eth0", MAC: MAC(node.IP), PeerPath: p.LANPath(), PeerName: "lan-" + node.Name, PeerMaster: lanBridge}},
+		Bridges: []BridgeSpec{{Name: addrplan.GWBridge}},
+		Veths:   []VethSpec{{Name: "eth0", MAC: addrplan.MAC(node.IP), PeerPath: p.LANPath(), PeerName: "lan-" + node.Name, PeerMaster: lanBridge}},
 		Addrs: []AddrSpec{
-			{"eth0", netip.PrefixFrom(node.IP, LANSubnet.Bits())},
-			{GWBridge, netip.PrefixFrom(GWBridgeIP, GWSubnet.Bits())},
+			{"eth0", netip.PrefixFrom(node.IP, addrplan.LANSubnet.Bits())},
+			{addrplan.GWBridge, netip.PrefixFrom(addrplan.GWBridgeIP, addrplan.GWSubnet.Bits())},
 		},
 		Sysctls: []Sysctl{
 			{"net/ipv4/ip_forward", "1"},
-			{"net/ipv4/conf/" + GWBridge + "/route_localnet", "1"},
+			{"net/ipv4/conf/" + addrplan.GWBridge + "/route_localnet", "1"},
 		},
-		Rules: dockerrules.Host(GWBridge, GWSubnet, SandboxGWIP, p.ports()),
+		Rules: dockerrules.Host(addrplan.GWBridge, addrplan.GWSubnet, addrplan.SandboxGWIP, p.ports()),
 	}
 	ovKey := node.Name + "/1-" + p.OverlayID
 	overlay := &NetnsSpec{
 		Key: ovKey, Path: p.OverlayPath(ni), Role: "overlay",
-		Bridges: []BridgeSpec{{Name: OverlayBridge, MTU: OverlayMTU}},
+		Bridges: []BridgeSpec{{Name: addrplan.OverlayBridge, MTU: addrplan.OverlayMTU}},
 		VXLAN: &VXLANSpec{
-			Name: VXLANDev, TmpName: fmt.Sprintf("vx-%06x-%s", VNI, p.OverlayID[:5]), CreateIn: host.Path,
-			VNI: VNI, Port: VXLANPort, MTU: OverlayMTU, Master: OverlayBridge,
+			Name: addrplan.VXLANDev, TmpName: fmt.Sprintf("vx-%06x-%s", addrplan.IngressVNI, p.OverlayID[:5]), CreateIn: host.Path,
+			VNI: addrplan.IngressVNI, Port: addrplan.VXLANPort, MTU: addrplan.OverlayMTU, Master: addrplan.OverlayBridge,
 			// As dockerd 20.10 creates it (checked on a real node):
 			// `vxlan id 4096 dstport 4789 proxy l2miss l3miss`, learning on.
 			Learning: true, Proxy: true, L2Miss: true, L3Miss: true,
 		},
-		Addrs: []AddrSpec{{OverlayBridge, netip.PrefixFrom(IngressGW, IngressSubnet.Bits())}},
+		Addrs: []AddrSpec{{addrplan.OverlayBridge, netip.PrefixFrom(addrplan.IngressGW, addrplan.IngressSubnet.Bits())}},
 	}
 	// The overlay driver programs every endpoint on another node: a
 	// neighbour entry (for the VTEP's ARP proxy) and an FDB entry pointing
@@ -154,8 +156,8 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 			continue
 		}
 		remote := p.Nodes[ep.node].IP
-		overlay.Neighs = append(overlay.Neighs, NeighSpec{Dev: VXLANDev, IP: ep.ip, MAC: MAC(ep.ip)})
-		overlay.FDB = append(overlay.FDB, FDBSpec{Dev: VXLANDev, MAC: MAC(ep.ip), Dst: remote})
+		overlay.Neighs = append(overlay.Neighs, NeighSpec{Dev: addrplan.VXLANDev, IP: ep.ip, MAC: addrplan.MAC(ep.ip)})
+		overlay.FDB = append(overlay.FDB, FDBSpec{Dev: addrplan.VXLANDev, MAC: addrplan.MAC(ep.ip), Dst: remote})
 	}
 
 	// Bridge-side veth names as Docker's: in the overlay namespace the
@@ -175,17 +177,17 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 	}
 
 	sbox := &NetnsSpec{
-		Key: node.Name + "/" + SandboxName, Path: p.SandboxPath(ni), Role: "ingress-sandbox",
+		Key: node.Name + "/" + addrplan.SandboxName, Path: p.SandboxPath(ni), Role: "ingress-sandbox",
 		Addrs: []AddrSpec{
-			{"eth0", netip.PrefixFrom(node.SandboxIP, IngressSubnet.Bits())},
-			{"eth1", netip.PrefixFrom(SandboxGWIP, GWSubnet.Bits())},
+			{"eth0", netip.PrefixFrom(node.SandboxIP, addrplan.IngressSubnet.Bits())},
+			{"eth1", netip.PrefixFrom(addrplan.SandboxGWIP, addrplan.GWSubnet.Bits())},
 		},
-		Routes:  []RouteSpec{{"eth1", GWBridgeIP}},
+		Routes:  []RouteSpec{{"eth1", addrplan.GWBridgeIP}},
 		Sysctls: []Sysctl{{"net/ipv4/ip_forward", "1"}},
 	}
-	ing := leg(SandboxName, "ingress", overlay.Path, OverlayBridge, OverlayMTU, MAC(node.SandboxIP))
+	ing := leg(addrplan.SandboxName, "ingress", overlay.Path, addrplan.OverlayBridge, addrplan.OverlayMTU, addrplan.MAC(node.SandboxIP))
 	ing.Name = "eth0"
-	gw := leg(SandboxName, "gwbridge", host.Path, GWBridge, 0, MAC(SandboxGWIP))
+	gw := leg(addrplan.SandboxName, "gwbridge", host.Path, addrplan.GWBridge, 0, addrplan.MAC(addrplan.SandboxGWIP))
 	gw.Name = "eth1"
 	sbox.Veths = []VethSpec{ing, gw}
 	var svcs []dockerrules.Service
@@ -209,7 +211,7 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 			Sysctl{"net/ipv4/vs/expire_nodest_conn", "1"},
 			Sysctl{"net/ipv4/vs/expire_quiescent_template", "1"})
 	}
-	sbox.Rules = dockerrules.IngressSandbox(IngressSubnet, node.SandboxIP, svcs, opts)
+	sbox.Rules = dockerrules.IngressSandbox(addrplan.IngressSubnet, node.SandboxIP, svcs, opts)
 
 	specs := []*NetnsSpec{host, overlay, sbox}
 	for _, s := range p.Services {
@@ -220,15 +222,15 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 			ts := &NetnsSpec{
 				Key: node.Name + "/" + t.NetnsID, Path: p.TaskPath(t), Role: "task",
 				Addrs: []AddrSpec{
-					{"eth0", netip.PrefixFrom(t.IngressIP, IngressSubnet.Bits())},
-					{"eth1", netip.PrefixFrom(t.GWIP, GWSubnet.Bits())},
+					{"eth0", netip.PrefixFrom(t.IngressIP, addrplan.IngressSubnet.Bits())},
+					{"eth1", netip.PrefixFrom(t.GWIP, addrplan.GWSubnet.Bits())},
 				},
-				Routes: []RouteSpec{{"eth1", GWBridgeIP}},
+				Routes: []RouteSpec{{"eth1", addrplan.GWBridgeIP}},
 				Rules:  dockerrules.Task(t.IngressIP, []dockerrules.Port{s.port()}, dockerrules.Modern),
 			}
-			ing := leg(t.NetnsID, "ingress", overlay.Path, OverlayBridge, OverlayMTU, MAC(t.IngressIP))
+			ing := leg(t.NetnsID, "ingress", overlay.Path, addrplan.OverlayBridge, addrplan.OverlayMTU, addrplan.MAC(t.IngressIP))
 			ing.Name = "eth0"
-			gw := leg(t.NetnsID, "gwbridge", host.Path, GWBridge, 0, MAC(t.GWIP))
+			gw := leg(t.NetnsID, "gwbridge", host.Path, addrplan.GWBridge, 0, addrplan.MAC(t.GWIP))
 			gw.Name = "eth1"
 			ts.Veths = []VethSpec{ing, gw}
 			specs = append(specs, ts)
@@ -277,7 +279,7 @@ func (s nameSet) unique(netnsPath string, parts ...string) string {
 		s[netnsPath] = map[string]bool{}
 	}
 	for salt := 0; ; salt++ {
-		name := vethName(append(parts, fmt.Sprint(salt))...)
+		name := addrplan.VethName(append(parts, fmt.Sprint(salt))...)
 		if !s[netnsPath][name] {
 			s[netnsPath][name] = true
 			return name

@@ -1,38 +1,17 @@
 package mesh
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"path/filepath"
+
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
 
-// The address plan. Every mesh uses the same numbers: its namespaces are
-// private, so two meshes never see each other's addresses.
-var (
-	LANSubnet     = netip.MustParsePrefix("192.168.77.0/24")
-	ClientIP      = netip.MustParseAddr("192.168.77.9")
-	firstNodeIP   = netip.MustParseAddr("192.168.77.10")
-	GWSubnet      = netip.MustParsePrefix("172.18.0.0/16")
-	GWBridgeIP    = netip.MustParseAddr("172.18.0.1")
-	SandboxGWIP   = netip.MustParseAddr("172.18.0.2")
-	IngressSubnet = netip.MustParsePrefix("10.0.0.0/24")
-	IngressGW     = netip.MustParseAddr("10.0.0.1")
-)
-
-// Fixed names, as Docker spells them.
-const (
-	GWBridge      = "docker_gwbridge"
-	SandboxName   = "ingress_sbox"
-	OverlayBridge = "br0"
-	VXLANDev      = "vxlan0"
-	VNI           = 4096
-	VXLANPort     = 4789
-	OverlayMTU    = 1450
-	FirstFWMark   = 0x100
-	lanBridge     = "lanbr"
-)
+// The address plan is internal/addrplan's: every mesh uses the same
+// numbers (its namespaces are private, so two meshes never see each
+// other's addresses). The LAN's bridge is the mesh's own.
+const lanBridge = "lanbr"
 
 // Plan is the complete, deterministic layout of one mesh: every address,
 // MAC, namespace file and link name, derived from the Config alone.
@@ -50,7 +29,6 @@ type NodePlan struct {
 	Name      string
 	IP        netip.Addr // on the underlay LAN
 	SandboxIP netip.Addr // ingress_sbox's address on the ingress overlay
-	nextGW    netip.Addr
 }
 
 // ServicePlan is one service and its tasks.
@@ -77,47 +55,42 @@ func NewPlan(cfg Config, lb, runDir string) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Name: cfg.Name, LB: lb, Dir: filepath.Join(runDir, cfg.Name)}
-	p.OverlayID = base36(hash(cfg.Name, "ingress"), 10)
+	p.OverlayID = addrplan.NetworkID(cfg.Name, "ingress")
 
 	// Ingress addresses: .1 is br0 (the gateway), then one per node's
 	// sandbox, one VIP per service, then the tasks.
-	need := cfg.Nodes + len(cfg.Services)
+	ing := addrplan.Ingress{Nodes: cfg.Nodes, Services: len(cfg.Services)}
+	tasks := 0
 	for _, s := range cfg.Services {
-		need += s.Replicas
+		tasks += s.Replicas
 	}
-	if avail := ingressHosts() - 1; need > avail {
-		return nil, fmt.Errorf("mesh %s: %d nodes, %d services and their tasks need %d addresses on the ingress network %s, which has %d",
-			cfg.Name, cfg.Nodes, len(cfg.Services), need, IngressSubnet, avail)
+	if err := ing.Fits(tasks); err != nil {
+		return nil, fmt.Errorf("mesh %s: %w", cfg.Name, err)
 	}
-	next := IngressGW.Next()
-	alloc := func() netip.Addr { a := next; next = next.Next(); return a }
-
-	ip := firstNodeIP
 	for i := range cfg.Nodes {
-		p.Nodes = append(p.Nodes, NodePlan{
-			Name: fmt.Sprintf("node%d", i), IP: ip, SandboxIP: alloc(), nextGW: SandboxGWIP.Next(),
-		})
-		ip = ip.Next()
+		p.Nodes = append(p.Nodes, NodePlan{Name: fmt.Sprintf("node%d", i), IP: addrplan.NodeIP(i), SandboxIP: ing.Sandbox(i)})
 	}
 	for i, s := range cfg.Services {
-		p.Services = append(p.Services, ServicePlan{ServiceSpec: s, FWMark: uint32(FirstFWMark + i), VIP: alloc()})
+		p.Services = append(p.Services, ServicePlan{ServiceSpec: s, FWMark: uint32(addrplan.FirstFWMark + i), VIP: ing.VIP(i)})
 	}
 	seen := map[string]string{}
+	onNode := make([]int, len(p.Nodes)) // tasks placed on each node so far
+	ti := 0
 	for si := range p.Services {
 		s := &p.Services[si]
 		// Replicas go round robin over the nodes: web.1 on node0, web.2
 		// on node1, ...
 		for r := 1; r <= s.Replicas; r++ {
 			ni := (r - 1) % len(p.Nodes)
-			node := &p.Nodes[ni]
 			t := TaskPlan{
 				Name:      fmt.Sprintf("%s.%d", s.Name, r),
 				Node:      ni,
-				NetnsID:   hex.EncodeToString(hash(cfg.Name, s.Name, fmt.Sprint(r)))[:12],
-				IngressIP: alloc(),
-				GWIP:      node.nextGW,
+				NetnsID:   addrplan.ContainerID(cfg.Name, s.Name, fmt.Sprint(r)),
+				IngressIP: ing.Task(ti),
+				GWIP:      addrplan.TaskGWIP(onNode[ni]),
 			}
-			node.nextGW = node.nextGW.Next()
+			ti++
+			onNode[ni]++
 			if other, dup := seen[t.NetnsID]; dup {
 				return nil, fmt.Errorf("mesh %s: tasks %s and %s hash to the same netns id %s", cfg.Name, other, t.Name, t.NetnsID)
 			}
@@ -126,11 +99,6 @@ func NewPlan(cfg Config, lb, runDir string) (*Plan, error) {
 		}
 	}
 	return p, nil
-}
-
-// ingressHosts is the number of usable host addresses of IngressSubnet.
-func ingressHosts() int {
-	return 1<<(32-IngressSubnet.Bits()) - 2
 }
 
 // Paths of a mesh's namespace files.
@@ -143,7 +111,7 @@ func (p *Plan) NetnsDir(node int) string {
 	return filepath.Join(p.Dir, p.Nodes[node].Name, "netns")
 }
 func (p *Plan) SandboxPath(node int) string {
-	return filepath.Join(p.NetnsDir(node), SandboxName)
+	return filepath.Join(p.NetnsDir(node), addrplan.SandboxName)
 }
 func (p *Plan) OverlayPath(node int) string {
 	return filepath.Join(p.NetnsDir(node), "1-"+p.OverlayID)
@@ -159,37 +127,4 @@ func (p *Plan) Tasks() []TaskPlan {
 		ts = append(ts, s.Tasks...)
 	}
 	return ts
-}
-
-// MAC returns the MAC Docker derives from an IPv4 address: 02:42 and the
-// four address bytes.
-func MAC(a netip.Addr) string {
-	b := a.As4()
-	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
-}
-
-// vethName returns a Docker-style veth name ("veth" + 7 hex) for one leg
-// of an endpoint, stable for the given parts (mesh, netns, network, salt).
-func vethName(parts ...string) string {
-	return "veth" + hex.EncodeToString(hash(parts...))[:7]
-}
-
-func hash(parts ...string) []byte {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return h.Sum(nil)
-}
-
-// base36 renders the first bytes of b as n lower-case base-36 characters,
-// the alphabet of Swarm network ids.
-func base36(b []byte, n int) string {
-	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-	out := make([]byte, n)
-	for i := range out {
-		out[i] = digits[int(b[i])%36]
-	}
-	return string(out)
 }

@@ -2,11 +2,12 @@ package mesh
 
 import (
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
 
 func testPlan(t *testing.T, nodes int, lb string, specs ...string) *Plan {
@@ -181,7 +182,7 @@ func TestNetnsSpecs(t *testing.T) {
 			t.Errorf("%s: %d fdb, %d neighbours, want %d remote endpoints", ov.Key, len(ov.FDB), len(ov.Neighs), eps-local)
 		}
 		for _, f := range ov.FDB {
-			if f.Dst == p.Nodes[ni].IP || !LANSubnet.Contains(f.Dst) || f.Dev != "vxlan0" {
+			if f.Dst == p.Nodes[ni].IP || !addrplan.LANSubnet.Contains(f.Dst) || f.Dev != "vxlan0" {
 				t.Errorf("%s: fdb %+v does not point at another node", ov.Key, f)
 			}
 		}
@@ -239,12 +240,6 @@ func TestNetnsSpecsIPVS(t *testing.T) {
 		if !found {
 			t.Errorf("%s: no net.ipv4.vs.conntrack=1", s.Key)
 		}
-	}
-}
-
-func TestMAC(t *testing.T) {
-	if got := MAC(netip.MustParseAddr("10.0.0.5")); got != "02:42:0a:00:00:05" {
-		t.Errorf("MAC = %s", got)
 	}
 }
 

@@ -2,5 +2,12 @@
 
 package mesh
 
+import "time"
+
 // agentRunning: there is no agent without Linux.
 func agentRunning(int, string, string) bool { return false }
+
+// SetTaskMode fails: there is no agent without Linux.
+func (st *State) SetTaskMode(string, string, time.Duration) (string, error) {
+	return "", errUnsupported
+}

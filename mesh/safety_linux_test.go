@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtrace/meshtrace/internal/meshtest"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/mesh"
 )
@@ -49,7 +50,7 @@ func TestDownRefusesNonMesh(t *testing.T) {
 			if err := tc.make(p); err != nil {
 				t.Fatal(err)
 			}
-			out, errs, code := runBin(t, "mesh", "down", "--run-dir", runDir, "--name", tc.name)
+			out, errs, code := meshtest.Run(t, "mesh", "down", "--run-dir", runDir, "--name", tc.name)
 			if code == 0 || !strings.Contains(errs, tc.want) || !strings.Contains(errs, p) {
 				t.Errorf("mesh down: exit %d, %q %q; want it refused saying %q", code, out, errs, tc.want)
 			}
@@ -66,7 +67,7 @@ func TestDownRefusesNonMesh(t *testing.T) {
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, errs, code := runBin(t, "mesh", "down", "--run-dir", runDir, "--name", "empty"); code != 0 {
+	if _, errs, code := meshtest.Run(t, "mesh", "down", "--run-dir", runDir, "--name", "empty"); code != 0 {
 		t.Errorf("down of an empty mesh directory: exit %d, %s", code, errs)
 	}
 	if _, err := os.Lstat(empty); err == nil {
@@ -79,8 +80,8 @@ func TestDownRefusesNonMesh(t *testing.T) {
 // inherited, a harness's pipe, reaches EOF too), in a session of its own.
 func TestAgentDetached(t *testing.T) {
 	testutil.NeedRoot(t)
-	name := meshName(t)
-	t.Cleanup(func() { downAPI(t, name) })
+	name := meshtest.Name(t)
+	t.Cleanup(func() { meshtest.Down(t, name) })
 	extraR, extraW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -155,10 +156,10 @@ func pipeID(t *testing.T, f *os.File) string {
 // (text and JSON), and `mesh status` too.
 func TestListShowsDeadAgent(t *testing.T) {
 	testutil.NeedRoot(t)
-	name := meshName(t)
-	upMesh(t, name, "--nodes", "1", "--lb", "iptables")
+	name := meshtest.Name(t)
+	meshtest.Up(t, name, "--nodes", "1", "--lb", "iptables")
 	summary := func() mesh.Summary {
-		out, errs, code := runBin(t, "mesh", "ls", "-o", "json")
+		out, errs, code := meshtest.Run(t, "mesh", "ls", "-o", "json")
 		var ms []mesh.Summary
 		if err := json.Unmarshal([]byte(out), &ms); code != 0 || err != nil {
 			t.Fatalf("mesh ls -o json: exit %d, %v\n%s%s", code, err, out, errs)
@@ -181,13 +182,13 @@ func TestListShowsDeadAgent(t *testing.T) {
 	if s := summary(); s.Agent != "dead" {
 		t.Errorf("after the kill: agent %q, want dead (%+v)", s.Agent, s)
 	}
-	out, _, _ := runBin(t, "mesh", "ls")
+	out, _, _ := meshtest.Run(t, "mesh", "ls")
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, name+" ") && !strings.Contains(l, "dead") {
 			t.Errorf("mesh ls line does not say the agent is dead: %q", l)
 		}
 	}
-	out, _, code := runBin(t, "mesh", "status", "--name", name)
+	out, _, code := meshtest.Run(t, "mesh", "status", "--name", name)
 	if code == 0 || !strings.Contains(out, "agent pid "+itoa(st.AgentPID)+" dead") {
 		t.Errorf("mesh status: exit %d, %q; want the agent said dead", code, out)
 	}

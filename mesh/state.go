@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
 
 // DefaultRunDir holds one directory per mesh.
@@ -98,7 +100,7 @@ func (p *Plan) State() *State {
 	st := &State{
 		Name: p.Name, LB: p.LB, Phase: PhaseBuilding, Created: time.Now().UTC().Truncate(time.Second),
 		Dir: p.Dir, OverlayID: p.OverlayID,
-		Client: ClientState{IP: ClientIP, Netns: p.ClientPath()},
+		Client: ClientState{IP: addrplan.ClientIP, Netns: p.ClientPath()},
 	}
 	for i, n := range p.Nodes {
 		st.Nodes = append(st.Nodes, NodeState{Name: n.Name, IP: n.IP, Host: p.HostPath(i), NetnsDir: p.NetnsDir(i), SandboxIP: n.SandboxIP})
@@ -119,15 +121,22 @@ func (st *State) Save() error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(st.Dir, stateFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("mesh %s: write %s: %w", st.Name, tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := WriteFile(filepath.Join(st.Dir, stateFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("mesh %s: %w", st.Name, err)
 	}
 	return nil
+}
+
+// WriteFile writes b to path atomically: to a temporary file next to it,
+// renamed over it, so a reader sees the old file or the new one, never
+// half of one. The mesh's state and control files and faults.json are
+// written with it.
+func WriteFile(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Load reads a mesh's state file from runDir ("" = DefaultRunDir).

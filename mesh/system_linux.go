@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -97,17 +98,20 @@ func (s *linuxSystem) handle(path string) (*nsHandle, error) {
 	return nh, nil
 }
 
+// HasIPVS is internal/kmod's IPVS check. Building a mesh writes to the
+// kernel and programs IPVS, so it may load ip_vs as its lookup does
+// (kmod.Allow, what --allow-module-load gives the readers). Generic
+// netlink families are global to the kernel, so asking from the caller's
+// namespace changes nothing else.
 func (s *linuxSystem) HasIPVS() (bool, string) {
-	// Generic netlink families are global to the kernel, so asking from
-	// the caller's namespace is a read that changes nothing.
-	_, err := netlink.GenlFamilyGet("IPVS")
-	if err == nil {
+	ok, reason, err := kmod.IPVS(kmod.Allow{}, func() (bool, error) { return kmod.IPVSFamily(netlink.GenlFamilyGet) })
+	switch {
+	case err != nil:
+		return false, fmt.Sprintf("generic netlink family IPVS: %v", err)
+	case ok:
 		return true, "generic netlink family IPVS present"
 	}
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, os.ErrNotExist) {
-		return false, "generic netlink family IPVS missing"
-	}
-	return false, fmt.Sprintf("generic netlink family IPVS: %v", err)
+	return false, reason
 }
 
 func (s *linuxSystem) CreateNetns(path string) error {
@@ -315,3 +319,6 @@ func writeSysctls(path string, sysctls []Sysctl) error {
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
+
+// needLinux: this is Linux.
+func needLinux() error { return nil }

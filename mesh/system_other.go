@@ -2,7 +2,11 @@
 
 package mesh
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"io"
+)
 
 // NewSystem returns a System that fails: meshes need Linux namespaces.
 func NewSystem() System { return unsupported{} }
@@ -20,3 +24,14 @@ func (unsupported) Firewall(string, string) error          { return errUnsupport
 func (unsupported) IPVS(string, []IPVSSpec) error          { return errUnsupported }
 func (unsupported) StartAgent(AgentSpec) (int, error)      { return 0, errUnsupported }
 func (unsupported) Remove(string, string) (Removed, error) { return Removed{}, errUnsupported }
+
+// needLinux: a mesh is made of Linux network namespaces.
+func needLinux() error { return errUnsupported }
+
+// Exec fails: there are no mesh namespaces to run in.
+func Exec(string, string, string, []string, io.Reader, io.Writer, io.Writer) (int, error) {
+	return 0, errUnsupported
+}
+
+// RunAgent fails: there are no task namespaces to serve in.
+func RunAgent(context.Context, string, string, io.WriteCloser) error { return errUnsupported }

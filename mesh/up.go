@@ -74,6 +74,11 @@ func Up(ctx context.Context, cfg Config, o Options) (st *State, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if o.System == nil {
+		if err := needLinux(); err != nil {
+			return nil, err
+		}
+	}
 	sys := o.system()
 	if c, ok := sys.(io.Closer); ok && o.System == nil {
 		defer c.Close()

@@ -91,6 +91,12 @@ func emulationRule(r *Rule) (uint32, bool) {
 	return mark, found
 }
 
+// EmulationMark reports whether r is one backend rule of the iptables
+// emulation of an IPVS firewall-mark service, the shape LBServices
+// recognises, and the service's mark: what code outside topology asks
+// instead of reading the rule's options.
+func EmulationMark(r *Rule) (uint32, bool) { return emulationRule(r) }
+
 // isEmulationRule reports a backend rule of the iptables emulation of IPVS:
 // path evaluation stops there and models the whole service.
 func isEmulationRule(r *Rule) bool {

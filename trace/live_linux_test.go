@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/vishvananda/netlink"
 )
@@ -307,7 +308,7 @@ func TestLiveWorldUplinkInBridge(t *testing.T) {
 		if err := netlink.LinkSetUp(br); err != nil {
 			return err
 		}
-		gw := netip.MustParseAddr("192.168.99.1")
+		gw := addrplan.Nth(addrplan.LANSubnet, 1) // the LAN's router
 		return netlink.RouteAdd(&netlink.Route{LinkIndex: br.Attrs().Index, Gw: gw.AsSlice()})
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 	"github.com/meshtrace/meshtrace/internal/dockerns"
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
@@ -35,8 +36,8 @@ type world struct {
 }
 
 var (
-	worldNode   = netip.MustParseAddr("192.168.99.10")
-	worldClient = netip.MustParseAddr("192.168.99.9")
+	worldNode   = dockerns.NodeIP.Addr()
+	worldClient = addrplan.ClientIP
 )
 
 func newWorld(t *testing.T) *world {

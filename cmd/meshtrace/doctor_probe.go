@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
+	"github.com/meshtrace/meshtrace/internal/probe"
 	"github.com/meshtrace/meshtrace/mesh"
 )
 
@@ -18,7 +17,7 @@ import (
 // or, on this host, to 127.0.0.1 (tcp: the handshake must complete, the
 // application's protocol is unknown; udp: only an ICMP "port unreachable"
 // counts as a failure, since a server may rightly ignore the probe's
-// datagram).
+// datagram: probe.Reached).
 func probeFunc(ctx context.Context, src *sourceFlags, timeout time.Duration) (func(proto string, port int) error, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("--probe-timeout %s: must be positive", timeout)
@@ -58,27 +57,10 @@ func probeFunc(ctx context.Context, src *sourceFlags, timeout time.Duration) (fu
 		}, nil
 	}
 	return func(proto string, port int) error {
-		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
-		if proto != "udp" {
-			c, err := net.DialTimeout("tcp4", addr, timeout)
-			if err != nil {
-				return fmt.Errorf("tcp connect to %s: %w", addr, err)
-			}
-			return c.Close()
-		}
-		c, err := net.Dial("udp4", addr)
-		if err != nil {
-			return fmt.Errorf("udp %s: %w", addr, err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(timeout))
-		if _, err := c.Write([]byte("meshtrace doctor probe\n")); err != nil {
-			return fmt.Errorf("udp %s: %w", addr, err)
-		}
-		_, err = c.Read(make([]byte, 2048))
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("udp %s: port unreachable: %w", addr, err)
-		}
-		return nil
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+		_, err := probe.Do(ctx, probe.Request{Proto: proto, To: to, Payload: "meshtrace doctor probe\n", Mode: probe.Reached})
+		return err
 	}, nil
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/internal/testutil"
@@ -18,24 +15,12 @@ import (
 // the host: a TCP port must complete the handshake; a UDP port fails only
 // on "port unreachable" (a server may ignore the probe's datagram).
 func TestHostProbe(t *testing.T) {
-	testutil.NeedRoot(t)
-	path := filepath.Join(t.TempDir(), testutil.Prefix())
-	if err := netnsx.Create(path); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netnsx.Destroy(path) })
+	path := testutil.Netns(t)
 	var (
 		tcp    net.Listener
 		silent net.PacketConn
 	)
-	err := netnsx.Do(path, func() error {
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(lo); err != nil {
-			return err
-		}
+	err := netnsx.Do(path, func() (err error) {
 		if tcp, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
 			return err
 		}

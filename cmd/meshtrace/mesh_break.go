@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshtrace/meshtrace/mesh"
+	"github.com/meshtrace/meshtrace/mesh/fault"
 )
 
 var _ = addMeshSubcommands(meshBreakCmd, meshRepairCmd)
@@ -19,7 +20,7 @@ func addMeshSubcommands(fs ...func(*string) *cobra.Command) bool {
 func meshBreakCmd(runDir *string) *cobra.Command {
 	var (
 		name, out string
-		req       mesh.BreakRequest
+		req       fault.Request
 		list      bool
 	)
 	c := &cobra.Command{
@@ -56,19 +57,19 @@ directory, so ` + "`meshtrace mesh repair`" + ` puts everything back, from any p
 			w := cmd.OutOrStdout()
 			if list {
 				if out == "json" {
-					return writeIndented(cmd, mesh.FaultKinds())
+					return writeIndented(cmd, fault.Kinds())
 				}
-				return mesh.WriteFaultList(w)
+				return fault.WriteList(w)
 			}
 			req.Fault = args[0]
-			f, err := mesh.Break(name, req, mesh.BreakOptions{RunDir: *runDir})
+			f, err := fault.Break(name, req, fault.Options{RunDir: *runDir})
 			if err != nil {
 				return err
 			}
 			if out == "json" {
 				return writeIndented(cmd, f)
 			}
-			mesh.WriteFault(w, name, f)
+			fault.Write(w, name, f)
 			return nil
 		},
 	}
@@ -91,10 +92,10 @@ func meshRepairCmd(runDir *string) *cobra.Command {
 			if out != "text" && out != "json" {
 				return fmt.Errorf("unknown output %q: want text or json", out)
 			}
-			done, err := mesh.Repair(name, mesh.BreakOptions{RunDir: *runDir})
+			done, err := fault.Repair(name, fault.Options{RunDir: *runDir})
 			if out == "json" {
 				if done == nil {
-					done = []mesh.Fault{}
+					done = []fault.Fault{}
 				}
 				if werr := writeIndented(cmd, done); werr != nil && err == nil {
 					err = werr

@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 )
 
@@ -59,7 +60,7 @@ func (b *builder) build() error {
 	if err := b.buildHost(); err != nil {
 		return err
 	}
-	if b.ovl, err = b.overlay(w.Overlay, IngressSubnet, IngressVNI); err != nil {
+	if b.ovl, err = b.overlay(w.Overlay, addrplan.IngressSubnet, addrplan.IngressVNI); err != nil {
 		return err
 	}
 	if w.UserOverlay != "" {
@@ -77,7 +78,7 @@ func (b *builder) build() error {
 	for _, s := range b.w.Services {
 		ports = append(ports, s.Ports...)
 	}
-	return b.restore(b.host, dockerrules.Host("docker_gwbridge", GwSubnet, nth(GwSubnet, 2), ports))
+	return b.restore(b.host, dockerrules.Host(addrplan.GWBridge, addrplan.GWSubnet, addrplan.SandboxGWIP, ports))
 }
 
 // netns creates and registers one namespace of the world.
@@ -106,8 +107,8 @@ func (b *builder) buildHost() error {
 	if err := b.veth(leg{ns: h, name: "eth0", mtu: 1500, addr: NodeIP}, leg{ns: h, name: "underlay0", mtu: 1500}); err != nil {
 		return err
 	}
-	gwAddr := netip.PrefixFrom(GwBridgeIP, GwSubnet.Bits())
-	if err := b.bridge(h, "docker_gwbridge", 1500, gwAddr); err != nil {
+	gwAddr := netip.PrefixFrom(addrplan.GWBridgeIP, addrplan.GWSubnet.Bits())
+	if err := b.bridge(h, addrplan.GWBridge, 1500, gwAddr); err != nil {
 		return err
 	}
 	if err := b.sysctl(h, "net.ipv4.ip_forward", "1"); err != nil {
@@ -166,11 +167,11 @@ func (b *builder) overlay(name string, subnet netip.Prefix, vni int) (*netnsFile
 	if err != nil {
 		return nil, err
 	}
-	if err := b.bridge(n, "br0", OverlayMTU, netip.PrefixFrom(nth(subnet, 1), subnet.Bits())); err != nil {
+	if err := b.bridge(n, "br0", addrplan.OverlayMTU, netip.PrefixFrom(addrplan.Nth(subnet, 1), subnet.Bits())); err != nil {
 		return nil, err
 	}
 	tmp := "vx-" + strconv.Itoa(vni)
-	vx := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: tmp, MTU: OverlayMTU}, VxlanId: vni, Port: VXLANPort,
+	vx := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: tmp, MTU: addrplan.OverlayMTU}, VxlanId: vni, Port: addrplan.VXLANPort,
 		Learning: true, Proxy: true, L2miss: true, L3miss: true}
 	if err := b.host.h.LinkAdd(vx); err != nil {
 		return nil, fmt.Errorf("netns host: add vxlan %s: %w", tmp, err)
@@ -191,8 +192,8 @@ func (b *builder) overlay(name string, subnet netip.Prefix, vni int) (*netnsFile
 	if err := b.setup(n, "vxlan0", netip.Prefix{}, "br0"); err != nil {
 		return nil, err
 	}
-	b.expect(name, LinkSpec{Name: "vxlan0", Kind: "vxlan", MTU: OverlayMTU, Master: "br0", VNI: vni, Port: VXLANPort})
-	if subnet == IngressSubnet {
+	b.expect(name, LinkSpec{Name: "vxlan0", Kind: "vxlan", MTU: addrplan.OverlayMTU, Master: "br0", VNI: vni, Port: addrplan.VXLANPort})
+	if subnet == addrplan.IngressSubnet {
 		if err := b.remotePeer(n); err != nil {
 			return nil, err
 		}
@@ -225,17 +226,17 @@ func (b *builder) buildSandbox() error {
 	if err != nil {
 		return err
 	}
-	sboxIP := nth(IngressSubnet, 2)
-	if err := b.overlayLeg(b.ovl, n, "eth0", sboxIP, IngressSubnet); err != nil {
+	sboxIP := addrplan.Ingress{Nodes: 1}.Sandbox(0)
+	if err := b.overlayLeg(b.ovl, n, "eth0", sboxIP, addrplan.IngressSubnet); err != nil {
 		return err
 	}
-	if err := b.gwLeg(n, "eth1", nth(GwSubnet, 2)); err != nil {
+	if err := b.gwLeg(n, "eth1", addrplan.SandboxGWIP); err != nil {
 		return err
 	}
 	if err := b.sysctl(n, "net.ipv4.ip_forward", "1"); err != nil {
 		return err
 	}
-	return b.restore(n, dockerrules.IngressSandbox(IngressSubnet, sboxIP, w.Services,
+	return b.restore(n, dockerrules.IngressSandbox(addrplan.IngressSubnet, sboxIP, w.Services,
 		dockerrules.SandboxOpts{Variant: b.o.Variant, Emulate: b.o.Emulate}))
 }
 
@@ -266,7 +267,7 @@ func (b *builder) buildTask(i int) error {
 	if err != nil {
 		return err
 	}
-	if err := b.overlayLeg(b.ovl, n, "eth0", t.IngressIP, IngressSubnet); err != nil {
+	if err := b.overlayLeg(b.ovl, n, "eth0", t.IngressIP, addrplan.IngressSubnet); err != nil {
 		return err
 	}
 	if err := b.gwLeg(n, "eth1", t.GwIP); err != nil {

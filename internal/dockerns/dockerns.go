@@ -12,12 +12,12 @@
 package dockerns
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 )
 
@@ -59,28 +59,24 @@ type ServiceSpec struct {
 	Replicas int
 }
 
-// Fixed addressing of the world (the shapes of swarm-mesh.md).
+// The world's addresses are internal/addrplan's (the shapes of
+// swarm-mesh.md): the node is a mesh's node0 on the LAN, the remote VTEP
+// its node1.
 var (
-	GwSubnet      = netip.MustParsePrefix("172.18.0.0/16")
-	GwBridgeIP    = netip.MustParseAddr("172.18.0.1")
-	IngressSubnet = netip.MustParsePrefix("10.0.0.0/24")
-	UserSubnet    = netip.MustParsePrefix("10.0.1.0/24")
-	NodeIP        = netip.MustParsePrefix("192.168.99.10/24")
+	NodeIP = netip.PrefixFrom(addrplan.NodeIP(0), addrplan.LANSubnet.Bits())
 	// RemoteVTEP is the other node the overlay knows a peer behind
 	// (static FDB + neighbour entry, as the overlay driver programs them).
-	RemoteVTEP = netip.MustParseAddr("192.168.99.11")
-	RemoteIP   = netip.MustParseAddr("10.0.0.254")
-	RemoteMAC  = "02:42:0a:00:00:fe"
+	RemoteVTEP = addrplan.NodeIP(1)
+	RemoteIP   = addrplan.Nth(addrplan.IngressSubnet, 254)
+	RemoteMAC  = addrplan.MAC(RemoteIP)
+	// UserSubnet is the east-west user overlay's (EastWest).
+	UserSubnet = netip.MustParsePrefix("10.0.1.0/24")
 )
 
-// Fixed VXLAN and MTU values.
+// The east-west overlay's VXLAN id and service mark.
 const (
-	IngressVNI   = 4096
-	UserVNI      = 4097
-	VXLANPort    = 4789
-	OverlayMTU   = 1450
-	ServiceMark  = 0x100
-	EastWestMark = 0x101
+	UserVNI      = addrplan.IngressVNI + 1
+	EastWestMark = addrplan.FirstFWMark + 1
 )
 
 // World is a built node. Expect lists every link the builder made, so a
@@ -182,69 +178,36 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// hexName derives a stable pseudo-random name from the prefix, like
-// Docker's ids: n hex chars.
-func hexName(prefix, what string, i, n int) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d", prefix, what, i)))
-	return hex.EncodeToString(sum[:])[:n]
-}
-
-// overlayName is "1-" plus 10 lower-case alphanumerics, like Docker's
-// network ids in base 36.
-func overlayName(prefix, what string) string {
-	const alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
-	sum := sha256.Sum256([]byte(prefix + "/" + what))
-	b := make([]byte, 10)
-	for i := range b {
-		b[i] = alnum[int(sum[i])%len(alnum)]
-	}
-	return "1-" + string(b)
-}
-
-// dockerMAC is the MAC Docker derives from a container's IPv4 address.
-func dockerMAC(a netip.Addr) string {
-	b := a.As4()
-	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
-}
-
-// nth returns the i-th address of a prefix (network address + i).
-func nth(p netip.Prefix, i int) netip.Addr {
-	b := p.Masked().Addr().As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v += uint32(i)
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
-
 // plan fills the names and addresses of a world before anything is built.
 func plan(o Options) *World {
 	w := &World{
 		Prefix:  o.Prefix,
-		Overlay: overlayName(o.Prefix, "ingress"),
+		Overlay: "1-" + addrplan.NetworkID(o.Prefix, "ingress"),
 		Expect:  map[string][]LinkSpec{},
 		Rules:   map[string][]string{},
 		Sysctls: map[string]map[string]string{},
 	}
-	w.Sandbox = "ingress_sbox"
+	w.Sandbox = addrplan.SandboxName
 	if o.Variant == dockerrules.Docker112 {
-		w.Sandbox = hexName(o.Prefix, "sandbox", 0, 12)
+		w.Sandbox = addrplan.ContainerID(o.Prefix, "sandbox")
 	}
 	if o.EastWest {
-		w.UserOverlay = overlayName(o.Prefix, "user")
+		w.UserOverlay = "1-" + addrplan.NetworkID(o.Prefix, "user")
 	}
-	first := 3 + len(o.Services) // .1 br0, .2 sandbox, then one VIP per service
+	ing := addrplan.Ingress{Nodes: 1, Services: len(o.Services)}
 	for si, spec := range o.Services {
-		svc := dockerrules.Service{Name: spec.Name, FWMark: ServiceMark + uint32(si), VIP: nth(IngressSubnet, 3+si), Ports: spec.Ports}
+		svc := dockerrules.Service{Name: spec.Name, FWMark: addrplan.FirstFWMark + uint32(si), VIP: ing.VIP(si), Ports: spec.Ports}
 		for range spec.Replicas {
 			i := len(w.Tasks)
 			t := Task{
-				Name:      hexName(o.Prefix, "task", i, 12),
+				Name:      addrplan.ContainerID(o.Prefix, "task", strconv.Itoa(i)),
 				Service:   spec.Name,
 				Ports:     spec.Ports,
-				IngressIP: nth(IngressSubnet, first+i),
-				GwIP:      nth(GwSubnet, 3+i),
+				IngressIP: ing.Task(i),
+				GwIP:      addrplan.TaskGWIP(i),
 			}
 			if o.EastWest {
-				t.UserIP = nth(UserSubnet, 4+i)
+				t.UserIP = addrplan.Nth(UserSubnet, 4+i)
 			}
 			w.Tasks = append(w.Tasks, t)
 			svc.Backends = append(svc.Backends, t.IngressIP)
@@ -253,7 +216,7 @@ func plan(o Options) *World {
 	}
 	if o.EastWest {
 		s0 := w.Services[0]
-		w.EastWestSvc = &dockerrules.Service{Name: s0.Name, FWMark: EastWestMark, VIP: nth(UserSubnet, 2), Ports: s0.Ports}
+		w.EastWestSvc = &dockerrules.Service{Name: s0.Name, FWMark: EastWestMark, VIP: addrplan.Nth(UserSubnet, 2), Ports: s0.Ports}
 		for _, t := range w.Tasks {
 			if t.Service == s0.Name {
 				w.EastWestSvc.Backends = append(w.EastWestSvc.Backends, t.UserIP)

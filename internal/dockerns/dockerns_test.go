@@ -125,9 +125,6 @@ func TestOptionsDefaults(t *testing.T) {
 	if err := o.defaults(); err != nil || o.Tasks != 2 || len(o.Ports) != 1 {
 		t.Errorf("defaults: %+v %v", o, err)
 	}
-	if got := dockerMAC(nth(IngressSubnet, 4)); got != "02:42:0a:00:00:04" {
-		t.Errorf("dockerMAC = %s", got)
-	}
 }
 
 func TestBuildServices(t *testing.T) {

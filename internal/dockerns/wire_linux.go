@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
@@ -62,16 +63,16 @@ func (b *builder) gwLeg(n *netnsFile, ifname string, ip netip.Addr) error {
 	i := b.gwPorts
 	b.gwPorts++
 	b.mu.Unlock()
-	hostSide := "veth" + hexName(b.w.Prefix, "gw", i, 7)
-	addr := netip.PrefixFrom(ip, GwSubnet.Bits())
-	err := b.veth(leg{ns: b.host, name: hostSide, mtu: 1500, master: "docker_gwbridge"},
-		leg{ns: n, name: ifname, mtu: 1500, mac: dockerMAC(ip), addr: addr})
+	hostSide := addrplan.VethName(b.w.Prefix, "gw", strconv.Itoa(i))
+	addr := netip.PrefixFrom(ip, addrplan.GWSubnet.Bits())
+	err := b.veth(leg{ns: b.host, name: hostSide, mtu: 1500, master: addrplan.GWBridge},
+		leg{ns: n, name: ifname, mtu: 1500, mac: addrplan.MAC(ip), addr: addr})
 	if err != nil {
 		return err
 	}
-	r := &netlink.Route{Dst: nil, Gw: GwBridgeIP.AsSlice()}
+	r := &netlink.Route{Dst: nil, Gw: addrplan.GWBridgeIP.AsSlice()}
 	if err := n.h.RouteAdd(r); err != nil {
-		return fmt.Errorf("netns %s: default via %s: %w", n.name, GwBridgeIP, err)
+		return fmt.Errorf("netns %s: default via %s: %w", n.name, addrplan.GWBridgeIP, err)
 	}
 	return nil
 }
@@ -88,8 +89,8 @@ func (b *builder) overlayLeg(ovl *netnsFile, n *netnsFile, ifname string, ip net
 		b.usrPorts++
 	}
 	b.mu.Unlock()
-	return b.veth(leg{ns: ovl, name: "veth" + strconv.Itoa(i), mtu: OverlayMTU, master: "br0"},
-		leg{ns: n, name: ifname, mtu: OverlayMTU, mac: dockerMAC(ip), addr: netip.PrefixFrom(ip, subnet.Bits())})
+	return b.veth(leg{ns: ovl, name: "veth" + strconv.Itoa(i), mtu: addrplan.OverlayMTU, master: "br0"},
+		leg{ns: n, name: ifname, mtu: addrplan.OverlayMTU, mac: addrplan.MAC(ip), addr: netip.PrefixFrom(ip, subnet.Bits())})
 }
 
 // listen opens the task's servers on its target ports, inside its netns.

@@ -133,21 +133,28 @@ func IngressSandbox(ingressSubnet netip.Prefix, sboxIP netip.Addr, services []Se
 	return b.String()
 }
 
-// writeEmulation renders round robin over s.Backends for packets marked
-// s.FWMark: rule i matches every (n-i)th packet reaching it, the last one
-// takes the rest, which is how `--mode nth` gives an even rotation. The nat
-// table sees only a connection's first packet, so this balances
-// connections, like IPVS.
+// writeEmulation renders the emulation of s in chain.
 func writeEmulation(b *strings.Builder, chain string, s Service) {
-	n := len(s.Backends)
-	for i, be := range s.Backends {
+	for _, spec := range EmulationSpecs(s.FWMark, s.Backends) {
+		fmt.Fprintf(b, "-A %s %s\n", chain, spec)
+	}
+}
+
+// EmulationSpecs are the rules (without "-A CHAIN") of round robin over
+// backends for packets marked mark: rule i matches every (n-i)th packet
+// reaching it, the last one takes the rest, which is how `--mode nth`
+// gives an even rotation. The nat table sees only a connection's first
+// packet, so this balances connections, like IPVS.
+func EmulationSpecs(mark uint32, backends []netip.Addr) []string {
+	out := make([]string, 0, len(backends))
+	for i, be := range backends {
 		stat := ""
-		if rest := n - i; rest > 1 {
+		if rest := len(backends) - i; rest > 1 {
 			stat = fmt.Sprintf(" -m statistic --mode nth --every %d --packet 0", rest)
 		}
-		fmt.Fprintf(b, "-A %s -m mark --mark %#x%s -m comment --comment %q -j DNAT --to-destination %s\n",
-			chain, s.FWMark, stat, EmulationComment, be)
+		out = append(out, fmt.Sprintf("-m mark --mark %#x%s -m comment --comment %q -j DNAT --to-destination %s", mark, stat, EmulationComment, be))
 	}
+	return out
 }
 
 // Task returns a task namespace's nat and filter tables: the REDIRECT from

@@ -3,6 +3,8 @@ package synth
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
 
 // The capture points of a two-node routing mesh shaped like the one
@@ -25,15 +27,18 @@ var MeshPoints = []string{
 	"node1/5f4e3d2c1b0a/eth0",        // 13 remote task
 }
 
-// Addresses of the synthetic mesh.
+// Addresses of the synthetic mesh: the plan's (internal/addrplan) for
+// `mesh up --service web:8080:80x2 --service dns:5353:53/udpx2`, web.1 on
+// node0 and web.2 on node1.
 var (
-	ClientIP   = netip.MustParseAddr("192.168.77.9")
-	Node0IP    = netip.MustParseAddr("192.168.77.10")
-	Node1IP    = netip.MustParseAddr("192.168.77.11")
-	SandboxGW  = netip.MustParseAddr("172.18.0.2")
-	SandboxIng = netip.MustParseAddr("10.0.0.2")
-	LocalTask  = netip.MustParseAddr("10.0.0.6")
-	RemoteTask = netip.MustParseAddr("10.0.0.7")
+	meshIngress = addrplan.Ingress{Nodes: 2, Services: 2}
+	ClientIP    = addrplan.ClientIP
+	Node0IP     = addrplan.NodeIP(0)
+	Node1IP     = addrplan.NodeIP(1)
+	SandboxGW   = addrplan.SandboxGWIP
+	SandboxIng  = meshIngress.Sandbox(0)
+	LocalTask   = meshIngress.Task(0)
+	RemoteTask  = meshIngress.Task(1)
 )
 
 // Sighting is one frame at one point.
@@ -132,7 +137,7 @@ func (c Conn) Emit(emit func(Sighting)) {
 				if !p.fromClient {
 					a, b = b, a
 				}
-				frame = Ether(MAC(a), MAC(b), VXLAN(a, b, 49152+c.ClientPort%16384, 4096, 0, frame))
+				frame = Ether(MAC(a), MAC(b), VXLAN(a, b, 49152+c.ClientPort%16384, addrplan.IngressVNI, 0, frame))
 			}
 			out := h.out
 			if !p.fromClient {

@@ -6,6 +6,8 @@ package synth
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
 
 // Protocols.
@@ -99,10 +101,7 @@ func checksum(b []byte) uint16 {
 }
 
 // MAC is the MAC Docker derives from an IPv4 address (02:42 + address).
-func MAC(a netip.Addr) [6]byte {
-	b := a.As4()
-	return [6]byte{0x02, 0x42, b[0], b[1], b[2], b[3]}
-}
+func MAC(a netip.Addr) [6]byte { return addrplan.HWAddr(a) }
 
 // Ether wraps an IPv4 packet in an Ethernet II header.
 func Ether(src, dst [6]byte, ip []byte) []byte {
