@@ -54,3 +54,6 @@ func kernelReaders() Readers {
 	u := unsupported{}
 	return Readers{Links: u, Firewall: u, IPVS: u, Conntrack: u, Sysctl: u, Sockets: u}
 }
+
+// Discover needs Linux's namespace files.
+func Discover(string, []string) ([]NetnsRef, error) { return nil, errNotLinux }

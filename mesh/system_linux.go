@@ -104,14 +104,10 @@ func (s *linuxSystem) handle(path string) (*nsHandle, error) {
 // netlink families are global to the kernel, so asking from the caller's
 // namespace changes nothing else.
 func (s *linuxSystem) HasIPVS() (bool, string) {
-	ok, reason, err := kmod.IPVS(kmod.Allow{}, func() (bool, error) { return kmod.IPVSFamily(netlink.GenlFamilyGet) })
-	switch {
-	case err != nil:
-		return false, fmt.Sprintf("generic netlink family IPVS: %v", err)
-	case ok:
-		return true, "generic netlink family IPVS present"
+	if ok, reason := kmod.HostIPVS(kmod.Allow{}); !ok {
+		return false, reason
 	}
-	return false, reason
+	return true, "generic netlink family IPVS present"
 }
 
 func (s *linuxSystem) CreateNetns(path string) error {
