@@ -130,34 +130,48 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp topology.Pro
 			f.Fix = "dockerd lost the IPVS service: `docker service update --force SERVICE` re-programs it; check dockerd's log for IPVS errors"
 		}
 	case topology.BreakIPVSUnavailable:
-		if c.emulatedNoBackends(&f, h, pp) {
-			break
+		if !c.emulatedNoBackends(&f, h, pp) {
+			c.lbBreak(&f, h, pp.String())
 		}
-		f.Code = "ipvs-missing"
-		f.Summary = "the kernel has no IPVS, so the routing mesh cannot balance " + pp.String()
-		f.Confirm = "modprobe ip_vs && lsmod | grep ip_vs"
-		f.Fix = "load ip_vs (modprobe ip_vs ip_vs_rr) or use a kernel built with CONFIG_IP_VS"
 	case topology.BreakSNATMissing:
 		f.Code = "snat-missing"
 		f.Summary = fmt.Sprintf("%s: %s does not SNAT balanced packets; tasks reply around it and the client drops the replies", pp, h.Netns)
 		f.Confirm = c.in(h.Netns, "iptables-save -t nat")
 		f.Fix = "re-create dockerd's `-A POSTROUTING -d INGRESS_SUBNET -m ipvs --ipvs -j SNAT --to-source SANDBOX_IP` (restart dockerd on this node)"
+	default:
+		if !c.lbBreak(&f, h, pp.String()) {
+			f.Code = "path-broken"
+			f.Summary = fmt.Sprintf("%s breaks in %s", pp, h.Netns)
+			f.Fix = "see `meshtrace path` for the hop where it stops"
+		}
+	}
+	c.add(f)
+}
+
+// lbBreak words the breaks the load balancer's own state makes, the same
+// on a published port's path and a VIP's (what names it: "tcp/8080", "VIP
+// 10.0.1.2 (service api)"); false for another break.
+func (c *checker) lbBreak(f *Finding, h topology.Hop, what string) bool {
+	switch h.Code {
 	case topology.BreakNoBackends:
 		f.Code = "service-no-backends"
-		f.Summary = fmt.Sprintf("the IPVS service behind %s has no real servers", pp)
+		f.Summary = fmt.Sprintf("the IPVS service behind %s has no real servers", what)
 		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
 		f.Fix = "no task of the service is running or healthy: check `docker service ps SERVICE`"
 	case topology.BreakWeightZero:
 		f.Code = "backends-weight-zero"
-		f.Summary = fmt.Sprintf("every real server behind %s has weight 0 (drained)", pp)
+		f.Summary = fmt.Sprintf("every real server behind %s has weight 0 (drained)", what)
 		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
 		f.Fix = "tasks are shutting down or failing health checks; check `docker service ps SERVICE`"
+	case topology.BreakIPVSUnavailable:
+		f.Code = "ipvs-missing"
+		f.Summary = "the kernel has no IPVS, so the routing mesh cannot balance " + what
+		f.Confirm = "modprobe ip_vs && lsmod | grep ip_vs"
+		f.Fix = "load ip_vs (modprobe ip_vs ip_vs_rr) or use a kernel built with CONFIG_IP_VS"
 	default:
-		f.Code = "path-broken"
-		f.Summary = fmt.Sprintf("%s breaks in %s", pp, h.Netns)
-		f.Fix = "see `meshtrace path` for the hop where it stops"
+		return false
 	}
-	c.add(f)
+	return true
 }
 
 // emulatedNoBackends: where the kernel has no IPVS and the load balancing

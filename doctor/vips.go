@@ -77,16 +77,6 @@ func (c *checker) vipBreak(v topology.ServiceVIP, from string, h topology.Hop) {
 		f.Summary = fmt.Sprintf("%s reach no load balancer in %s: no mark or IPVS service takes the VIP", call, h.Netns)
 		f.Confirm = c.in(h.Netns, "iptables-save -t mangle; ipvsadm -Ln")
 		f.Fix = "dockerd programs each VIP's MARK rule and IPVS service in its network's lb_ namespace: `docker service update --force SERVICE` re-programs them; check dockerd's log for IPVS errors"
-	case topology.BreakNoBackends:
-		f.Code = "service-no-backends"
-		f.Summary = fmt.Sprintf("the IPVS service behind %s (%s) has no real servers", what, svc)
-		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
-		f.Fix = "no task of the service is running or healthy: check `docker service ps SERVICE`"
-	case topology.BreakWeightZero:
-		f.Code = "backends-weight-zero"
-		f.Summary = fmt.Sprintf("every real server behind %s (%s) has weight 0 (drained)", what, svc)
-		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
-		f.Fix = "tasks are shutting down or failing health checks; check `docker service ps SERVICE`"
 	case topology.BreakFilterDrop:
 		f.Code = "filter-drop"
 		f.Summary = fmt.Sprintf("%s are dropped by the firewall in %s", call, h.Netns)
@@ -97,15 +87,12 @@ func (c *checker) vipBreak(v topology.ServiceVIP, from string, h topology.Hop) {
 		f.Summary = fmt.Sprintf("%s: %s does not SNAT balanced packets; tasks reply around it and the caller drops the replies", call, h.Netns)
 		f.Confirm = c.in(h.Netns, "iptables-save -t nat")
 		f.Fix = "re-create dockerd's `-A POSTROUTING -d SUBNET -m ipvs --ipvs -j SNAT --to-source LB_IP` in the lb_ namespace (restart dockerd on this node)"
-	case topology.BreakIPVSUnavailable:
-		f.Code = "ipvs-missing"
-		f.Summary = "the kernel has no IPVS, so service VIPs do not balance: " + call + " fail"
-		f.Confirm = "modprobe ip_vs && lsmod | grep ip_vs"
-		f.Fix = "load ip_vs (modprobe ip_vs ip_vs_rr) or use a kernel built with CONFIG_IP_VS"
 	default:
-		f.Code = "vip-path-broken"
-		f.Summary = fmt.Sprintf("%s break in %s", call, h.Netns)
-		f.Fix = fmt.Sprintf("see `meshtrace path --vip %s --netns %s` for the hop where it stops", v.VIP, from)
+		if !c.lbBreak(&f, h, what+" ("+svc+")") {
+			f.Code = "vip-path-broken"
+			f.Summary = fmt.Sprintf("%s break in %s", call, h.Netns)
+			f.Fix = fmt.Sprintf("see `meshtrace path --vip %s --netns %s` for the hop where it stops", v.VIP, from)
+		}
 	}
 	c.add(f)
 }

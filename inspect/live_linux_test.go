@@ -3,7 +3,6 @@ package inspect
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -149,7 +148,7 @@ func TestLiveDockerWorld(t *testing.T) {
 		Ports: []dockerrules.Port{{Proto: "tcp", Published: 8080, Target: 80}, {Proto: "udp", Published: 5353, Target: 53}}})
 	// A conntrack entry to find: a UDP datagram inside the first task.
 	task0 := w.Tasks[0]
-	sendUDP(t, w.Dir+"/"+task0.Name, netip.MustParseAddrPort("127.0.0.1:9"))
+	testutil.SendUDP(t, w.Dir+"/"+task0.Name, netip.MustParseAddrPort("127.0.0.1:9"))
 	// A per-link knob off its default, read back from the link dump.
 	err := netnsx.Do(w.Dir+"/"+task0.Name, func() error {
 		return os.WriteFile("/proc/sys/net/ipv4/conf/eth0/rp_filter", []byte("2"), 0o644)
@@ -292,7 +291,7 @@ func TestLiveFirewallModesAgree(t *testing.T) {
 			// One datagram the task's filter INPUT drops (-p udp -j DROP),
 			// so a rule counter is not zero.
 			dropped := rulesHit(t, w, task.Name)
-			sendUDP(t, w.Dir+"/"+w.Sandbox, netip.AddrPortFrom(task.IngressIP, 9999))
+			testutil.SendUDP(t, w.Dir+"/"+w.Sandbox, netip.AddrPortFrom(task.IngressIP, 9999))
 			for i := 0; rulesHit(t, w, task.Name) == dropped && i < 50; i++ {
 				time.Sleep(10 * time.Millisecond)
 			}
@@ -372,22 +371,6 @@ func rulesHit(t *testing.T, w *dockerns.World, name string) uint64 {
 		}
 	}
 	return n
-}
-
-func sendUDP(t *testing.T, nsPath string, to netip.AddrPort) {
-	t.Helper()
-	err := netnsx.Do(nsPath, func() error {
-		c, err := net.Dial("udp4", to.String())
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write([]byte("x"))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Two worlds built the same way have the same ifindexes everywhere: the

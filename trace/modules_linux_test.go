@@ -2,9 +2,8 @@ package trace
 
 import (
 	"errors"
-	"net"
+	"net/netip"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/topology"
-	"github.com/vishvananda/netlink"
 )
 
 // noModules is a module gate that finds none.
@@ -67,16 +65,7 @@ func (g *askedGate) Present(m string) (bool, string) {
 // not even the module gate is asked for one. Where the table holds
 // entries, they are read.
 func TestKernelConntrackEmptyTable(t *testing.T) {
-	testutil.NeedRoot(t)
-	path := filepath.Join(t.TempDir(), testutil.Prefix())
-	if err := netnsx.Create(path); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := netnsx.Destroy(path); err != nil {
-			t.Error(err)
-		}
-	})
+	path := testutil.Netns(t)
 	g := &askedGate{}
 	ct, err := Kernel{Modules: g}.Conntrack(path)
 	if err != nil || len(ct) != 0 || len(g.asked) != 0 {
@@ -87,25 +76,7 @@ func TestKernelConntrackEmptyTable(t *testing.T) {
 	if out, err := netnsx.Output(path, exec.Command("iptables", "-w", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW", "-j", "ACCEPT")); err != nil {
 		t.Fatalf("iptables: %v %s", err, out)
 	}
-	err = netnsx.Do(path, func() error {
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(lo); err != nil {
-			return err
-		}
-		c, err := net.Dial("udp4", "127.0.0.1:9")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write([]byte("x"))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.SendUDP(t, path, netip.MustParseAddrPort("127.0.0.1:9"))
 	ct, err = Kernel{Modules: g}.Conntrack(path)
 	if err != nil || len(ct) == 0 {
 		t.Fatalf("after a datagram: %d entries, error %v", len(ct), err)

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"net"
+	"net/netip"
 	"path/filepath"
 	"testing"
 
@@ -31,4 +33,22 @@ func Netns(t testing.TB) string {
 		t.Fatalf("netns %s: lo up: %v", path, err)
 	}
 	return path
+}
+
+// SendUDP sends one datagram to to from inside the namespace at nsPath:
+// enough for conntrack to track a "connection".
+func SendUDP(t testing.TB, nsPath string, to netip.AddrPort) {
+	t.Helper()
+	err := netnsx.Do(nsPath, func() error {
+		c, err := net.Dial("udp4", to.String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("x"))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("netns %s: udp to %s: %v", nsPath, to, err)
+	}
 }
