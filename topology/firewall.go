@@ -413,3 +413,30 @@ func quoteArg(a string) string {
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `'`, `\'`).Replace(a) + `"`
 }
+
+// ProtoIs reports whether the rule's -p names protocol p ("tcp", or its
+// number), not negated.
+func (r *Rule) ProtoIs(p string) bool {
+	return r.Proto != nil && !r.Proto.Neg && r.Proto.Value != "all" && protoIs(r.Proto.Value, p)
+}
+
+// WithTargetArgs is a copy of r whose target option name has args instead
+// (added when r has none), its Text rendered anew: the rule a rewrite of
+// that argument makes, e.g. a REDIRECT's --to-ports. The copy is not
+// compiled again.
+func (r *Rule) WithTargetArgs(name string, args ...string) *Rule {
+	c := *r
+	c.TargetOpts = append([]Option(nil), r.TargetOpts...)
+	found := false
+	for i := range c.TargetOpts {
+		if c.TargetOpts[i].Name == name {
+			c.TargetOpts[i] = Option{Name: name, Args: args}
+			found = true
+		}
+	}
+	if !found {
+		c.TargetOpts = append(c.TargetOpts, Option{Name: name, Args: args})
+	}
+	c.Text = c.Render()
+	return &c
+}

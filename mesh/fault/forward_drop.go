@@ -18,7 +18,7 @@ func planForwardDrop(p *planner) error {
 	c := chainOf(t, "DOCKER-INGRESS")
 	accept := p.publishedRule("ACCEPT")
 	reply := func(r *topology.Rule) bool {
-		return r.Target == "ACCEPT" && r.Proto != nil && r.Proto.Value == p.svc.Proto && r.SPort() == p.svc.Published
+		return r.Target == "ACCEPT" && r.ProtoIs(p.svc.Proto) && r.SPort() == p.svc.Published
 	}
 	ix := find(c, func(r *topology.Rule) bool { return accept(r) || reply(r) })
 	if len(ix) == 0 {

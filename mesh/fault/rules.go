@@ -121,7 +121,7 @@ func find(c *topology.Chain, match func(*topology.Rule) bool) []int {
 // port with the given target.
 func (p *planner) publishedRule(target string) func(*topology.Rule) bool {
 	return func(r *topology.Rule) bool {
-		return r.Target == target && r.Proto != nil && !r.Proto.Neg && r.Proto.Value == p.svc.Proto && r.DPort() == p.svc.Published
+		return r.Target == target && r.ProtoIs(p.svc.Proto) && r.DPort() == p.svc.Published
 	}
 }
 
@@ -168,8 +168,11 @@ func (p *planner) redirectDNAT(to netip.AddrPort) error {
 		return err
 	}
 	r := c.Rules[i]
-	old := r.TargetOpt("to-destination").Arg()
-	newSpec := strings.Replace(spec(r), "--to-destination "+old, "--to-destination "+to.String(), 1)
+	if r.NAT == nil || !r.NAT.Addr.IsValid() {
+		return fmt.Errorf("%s: the DNAT %q has no address to change", p.node.Name, r.Text)
+	}
+	old := topology.Endpoint{Addr: r.NAT.Addr, Port: r.NAT.Port}
+	newSpec := spec(r.WithTargetArgs("to-destination", to.String()))
 	p.f.Detail = fmt.Sprintf("%s: DNAT of %s to %s instead of %s", p.node.Name, p.port(), to, old)
 	p.expect(WhereHost, p.port())
 	return p.replaceRule(p.host(), "nat", c, i, newSpec)

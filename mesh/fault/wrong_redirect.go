@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 )
 
 func planWrongRedirect(p *planner) error {
@@ -22,12 +21,11 @@ func planWrongRedirect(p *planner) error {
 		return err
 	}
 	r := c.Rules[i]
-	to := r.TargetOpt("to-ports")
-	if to == nil || r.NAT == nil || r.NAT.Port != r.NAT.PortHi || int(r.NAT.Port) != p.svc.Target {
+	if r.NAT == nil || r.NAT.Port == 0 || r.NAT.Port != r.NAT.PortHi || int(r.NAT.Port) != p.svc.Target {
 		return fmt.Errorf("%s: the REDIRECT %q does not go to the target port %d (already broken?)", p.place(task.Netns), r.Text, p.svc.Target)
 	}
 	wrong := p.svc.Target%65535 + 1
-	newSpec := strings.Replace(spec(r), "--to-ports "+to.Arg(), "--to-ports "+strconv.Itoa(wrong), 1)
+	newSpec := spec(r.WithTargetArgs("to-ports", strconv.Itoa(wrong)))
 	p.f.Detail = fmt.Sprintf("task %s (%s): REDIRECT %d -> %d instead of %d", task.Name, filepath.Base(task.Netns), p.svc.Published, wrong, p.svc.Target)
 	p.expect(filepath.Base(task.Netns), p.port())
 	return p.replaceRule(task.Netns, "nat", c, i, newSpec)
