@@ -81,14 +81,17 @@ type Options struct {
 // Check runs every check that needs only the model (and Probe when given).
 func Check(m *topology.Model, o Options) *Report {
 	c := &checker{m: m, o: o, cov: newCoverage()}
-	c.publishedPorts()
-	c.serviceVIPs()
-	c.mtu()
-	c.forwarding()
-	c.rpFilter()
-	c.vxlanBlocked()
-	c.conntrackFull()
-	c.ipvsKernel()
+	if !c.notSwarmNode() {
+		c.publishedPorts()
+		c.serviceVIPs()
+		c.mtu()
+		c.forwarding()
+		c.rpFilter()
+		c.vxlanBlocked()
+		c.gossipBlocked()
+		c.conntrackFull()
+		c.ipvsKernel()
+	}
 	r := &Report{Source: m.Source, Ports: c.verdicts, Findings: c.out, Unknown: c.unknowns, Coverage: c.cov.report()}
 	if r.Findings == nil {
 		r.Findings = []Finding{}

@@ -1,0 +1,185 @@
+package doctor_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/meshtrace/meshtrace/doctor"
+	"github.com/meshtrace/meshtrace/internal/testutil"
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// insertRules adds rules at the top of table's chain in an iptables-save
+// file (after the chain declarations, as `iptables -I` would put them).
+func insertRules(table string, rules ...string) func(string) string {
+	return func(s string) string {
+		i := strings.Index(s, "*"+table+"\n")
+		if i < 0 {
+			decl := ""
+			for _, t := range topology.IptablesTables {
+				if t.Name == table {
+					for _, c := range t.Builtins {
+						decl += ":" + c + " ACCEPT [0:0]\n"
+					}
+				}
+			}
+			return s + "*" + table + "\n" + decl + counted(rules) + "COMMIT\n"
+		}
+		// after the last ":CHAIN" line of the table
+		j := i + len("*"+table+"\n")
+		for strings.HasPrefix(s[j:], ":") {
+			j += strings.Index(s[j:], "\n") + 1
+		}
+		return s[:j] + counted(rules) + s[j:]
+	}
+}
+
+func counted(rules []string) string {
+	var b strings.Builder
+	for _, r := range rules {
+		b.WriteString("[0:0] " + r + "\n")
+	}
+	return b.String()
+}
+
+// fieldCase is one fault from the field written into a recorded bundle:
+// the file edited (relative to the bundle), the code doctor must report in
+// netns with severity sev, and no other finding above info.
+type fieldCase struct {
+	name, bundle, file string
+	edit               func(string) string
+	code, netns        string
+	sev                doctor.Severity
+}
+
+func runFieldCases(t *testing.T, cases []fieldCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := checkBundle(t, copyDir(t, c.bundle, c.file, c.edit))
+			var got []string
+			found := false
+			for _, f := range serious(r) {
+				got = append(got, f.Code+"@"+f.Netns)
+				if f.Code == c.code && f.Netns == c.netns && f.Severity == c.sev {
+					found = true
+					if f.Evidence == "" || f.Confirm == "" || f.Fix == "" {
+						t.Errorf("finding lacks evidence, confirm or fix: %+v", f)
+					}
+					continue
+				}
+				if c.code == "" || f.Code != c.code {
+					t.Errorf("unexpected %s [%s] in %s: %s (evidence: %s)", f.Severity, f.Code, f.Netns, f.Summary, f.Evidence)
+				}
+			}
+			if c.code != "" && !found {
+				t.Errorf("want %s [%s] in %s, got %v\n%s", c.sev, c.code, c.netns, got, textOf(t, r))
+			}
+		})
+	}
+}
+
+// TestGossipBlocked: the host's firewall dropping tcp/udp 7946 from the
+// other nodes is found by evaluating a gossip packet from each peer (the
+// overlay's VTEPs here) through the host's tables, not by looking for the
+// port number: a DROP of 7946 from elsewhere, or one an ACCEPT of the
+// peers' subnet comes before, is no fault; with no other node known (a
+// one-node swarm), a node on the LAN stands in and the finding is a
+// warning.
+func TestGossipBlocked(t *testing.T) {
+	runFieldCases(t, []fieldCase{
+		{"tcp in", meshBundle, "netns/host/iptables-save.txt", insertRules("filter", "-A INPUT -p tcp -m tcp --dport 7946 -j DROP"), "gossip-blocked", "host", doctor.Error},
+		{"udp policy", meshBundle, "netns/host/iptables-save.txt", func(s string) string {
+			return strings.Replace(insertRules("filter", "-A INPUT -p tcp -j ACCEPT", "-A INPUT -p udp -m udp --dport 4789 -j ACCEPT")(s), ":INPUT ACCEPT", ":INPUT DROP", 1)
+		}, "gossip-blocked", "host", doctor.Error},
+		{"out", meshBundle, "netns/host/iptables-save.txt", insertRules("filter", "-A OUTPUT -p udp -m udp --dport 7946 -j REJECT"), "gossip-blocked", "host", doctor.Error},
+		{"raw", meshBundle, "netns/host/iptables-save.txt", insertRules("raw", "-A PREROUTING -p tcp -m tcp --dport 7946 -j DROP"), "gossip-blocked", "host", doctor.Error},
+		{"from elsewhere", meshBundle, "netns/host/iptables-save.txt", insertRules("filter", "-A INPUT -s 10.99.0.0/16 -p tcp -m tcp --dport 7946 -j DROP"), "", "", ""},
+		{"peers accepted first", meshBundle, "netns/host/iptables-save.txt", insertRules("filter", "-A INPUT -s 192.168.77.0/24 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 7946 -j DROP"), "", "", ""},
+		{"one node", swarmVM, "netns/host/iptables-save.txt", insertRules("filter", "-A INPUT -p udp -m udp --dport 7946 -j DROP"), "gossip-blocked", "host", doctor.Warning},
+	})
+}
+
+// plainHost writes a bundle of a host that is no swarm node: Docker's
+// docker0 but no docker_gwbridge (the recorded swarm node's root namespace
+// without its swarm links), forwarding off, and more files as given.
+func plainHost(t *testing.T, files map[string]string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(swarmVM, "netns/host/ip-addr.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	drop := false
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if m := regexp.MustCompile(`^\d+: ([^:@]+)`).FindStringSubmatch(l); m != nil {
+			drop = m[1] == "docker_gwbridge" || strings.HasPrefix(m[1], "veth")
+		}
+		if !drop {
+			keep = append(keep, l)
+		}
+	}
+	dir := t.TempDir()
+	all := map[string]string{
+		"netns/host/ip-addr.txt": strings.Join(keep, ""),
+		"netns/host/sysctl.txt":  "net.ipv4.ip_forward = 0\n",
+		"netns/host/iptables-save.txt": "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n" +
+			"-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80\nCOMMIT\n",
+	}
+	for k, v := range files {
+		all[k] = v
+	}
+	for name, text := range all {
+		if text == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestNotASwarmNode: a host with nothing of a swarm node gets one note and
+// nothing else (not forwarding-disabled, nor a broken path for Docker's
+// own bridge DNAT); what was not collected never makes a host "not a swarm
+// node", and neither does a node whose ingress is broken.
+func TestNotASwarmNode(t *testing.T) {
+	r := checkBundle(t, plainHost(t, nil))
+	if len(r.Findings) != 1 || r.Findings[0].Code != "not-a-swarm-node" || r.Findings[0].Severity != doctor.Info || r.Exit() != 0 {
+		t.Fatalf("plain host: want one not-a-swarm-node note and exit 0, got exit %d:\n%s", r.Exit(), textOf(t, r))
+	}
+	if ev := r.Findings[0].Evidence; !strings.Contains(ev, "no docker_gwbridge") {
+		t.Errorf("evidence %q", ev)
+	}
+	for name, files := range map[string]map[string]string{
+		"links not collected": {"netns/host/ip-addr.txt": ""},
+		"docker says swarm":   {"docker/networks.json": `[{"Name":"ingress","Id":"abc","Scope":"swarm","Driver":"overlay","Ingress":true}]`},
+	} {
+		dir := plainHost(t, nil)
+		for f, text := range files {
+			p := filepath.Join(dir, f)
+			if text == "" {
+				os.Remove(p)
+				continue
+			}
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, []byte(text), 0o644)
+		}
+		if r := checkBundle(t, dir); hasCode(r, "not-a-swarm-node") {
+			t.Errorf("%s: not-a-swarm-node:\n%s", name, textOf(t, r))
+		}
+	}
+	for _, dir := range testutil.RecordedBundles(t, "../fixtures") {
+		if r := checkBundle(t, dir); hasCode(r, "not-a-swarm-node") {
+			t.Errorf("%s is a swarm node, doctor says it is not", dir)
+		}
+	}
+}
