@@ -357,6 +357,32 @@ func WritePathText(w io.Writer, p *Path) error {
 	return writeText(w, &b)
 }
 
+// WriteDNSPathText writes a lookup's path the way WritePathText writes a
+// port's.
+func WriteDNSPathText(w io.Writer, p *DNSPath) error {
+	var b strings.Builder
+	what := fmt.Sprintf("dns %s %s from %s", esc(p.Proto), esc(orName(p.Name, "(resolver only)")), esc(p.From))
+	state := "complete"
+	switch p.Verdict {
+	case VerdictUnknown:
+		state = "UNKNOWN (the data ends where UNKNOWN says; the rest could not be checked)"
+	case VerdictBroken:
+		state = "BROKEN"
+	}
+	fmt.Fprintf(&b, "%s: %s\n\n", what, state)
+	fmt.Fprintf(&b, "  [%s] lookup %s/%s:53\n", esc(p.From), esc(p.Proto), EmbeddedDNS)
+	for _, h := range p.Hops {
+		writeHop(&b, "  ", h)
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, "\n  note: %s", esc(n))
+	}
+	if len(p.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	return writeText(w, &b)
+}
+
 func writeHop(b *strings.Builder, indent string, h Hop) {
 	where := fmt.Sprintf("[%s]", esc(h.Netns))
 	table, chain := esc(h.Table), esc(h.Chain)
@@ -383,6 +409,12 @@ func writeHop(b *strings.Builder, indent string, h Hop) {
 		return
 	case HopRoute:
 		fmt.Fprintf(b, "%s%s route to %s via %s (%s)\n", indent, where, h.To, esc(h.Dev), esc(h.Reason))
+		return
+	case HopListener:
+		fmt.Fprintf(b, "%s%s listener %s: %s\n", indent, where, h.To, esc(h.Reason))
+		return
+	case HopAnswer:
+		fmt.Fprintf(b, "%s%s answer: %s\n", indent, where, esc(h.Reason))
 		return
 	}
 	if h.Rule != "" {
