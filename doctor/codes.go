@@ -27,7 +27,7 @@ var Codes = []CodeInfo{
 	{"dnat-port-mismatch", "error", "the host DNATs a published port to another port than itself, which the sandbox does not mark"},
 	{"dnat-unowned", "error", "the host DNATs a published port to an address no namespace on the node owns"},
 	{"ingress-shadowed", "error", "a DROP in raw PREROUTING or filter FORWARD (Docker 28.0.0's DOCKER chain) takes a published port's packet before DOCKER-INGRESS accepts it"},
-	{"filter-drop", "error", "a filter rule or policy on the path drops a published port's packet (or a VIP call)"},
+	{"filter-drop", "error", "a filter rule or policy on the path drops a published port's packet (or a VIP call, or a task's DNS lookup)"},
 	{"mark-missing", "error", "the ingress sandbox gets a published port's packet unmarked, so IPVS never sees it"},
 	{"mark-no-service", "error", "the packet is marked but no IPVS service takes the mark"},
 	{"service-no-backends", "error", "the IPVS service (or its iptables emulation) behind a port or VIP has no real servers"},

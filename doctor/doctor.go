@@ -89,6 +89,7 @@ func Check(m *topology.Model, o Options) *Report {
 		c.rpFilter()
 		c.vxlanBlocked()
 		c.gossipBlocked()
+		c.embeddedDNS()
 		c.conntrackFull()
 		c.ipvsKernel()
 	}

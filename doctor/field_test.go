@@ -1,6 +1,7 @@
 package doctor_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -181,5 +182,94 @@ func TestNotASwarmNode(t *testing.T) {
 		if r := checkBundle(t, dir); hasCode(r, "not-a-swarm-node") {
 			t.Errorf("%s is a swarm node, doctor says it is not", dir)
 		}
+	}
+}
+
+// editBundle copies a bundle with files edited (relative to it; a file
+// that is not there is edited from "").
+func editBundle(t *testing.T, src string, edits map[string]func(string) string) string {
+	t.Helper()
+	dir := t.TempDir()
+	testutil.CopyTree(t, src, dir, nil)
+	for rel, edit := range edits {
+		p := filepath.Join(dir, rel)
+		b, _ := os.ReadFile(p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(edit(string(b))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func dropLines(sub string) func(string) string {
+	return func(s string) string {
+		var keep []string
+		for _, l := range strings.SplitAfter(s, "\n") {
+			if !strings.Contains(l, sub) {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "")
+	}
+}
+
+// resolverSS is `ss -Htuln` of a task of the recorded node whose embedded
+// DNS server listens on the ports its DOCKER_OUTPUT DNATs to, as Docker's
+// does (see fixtures/swarm-vm28's ss.txt).
+func resolverSS(t *testing.T, bundle, netns string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(bundle, "netns", netns, "iptables-save.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	for _, m := range regexp.MustCompile(`-A DOCKER_OUTPUT -d 127.0.0.11/32 -p (\w+) .* --to-destination 127.0.0.11:(\d+)`).FindAllStringSubmatch(string(b), -1) {
+		state := map[string]string{"tcp": "LISTEN", "udp": "UNCONN"}[m[1]]
+		out += fmt.Sprintf("%s %s 0      4096   127.0.0.11:%s 0.0.0.0:*\n", m[1], state, m[2])
+	}
+	if out == "" {
+		t.Fatalf("%s: no DOCKER_OUTPUT DNAT", netns)
+	}
+	return out + "tcp LISTEN 0      9               *:80          *:*\n"
+}
+
+// TestEmbeddedDNS: on the recorded 20.10 node with its tasks' sockets, a
+// task whose DNAT of 127.0.0.11:53 is gone (as Docker leaves it when its
+// rules fail: chains and jumps stay) or whose whole nat table is gone
+// (the other sandboxes still have theirs) is dns-rules-missing; one whose
+// resolver no longer listens is dns-no-listener. Without the sockets the
+// listener is not checked, and says so.
+func TestEmbeddedDNS(t *testing.T) {
+	const task = "d6706d6e5669" // caller.1
+	withSS := map[string]func(string) string{}
+	for _, ns := range []string{task, "55e431cb2652"} {
+		ss := resolverSS(t, swarmVM, ns)
+		withSS["netns/"+ns+"/ss.txt"] = func(string) string { return ss }
+	}
+	healthy := editBundle(t, swarmVM, withSS)
+	if r := checkBundle(t, healthy); len(serious(r)) > 0 || !strings.Contains(r.Coverage.Line(), "embedded DNS listener") {
+		t.Fatalf("healthy with sockets:\n%s", textOf(t, r))
+	}
+	flushNAT := func(s string) string {
+		i := strings.Index(s, "*nat\n")
+		j := i + strings.Index(s[i:], "COMMIT\n") + len("COMMIT\n")
+		return s[:i] + s[j:]
+	}
+	runFieldCases(t, []fieldCase{
+		{"dnat gone", healthy, "netns/" + task + "/iptables-save.txt", dropLines("-A DOCKER_OUTPUT "), "dns-rules-missing", task, doctor.Error},
+		{"nat table gone", healthy, "netns/" + task + "/iptables-save.txt", flushNAT, "dns-rules-missing", task, doctor.Error},
+		{"no listener", healthy, "netns/" + task + "/ss.txt", dropLines("127.0.0.11"), "dns-no-listener", task, doctor.Error},
+		{"udp listener gone", healthy, "netns/" + task + "/ss.txt", dropLines("udp "), "dns-no-listener", task, doctor.Error},
+		{"tcp listener gone: udp lookups work", healthy, "netns/" + task + "/ss.txt", dropLines("tcp LISTEN 0      4096"), "", "", ""},
+	})
+	r := checkBundle(t, copyDir(t, swarmVM, "netns/"+task+"/iptables-save.txt", dropLines("-A DOCKER_OUTPUT ")))
+	if !hasCode(r, "dns-rules-missing") {
+		t.Errorf("the rules are in iptables-save: their absence needs no sockets:\n%s", textOf(t, r))
+	}
+	if line := r.Coverage.Line(); !strings.Contains(line, "embedded DNS listener (ss not collected in") {
+		t.Errorf("coverage: %s", line)
 	}
 }
