@@ -77,7 +77,9 @@ func dockerTruth(t *testing.T, bundle string) (vips map[string]map[string]string
 	}
 	var svcs []struct {
 		Spec     struct{ Name string }
-		Endpoint struct{ VirtualIPs []struct{ NetworkID, Addr string } }
+		Endpoint struct {
+			VirtualIPs []struct{ NetworkID, Addr string }
+		}
 	}
 	for f, v := range map[string]any{"networks.json": &nets, "services.json": &svcs} {
 		b, err := os.ReadFile(filepath.Join(bundle, "docker", f))
