@@ -90,6 +90,7 @@ func Check(m *topology.Model, o Options) *Report {
 		c.vxlanBlocked()
 		c.gossipBlocked()
 		c.embeddedDNS()
+		c.subnetOverlap()
 		c.conntrackFull()
 		c.ipvsKernel()
 	}

@@ -273,3 +273,18 @@ func TestEmbeddedDNS(t *testing.T) {
 		t.Errorf("coverage: %s", line)
 	}
 }
+
+// TestSubnetOverlap: a host route over the ingress subnet (the built-in
+// mesh's recording, whose ingress subnet only its namespaces give), or a
+// link's own prefix over the overlays' (the 20.10 node, whose subnets
+// Docker's metadata gives); a route next to them is no fault.
+func TestSubnetOverlap(t *testing.T) {
+	addRoute := func(r string) func(string) string { return func(s string) string { return s + r + "\n" } }
+	runFieldCases(t, []fieldCase{
+		{"lan route", meshBundle, "netns/host/ip-route.txt", addRoute("10.0.0.0/16 via 192.168.77.9 dev eth0"), "subnet-overlap", "host", doctor.Error},
+		{"route beside", meshBundle, "netns/host/ip-route.txt", addRoute("10.1.0.0/16 via 192.168.77.9 dev eth0"), "", "", ""},
+		{"link prefix", swarmVM, "netns/host/ip-addr.txt", func(s string) string {
+			return regexp.MustCompile(`(?m)^(2: dummy0: .*\n(?:    .*\n)*?    link/ether .*\n)`).ReplaceAllString(s, "${1}    inet 10.0.0.77/8 scope global dummy0\n       valid_lft forever preferred_lft forever\n")
+		}, "subnet-overlap", "host", doctor.Error},
+	})
+}

@@ -20,17 +20,25 @@ type RouteChoice struct {
 }
 
 // String prints the choice as `ip route get` would: "192.0.2.11 dev eth0
-// src 192.0.2.10".
+// src 192.0.2.10" (the route's destination in place of the address).
 func (c RouteChoice) String() string {
-	s := c.Route.DstString()
-	if c.Route.Gateway.IsValid() {
-		s += " via " + c.Route.Gateway.String()
+	r := c.Route
+	r.Src = c.Src
+	return r.String()
+}
+
+// String prints the route as `ip route` does: "10.0.0.0/16 via 192.0.2.1
+// dev eth0 src 192.0.2.10".
+func (r Route) String() string {
+	s := r.DstString()
+	if r.Gateway.IsValid() {
+		s += " via " + r.Gateway.String()
 	}
-	if c.Dev != nil {
-		s += " dev " + c.Dev.Name
+	if r.Dev != "" {
+		s += " dev " + r.Dev
 	}
-	if c.Src.IsValid() {
-		s += " src " + c.Src.String()
+	if r.Src.IsValid() {
+		s += " src " + r.Src.String()
 	}
 	return s
 }
