@@ -91,6 +91,7 @@ func Check(m *topology.Model, o Options) *Report {
 		c.gossipBlocked()
 		c.embeddedDNS()
 		c.subnetOverlap()
+		c.vtepSource()
 		c.conntrackFull()
 		c.ipvsKernel()
 	}

@@ -288,3 +288,62 @@ func TestSubnetOverlap(t *testing.T) {
 		}, "subnet-overlap", "host", doctor.Error},
 	})
 }
+
+// secondAddr gives link a second address after its first.
+func secondAddr(link, addr string) func(string) string {
+	return func(s string) string {
+		re := regexp.MustCompile(`(?m)^(    inet [0-9./]+ .*scope global ` + regexp.QuoteMeta(link) + `\n       valid_lft .*\n)`)
+		return re.ReplaceAllString(s, "${1}    inet "+addr+" scope global "+link+"\n       valid_lft forever preferred_lft forever\n")
+	}
+}
+
+// TestVTEPSource: a second address on the uplink and a route to the other
+// node that prefers it (the vtep-source fault's shape): with Docker's
+// metadata (the two-node 20.10 swarm, whose network peers name both nodes)
+// the advertise address is known and the finding an error; on the built-in
+// mesh's recording, which has no Docker metadata, the node's address
+// stands for it and the finding is a warning. The same route without a
+// src is no fault (the kernel picks the subnet's address).
+func TestVTEPSource(t *testing.T) {
+	const vm2 = "../fixtures/swarm-vm2/node0"
+	routes := "default via 192.0.2.1 dev eth0\n192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.10\n"
+	for name, c := range map[string]struct {
+		bundle string
+		edits  map[string]func(string) string
+		sev    doctor.Severity
+	}{
+		"docker": {vm2, map[string]func(string) string{
+			"netns/host/ip-addr.txt":  secondAddr("eth0", "192.0.2.254/32"),
+			"netns/host/ip-route.txt": func(string) string { return routes + "192.0.2.11 dev eth0 scope link src 192.0.2.254\n" },
+		}, doctor.Error},
+		"mesh": {meshBundle, map[string]func(string) string{
+			"netns/host/ip-addr.txt":  secondAddr("eth0", "192.168.77.254/32"),
+			"netns/host/ip-route.txt": func(s string) string { return s + "192.168.77.11 dev eth0 scope link src 192.168.77.254\n" },
+		}, doctor.Warning},
+		"no src": {vm2, map[string]func(string) string{
+			"netns/host/ip-addr.txt":  secondAddr("eth0", "192.0.2.254/32"),
+			"netns/host/ip-route.txt": func(string) string { return routes + "192.0.2.11 dev eth0 scope link\n" },
+		}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := checkBundle(t, editBundle(t, c.bundle, c.edits))
+			var got []doctor.Finding
+			for _, f := range serious(r) {
+				if f.Code != "vtep-source" {
+					t.Errorf("unexpected %s [%s]: %s", f.Severity, f.Code, f.Summary)
+					continue
+				}
+				got = append(got, f)
+			}
+			if c.sev == "" {
+				if len(got) > 0 {
+					t.Errorf("no fault, got %+v", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Severity != c.sev || !strings.Contains(got[0].Evidence, "source 192.") || !strings.Contains(got[0].Summary, ".254, not the node's advertise address") {
+				t.Errorf("want one %s vtep-source, got:\n%s", c.sev, textOf(t, r))
+			}
+		})
+	}
+}
