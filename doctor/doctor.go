@@ -92,6 +92,7 @@ func Check(m *topology.Model, o Options) *Report {
 		c.embeddedDNS()
 		c.subnetOverlap()
 		c.vtepSource()
+		c.staleNeighbours()
 		c.conntrackFull()
 		c.ipvsKernel()
 	}
@@ -146,6 +147,9 @@ type checker struct {
 	verdicts []PortVerdict
 	unknowns []Unknown
 	cov      *coverage
+	// staleN are the stale overlay neighbours (stale), found once.
+	staleN    []topology.StaleNeigh
+	staleDone bool
 }
 
 // publishedPorts checks every published port; without the host's firewall

@@ -347,3 +347,33 @@ func TestVTEPSource(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleNeigh: on the two-node 20.10 swarm, the overlay's permanent
+// neighbour of the remote task 10.0.0.5 pointed at an old MAC (the
+// stale-neigh fault's shape) is stale-neigh, named once: the published
+// path that breaks on it (no FDB entry for that MAC) adds no vxlan-no-fdb.
+// A neighbour of an address Docker lists no endpoint at (node1's ingress
+// sandbox, 10.0.0.3) is not judged; without Docker's metadata nothing is,
+// and the coverage line says so.
+func TestStaleNeigh(t *testing.T) {
+	const vm2 = "../fixtures/swarm-vm2/node0"
+	ovl := "netns/1-uj5g0wb34h/ip-neigh.txt"
+	repoint := func(ip, mac string) func(string) string {
+		return func(s string) string {
+			return regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(ip)+` dev vxlan0 lladdr \S+`).ReplaceAllString(s, ip+" dev vxlan0 lladdr "+mac)
+		}
+	}
+	runFieldCases(t, []fieldCase{
+		{"remote task", vm2, ovl, repoint("10.0.0.5", "02:42:0a:00:00:fe"), "stale-neigh", "1-uj5g0wb34h", doctor.Error},
+		{"not docker's", vm2, ovl, repoint("10.0.0.3", "02:42:0a:00:00:fe"), "", "", ""},
+	})
+	r := checkBundle(t, copyDir(t, vm2, ovl, repoint("10.0.0.5", "02:42:0a:00:00:fe")))
+	if hasCode(r, "vxlan-no-fdb") {
+		t.Errorf("the stale neighbour is reported twice:\n%s", textOf(t, r))
+	}
+	noDocker := withoutFiles(t, vm2, "docker")
+	r = checkBundle(t, copyDir(t, noDocker, ovl, repoint("10.0.0.5", "02:42:0a:00:00:fe")))
+	if hasCode(r, "stale-neigh") || !strings.Contains(r.Coverage.Line(), "stale neighbours (docker network inspect not collected") {
+		t.Errorf("without Docker's metadata:\n%s", textOf(t, r))
+	}
+}
