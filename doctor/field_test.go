@@ -2,6 +2,7 @@ package doctor_test
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/meshtrace/meshtrace/doctor"
+	"github.com/meshtrace/meshtrace/internal/dockerrules"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -376,4 +378,22 @@ func TestStaleNeigh(t *testing.T) {
 	if hasCode(r, "stale-neigh") || !strings.Contains(r.Coverage.Line(), "stale neighbours (docker network inspect not collected") {
 		t.Errorf("without Docker's metadata:\n%s", textOf(t, r))
 	}
+}
+
+// TestIngressShadowed: Docker 28.0.0's rules after a daemon restart
+// (DOCKER's DROP evaluated before DOCKER-INGRESS, moby#49536) make every
+// published port ingress-shadowed; Docker 28.0.1+'s rules are healthy.
+func TestIngressShadowed(t *testing.T) {
+	const modern = "../fixtures/bundles/modern"
+	gwSubnet, docker0 := netip.MustParsePrefix("172.18.0.0/16"), netip.MustParsePrefix("172.17.0.0/16")
+	sbox := netip.MustParseAddr("172.18.0.2")
+	ports := []dockerrules.Port{{Proto: "tcp", Published: 8080, Target: 80}}
+	runFieldCases(t, []fieldCase{
+		{"28.0.0 restarted", modern, "netns/host/iptables-save.txt", func(string) string {
+			return dockerrules.Host2800("docker_gwbridge", gwSubnet, docker0, sbox, ports, true)
+		}, "ingress-shadowed", "host", doctor.Error},
+		{"28.0.1+", modern, "netns/host/iptables-save.txt", func(string) string {
+			return dockerrules.Host28("docker_gwbridge", gwSubnet, docker0, sbox, []netip.Addr{sbox}, ports)
+		}, "", "", ""},
+	})
 }

@@ -112,6 +112,11 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp topology.Pro
 		f.Summary = fmt.Sprintf("%s is rewritten to an address no namespace on this node owns", pp)
 		f.Confirm = "iptables-save -t nat | grep DNAT; ip -n ingress_sbox addr"
 		f.Fix = "the ingress sandbox's address changed or it is gone: restart dockerd to re-create ingress-sbox, or remove the stale DNAT"
+	case topology.BreakIngressShadowed:
+		f.Code = "ingress-shadowed"
+		f.Summary = fmt.Sprintf("%s is dropped in %s before Docker's DOCKER-INGRESS accepts it: Docker 28.0.0's rule order (moby#49536), or a DROP put above Docker's rules", pp, h.Netns)
+		f.Confirm = c.in(h.Netns, "iptables-save -c -t filter; iptables-save -c -t raw")
+		f.Fix = "upgrade Docker to 28.0.1 or later (DOCKER-FORWARD runs DOCKER-INGRESS first); meanwhile put the jump to DOCKER-INGRESS right after DOCKER-USER (iptables -D FORWARD -j DOCKER-INGRESS; iptables -I FORWARD 2 -j DOCKER-INGRESS), or remove the DROP the evidence names"
 	case topology.BreakFilterDrop:
 		f.Code = "filter-drop"
 		f.Summary = fmt.Sprintf("%s is dropped by the firewall in %s", pp, h.Netns)

@@ -19,7 +19,7 @@ func (c *checker) subnetOverlap() {
 		return
 	}
 	if host.Routes == nil {
-		c.cov.skip(check+" (host routes)", "ip route", "host")
+		c.cov.skip(check+" with host routes", "ip route", "host")
 	}
 	subnets := topology.OverlaySubnets(c.m)
 	for _, hp := range topology.HostPrefixes(host) {

@@ -293,6 +293,9 @@ const notUnderstood matchResult = -1
 // matchModule evaluates one -m module with the typed arguments Compile
 // filled; unknown when an argument was not compiled.
 func matchModule(ns *Namespace, m *Match, pkt *Packet) matchResult {
+	if m.Name == "set" {
+		return dockerSet(ns, m, pkt)
+	}
 	switch m.Name {
 	case "comment", "tcp", "udp", "multiport", "addrtype", "mark", "conntrack", "state", "ipvs", "statistic":
 	default:
