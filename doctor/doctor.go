@@ -76,6 +76,9 @@ type Options struct {
 	// Probe, when set, asks a live probe whether a published port answers
 	// (nil error) and is used for the "no answer" check.
 	Probe func(proto string, port int) error
+	// Checksums are what a capture saw of each packet's TCP/UDP checksum
+	// at each hop (trace, during --probe); nil when nothing was captured.
+	Checksums []topology.ChecksumSighting
 }
 
 // Check runs every check that needs only the model (and Probe when given).
@@ -93,6 +96,7 @@ func Check(m *topology.Model, o Options) *Report {
 		c.subnetOverlap()
 		c.vtepSource()
 		c.staleNeighbours()
+		c.badChecksum()
 		c.conntrackFull()
 		c.ipvsKernel()
 	}

@@ -397,3 +397,34 @@ func TestIngressShadowed(t *testing.T) {
 		}, "", "", ""},
 	})
 }
+
+// TestBadChecksum: sightings from a capture whose packets go bad between
+// the host's uplink and the overlay's VXLAN device make bad-checksum in the
+// overlay; frames only not ready are no fault; without sightings the check
+// does not run.
+func TestBadChecksum(t *testing.T) {
+	m := load(t, "modern")
+	bad := func(pkt string) []topology.ChecksumSighting {
+		return []topology.ChecksumSighting{
+			{Packet: pkt, Order: 0, Hop: "host/eth0", Netns: "host", Proto: "tcp", Valid: true},
+			{Packet: pkt, Order: 1, Hop: "1-c5h7abz82p/vxlan0", Netns: "1-c5h7abz82p", Proto: "tcp"},
+		}
+	}
+	r := doctor.Check(m, doctor.Options{Checksums: append(bad("a"), bad("b")...)})
+	var got []doctor.Finding
+	for _, f := range r.Findings {
+		if f.Code == "bad-checksum" {
+			got = append(got, f)
+		}
+	}
+	if len(got) != 1 || got[0].Netns != "1-c5h7abz82p" || !strings.HasPrefix(got[0].Summary, "2 tcp packet(s) reach 1-c5h7abz82p/vxlan0") || !strings.Contains(got[0].Evidence, "right at host/eth0") {
+		t.Errorf("got %+v", got)
+	}
+	notReady := []topology.ChecksumSighting{{Packet: "a", Hop: "1-c5h7abz82p/vxlan0", Netns: "1-c5h7abz82p", Proto: "tcp", NotReady: true}}
+	if r := doctor.Check(m, doctor.Options{Checksums: notReady}); hasCode(r, "bad-checksum") || !strings.Contains(r.Coverage.Line(), "checksums") {
+		t.Errorf("not ready: %s", textOf(t, r))
+	}
+	if r := doctor.Check(m, doctor.Options{}); strings.Contains(r.Coverage.Line(), "checksums") {
+		t.Errorf("no capture, yet: %s", r.Coverage.Line())
+	}
+}
