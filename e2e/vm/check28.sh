@@ -262,13 +262,24 @@ warm_web() {
 # task's veth. The trace must still follow the task that IPVS chose and that
 # answered, not a copy that another task's netns received and dropped.
 check_trace_flooded() {
-	local ovl
+	local ovl cid
 	ovl=$(overlay_netns ingress)
 	ns_exec "$ovl" bridge fdb flush dev br0 dynamic || fail "bridge fdb flush in $ovl failed"
 	mt trace-flooded trace --proto tcp --port 8080 --probe --count 1 --timeout 30s -o json ||
 		fail "meshtrace trace exited $?: $(tail -1 "$OUT/trace-flooded.err")"
 	echo "netns seen: $(jqr trace-flooded '[.flows[0].hops[].netns] | unique | join(" ")')"
+	# The case is set up only if the bridge flooded: the request left the
+	# overlay bridge on more than one port.
+	(($(jqr trace-flooded "[.flows[0].hops[] | select(.netns == \"$ovl\" and .dir == \"out\")] | length") > 1)) ||
+		fail "the ingress overlay's bridge did not flood the request (the check did not set up its case)"
 	trace_validate trace-flooded tcp 8080
+	# The packet entered one task, the chosen backend's; the flooded copies
+	# that other tasks' netns received (and dropped) are not hops of it.
+	local bns tasks
+	bns=$(jqr trace-flooded '.flows[0].backend.netns')
+	tasks=$(for cid in $(service_containers web); do container_netns "$cid"; done)
+	want "task netns the request entered" \
+		"$(jqr trace-flooded '[.flows[0].hops[] | select(.dir == "in") | .netns] | unique | .[]' | grep -xF "$tasks" | paste -sd' ')" "$bns"
 }
 
 # --- bundles ------------------------------------------------------------------------
