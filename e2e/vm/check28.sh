@@ -35,7 +35,7 @@ XFAIL=(
 	[ew-unreachable-ingress]="issue 10 point 3: the same for an ingress VIP asked from a task on another overlay"
 	[plain-roles]="issue 10 point 1: roles from plain ip addr (overlay netns br0+vxlan0+veths)"
 	[missing-data]="issue 10 point 4: a missing file is not collected: never complete, never a fault"
-	[trace-flooded]="not filed yet (reported with this lane): trace takes a frame the overlay bridge flooded to another task (PACKET_OTHERHOST, dropped there) for the packet, and names that task's REDIRECT"
+	[trace-flooded]="not filed yet (reported with this lane): trace takes a frame the overlay bridge flooded to another task (PACKET_OTHERHOST, dropped there) for the packet, and sometimes names that task's REDIRECT"
 	[listing-bundle]="issue 10 point 2: iptables -L -n -v listings (iptables-TABLE.txt) read as bundle files"
 )
 
@@ -77,6 +77,22 @@ check_nodocker_lsmod() {
 	local loaded
 	loaded=$(comm -13 "$OUT/nodocker-modules-before.txt" "$OUT/nodocker-modules-after.txt" | paste -sd' ')
 	[[ -z $loaded ]] || mismatch "modules loaded while meshtrace looked: $loaded"
+}
+
+# check_docker_sees: issue 18's second half: once dockerd runs (and has
+# loaded its modules), the same five commands see everything. Read from the
+# outputs of the checks that ran them (inspect, path-tcp-8080, doctor,
+# bundle-collect, trace-tcp-8080), against what they saw without dockerd.
+check_docker_sees() {
+	want "ingress sandbox without dockerd" \
+		"$(jqr nodocker-inspect '[.namespaces[] | select(.role == "ingress-sandbox")] | length')" 0
+	want "ingress sandbox with dockerd" "$(jqr inspect '[.namespaces[] | select(.role == "ingress-sandbox") | .name] | join(" ")')" ingress_sbox
+	want "IPVS read in ingress_sbox" "$(jqr inspect '.namespaces[] | select(.name == "ingress_sbox") | .ipvs.available')" true
+	want "path 8080 complete" "$(jqr path-tcp-8080 .complete)" true
+	[[ -s $OUT/doctor.out ]] || mismatch "doctor wrote nothing"
+	grep -q '^-A -f ' "$OUT/bundle-collect/netns/ingress_sbox/ipvsadm.txt" 2>/dev/null ||
+		mismatch "collect wrote no IPVS service for ingress_sbox"
+	want "trace flows" "$(jqr trace-tcp-8080 '.flows | length > 0')" true
 }
 
 # docker_up: dockerd, the swarm and the services, until they answer.
@@ -282,6 +298,25 @@ check_trace_flooded() {
 		"$(jqr trace-flooded '[.flows[0].hops[] | select(.dir == "in") | .netns] | unique | .[]' | grep -xF "$tasks" | paste -sd' ')" "$bns"
 }
 
+# check_netdb: the east-west answers against dockerd's network DB (`docker
+# network inspect --verbose`): each path's VIP and backends are the
+# service's VIP and task endpoints there; rr (dnsrr) has no VIP there.
+check_netdb() {
+	local q out svc net db
+	for q in east-west-caller-api:api:appnet east-west-rr-sapi:sapi:secnet; do
+		IFS=: read -r out svc net <<<"$q"
+		[[ -s $OUT/$out.out ]] || fail "no outputs/$out.out (its check failed?)"
+		db=$(docker network inspect --verbose "$net")
+		want "VIP of $svc on $net" "$(jqr "$out" .vip)" "$(jq -r --arg s "$svc" '.[0].Services[$s].VIP' <<<"$db")"
+		want_set "backends of $svc on $net" "$(jqr "$out" '.backends[].ip')" \
+			"$(jq -r --arg s "$svc" '.[0].Services[$s].Tasks[].EndpointIP' <<<"$db")"
+	done
+	for net in appnet secnet; do
+		want "VIP of rr on $net (dnsrr)" \
+			"$(docker network inspect --verbose "$net" | jq -r '.[0].Services.rr.VIP | if . == "<nil>" or . == "" then "none" else . end')" none
+	done
+}
+
 # --- bundles ------------------------------------------------------------------------
 
 # roles NAME: "netns role" per namespace of an inspect answer.
@@ -388,6 +423,7 @@ main() {
 	check path-unpublished check_unpublished
 	check east-west-appnet check_east_west caller api appnet
 	check east-west-secnet check_east_west rr sapi secnet
+	check netdb check_netdb
 	check ew-unreachable check_ew_unreachable ew-unreachable sapi secnet
 	check ew-unreachable-ingress check_ew_unreachable ew-unreachable-ingress web ingress
 	check doctor check_doctor
@@ -396,6 +432,7 @@ main() {
 	check trace-client-tcp-8080 check_trace_client tcp 8080
 	check trace-flooded check_trace_flooded
 	check bundle-collect check_bundle_collect
+	check docker-sees check_docker_sees
 	check bundle-plain check_bundle_plain
 	check plain-roles check_plain_roles
 	check listing-bundle check_listing_bundle
