@@ -7,6 +7,7 @@ package doctor
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -35,8 +36,30 @@ type Finding struct {
 
 // Report is what doctor prints.
 type Report struct {
-	Source   string    `json:"source"`
-	Findings []Finding `json:"findings"`
+	Source string `json:"source"`
+	// Ports are the verdicts of the published ports checked, each the
+	// verdict of the path `meshtrace path` reconstructs for it.
+	Ports    []PortVerdict `json:"ports"`
+	Findings []Finding     `json:"findings"`
+	// Unknown says what could not be checked because it was not
+	// collected, and why (never a fault).
+	Unknown  []Unknown `json:"unknown,omitempty"`
+	Coverage Coverage  `json:"coverage"`
+}
+
+// PortVerdict is one published port's verdict: complete, broken or
+// unknown (topology.Verdict*).
+type PortVerdict struct {
+	Port    string `json:"port"`
+	Verdict string `json:"verdict"`
+}
+
+// Unknown is one thing doctor could not check: "tcp/8080: unknown past
+// ingress_sbox: its iptables-save was not collected".
+type Unknown struct {
+	Port   string `json:"port,omitempty"`
+	Netns  string `json:"netns,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Options narrow the checks.
@@ -54,24 +77,38 @@ type Options struct {
 
 // Check runs every check that needs only the model (and Probe when given).
 func Check(m *topology.Model, o Options) *Report {
-	c := &checker{m: m, o: o}
-	for _, pp := range c.ports() {
-		c.portChecks(pp)
-	}
+	c := &checker{m: m, o: o, cov: newCoverage()}
+	c.publishedPorts()
 	c.mtu()
 	c.forwarding()
 	c.rpFilter()
 	c.vxlanBlocked()
 	c.conntrackFull()
 	c.ipvsKernel()
-	r := &Report{Source: m.Source, Findings: c.out}
+	r := &Report{Source: m.Source, Ports: c.verdicts, Findings: c.out, Unknown: c.unknowns, Coverage: c.cov.report()}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
+	}
+	if r.Ports == nil {
+		r.Ports = []PortVerdict{}
 	}
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		return rank(r.Findings[i].Severity) < rank(r.Findings[j].Severity)
 	})
 	return r
+}
+
+// Exit is doctor's exit status: 1 when a finding is above info, else 4
+// when something could not be checked for lack of data (nothing can then
+// be called healthy), else 0.
+func (r *Report) Exit() int {
+	switch w := r.Worst(); {
+	case w == Error || w == Warning:
+		return 1
+	case len(r.Unknown) > 0:
+		return 4
+	}
+	return 0
 }
 
 // Worst is the highest severity in the report, "" when it has none.
@@ -93,9 +130,49 @@ func rank(s string) int {
 }
 
 type checker struct {
-	m   *topology.Model
-	o   Options
-	out []Finding
+	m        *topology.Model
+	o        Options
+	out      []Finding
+	verdicts []PortVerdict
+	unknowns []Unknown
+	cov      *coverage
+}
+
+// publishedPorts checks every published port; without the host's firewall
+// the ports cannot all be listed, which is said, not taken for "none".
+func (c *checker) publishedPorts() {
+	ports := c.ports()
+	var names []string
+	for _, pp := range ports {
+		c.portChecks(pp)
+		names = append(names, pp.String())
+	}
+	host := c.m.Lookup("host")
+	if host == nil || host.Firewall == nil {
+		what := "which ports are published"
+		if len(ports) > 0 {
+			what = "which other ports are published"
+		}
+		c.unknown("", "host", fmt.Sprintf("published ports: unknown past host: its iptables-save was not collected: %s cannot be told", what))
+		c.cov.skip("published ports", "iptables-save", "host")
+	}
+	if len(names) == 0 {
+		names = []string{"none"}
+	}
+	c.cov.ran("published ports (" + strings.Join(names, ", ") + ")")
+}
+
+func (c *checker) verdict(port, v string) {
+	c.verdicts = append(c.verdicts, PortVerdict{Port: port, Verdict: v})
+}
+
+func (c *checker) unknown(port, netns, reason string) {
+	for _, u := range c.unknowns {
+		if u.Reason == reason {
+			return
+		}
+	}
+	c.unknowns = append(c.unknowns, Unknown{Port: port, Netns: netns, Reason: reason})
 }
 
 func (c *checker) add(f Finding) {

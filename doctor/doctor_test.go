@@ -141,9 +141,7 @@ func TestFaults(t *testing.T) {
 			m := load(t, "modern")
 			// the overlay state is "read" unless a case says otherwise, so
 			// remote backends are judged; 10.0.0.6 lives on another node.
-			ovl := m.Lookup("1-c5h7abz82p")
-			ovl.Neighbours = []topology.Neigh{{IP: "10.0.0.6", MAC: "02:42:0a:00:00:06", Dev: "vxlan0", State: "permanent"}}
-			ovl.FDB = []topology.FDB{{MAC: "02:42:0a:00:00:06", Dev: "vxlan0", Dst: "192.168.56.12", State: "permanent"}}
+			overlayRead(m)
 			if r := doctor.Check(m, doctor.Options{}); r.Worst() == doctor.Error || r.Worst() == doctor.Warning {
 				t.Fatalf("before the fault: %+v", r.Findings)
 			}
@@ -170,8 +168,19 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// overlayRead gives the modern bundle's overlay the neighbour and FDB
+// entries of its remote task 10.0.0.6 (on node 192.168.56.12), as a live
+// read would: the way to it is then known.
+func overlayRead(m *topology.Model) {
+	ovl := m.Lookup("1-c5h7abz82p")
+	ovl.Neighbours = []topology.Neigh{{IP: "10.0.0.6", MAC: "02:42:0a:00:00:06", Dev: "vxlan0", State: "permanent"}}
+	ovl.FDB = []topology.FDB{{MAC: "02:42:0a:00:00:06", Dev: "vxlan0", Dst: "192.168.56.12", State: "permanent"}}
+}
+
+// TestProbeFailure: a path that is complete on paper but gets no answer.
 func TestProbeFailure(t *testing.T) {
 	m := load(t, "modern")
+	overlayRead(m)
 	r := doctor.Check(m, doctor.Options{Probe: func(proto string, port int) error {
 		return &probeErr{proto, port}
 	}})

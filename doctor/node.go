@@ -13,58 +13,46 @@ import (
 // UDP (8), VXLAN (8) and the inner Ethernet header (14).
 const VXLANOverhead = 50
 
-// remoteBackend: a real server on another node is reached through the
-// overlay's VXLAN device, which needs a neighbour entry (its MAC) and an
-// FDB entry (the node behind that MAC), both programmed by the overlay
-// driver. Neither: no endpoint with that address exists (a stale backend).
-func (c *checker) remoteBackend(p *topology.Path, b topology.Backend, pp portRef) {
-	if b.VTEP != "" {
-		if b.Node != "" && b.Node != b.VTEP {
-			ovl, _, _ := c.overlayNeigh(b.IP)
-			c.add(Finding{Code: "vxlan-wrong-vtep", Severity: Error, Netns: ovl, Port: pp.String(),
-				Summary:  fmt.Sprintf("%s: backend %s (task %s) runs on node %s, but the overlay sends its traffic to %s", pp, b.IP, orDefault(b.Task, "?"), b.Node, b.VTEP),
-				Evidence: fmt.Sprintf("FDB entry for %s's MAC on %s has dst %s; `docker network inspect --verbose` gives Host IP %s", b.IP, b.Via, b.VTEP, b.Node),
-				Confirm:  c.in(orDefault(ovl, "1-INGRESS_ID"), "ip neigh; bridge fdb show") + "; docker network inspect --verbose ingress",
-				Fix:      "a stale peer entry (the node was re-addressed or the task moved while gossip was down): check TCP/UDP 7946 between the nodes, then `docker service update --force SERVICE` to re-program the peers"})
-		}
-		return
+// remoteBackend words the break of the way to a real server on another
+// node: it is reached through the overlay's VXLAN device, which needs a
+// neighbour entry (its MAC) and an FDB entry (the node behind that MAC),
+// both programmed by the overlay driver, and the node must be the one
+// Docker says the task runs on. Neither entry: no endpoint with that
+// address exists (a stale backend). topology decided which; h says.
+func (c *checker) remoteBackend(b topology.Backend, h topology.Hop, pp portRef) {
+	f := Finding{Severity: Error, Netns: h.Netns, Port: pp.String(), Evidence: h.Reason}
+	switch h.Code {
+	case topology.BreakWrongVTEP:
+		f.Code = "vxlan-wrong-vtep"
+		f.Summary = fmt.Sprintf("%s: backend %s (task %s) runs on node %s, but the overlay sends its traffic to %s", pp, b.IP, orDefault(b.Task, "?"), b.Node, b.VTEP)
+		f.Evidence = fmt.Sprintf("FDB entry for %s's MAC on %s has dst %s; `docker network inspect --verbose` gives Host IP %s", b.IP, b.Via, b.VTEP, b.Node)
+		f.Confirm = c.in(h.Netns, "ip neigh; bridge fdb show") + "; docker network inspect --verbose " + c.networkOf(h.Netns)
+		f.Fix = "a stale peer entry (the node was re-addressed or the task moved while gossip was down): check TCP/UDP 7946 between the nodes, then `docker service update --force SERVICE` to re-program the peers"
+	case topology.BreakNoFDB:
+		f.Code = "vxlan-no-fdb"
+		f.Summary = fmt.Sprintf("%s: backend %s is on another node but the overlay has no FDB entry telling VXLAN which node", pp, b.IP)
+		f.Confirm = c.in(h.Netns, "ip neigh; bridge fdb show")
+		f.Fix = "the overlay driver did not program the peer: check gossip (TCP/UDP 7946) between the nodes; `docker network inspect " + c.networkOf(h.Netns) + " -v` shows the peers; restarting the task or dockerd re-programs it"
+	default:
+		f.Code = "stale-backend"
+		f.Summary = fmt.Sprintf("%s: IPVS real server %s belongs to no task: no namespace here owns it and the overlay knows no endpoint with that address", pp, b.IP)
+		f.Confirm = c.in(h.Netns, "ipvsadm -Ln")
+		f.Fix = fmt.Sprintf("remove it (`ipvsadm -d -f FWMARK -r %s` in %s) or let dockerd reconcile: `docker service update --force SERVICE`", b.IP, h.Netns)
 	}
-	lb := ""
-	for _, h := range p.Hops {
-		if h.Kind == topology.HopIPVS {
-			lb = h.Netns
-		}
+	c.add(f)
+}
+
+// networkOf names the Docker network of an overlay namespace for the
+// commands a finding suggests: Docker's name when known, else "ingress"
+// for the ingress overlay, else the namespace's network id part.
+func (c *checker) networkOf(netns string) string {
+	if ns := c.m.Lookup(netns); ns != nil && ns.Docker != nil && ns.Docker.Network != "" {
+		return ns.Docker.Network
 	}
-	ovl, neigh, known := c.overlayNeigh(b.IP)
-	if !known {
-		c.add(Finding{Code: "overlay-not-collected", Severity: Info, Netns: ovl, Port: pp.String(),
-			Summary:  fmt.Sprintf("%s: backend %s is on another node; the overlay's neighbour and FDB tables were not collected, so the way to it cannot be checked", pp, b.IP),
-			Evidence: "no neighbour/FDB data in the source (a bundle without ip-neigh.txt and bridge-fdb.txt in the overlay's folder)",
-			Confirm:  c.in(orDefault(ovl, "1-INGRESS_ID"), "ip neigh; bridge fdb show"),
-			Fix:      "run doctor live on the node to check VXLAN peers"})
-		return
+	if _, id, ok := strings.Cut(netns, "-"); ok {
+		return id
 	}
-	if neigh != nil {
-		c.add(Finding{Code: "vxlan-no-fdb", Severity: Error, Netns: ovl, Port: pp.String(),
-			Summary:  fmt.Sprintf("%s: backend %s is on another node but the overlay has no FDB entry telling VXLAN which node", pp, b.IP),
-			Evidence: fmt.Sprintf("neighbour %s lladdr %s dev %s, and no `bridge fdb` entry for %s with a dst", neigh.IP, neigh.MAC, neigh.Dev, neigh.MAC),
-			Confirm:  c.in(ovl, "bridge fdb show dev "+neigh.Dev),
-			Fix:      "the overlay driver did not program the peer (gossip on TCP/UDP 7946 between nodes?); `docker network inspect ingress -v` shows peers; restarting the task or dockerd re-programs it"})
-		return
-	}
-	if c.dockerKnows(b.IP) {
-		c.add(Finding{Code: "vxlan-no-fdb", Severity: Error, Netns: ovl, Port: pp.String(),
-			Summary:  fmt.Sprintf("%s: task %s is on another node but the overlay knows neither its MAC nor its node", pp, b.IP),
-			Evidence: fmt.Sprintf("no neighbour and no FDB entry for %s in the overlay namespaces", b.IP),
-			Confirm:  c.in(orDefault(ovl, "1-INGRESS_ID"), "ip neigh; bridge fdb show"),
-			Fix:      "check gossip between the nodes (TCP/UDP 7946 open), then force the service to re-create its tasks"})
-		return
-	}
-	c.add(Finding{Code: "stale-backend", Severity: Error, Netns: lb, Port: pp.String(),
-		Summary:  fmt.Sprintf("%s: IPVS real server %s belongs to no task: no namespace here owns it and the overlay knows no endpoint with that address", pp, b.IP),
-		Evidence: fmt.Sprintf("real server %s:%d in %s; no owner, no neighbour, no FDB entry", b.IP, b.Port, lb),
-		Confirm:  c.in(lb, "ipvsadm -Ln"),
-		Fix:      fmt.Sprintf("remove it (`ipvsadm -d -f FWMARK -r %s` in the sandbox) or let dockerd reconcile: `docker service update --force SERVICE`", b.IP)})
+	return "ingress"
 }
 
 func orDefault(s, d string) string {
@@ -74,58 +62,15 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// overlayNeigh finds a neighbour entry for ip in an overlay namespace;
-// known is false when no overlay's neighbour and FDB tables were read.
-func (c *checker) overlayNeigh(ip string) (ovl string, n *topology.Neigh, known bool) {
-	for _, ns := range c.m.Namespaces {
-		if ns.Role != topology.RoleOverlay {
-			continue
-		}
-		if ovl == "" {
-			ovl = ns.Name
-		}
-		known = known || ns.Neighbours != nil || ns.FDB != nil
-		for i := range ns.Neighbours {
-			if ns.Neighbours[i].IP == ip {
-				return ns.Name, &ns.Neighbours[i], true
-			}
-		}
-	}
-	return ovl, nil, known
-}
-
-func (c *checker) dockerKnows(ip string) bool {
-	if c.m.Docker == nil {
-		return false
-	}
-	for _, ct := range c.m.Docker.Containers {
-		for _, a := range ct.Networks {
-			if a == ip {
-				return true
-			}
-		}
-	}
-	// docker network inspect --verbose lists remote tasks too.
-	for _, n := range c.m.Docker.Networks {
-		for _, a := range n.Endpoints {
-			if a == ip || strings.HasPrefix(a, ip+"/") {
-				return true
-			}
-		}
-		for _, t := range n.Tasks {
-			if t.IP == ip {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // mtu: every leg of an overlay must fit in the VXLAN device, and the VXLAN
 // device plus its encapsulation must fit in the underlay.
 func (c *checker) mtu() {
 	host := c.m.Lookup("host")
+	c.cov.ran("mtu")
 	for _, ns := range c.m.Namespaces {
+		if ns.Links == nil {
+			c.cov.skip("mtu", "ip addr", ns.Name)
+		}
 		if ns.Role != topology.RoleOverlay {
 			continue
 		}
@@ -211,7 +156,7 @@ func (c *checker) forwarding() {
 		if ns.Role != topology.RoleHost && ns.Role != topology.RoleIngressSandbox {
 			continue
 		}
-		if ns.Sysctls["net.ipv4.ip_forward"] != "0" {
+		if !c.need("forwarding", "sysctl", ns.Name, ns.Sysctls != nil) || ns.Sysctls["net.ipv4.ip_forward"] != "0" {
 			continue
 		}
 		c.add(Finding{Code: "forwarding-disabled", Severity: Error, Netns: ns.Name,
@@ -227,7 +172,7 @@ func (c *checker) forwarding() {
 // sandbox's two legs and multi-homed hosts produce.
 func (c *checker) rpFilter() {
 	for _, ns := range c.m.Namespaces {
-		if ns.Role != topology.RoleIngressSandbox {
+		if ns.Role != topology.RoleIngressSandbox || !c.need("rp-filter", "sysctl", ns.Name, ns.Sysctls != nil) {
 			continue
 		}
 		all := ns.Sysctls["net.ipv4.conf.all.rp_filter"]
@@ -249,11 +194,15 @@ func (c *checker) rpFilter() {
 // from and to the other nodes' VTEPs through.
 func (c *checker) vxlanBlocked() {
 	host := c.m.Lookup("host")
-	if host == nil || host.Firewall == nil {
-		return
-	}
 	for _, ns := range c.m.Namespaces {
 		if ns.Role != topology.RoleOverlay {
+			continue
+		}
+		if host == nil || host.Firewall == nil {
+			c.cov.skip("vxlan firewall", "iptables-save", "host")
+			continue
+		}
+		if !c.need("vxlan firewall", "bridge fdb", ns.Name, ns.FDB != nil) {
 			continue
 		}
 		for _, l := range ns.Links {
@@ -311,6 +260,10 @@ func vteps(ns *topology.Namespace) []netip.Addr {
 // conntrackFull: a full table drops new connections silently.
 func (c *checker) conntrackFull() {
 	for _, ns := range c.m.Namespaces {
+		switch ns.Role {
+		case topology.RoleHost, topology.RoleIngressSandbox, topology.RoleLB:
+			c.need("conntrack table", "sysctl", ns.Name, ns.Sysctls != nil)
+		}
 		n, err1 := strconv.Atoi(ns.Sysctls["net.netfilter.nf_conntrack_count"])
 		max, err2 := strconv.Atoi(ns.Sysctls["net.netfilter.nf_conntrack_max"])
 		if err1 != nil || err2 != nil || max == 0 || n*10 < max*9 {
@@ -335,7 +288,12 @@ func (c *checker) ipvsKernel() {
 		if ns.IPVS == nil || !ns.IPVS.Available || len(ns.IPVS.Services) == 0 {
 			continue
 		}
-		c.ipvsTimeouts(ns)
+		if c.need("ipvs timeouts", "ipvsadm -L --timeout", ns.Name, ns.IPVS.Timeouts != nil) {
+			c.ipvsTimeouts(ns)
+		}
+		if !c.need("ipvs settings", "sysctl", ns.Name, ns.Sysctls != nil) {
+			continue
+		}
 		if v := ns.Sysctls["net.ipv4.vs.expire_nodest_conn"]; v == "0" {
 			c.add(Finding{Code: "ipvs-expire-nodest-off", Severity: Info, Netns: ns.Name,
 				Summary:  "connections to a removed real server are not expired: clients of a stopped task hang until they time out",

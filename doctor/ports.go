@@ -9,14 +9,16 @@ import (
 	"github.com/meshtrace/meshtrace/topology"
 )
 
-// portChecks follows one published port's path and turns what is wrong
-// with it into findings.
+// portChecks follows one published port's path (topology.FindPath, the
+// analysis `meshtrace path` prints) and turns it into the port's verdict,
+// a finding for every break and the lines of what could not be checked.
 func (c *checker) portChecks(pp portRef) {
 	port := pp.String()
 	p, err := topology.FindPath(c.m, topology.Query{Proto: pp.proto, Port: pp.port})
 	var np *topology.NotPublishedError
 	switch {
 	case errors.As(err, &np):
+		c.verdict(port, topology.VerdictBroken)
 		c.add(Finding{Code: "published-port-no-dnat", Severity: Error, Netns: "host", Port: port,
 			Summary:  fmt.Sprintf("%s is published (Docker says so) but the host does not DNAT it and no sandbox marks it", port),
 			Evidence: "no DNAT for " + port + " in the host's nat table",
@@ -24,9 +26,13 @@ func (c *checker) portChecks(pp portRef) {
 			Fix:      "recreate the ingress plumbing: `docker service update --force SERVICE`, or restart dockerd on this node"})
 		return
 	case err != nil:
-		c.add(Finding{Code: "path-unreadable", Severity: Warning, Netns: "host", Port: port, Summary: err.Error(), Evidence: err.Error(),
-			Fix: "collect the missing state (meshtrace collect) and run doctor again"})
+		c.verdict(port, topology.VerdictUnknown)
+		c.unknown(port, "host", fmt.Sprintf("%s: unknown: %v", port, err))
 		return
+	}
+	c.verdict(port, p.Verdict)
+	for _, line := range p.Unknowns() {
+		c.unknown(port, unknownNetns(p, line), line)
 	}
 	moved := c.dnatPort(p, pp)
 	last := p.Hops[len(p.Hops)-1]
@@ -37,7 +43,12 @@ func (c *checker) portChecks(pp portRef) {
 	}
 	c.staleConntrack(p, pp)
 	for _, b := range p.Backends {
-		c.backendChecks(p, b, pp)
+		if b.Netns != nil {
+			if ns := c.m.Lookup(*b.Netns); ns != nil {
+				c.need("listeners", "ss", ns.Name, ns.Sockets != nil)
+			}
+		}
+		c.backendChecks(b, pp)
 	}
 	if c.o.Probe != nil && p.Complete {
 		if err := c.o.Probe(pp.proto, pp.port); err != nil {
@@ -48,6 +59,23 @@ func (c *checker) portChecks(pp portRef) {
 				Fix:      "trace the probe to see the hop where it stops; check the task's server is running"})
 		}
 	}
+}
+
+// unknownNetns is the namespace an unknown line of p is about.
+func unknownNetns(p *topology.Path, line string) string {
+	for _, h := range p.Hops {
+		if h.Kind == topology.HopUnknown && strings.HasSuffix(line, h.Reason) {
+			return h.Netns
+		}
+	}
+	for _, b := range p.Backends {
+		for _, h := range b.Hops {
+			if h.Kind == topology.HopUnknown && strings.HasSuffix(line, h.Reason) {
+				return h.Netns
+			}
+		}
+	}
+	return ""
 }
 
 // dnatPort: Docker DNATs to the sandbox on the published port itself; the
@@ -109,11 +137,6 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp portRef) {
 		f.Summary = "the kernel has no IPVS, so the routing mesh cannot balance " + pp.String()
 		f.Confirm = "modprobe ip_vs && lsmod | grep ip_vs"
 		f.Fix = "load ip_vs (modprobe ip_vs ip_vs_rr) or use a kernel built with CONFIG_IP_VS"
-	case topology.BreakNotCollected:
-		f.Code, f.Severity = "ipvs-not-collected", Info
-		f.Summary = "the IPVS table of " + h.Netns + " was not collected: the load-balancing stage cannot be checked"
-		f.Confirm = c.in(h.Netns, "ipvsadm-save -n")
-		f.Fix = "collect ipvsadm-save -n from that namespace into the bundle"
 	case topology.BreakSNATMissing:
 		f.Code = "snat-missing"
 		f.Summary = fmt.Sprintf("%s: %s does not SNAT balanced packets; tasks reply around it and the client drops the replies", pp, h.Netns)
@@ -173,16 +196,50 @@ func hasKind(hs []topology.Hop, kind string) bool {
 	return false
 }
 
-// backendChecks: the REDIRECT in the task, a listener on its target port,
-// a route to remote backends, stale backends.
-func (c *checker) backendChecks(p *topology.Path, b topology.Backend, pp portRef) {
+// backendChecks turns the breaks of a backend's part of the path into
+// findings: the REDIRECT and filter in the task, its listener, the way to
+// a remote task.
+func (c *checker) backendChecks(b topology.Backend, pp portRef) {
 	port := pp.String()
-	if b.Remote {
-		c.remoteBackend(p, b, pp)
+	if b.ServiceTarget != 0 {
+		// The task's ingress filter admits only the target port, so a
+		// wrong REDIRECT also shows as a drop there: one finding, the
+		// cause.
+		ns := deref(b.Netns)
+		c.add(Finding{Code: "redirect-wrong", Severity: Error, Netns: ns, Port: port,
+			Summary:  fmt.Sprintf("%s: task %s (%s) gets port %d, the service's target port is %d", port, b.IP, ns, servedPort(b, pp), b.ServiceTarget),
+			Evidence: redirectEvidence(b),
+			Confirm:  c.in(ns, "iptables-save -t nat"),
+			Fix:      fmt.Sprintf("the task's nat PREROUTING must REDIRECT %d to %d: `docker service update --force SERVICE` re-creates the task", pp.port, b.ServiceTarget)})
 		return
 	}
-	want := c.targetPort(p, pp)
-	ns := c.m.Lookup(deref(b.Netns))
+	if b.NotListening {
+		ns := c.m.Lookup(deref(b.Netns))
+		c.add(Finding{Code: "task-not-listening", Severity: Error, Netns: ns.Name, Port: port,
+			Summary:  fmt.Sprintf("%s: nothing listens on %s/%d in task %s (%s)", port, pp.proto, b.TargetPort, b.IP, ns.Name),
+			Evidence: fmt.Sprintf("listening sockets in %s: %s", ns.Name, topology.SocketList(ns)),
+			Confirm:  c.in(ns.Name, "ss -lntu"),
+			Fix:      "the task's server is down or listens on another port: check the container's logs and its published target port"})
+	}
+	for _, h := range b.Hops {
+		if h.Kind != topology.HopBreak {
+			continue
+		}
+		switch h.Code {
+		case topology.BreakWrongVTEP, topology.BreakNoFDB, topology.BreakStaleBackend:
+			c.remoteBackend(b, h, pp)
+		default:
+			c.add(Finding{Code: "task-filter-drop", Severity: Error, Netns: h.Netns, Port: port,
+				Summary: fmt.Sprintf("%s: task %s drops the balanced packet", port, b.IP), Evidence: h.Reason,
+				Confirm: c.in(h.Netns, "iptables-save -c -t filter"),
+				Fix:     "the task's ingress filter must accept its target port (dockerd's -A INPUT -d TASK_IP -p PROTO --dport TARGET -j ACCEPT)"})
+		}
+	}
+}
+
+// servedPort is the port the task gets: after its REDIRECT, else as
+// published.
+func servedPort(b topology.Backend, pp portRef) int {
 	served := b.TargetPort
 	for _, h := range b.Hops {
 		if h.Kind == topology.HopRedirect {
@@ -190,33 +247,9 @@ func (c *checker) backendChecks(p *topology.Path, b topology.Backend, pp portRef
 		}
 	}
 	if served == 0 {
-		served = pp.port // no REDIRECT: the task gets the published port
+		served = pp.port
 	}
-	if want != 0 && served != want {
-		// The task's own ingress filter admits only the target port, so a
-		// wrong REDIRECT also shows as a drop there: one finding, the cause.
-		c.add(Finding{Code: "redirect-wrong", Severity: Error, Netns: ns.Name, Port: port,
-			Summary:  fmt.Sprintf("%s: task %s (%s) gets port %d, the service's target port is %d", port, b.IP, ns.Name, served, want),
-			Evidence: redirectEvidence(b),
-			Confirm:  c.in(ns.Name, "iptables-save -t nat"),
-			Fix:      fmt.Sprintf("the task's nat PREROUTING must REDIRECT %d to %d: `docker service update --force SERVICE` re-creates the task", pp.port, want)})
-		return
-	}
-	for _, h := range b.Hops {
-		if h.Kind == topology.HopBreak {
-			c.add(Finding{Code: "task-filter-drop", Severity: Error, Netns: deref(b.Netns), Port: port,
-				Summary: fmt.Sprintf("%s: task %s drops the balanced packet", port, b.IP), Evidence: h.Reason,
-				Confirm: c.in(deref(b.Netns), "iptables-save -c -t filter"),
-				Fix:     "the task's ingress filter must accept its target port (dockerd's -A INPUT -d TASK_IP -p PROTO --dport TARGET -j ACCEPT)"})
-		}
-	}
-	if ns.Sockets != nil && b.TargetPort != 0 && !listens(ns, pp.proto, b.TargetPort) {
-		c.add(Finding{Code: "task-not-listening", Severity: Error, Netns: ns.Name, Port: port,
-			Summary:  fmt.Sprintf("%s: nothing listens on %s/%d in task %s (%s)", port, pp.proto, b.TargetPort, b.IP, ns.Name),
-			Evidence: fmt.Sprintf("listening sockets in %s: %s", ns.Name, socketList(ns)),
-			Confirm:  c.in(ns.Name, "ss -lntu"),
-			Fix:      "the task's server is down or listens on another port: check the container's logs and its published target port"})
-	}
+	return served
 }
 
 func deref(s *string) string {
@@ -233,92 +266,6 @@ func redirectEvidence(b topology.Backend) string {
 		}
 	}
 	return "no REDIRECT rule in the task's nat PREROUTING matches the published port"
-}
-
-// targetPort is the port tasks of this service should serve: Docker's
-// target port, else the port most local tasks' ingress filters accept
-// (dockerd writes `-A INPUT -d TASK_IP -p PROTO --dport TARGET -j ACCEPT`
-// from the same target port as the REDIRECT, so a bundle without Docker's
-// metadata still tells a wrong REDIRECT from a dropping filter), else what
-// most local backends redirect to.
-func (c *checker) targetPort(p *topology.Path, pp portRef) int {
-	if d := c.m.Docker; d != nil {
-		for _, s := range d.Services {
-			for _, sp := range s.Ports {
-				if sp.Published == pp.port && sp.Proto == pp.proto {
-					return sp.Target
-				}
-			}
-		}
-	}
-	accepts, redirects := votes{}, votes{}
-	for _, b := range p.Backends {
-		if b.Remote {
-			continue
-		}
-		if ns := c.m.Lookup(deref(b.Netns)); ns != nil {
-			for _, r := range chainRules(ns, "filter", "INPUT") {
-				if r.Target == "ACCEPT" && r.Dst != nil && !r.Dst.Neg && r.Dst.Value == b.IP+"/32" &&
-					r.Proto != nil && r.Proto.Value == pp.proto && r.DPort() != 0 {
-					accepts.add(r.DPort())
-				}
-			}
-		}
-		if hasKind(b.Hops, topology.HopRedirect) {
-			redirects.add(b.TargetPort)
-		}
-	}
-	if best := accepts.best(); best != 0 {
-		return best
-	}
-	return redirects.best()
-}
-
-// votes counts ports; best is the most voted (the first to get there on a
-// tie), 0 without votes.
-type votes struct {
-	n     map[int]int
-	order []int
-}
-
-func (v *votes) add(port int) {
-	if v.n == nil {
-		v.n = map[int]int{}
-	}
-	if v.n[port] == 0 {
-		v.order = append(v.order, port)
-	}
-	v.n[port]++
-}
-
-func (v *votes) best() int {
-	best := 0
-	for _, p := range v.order {
-		if v.n[p] > v.n[best] {
-			best = p
-		}
-	}
-	return best
-}
-
-func listens(ns *topology.Namespace, proto string, port int) bool {
-	for _, s := range ns.Sockets {
-		if s.Proto == proto && s.Port == port {
-			return true
-		}
-	}
-	return false
-}
-
-func socketList(ns *topology.Namespace) string {
-	var s []string
-	for _, k := range ns.Sockets {
-		s = append(s, fmt.Sprintf("%s/%d", k.Proto, k.Port))
-	}
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ", ")
 }
 
 // staleConntrack: a UDP "connection" lives in conntrack as long as datagrams
@@ -343,9 +290,10 @@ func (c *checker) staleConntrack(p *topology.Path, pp portRef) {
 			want[h.Netns] = set
 		}
 	}
-	for name, ok := range want {
-		ns := c.m.Lookup(name)
-		if ns == nil {
+	for _, ns := range c.m.Namespaces { // in model order: the report is stable
+		name := ns.Name
+		ok, found := want[name]
+		if !found || !c.need("stale conntrack", "conntrack", name, ns.Conntrack != nil) {
 			continue
 		}
 		for _, e := range ns.Conntrack {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshtrace/meshtrace/doctor"
 	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -21,26 +22,12 @@ const twoNode = "../fixtures/swarm-vm2/node0"
 func copyDir(t *testing.T, src, rel string, edit func(string) string) string {
 	t.Helper()
 	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		r, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, r), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
+	testutil.CopyTree(t, src, dst, func(r string, b []byte) []byte {
 		if r == rel {
-			b = []byte(edit(string(b)))
+			return []byte(edit(string(b)))
 		}
-		return os.WriteFile(filepath.Join(dst, r), b, 0o644)
+		return b
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return dst
 }
 

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strings"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/internal/safefile"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -71,38 +71,48 @@ const (
 // peers are resolved and Docker metadata attached. Roles are left to
 // topology.Classify.
 func Bundle(dir string) (*topology.Model, error) {
-	netnsDir := filepath.Join(dir, BundleNetnsDir)
-	hostDir := filepath.Join(netnsDir, BundleHost)
-	if st, err := os.Stat(hostDir); err != nil {
+	b, err := safefile.OpenDir(dir, safefile.MaxFile)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	defer b.Close()
+	hostDir := path.Join(BundleNetnsDir, BundleHost)
+	if st, err := b.Stat(hostDir); err != nil {
 		return nil, fmt.Errorf("bundle %s: no host namespace: %w", dir, err)
 	} else if !st.IsDir() {
-		return nil, fmt.Errorf("bundle %s: %s is not a directory", dir, hostDir)
+		return nil, fmt.Errorf("bundle %s: %s is not a directory", dir, b.Join(hostDir))
 	}
-	ents, err := os.ReadDir(netnsDir)
+	ents, err := b.ReadDir(BundleNetnsDir)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
 	}
 	names := []string{BundleHost}
 	for _, e := range ents {
-		if n := e.Name(); n != BundleHost && isDir(netnsDir, e) {
-			names = append(names, n)
+		if n := e.Name(); n != BundleHost {
+			st, err := b.Stat(path.Join(BundleNetnsDir, n))
+			if err != nil {
+				return nil, fmt.Errorf("bundle %s: %w", dir, err)
+			}
+			if st.IsDir() {
+				names = append(names, n)
+			}
 		}
 	}
 	sort.Strings(names[1:])
 
 	m := &topology.Model{Source: "bundle:" + dir}
 	for _, name := range names {
-		ns, err := readBundleNetns(filepath.Join(netnsDir, name), name)
+		ns, err := readBundleNetns(b, path.Join(BundleNetnsDir, name), name)
 		if err != nil {
 			return nil, err
 		}
 		m.Namespaces = append(m.Namespaces, ns)
 	}
-	if m.Notes, err = readNotes(filepath.Join(dir, BundleNotes)); err != nil {
+	if m.Notes, err = readNotes(b, BundleNotes); err != nil {
 		return nil, err
 	}
 	noIPVS(m)
-	d, err := readBundleDocker(filepath.Join(dir, BundleDockerDir), m.Notes)
+	d, err := readBundleDocker(b, BundleDockerDir, m.Notes)
 	if err != nil {
 		return nil, err
 	}
@@ -134,24 +144,13 @@ func noIPVS(m *topology.Model) {
 	}
 }
 
-// isDir follows a symlinked namespace folder too.
-func isDir(parent string, e fs.DirEntry) bool {
-	if e.IsDir() {
-		return true
-	}
-	if e.Type()&fs.ModeSymlink != 0 {
-		st, err := os.Stat(filepath.Join(parent, e.Name()))
-		return err == nil && st.IsDir()
-	}
-	return false
-}
-
-func readBundleNetns(dir, name string) (*topology.Namespace, error) {
+// readBundleNetns reads the namespace folder dir (a path in the bundle b).
+func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, error) {
 	ns := &topology.Namespace{Name: name}
 	if name == BundleHost {
 		ns.Role = topology.RoleHost
 	}
-	found, err := parseFile(filepath.Join(dir, BundleIPAddr), func(file string, r io.Reader) (e error) {
+	found, err := parseFile(b, path.Join(dir, BundleIPAddr), func(file string, r io.Reader) (e error) {
 		ns.Links, e = parse.IPAddr(file, r)
 		return e
 	})
@@ -161,38 +160,43 @@ func readBundleNetns(dir, name string) (*topology.Namespace, error) {
 	if !found {
 		ns.Errors = append(ns.Errors, BundleIPAddr+" not collected")
 	}
-	if _, err := parseFile(filepath.Join(dir, BundleIptables), func(file string, r io.Reader) (e error) {
+	if _, err := parseFile(b, path.Join(dir, BundleIptables), func(file string, r io.Reader) (e error) {
 		ns.Firewall, e = parse.IptablesSave(file, r)
+		keepValidRules(ns.Firewall, file)
 		return e
 	}); err != nil {
 		return nil, err
 	}
-	if _, err := parseFile(filepath.Join(dir, BundleIPVS), func(file string, r io.Reader) (e error) {
+	if _, err := parseFile(b, path.Join(dir, BundleIPVS), func(file string, r io.Reader) (e error) {
 		ns.IPVS, e = parse.Ipvsadm(file, r)
 		return e
 	}); err != nil {
 		return nil, err
 	}
-	if err := readBundleState(dir, ns); err != nil {
+	if err := readBundleState(b, dir, ns); err != nil {
 		return nil, err
 	}
 	return ns, nil
 }
 
-// parseFile opens file and hands it to fn; found is false when the file
-// does not exist. Errors that are not the parser's own name the file.
-func parseFile(file string, fn func(file string, r io.Reader) error) (found bool, err error) {
-	f, err := os.Open(file)
+// parseFile opens the bundle's file name and hands it to fn with its
+// path; found is false when the file does not exist. Every file is opened
+// through safefile: a regular file inside the bundle, read up to
+// safefile.MaxFile. Errors that are not the parser's own name the file.
+func parseFile(b *safefile.Dir, name string, fn func(file string, r io.Reader) error) (found bool, err error) {
+	f, err := b.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, err // *fs.PathError names the file
+		return false, err // it names the file
 	}
 	defer f.Close()
+	file := b.Join(name)
 	if err := fn(file, bufio.NewReaderSize(f, 64<<10)); err != nil {
 		var pe *parse.Error
-		if errors.As(err, &pe) {
+		var se *safefile.Error
+		if errors.As(err, &pe) || errors.As(err, &se) {
 			return true, err
 		}
 		return true, fmt.Errorf("%s: %w", file, err)
@@ -200,17 +204,23 @@ func parseFile(file string, fn func(file string, r io.Reader) error) (found bool
 	return true, nil
 }
 
-// readNotes returns the non-empty lines of NOTES.txt, nil when absent.
-func readNotes(file string) ([]string, error) {
-	b, err := os.ReadFile(file)
+// readFile reads the bundle's file name whole; nil when it does not exist.
+func readFile(b *safefile.Dir, name string) ([]byte, error) {
+	data, err := b.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	return data, err
+}
+
+// readNotes returns the non-empty lines of NOTES.txt, nil when absent.
+func readNotes(b *safefile.Dir, name string) ([]string, error) {
+	data, err := readFile(b, name)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(string(data), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
 			out = append(out, l)
 		}
@@ -219,22 +229,21 @@ func readNotes(file string) ([]string, error) {
 }
 
 // readBundleDocker reads DIR/docker/*.json; nil when none is there.
-func readBundleDocker(dir string, notes []string) (*DockerData, error) {
+func readBundleDocker(b *safefile.Dir, dir string, notes []string) (*DockerData, error) {
 	var in [3]jsonInput
 	for i, name := range []string{BundleNetworksJSON, BundleContainerJSON, BundleServicesJSON} {
-		file := filepath.Join(dir, name)
-		b, err := os.ReadFile(file)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		data, err := readFile(b, path.Join(dir, name))
+		if err != nil {
 			return nil, err
 		}
-		in[i] = jsonInput{name: file, data: b}
+		in[i] = jsonInput{name: b.Join(path.Join(dir, name)), data: data}
 	}
 	d, err := dockerDataFromJSON(in[0], in[1], in[2])
 	if err != nil {
 		return nil, err
 	}
 	if d != nil && len(bytes.TrimSpace(in[2].data)) == 0 && !notesMention(notes, BundleServicesJSON) {
-		d.Notes = append(d.Notes, "docker services not collected ("+filepath.Join(dir, BundleServicesJSON)+" missing)")
+		d.Notes = append(d.Notes, "docker services not collected ("+in[2].name+" missing)")
 	}
 	return d, nil
 }

@@ -3,9 +3,10 @@ package inspect
 import (
 	"fmt"
 	"io"
-	"path/filepath"
+	"path"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/internal/safefile"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -15,16 +16,16 @@ import (
 // reads, listening sockets in sortSockets order, conntrack entries, and
 // IPVS's timeouts when its table was read. A missing file leaves the field
 // nil ("not collected"); an empty one makes it empty.
-func readBundleState(dir string, ns *topology.Namespace) error {
+func readBundleState(b *safefile.Dir, dir string, ns *topology.Namespace) error {
 	steps := []func() error{
 		func() error {
-			return readLines(dir, BundleRoutes, ns, parse.IPRoute, func(v []topology.Route) { ns.Routes = v })
+			return readLines(b, dir, BundleRoutes, ns, parse.IPRoute, func(v []topology.Route) { ns.Routes = v })
 		},
 		func() error {
-			return readLines(dir, BundleNeigh, ns, parse.IPNeigh, func(v []topology.Neigh) { ns.Neighbours = v })
+			return readLines(b, dir, BundleNeigh, ns, parse.IPNeigh, func(v []topology.Neigh) { ns.Neighbours = v })
 		},
 		func() error {
-			return readLines(dir, BundleFDB, ns, parse.BridgeFDB, func(v []topology.FDB) {
+			return readLines(b, dir, BundleFDB, ns, parse.BridgeFDB, func(v []topology.FDB) {
 				ns.FDB = []topology.FDB{}
 				for _, e := range v {
 					if keepFDB(e, ns.Link(e.Dev)) {
@@ -34,7 +35,7 @@ func readBundleState(dir string, ns *topology.Namespace) error {
 			})
 		},
 		func() error {
-			return readLines(dir, BundleSysctl, ns, parse.Sysctl, func(v topology.Sysctls) {
+			return readLines(b, dir, BundleSysctl, ns, parse.Sysctl, func(v topology.Sysctls) {
 				ns.Sysctls = topology.Sysctls{}
 				for k, val := range v {
 					if modelledSysctl(k) {
@@ -44,15 +45,15 @@ func readBundleState(dir string, ns *topology.Namespace) error {
 			})
 		},
 		func() error {
-			return readLines(dir, BundleSockets, ns, parse.SS, func(v []topology.Socket) {
+			return readLines(b, dir, BundleSockets, ns, parse.SS, func(v []topology.Socket) {
 				sortSockets(v)
 				ns.Sockets = v
 			})
 		},
 		func() error {
-			return readLines(dir, BundleConntrack, ns, parse.Conntrack, func(v []topology.Conntrack) { ns.Conntrack = v })
+			return readLines(b, dir, BundleConntrack, ns, parse.Conntrack, func(v []topology.Conntrack) { ns.Conntrack = v })
 		},
-		func() error { return readIPVSTimeouts(dir, ns) },
+		func() error { return readIPVSTimeouts(b, dir, ns) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -65,8 +66,8 @@ func readBundleState(dir string, ns *topology.Namespace) error {
 // readLines reads one optional file with a line-by-line parser and hands
 // what it read to set; the lines it did not understand become errors of
 // the namespace, each naming file and line.
-func readLines[T any](dir, name string, ns *topology.Namespace, p func(string, io.Reader) (T, []topology.Unparsed, error), set func(T)) error {
-	_, err := parseFile(filepath.Join(dir, name), func(file string, r io.Reader) error {
+func readLines[T any](b *safefile.Dir, dir, name string, ns *topology.Namespace, p func(string, io.Reader) (T, []topology.Unparsed, error), set func(T)) error {
+	_, err := parseFile(b, path.Join(dir, name), func(file string, r io.Reader) error {
 		v, bad, err := p(file, r)
 		if err != nil {
 			return err
@@ -82,8 +83,8 @@ func readLines[T any](dir, name string, ns *topology.Namespace, p func(string, i
 
 // readIPVSTimeouts reads ipvsadm-timeout.txt into the IPVS table read from
 // ipvsadm.txt; without a table they have nowhere to go, which is said.
-func readIPVSTimeouts(dir string, ns *topology.Namespace) error {
-	_, err := parseFile(filepath.Join(dir, BundleIPVSTimeout), func(file string, r io.Reader) error {
+func readIPVSTimeouts(b *safefile.Dir, dir string, ns *topology.Namespace) error {
+	_, err := parseFile(b, path.Join(dir, BundleIPVSTimeout), func(file string, r io.Reader) error {
 		to, err := parse.IpvsadmTimeout(file, r)
 		if err != nil {
 			return err

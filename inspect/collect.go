@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/meshtrace/meshtrace/internal/kmod"
+	"github.com/meshtrace/meshtrace/internal/safefile"
 )
 
 // CollectOptions configure Collect.
@@ -29,8 +30,12 @@ type CollectOptions struct {
 	// namespace through internal/netnsx).
 	Runner CommandRunner
 	// IPVS says whether the kernel has IPVS; nil = the real probe (the
-	// generic netlink family "IPVS").
+	// module gate, then the generic netlink family "IPVS").
 	IPVS IPVSProbe
+	// Modules is the module gate: no command runs that would make the
+	// kernel load a missing module (nil = kmod.Host(); kmod.Allow{} for
+	// --allow-module-load). See available.
+	Modules kmod.Gate
 	// Docker reads the engine; nil = the local daemon when one answers.
 	Docker DockerReader
 }
@@ -62,11 +67,18 @@ type IPVSProbe interface {
 // services when a daemon answers. What could not be collected (a command
 // not installed, or failing in a namespace) has no file and a line in
 // NOTES.txt saying why, so "not collected" never reads as "empty". It
-// refuses to write into a directory that is not empty, and changes nothing
-// on the system: every command only lists.
+// creates dir itself, or accepts an existing one only when it is empty and
+// the caller's (see safefile.CreateDir); every directory it makes is 0700,
+// every file 0600 and new, and nothing is written through a link. It
+// changes nothing on the system: every command only lists.
 func Collect(ctx context.Context, o CollectOptions, dir string) error {
-	if err := prepareDir(dir); err != nil {
-		return err
+	out, err := safefile.CreateDir(dir)
+	if err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	defer out.Close()
+	if err := out.Mkdir(BundleNetnsDir); err != nil {
+		return fmt.Errorf("collect: %w", err)
 	}
 	dirs := o.NetnsDirs
 	if dirs == nil {
@@ -80,7 +92,7 @@ func Collect(ctx context.Context, o CollectOptions, dir string) error {
 	if run == nil {
 		run = execRunner{}
 	}
-	c := &collector{ctx: ctx, run: run, dir: dir}
+	c := &collector{ctx: ctx, run: run, out: out}
 	c.cmds = c.available(o)
 	refs = c.uniqueNames(refs)
 
@@ -116,27 +128,10 @@ func Collect(ctx context.Context, o CollectOptions, dir string) error {
 	return c.writeNotes()
 }
 
-// prepareDir creates dir, or accepts it when it exists and is empty.
-func prepareDir(dir string) error {
-	ents, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("collect: %w", err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("collect: %w", err)
-	case len(ents) > 0:
-		return fmt.Errorf("collect: %s is not empty: refusing to write a bundle into it", dir)
-	}
-	return nil
-}
-
 type collector struct {
 	ctx  context.Context
 	run  CommandRunner
-	dir  string
+	out  *safefile.OutDir
 	cmds []collectCmd
 
 	mu    sync.Mutex
@@ -173,13 +168,17 @@ func (c *collector) uniqueNames(refs []NetnsRef) []NetnsRef {
 // netns collects one namespace. A command that fails is a note; only
 // failing to write the bundle is an error.
 func (c *collector) netns(ref NetnsRef) error {
-	nsDir := filepath.Join(c.dir, BundleNetnsDir, ref.Name)
-	if err := os.MkdirAll(nsDir, 0o700); err != nil {
+	nsDir := path.Join(BundleNetnsDir, ref.Name)
+	if err := c.out.Mkdir(nsDir); err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
 	prev := map[string][]byte{} // what this namespace's commands printed, by file
 	for _, cmd := range c.cmds {
 		cmd, out, known := cmd.inNetns(prev)
+		if !known && cmd.unsafe != nil {
+			c.note("netns %s: %s not collected: %v", ref.Name, cmd.file, cmd.unsafe)
+			continue
+		}
 		if !known {
 			var err error
 			if out, err = c.run.Run(c.ctx, ref.Path, cmd.name, cmd.args...); err != nil {
@@ -188,7 +187,7 @@ func (c *collector) netns(ref NetnsRef) error {
 			}
 		}
 		prev[cmd.file] = out
-		if err := os.WriteFile(filepath.Join(nsDir, cmd.file), out, 0o600); err != nil {
+		if err := c.out.WriteFile(path.Join(nsDir, cmd.file), out); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}
 	}
@@ -241,8 +240,7 @@ func (c *collector) docker(r DockerReader) error {
 		}
 	}
 	redactEnv(d)
-	dd := filepath.Join(c.dir, BundleDockerDir)
-	if err := os.MkdirAll(dd, 0o700); err != nil {
+	if err := c.out.Mkdir(BundleDockerDir); err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
 	files := []struct {
@@ -262,7 +260,7 @@ func (c *collector) docker(r DockerReader) error {
 		if err != nil {
 			return fmt.Errorf("collect: docker %s: %w", f.name, err)
 		}
-		if err := os.WriteFile(filepath.Join(dd, f.name), append(b, '\n'), 0o600); err != nil {
+		if err := c.out.WriteFile(path.Join(BundleDockerDir, f.name), append(b, '\n')); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}
 	}
@@ -297,7 +295,7 @@ func (c *collector) writeNotes() error {
 		return nil
 	}
 	sort.Strings(c.notes)
-	if err := os.WriteFile(filepath.Join(c.dir, BundleNotes), []byte(strings.Join(c.notes, "\n")+"\n"), 0o600); err != nil {
+	if err := c.out.WriteFile(BundleNotes, []byte(strings.Join(c.notes, "\n")+"\n")); err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
 	return nil

@@ -2,9 +2,11 @@ package inspect
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/internal/kmod"
 )
 
 // collectCmd is one command of a namespace and the file it fills.
@@ -18,6 +20,10 @@ type collectCmd struct {
 	// known, when set, may tell from the earlier output what the command
 	// would print, so that it need not run.
 	known func(prev map[string][]byte) ([]byte, bool)
+	// unsafe, when set, says why running the command would make the
+	// kernel load a missing module: it then runs nowhere, and a
+	// namespace whose output is not known gets a note instead.
+	unsafe error
 }
 
 // inNetns is cmd as it runs in a namespace whose commands so far printed
@@ -55,6 +61,13 @@ var (
 	cmdSysctl    = collectCmd{file: BundleSysctl, name: "sysctl", args: sysctlArgs(), argsFrom: sysctlArgsFrom}
 	cmdSockets   = collectCmd{file: BundleSockets, name: "ss", args: []string{"-Htuln"}}
 	cmdConntrack = collectCmd{file: BundleConntrack, name: "conntrack", args: []string{"-L"}, known: noConntrack}
+
+	// What runs instead where a module is missing (see safe): ss reads
+	// /proc/net/{tcp,udp}{,6} when PROC_ROOT is set (iproute2's ss.c,
+	// tcp_show and udp_show, skip sock_diag then); the same listing,
+	// but for the queue columns.
+	cmdSocketsProc    = collectCmd{file: BundleSockets, name: "env", args: []string{"PROC_ROOT=/proc", "ss", "-Htuln"}}
+	cmdIptablesLegacy = collectCmd{file: BundleIptables, name: "iptables-legacy-save", args: []string{"-c"}}
 )
 
 // noConntrack: a namespace whose sysctl.txt says nf_conntrack_count = 0, or
@@ -73,15 +86,22 @@ func noConntrack(prev map[string][]byte) ([]byte, bool) {
 
 func (c collectCmd) String() string { return c.name + " " + strings.Join(c.args, " ") }
 
-// available returns the commands this host can run, noting the others.
+// available returns the commands this host can run, noting the others, as
+// they may run without loading a module (see safe).
 func (c *collector) available(o CollectOptions) []collectCmd {
+	mods := o.Modules
+	if mods == nil {
+		mods = kmod.Host()
+	}
 	var out []collectCmd
 	for _, cmd := range []collectCmd{cmdIPAddr, cmdIptables, cmdRoutes, cmdNeigh, cmdFDB, cmdSysctl, cmdSockets, cmdConntrack} {
 		if err := c.run.LookPath(cmd.name); err != nil {
 			c.note("%s not collected in any namespace: %s is not installed", cmd.file, cmd.name)
 			continue
 		}
-		out = append(out, cmd)
+		if cmd, ok := c.safe(cmd, mods); ok {
+			out = append(out, cmd)
+		}
 	}
 	ipvs := []collectCmd{cmdIPVS, cmdIPVSTimeout}
 	if err := c.run.LookPath(cmdIPVS.name); err != nil {
@@ -92,8 +112,10 @@ func (c *collector) available(o CollectOptions) []collectCmd {
 	}
 	probe := o.IPVS
 	if probe == nil {
-		probe = netlinkIPVSProbe{}
+		probe = netlinkIPVSProbe{mods}
 	}
+	// ipvsadm loads ip_vs (its own modprobe, and the family lookup):
+	// the probe asks the gate first.
 	if ok, reason := probe.KernelIPVS(); !ok {
 		for _, cmd := range ipvs {
 			c.note("%s not collected in any namespace: kernel has no IPVS (%s)", cmd.file, reason)
@@ -101,4 +123,40 @@ func (c *collector) available(o CollectOptions) []collectCmd {
 		return out
 	}
 	return append(out, ipvs...)
+}
+
+// safe returns cmd as it may run without making the kernel load a module
+// the gate says is missing (kmod's needs), or false when it may not run at
+// all (noted). ss without the sock_diag modules reads /proc/net instead.
+// conntrack -L without ctnetlink is unsafe: it runs nowhere, but a
+// namespace whose table sysctl says is empty still gets its (empty) file.
+// iptables-save without nf_tables: iptables-legacy-save when installed
+// (no rule can be an nf_tables one, and it loads nothing), else
+// iptables-save only when `-V` says it is the legacy variant.
+func (c *collector) safe(cmd collectCmd, mods kmod.Gate) (collectCmd, bool) {
+	var ae *kmod.AbsentError
+	switch cmd.file {
+	case BundleSockets:
+		if errors.As(kmod.NeedSockets.Check(mods), &ae) {
+			c.note("%s from `%s` (/proc/net, not sock_diag): %s", cmd.file, cmdSocketsProc, ae.Reason())
+			return cmdSocketsProc, true
+		}
+	case BundleConntrack:
+		cmd.unsafe = kmod.NeedConntrack.Check(mods)
+	case BundleIptables:
+		err := kmod.NeedNFTables.Check(mods)
+		if !errors.As(err, &ae) {
+			return cmd, true
+		}
+		if c.run.LookPath(cmdIptablesLegacy.name) == nil {
+			c.note("%s from `%s`: %s", cmd.file, cmdIptablesLegacy, ae.Reason())
+			return cmdIptablesLegacy, true
+		}
+		if v, verr := c.run.Run(c.ctx, "", cmd.name, "-V"); verr == nil && !nftVariant(v) {
+			return cmd, true
+		}
+		c.note("%s not collected in any namespace: %v", cmd.file, err)
+		return cmd, false
+	}
+	return cmd, true
 }

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"golang.org/x/sys/unix"
 	"os/exec"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
 
@@ -38,22 +37,22 @@ func (execRunner) LookPath(name string) error {
 	return err
 }
 
-// netlinkIPVSProbe asks the kernel for the generic netlink family "IPVS",
-// which is what ipvsadm talks to. (Asking may make the kernel load ip_vs
-// when it is a module, as ipvsadm itself would.)
-type netlinkIPVSProbe struct{}
+// netlinkIPVSProbe is kmod.IPVS in the caller's namespace: the gate, then
+// the generic netlink family "IPVS", which is what ipvsadm talks to (and
+// whose lookup, like ipvsadm's own modprobe, loads a missing ip_vs).
+type netlinkIPVSProbe struct{ mods kmod.Gate }
 
 var _ IPVSProbe = netlinkIPVSProbe{}
 
-func (netlinkIPVSProbe) KernelIPVS() (bool, string) {
-	_, err := netlink.GenlFamilyGet("IPVS")
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		// The same words as the live reader's, so a bundle reads back
-		// to the live answer.
-		return false, strings.TrimPrefix(NoIPVSReason, noIPVSPrefix)
-	case err != nil:
+func (p netlinkIPVSProbe) KernelIPVS() (bool, string) {
+	if p.mods == nil {
+		p.mods = kmod.Host()
+	}
+	ok, reason, err := kmod.IPVS(p.mods, func() (bool, error) { return kmod.IPVSFamily(netlink.GenlFamilyGet) })
+	if err != nil {
 		return false, "generic netlink family IPVS: " + err.Error()
 	}
-	return true, ""
+	// The reason is the live reader's, so a bundle reads back to the
+	// live answer.
+	return ok, reason
 }

@@ -14,9 +14,13 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/meshtrace/meshtrace/internal/kmod"
 )
 
-// fakeRunner answers commands from canned outputs keyed by "path|cmd".
+// fakeRunner answers commands from canned outputs keyed by "path|cmd". The
+// tests that use it let collect load modules (kmod.Allow): what runs then
+// does not depend on this machine's modules (modules_test.go tests the gate).
 type fakeRunner struct {
 	out       map[string]string
 	fail      map[string]error
@@ -100,7 +104,7 @@ func TestCollectWritesABundle(t *testing.T) {
 		ctrs: []container.InspectResponse{{ID: "c1", Name: "/web.1.x", Config: &container.Config{Env: []string{"DB_PASSWORD=hunter2", "PATH=/bin"}}}},
 		svcs: []swarm.Service{{ID: "s1", Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "web"}}}},
 	}
-	o := CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{t.TempDir()}, Runner: r, IPVS: fakeProbe{ok: true}, Docker: dk}
+	o := CollectOptions{HostNetns: selfNetns, Modules: kmod.Allow{}, NetnsDirs: []string{t.TempDir()}, Runner: r, IPVS: fakeProbe{ok: true}, Docker: dk}
 	if err := Collect(context.Background(), o, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +174,7 @@ func TestCollectNotCollected(t *testing.T) {
 		installed: allTools,
 	}
 	dk := &fakeDocker{svcErr: errors.New("this node is not a swarm manager (swarm state active)")}
-	o := CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{filepath.Join(dir, "absent")}, Runner: r,
+	o := CollectOptions{HostNetns: selfNetns, Modules: kmod.Allow{}, NetnsDirs: []string{filepath.Join(dir, "absent")}, Runner: r,
 		IPVS: fakeProbe{reason: `generic netlink family "IPVS" not found`}, Docker: dk}
 	if err := Collect(context.Background(), o, dir); err != nil {
 		t.Fatal(err)
@@ -220,7 +224,7 @@ netns host: iptables-save.txt not collected: iptables-save -c: exit status 1: ip
 func TestCollectMissingTools(t *testing.T) {
 	dir := t.TempDir()
 	r := &fakeRunner{out: hostOutputs(t), installed: map[string]bool{"ip": true}}
-	o := CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{}, Runner: r, IPVS: fakeProbe{ok: true}, NoDocker: true}
+	o := CollectOptions{HostNetns: selfNetns, Modules: kmod.Allow{}, NetnsDirs: []string{}, Runner: r, IPVS: fakeProbe{ok: true}, NoDocker: true}
 	if err := Collect(context.Background(), o, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +250,7 @@ func TestCollectRefusesNonEmptyDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &fakeRunner{}
-	err := Collect(context.Background(), CollectOptions{HostNetns: selfNetns, Runner: r}, dir)
+	err := Collect(context.Background(), CollectOptions{HostNetns: selfNetns, Modules: kmod.Allow{}, Runner: r}, dir)
 	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("err = %v", err)
 	}
@@ -285,7 +289,7 @@ func TestCollectCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r := &fakeRunner{out: hostOutputs(t), installed: allTools}
-	err := Collect(ctx, CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{}, Runner: r, IPVS: fakeProbe{ok: true}, NoDocker: true}, t.TempDir())
+	err := Collect(ctx, CollectOptions{HostNetns: selfNetns, Modules: kmod.Allow{}, NetnsDirs: []string{}, Runner: r, IPVS: fakeProbe{ok: true}, NoDocker: true}, t.TempDir())
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}

@@ -8,11 +8,13 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
 // kernelConntrack dumps the IPv4 conntrack table over ctnetlink with the
-// target's NETLINK_NETFILTER socket.
+// target's NETLINK_NETFILTER socket, when the module gate says the dump
+// loads nothing (kmod.NeedConntrack).
 type kernelConntrack struct{}
 
 var _ ConntrackReader = kernelConntrack{}
@@ -23,9 +25,19 @@ func (kernelConntrack) ReadConntrack(t *Target) ([]topology.Conntrack, error) {
 		// the node-wide conntrack hash for nothing.
 		return []topology.Conntrack{}, nil
 	}
+	if err := kmod.NeedConntrack.Check(t.gate()); err != nil {
+		return nil, err
+	}
 	h, err := t.handle()
 	if err != nil {
 		return nil, err
+	}
+	if !t.res.netfilter {
+		// The handle has no NETLINK_NETFILTER socket (nfnetlink was
+		// missing when it was opened): vishvananda/netlink would open
+		// one in our namespace instead.
+		return nil, &kmod.AbsentError{What: kmod.NeedConntrack.What, Module: "nfnetlink",
+			How: "not loaded when this namespace's netlink sockets were opened"}
 	}
 	flows, err := retry(func() ([]*netlink.ConntrackFlow, error) {
 		return h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)

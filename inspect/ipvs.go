@@ -5,11 +5,13 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
-// NoIPVSReason is IPVS.Reason when the kernel has no IPVS.
-const NoIPVSReason = noIPVSPrefix + `generic netlink family "IPVS" not found`
+// NoIPVSReason is IPVS.Reason when the kernel has no IPVS family (with
+// ip_vs not loaded the reason says that instead, see kmod.IPVS).
+const NoIPVSReason = noIPVSPrefix + kmod.FamilyNotFound
 
 const noIPVSPrefix = "kernel has no IPVS: "
 
@@ -57,7 +59,8 @@ type IPVSClient interface {
 type IPVSKernel interface {
 	// HasIPVS reports whether the generic netlink family "IPVS" exists
 	// as seen from t. moby/ipvs answers "no services", silently, when it
-	// does not, so this is asked first.
+	// does not, so this is asked first; and only when the module gate
+	// says ip_vs is there, as asking for a missing family loads it.
 	HasIPVS(t *Target) (bool, error)
 	Open(t *Target) (IPVSClient, error)
 }
@@ -71,12 +74,12 @@ var _ IPVSReader = ipvsTable{}
 func NewIPVSReader(k IPVSKernel) IPVSReader { return ipvsTable{k} }
 
 func (r ipvsTable) ReadIPVS(t *Target) (*topology.IPVS, error) {
-	ok, err := r.k.HasIPVS(t)
+	ok, reason, err := kmod.IPVS(t.gate(), func() (bool, error) { return r.k.HasIPVS(t) })
 	if err != nil {
 		return nil, fmt.Errorf("generic netlink family IPVS: %w", err)
 	}
 	if !ok {
-		return &topology.IPVS{Available: false, Reason: NoIPVSReason, Services: []*topology.IPVSService{}}, nil
+		return &topology.IPVS{Available: false, Reason: noIPVSPrefix + reason, Services: []*topology.IPVSService{}}, nil
 	}
 	c, err := r.k.Open(t)
 	if err != nil {

@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
 
@@ -22,21 +22,19 @@ type kernelIPVS struct{}
 var _ IPVSKernel = kernelIPVS{}
 
 // HasIPVS asks the generic netlink controller, from inside t, for the
-// family "IPVS".
+// family "IPVS" (ipvsTable asks only when ip_vs is there).
 func (kernelIPVS) HasIPVS(t *Target) (bool, error) {
 	h, err := t.handle()
 	if err != nil {
 		return false, err
 	}
-	_, err = h.GenlFamilyGet("IPVS")
-	if errors.Is(err, unix.ENOENT) {
-		return false, nil
-	}
-	return err == nil, err
+	return kmod.IPVSFamily(h.GenlFamilyGet)
 }
 
 // mobySetup runs moby/ipvs's one-time setup (a modprobe and a family
-// lookup that log through logrus) with logrus silenced, once.
+// lookup that log through logrus) with logrus silenced, once. Open is
+// called only once the family exists, so ip_vs is loaded and the modprobe
+// finds nothing to do.
 var mobySetup sync.Once
 
 // Open makes a moby/ipvs handle whose socket lives in t: ipvs.New("")

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -35,6 +36,11 @@ type Options struct {
 	Workers int
 	// Readers are the kernel readers; nil fields get the real ones.
 	Readers Readers
+	// Modules is the module gate the real readers ask before a request
+	// that would make the kernel load a missing module (nil = kmod.Host();
+	// kmod.Allow{} for --allow-module-load). A read it stops is not
+	// collected, with a note saying why.
+	Modules kmod.Gate
 }
 
 // Readers are the kernel dependencies of Live, one small interface each,
@@ -57,6 +63,7 @@ type Target struct {
 	NetnsRef
 	res   targetRes
 	hints targetHints
+	mods  kmod.Gate // see gate
 }
 
 // targetHints are counts one real reader learns in passing that let
@@ -154,6 +161,9 @@ func Live(ctx context.Context, o Options) (*topology.Model, error) {
 		return nil, fmt.Errorf("firewall mode %q: want auto, exec or netlink", o.Firewall)
 	}
 	r := o.Readers.withDefaults()
+	if o.Modules == nil {
+		o.Modules = kmod.Host()
+	}
 	dirs := o.NetnsDirs
 	if dirs == nil {
 		dirs = DefaultNetnsDirs
@@ -246,9 +256,14 @@ func (r Readers) withDefaults() Readers {
 func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []string, error) {
 	ns := &topology.Namespace{Name: ref.Name, Path: ref.Path, Inode: ref.Inode, Links: []*topology.Link{}}
 	t := newTarget(ref)
+	t.mods = o.Modules
 	defer t.close()
 	var notes []string
 	fail := func(what string, err error) {
+		if note, ok := skipped(err); ok {
+			notes = append(notes, note) // not collected, and why
+			return
+		}
 		ns.Errors = append(ns.Errors, fmt.Sprintf("netns %s: %s: %v", ref.Name, what, err))
 	}
 	// Sysctls first: the real reader enters the namespace once for them

@@ -8,6 +8,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
 
@@ -21,12 +22,24 @@ type targetRes struct {
 	route  int // NETLINK_ROUTE, for the raw link dump
 	err    error
 	opened bool
+	// netfilter: h has a NETLINK_NETFILTER socket (see nlFamilies).
+	netfilter bool
 }
 
-// nlFamilies are the netlink families of the handle. A vishvananda/netlink
-// Handle without a family silently opens a socket in the caller's
-// namespace instead, so every family used through it must be here.
-var nlFamilies = []int{unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER, unix.NETLINK_GENERIC}
+// nlFamilies are the netlink families of the handle, NETLINK_NETFILTER
+// only when nfnetlink is there (opening the socket would load it,
+// kmod.NeedNFNetlink; the generic netlink and sock_diag sockets are built
+// into every kernel). A vishvananda/netlink Handle without a family
+// silently opens a socket in the caller's namespace instead, so every
+// family used through it must be here, or its user must check.
+func (t *Target) nlFamilies() []int {
+	fams := []int{unix.NETLINK_ROUTE, unix.NETLINK_GENERIC}
+	if kmod.NeedNFNetlink.Check(t.gate()) == nil {
+		t.res.netfilter = true
+		fams = append(fams, unix.NETLINK_NETFILTER)
+	}
+	return fams
+}
 
 // nlTimeout bounds every netlink exchange, so a wedged namespace cannot
 // hang the whole read.
@@ -35,7 +48,7 @@ const nlTimeout = 10 * time.Second
 // open makes t's sockets; it runs inside t's namespace.
 func (t *Target) open() error {
 	t.res.opened = true
-	h, err := netlink.NewHandle(nlFamilies...)
+	h, err := netlink.NewHandle(t.nlFamilies()...)
 	if err != nil {
 		return fmt.Errorf("netlink sockets: %w", err)
 	}

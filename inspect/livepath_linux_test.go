@@ -96,7 +96,7 @@ func TestLivePath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := hopKinds(p.Hops); got != "mark,ipvs" || !p.Complete || len(p.Backends) != len(w.EastWestSvc.Backends) {
+			if got := hopKinds(p.Hops); got != "route,mark,ipvs" || !p.Complete || len(p.Backends) != len(w.EastWestSvc.Backends) {
 				t.Errorf("east-west %s from %s: hops %s complete %v backends %+v", w.EastWestSvc.VIP, caller, got, p.Complete, p.Backends)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -16,7 +17,9 @@ import (
 // NETLINK_INET_DIAG socket opened in the target: TCP in LISTEN, UDP bound
 // without a peer. The requests carry a state filter, so the kernel skips
 // the (large, node-wide) established-connection hash entirely; a namespace
-// whose sockstat says it has no TCP or UDP socket is not asked at all.
+// whose sockstat says it has no TCP or UDP socket is not asked at all, and
+// none is while the module gate says a request would load inet_diag,
+// tcp_diag or udp_diag (kmod.NeedSockets).
 type kernelSockets struct{}
 
 var _ SocketReader = kernelSockets{}
@@ -30,6 +33,9 @@ func (kernelSockets) ReadSockets(t *Target) ([]topology.Socket, error) {
 	out := []topology.Socket{}
 	if t.hints.sockets == 0 {
 		return out, nil
+	}
+	if err := kmod.NeedSockets.Check(t.gate()); err != nil {
+		return nil, err
 	}
 	if _, err := t.handle(); err != nil {
 		return nil, err

@@ -17,12 +17,24 @@ import (
 // maxBodySize caps ?size=N.
 const maxBodySize = 64 << 20
 
-// RunAgent is the mesh's agent: it opens every task's server socket inside
+// RunAgent is the mesh's agent (started by StartAgent in a session of its
+// own): it opens every task's server socket inside
 // the task's namespace (TCP: HTTP, UDP: a datagram echo of the task's
 // identity), writes agent.ready, reports "ready" on ready (if not nil) and
 // serves until ctx ends. On SIGUSR1 it re-reads tasks.control, the channel
 // through which `mesh break` stops a task's server or makes it hang.
+//
+// It first closes every descriptor it inherited but its standard ones and
+// ready: its caller's pipes (`meshtrace mesh up | tail -1`) must not stay
+// open for as long as the mesh lives.
 func RunAgent(ctx context.Context, runDir, name string, ready io.WriteCloser) error {
+	var keep []int
+	if f, ok := ready.(*os.File); ok && f != nil {
+		keep = append(keep, int(f.Fd()))
+	}
+	if err := closeInherited(keep...); err != nil {
+		return fmt.Errorf("agent %s: %w", name, err)
+	}
 	st, err := Load(runDir, name)
 	if err != nil {
 		return err

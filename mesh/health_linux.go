@@ -20,7 +20,7 @@ func Status(ctx context.Context, runDir, name string) (*State, error) {
 	}
 	h := &Health{}
 	st.Health = h
-	h.AgentAlive = st.AgentPID > 0 && alive(st.AgentPID) && isAgent(st.AgentPID, name, orDefault(runDir))
+	h.AgentAlive = agentRunning(st.AgentPID, name, orDefault(runDir))
 	if !h.AgentAlive {
 		h.Problems = append(h.Problems, fmt.Sprintf("agent (pid %d) is not running: no task can answer (`meshtrace mesh down --name %s` and up again)", st.AgentPID, name))
 	}

@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // agentTimeout bounds how long StartAgent waits for "ready".
@@ -165,6 +168,35 @@ func killAndWait(pids []int, timeout time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// closeInherited closes every descriptor above standard error that this
+// process inherited, except keep. Go opens all of its own descriptors
+// close-on-exec, so one without the flag came from the process that
+// started us.
+func closeInherited(keep ...int) error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list inherited descriptors: %w", err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 || slices.Contains(keep, fd) {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue // gone (the directory's own) or ours
+		}
+		unix.Close(fd)
+	}
+	return nil
+}
+
+// agentRunning says whether pid is alive and the agent of mesh name in
+// runDir.
+func agentRunning(pid int, name, runDir string) bool {
+	return pid > 0 && alive(pid) && isAgent(pid, name, runDir)
 }
 
 // alive says whether pid exists and is not a zombie.

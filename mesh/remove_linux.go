@@ -2,7 +2,10 @@ package mesh
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,15 +19,18 @@ import (
 )
 
 // Remove kills the mesh's agent, unmounts every namespace file under dir
-// (found in /proc/self/mountinfo, so a half-built mesh without a state file
-// is cleaned too) and removes dir. Destroying a namespace destroys its
-// links (the veth peers with them), addresses, routes, rules and IPVS
-// services; the VXLAN devices' sockets go with the node namespaces.
+// (found in /proc/self/mountinfo, so a half-built mesh is cleaned too) and
+// removes dir. Destroying a namespace destroys its links (the veth peers
+// with them), addresses, routes, rules and IPVS services; the VXLAN
+// devices' sockets go with the node namespaces. It touches nothing when
+// dir is not mesh name's directory (see meshDir).
 func (s *linuxSystem) Remove(dir, name string) (Removed, error) {
 	var r Removed
-	if _, err := os.Stat(dir); err == nil {
-		r.Dir = true
+	exists, err := meshDir(dir, name)
+	if err != nil {
+		return r, fmt.Errorf("mesh %s: %w", name, err)
 	}
+	r.Dir = exists
 	r.Agents = agentPIDs(dir, name)
 	sort.Ints(r.Agents)
 	if err := killAndWait(r.Agents, 5*time.Second); err != nil {
@@ -58,6 +64,53 @@ func (s *linuxSystem) Remove(dir, name string) (Removed, error) {
 		return r, fmt.Errorf("mesh %s: remove %s: %w", name, dir, err)
 	}
 	return r, nil
+}
+
+// meshDir says whether dir exists, and refuses it (saying why) unless it
+// is mesh name's directory: a real directory (not a link) holding the
+// state file of a mesh of that name (Up writes it first, before any
+// namespace), or nothing at all (a mesh stopped before its first save).
+func meshDir(dir, name string) (bool, error) {
+	st, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("%s %s: not a mesh's directory, refusing to remove it", dir, why)
+	}
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0:
+		return true, refuse("is a link")
+	case !st.IsDir():
+		return true, refuse("is not a directory")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		ents, rerr := os.ReadDir(dir)
+		if rerr != nil {
+			return true, rerr
+		}
+		if len(ents) == 0 || (len(ents) == 1 && ents[0].Name() == stateFile+".tmp") {
+			return true, nil
+		}
+		return true, refuse("holds no " + stateFile)
+	}
+	if err != nil {
+		return true, err
+	}
+	var saved struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return true, refuse(fmt.Sprintf("holds a %s meshtrace did not write (%v)", stateFile, err))
+	}
+	if saved.Name != name {
+		return true, refuse(fmt.Sprintf("belongs to mesh %q", saved.Name))
+	}
+	return true, nil
 }
 
 // mountsUnder lists the mount points strictly below dir, deepest first.

@@ -198,9 +198,30 @@ type Summary struct {
 	Nodes    int    `json:"nodes"`
 	Tasks    int    `json:"tasks"`
 	AgentPID int    `json:"agent_pid,omitempty"`
+	// Agent is "running", "dead" (the recorded agent is gone: no task
+	// answers) or "none" (no agent recorded: a mesh not up yet).
+	Agent string `json:"agent"`
 }
 
-// List returns the meshes under runDir, by name.
+// What Summary.Agent says of a mesh's agent.
+const (
+	AgentRunning = "running"
+	AgentDead    = "dead"
+	AgentNone    = "none"
+)
+
+func agentState(pid int, name, runDir string) string {
+	switch {
+	case pid <= 0:
+		return AgentNone
+	case agentRunning(pid, name, runDir):
+		return AgentRunning
+	}
+	return AgentDead
+}
+
+// List returns the meshes under runDir, by name, each with whether its
+// agent still runs.
 func List(runDir string) ([]Summary, error) {
 	ents, err := os.ReadDir(orDefault(runDir))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -214,9 +235,10 @@ func List(runDir string) ([]Summary, error) {
 		if !e.IsDir() || ValidName(e.Name()) != nil {
 			continue
 		}
-		s := Summary{Name: e.Name(), Phase: "broken"}
+		s := Summary{Name: e.Name(), Phase: "broken", Agent: AgentNone}
 		if st, err := Load(runDir, e.Name()); err == nil {
 			s.Phase, s.LB, s.Nodes, s.AgentPID = st.Phase, st.LB, len(st.Nodes), st.AgentPID
+			s.Agent = agentState(st.AgentPID, e.Name(), orDefault(runDir))
 			for _, sv := range st.Services {
 				s.Tasks += len(sv.Tasks)
 			}

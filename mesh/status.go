@@ -45,7 +45,11 @@ func (st *State) NetnsPath(target string) (string, error) {
 // WriteText renders the state for people: nodes, services, tasks, health
 // when known, and how to reach the mesh.
 func (st *State) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "mesh %s: %d nodes, load balancing %s, agent pid %d (%s)\n", st.Name, len(st.Nodes), lbText(st.LB), st.AgentPID, st.Phase)
+	agent := fmt.Sprintf("agent pid %d", st.AgentPID)
+	if st.Health != nil && !st.Health.AgentAlive {
+		agent += " dead"
+	}
+	fmt.Fprintf(w, "mesh %s: %d nodes, load balancing %s, %s (%s)\n", st.Name, len(st.Nodes), lbText(st.LB), agent, st.Phase)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  client\t%s\t%s\n", st.Client.IP, st.Client.Netns)
 	for _, n := range st.Nodes {
@@ -109,7 +113,14 @@ func WriteList(w io.Writer, ms []Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPHASE\tLB\tNODES\tTASKS\tAGENT")
 	for _, m := range ms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", m.Name, m.Phase, m.LB, m.Nodes, m.Tasks, m.AgentPID)
+		agent := "-"
+		switch m.Agent {
+		case AgentRunning:
+			agent = fmt.Sprint(m.AgentPID)
+		case AgentDead:
+			agent = fmt.Sprintf("%d dead (no task answers)", m.AgentPID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", m.Name, m.Phase, m.LB, m.Nodes, m.Tasks, agent)
 	}
 	tw.Flush()
 }

@@ -156,8 +156,9 @@ func (o Options) hook(phase string) error {
 }
 
 // Down removes mesh name: its agent, every namespace (and with them every
-// link, address, rule and IPVS service) and its directory. It needs no
-// state file and does nothing, successfully, when there is nothing left.
+// link, address, rule and IPVS service) and its directory. It does
+// nothing, successfully, when there is nothing left, and refuses a
+// directory that does not hold that mesh's state.
 func Down(name string, o Options) (Removed, error) {
 	if err := ValidName(name); err != nil {
 		return Removed{}, err

@@ -17,7 +17,11 @@ const (
 	RoleOverlay        Role = "overlay"
 	RoleLB             Role = "lb"
 	RoleTask           Role = "task"
-	RoleOther          Role = "other"
+	// RoleOther: its wiring was read and leads nowhere near the mesh.
+	RoleOther Role = "other"
+	// RoleUnknown: what would decide was not collected, or leads out of
+	// what was read; never forced into another role (see Classify).
+	RoleUnknown Role = "unknown"
 )
 
 // Model is everything meshtrace read from one node.
@@ -41,6 +45,8 @@ type Namespace struct {
 	// Path is the file the namespace was opened from, when live.
 	Path string `json:"path,omitempty"`
 	Role Role   `json:"role"`
+	// RoleEvidence is what Classify decided Role on, one fact a line.
+	RoleEvidence []string `json:"role_evidence,omitempty"`
 	// Inode identifies the namespace: the inode of its nsfs file when
 	// read live, 0 when unknown (bundles).
 	Inode uint64 `json:"inode,omitempty"`
@@ -68,11 +74,14 @@ type Link struct {
 	Name  string `json:"name"`
 	// Kind is the rtnetlink link kind: veth, bridge, vxlan, dummy, device
 	// (no kind), loopback, ...
-	Kind  string         `json:"kind"`
-	MTU   int            `json:"mtu"`
-	MAC   string         `json:"mac,omitempty"`
-	Up    bool           `json:"up"`
-	Addrs []netip.Prefix `json:"addrs,omitempty"`
+	Kind string `json:"kind"`
+	// KindFrom is set when the input did not show the kind (plain `ip
+	// addr`) and InferKinds read it from the wiring: what proves it.
+	KindFrom string         `json:"kind_from,omitempty"`
+	MTU      int            `json:"mtu"`
+	MAC      string         `json:"mac,omitempty"`
+	Up       bool           `json:"up"`
+	Addrs    []netip.Prefix `json:"addrs,omitempty"`
 	// Master is the name of the bridge this link is a port of.
 	Master string `json:"master,omitempty"`
 	// Peer is the other end of a veth.

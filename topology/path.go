@@ -3,6 +3,8 @@ package topology
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 )
 
 // Hop kinds.
@@ -14,6 +16,18 @@ const (
 	HopSNAT       = "snat"
 	HopMasquerade = "masquerade"
 	HopBreak      = "break"
+	// HopRoute says how the caller of a VIP reaches it (east-west).
+	HopRoute = "route"
+	// HopUnknown ends a path (or a backend's part of it) where what decides
+	// the next step was not collected: Code and Reason say what.
+	HopUnknown = "unknown"
+)
+
+// Verdicts of a path.
+const (
+	VerdictComplete = "complete" // every hop to every backend is known and passes
+	VerdictBroken   = "broken"   // a break hop says where and why
+	VerdictUnknown  = "unknown"  // no break, but part of it depends on data not collected
 )
 
 // Hop is one step of a path that changes or decides where the packet goes.
@@ -32,6 +46,8 @@ type Hop struct {
 	Scheduler string `json:"scheduler,omitempty"`
 	Impl      string `json:"impl,omitempty"`
 	ToPort    int    `json:"to_port,omitempty"`
+	// Dev is the interface a route hop leaves by.
+	Dev string `json:"dev,omitempty"`
 	// Code and Reason say why a break hop broke.
 	Code   string `json:"code,omitempty"`
 	Reason string `json:"reason,omitempty"`
@@ -47,6 +63,12 @@ type Backend struct {
 	Remote  bool    `json:"remote"`
 	// TargetPort is the port the task's server listens on, 0 when unknown.
 	TargetPort int `json:"target_port,omitempty"`
+	// ServiceTarget is the service's target port when the task gets
+	// another one (a wrong REDIRECT), 0 otherwise.
+	ServiceTarget int `json:"service_target,omitempty"`
+	// NotListening is set when the task's listening sockets were read
+	// and none is on TargetPort: the packet arrives, nothing answers.
+	NotListening bool `json:"not_listening,omitempty"`
 	// Task and Service come from Docker metadata when known.
 	Task    string `json:"task,omitempty"`
 	Service string `json:"service,omitempty"`
@@ -69,6 +91,7 @@ type Path struct {
 	VIP      string    `json:"vip,omitempty"`
 	From     string    `json:"from,omitempty"` // east-west: the client netns
 	Complete bool      `json:"complete"`
+	Verdict  string    `json:"verdict"`
 	Hops     []Hop     `json:"hops"`
 	Backends []Backend `json:"backends"`
 	Notes    []string  `json:"notes,omitempty"`
@@ -99,7 +122,9 @@ var clientAddr = netip.MustParseAddr("192.0.2.1")
 const clientPort = 40000
 
 // FindPath reconstructs the path by evaluating the parsed rules for a
-// concrete packet in netfilter hook order, across namespaces.
+// concrete packet in netfilter hook order, across namespaces. What it could
+// not check because it was not collected ends the path (or a backend's part
+// of it) in an unknown hop, never in a break: Verdict is then unknown.
 func FindPath(m *Model, q Query) (*Path, error) {
 	if q.Proto == "" {
 		q.Proto = "tcp"
@@ -111,36 +136,41 @@ func FindPath(m *Model, q Query) (*Path, error) {
 	if host == nil {
 		return nil, fmt.Errorf("model has no host namespace")
 	}
-	if host.Firewall == nil {
-		return nil, fmt.Errorf("netns host: firewall not collected: cannot tell whether %s/%d is published", q.Proto, q.Port)
-	}
 	p := &Path{Proto: q.Proto, Port: q.Port, Hops: []Hop{}, Backends: []Backend{}}
-	pkt := Packet{Proto: q.Proto, Src: clientAddr, SPort: clientPort, Dst: nodeAddr(host), DPort: q.Port, InIface: externalIface(host)}
-
-	// Host: PREROUTING (mangle, nat).
 	w := walker{m: m, p: p}
+	if err := w.published(host, q); err != nil {
+		return nil, err
+	}
+	return p.settle(), nil
+}
+
+// published walks a published port from the host to its backends.
+func (w *walker) published(host *Namespace, q Query) error {
+	if !w.needFirewall(host) {
+		return nil
+	}
+	pkt := Packet{Proto: q.Proto, Src: clientAddr, SPort: clientPort, Dst: nodeAddr(host), DPort: q.Port, InIface: externalIface(host)}
+	// Host: PREROUTING (mangle, nat).
 	w.eval(host, "mangle", "PREROUTING", &pkt)
 	d := w.eval(host, "nat", "PREROUTING", &pkt)
 	if d.Verdict != "DNAT" {
-		if ns := markedElsewhere(m, q); ns != nil {
-			// The sandbox still marks the port: it was published and the
-			// host lost its DNAT.
-			w.brk(&host.Name, BreakDNATMissing, fmt.Sprintf("%s/%d is marked in %s but the host has no DNAT for it (DOCKER-INGRESS rule missing)", q.Proto, q.Port, ns.Name))
-			return p, nil
+		if why := publishedElsewhere(w.m, q); why != "" {
+			w.brk(&host.Name, BreakDNATMissing, fmt.Sprintf("%s/%d %s, but the host has no DNAT for it (DOCKER-INGRESS rule missing)", q.Proto, q.Port, why))
+			return nil
 		}
-		return nil, &NotPublishedError{q.Proto, q.Port}
+		return &NotPublishedError{q.Proto, q.Port}
 	}
 	w.natHop(host, d, &pkt)
 	next := w.forward(host, &pkt, nil)
 	if next == nil {
-		return p, nil
+		return nil
 	}
 	ok, lb := w.enterLocal(next, &pkt)
 	if !ok {
-		return p, nil
+		return nil
 	}
 	w.balance(next, &pkt, lb)
-	return p, nil
+	return nil
 }
 
 // walker accumulates hops while walking namespaces.
@@ -153,6 +183,11 @@ type walker struct {
 }
 
 func (w *walker) eval(ns *Namespace, table, chain string, pkt *Packet) Decision {
+	if ns.Firewall == nil && !w.gapIn(ns) {
+		// Every namespace is checked when entered; a firewall not
+		// collected is never read as "no rules".
+		w.gap(ns, "its iptables-save was not collected")
+	}
 	e := evaluator{ns: ns, lb: true}
 	d := e.run(table, chain, pkt)
 	for _, st := range d.Marks {
@@ -211,11 +246,52 @@ const (
 	BreakNoService       = "no-service"       // a mark (or VIP) without an LB service
 	BreakMarkMissing     = "mark-missing"     // unmarked where only fwmark services balance
 	BreakIPVSUnavailable = "ipvs-unavailable" // no IPVS in the kernel, and no emulation
-	BreakNotCollected    = "not-collected"    // the IPVS table was not read
 	BreakNoBackends      = "no-backends"      // an LB service without real servers
 	BreakWeightZero      = "weight-zero"      // every real server has weight 0
 	BreakSNATMissing     = "snat-missing"     // balanced and forwarded without SNAT
+	BreakVIPUnreachable  = "vip-unreachable"  // the caller has no interface in the VIP's network
 )
+
+// UnknownNotCollected is the code of an unknown hop: what decides the next
+// step was not collected.
+const UnknownNotCollected = "not-collected"
+
+// gap ends the walk where what decides the next step was not collected.
+func (w *walker) gap(ns *Namespace, reason string) {
+	w.p.Hops = append(w.p.Hops, Hop{Netns: ns.Name, Kind: HopUnknown, Code: UnknownNotCollected, Reason: reason})
+	w.p.Complete = false
+}
+
+// needFirewall reports whether ns's firewall was collected, and records a
+// gap when it was not: no rules read is not "no rules".
+func (w *walker) needFirewall(ns *Namespace) bool {
+	if ns.Firewall != nil {
+		return true
+	}
+	w.gap(ns, "its iptables-save was not collected")
+	return false
+}
+
+// needLinks is needFirewall for the links (routing, local addresses).
+func (w *walker) needLinks(ns *Namespace) bool {
+	if ns.Links != nil {
+		return true
+	}
+	w.gap(ns, "its ip addr was not collected")
+	return false
+}
+
+// unread names the namespaces (but skip) whose links were not collected:
+// an address no read namespace owns may be theirs.
+func (w *walker) unread(skip ...*Namespace) []string {
+	var out []string
+	for _, ns := range w.m.Namespaces {
+		if ns.Links == nil && !slices.Contains(skip, ns) {
+			out = append(out, ns.Name)
+		}
+	}
+	return out
+}
 
 // brk ends the path with a break hop.
 func (w *walker) brk(netns *string, code, reason string) {
@@ -231,6 +307,9 @@ func (w *walker) brk(netns *string, code, reason string) {
 // and returns the namespace that owns its destination, or nil after
 // recording a break.
 func (w *walker) forward(ns *Namespace, pkt *Packet, exclude *Namespace) *Namespace {
+	if !w.needLinks(ns) {
+		return nil
+	}
 	out := ns.RouteOut(pkt.Dst)
 	if out != nil {
 		pkt.OutIface = out.Name
@@ -242,6 +321,10 @@ func (w *walker) forward(ns *Namespace, pkt *Packet, exclude *Namespace) *Namesp
 	w.postrouting(ns, pkt)
 	next := w.owner(pkt.Dst, ns, exclude)
 	if next == nil {
+		if unread := w.unread(ns, exclude); len(unread) > 0 {
+			w.gap(ns, fmt.Sprintf("%s leads to %s, which no namespace whose ip addr was read owns; the ip addr of %s was not collected", w.lastRewrite(), pkt.Dst, strings.Join(unread, ", ")))
+			return nil
+		}
 		w.brk(&ns.Name, BreakUnowned, fmt.Sprintf("%s leads to %s, which no namespace on this node owns", w.lastRewrite(), pkt.Dst))
 		return nil
 	}
@@ -300,6 +383,9 @@ func (w *walker) owner(a netip.Addr, from, exclude *Namespace) *Namespace {
 // emulated LB service when a rule of the iptables emulation took the packet
 // in nat PREROUTING.
 func (w *walker) enterLocal(ns *Namespace, pkt *Packet) (bool, *IPVSService) {
+	if !w.needFirewall(ns) {
+		return false, nil
+	}
 	w.eval(ns, "mangle", "PREROUTING", pkt)
 	d := w.eval(ns, "nat", "PREROUTING", pkt)
 	switch d.Verdict {

@@ -15,7 +15,11 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 	}
 	if svc == nil {
 		code, reason := w.noService(ns, pkt)
-		w.brk(&ns.Name, code, reason)
+		if code == UnknownNotCollected {
+			w.gap(ns, reason)
+		} else {
+			w.brk(&ns.Name, code, reason)
+		}
 		return
 	}
 	h := Hop{Netns: ns.Name, Kind: HopIPVS, FWMark: svc.FWMark, Scheduler: svc.Scheduler, Impl: svc.Impl}
@@ -86,12 +90,8 @@ func (w *walker) balance(ns *Namespace, pkt *Packet, svc *IPVSService) {
 		return
 	}
 	w.p.Complete = true
-	for _, b := range w.p.Backends {
-		if hasBreak(b.Hops) {
-			w.p.Complete = false
-		}
-	}
-	w.fillRemoteTargets()
+	w.fillRemoteTargets(ns)
+	w.judgeBackends(w.p.Backends[base:])
 }
 
 func svcName(s *IPVSService) string {
@@ -119,7 +119,7 @@ func (w *walker) noService(ns *Namespace, pkt *Packet) (code, reason string) {
 	}
 	switch {
 	case ns.IPVS == nil:
-		return BreakNotCollected, what + " (IPVS table not collected)"
+		return UnknownNotCollected, "its ipvsadm was not collected: " + what + " among the load-balancing rules read"
 	case !ns.IPVS.Available:
 		return BreakIPVSUnavailable, what + " (" + ns.IPVS.Reason + ")"
 	}
@@ -130,10 +130,16 @@ func (w *walker) noService(ns *Namespace, pkt *Packet) (code, reason string) {
 func (w *walker) backend(lb *Namespace, d *IPVSDest, pkt Packet) Backend {
 	b := Backend{IP: d.Addr.String(), Port: d.Port, Forward: d.Forward, Weight: d.Weight, Hops: []Hop{}}
 	owner := w.owner(d.Addr, lb, nil)
+	if _, self := lb.Owns(d.Addr); owner == nil && self {
+		// A task calling its own service through IPVS in its own
+		// namespace (the pre-18.06 layout) may be balanced to itself.
+		owner = lb
+	}
 	if owner == nil {
 		b.Remote = true
 		b.Via, b.VTEP = w.vtepFor(d.Addr)
 		b.Task, b.Service, b.Node = w.remoteTask(d.Addr)
+		b.Hops = append(b.Hops, w.remoteWay(lb, d, b)...)
 		return b
 	}
 	name := owner.Name
@@ -202,14 +208,24 @@ func (w *walker) vtepFor(a netip.Addr) (via, vtep string) {
 	return "", ""
 }
 
-// fillRemoteTargets gives remote backends the target port the local
-// backends of the same service redirect to, or Docker's when known.
-func (w *walker) fillRemoteTargets() {
+// fillRemoteTargets gives remote backends the port their task serves:
+// what the local backends of the same service are redirected to; else,
+// when the balancer itself rewrote the port before balancing (Docker 1.12's
+// REDIRECT in the ingress sandbox, before IPVS), that port, which every
+// backend gets; else Docker's target port.
+func (w *walker) fillRemoteTargets(lb *Namespace) {
 	target := 0
 	for _, b := range w.p.Backends {
 		if !b.Remote && b.TargetPort != 0 {
 			target = b.TargetPort
 			break
+		}
+	}
+	if target == 0 {
+		for _, h := range w.p.Hops {
+			if h.Kind == HopRedirect && h.Netns == lb.Name {
+				target = h.ToPort
+			}
 		}
 	}
 	if target == 0 {

@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -82,6 +83,7 @@ func (w *world) model(t *testing.T) *topology.Model {
 		sbox.IPVS = &topology.IPVS{Available: true, Services: []*topology.IPVSService{s}}
 	}
 	overlay := &topology.Namespace{Name: "1-c5h7abz82p", Links: []*topology.Link{link("br0", "bridge", 1450, "10.0.0.1/24"), link("vxlan0", "vxlan", 1450)}}
+	remoteVia(overlay, "192.168.77.11", w.remote...)
 	m := &topology.Model{Source: "test", Namespaces: []*topology.Namespace{host, sbox, overlay}}
 	for i, a := range w.local {
 		m.Namespaces = append(m.Namespaces, &topology.Namespace{Name: w.taskNames[i],
@@ -90,6 +92,18 @@ func (w *world) model(t *testing.T) *topology.Model {
 	}
 	topology.Classify(m)
 	return m
+}
+
+// remoteVia gives an overlay the neighbour and FDB entries the overlay
+// driver programs for tasks on another node (vtep), as a live read or a
+// bundle with ip-neigh.txt and bridge-fdb.txt shows them.
+func remoteVia(ovl *topology.Namespace, vtep string, addrs ...netip.Addr) {
+	ovl.Neighbours, ovl.FDB = []topology.Neigh{}, []topology.FDB{}
+	for i, a := range addrs {
+		mac := fmt.Sprintf("02:42:0a:00:01:%02x", i+1)
+		ovl.Neighbours = append(ovl.Neighbours, topology.Neigh{IP: a.String(), MAC: mac, Dev: "vxlan0", State: "permanent"})
+		ovl.FDB = append(ovl.FDB, topology.FDB{MAC: mac, Dev: "vxlan0", Dst: vtep, State: "permanent"})
+	}
 }
 
 func kinds(hops []topology.Hop) string {
@@ -312,17 +326,19 @@ func TestEastWestVIP(t *testing.T) {
 			}
 			caller.IPVS = &topology.IPVS{Available: true, Services: []*topology.IPVSService{s}}
 		}
-		api := &topology.Namespace{Name: "a91000000005", Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.5/24")}}
-		m := &topology.Model{Namespaces: []*topology.Namespace{{Name: "host"}, caller, api}}
+		api := &topology.Namespace{Name: "a91000000005", Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.5/24")}, Firewall: &topology.Firewall{}} // read: no rules
+		overlay := &topology.Namespace{Name: "1-k3m9xq2w7r", Links: []*topology.Link{link("br0", "bridge", 1450, "10.0.1.1/24"), link("vxlan0", "vxlan", 1450)}}
+		remoteVia(overlay, "192.168.77.11", svc.Backends[1])
+		m := &topology.Model{Namespaces: []*topology.Namespace{{Name: "host"}, caller, api, overlay}}
 		topology.Classify(m)
 		p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 80, VIP: vip, Netns: caller.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := kinds(p.Hops); got != "mark,ipvs" || !p.Complete {
+		if got := kinds(p.Hops); got != "route,mark,ipvs" || !p.Complete {
 			t.Fatalf("emulate=%v hops %s complete %v %+v", emulate, got, p.Complete, p.Hops)
 		}
-		if p.Hops[0].Mark != 0x13d || p.Hops[1].FWMark != 0x13d {
+		if p.Hops[1].Mark != 0x13d || p.Hops[2].FWMark != 0x13d {
 			t.Errorf("marks %+v", p.Hops)
 		}
 		if len(p.Backends) != 2 || p.Backends[0].Netns == nil || *p.Backends[0].Netns != api.Name || !p.Backends[1].Remote || p.Backends[0].TargetPort != 80 {

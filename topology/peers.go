@@ -1,5 +1,7 @@
 package topology
 
+import "strings"
+
 // ResolvePeers fills Peer.Netns and Peer.Ifname of every veth whose other
 // end it can identify among the model's namespaces, and records the
 // netnsids it learns in Namespace.NetnsIDs.
@@ -155,5 +157,58 @@ func link(x, y peerEnd) {
 			x.ns.NetnsIDs = map[int]string{}
 		}
 		x.ns.NetnsIDs[k] = y.ns.Name
+	}
+}
+
+// InferKinds gives the links whose kind the input did not show (plain `ip
+// addr` prints none: Kind "") the kind their wiring proves, and records the
+// proof in KindFrom. It runs after ResolvePeers:
+//
+//   - a link that links of its own namespace name as their master is a
+//     bridge;
+//   - a link whose peer ResolvePeers found is a veth (only a veth pair names
+//     each other's ifindex and netnsid both ways);
+//   - a link named vxlan* that is enslaved to a bridge and whose "@ifN"
+//     resolves to no peer is a VXLAN device: Docker creates the overlay's
+//     VTEP in the host namespace and moves it into the overlay namespace,
+//     where it keeps naming its old ifindex (`vxlan0@if7 ... link-netnsid
+//     0`); that is no veth peer, so Peer is dropped.
+//
+// Anything else stays unknown: nothing is guessed from names alone.
+func InferKinds(m *Model) {
+	if m == nil {
+		return
+	}
+	for _, ns := range m.Namespaces {
+		ports := map[string][]string{}
+		for _, l := range ns.Links {
+			if l.Master != "" {
+				ports[l.Master] = append(ports[l.Master], l.Name)
+			}
+		}
+		for _, l := range ns.Links {
+			if l.Kind != "" {
+				continue
+			}
+			switch {
+			case len(ports[l.Name]) > 0:
+				l.Kind, l.KindFrom = "bridge", "master of "+strings.Join(ports[l.Name], ", ")
+			case l.Peer != nil && l.Peer.Netns != "" && l.Peer.Ifname != "":
+				l.Kind, l.KindFrom = "veth", "its peer is "+l.Peer.Netns+"/"+l.Peer.Ifname
+			}
+		}
+		for _, l := range ns.Links {
+			if l.Kind != "" || !strings.HasPrefix(l.Name, "vxlan") || l.Master == "" {
+				continue
+			}
+			if br := ns.Link(l.Master); br == nil || br.Kind != "bridge" {
+				continue
+			}
+			if l.Peer != nil && l.Peer.Netns != "" && l.Peer.Ifname != "" {
+				continue
+			}
+			l.Kind, l.KindFrom = "vxlan", "a vxlan device enslaved to bridge "+l.Master+" with no veth peer"
+			l.Peer = nil
+		}
 	}
 }

@@ -45,6 +45,9 @@ type Published struct {
 	FWMark   uint32   `json:"fwmark,omitempty"`
 	Backends []string `json:"backends"`
 	Complete bool     `json:"complete"`
+	// Unknown is set when the path is neither complete nor broken: part
+	// of it depends on data that was not collected.
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // PublishedPorts lists the ports the host DNATs (nat rules with a
@@ -70,7 +73,7 @@ func PublishedPorts(m *Model) []Published {
 			seen[key] = true
 			pub := Published{Proto: r.Proto.Value, Port: port, Backends: []string{}}
 			if p, err := FindPath(m, Query{Proto: r.Proto.Value, Port: port}); err == nil {
-				pub.Complete = p.Complete
+				pub.Complete, pub.Unknown = p.Complete, p.Verdict == VerdictUnknown
 				for _, h := range p.Hops {
 					if h.Kind == HopIPVS {
 						pub.FWMark = h.FWMark

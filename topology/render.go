@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/meshtrace/meshtrace/internal/textsafe"
 )
 
 // Report is what `inspect` prints: the model plus its published ports.
@@ -33,21 +35,24 @@ func WriteJSON(w io.Writer, v any) error {
 // WriteInspectText writes the model as a readable tree.
 func WriteInspectText(w io.Writer, r *Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "source: %s, %d namespaces\n", r.Source, len(r.Namespaces))
+	fmt.Fprintf(&b, "source: %s, %d namespaces\n", esc(r.Source), len(r.Namespaces))
 	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "note: %s\n", n)
+		fmt.Fprintf(&b, "note: %s\n", esc(n))
 	}
 	for _, ns := range r.Namespaces {
 		b.WriteString("\n")
-		fmt.Fprintf(&b, "%s  [%s]", ns.Name, ns.Role)
+		fmt.Fprintf(&b, "%s  [%s]", esc(ns.Name), esc(string(ns.Role)))
 		if d := ns.Docker; d != nil {
 			for _, kv := range [][2]string{{"service", d.Service}, {"task", d.Task}, {"container", short(d.Container)}, {"network", d.Network}} {
 				if kv[1] != "" {
-					fmt.Fprintf(&b, "  %s=%s", kv[0], kv[1])
+					fmt.Fprintf(&b, "  %s=%s", kv[0], esc(kv[1]))
 				}
 			}
 		}
 		b.WriteString("\n")
+		if len(ns.RoleEvidence) > 0 {
+			fmt.Fprintf(&b, "  role: %s\n", esc(strings.Join(ns.RoleEvidence, "; ")))
+		}
 		if ns.Links == nil {
 			b.WriteString("  links: not collected\n")
 		}
@@ -55,7 +60,7 @@ func WriteInspectText(w io.Writer, r *Report) error {
 			if l.Name == "lo" {
 				continue
 			}
-			fmt.Fprintf(&b, "  %-16s %-7s mtu %d", l.Name, orDash(l.Kind), l.MTU)
+			fmt.Fprintf(&b, "  %-16s %-7s mtu %d", esc(l.Name), esc(orDash(l.Kind)), l.MTU)
 			if !l.Up {
 				b.WriteString("  DOWN")
 			}
@@ -69,12 +74,12 @@ func WriteInspectText(w io.Writer, r *Report) error {
 				b.WriteString("  " + strings.Join(addrs, " "))
 			}
 			if l.Master != "" {
-				b.WriteString("  master " + l.Master)
+				b.WriteString("  master " + esc(l.Master))
 			}
 			if p := l.Peer; p != nil {
 				switch {
 				case p.Netns != "":
-					fmt.Fprintf(&b, "  peer %s/%s", p.Netns, p.Ifname)
+					fmt.Fprintf(&b, "  peer %s/%s", esc(p.Netns), esc(p.Ifname))
 				case p.NetnsID >= 0:
 					fmt.Fprintf(&b, "  peer if%d in netnsid %d (unresolved)", p.Index, p.NetnsID)
 				default:
@@ -84,8 +89,11 @@ func WriteInspectText(w io.Writer, r *Report) error {
 			if v := l.VXLAN; v != nil {
 				fmt.Fprintf(&b, "  vxlan id %d port %d", v.ID, v.Port)
 				if v.Local != "" {
-					b.WriteString(" local " + v.Local)
+					b.WriteString(" local " + esc(v.Local))
 				}
+			}
+			if l.KindFrom != "" {
+				b.WriteString("  (kind from wiring)")
 			}
 			b.WriteString("\n")
 		}
@@ -93,28 +101,43 @@ func WriteInspectText(w io.Writer, r *Report) error {
 		writeLB(&b, ns)
 		for _, f := range ns.FDB {
 			if f.Dst != "" {
-				fmt.Fprintf(&b, "  fdb %s dev %s dst %s %s\n", f.MAC, f.Dev, f.Dst, f.State)
+				fmt.Fprintf(&b, "  fdb %s dev %s dst %s %s\n", esc(f.MAC), esc(f.Dev), esc(f.Dst), esc(f.State))
 			}
 		}
 		if ns.Conntrack != nil {
 			fmt.Fprintf(&b, "  conntrack: %d entries\n", len(ns.Conntrack))
 		}
 		for _, e := range ns.Errors {
-			fmt.Fprintf(&b, "  error: %s\n", e)
+			fmt.Fprintf(&b, "  error: %s\n", esc(e))
 		}
 	}
 	b.WriteString("\npublished:\n")
-	if len(r.Published) == 0 {
+	switch host := r.Lookup("host"); {
+	case host == nil || host.Firewall == nil:
+		b.WriteString("  not known: the host's iptables-save was not collected\n")
+	case len(r.Published) == 0:
 		b.WriteString("  none\n")
 	}
 	for _, p := range r.Published {
 		state := "complete"
-		if !p.Complete {
+		switch {
+		case p.Unknown:
+			state = "UNKNOWN (meshtrace path --port " + fmt.Sprint(p.Port) + " says what was not collected)"
+		case !p.Complete:
 			state = "BROKEN (meshtrace path --port " + fmt.Sprint(p.Port) + " says where)"
 		}
-		fmt.Fprintf(&b, "  %s/%d  fwmark %d  backends %s  %s\n", p.Proto, p.Port, p.FWMark, orDash(strings.Join(p.Backends, ", ")), state)
+		fmt.Fprintf(&b, "  %s/%d  fwmark %d  backends %s  %s\n", esc(p.Proto), p.Port, p.FWMark, esc(orDash(strings.Join(p.Backends, ", "))), state)
 	}
-	_, err := io.WriteString(w, b.String())
+	return writeText(w, &b)
+}
+
+// esc escapes a string from the node or a bundle for text output.
+var esc = textsafe.String
+
+// writeText writes a rendered text, escaped once more as a whole (a
+// string printed without esc still cannot reach the terminal raw).
+func writeText(w io.Writer, b *strings.Builder) error {
+	_, err := io.WriteString(w, textsafe.Text(b.String()))
 	return err
 }
 
@@ -144,10 +167,10 @@ func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
 			n += len(c.Rules)
 		}
 		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", t.Name, n))
+			parts = append(parts, fmt.Sprintf("%s %d", esc(t.Name), n))
 		}
 	}
-	be := ns.Firewall.Backend
+	be := esc(ns.Firewall.Backend)
 	if be != "" {
 		be += ", "
 	}
@@ -161,13 +184,17 @@ func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
 			for _, r := range c.Rules {
 				switch r.Target {
 				case "DNAT", "SNAT", "REDIRECT", "MARK", "MASQUERADE":
-					fmt.Fprintf(b, "    %s %s\n", t, r.Text)
+					fmt.Fprintf(b, "    %s %s\n", t, esc(r.Text))
 				}
 			}
 		}
 	}
 	for _, u := range ns.Firewall.Unparsed {
-		fmt.Fprintf(b, "    not understood (line %d): %s: %s\n", u.Line, u.Text, u.Reason)
+		where := fmt.Sprintf("line %d", u.Line)
+		if u.File != "" {
+			where = fmt.Sprintf("%s:%d", esc(u.File), u.Line)
+		}
+		fmt.Fprintf(b, "    not understood (%s): %s: %s\n", where, esc(u.Text), esc(u.Reason))
 	}
 }
 
@@ -182,16 +209,16 @@ func writeLB(b *strings.Builder, ns *Namespace) {
 	// An unavailable IPVS is a node-wide note; repeat it only where a
 	// load balancer is expected.
 	if ns.IPVS != nil && !ns.IPVS.Available && (ns.Role == RoleIngressSandbox || ns.Role == RoleLB) {
-		fmt.Fprintf(b, "  ipvs: unavailable: %s\n", ns.IPVS.Reason)
+		fmt.Fprintf(b, "  ipvs: unavailable: %s\n", esc(ns.IPVS.Reason))
 	}
 	for _, s := range ns.LBServices() {
 		impl := "kernel IPVS"
 		if s.Impl == "iptables" {
 			impl = "emulated with iptables statistic/DNAT rules"
 		}
-		fmt.Fprintf(b, "  lb: %s %s (%s)\n", svcName(s), s.Scheduler, impl)
+		fmt.Fprintf(b, "  lb: %s %s (%s)\n", esc(svcName(s)), esc(s.Scheduler), impl)
 		for _, d := range s.Dests {
-			fmt.Fprintf(b, "    -> %s:%d %s weight %d active %d inactive %d\n", d.Addr, d.Port, d.Forward, d.Weight, d.ActiveConns, d.InactConns)
+			fmt.Fprintf(b, "    -> %s:%d %s weight %d active %d inactive %d\n", d.Addr, d.Port, esc(d.Forward), d.Weight, d.ActiveConns, d.InactConns)
 		}
 	}
 }
@@ -199,12 +226,15 @@ func writeLB(b *strings.Builder, ns *Namespace) {
 // WritePathText draws the path the way people draw it on a whiteboard.
 func WritePathText(w io.Writer, p *Path) error {
 	var b strings.Builder
-	what := fmt.Sprintf("%s/%d", p.Proto, p.Port)
+	what := fmt.Sprintf("%s/%d", esc(p.Proto), p.Port)
 	if p.VIP != "" {
-		what = fmt.Sprintf("%s VIP %s port %d from %s", p.Proto, p.VIP, p.Port, p.From)
+		what = fmt.Sprintf("%s VIP %s port %d from %s", esc(p.Proto), esc(p.VIP), p.Port, esc(p.From))
 	}
 	state := "complete"
-	if !p.Complete {
+	switch {
+	case p.Verdict == VerdictUnknown:
+		state = "UNKNOWN (what could not be checked is marked UNKNOWN below)"
+	case !p.Complete:
 		state = "BROKEN"
 	}
 	fmt.Fprintf(&b, "%s: %s\n\n", what, state)
@@ -217,58 +247,70 @@ func WritePathText(w io.Writer, p *Path) error {
 	for _, be := range p.Backends {
 		where := "remote node"
 		if be.Netns != nil {
-			where = *be.Netns
+			where = esc(*be.Netns)
 			if be.Task != "" {
-				where += " (" + be.Task + ")"
+				where += " (" + esc(be.Task) + ")"
 			}
 		} else if be.VTEP != "" {
-			where = fmt.Sprintf("remote node %s via %s", be.VTEP, be.Via)
+			where = fmt.Sprintf("remote node %s via %s", esc(be.VTEP), esc(be.Via))
 		}
 		if be.Netns == nil && be.Task != "" {
-			where += " (" + be.Task + ")"
+			where += " (" + esc(be.Task) + ")"
 		}
 		tp := "?"
 		if be.TargetPort != 0 {
 			tp = fmt.Sprint(be.TargetPort)
 		}
-		fmt.Fprintf(&b, "    %s:%d %s weight %d -> %s, serves port %s\n", be.IP, be.Port, be.Forward, be.Weight, where, tp)
+		if be.ServiceTarget != 0 {
+			tp += fmt.Sprintf(" (the service's target port is %d)", be.ServiceTarget)
+		}
+		if be.NotListening {
+			tp += " (but nothing listens there)"
+		}
+		fmt.Fprintf(&b, "    %s:%d %s weight %d -> %s, serves port %s\n", esc(be.IP), be.Port, esc(be.Forward), be.Weight, where, tp)
 		for _, h := range be.Hops {
 			writeHop(&b, "      ", h)
 		}
 	}
 	for _, n := range p.Notes {
-		fmt.Fprintf(&b, "\n  note: %s", n)
+		fmt.Fprintf(&b, "\n  note: %s", esc(n))
 	}
 	if len(p.Notes) > 0 {
 		b.WriteString("\n")
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writeText(w, &b)
 }
 
 func writeHop(b *strings.Builder, indent string, h Hop) {
-	where := fmt.Sprintf("[%s]", h.Netns)
+	where := fmt.Sprintf("[%s]", esc(h.Netns))
+	table, chain := esc(h.Table), esc(h.Chain)
 	switch h.Kind {
 	case HopDNAT:
-		fmt.Fprintf(b, "%s%s %s/%s DNAT -> %s\n", indent, where, h.Table, h.Chain, h.To)
+		fmt.Fprintf(b, "%s%s %s/%s DNAT -> %s\n", indent, where, table, chain, esc(h.To))
 	case HopMark:
-		fmt.Fprintf(b, "%s%s %s/%s MARK %#x (%d)\n", indent, where, h.Table, h.Chain, h.Mark, h.Mark)
+		fmt.Fprintf(b, "%s%s %s/%s MARK %#x (%d)\n", indent, where, table, chain, h.Mark, h.Mark)
 	case HopIPVS:
 		if h.FWMark != 0 {
-			fmt.Fprintf(b, "%s%s IPVS FWM %d %s (%s)\n", indent, where, h.FWMark, h.Scheduler, h.Impl)
+			fmt.Fprintf(b, "%s%s IPVS FWM %d %s (%s)\n", indent, where, h.FWMark, esc(h.Scheduler), esc(h.Impl))
 		} else {
-			fmt.Fprintf(b, "%s%s IPVS %s %s (%s)\n", indent, where, h.VIP, h.Scheduler, h.Impl)
+			fmt.Fprintf(b, "%s%s IPVS %s %s (%s)\n", indent, where, esc(h.VIP), esc(h.Scheduler), esc(h.Impl))
 		}
 	case HopSNAT, HopMasquerade:
-		fmt.Fprintf(b, "%s%s %s/%s %s -> %s\n", indent, where, h.Table, h.Chain, strings.ToUpper(h.Kind), h.To)
+		fmt.Fprintf(b, "%s%s %s/%s %s -> %s\n", indent, where, table, chain, strings.ToUpper(h.Kind), esc(h.To))
 	case HopRedirect:
-		fmt.Fprintf(b, "%s%s %s/%s REDIRECT -> port %d\n", indent, where, h.Table, h.Chain, h.ToPort)
+		fmt.Fprintf(b, "%s%s %s/%s REDIRECT -> port %d\n", indent, where, table, chain, h.ToPort)
 	case HopBreak:
-		fmt.Fprintf(b, "%sBREAK at %s: %s\n", indent, where, h.Reason)
+		fmt.Fprintf(b, "%sBREAK at %s: %s\n", indent, where, esc(h.Reason))
+		return
+	case HopUnknown:
+		fmt.Fprintf(b, "%sUNKNOWN past %s: %s\n", indent, where, esc(h.Reason))
+		return
+	case HopRoute:
+		fmt.Fprintf(b, "%s%s route to %s via %s (%s)\n", indent, where, esc(h.To), esc(h.Dev), esc(h.Reason))
 		return
 	}
 	if h.Rule != "" {
-		fmt.Fprintf(b, "%s    %s", indent, h.Rule)
+		fmt.Fprintf(b, "%s    %s", indent, esc(h.Rule))
 		if h.Line > 0 {
 			fmt.Fprintf(b, "  (line %d)", h.Line)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket/afpacket"
 	"golang.org/x/net/bpf"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
 
@@ -20,12 +21,23 @@ type AFPacket struct {
 	// 16 = 2 MiB). A block is handed over when full or after 8 ms, so at
 	// low rates the ring holds Blocks x 8 ms of traffic.
 	BlockSize, Blocks int
+	// Modules is the module gate asked before the first socket (an
+	// AF_PACKET socket loads a missing af_packet, kmod.NeedAFPacket);
+	// nil = kmod.Host().
+	Modules kmod.Gate
 }
 
 var _ Opener = AFPacket{}
 
 // Open implements Opener.
 func (a AFPacket) Open(p Point, dir Dir, prog []bpf.RawInstruction) (Socket, error) {
+	g := a.Modules
+	if g == nil {
+		g = kmod.Host()
+	}
+	if err := kmod.NeedAFPacket.Check(g); err != nil {
+		return nil, fmt.Errorf("netns %s: capture on %s (%s): %w", p.Netns, p.Ifname, dir, err)
+	}
 	bs, nb := a.BlockSize, a.Blocks
 	if bs <= 0 {
 		bs = 128 << 10

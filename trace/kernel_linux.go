@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -19,12 +20,25 @@ import (
 // Kernel reads conntrack over netlink and /proc/net/ip_vs_conn, each
 // inside the namespace (sockets made and files read on a thread that
 // entered it).
-type Kernel struct{}
+type Kernel struct {
+	// Modules is the module gate asked before the ctnetlink dump, which
+	// would load nf_conntrack_netlink (kmod.NeedConntrack); nil =
+	// kmod.Host(). Reading /proc/net/ip_vs_conn loads nothing.
+	Modules kmod.Gate
+}
 
 var _ Tables = Kernel{}
 
-// Conntrack implements Tables.
-func (Kernel) Conntrack(netnsPath string) ([]topology.Conntrack, error) {
+// Conntrack implements Tables; with a module missing it reads nothing and
+// says why (a note of the trace: the entries are not collected).
+func (k Kernel) Conntrack(netnsPath string) ([]topology.Conntrack, error) {
+	g := k.Modules
+	if g == nil {
+		g = kmod.Host()
+	}
+	if err := kmod.NeedConntrack.Check(g); err != nil {
+		return nil, err
+	}
 	var flows []*netlink.ConntrackFlow
 	err := netnsx.Do(netnsPath, func() error {
 		var err error

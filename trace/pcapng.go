@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -144,3 +146,159 @@ func FrameComments(c *Capture, conns []*Conn, primary string) []string {
 	}
 	return out
 }
+
+// maxBlock is the longest pcapng block replay accepts: a packet block
+// holds at most one frame of trace's or tcpdump's snap length (256 KiB)
+// and its options; Wireshark's own bound is 16 MiB too.
+const maxBlock = 16 << 20
+
+// ngBlockNames name the pcapng block types in errors.
+var ngBlockNames = map[uint32]string{
+	magicPcapngBE: "section header", 1: "interface description", 2: "packet", 3: "simple packet",
+	4: "name resolution", 5: "interface statistics", 6: "enhanced packet", 10: "decryption secrets",
+}
+
+// ngFraming checks the block structure of a pcapng stream as pcapgo reads
+// through it (pcapgo reports every damaged length as an unexpected EOF):
+// each block's length is at least 12 bytes (28 for a section header), a
+// multiple of 4, at most maxBlock, and repeated at the block's end. The
+// first damage found is kept in err and ends the stream.
+type ngFraming struct {
+	r     *bufio.Reader
+	order binary.ByteOrder
+	// The current block: its number (from 1), type, length, offset in the
+	// file and how many of its bytes are not yet passed on.
+	block  int
+	typ    uint32
+	length uint32
+	start  int64
+	left   int64
+	off    int64
+	err    error
+}
+
+func (c *ngFraming) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.left == 0 {
+		if err := c.next(); err != nil {
+			c.err = err
+			return 0, err
+		}
+	}
+	if c.left == 4 {
+		if err := c.trailer(); err != nil {
+			c.err = err
+			return 0, err
+		}
+	}
+	// Stop before the trailer, so it is checked before it is passed on.
+	n := c.left
+	if n > 4 {
+		n -= 4
+	}
+	if int64(len(p)) > n {
+		p = p[:n]
+	}
+	k, err := c.r.Read(p)
+	c.left -= int64(k)
+	c.off += int64(k)
+	if err == io.EOF {
+		err = c.truncated()
+		c.err = err
+	}
+	return k, err
+}
+
+// Damaged reports the framing damage found, if any (nil at a clean end).
+func (c *ngFraming) Damaged() error {
+	if c.err == io.EOF {
+		return nil
+	}
+	return c.err
+}
+
+func (c *ngFraming) what() string {
+	name, ok := ngBlockNames[c.typ]
+	if !ok {
+		name = fmt.Sprintf("type %#x", c.typ)
+	}
+	return fmt.Sprintf("block %d (%s) at byte %d", c.block, name, c.start)
+}
+
+// next reads the header of the next block; io.EOF at a clean end.
+func (c *ngFraming) next() error {
+	hdr, err := c.r.Peek(8)
+	if len(hdr) == 0 && err == io.EOF {
+		return io.EOF
+	}
+	c.block++
+	c.start = c.off
+	if len(hdr) < 8 {
+		return fmt.Errorf("truncated: block %d at byte %d: %d of its 8 header bytes: %w", c.block, c.start, len(hdr), io.ErrUnexpectedEOF)
+	}
+	c.typ = binary.LittleEndian.Uint32(hdr) // the section header's type reads the same both ways
+	minLen := uint32(12)
+	if c.typ == magicPcapngBE {
+		minLen = 28
+		head, err := c.r.Peek(12)
+		if len(head) < 12 {
+			return fmt.Errorf("truncated: %s: %w", c.what(), orUnexpected(err))
+		}
+		switch {
+		case binary.BigEndian.Uint32(head[8:]) == 0x1a2b3c4d:
+			c.order = binary.BigEndian
+		case binary.LittleEndian.Uint32(head[8:]) == 0x1a2b3c4d:
+			c.order = binary.LittleEndian
+		default:
+			return fmt.Errorf("%s: bad byte-order magic %#x: not a pcapng section", c.what(), binary.BigEndian.Uint32(head[8:]))
+		}
+	} else if c.order == nil {
+		return fmt.Errorf("%s: a pcapng file starts with a section header", c.what())
+	}
+	c.typ = c.order.Uint32(hdr)
+	c.length = c.order.Uint32(hdr[4:])
+	bad := ""
+	switch {
+	case c.length < minLen:
+		bad = fmt.Sprintf("less than the %d bytes of an empty block", minLen)
+	case c.length%4 != 0:
+		bad = "not a multiple of 4"
+	case c.length > maxBlock:
+		bad = "more than the " + sizeName(maxBlock) + " replay accepts for one block"
+	}
+	if bad != "" {
+		return fmt.Errorf("%s: bad block length %d (%s): the file is damaged", c.what(), c.length, bad)
+	}
+	c.left = int64(c.length)
+	return nil
+}
+
+// trailer checks the length repeated at the block's end.
+func (c *ngFraming) trailer() error {
+	t, err := c.r.Peek(4)
+	if len(t) < 4 {
+		return c.truncatedBy(err)
+	}
+	if n := c.order.Uint32(t); n != c.length {
+		return fmt.Errorf("%s: bad block length: it starts with length %d and ends with length %d: the file is damaged", c.what(), c.length, n)
+	}
+	return nil
+}
+
+func (c *ngFraming) truncated() error { return c.truncatedBy(io.EOF) }
+
+func (c *ngFraming) truncatedBy(err error) error {
+	return fmt.Errorf("truncated: %s is %d bytes long, the file ends %d bytes into it: %w",
+		c.what(), c.length, c.off-c.start, orUnexpected(err))
+}
+
+func orUnexpected(err error) error {
+	if err == nil || err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func sizeName(n int) string { return fmt.Sprintf("%d MiB", n>>20) }

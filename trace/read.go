@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/meshtrace/meshtrace/internal/safefile"
 )
 
 // FileError is a capture file that could not be read (wholly or from
@@ -42,6 +45,15 @@ type Reader struct {
 	KeepData bool
 	points   map[pointKey]int32
 	files    int
+	stats    []fileStat // by file, in reading order
+}
+
+// fileStat is what one file held: frames, those kept, and why the others
+// were ignored.
+type fileStat struct {
+	name         string
+	frames, kept int
+	ignored      map[string]int
 }
 
 type pointKey struct {
@@ -56,15 +68,22 @@ const (
 )
 
 // ReadFile adds one file's frames. The error, if any, is a *FileError.
+// Only a regular file is read (a FIFO or a device is refused at once), up
+// to safefile.MaxCapture bytes.
 func (rd *Reader) ReadFile(path string) error {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxCapture)
 	if err != nil {
+		var se *safefile.Error
+		if errors.As(err, &se) {
+			err = se.Err // the FileError names the file
+		}
 		return &FileError{File: path, Err: err}
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && cap(rd.Capture.Frames) == len(rd.Capture.Frames) {
-		// Frames are about 100 bytes in a file: size the slice once.
-		need := len(rd.Capture.Frames) + int(min(st.Size()/96, 50_000_000))
+		// Frames are about 100 bytes in a file: size the slice once, up
+		// to a million frames (the size of a file is no promise).
+		need := len(rd.Capture.Frames) + int(min(st.Size()/96, 1<<20))
 		rd.Capture.Frames = append(make([]Frame, 0, need), rd.Capture.Frames...)
 	}
 	return rd.Read(path, f)
@@ -82,6 +101,7 @@ func (rd *Reader) Read(name string, r io.Reader) error {
 	}
 	rd.files++
 	fileIdx := rd.files
+	rd.stats = append(rd.stats, fileStat{name: name})
 	le, be := binary.LittleEndian.Uint32(head), binary.BigEndian.Uint32(head)
 	switch {
 	case le == magicPcapngBE:
@@ -92,10 +112,10 @@ func (rd *Reader) Read(name string, r io.Reader) error {
 	return &FileError{File: name, Err: fmt.Errorf("not a pcap or pcapng file (starts with %#08x)", be)}
 }
 
-func (rd *Reader) readPcap(name string, fileIdx int, r io.Reader) error {
+func (rd *Reader) readPcap(name string, fileIdx int, r *bufio.Reader) error {
 	pr, err := pcapgo.NewReader(r)
 	if err != nil {
-		return &FileError{File: name, Err: fmt.Errorf("pcap header: %w", err)}
+		return &FileError{File: name, Err: fmt.Errorf("pcap header: %w", readErr(err))}
 	}
 	link := int(pr.LinkType())
 	if !LinkSupported(link) {
@@ -113,15 +133,24 @@ func (rd *Reader) readPcap(name string, fileIdx int, r io.Reader) error {
 	}
 }
 
-func (rd *Reader) readPcapng(name string, fileIdx int, r io.Reader) error {
-	nr, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+func (rd *Reader) readPcapng(name string, fileIdx int, r *bufio.Reader) error {
+	// pcapgo reads every damaged block length as an unexpected EOF: the
+	// framing check between it and the file names the real damage.
+	frame := &ngFraming{r: r}
+	nr, err := pcapgo.NewNgReader(frame, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 	if err != nil {
+		if d := frame.Damaged(); d != nil {
+			err = d
+		}
 		return &FileError{File: name, Err: fmt.Errorf("pcapng header: %w", readErr(err))}
 	}
 	for n := 1; ; n++ {
 		data, ci, opts, err := nr.ZeroCopyReadPacketDataWithOptions()
 		if err == io.EOF {
 			return nil
+		}
+		if d := frame.Damaged(); err != nil && d != nil {
+			return &FileError{File: name, Packet: n, Err: d}
 		}
 		if err != nil {
 			return &FileError{File: name, Packet: n, Err: readErr(err)}
@@ -186,10 +215,17 @@ func (rd *Reader) newPoint(p Point) int32 {
 // Linux cooked v2 captures of `-i any`).
 func (rd *Reader) add(name string, fileIdx, iface, link, n int, data []byte, ci gopacket.CaptureInfo, dir Dir) {
 	var f Frame
+	st := &rd.stats[fileIdx-1]
+	st.frames++
 	if err := Decode(link, data, &f); err != nil {
 		rd.Ignored++
+		if st.ignored == nil {
+			st.ignored = map[string]int{}
+		}
+		st.ignored[ignoredWhy(err)]++
 		return
 	}
+	st.kept++
 	if dir != DirUnknown {
 		f.Dir = dir
 	}
@@ -219,6 +255,46 @@ func (rd *Reader) add(name string, fileIdx, iface, link, n int, data []byte, ci 
 	if rd.KeepData {
 		rd.Capture.Data = append(rd.Capture.Data, append([]byte(nil), data...))
 	}
+}
+
+// ignoredWhy names the reason a frame was ignored.
+func ignoredWhy(err error) string {
+	switch {
+	case errors.Is(err, ErrNotIPv4):
+		return "not IPv4 (ARP, IPv6, other)"
+	case errors.Is(err, ErrNotTCPUDP):
+		return "not TCP or UDP"
+	case errors.Is(err, ErrFragment):
+		return "IPv4 fragments after the first"
+	case errors.Is(err, ErrShort):
+		return "too short for their headers"
+	}
+	return err.Error()
+}
+
+// Nothing is the error of files without one frame replay can analyse
+// (nil when there is one): each file's frames, and why they were ignored.
+func (rd *Reader) Nothing() error {
+	if len(rd.Capture.Frames) > 0 {
+		return nil
+	}
+	if len(rd.stats) == 0 {
+		return errors.New("nothing to analyse: no capture file was read")
+	}
+	var parts []string
+	for _, st := range rd.stats {
+		if st.frames == 0 {
+			parts = append(parts, st.name+": no frame")
+			continue
+		}
+		why := make([]string, 0, len(st.ignored))
+		for w, n := range st.ignored {
+			why = append(why, fmt.Sprintf("%d %s", n, w))
+		}
+		sort.Strings(why)
+		parts = append(parts, fmt.Sprintf("%s: %d frames, all ignored: %s", st.name, st.frames, strings.Join(why, ", ")))
+	}
+	return fmt.Errorf("nothing to analyse (replay follows IPv4 TCP and UDP packets): %s", strings.Join(parts, "; "))
 }
 
 func unsupported(link int) error {

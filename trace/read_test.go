@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +207,14 @@ func FuzzRead(f *testing.F) {
 	d := synth.SLL(0, [6]byte{}, synth.Pkt{Src: netip.MustParseAddrPort("10.0.0.2:1"), Dst: netip.MustParseAddrPort("10.0.0.3:2"), Proto: synth.TCP}.IPv4())
 	w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(d), Length: len(d)}, d)
 	f.Add(pcap.Bytes())
+	// The hostile corpus: damaged block lengths, garbage frames, huge
+	// records.
+	hostile, _ := filepath.Glob("../fixtures/hostile/captures/*")
+	for _, p := range hostile {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rd := &Reader{}
 		err := rd.Read("fuzz", bytes.NewReader(data))

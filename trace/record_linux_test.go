@@ -44,6 +44,10 @@ func TestRecordFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := func(f string) string { return filepath.Join(dir, f) }
+	// trace --pcap never overwrites a file: the old recordings go first.
+	for _, f := range []string{"mesh-tcp.pcapng", "mesh-udp.pcapng", "broken-redirect.pcapng"} {
+		os.Remove(p(f))
+	}
 	base := "/run/meshtrace/" + name
 
 	// trace's own pcapng, TCP and UDP, one local and one remote backend.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/meshtrace/meshtrace/internal/textsafe"
 )
 
 // WriteJSON writes the result as indented JSON.
@@ -28,22 +30,22 @@ func WriteText(w io.Writer, r *Result) error {
 	}
 	src := ""
 	if r.Source != "" {
-		src = ", source " + r.Source
+		src = ", source " + esc(r.Source)
 	}
-	ew.printf("%s/%d: %d flow(s), %d frames at %d point(s)%s\n", r.Proto, r.Port, len(r.Flows), r.Frames, nPoints, src)
+	ew.printf("%s/%d: %d flow(s), %d frames at %d point(s)%s\n", esc(r.Proto), r.Port, len(r.Flows), r.Frames, nPoints, src)
 	for _, p := range r.Probes {
 		if p.Error != "" {
-			ew.printf("probe %s -> %s: %s\n", p.From, p.To, p.Error)
+			ew.printf("probe %s -> %s: %s\n", esc(p.From), esc(p.To), esc(p.Error))
 		} else {
-			ew.printf("probe %s -> %s from %s: answered %q\n", p.From, p.To, p.Local, p.Answer)
+			ew.printf("probe %s -> %s from %s: answered %q\n", esc(p.From), esc(p.To), esc(p.Local), p.Answer)
 		}
 	}
 	for _, p := range r.Points {
 		if p.Error != "" {
-			ew.printf("point %s: %s\n", p.Label(""), p.Error)
+			ew.printf("point %s: %s\n", esc(p.Label("")), esc(p.Error))
 		}
 		if p.Drops > 0 {
-			ew.printf("point %s: kernel dropped %d packets\n", p.Label(""), p.Drops)
+			ew.printf("point %s: kernel dropped %d packets\n", esc(p.Label("")), p.Drops)
 		}
 	}
 	for _, f := range r.Flows {
@@ -51,27 +53,31 @@ func WriteText(w io.Writer, r *Result) error {
 		writeFlow(ew, &f)
 	}
 	for _, n := range r.Notes {
-		ew.printf("note: %s\n", n)
+		ew.printf("note: %s\n", esc(n))
 	}
 	if r.Error != "" {
-		ew.printf("error: %s\n", r.Error)
+		ew.printf("error: %s\n", esc(r.Error))
 	}
 	return ew.err
 }
+
+// esc escapes a string from the system, a capture or a bundle (names,
+// rules, errors) for text output.
+var esc = textsafe.String
 
 func writeFlow(ew *errWriter, f *Flow) {
 	be := "backend unknown"
 	if f.Backend != nil {
 		var at []string
 		if f.Backend.Netns != nil {
-			at = append(at, *f.Backend.Netns)
+			at = append(at, esc(*f.Backend.Netns))
 		}
 		for _, s := range []string{f.Backend.Node, f.Backend.Task} {
 			if s != "" {
-				at = append(at, s)
+				at = append(at, esc(s))
 			}
 		}
-		be = "backend " + f.Backend.IP
+		be = "backend " + esc(f.Backend.IP)
 		if len(at) > 0 {
 			be += " (" + strings.Join(at, ", ") + ")"
 		}
@@ -79,11 +85,11 @@ func writeFlow(ew *errWriter, f *Flow) {
 	state := []string{}
 	state = append(state, map[bool]string{true: "complete", false: "incomplete"}[f.Complete])
 	state = append(state, map[bool]string{true: "answered", false: "NOT answered"}[f.Answered])
-	ew.printf("flow %d  %s %s -> %s  %s  [%s]\n", f.ID, f.Proto, f.Client, f.Server, be, strings.Join(state, ", "))
+	ew.printf("flow %d  %s %s -> %s  %s  [%s]\n", f.ID, esc(f.Proto), esc(f.Client), esc(f.Server), be, strings.Join(state, ", "))
 	if len(f.Packets) > 0 {
 		for _, p := range f.Packets {
 			if p.Dir == "request" {
-				ew.printf("  request %s\n", p.Flags)
+				ew.printf("  request %s\n", esc(p.Flags))
 				break
 			}
 		}
@@ -92,7 +98,7 @@ func writeFlow(ew *errWriter, f *Flow) {
 	if len(f.ReplyHops) > 0 {
 		for _, p := range f.Packets {
 			if p.Dir == "reply" {
-				ew.printf("  reply %s\n", p.Flags)
+				ew.printf("  reply %s\n", esc(p.Flags))
 				break
 			}
 		}
@@ -102,7 +108,7 @@ func writeFlow(ew *errWriter, f *Flow) {
 		ew.printf("  rewrites\n")
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		for _, rw := range f.Rewrites {
-			what := rw.From + " -> " + rw.To
+			what := esc(rw.From) + " -> " + esc(rw.To)
 			if rw.ToPort != 0 && rw.Kind == "redirect" {
 				what += fmt.Sprintf(" (port %d)", rw.ToPort)
 			}
@@ -111,54 +117,55 @@ func writeFlow(ew *errWriter, f *Flow) {
 				extra = append(extra, fmt.Sprintf("fwmark %d", rw.FWMark))
 			}
 			if rw.Impl != "" {
-				extra = append(extra, "impl "+rw.Impl)
+				extra = append(extra, "impl "+esc(rw.Impl))
 			}
-			extra = append(extra, "seen in "+rw.Seen)
+			extra = append(extra, "seen in "+esc(rw.Seen))
 			if rw.Note != "" {
-				extra = append(extra, rw.Note)
+				extra = append(extra, esc(rw.Note))
 			}
-			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", nodeNetns(rw.Node, rw.Netns), rw.Kind, what, strings.Join(extra, ", "), rw.Rule)
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", nodeNetns(rw.Node, rw.Netns), esc(rw.Kind), what, strings.Join(extra, ", "), esc(rw.Rule))
 		}
 		tw.Flush()
 	}
 	var sum []string
 	for _, p := range f.Packets {
-		sum = append(sum, fmt.Sprintf("%s %s(%d)@%d", map[string]string{"request": ">", "reply": "<"}[p.Dir], p.Flags, p.Len, p.Sightings))
+		sum = append(sum, fmt.Sprintf("%s %s(%d)@%d", map[string]string{"request": ">", "reply": "<"}[p.Dir], esc(p.Flags), p.Len, p.Sightings))
 	}
 	ew.printf("  packets (dir flags(len)@hops): %s\n", strings.Join(sum, " "))
 	for _, c := range f.Conntrack {
-		ew.printf("  conntrack %s: %s | reply %s %s\n", nodeNetns(c.Node, c.Netns), c.Orig, c.Reply, c.State)
+		ew.printf("  conntrack %s: %s | reply %s %s\n", nodeNetns(c.Node, c.Netns), esc(c.Orig), esc(c.Reply), esc(c.State))
 	}
 	for _, v := range f.IPVS {
-		ew.printf("  ipvs %s: %s %s -> %s -> %s %s\n", nodeNetns(v.Node, v.Netns), v.Entry.Proto, v.Entry.Client, v.Entry.Virtual, v.Entry.Dest, v.Entry.State)
+		ew.printf("  ipvs %s: %s %s -> %s -> %s %s\n", nodeNetns(v.Node, v.Netns), esc(v.Entry.Proto), v.Entry.Client, v.Entry.Virtual, v.Entry.Dest, esc(v.Entry.State))
 	}
 	if s := f.Stop; s != nil {
-		ew.printf("  STOPPED (%s) at %s/%s %s: %s\n", s.Packet, nodeNetns(s.Node, s.Netns), s.Ifname, s.Dir, s.Reason)
+		ew.printf("  STOPPED (%s) at %s/%s %s: %s\n", esc(s.Packet), nodeNetns(s.Node, s.Netns), esc(s.Ifname), esc(s.Dir), esc(s.Reason))
 		for _, e := range s.Expected {
-			ew.printf("    model: %s\n", e)
+			ew.printf("    model: %s\n", esc(e))
 		}
 	}
 }
 
+// nodeNetns is "node:netns", escaped.
 func nodeNetns(node, netns string) string {
 	if netns == "" {
 		netns = "?"
 	}
 	if node == "" {
-		return netns
+		return esc(netns)
 	}
-	return node + ":" + netns
+	return esc(node) + ":" + esc(netns)
 }
 
 func hopTable(ew *errWriter, hops []Hop) {
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "    #\thop\tdir\tsrc\tdst\t+us\t\n")
 	for i, h := range hops {
-		at := nodeNetns(h.Node, h.Netns) + "/" + h.Ifname
+		at := nodeNetns(h.Node, h.Netns) + "/" + esc(h.Ifname)
 		if h.Netns == "" && h.File != "" {
-			at = h.File + "/" + h.Ifname
+			at = esc(h.File) + "/" + esc(h.Ifname)
 		}
-		fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\t%d\t%s\n", i+1, at, h.Dir, h.Src, h.Dst, h.DeltaUS, h.Encap)
+		fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\t%d\t%s\n", i+1, at, esc(h.Dir), esc(h.Src), esc(h.Dst), h.DeltaUS, esc(h.Encap))
 	}
 	tw.Flush()
 }
@@ -168,13 +175,18 @@ type errWriter struct {
 	err error
 }
 
+// Write writes p escaped as a whole (a string printed without esc still
+// cannot reach the terminal raw). fmt and tabwriter write whole strings
+// and cells, so no character is split between two writes.
 func (e *errWriter) Write(p []byte) (int, error) {
 	if e.err != nil {
 		return 0, e.err
 	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
+	if _, err := io.WriteString(e.w, textsafe.Text(string(p))); err != nil {
+		e.err = err
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (e *errWriter) printf(format string, a ...any) {

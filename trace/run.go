@@ -90,7 +90,9 @@ func readTables(t Tables, points []Point, notes []string) (map[string][]topology
 		}
 		done[k] = true
 		if es, err := t.Conntrack(p.Path); err != nil {
-			notes = append(notes, err.Error())
+			if !slices.Contains(notes, err.Error()) { // a missing module says so once
+				notes = append(notes, err.Error())
+			}
 		} else {
 			ct[k] = es
 		}
@@ -153,8 +155,12 @@ func Replay(files []string, env *Env, o ReplayOptions) (*Result, error) {
 }
 
 // Analyse correlates what a Reader read; readErr (the first file error)
-// is carried into the result.
+// is carried into the result. Files without one frame to analyse are an
+// error too (Reader.Nothing), never "0 flows".
 func Analyse(rd *Reader, env *Env, o ReplayOptions, readErr error) (*Result, error) {
+	if readErr == nil {
+		readErr = rd.Nothing()
+	}
 	c := &rd.Capture
 	env = nameSource(env, c.Points)
 	Attribute(c, env)

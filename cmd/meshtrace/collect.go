@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/mesh"
 )
 
@@ -13,6 +14,7 @@ func init() {
 	var (
 		o              inspect.CollectOptions
 		meshName, node string
+		allowModules   bool
 	)
 	c := &cobra.Command{
 		Use:   "collect DIR",
@@ -22,10 +24,14 @@ func init() {
 bridge fdb, sysctl of the forwarding/rp_filter/conntrack/IPVS knobs, ss -Htuln, conntrack -L)
 and saves their output, plus the Docker engine's network/container/service JSON when a daemon
 answers, as a bundle directory: doctor --from DIR then runs every check but the live probe.
-What cannot be collected is named in DIR/NOTES.txt. It changes nothing on the node.`,
+What cannot be collected is named in DIR/NOTES.txt. It changes nothing on the node, and loads
+no kernel module: a command that would load a missing one does not run (--allow-module-load).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := o
+			if allowModules {
+				o.Modules = kmod.Allow{}
+			}
 			if meshName != "" {
 				host, dir, err := mesh.Locate(meshName, node)
 				if err != nil {
@@ -45,5 +51,7 @@ What cannot be collected is named in DIR/NOTES.txt. It changes nothing on the no
 	f.StringVar(&node, "node", "node0", "the mesh node to collect (with --mesh)")
 	f.StringVar(&o.HostNetns, "host-netns", "", "namespace file that plays host (default PID 1's)")
 	f.StringSliceVar(&o.NetnsDirs, "netns-dir", nil, "directories of namespace files (default /run/docker/netns, /run/netns)")
+	f.BoolVar(&allowModules, "allow-module-load", false, "let the commands load the kernel modules they use (ipvsadm: ip_vs, conntrack: nf_conntrack_netlink, "+
+		"iptables-nft-save: nf_tables, ss: inet_diag, ...); by default a command that would load a missing module does not run, or reads /proc instead, and NOTES.txt says so")
 	root.AddCommand(c)
 }

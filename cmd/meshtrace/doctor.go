@@ -30,7 +30,11 @@ conntrack, and IPVS settings. Each finding has a stable code, the namespace, the
 evidence, the command to confirm it by hand and the fix. --probe also makes one
 request per published port whose path looks complete (from the mesh's client to the
 node with --mesh, to 127.0.0.1 on this host) and reports no-answer when it fails.
-Exit status: 0 when nothing is above info, 1 otherwise.`,
+doctor takes every port's verdict from the same analysis as path. What was not
+collected is never a fault and never healthy: it is listed under NOT CHECKED with
+why, and the last line lists the checks run and those skipped for lack of data.
+Exit status: 1 when a finding is above info; else 4 when something could not be
+checked (not collected); else 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out != "text" && out != "json" {
@@ -55,8 +59,8 @@ Exit status: 0 when nothing is above info, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			if w := r.Worst(); w == doctor.Error || w == doctor.Warning {
-				return &exitError{code: 1}
+			if code := r.Exit(); code != 0 {
+				return &exitError{code: code}
 			}
 			return nil
 		},
@@ -64,10 +68,10 @@ Exit status: 0 when nothing is above info, 1 otherwise.`,
 	src.add(c)
 	f := c.Flags()
 	f.StringVarP(&out, "output", "o", "text", "text or json")
-	f.IntVar(&port, "port", 0, "check only this published port")
+	intFlag(f, &port, "port", 0, portRange, "check only this published port")
 	f.StringVar(&proto, "proto", "", "with --port: tcp or udp")
 	f.BoolVar(&probe, "probe", false, "make one live request per published port (not with --from)")
-	f.DurationVar(&wait, "probe-timeout", 2*time.Second, "how long a probe waits for its answer")
-	f.DurationVar(&keepAlive, "keepalive", 0, "the application's idle keep-alive, compared with IPVS's TCP idle timeout (e.g. 20m)")
+	durationFlag(f, &wait, "probe-timeout", 2*time.Second, probeTimeout, "how long a probe waits for its answer")
+	durationFlag(f, &keepAlive, "keepalive", 0, keepAliveRange, "the application's idle keep-alive, compared with IPVS's TCP idle timeout (e.g. 20m)")
 	root.AddCommand(c)
 }

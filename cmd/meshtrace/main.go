@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/meshtrace/meshtrace/internal/textsafe"
 )
 
 func main() {
@@ -13,11 +15,12 @@ func main() {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.msg != "" {
-				fmt.Fprintln(os.Stderr, "meshtrace: "+ee.msg)
+				fmt.Fprintln(os.Stderr, "meshtrace: "+textsafe.Text(ee.msg))
 			}
 			os.Exit(ee.code)
 		}
-		fmt.Fprintln(os.Stderr, "meshtrace: "+err.Error())
+		// Errors name files and lines of the input: escaped like the output.
+		fmt.Fprintln(os.Stderr, "meshtrace: "+textsafe.Text(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -97,7 +97,7 @@ func meshUpCmd(runDir *string) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&cfg.Name, "name", mesh.DefaultName, "mesh name")
-	f.IntVar(&cfg.Nodes, "nodes", mesh.DefaultNodes, "number of nodes")
+	intFlag(f, &cfg.Nodes, "nodes", mesh.DefaultNodes, intRange{lo: 1, hi: mesh.MaxNodes}, "number of nodes")
 	f.StringArrayVar(&specs, "service", nil, "service NAME:PUBLISHED:TARGET[/udp]xREPLICAS, repeatable (default "+mesh.DefaultService+")")
 	f.StringVar(&cfg.LB, "lb", mesh.LBAuto, "load balancing: auto (IPVS when the kernel has it), ipvs or iptables")
 	f.StringVar(&stallAt, "test-stall-at", "", "tests: stop before this step (netns, devices, veths, config, agent) and wait to be killed")

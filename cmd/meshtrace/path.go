@@ -22,8 +22,14 @@ func init() {
 		Short: "reconstruct the path of a published port (--port) or a service VIP (--vip --netns)",
 		Long: `path evaluates the node's rules for a concrete packet, in netfilter hook order,
 across namespaces: host DNAT -> docker_gwbridge -> ingress sandbox (MARK, IPVS, SNAT)
--> each backend task (REDIRECT), or from a task to a service VIP (east-west).
-Exit status: 0 complete, 3 broken (the last hop says where and why), 1 other errors.`,
+-> each backend task (REDIRECT), or from a task to a service VIP (east-west: first
+how the caller reaches the VIP; a caller with no interface in the VIP's network
+breaks with vip-unreachable, saying where its packet goes instead).
+What was not collected is never read as "no rules": the path stops there with an
+UNKNOWN hop saying what is missing, and the verdict is unknown, never complete.
+Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
+(part of the path depends on data that was not collected), 2 not published,
+1 other errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := q
@@ -66,16 +72,19 @@ Exit status: 0 complete, 3 broken (the last hop says where and why), 1 other err
 			if err != nil {
 				return err
 			}
-			if !p.Complete {
-				return &exitError{code: 3}
+			switch p.Verdict {
+			case topology.VerdictComplete:
+				return nil
+			case topology.VerdictUnknown:
+				return &exitError{code: 4}
 			}
-			return nil
+			return &exitError{code: 3}
 		},
 	}
 	src.add(c)
 	f := c.Flags()
 	f.StringVarP(&out, "output", "o", "text", "text or json")
-	f.IntVar(&q.Port, "port", 0, "published port (or the VIP's service port)")
+	intFlag(f, &q.Port, "port", 0, portRange, "published port (or the VIP's service port)")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
 	f.StringVar(&vip, "vip", "", "service VIP for the east-west path")
 	f.StringVar(&q.Netns, "netns", "", "namespace the east-west call starts from (with --vip)")

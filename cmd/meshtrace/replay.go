@@ -70,7 +70,7 @@ flows read before the error are printed).`,
 	src.add(c)
 	f := c.Flags()
 	f.StringVarP(&out, "output", "o", "text", "text or json")
-	f.IntVar(&q.Port, "port", 0, "only flows to this published port (default: all; the first flow's port names the path)")
+	intFlag(f, &q.Port, "port", 0, portRange, "only flows to this published port (default: all; the first flow's port names the path)")
 	f.StringVar(&q.Proto, "proto", "", "only tcp or udp flows")
 	f.BoolVar(&live, "live", false, "map the files onto this host's namespaces and rules")
 	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/mesh"
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -17,6 +18,7 @@ type sourceFlags struct {
 	from, meshName, node string
 	firewall             string
 	noConntrack          bool
+	allowModules         bool
 }
 
 func (s *sourceFlags) add(c *cobra.Command) {
@@ -26,6 +28,21 @@ func (s *sourceFlags) add(c *cobra.Command) {
 	f.StringVar(&s.node, "node", "node0", "the mesh node to read (with --mesh)")
 	f.StringVar(&s.firewall, "firewall", "auto", "live firewall reader: auto (nf_tables in-process, iptables-save for legacy), exec (iptables-save -c), netlink")
 	f.BoolVar(&s.noConntrack, "no-conntrack", false, "do not read conntrack tables")
+	f.BoolVar(&s.allowModules, "allow-module-load", false, allowModulesHelp)
+}
+
+// allowModulesHelp is --allow-module-load's help, for every reading command.
+const allowModulesHelp = "let live reads load the kernel modules they use (ip_vs, nf_tables, nf_conntrack_netlink, " +
+	"inet_diag, ...); by default a read that would load a missing module is skipped and a note says so"
+
+// modules is the module gate of the live readers: nil (the host's, which
+// skips reads that would load a module) or, with --allow-module-load,
+// kmod.Allow{}.
+func (s *sourceFlags) modules() kmod.Gate {
+	if s.allowModules {
+		return kmod.Allow{}
+	}
+	return nil
 }
 
 // load reads the model and classifies it.
@@ -40,7 +57,7 @@ func (s *sourceFlags) load(ctx context.Context) (*topology.Model, error) {
 	case s.from != "":
 		m, err = inspect.Bundle(s.from)
 	default:
-		o := inspect.Options{Firewall: s.firewall, Conntrack: !s.noConntrack}
+		o := inspect.Options{Firewall: s.firewall, Conntrack: !s.noConntrack, Modules: s.modules()}
 		if s.meshName != "" {
 			host, dir, lerr := mesh.Locate(s.meshName, s.node)
 			if lerr != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/internal/safefile"
 	"github.com/meshtrace/meshtrace/mesh"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
@@ -68,6 +69,11 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if count < 0 || (probe && count < 1) {
 				return fmt.Errorf("--count must be at least 1 with --probe, 0 (until --timeout) or more without")
 			}
+			if pcap != "" {
+				if err := safefile.CheckNew(pcap); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			env, st, err := loadEnv(ctx, src, q)
@@ -75,8 +81,9 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 				return err
 			}
 			cfg := trace.Config{Env: env, Live: trace.LiveOptions{Count: count, Timeout: timeout}, PacketHops: packets}
+			cfg.Opener, cfg.Tables = src.kernel()
 			if ringKB > 0 {
-				cfg.Opener = trace.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128)}
+				cfg.Opener = trace.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128), Modules: src.modules()}
 			}
 			if st != nil {
 				cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
@@ -98,7 +105,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			}
 			var pf *os.File
 			if pcap != "" {
-				if pf, err = os.Create(pcap); err != nil {
+				if pf, err = safefile.Create(pcap); err != nil {
 					return err
 				}
 				defer pf.Close()
@@ -119,14 +126,14 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 	src.add(c)
 	f := c.Flags()
 	f.StringVarP(&out, "output", "o", "text", "text or json")
-	f.IntVar(&q.Port, "port", 0, "published port")
+	intFlag(f, &q.Port, "port", 0, portRange, "published port")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
 	f.StringVar(&probeFrom, "probe-from", "", "where --probe starts: client (the mesh's client netns, the default with --mesh) or node (the node itself, like curl 127.0.0.1; the default live)")
 	f.BoolVar(&probe, "probe", false, "make the traffic: --count connections (HTTP GET) or datagrams to the published port")
-	f.IntVar(&count, "count", 1, "stop after this many complete connections, 0: run until --timeout (with --probe: make this many)")
-	f.DurationVar(&timeout, "timeout", 30*time.Second, "stop capturing after this long")
-	f.StringVar(&pcap, "pcap", "", "write the capture as pcapng (one interface per netns/interface, a comment per packet)")
-	f.IntVar(&ringKB, "ring-kb", 0, "kernel ring per socket in KiB (default 2048)")
+	intFlag(f, &count, "count", 1, countRange, "stop after this many complete connections, 0: run until --timeout (with --probe: make this many)")
+	durationFlag(f, &timeout, "timeout", 30*time.Second, captureTimeout, "stop capturing after this long")
+	f.StringVar(&pcap, "pcap", "", "write the capture as pcapng to this new file, mode 0600 (one interface per netns/interface, a comment per packet)")
+	intFlag(f, &ringKB, "ring-kb", 0, ringKBRange, "kernel ring per socket in KiB (default 2048)")
 	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")
 	root.AddCommand(c)
 }
@@ -174,6 +181,12 @@ func loadEnv(ctx context.Context, src sourceFlags, q topology.Query) (*trace.Env
 		return nil, nil, fmt.Errorf("mesh %s: no node %s in its state", src.meshName, src.node)
 	}
 	return env, st, nil
+}
+
+// kernel is trace's capture and table readers behind the source's module
+// gate.
+func (s *sourceFlags) kernel() (trace.Opener, trace.Tables) {
+	return trace.AFPacket{Modules: s.modules()}, trace.Kernel{Modules: s.modules()}
 }
 
 // report prints the result and turns a stopped flow into exit status 3.

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/internal/textsafe"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/tui"
@@ -31,8 +32,8 @@ func (f *tuiFlags) add(c *cobra.Command) {
 	f.src.add(c)
 	fl := c.Flags()
 	fl.StringSliceVar(&f.replay, "replay", nil, "capture files to step through (pcapng from trace --pcap, tcpdump pcap/pcapng); repeatable or comma-separated")
-	fl.DurationVar(&f.interval, "interval", 5*time.Second, "re-read the model this often in the background (0: never)")
-	fl.IntVar(&f.probeCount, "probe-count", 3, "connections a probe trace makes")
+	durationFlag(fl, &f.interval, "interval", 5*time.Second, intervalRange, "re-read the model this often in the background (0: never)")
+	intFlag(fl, &f.probeCount, "probe-count", 3, probeCountRng, "connections a probe trace makes")
 }
 
 func init() {
@@ -89,7 +90,7 @@ func runTUI(ctx context.Context, f tuiFlags) error {
 	}
 	if !replayOnly {
 		src := f.src
-		cfg.Load = src.load
+		cfg.Load = tuiLoad(src)
 		if src.from == "" {
 			cfg.Tracer = tracesrc.Live{Config: func(ctx context.Context, r flows.Request) (trace.Config, error) {
 				return traceConfig(ctx, src, r)
@@ -111,6 +112,20 @@ func runTUI(ctx context.Context, f tuiFlags) error {
 	return nil
 }
 
+// tuiLoad reads the source for the interface, which draws the model's
+// strings itself: they are escaped in place first (textsafe), so a
+// namespace or link name, a rule or a note holding terminal escapes cannot
+// reach the screen raw.
+func tuiLoad(src sourceFlags) func(context.Context) (*topology.Model, error) {
+	return func(ctx context.Context) (*topology.Model, error) {
+		m, err := src.load(ctx)
+		if m != nil {
+			textsafe.Escape(m)
+		}
+		return m, err
+	}
+}
+
 // colour is off under NO_COLOR (any value) and on dumb terminals.
 func colour() bool {
 	_, no := os.LookupEnv("NO_COLOR")
@@ -125,7 +140,8 @@ func traceConfig(ctx context.Context, src sourceFlags, r flows.Request) (trace.C
 	if err != nil {
 		return trace.Config{}, err
 	}
-	cfg := trace.Config{Env: env, Opener: trace.AFPacket{}, Live: trace.LiveOptions{Timeout: 5 * time.Minute}}
+	cfg := trace.Config{Env: env, Live: trace.LiveOptions{Timeout: 5 * time.Minute}}
+	cfg.Opener, cfg.Tables = src.kernel()
 	if st != nil {
 		cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
 	}
@@ -163,6 +179,9 @@ func loadReplay(ctx context.Context, src sourceFlags, files []string, noSource b
 			}
 		}
 	}
-	res, _ := trace.Analyse(rd, env, trace.ReplayOptions{PacketHops: true}, readErr)
-	return tracesrc.FromResult(res, env.Primary()), readErr
+	// The error is the first file's, or files without one frame to analyse.
+	res, err := trace.Analyse(rd, env, trace.ReplayOptions{PacketHops: true}, readErr)
+	conns := tracesrc.FromResult(res, env.Primary())
+	textsafe.Escape(&conns) // interface names from the files, drawn as they are
+	return conns, err
 }

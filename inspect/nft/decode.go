@@ -43,13 +43,19 @@ type ruleDecoder struct {
 	ports    *tcpudp
 	probs    []string
 	targeted bool
+	sets     *SetNames
 }
 
 // DecodeRule turns one nf_tables rule into the iptables rule iptables-save
 // would print, plus the problems met (empty when fully decoded). Text is
-// set with Render.
+// set with Render. Set matches stay undecoded: their set names are looked
+// up per namespace (Decode uses the Dump's).
 func DecodeRule(chain string, exprs []any, userData []byte) (*topology.Rule, []string) {
-	d := &ruleDecoder{r: &topology.Rule{Chain: chain}, proto: -1}
+	return decodeRule(chain, exprs, userData, nil)
+}
+
+func decodeRule(chain string, exprs []any, userData []byte, sets *SetNames) (*topology.Rule, []string) {
+	d := &ruleDecoder{r: &topology.Rule{Chain: chain}, proto: -1, sets: sets}
 	for _, e := range exprs {
 		d.expr(e)
 	}

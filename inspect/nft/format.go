@@ -100,6 +100,16 @@ func protoName(p uint8) string {
 	return protoNameIn(protoNames, p)
 }
 
+// protoNumberName is the protocol as libxt_policy's print_proto prints it:
+// the name getprotobynumber(3) gives, else the number.
+func protoNumberName(p uint8) string {
+	protoOnce.Do(func() { protoNames = readProtocols(protocolsFile) })
+	if n, ok := protoNames[p]; ok {
+		return n
+	}
+	return strconv.Itoa(int(p))
+}
+
 func protoNameIn(names map[uint8]string, p uint8) string {
 	if p != 0 {
 		if n, ok := names[p]; ok {

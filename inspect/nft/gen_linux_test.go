@@ -11,7 +11,15 @@ import (
 // valid for iptables-restore in the chain it is generated for.
 type ruleGen struct {
 	r *rand.Rand
+	// xt holds the extensions of xtExtKinds the kernel can load; sets
+	// are the ipsets created in the namespace for -m set.
+	xt   map[string]bool
+	sets []string
 }
+
+// xtExtKinds are the generated matches a kernel may lack (see
+// xtprobe_linux_test.go).
+var xtExtKinds = []string{"bpf", "policy", "u32", "set"}
 
 func (g *ruleGen) chance(p float64) bool { return g.r.Float64() < p }
 func (g *ruleGen) pick(s ...string) string {
@@ -143,6 +151,11 @@ func (g *ruleGen) rule(c chainSpec, userChains []string) string {
 	l4 := !protoNeg && (proto == "tcp" || proto == "udp")
 	// Matches in random order, each at most once.
 	kinds := []string{"ports", "multiport", "conntrack", "state", "mark", "addrtype", "statistic", "comment"}
+	for _, k := range xtExtKinds {
+		if g.xt[k] && (k != "set" || len(g.sets) > 0) {
+			kinds = append(kinds, k)
+		}
+	}
 	g.r.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	for _, k := range kinds[:g.r.IntN(4)] {
 		switch k {
@@ -247,10 +260,173 @@ func (g *ruleGen) rule(c chainSpec, userChains []string) string {
 			}
 		case "comment":
 			add("-m comment --comment " + g.comment())
+		case "bpf":
+			add(`-m bpf --bytecode "` + g.bytecode() + `"`)
+		case "policy":
+			if m := g.policy(c); m != "" {
+				add(m)
+			}
+		case "u32":
+			add("-m u32 " + g.neg(0.3) + `--u32 "` + g.u32() + `"`)
+		case "set":
+			add(g.set())
 		}
 	}
 	add(g.target(c, proto, l4, userChains)...)
 	return strings.Join(parts, " ")
+}
+
+// bytecode is a --bytecode program the kernel's checker accepts: Docker's
+// VNI match for a random VNI, or short return-only programs.
+func (g *ruleGen) bytecode() string {
+	switch g.r.IntN(3) {
+	case 0:
+		return fmt.Sprintf("1,6 0 0 %d", g.r.Uint32())
+	case 1:
+		return fmt.Sprintf("4,48 0 0 9,21 %d %d %d,6 0 0 %d,6 0 0 0", g.r.IntN(2), g.r.IntN(2), g.r.IntN(256), g.r.Uint32())
+	}
+	return dockerBytecode(uint32(g.r.IntN(1 << 24)))
+}
+
+// policy is a -m policy match valid in c (--dir in where packets come in,
+// out where they go out; none in user chains, which any hook may reach),
+// with up to four elements when --strict.
+func (g *ruleGen) policy(c chainSpec) string {
+	var dirs []string
+	if c.in {
+		dirs = append(dirs, "in")
+	}
+	if c.out {
+		dirs = append(dirs, "out")
+	}
+	if len(dirs) == 0 {
+		return ""
+	}
+	m := []string{"-m policy --dir " + g.pick(dirs...)}
+	if g.chance(0.4) {
+		return m[0] + " --pol none"
+	}
+	m = append(m, "--pol ipsec")
+	strict := g.chance(0.4)
+	n := 1
+	if strict {
+		m = append(m, "--strict")
+		n += g.r.IntN(4)
+	}
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			m = append(m, "--next")
+		}
+		var e []string
+		if g.chance(0.4) {
+			e = append(e, g.neg(0.3)+"--reqid "+strconv.FormatUint(uint64(g.r.Uint32()), 10))
+		}
+		if g.chance(0.4) {
+			e = append(e, g.neg(0.3)+fmt.Sprintf("--spi 0x%x", g.r.Uint32()))
+		}
+		if g.chance(0.4) {
+			e = append(e, g.neg(0.3)+"--proto "+g.pick("esp", "ah", "ipcomp", "50", "51"))
+		}
+		switch g.r.IntN(4) {
+		case 0:
+			e = append(e, g.neg(0.3)+"--mode "+g.pick("transport", "tunnel"))
+		case 1: // tunnel addresses need tunnel mode
+			e = append(e, g.pick("--mode tunnel", "! --mode transport"))
+			if g.chance(0.7) {
+				e = append(e, g.neg(0.3)+"--tunnel-src "+g.hostmask())
+			}
+			if g.chance(0.7) {
+				e = append(e, g.neg(0.3)+"--tunnel-dst "+g.hostmask())
+			}
+		}
+		if strict && len(e) == 0 {
+			e = append(e, "--mode transport")
+		}
+		m = append(m, e...)
+	}
+	return strings.Join(m, " ")
+}
+
+func (g *ruleGen) hostmask() string {
+	switch g.r.IntN(3) {
+	case 0:
+		return g.ip()
+	case 1:
+		return g.ip() + "/" + g.pick("255.0.255.0", "0.0.0.255")
+	}
+	return fmt.Sprintf("%s/%d", g.ip(), g.r.IntN(33))
+}
+
+// u32 is a --u32 expression of up to three tests, numbers in decimal or
+// hex, shifts below 32.
+func (g *ruleGen) u32() string {
+	num := func(max uint32) string {
+		v := g.r.Uint32()
+		if max > 0 {
+			v = uint32(g.r.IntN(int(max)))
+		}
+		if g.chance(0.5) {
+			return fmt.Sprintf("0x%X", v)
+		}
+		return strconv.FormatUint(uint64(v), 10)
+	}
+	var tests []string
+	for range 1 + g.r.IntN(3) {
+		loc := num(64)
+		for range g.r.IntN(4) {
+			switch op := g.pick("&", "<<", ">>", "@"); op {
+			case "<<", ">>":
+				loc += op + num(32)
+			case "@":
+				loc += op + num(64)
+			default:
+				loc += op + num(0)
+			}
+		}
+		var vals []string
+		for range 1 + g.r.IntN(3) {
+			v := num(0)
+			if g.chance(0.4) {
+				v += ":" + num(0)
+			}
+			vals = append(vals, v)
+		}
+		tests = append(tests, loc+"="+strings.Join(vals, ","))
+	}
+	return strings.Join(tests, "&&")
+}
+
+// set is a -m set match on one of the namespace's ipsets with the flags
+// and counter conditions of libxt_set revision 4.
+func (g *ruleGen) set() string {
+	var dirs []string
+	for range 1 + g.r.IntN(3) {
+		dirs = append(dirs, g.pick("src", "dst"))
+	}
+	m := []string{"-m set " + g.neg(0.3) + "--match-set " + g.pick(g.sets...) + " " + strings.Join(dirs, ",")}
+	if g.chance(0.2) {
+		m = append(m, "--return-nomatch")
+	}
+	if g.chance(0.2) {
+		m = append(m, "! --update-counters")
+	}
+	if g.chance(0.2) {
+		m = append(m, "! --update-subcounters")
+	}
+	for _, what := range []string{"packets", "bytes"} {
+		v := strconv.FormatUint(g.r.Uint64()>>g.r.IntN(64), 10)
+		switch g.r.IntN(6) {
+		case 0:
+			m = append(m, "--"+what+"-eq "+v)
+		case 1:
+			m = append(m, "! --"+what+"-eq "+v)
+		case 2:
+			m = append(m, "--"+what+"-lt "+v)
+		case 3:
+			m = append(m, "--"+what+"-gt "+v)
+		}
+	}
+	return strings.Join(m, " ")
 }
 
 func (g *ruleGen) target(c chainSpec, proto string, l4 bool, userChains []string) []string {

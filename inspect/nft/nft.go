@@ -48,6 +48,9 @@ type Dump struct {
 	// Legacy lists the legacy x_tables tables also present (from
 	// /proc/net/ip_tables_names), reported as unparsed.
 	Legacy []string
+	// Sets names the ipsets the rules' set matches refer to by index (nil:
+	// not looked up).
+	Sets *SetNames
 }
 
 // RawChain is one nf_tables chain.
@@ -195,7 +198,7 @@ func Decode(d *Dump) *topology.Firewall {
 			rr := rules[k]
 			delete(rules, k)
 			for i, rr := range rr {
-				r, probs := DecodeRule(ch.Name, rr.Exprs, rr.UserData)
+				r, probs := decodeRule(ch.Name, rr.Exprs, rr.UserData, d.Sets)
 				ch.Rules = append(ch.Rules, r)
 				if len(probs) > 0 {
 					fw.Unparsed = append(fw.Unparsed, topology.Unparsed{
@@ -223,7 +226,7 @@ func Decode(d *Dump) *topology.Firewall {
 	})
 	for _, k := range orphans {
 		for i, r := range rules[k] {
-			dr, _ := DecodeRule(k[1], r.Exprs, r.UserData)
+			dr, _ := decodeRule(k[1], r.Exprs, r.UserData, d.Sets)
 			fw.Unparsed = append(fw.Unparsed, topology.Unparsed{File: "nf_tables", Line: i + 1, Text: dr.Text,
 				Reason: fmt.Sprintf("table %s: rule %d (handle %d) of chain %s, which the chain dump did not list", k[0], i+1, r.Handle, k[1])})
 		}

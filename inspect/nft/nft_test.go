@@ -108,6 +108,9 @@ type fakeSource struct {
 	legacy    map[string][]string
 	dumpErr   error
 	legacyErr error
+	sets      map[uint16]string
+	setErr    error
+	setCalls  [][]uint16
 }
 
 var _ source = (*fakeSource)(nil)
@@ -121,6 +124,14 @@ func (f *fakeSource) dump(ns string) (*Dump, error) {
 
 func (f *fakeSource) legacyTables(ns string) ([]string, error) {
 	return f.legacy[ns], f.legacyErr
+}
+
+func (f *fakeSource) setNames(ns string, ids []uint16) (map[uint16]string, error) {
+	f.setCalls = append(f.setCalls, ids)
+	if f.setErr != nil {
+		return nil, f.setErr
+	}
+	return f.sets, nil
 }
 
 func TestReadLogic(t *testing.T) {

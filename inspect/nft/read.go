@@ -13,12 +13,25 @@ type source interface {
 	dump(nsPath string) (*Dump, error)
 	// legacyTables lists /proc/net/ip_tables_names inside the netns.
 	legacyTables(nsPath string) ([]string, error)
+	// setNames looks up the names of the ipsets with these indexes
+	// inside the netns (an index without a set is left out).
+	setNames(nsPath string, ids []uint16) (map[uint16]string, error)
 }
 
 func read(src source, nsPath string) (*topology.Firewall, error) {
 	d, err := src.dump(nsPath)
 	if err != nil {
 		return nil, err
+	}
+	// Set matches hold an ipset index; iptables-save prints the set's
+	// name, which only the namespace's ipset knows. A failed lookup is
+	// not a failed read: those matches stay undecoded, saying why.
+	if ids := setIndexes(d); len(ids) > 0 {
+		names, err := src.setNames(nsPath, ids)
+		d.Sets = &SetNames{Names: names}
+		if err != nil {
+			d.Sets.Err = err.Error()
+		}
 	}
 	// Legacy x_tables tables are looked for in every namespace (one
 	// setns through netnsx, ~15% of a read): with none in nf_tables the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,10 @@ func TestRecordWire(t *testing.T) {
 		t.Skip("run with -nft.record to re-record testdata/wire")
 	}
 	for _, c := range shapeCases {
+		if m := missingKernelSupport(t, c.needs...); len(m) > 0 {
+			t.Logf("%s not recorded: kernel support missing: %s", c.name, strings.Join(m, "; "))
+			continue
+		}
 		name, path := setupNetns(t, c.rules, c.links)
 		sendTraffic(t, path, c.traffic)
 		var raw []byte

@@ -38,6 +38,31 @@ func ipvsInfo(bitmask, invert uint8, set ...func(b []byte)) []byte {
 	return b
 }
 
+// xtCase is one xt match or target expression and the text iptables-save
+// prints for it (after "-A X").
+type xtCase struct {
+	name string
+	e    any
+	want string
+}
+
+// runXTCases decodes each case's expression alone in a rule of chain X,
+// with sets for the set match, and checks it decodes fully to want.
+func runXTCases(t *testing.T, sets *SetNames, cases []xtCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, probs := decodeRule("X", []any{c.e}, nil, sets)
+			if len(probs) > 0 {
+				t.Fatalf("problems: %q", probs)
+			}
+			if got := strings.TrimPrefix(r.Text, "-A X"); got != c.want {
+				t.Errorf("\n got  %q\n want %q", got, c.want)
+			}
+		})
+	}
+}
+
 func matchText(t *testing.T, x *XTMatch) (string, []string) {
 	t.Helper()
 	r, probs := DecodeRule("X", []any{x}, nil)
@@ -45,11 +70,7 @@ func matchText(t *testing.T, x *XTMatch) (string, []string) {
 }
 
 func TestXTMatches(t *testing.T) {
-	cases := []struct {
-		name string
-		x    *XTMatch
-		want string
-	}{
+	cases := []xtCase{
 		// ipvs: no kernel here can load -m ipvs; these pin the decoder to
 		// xt_ipvs.h and libxt_ipvs.c's save format.
 		{"ipvs property (Docker's SNAT rule)", &XTMatch{Name: "ipvs", Info: ipvsInfo(ipvsProperty, 0)}, " -m ipvs --ipvs"},
@@ -181,17 +202,7 @@ func TestXTMatches(t *testing.T) {
 			return b
 		}()}, " -m udp ! --sport 53"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, probs := matchText(t, c.x)
-			if len(probs) > 0 {
-				t.Fatalf("problems: %q", probs)
-			}
-			if got != c.want {
-				t.Errorf("\n got  %q\n want %q", got, c.want)
-			}
-		})
-	}
+	runXTCases(t, nil, cases)
 }
 
 // TestXTMatchesBad: short or unknown Info structs are reported, the rule
@@ -224,11 +235,7 @@ func targetText(t *testing.T, x *XTTarget) (string, []string) {
 }
 
 func TestXTTargets(t *testing.T) {
-	cases := []struct {
-		name string
-		x    *XTTarget
-		want string
-	}{
+	cases := []xtCase{
 		{"DNAT rev 2 range, offset, flags", &XTTarget{Name: "DNAT", Rev: 2,
 			Info: natInfo2(natMapIPs|natProtoSpecified|natProtoOffset|natRandom|natPersistent|natRandomFully, "1.2.3.4", "1.2.3.9", 1000, 2000, 100)},
 			" -j DNAT --to-destination 1.2.3.4-1.2.3.9:1000-2000/100 --random --random-fully --persistent"},
@@ -260,17 +267,7 @@ func TestXTTargets(t *testing.T) {
 			return b
 		}()}, " -j LOG --log-level 7"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, probs := targetText(t, c.x)
-			if len(probs) > 0 {
-				t.Fatalf("problems: %q", probs)
-			}
-			if got != c.want {
-				t.Errorf("\n got  %q\n want %q", got, c.want)
-			}
-		})
-	}
+	runXTCases(t, nil, cases)
 }
 
 func TestXTTargetsBad(t *testing.T) {

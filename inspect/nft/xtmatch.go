@@ -2,6 +2,7 @@ package nft
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -57,16 +58,49 @@ func (d *ruleDecoder) match(x *XTMatch) {
 		m = topology.Match{Name: "comment", Opts: []opt{{Name: "comment", Args: []string{c}, Quoted: saveQuoted(c)}}}
 	case x.Name == "multiport" && x.Rev <= 1:
 		m, err = decodeMultiport(x.Rev, x.Info)
+	case x.Name == "bpf":
+		m, err = decodeBPF(x.Rev, x.Info)
+	case x.Name == "policy":
+		m, err = decodePolicy(x.Rev, x.Info)
+	case x.Name == "u32":
+		m, err = decodeU32(x.Rev, x.Info)
+	case x.Name == "set":
+		m, err = decodeSet(x.Rev, x.Info, d.sets)
 	default:
-		err = fmt.Errorf("match %s revision %d is not supported", x.Name, x.Rev)
+		err = errNotDecoded
 	}
 	if err != nil {
-		d.problem("match %s rev %d (info %x): %v", x.Name, x.Rev, x.Info, err)
-		d.r.Matches = append(d.r.Matches, topology.Match{Name: x.Name,
-			Opts: []opt{{Name: undecodedOpt, Args: []string{"rev" + strconv.Itoa(int(x.Rev))}}}})
+		what := xtUndecoded("match", x.Name, x.Rev, x.Info)
+		d.problem("%s: %v", what, err)
+		d.r.Matches = append(d.r.Matches, topology.Match{Name: x.Name, Opts: []opt{undecodedMarker(what)}})
 		return
 	}
 	d.r.Matches = append(d.r.Matches, m)
+}
+
+// errNotDecoded is the reason for an extension (or revision) this reader
+// has no decoder for.
+var errNotDecoded = errors.New("no decoder for this extension and revision")
+
+// xtUndecoded names an xt match or target that stays undecoded by kind,
+// name, revision and size ("match bpf rev 1 (528 bytes)"): the Info bytes
+// themselves are never printed, a hex dump helps nobody reading a rule.
+func xtUndecoded(kind, name string, rev uint32, info []byte) string {
+	return fmt.Sprintf("%s %s rev %d (%d bytes)", kind, name, rev, len(info))
+}
+
+// undecodedMarker is the option that stands for what was not decoded:
+//
+//	-m bpf --nft-undecoded "match bpf rev 1 (528 bytes)"
+//
+// It is an option, not a comment, so the rule text reads back through the
+// iptables-save parser as the same rule with a match (or target) the
+// evaluator does not know, which it reports as unknown; a line that did
+// not parse would drop the rule from its chain and widen what the chain
+// lets through. iptables-restore refuses the option, so the text cannot be
+// loaded back as some other rule.
+func undecodedMarker(what string) opt {
+	return opt{Name: undecodedOpt, Args: []string{what}, Quoted: true}
 }
 
 // xtTCP: struct xt_tcp { __u16 spts[2], dpts[2]; __u8 option, flg_mask,

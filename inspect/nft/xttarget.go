@@ -21,11 +21,12 @@ func (d *ruleDecoder) target(x *XTTarget) {
 	case "LOG":
 		opts, err = decodeLOG(x.Rev, x.Info)
 	default:
-		err = fmt.Errorf("target %s revision %d is not supported", x.Name, x.Rev)
+		err = errNotDecoded
 	}
 	if err != nil {
-		d.problem("target %s rev %d (info %x): %v", x.Name, x.Rev, x.Info, err)
-		opts = []opt{{Name: undecodedOpt, Args: []string{"rev" + strconv.Itoa(int(x.Rev))}}}
+		what := xtUndecoded("target", x.Name, x.Rev, x.Info)
+		d.problem("%s: %v", what, err)
+		opts = []opt{undecodedMarker(what)}
 	}
 	d.setTarget(x.Name, false, opts)
 }

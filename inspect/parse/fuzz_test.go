@@ -208,7 +208,9 @@ func FuzzIPAddr(f *testing.F) {
 					t.Fatalf("link %s: invalid address %v", l.Name, a)
 				}
 			}
-			if l.Peer != nil && (l.Kind != "veth" || l.Peer.NetnsID < NetnsIDNamed || (l.Peer.NetnsID == NetnsIDNamed) != (l.Peer.Netns != "")) {
+			// A peer on a veth, or on a link of unknown kind (plain ip
+			// addr's NAME@ifN, left for topology to tell).
+			if l.Peer != nil && (l.Kind != "veth" && l.Kind != "" || l.Peer.NetnsID < NetnsIDNamed || (l.Peer.NetnsID == NetnsIDNamed) != (l.Peer.Netns != "")) {
 				t.Fatalf("link %s kind %q peer %+v", l.Name, l.Kind, l.Peer)
 			}
 			if l.VXLAN != nil && l.Kind != "vxlan" {

@@ -27,14 +27,14 @@ const NetnsIDNamed = -2
 // moved VXLAN device names its lower or original link, not a peer.
 //
 // The kind: with -d (recognised by "promiscuity" on the link/ line) it is the
-// kind line's first word (veth, bridge, vxlan, macvlan, ...), "loopback" for
-// link/loopback and "device" when there is no kind line. Plain `ip addr`
-// does not show kinds, so they are inferred conservatively: "loopback" for
-// link/loopback, "veth" for a name printed as NAME@ifN (a peer in another
-// namespace, which is what veths look like), and "" (unknown) for anything
-// else. That inference is wrong for a VXLAN device created in one namespace
-// and moved to another (Docker's overlay vxlan0 prints as "vxlan0@ifN"), so
-// collect `ip -d addr` when the kind matters.
+// first word of the kind line right after the link/ line (veth, bridge,
+// vxlan, macvlan, ...), "loopback" for link/loopback and "device" when there
+// is no kind line. Plain `ip addr` does not show kinds, and none is invented:
+// "loopback" for link/loopback, "" (unknown) for everything else. A name
+// printed as NAME@ifN keeps what it says, Peer{Index: N, NetnsID: ...}, with
+// the kind unknown: it is a veth's peer, or the link a VXLAN device created
+// in another namespace still names (Docker's overlay "vxlan0@if7"); which
+// one, topology.InferKinds decides from the wiring.
 func IPAddr(file string, r io.Reader) ([]*topology.Link, error) {
 	data, err := readAll(file, r)
 	if err != nil {
@@ -103,7 +103,7 @@ func (p *addrParser) line(line string) error {
 		return p.linkLine(cur, f)
 	case w == "inet" || w == "inet6":
 		return p.addr(cur, f)
-	case afterLink && cur.detailed && isKindWord(w):
+	case afterLink && cur.detailed && cur.kind == "" && isKindWord(w):
 		cur.kind = w
 		if w == "vxlan" {
 			return p.vxlan(cur, f)
@@ -314,10 +314,8 @@ func (p *addrParser) finish(a *addrLink) *topology.Link {
 		l.Kind = "loopback"
 	case a.detailed:
 		l.Kind = "device"
-	case ifN >= 0:
-		l.Kind = "veth"
 	}
-	if l.Kind != "veth" || a.at == "" || a.at == "NONE" {
+	if a.at == "" || a.at == "NONE" || (l.Kind != "veth" && !(l.Kind == "" && ifN >= 0)) {
 		return l
 	}
 	switch {

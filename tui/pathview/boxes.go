@@ -176,6 +176,14 @@ func hopBox(h *topology.Hop, ch delta.Set) box {
 		if len(b.lines) > 2 {
 			b.lines = []string{b.lines[0], b.lines[1] + "…"}
 		}
+	case topology.HopUnknown:
+		b.title = "? UNKNOWN " + h.Netns
+		b.lines = ui.Wrap(h.Reason, 26)
+		if len(b.lines) > 2 {
+			b.lines = []string{b.lines[0], b.lines[1] + "…"}
+		}
+	case topology.HopRoute:
+		b.lines = []string{"route → " + h.To, "via " + h.Dev}
 	default:
 		b.lines = []string{h.Kind, where}
 	}
@@ -212,6 +220,8 @@ func backendBox(be *topology.Backend, port int, ch delta.Set) box {
 			case topology.HopBreak:
 				b.bad = true
 				b.lines[1] = ui.MarkLost + " " + h.Reason
+			case topology.HopUnknown:
+				b.lines[1] = "? " + h.Reason
 			}
 		}
 	} else {

@@ -67,6 +67,14 @@ func (m Model) hopDetail(h *topology.Hop, limit int) []string {
 		add("the path breaks in %s:", h.Netns)
 		add("%s", h.Reason)
 		return out
+	case topology.HopUnknown:
+		add("not checked past %s (not collected):", h.Netns)
+		add("%s", h.Reason)
+		return out
+	case topology.HopRoute:
+		add("%s reaches %s via %s", h.Netns, h.To, h.Dev)
+		add("%s", h.Reason)
+		return out
 	}
 	where := fmt.Sprintf("%s  table %s  chain %s", h.Netns, h.Table, h.Chain)
 	if h.Line > 0 {

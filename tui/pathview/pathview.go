@@ -204,7 +204,20 @@ func (m Model) header() []string {
 	}
 	state := ui.MarkOK + " complete"
 	st := m.theme.Good
-	if !p.Complete {
+	switch {
+	case p.Verdict == topology.VerdictUnknown:
+		state, st = "? UNKNOWN (not collected)", m.theme.Dim
+		hops := p.Hops
+		for _, b := range p.Backends {
+			hops = append(hops[:len(hops):len(hops)], b.Hops...)
+		}
+		for _, h := range hops {
+			if h.Kind == topology.HopUnknown {
+				state = "? UNKNOWN past " + h.Netns + " (not collected)"
+				break
+			}
+		}
+	case !p.Complete:
 		state, st = ui.MarkLost+" BROKEN", m.theme.Bad
 		for _, h := range p.Hops {
 			if h.Kind == topology.HopBreak {

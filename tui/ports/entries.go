@@ -20,6 +20,8 @@ type Entry struct {
 	// Backends are the real servers' addresses.
 	Backends []string
 	Complete bool
+	// Unknown: part of the path depends on data that was not collected.
+	Unknown bool
 	// Clients are the namespaces an east-west call can start from (the
 	// first is in Query.Netns); empty for published ports. Labels names
 	// them by Docker task when known.
@@ -54,7 +56,7 @@ func Build(m *topology.Model) []Entry {
 	}
 	var out []Entry
 	for _, p := range topology.PublishedPorts(m) {
-		e := Entry{Query: topology.Query{Proto: p.Proto, Port: p.Port}, FWMark: p.FWMark, Backends: p.Backends, Complete: p.Complete}
+		e := Entry{Query: topology.Query{Proto: p.Proto, Port: p.Port}, FWMark: p.FWMark, Backends: p.Backends, Complete: p.Complete, Unknown: p.Unknown}
 		e.Service = serviceForPort(m, p.Proto, p.Port)
 		out = append(out, e)
 	}
@@ -70,7 +72,7 @@ func Build(m *topology.Model) []Entry {
 			}
 		}
 		if p, err := topology.FindPath(m, e.Query); err == nil {
-			e.Complete = p.Complete
+			e.Complete, e.Unknown = p.Complete, p.Verdict == topology.VerdictUnknown
 			for _, h := range p.Hops {
 				if h.Kind == topology.HopIPVS {
 					e.FWMark = h.FWMark

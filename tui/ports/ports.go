@@ -150,7 +150,10 @@ func (m Model) line(e Entry, sel bool) string {
 		cur = ui.MarkCursor + " "
 	}
 	state := ui.MarkOK + " complete"
-	if !e.Complete {
+	switch {
+	case e.Unknown:
+		state = "? unknown"
+	case !e.Complete:
 		state = ui.MarkLost + " BROKEN"
 	}
 	what := e.Title()
@@ -178,7 +181,7 @@ func (m Model) line(e Entry, sel bool) string {
 	switch {
 	case sel:
 		return m.theme.Cursor.Render(s)
-	case !e.Complete:
+	case !e.Complete && !e.Unknown:
 		return m.theme.Bad.Render(s)
 	}
 	return s

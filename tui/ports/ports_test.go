@@ -44,7 +44,9 @@ func TestBuildFindsPortsAndVIPs(t *testing.T) {
 	if len(vip.Clients) != 2 || vip.Clients[0] != "5f0c3a9e1d27" || vip.Query.Netns != "5f0c3a9e1d27" {
 		t.Fatalf("clients %v, netns %q: want front's task first", vip.Clients, vip.Query.Netns)
 	}
-	if !vip.Complete || vip.FWMark != 258 || len(vip.Backends) != 2 {
+	// api's task on another node (10.0.1.7): the overlay's neighbour and
+	// FDB tables were not collected, so that part, and the path, is unknown.
+	if vip.Complete || !vip.Unknown || vip.FWMark != 258 || len(vip.Backends) != 2 {
 		t.Fatalf("VIP path summary %+v", vip)
 	}
 
