@@ -506,6 +506,23 @@ doctor_serious() {
 	jqr "$1" '[.findings[] | select(.severity != "info") | "\(.code) \(.netns)"] | join(", ")'
 }
 
+# warm_published: a few requests to every published port, so that the
+# ingress overlay's bridge knows every task's MAC again before a trace (it
+# forgets them after 300 s without traffic, and then floods the next frame
+# to every task: a case e2e/vm/check28.sh's trace-flooded covers on its own).
+warm_published() {
+	local proto port i
+	while read -r proto port _; do
+		for i in 1 2 3 4; do
+			if [[ $proto == udp ]]; then
+				udp_ask "$MT_NODE_IP" "$port" >/dev/null || true
+			else
+				http_get "$MT_NODE_IP:$port" >/dev/null || true
+			fi
+		done
+	done < <(docker_published)
+}
+
 # checks_begin: what every run of the checks starts with.
 checks_begin() {
 	command -v meshtrace >/dev/null || fail "no meshtrace binary on PATH"
@@ -523,6 +540,7 @@ main() {
 	check path-unpublished check_unpublished
 	check path-east-west check_east_west
 	check bundle-vs-live check_bundle
+	warm_published
 	check trace-tcp-8080 check_trace tcp 8080
 	check trace-udp-5353 check_trace udp 5353
 	check trace-client-tcp-8080 check_trace_client tcp 8080

@@ -265,13 +265,6 @@ check_ew_unreachable() {
 	want "break code" "$(jqr "$name" '[.hops[] | select(.kind == "break") | .code] | last // ""')" vip-unreachable
 }
 
-# warm_web: a few requests to 8080, so that the ingress overlay's bridge has
-# learnt every web task's MAC (it forgets them after 300 s without traffic).
-warm_web() {
-	local i
-	for i in 1 2 3 4; do http_get "$MT_NODE_IP:8080" >/dev/null || true; done
-}
-
 # check_trace_flooded: trace --probe right after the ingress overlay's
 # bridge forgot the tasks' MACs (its dynamic FDB entries flushed, as 300 s of
 # idleness does): the first frame to the chosen task is flooded to every
@@ -427,7 +420,7 @@ main() {
 	check ew-unreachable check_ew_unreachable ew-unreachable sapi secnet
 	check ew-unreachable-ingress check_ew_unreachable ew-unreachable-ingress web ingress
 	check doctor check_doctor
-	warm_web
+	warm_published
 	check trace-tcp-8080 check_trace tcp 8080
 	check trace-client-tcp-8080 check_trace_client tcp 8080
 	check trace-flooded check_trace_flooded
