@@ -28,14 +28,12 @@ source "$MT_JOB_DIR/check.sh"
 source "$MT_VM_DIR/services28.sh"
 
 # Known failures of today's main, each with the point whose fix flips it.
+# Failed on af453c2 and pass since main merged h-modules, h-nft, h-roles and
+# the missing-data work: nodocker-lsmod (issue 18), firewall-encrypted (10.6),
+# ew-unreachable and ew-unreachable-ingress (10.3), plain-roles (10.1),
+# missing-data (10.4).
 XFAIL=(
-	[nodocker-lsmod]="issue 18: inspect/path/doctor/collect/trace must not load kernel modules (branch h-modules)"
-	[firewall-encrypted]="issue 10 point 6: the nf_tables reader must decode -m bpf and -m policy"
-	[ew-unreachable]="issue 10 point 3: path --vip from a task with no leg in the VIP's network is a vip-unreachable break"
-	[ew-unreachable-ingress]="issue 10 point 3: the same for an ingress VIP asked from a task on another overlay"
-	[plain-roles]="issue 10 point 1: roles from plain ip addr (overlay netns br0+vxlan0+veths)"
-	[missing-data]="issue 10 point 4: a missing file is not collected: never complete, never a fault"
-	[trace-flooded]="not filed yet (reported with this lane): trace takes a frame the overlay bridge flooded to another task (PACKET_OTHERHOST, dropped there) for the packet, and sometimes names that task's REDIRECT"
+	[trace-flooded]="not filed yet (reported with this lane): trace takes a frame the overlay bridge flooded to another task (PACKET_OTHERHOST, dropped there) for a hop of the packet, and sometimes names that task's REDIRECT"
 	[listing-bundle]="issue 10 point 2: iptables -L -n -v listings (iptables-TABLE.txt) read as bundle files"
 )
 
