@@ -32,6 +32,7 @@ source "$MT_VM_DIR/services28.sh"
 # the missing-data work: nodocker-lsmod (issue 18), firewall-encrypted (10.6),
 # ew-unreachable and ew-unreachable-ingress (10.3), plain-roles (10.1),
 # missing-data (10.4).
+# shellcheck disable=SC2034 # read by check.sh's check()
 XFAIL=(
 	[trace-flooded]="not filed yet (reported with this lane): trace takes a frame the overlay bridge flooded to another task (PACKET_OTHERHOST, dropped there) for a hop of the packet, and sometimes names that task's REDIRECT"
 	[listing-bundle]="issue 10 point 2: iptables -L -n -v listings (iptables-TABLE.txt) read as bundle files"
@@ -100,6 +101,7 @@ docker_up() {
 		echo "FAIL docker-up: dockerd or the services did not come up (vm-logs/node.log)" >>"$RESULTS"
 		return 1
 	fi
+	# shellcheck disable=SC2034 # read by truth.sh (it was empty without dockerd)
 	MT_IS_MANAGER=$(docker info -f '{{.Swarm.ControlAvailable}}')
 	cache_names
 }
