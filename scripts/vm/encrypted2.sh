@@ -20,7 +20,7 @@ if [[ $MT_NODE_INDEX == 0 ]]; then
 	docker network create --driver overlay --opt encrypted --attachable secnet
 	docker service create --detach --quiet --no-resolve-image --name s2 --replicas 2 --replicas-max-per-node 1 \
 		--network secnet "$MT_IMAGE" sh -c "$MT_HTTPD"
-	for i in $(seq 1 120); do
+	for _ in $(seq 1 120); do
 		[[ $(docker service ls --filter name=s2 --format '{{.Replicas}}') == 2/2* ]] && break
 		sleep 2
 	done
@@ -29,12 +29,12 @@ if [[ $MT_NODE_INDEX == 0 ]]; then
 	vip=$(docker service inspect s2 | jq -r '.[0].Endpoint.VirtualIPs[0].Addr | sub("/.*"; "")')
 	cid=$(docker ps -q --filter label=com.docker.swarm.service.name=s2 | head -1)
 	ns=$(basename "$(docker inspect -f '{{.NetworkSettings.SandboxKey}}' "$cid")")
-	for i in 1 2 3 4 5 6; do
+	for _ in 1 2 3 4 5 6; do
 		echo "GET $vip from $ns: $(nsenter --net=/run/docker/netns/$ns timeout 5 busybox wget -q -O- http://$vip/ || echo FAILED)"
 	done >"$out/traffic.txt"
 	touch "$MT_XCHG/enc-ready"
 else
-	for i in $(seq 1 300); do [[ -f $MT_XCHG/enc-ready ]] && break; sleep 1; done
+	for _ in $(seq 1 300); do [[ -f $MT_XCHG/enc-ready ]] && break; sleep 1; done
 fi
 {
 	echo "# ip xfrm state"; ip xfrm state
@@ -43,4 +43,4 @@ fi
 	echo "# lsmod esp"; grep -E '^(esp4|xfrm|ip_vs)' /proc/modules
 } >"$out/xfrm.txt" 2>&1
 meshtrace collect "$out/bundle" >/dev/null 2>&1 || echo "collect failed" >>"$out/xfrm.txt"
-echo done
+echo "encrypted2: done"
