@@ -180,6 +180,9 @@ func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, []
 	if err := readBundleState(b, dir, ns); err != nil {
 		return nil, nil, err
 	}
+	if err := readBundleExtra(b, dir, ns); err != nil {
+		return nil, nil, err
+	}
 	return ns, notes, nil
 }
 

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -186,7 +187,13 @@ func (c *collector) netns(ref NetnsRef) error {
 				continue
 			}
 		}
+		if cmd.filter != nil {
+			out = cmd.filter(out)
+		}
 		prev[cmd.file] = out
+		if cmd.skipEmpty && len(bytes.TrimSpace(out)) == 0 {
+			continue
+		}
 		if err := c.out.WriteFile(path.Join(nsDir, cmd.file), out); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}

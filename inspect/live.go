@@ -32,6 +32,8 @@ type Options struct {
 	Firewall string
 	// Conntrack reads every namespace's conntrack table.
 	Conntrack bool
+	// Counters reads every namespace's counters (topology.Counters).
+	Counters bool
 	// Workers bounds how many namespaces are read at once (0 = 4 per CPU).
 	Workers int
 	// Readers are the kernel readers; nil fields get the real ones.
@@ -54,6 +56,8 @@ type Readers struct {
 	Conntrack ConntrackReader
 	Sysctl    SysctlReader
 	Sockets   SocketReader
+	Xfrm      XfrmReader
+	Counters  CountersReader
 }
 
 // Target is the namespace being read. The real readers share what they
@@ -247,6 +251,12 @@ func (r Readers) withDefaults() Readers {
 	if r.Sockets == nil {
 		r.Sockets = k.Sockets
 	}
+	if r.Xfrm == nil {
+		r.Xfrm = newXfrmReader()
+	}
+	if r.Counters == nil {
+		r.Counters = newCountersReader()
+	}
 	return r
 }
 
@@ -335,6 +345,7 @@ func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 			ns.Conntrack = c
 		}
 	}
+	notes = append(notes, readExtra(r, o, t, ns, fail)...)
 	return ns, notes, nil
 }
 
