@@ -38,13 +38,14 @@ func readBundleXfrm(b *safefile.Dir, dir string, ns *topology.Namespace) error {
 	return nil
 }
 
-// collectXfrmState and collectXfrmPolicy are what collect runs: the SAs
-// with their counters (-s) and with iproute2 hiding the keys (`nokeys`,
-// iproute2 5.1+); the output goes through parse.RedactXfrmKeys as well, so
-// no key reaches the bundle even from an ip that printed one. The policies
-// with -s, for their kernel index (what the live reader reads).
+// cmdXfrmState and cmdXfrmPolicy are what collect runs: the SAs with their
+// counters and key lengths (-s), every key replaced by parse.RedactXfrmKeys
+// before anything is written (`ip xfrm state list nokeys`, iproute2 5.1+,
+// would hide the keys itself but drop their lengths, which the live reader
+// has); the policies with -s, for their kernel index (which the live
+// reader reads).
 var (
-	cmdXfrmState = collectCmd{file: BundleXfrmState, name: "ip", args: []string{"-s", "xfrm", "state", "list", "nokeys"},
+	cmdXfrmState = collectCmd{file: BundleXfrmState, name: "ip", args: []string{"-s", "xfrm", "state"},
 		filter: parse.RedactXfrmKeys}
 	cmdXfrmPolicy = collectCmd{file: BundleXfrmPolicy, name: "ip", args: []string{"-s", "xfrm", "policy", "list"}}
 )

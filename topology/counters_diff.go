@@ -60,7 +60,8 @@ type CounterDelta struct {
 // DiffCounters returns every counter that moved between two snapshots of
 // the same node, namespace by namespace (matched by name, in after's
 // order; a namespace, link, rule, service or SA in only one of them has
-// nothing to compare and is left out). Rules are matched by backend, table,
+// nothing to compare and is left out; a counter missing from before in a
+// group read there is taken as 0). Rules are matched by backend, table,
 // chain and text (the n-th rule of a text with the n-th), so rules added
 // or removed between the snapshots do not shift the others. It is pure.
 func DiffCounters(before, after *Model) []CounterDelta {
@@ -82,21 +83,26 @@ func DiffNamespaceCounters(before, after *Namespace) []CounterDelta {
 	d := &counterDiff{netns: after.Name}
 	d.firewall(before.Firewall, after.Firewall)
 	d.firewall(before.OtherFirewall, after.OtherFirewall)
-	if before.Counters != nil && after.Counters != nil {
-		for k, v := range after.Counters.SNMP {
-			if w, ok := before.Counters.SNMP[k]; ok {
-				d.add(CounterDelta{Kind: CounterSNMP, Counter: k}, uint64(w), uint64(v), 0, 0)
+	// A counter missing from a group that was read before is 0 there: the
+	// kernel and iproute2 leave some out until they move (IcmpMsg
+	// OutTypeN, rx_nohandler).
+	if b, a := before.Counters, after.Counters; b != nil && a != nil {
+		if b.SNMP != nil {
+			for k, v := range a.SNMP {
+				d.add(CounterDelta{Kind: CounterSNMP, Counter: k}, uint64(b.SNMP[k]), uint64(v), 0, 0)
 			}
 		}
-		for k, v := range after.Counters.Conntrack {
-			if w, ok := before.Counters.Conntrack[k]; ok && k != "entries" {
-				d.add(CounterDelta{Kind: CounterConntrack, Counter: k}, w, v, 0, 0)
+		if b.Conntrack != nil {
+			for k, v := range a.Conntrack {
+				if k != "entries" { // the table's size, not a count of events
+					d.add(CounterDelta{Kind: CounterConntrack, Counter: k}, b.Conntrack[k], v, 0, 0)
+				}
 			}
 		}
-		for link, cs := range after.Counters.Links {
-			for k, v := range cs {
-				if w, ok := before.Counters.Links[link][k]; ok {
-					d.add(CounterDelta{Kind: CounterLink, Object: link, Counter: k}, w, v, 0, 0)
+		for link, cs := range a.Links {
+			if bl, ok := b.Links[link]; ok {
+				for k, v := range cs {
+					d.add(CounterDelta{Kind: CounterLink, Object: link, Counter: k}, bl[k], v, 0, 0)
 				}
 			}
 		}

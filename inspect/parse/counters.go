@@ -165,7 +165,8 @@ func conntrackStatLine(out map[string]uint64, f []string) string {
 // linkStatColumns name the columns of `ip -s [-s] link` by the line they
 // are on and the word iproute2 prints above them (ipaddress.c,
 // print_stats64; "overrun" and "missed" changed places in iproute2 5.x,
-// which the header says), as the kernel names the counters in sysfs.
+// which the header says; "heartbeat" became "heartbt" in 5.11), as the
+// kernel names the counters in sysfs.
 var linkStatColumns = map[string]map[string]string{
 	"RX:": {"bytes": "rx_bytes", "packets": "rx_packets", "errors": "rx_errors", "dropped": "rx_dropped",
 		"missed": "rx_missed_errors", "overrun": "rx_over_errors", "mcast": "multicast", "compressed": "rx_compressed"},
@@ -175,7 +176,7 @@ var linkStatColumns = map[string]map[string]string{
 	"TX:": {"bytes": "tx_bytes", "packets": "tx_packets", "errors": "tx_errors", "dropped": "tx_dropped",
 		"carrier": "tx_carrier_errors", "collsns": "collisions", "compressed": "tx_compressed"},
 	"TX errors:": {"aborted": "tx_aborted_errors", "fifo": "tx_fifo_errors", "window": "tx_window_errors",
-		"heartbt": "tx_heartbeat_errors", "transns": "carrier_changes"},
+		"heartbt": "tx_heartbeat_errors", "heartbeat": "tx_heartbeat_errors", "transns": "carrier_changes"},
 }
 
 // IPLinkStats parses `ip -s [-s] link [show]` (also `ip -s addr`) into
@@ -230,6 +231,9 @@ func IPLinkStats(file string, r io.Reader) (map[string]topology.LinkCounters, []
 		}
 		if cur == nil {
 			return "statistics before any link"
+		}
+		if contains(words, "bcast") {
+			return "" // a VF's statistics ("vf 0 …"; print_vf_stats64): not the link's
 		}
 		cols = make([]string, len(words))
 		for i, w := range words {

@@ -42,10 +42,13 @@ const XfrmKeysHidden = "<<Keys hidden>>"
 // RedactXfrmKeys replaces every key in `ip xfrm state` output with
 // XfrmKeysHidden: on each line that prints an algorithm ("enc", "auth",
 // "auth-trunc", "aead", "comp" after the indentation), every word after
-// the algorithm's name that starts with 0x. The result reads as `ip xfrm
-// state list nokeys` output does.
+// the algorithm's name that starts with 0x. The key's length stays: where
+// iproute2 did not print it (without -s), " (N bits)" is written after the
+// mark. The result reads as `ip -s xfrm state list nokeys` output would if
+// that kept the lengths.
 func RedactXfrmKeys(out []byte) []byte {
 	var b strings.Builder
+	b.Grow(len(out))
 	for line := range strings.SplitAfterSeq(string(out), "\n") {
 		body := strings.TrimRight(line, "\r\n")
 		f := fields(nil, body)
@@ -53,13 +56,19 @@ func RedactXfrmKeys(out []byte) []byte {
 			b.WriteString(line)
 			continue
 		}
-		indent := body[:len(body)-len(strings.TrimLeft(body, " \t"))]
-		for i := 2; i < len(f); i++ {
-			if strings.HasPrefix(f[i], "0x") || strings.HasPrefix(f[i], "0X") {
-				f[i] = XfrmKeysHidden
+		var w []string
+		for i, word := range f {
+			if i < 2 || !(strings.HasPrefix(word, "0x") || strings.HasPrefix(word, "0X")) {
+				w = append(w, word)
+				continue
+			}
+			w = append(w, XfrmKeysHidden)
+			if i+1 >= len(f) || !strings.HasPrefix(f[i+1], "(") {
+				w = append(w, "("+strconv.Itoa(4*(len(word)-2))+" bits)")
 			}
 		}
-		b.WriteString(indent + strings.Join(f, " ") + line[len(body):])
+		indent := body[:len(body)-len(strings.TrimLeft(body, " \t"))]
+		b.WriteString(indent + strings.Join(w, " ") + line[len(body):])
 	}
 	return []byte(b.String())
 }

@@ -1,0 +1,115 @@
+package inspect
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/meshtrace/meshtrace/internal/kmod"
+	"github.com/meshtrace/meshtrace/topology"
+)
+
+// Snapshot reads the counters of the namespaces named (nil: every one Live
+// would read), cheaply enough to take before and after a trace: per
+// namespace its Counters, its firewall and the other backend's (every
+// rule's and chain policy's counters), its IPVS table (every service's and
+// destination's) and its xfrm SAs (their packets and drops), nothing else
+// (no links, routes, sockets, conntrack entries). topology.DiffCounters of
+// two snapshots says what moved. Options are Live's: the host, the netns
+// directories, the firewall mode, the readers and the module gate; a
+// namespace that fails to read carries the failure in its Errors.
+func Snapshot(ctx context.Context, o Options, names []string) (*topology.Model, error) {
+	if o.Firewall == "" {
+		o.Firewall = FirewallAuto
+	}
+	r := o.Readers.withDefaults()
+	if o.Modules == nil {
+		o.Modules = kmod.Host()
+	}
+	dirs := o.NetnsDirs
+	if dirs == nil {
+		dirs = DefaultNetnsDirs
+	}
+	refs, err := r.Netns.Discover(o.HostNetns, dirs)
+	if err != nil {
+		return nil, err
+	}
+	if names != nil {
+		var keep []NetnsRef
+		for _, n := range names {
+			i := slices.IndexFunc(refs, func(ref NetnsRef) bool { return ref.Name == n })
+			if i < 0 {
+				return nil, fmt.Errorf("snapshot: no netns %s", n)
+			}
+			keep = append(keep, refs[i])
+		}
+		refs = keep
+	}
+	m := &topology.Model{Source: "live", Namespaces: make([]*topology.Namespace, len(refs))}
+	notes := make([][]string, len(refs))
+	var g errgroup.Group
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	g.SetLimit(workers)
+	for i, ref := range refs {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		g.Go(func() error {
+			m.Namespaces[i], notes[i] = snapshotNetns(r, &o, ref)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	m.Notes = collectNotes(m, notes)
+	return m, nil
+}
+
+// snapshotNetns reads one namespace's counters (see Snapshot).
+func snapshotNetns(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []string) {
+	ns := &topology.Namespace{Name: ref.Name, Path: ref.Path, Inode: ref.Inode}
+	t := newTarget(ref)
+	t.mods = o.Modules
+	defer t.close()
+	var notes []string
+	fail := func(what string, err error) {
+		if note, ok := skipped(err); ok {
+			notes = append(notes, note)
+			return
+		}
+		ns.Errors = append(ns.Errors, fmt.Sprintf("netns %s: %s: %v", ref.Name, what, err))
+	}
+	c, err := r.Counters.ReadCounters(t)
+	if err != nil {
+		fail("counters", err)
+	}
+	ns.Counters = c
+	if unreachable(err) {
+		return ns, notes
+	}
+	fw, note, err := readFirewall(r.Firewall, t, o.Firewall)
+	if err != nil {
+		fail("firewall", err)
+	}
+	ns.Firewall = fw
+	if note != "" {
+		notes = append(notes, note)
+	}
+	if v, err := r.IPVS.ReadIPVS(t); err != nil {
+		fail("ipvs", err)
+	} else {
+		ns.IPVS = v
+	}
+	ctr := *o
+	ctr.Counters = false // read above
+	notes = append(notes, readExtra(r, &ctr, t, ns, fail)...)
+	return ns, notes
+}
