@@ -225,12 +225,12 @@ func IPLinkStats(file string, r io.Reader) (map[string]topology.LinkCounters, []
 			}
 			key, words = key+" errors:", f[2:]
 		}
+		if cur == nil {
+			return "indented line before any link"
+		}
 		names, ok := linkStatColumns[key]
 		if !ok {
 			return "" // link/ether, inet, altname, …
-		}
-		if cur == nil {
-			return "statistics before any link"
 		}
 		if contains(words, "bcast") {
 			return "" // a VF's statistics ("vf 0 …"; print_vf_stats64): not the link's
