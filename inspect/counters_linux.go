@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
@@ -134,24 +133,15 @@ func decodeLinkStats(data []byte) (string, topology.LinkCounters, error) {
 	if len(data) < unix.SizeofIfInfomsg {
 		return "", nil, fmt.Errorf("link message: %d bytes", len(data))
 	}
-	attrs, err := nl.ParseRouteAttr(data[unix.SizeofIfInfomsg:])
+	attrs, err := rtAttrs(data[unix.SizeofIfInfomsg:])
 	if err != nil {
 		return "", nil, fmt.Errorf("link message: %w", err)
 	}
-	var name string
-	var stats []byte
+	name := string(bytes.TrimRight(attrs[unix.IFLA_IFNAME], "\x00"))
+	stats := attrs[unix.IFLA_STATS64]
 	carrier, haveCarrier := uint32(0), false
-	for _, a := range attrs {
-		switch a.Attr.Type & nlaTypeMask {
-		case unix.IFLA_IFNAME:
-			name = string(bytes.TrimRight(a.Value, "\x00"))
-		case unix.IFLA_STATS64:
-			stats = a.Value
-		case unix.IFLA_CARRIER_CHANGES:
-			if len(a.Value) >= 4 {
-				carrier, haveCarrier = binary.NativeEndian.Uint32(a.Value), true
-			}
-		}
+	if v := attrs[unix.IFLA_CARRIER_CHANGES]; len(v) >= 4 {
+		carrier, haveCarrier = binary.NativeEndian.Uint32(v), true
 	}
 	if stats == nil || name == "" {
 		return name, nil, nil

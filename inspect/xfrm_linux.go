@@ -166,13 +166,22 @@ func xfrmAttrs(data []byte, n int) (map[uint16][]byte, error) {
 	if len(data) < n {
 		return nil, fmt.Errorf("%d bytes, want at least %d", len(data), n)
 	}
-	attrs, err := nl.ParseRouteAttr(data[n:])
-	if err != nil {
-		return nil, fmt.Errorf("attributes: %w", err)
-	}
-	out := make(map[uint16][]byte, len(attrs))
-	for _, a := range attrs {
-		out[a.Attr.Type&nlaTypeMask] = a.Value
+	return rtAttrs(data[n:])
+}
+
+// rtAttrs splits netlink attributes (struct rtattr: length, type, value,
+// padded to 4 bytes) by type, the NLA_F_* flags masked off. Unlike
+// nl.ParseRouteAttr, which panics on a length shorter than the header, it
+// returns an error for any length that does not fit.
+func rtAttrs(b []byte) (map[uint16][]byte, error) {
+	out := map[uint16][]byte{}
+	for len(b) >= unix.SizeofRtAttr {
+		l := int(binary.NativeEndian.Uint16(b))
+		if l < unix.SizeofRtAttr || l > len(b) {
+			return nil, fmt.Errorf("attribute length %d with %d bytes left", l, len(b))
+		}
+		out[binary.NativeEndian.Uint16(b[2:])&nlaTypeMask] = b[unix.SizeofRtAttr:l]
+		b = b[min((l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1), len(b)):]
 	}
 	return out, nil
 }

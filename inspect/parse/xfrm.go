@@ -40,32 +40,38 @@ import (
 const XfrmKeysHidden = "<<Keys hidden>>"
 
 // RedactXfrmKeys replaces every key in `ip xfrm state` output with
-// XfrmKeysHidden: on each line that prints an algorithm ("enc", "auth",
-// "auth-trunc", "aead", "comp" after the indentation), every word after
-// the algorithm's name that starts with 0x. The key's length stays: where
-// iproute2 did not print it (without -s), " (N bits)" is written after the
-// mark. The result reads as `ip -s xfrm state list nokeys` output would if
-// that kept the lengths.
+// XfrmKeysHidden: on each indented line that prints an algorithm ("enc",
+// "auth", "auth-trunc", "aead", "comp" first), every word after the kind
+// that starts with 0x (iproute2 prints the algorithm's name, then the key).
+// The key's length stays: where iproute2 did not print it (without -s), "
+// (N bits)" is written after the mark. A line without a key is left as it
+// is, byte for byte. The result reads as `ip -s xfrm state list nokeys`
+// output would if that kept the lengths.
 func RedactXfrmKeys(out []byte) []byte {
 	var b strings.Builder
 	b.Grow(len(out))
 	for line := range strings.SplitAfterSeq(string(out), "\n") {
 		body := strings.TrimRight(line, "\r\n")
 		f := fields(nil, body)
-		if len(f) < 3 || !isAlgoKind(f[0]) || body == trimSpace(body) {
+		if len(f) < 2 || !isAlgoKind(f[0]) || body[0] != ' ' && body[0] != '\t' {
 			b.WriteString(line)
 			continue
 		}
-		var w []string
+		w, changed := make([]string, 0, len(f)+2), false
 		for i, word := range f {
-			if i < 2 || !(strings.HasPrefix(word, "0x") || strings.HasPrefix(word, "0X")) {
+			if i == 0 || !(strings.HasPrefix(word, "0x") || strings.HasPrefix(word, "0X")) {
 				w = append(w, word)
 				continue
 			}
+			changed = true
 			w = append(w, XfrmKeysHidden)
 			if i+1 >= len(f) || !strings.HasPrefix(f[i+1], "(") {
 				w = append(w, "("+strconv.Itoa(4*(len(word)-2))+" bits)")
 			}
+		}
+		if !changed {
+			b.WriteString(line)
+			continue
 		}
 		indent := body[:len(body)-len(strings.TrimLeft(body, " \t"))]
 		b.WriteString(indent + strings.Join(w, " ") + line[len(body):])
@@ -343,6 +349,9 @@ func xfrmAlgo(f []string) (topology.XfrmAlgo, string) {
 	a := topology.XfrmAlgo{Kind: topology.XfrmAlgoKind(f[0])}
 	if len(f) < 2 || f[1] == "(ERROR" {
 		return a, "truncated algorithm"
+	}
+	if strings.HasPrefix(f[1], "0x") || strings.HasPrefix(f[1], "0X") || strings.HasPrefix(f[1], "<<") {
+		return a, "no algorithm name before the key"
 	}
 	a.Name = f[1]
 	rest := f[2:]
