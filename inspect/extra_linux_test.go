@@ -376,47 +376,29 @@ func TestCollectExtraMatchesLive(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	o := p.options()
 	o.Counters = true
-	extra := func(m *topology.Model) map[string]any {
+	extra := func(m *topology.Model) any {
 		out := map[string]any{}
 		for _, ns := range m.Namespaces {
 			out[ns.Name] = []any{ns.Xfrm, ns.OtherFirewall, ns.Counters, ns.Errors}
 		}
 		return out
 	}
-	opts := cmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.IgnoreFields(topology.Rule{}, "Line"),
+	opts := []cmp.Option{cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.IgnoreFields(topology.Rule{}, "Line"),
 		cmpopts.IgnoreFields(topology.Firewall{}, "Unparsed"), cmpopts.IgnoreFields(topology.Counters{}, "Notes")}
-	for attempt := 1; ; attempt++ {
-		before, err := Live(context.Background(), o)
+	read := func() *topology.Model {
+		m, err := Live(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := filepath.Join(t.TempDir(), "bundle")
-		if err := Collect(context.Background(), CollectOptions{HostNetns: p.Host, NetnsDirs: []string{p.Dir}, NoDocker: true}, dir); err != nil {
-			t.Fatal(err)
-		}
-		after, err := Live(context.Background(), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := cmp.Diff(extra(before), extra(after), opts); d != "" {
-			if attempt == 10 {
-				t.Fatalf("the namespaces never held still across a collection:\n%s", d)
-			}
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		b, err := Bundle(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := cmp.Diff(extra(after), extra(b), opts); d != "" {
-			t.Errorf("live vs bundle (-live +bundle):\n%s", d)
-		}
-		h, bb := after.Lookup("host"), after.Lookup("b")
-		if len(h.Xfrm.Policies) != len(xfrmPolicies)-1 || bb.OtherFirewall == nil || bb.Counters.SNMP["UdpNoPorts"] < 2 ||
-			bb.Counters.Conntrack == nil || bb.Counters.Links["vb"]["rx_packets"] < 4 {
-			t.Errorf("the namespaces lack what the comparison is about: host %+v, b other %+v counters %+v", h.Xfrm, bb.OtherFirewall, bb.Counters)
-		}
-		return
+		return m
+	}
+	_, b, after := settled(t, read, extra, CollectOptions{HostNetns: p.Host, NetnsDirs: []string{p.Dir}, NoDocker: true}, opts...)
+	if d := cmp.Diff(extra(after), extra(b), opts...); d != "" {
+		t.Errorf("live vs bundle (-live +bundle):\n%s", d)
+	}
+	h, bb := after.Lookup("host"), after.Lookup("b")
+	if len(h.Xfrm.Policies) != len(xfrmPolicies)-1 || bb.OtherFirewall == nil || bb.Counters.SNMP["UdpNoPorts"] < 2 ||
+		bb.Counters.Conntrack == nil || bb.Counters.Links["vb"]["rx_packets"] < 4 {
+		t.Errorf("the namespaces lack what the comparison is about: host %+v, b other %+v counters %+v", h.Xfrm, bb.OtherFirewall, bb.Counters)
 	}
 }

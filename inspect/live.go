@@ -157,27 +157,9 @@ type SocketReader interface {
 // Veth peers are resolved across the model. Roles are left to
 // topology.Classify.
 func Live(ctx context.Context, o Options) (*topology.Model, error) {
-	switch o.Firewall {
-	case "":
-		o.Firewall = FirewallAuto
-	case FirewallAuto, FirewallExec, FirewallNetlink:
-	default:
-		return nil, fmt.Errorf("firewall mode %q: want auto, exec or netlink", o.Firewall)
-	}
-	r := o.Readers.withDefaults()
-	if o.Modules == nil {
-		o.Modules = kmod.Host()
-	}
-	dirs := o.NetnsDirs
-	if dirs == nil {
-		dirs = DefaultNetnsDirs
-	}
-	refs, err := r.Netns.Discover(o.HostNetns, dirs)
+	r, refs, err := o.begin()
 	if err != nil {
 		return nil, err
-	}
-	if len(refs) == 0 || refs[0].Name != "host" {
-		return nil, fmt.Errorf("live read: discovery did not list the host namespace first")
 	}
 	m := &topology.Model{Source: "live", Namespaces: make([]*topology.Namespace, len(refs))}
 	notes := make([][]string, len(refs))
@@ -269,13 +251,7 @@ func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 	t.mods = o.Modules
 	defer t.close()
 	var notes []string
-	fail := func(what string, err error) {
-		if note, ok := skipped(err); ok {
-			notes = append(notes, note) // not collected, and why
-			return
-		}
-		ns.Errors = append(ns.Errors, fmt.Sprintf("netns %s: %s: %v", ref.Name, what, err))
-	}
+	fail := failer(ns, &notes)
 	// Sysctls first: the real reader enters the namespace once for them
 	// and for opening the sockets every other reader uses.
 	s, err := r.Sysctl.ReadSysctls(t)
@@ -322,19 +298,7 @@ func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 	} else {
 		ns.Sockets = so
 	}
-	fw, note, err := readFirewall(r.Firewall, t, o.Firewall)
-	if err != nil {
-		fail("firewall", err)
-	}
-	ns.Firewall = fw
-	if note != "" {
-		notes = append(notes, note)
-	}
-	if v, err := r.IPVS.ReadIPVS(t); err != nil {
-		fail("ipvs", err)
-	} else {
-		ns.IPVS = v
-	}
+	notes = append(notes, readFirewallIPVS(r, o.Firewall, t, ns, fail)...)
 	if o.Conntrack {
 		if c, err := r.Conntrack.ReadConntrack(t); err != nil {
 			fail("conntrack", err)

@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -22,18 +21,7 @@ import (
 // directories, the firewall mode, the readers and the module gate; a
 // namespace that fails to read carries the failure in its Errors.
 func Snapshot(ctx context.Context, o Options, names []string) (*topology.Model, error) {
-	if o.Firewall == "" {
-		o.Firewall = FirewallAuto
-	}
-	r := o.Readers.withDefaults()
-	if o.Modules == nil {
-		o.Modules = kmod.Host()
-	}
-	dirs := o.NetnsDirs
-	if dirs == nil {
-		dirs = DefaultNetnsDirs
-	}
-	refs, err := r.Netns.Discover(o.HostNetns, dirs)
+	r, refs, err := o.begin()
 	if err != nil {
 		return nil, err
 	}
@@ -80,13 +68,7 @@ func snapshotNetns(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 	t.mods = o.Modules
 	defer t.close()
 	var notes []string
-	fail := func(what string, err error) {
-		if note, ok := skipped(err); ok {
-			notes = append(notes, note)
-			return
-		}
-		ns.Errors = append(ns.Errors, fmt.Sprintf("netns %s: %s: %v", ref.Name, what, err))
-	}
+	fail := failer(ns, &notes)
 	c, err := r.Counters.ReadCounters(t)
 	if err != nil {
 		fail("counters", err)
@@ -95,19 +77,7 @@ func snapshotNetns(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 	if unreachable(err) {
 		return ns, notes
 	}
-	fw, note, err := readFirewall(r.Firewall, t, o.Firewall)
-	if err != nil {
-		fail("firewall", err)
-	}
-	ns.Firewall = fw
-	if note != "" {
-		notes = append(notes, note)
-	}
-	if v, err := r.IPVS.ReadIPVS(t); err != nil {
-		fail("ipvs", err)
-	} else {
-		ns.IPVS = v
-	}
+	notes = append(notes, readFirewallIPVS(r, o.Firewall, t, ns, fail)...)
 	ctr := *o
 	ctr.Counters = false // read above
 	notes = append(notes, readExtra(r, &ctr, t, ns, fail)...)
