@@ -172,3 +172,11 @@ func FuzzDecodeXfrm(f *testing.F) {
 		}
 	})
 }
+
+// TestReadXfrmGated: without xfrm_user the reader opens no socket (the
+// NETLINK_XFRM socket would load it) and says so.
+func TestReadXfrmGated(t *testing.T) {
+	tg := goneTarget(&modGate{})
+	_, err := kernelXfrm{}.ReadXfrm(tg)
+	isAbsent(t, "xfrm", tg, err, "xfrm_user")
+}
