@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/internal/kmod"
+	"github.com/meshtrace/meshtrace/topology"
 )
 
 // TestCollectXfrmGated: without xfrm_user no ip xfrm runs (it would open a
@@ -129,5 +131,23 @@ func TestCollectRedactsKeys(t *testing.T) {
 	}
 	if x := m.Namespaces[0].Xfrm; x == nil || len(x.States) != 2 || x.States[0].Algos[0].KeyBits != 160 || len(m.Namespaces[0].Errors) > 0 {
 		t.Errorf("read back: %+v, errors %q", x, m.Namespaces[0].Errors)
+	}
+}
+
+// TestMergeIPVSStats: the counters go to the same services and
+// destinations of ipvsadm.txt; what that lacks (the files were written a
+// moment apart) is said, not added.
+func TestMergeIPVSStats(t *testing.T) {
+	dest := func(a string) *topology.IPVSDest { return &topology.IPVSDest{Addr: netip.MustParseAddr(a), Port: 80} }
+	table := &topology.IPVS{Available: true, Services: []*topology.IPVSService{{FWMark: 256, Dests: []*topology.IPVSDest{dest("10.0.0.5")}}}}
+	st := func(n uint64) *topology.IPVSStats { return &topology.IPVSStats{Conns: n, InPkts: n} }
+	stats := &topology.IPVS{Available: true, Services: []*topology.IPVSService{
+		{FWMark: 256, Stats: st(3), Dests: []*topology.IPVSDest{{Addr: netip.MustParseAddr("10.0.0.5"), Port: 80, Stats: st(2)}, {Addr: netip.MustParseAddr("10.0.0.6"), Port: 80, Stats: st(1)}}},
+		{Proto: "tcp", Addr: netip.MustParseAddr("10.0.0.2"), Port: 80, Stats: st(1)},
+	}}
+	errs := mergeIPVSStats("f", table, stats)
+	s := table.Services[0]
+	if len(errs) != 2 || s.Stats.Conns != 3 || s.Dests[0].Stats.Conns != 2 || len(s.Dests) != 1 || len(table.Services) != 1 {
+		t.Errorf("errors %q, service %+v", errs, s)
 	}
 }

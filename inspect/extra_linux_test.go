@@ -132,6 +132,18 @@ func udp(t *testing.T, path string, to netip.AddrPort, n int) {
 	}
 }
 
+// eventually waits until cond holds: packets sent to a neighbour not yet
+// resolved wait for its ARP answer, and a loaded machine delays them more.
+// After 10 s it fails, saying what never happened.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%s never happened", what)
+		}
+	}
+}
+
 // delta finds the one change of a counter in b.
 func delta(ds []topology.CounterDelta, kind topology.CounterKind, object, counter string) (int64, bool) {
 	for _, d := range ds {
@@ -171,9 +183,18 @@ func TestSnapshotCountersMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // the ICMP answers come back
-	after := p.snapshot(t)
-	ds := topology.DiffCounters(before, after)
+	var after *topology.Model
+	var ds []topology.CounterDelta
+	eventually(t, "3 port unreachables back at host", func() bool {
+		after = p.snapshot(t)
+		ds = topology.DiffCounters(before, after)
+		for _, d := range ds {
+			if d.Netns == "host" && d.Counter == "IcmpInDestUnreachs" && d.Delta == 3 {
+				return true
+			}
+		}
+		return false
+	})
 	for _, w := range []struct {
 		kind            topology.CounterKind
 		object, counter string
@@ -225,6 +246,10 @@ func TestPolicyCountersBothReaders(t *testing.T) {
 	udp(t, p.Host, netip.AddrPortFrom(pairB, 7777), 2)
 	tg := newTarget(NetnsRef{Name: "b", Path: p.B})
 	defer tg.close()
+	eventually(t, "2 datagrams dropped by b's policy", func() bool {
+		fw, err := kernelFirewall{}.ReadExec(tg, "")
+		return err == nil && fw.Table("filter").Chain("INPUT").Packets == 2
+	})
 	for mode, read := range map[string]func() (*topology.Firewall, error){
 		"netlink": func() (*topology.Firewall, error) { return kernelFirewall{}.ReadNetlink(tg) },
 		"exec":    func() (*topology.Firewall, error) { return kernelFirewall{}.ReadExec(tg, "") },
@@ -239,6 +264,12 @@ func TestPolicyCountersBothReaders(t *testing.T) {
 	}
 	run(t, p.Host, "iptables-legacy", "-P", "INPUT", "DROP")
 	udp(t, p.B, netip.AddrPortFrom(pairA, 7777), 3)
+	th := newTarget(NetnsRef{Name: "host", Path: p.Host})
+	defer th.close()
+	eventually(t, "3 datagrams dropped by host's legacy policy", func() bool {
+		fw, _, err := kernelFirewall{}.ReadLegacy(th)
+		return err == nil && fw != nil && fw.Table("filter").Chain("INPUT").Packets == 3
+	})
 	m, err := Live(context.Background(), p.options())
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +296,12 @@ func TestLiveOtherBackend(t *testing.T) {
 	run(t, p.B, "iptables-legacy", "-A", "INPUT", "-p", "udp", "--dport", "4789", "-j", "DROP")
 	run(t, p.Host, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "7946", "-j", "ACCEPT")
 	udp(t, p.Host, netip.AddrPortFrom(pairB, 4789), 2)
+	tb := newTarget(NetnsRef{Name: "b", Path: p.B})
+	defer tb.close()
+	eventually(t, "2 datagrams dropped by the legacy rule", func() bool {
+		fw, _, err := kernelFirewall{}.ReadLegacy(tb)
+		return err == nil && fw != nil && fw.Table("filter").Chain("INPUT").Rules[0].Packets == 2
+	})
 	for _, mode := range []string{FirewallAuto, FirewallExec} {
 		o := p.options()
 		o.Firewall = mode
@@ -281,7 +318,10 @@ func TestLiveOtherBackend(t *testing.T) {
 		}
 		rules := b.OtherFirewall.Table("filter").Chain("INPUT").Rules
 		if len(rules) != 1 || !strings.Contains(rules[0].Text, "--dport 4789 -j DROP") || rules[0].Packets != 2 {
-			t.Errorf("%s: legacy INPUT %+v, want the DROP with 2 packets", mode, rules)
+			for _, r := range rules {
+				t.Logf("%s: legacy INPUT [%d] %s", mode, r.Packets, r.Text)
+			}
+			t.Errorf("%s: legacy INPUT has %d rules, want the DROP with 2 packets", mode, len(rules))
 		}
 		if h := m.Lookup("host"); h.OtherFirewall != nil {
 			t.Errorf("%s: host has no legacy table, other %+v", mode, h.OtherFirewall)
