@@ -89,6 +89,10 @@ type Namespace struct {
 	Docker     *NetnsMeta  `json:"docker,omitempty"`
 	// Errors are problems reading this namespace, each naming what failed.
 	Errors []string `json:"errors,omitempty"`
+
+	OtherFirewall *Firewall `json:"other_firewall,omitempty"` // the other iptables backend's rules (firewall_other.go)
+	Xfrm          *Xfrm     `json:"xfrm,omitempty"`           // IPsec SAs and policies, nil: not collected (xfrm.go)
+	Counters      *Counters `json:"counters,omitempty"`       // kernel counters, nil: not collected (counters.go)
 }
 
 // Link is one network interface.
