@@ -124,7 +124,7 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 	host := &NetnsSpec{
 		Key: node.Name + "/host", Path: p.HostPath(ni), Role: "host",
 		Bridges: []BridgeSpec{{Name: addrplan.GWBridge}},
-		Veths:   []VethSpec{{Name: "eth0", MAC: addrplan.MAC(node.IP), PeerPath: p.LANPath(), PeerName: "lan-" + node.Name, PeerMaster: lanBridge}},
+		Veths:   []VethSpec{{Name: "eth0", MAC: addrplan.MAC(node.IP), PeerPath: p.LANPath(), PeerName: LANPort(node.Name), PeerMaster: lanBridge}},
 		Addrs: []AddrSpec{
 			{"eth0", netip.PrefixFrom(node.IP, addrplan.LANSubnet.Bits())},
 			{addrplan.GWBridge, netip.PrefixFrom(addrplan.GWBridgeIP, addrplan.GWSubnet.Bits())},
@@ -241,6 +241,10 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 	}
 	return specs
 }
+
+// LANPort is the name of a node's port on the LAN's bridge (in the lan
+// namespace): the far end of the node's uplink eth0.
+func LANPort(node string) string { return "lan-" + node }
 
 func (s ServicePlan) port() dockerrules.Port {
 	return dockerrules.Port{Proto: s.Proto, Published: s.Published, Target: s.Target}
