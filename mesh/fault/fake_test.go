@@ -592,7 +592,9 @@ var _ Tasks = (*fakeTasks)(nil)
 
 func (k *fakeTasks) SetTaskMode(task, mode string) (string, error) { return k.set(k.modes, task, mode) }
 
-func (k *fakeTasks) SetResolverMode(task, mode string) (string, error) { return k.set(k.dns, task, mode) }
+func (k *fakeTasks) SetResolverMode(task, mode string) (string, error) {
+	return k.set(k.dns, task, mode)
+}
 
 func (k *fakeTasks) set(modes map[string]string, task, mode string) (string, error) {
 	if !k.tasks[task] || task == k.failTask {
