@@ -280,18 +280,27 @@ var pendingCases = []pendingCase{
 		// the packets end.
 		task, sbox := e.web.Tasks[0].Netns, e.st.Nodes[0].NetnsDir+"/"+addrplan.SandboxName
 		before := snmp(e.t, task, "Tcp", "InCsumErrors") + snmp(e.t, sbox, "Tcp", "InCsumErrors")
+		// A capture at the first hop after decapsulation sees the bad
+		// segments, marked complete.
+		capt, err := captureCsum(e.st.Nodes[0].NetnsDir+"/1-"+e.st.OverlayID, addrplan.VXLANDev)
+		if err != nil {
+			return "", err
+		}
 		s1, err := e.webFailsVia(1, 1, "web.2", "web.3")
 		if err != nil {
+			capt.stop()
 			return s1, err
 		}
 		s0, err := e.webFailsVia(0, 2, "web.1")
+		bad, partial, good := capt.stop()
 		if err != nil {
 			return s1 + "; " + s0, err
 		}
 		after := snmp(e.t, task, "Tcp", "InCsumErrors") + snmp(e.t, sbox, "Tcp", "InCsumErrors")
-		s := fmt.Sprintf("%s; %s; TcpInCsumErrors in web.1 and node0's sandbox %d -> %d", s1, s0, before, after)
-		if after <= before {
-			return s, errors.New("no checksum error counted on node0")
+		s := fmt.Sprintf("%s; %s; TcpInCsumErrors in web.1 and node0's sandbox %d -> %d; node0's vxlan0 received %d TCP segments complete with a wrong checksum, %d complete and right, %d not computed yet",
+			s1, s0, before, after, bad, good, partial)
+		if after <= before || bad == 0 || partial != 0 {
+			return s, errors.New("want checksum errors counted on node0 and bad segments marked complete at its vxlan0")
 		}
 		return s, nil
 	}},

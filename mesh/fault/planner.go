@@ -126,6 +126,16 @@ func (p *planner) needTask() (*mesh.TaskState, error) {
 	return p.task, nil
 }
 
+// needRemote returns the service's task on another node (the fault
+// concerns it: it is the fault's task).
+func (p *planner) needRemote() (*mesh.TaskState, error) {
+	if p.remote == nil {
+		return nil, fmt.Errorf("service %s has no task on a node other than %s", p.svc.Name, p.node.Name)
+	}
+	p.f.Task = p.remote.Name
+	return p.remote, nil
+}
+
 // expect sets where doctor must report the fault.
 func (p *planner) expect(netns, port string) {
 	p.f.Netns, p.f.Port = netns, port

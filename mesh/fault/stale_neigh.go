@@ -13,11 +13,11 @@ import (
 // device's ARP proxy answers with it, so the node sends that task's
 // frames to a MAC no FDB entry knows.
 func planStaleNeigh(p *planner) error {
-	if p.remote == nil {
-		return fmt.Errorf("service %s has no task on a node other than %s", p.svc.Name, p.node.Name)
+	remote, err := p.needRemote()
+	if err != nil {
+		return err
 	}
-	p.f.Task = p.remote.Name
-	ip, good := p.remote.IP, addrplan.MAC(p.remote.IP)
+	ip, good := remote.IP, addrplan.MAC(remote.IP)
 	have, err := p.k.Overlay.Neigh(p.overlay(), addrplan.VXLANDev, ip)
 	if err != nil {
 		return fmt.Errorf("%s: neighbour %s: %w", p.place(p.overlay()), ip, err)
@@ -31,7 +31,7 @@ func planStaleNeigh(p *planner) error {
 	}
 	stale := addrplan.MAC(gone)
 	p.f.Detail = fmt.Sprintf("%s: permanent neighbour %s dev %s lladdr %s (task %s on %s is %s)",
-		p.place(p.overlay()), ip, addrplan.VXLANDev, stale, p.remote.Name, p.remote.Node, good)
+		p.place(p.overlay()), ip, addrplan.VXLANDev, stale, remote.Name, remote.Node, good)
 	p.expect(p.overlayName(), "")
 	// The sandbox may have learned the right MAC already: it forgets it
 	// (and asks again) after the change and again after the repair.
