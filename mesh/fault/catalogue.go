@@ -203,6 +203,7 @@ var kinds = []Kind{
 			{EvCounter, WhereTask, "/proc/net/snmp Tcp InCsumErrors grows in the receiving namespace (the task for requests from other nodes, ingress_sbox for answers to it); Udp InCsumErrors for UDP"},
 			{EvLink, WhereHost, "eth0: a clsact qdisc with an ingress bpf filter (meshtrace-bad-checksum, direct-action): the injector, not something a detector should need"},
 			{EvLink, "lan", "lan-NODE: tx-checksum-ip-generic off (so frames arrive complete)"},
+			{EvCounter, WhereHost, "the outer UDP checksum stays right (the mesh's VXLAN, like dockerd's, has udpcsum on; the program corrects it as a NIC computing it over its own bad inner packet would), so the host's Udp InCsumErrors does not move: a NIC that also broke the outer checksum would show there, at the host hop"},
 		}},
 	{Name: "firewall-split", Code: "firewall-split", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planFirewallSplit,
 		What:    "give the node's host a legacy (x_tables) filter table with FORWARD policy DROP, as ufw on iptables-legacy leaves it, while Docker's rules are in nf_tables",
