@@ -56,6 +56,8 @@ const (
 //	    sysctl.txt             `sysctl` of the knobs meshtrace reads, or `sysctl -a` (optional)
 //	    ss.txt                 `ss -Htuln` (optional)
 //	    conntrack.txt          `conntrack -L` (optional)
+//	    iptables-legacy-save.txt, ip-xfrm-state.txt, ip-xfrm-policy.txt, snmp.txt, netstat.txt,
+//	    nf_conntrack-stat.txt, ip-stats.txt, ipvsadm-stats.txt (optional; see readBundleExtra)
 //	DIR/docker/networks.json   `docker network inspect …` (optional)
 //	DIR/docker/containers.json `docker inspect <containers>` (optional)
 //	DIR/docker/services.json   `docker service inspect …` (optional)
@@ -178,6 +180,9 @@ func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, []
 		return nil, nil, err
 	}
 	if err := readBundleState(b, dir, ns); err != nil {
+		return nil, nil, err
+	}
+	if err := readBundleExtra(b, dir, ns); err != nil {
 		return nil, nil, err
 	}
 	return ns, notes, nil

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,8 +63,13 @@ type IPVSProbe interface {
 // route`, `ip -4 neigh`, `bridge fdb`, `sysctl` of the knobs meshtrace
 // reads, `ss -Htuln`, `conntrack -L` (unless sysctl said the namespace's
 // table is empty, see noConntrack) and, when ipvsadm is installed and the
-// kernel has IPVS, `ipvsadm-save -n` and `ipvsadm -L --timeout`, each run
-// inside the namespace; and the Docker engine's networks, containers and
+// kernel has IPVS, `ipvsadm-save -n`, `ipvsadm -L --timeout` and `ipvsadm
+// -Ln --stats --exact`; the legacy backend's rules beside nf_tables ones
+// (`iptables-legacy-save -c`, where it prints something), the xfrm SAs and
+// policies (`ip -s xfrm state`, keys redacted, `ip -s xfrm policy`) and
+// the counters (/proc/net/snmp, /proc/net/netstat,
+// /proc/net/stat/nf_conntrack, `ip -s -s link`), each run inside the
+// namespace; and the Docker engine's networks, containers and
 // services when a daemon answers. What could not be collected (a command
 // not installed, or failing in a namespace) has no file and a line in
 // NOTES.txt saying why, so "not collected" never reads as "empty". It
@@ -191,7 +197,13 @@ func (c *collector) netns(ref NetnsRef) error {
 				continue
 			}
 		}
+		if cmd.filter != nil {
+			out = cmd.filter(out)
+		}
 		prev[cmd.file] = out
+		if cmd.skipEmpty && len(bytes.TrimSpace(out)) == 0 {
+			continue
+		}
 		if err := c.out.WriteFile(path.Join(nsDir, cmd.file), out); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}

@@ -24,6 +24,12 @@ type collectCmd struct {
 	// kernel load a missing module: it then runs nowhere, and a
 	// namespace whose output is not known gets a note instead.
 	unsafe error
+	// filter, when set, rewrites the output before it is written (the
+	// keys of ip xfrm state, see RedactXfrmKeys).
+	filter func([]byte) []byte
+	// skipEmpty: no file where the command printed nothing (the other
+	// iptables backend, see cmdIptablesOther).
+	skipEmpty bool
 }
 
 // inNetns is cmd as it runs in a namespace whose commands so far printed
@@ -103,7 +109,8 @@ func (c *collector) available(o CollectOptions) []collectCmd {
 			out = append(out, cmd)
 		}
 	}
-	ipvs := []collectCmd{cmdIPVS, cmdIPVSTimeout}
+	out = append(out, c.availableExtra(mods, out)...)
+	ipvs := []collectCmd{cmdIPVS, cmdIPVSTimeout, cmdIPVSStats}
 	if err := c.run.LookPath(cmdIPVS.name); err != nil {
 		for _, cmd := range ipvs {
 			c.note("%s not collected in any namespace: ipvsadm is not installed", cmd.file)

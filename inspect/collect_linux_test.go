@@ -128,17 +128,26 @@ func views(m *topology.Model) map[string]any {
 // bundle's model and the live model read right after.
 func collectSettled(t *testing.T, w *dockerns.World) (string, *topology.Model, *topology.Model) {
 	t.Helper()
-	opts := cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Prefix{})}
+	read := func() *topology.Model { return readLive(t, w) }
+	return settled(t, read, func(m *topology.Model) any { return views(m) },
+		CollectOptions{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}, NoDocker: true},
+		cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Prefix{}))
+}
+
+// settled collects with o between two reads whose views agree (opts),
+// retrying until they do; see collectSettled.
+func settled(t *testing.T, read func() *topology.Model, view func(*topology.Model) any, o CollectOptions, opts ...cmp.Option) (string, *topology.Model, *topology.Model) {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
-		before := readLive(t, w)
+		before := read()
 		dir := filepath.Join(t.TempDir(), "bundle")
-		if err := Collect(context.Background(), CollectOptions{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}, NoDocker: true}, dir); err != nil {
+		if err := Collect(context.Background(), o, dir); err != nil {
 			t.Fatal(err)
 		}
-		after := readLive(t, w)
-		if d := cmp.Diff(views(before), views(after), opts); d != "" {
+		after := read()
+		if d := cmp.Diff(view(before), view(after), opts...); d != "" {
 			if attempt == 20 {
-				t.Fatalf("the world never held still across a collection:\n%s", d)
+				t.Fatalf("the namespaces never held still across a collection:\n%s", d)
 			}
 			time.Sleep(250 * time.Millisecond)
 			continue

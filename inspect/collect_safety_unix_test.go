@@ -26,7 +26,9 @@ type plantingRunner struct {
 }
 
 func (p *plantingRunner) Run(ctx context.Context, path, name string, args ...string) ([]byte, error) {
-	p.once.Do(p.plant)
+	if path != "" { // a namespace's command: its folder is there
+		p.once.Do(p.plant)
+	}
 	return p.fakeRunner.Run(ctx, path, name, args...)
 }
 

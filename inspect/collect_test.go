@@ -73,6 +73,18 @@ func hostOutputs(t *testing.T) map[string]string {
 	out := map[string]string{
 		selfNetns + "|" + cmdIPVS.String():        fixtureFile(t, "modern/netns/ingress_sbox/ipvsadm.txt"),
 		selfNetns + "|" + cmdIPVSTimeout.String(): cmdoutFile(t, "ipvsadm-from-source/ipvsadm-timeout.txt"),
+		selfNetns + "|" + cmdIPVSStats.String():   cmdoutFile(t, "listings/bundles/modern/netns/ingress_sbox/ipvsadm/ipvsadm-Ln-stats.txt"),
+		// the counters and the xfrm state of namespaces of this machine
+		selfNetns + "|" + cmdSNMP.String():          cmdoutFile(t, "counters/snmp.txt"),
+		selfNetns + "|" + cmdNetstat.String():       cmdoutFile(t, "counters/netstat.txt"),
+		selfNetns + "|" + cmdConntrackStat.String(): cmdoutFile(t, "counters/nf_conntrack-stat.txt"),
+		selfNetns + "|" + cmdLinkStats.String():     cmdoutFile(t, "counters/ip-stats.txt"),
+		selfNetns + "|" + cmdXfrmState.String():     cmdoutFile(t, "xfrm/empty-ip-xfrm-state.txt"),
+		selfNetns + "|" + cmdXfrmPolicy.String():    cmdoutFile(t, "xfrm/s-ip-xfrm-policy.txt"),
+		// iptables-save is the nf_tables variant, and the legacy
+		// backend has tables too
+		"|iptables-save -V":                         "iptables-save v1.8.9 (nf_tables)\n",
+		selfNetns + "|" + cmdIptablesOther.String(): cmdoutFile(t, "variants/legacy-iptables-save-c.txt"),
 	}
 	prev := map[string][]byte{}
 	for _, c := range []collectCmd{cmdIPAddr, cmdIptables, cmdRoutes, cmdNeigh, cmdFDB, cmdSysctl, cmdSockets, cmdConntrack} {
@@ -85,7 +97,8 @@ func hostOutputs(t *testing.T) map[string]string {
 }
 
 // allTools are the commands collect runs, all installed.
-var allTools = map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true, "bridge": true, "sysctl": true, "ss": true, "conntrack": true}
+var allTools = map[string]bool{"ip": true, "iptables-save": true, "ipvsadm": true, "bridge": true, "sysctl": true, "ss": true,
+	"conntrack": true, "cat": true, "iptables-legacy-save": true}
 
 func cmdoutFile(t *testing.T, p string) string {
 	t.Helper()
@@ -120,8 +133,10 @@ func TestCollectWritesABundle(t *testing.T) {
 	want := []string{
 		"docker/containers.json", "docker/networks.json", "docker/services.json",
 		"netns/host/bridge-fdb.txt", "netns/host/conntrack.txt", "netns/host/ip-addr.txt", "netns/host/ip-neigh.txt",
-		"netns/host/ip-route.txt", "netns/host/iptables-save.txt", "netns/host/ipvsadm-timeout.txt", "netns/host/ipvsadm.txt",
-		"netns/host/ss.txt", "netns/host/sysctl.txt",
+		"netns/host/ip-route.txt", "netns/host/ip-stats.txt", "netns/host/ip-xfrm-policy.txt", "netns/host/ip-xfrm-state.txt",
+		"netns/host/iptables-legacy-save.txt", "netns/host/iptables-save.txt", "netns/host/ipvsadm-stats.txt",
+		"netns/host/ipvsadm-timeout.txt", "netns/host/ipvsadm.txt", "netns/host/netstat.txt", "netns/host/nf_conntrack-stat.txt",
+		"netns/host/snmp.txt", "netns/host/ss.txt", "netns/host/sysctl.txt",
 	}
 	if d := cmp.Diff(want, files); d != "" {
 		t.Errorf("files (-want +got):\n%s", d)
@@ -194,6 +209,7 @@ func TestCollectNotCollected(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `docker/services.json not collected: docker services not available: this node is not a swarm manager (swarm state active)
+ipvsadm-stats.txt not collected in any namespace: kernel has no IPVS (generic netlink family "IPVS" not found)
 ipvsadm-timeout.txt not collected in any namespace: kernel has no IPVS (generic netlink family "IPVS" not found)
 ipvsadm.txt not collected in any namespace: kernel has no IPVS (generic netlink family "IPVS" not found)
 netns host: conntrack.txt not collected: conntrack -L: exit status 1: conntrack v1.4.7 (conntrack-tools): Operation failed: Protocol not supported
@@ -231,9 +247,14 @@ func TestCollectMissingTools(t *testing.T) {
 	notes, _ := os.ReadFile(filepath.Join(dir, "NOTES.txt"))
 	want := "bridge-fdb.txt not collected in any namespace: bridge is not installed\n" +
 		"conntrack.txt not collected in any namespace: conntrack is not installed\n" +
+		"iptables-legacy-save.txt not collected in any namespace: neither is iptables-save.txt\n" +
 		"iptables-save.txt not collected in any namespace: iptables-save is not installed\n" +
+		"ipvsadm-stats.txt not collected in any namespace: ipvsadm is not installed\n" +
 		"ipvsadm-timeout.txt not collected in any namespace: ipvsadm is not installed\n" +
 		"ipvsadm.txt not collected in any namespace: ipvsadm is not installed\n" +
+		"netstat.txt not collected in any namespace: cat is not installed\n" +
+		"nf_conntrack-stat.txt not collected in any namespace: cat is not installed\n" +
+		"snmp.txt not collected in any namespace: cat is not installed\n" +
 		"ss.txt not collected in any namespace: ss is not installed\n" +
 		"sysctl.txt not collected in any namespace: sysctl is not installed\n"
 	if d := cmp.Diff(want, string(notes)); d != "" {

@@ -159,14 +159,3 @@ func (k kernelFirewall) exec(nsPath, bin string, args ...string) ([]byte, []byte
 	}
 	return out, stderr.Bytes(), nil
 }
-
-// legacyWarning returns the "# Warning: iptables-legacy tables present"
-// line iptables-nft-save prints on stderr, or "".
-func legacyWarning(out []byte) string {
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "# Warning:") && strings.Contains(line, "iptables-legacy tables present") {
-			return strings.TrimSpace(line)
-		}
-	}
-	return ""
-}

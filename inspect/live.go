@@ -35,6 +35,8 @@ type Options struct {
 	Firewall FirewallMode
 	// Conntrack reads every namespace's conntrack table.
 	Conntrack bool
+	// Counters reads every namespace's counters (topology.Counters).
+	Counters bool
 	// Workers bounds how many namespaces are read at once (0 = 4 per CPU).
 	Workers int
 	// Readers are the kernel readers; nil fields get the real ones.
@@ -57,6 +59,8 @@ type Readers struct {
 	Conntrack ConntrackReader
 	Sysctl    SysctlReader
 	Sockets   SocketReader
+	Xfrm      XfrmReader
+	Counters  CountersReader
 }
 
 // Target is the namespace being read. The real readers share what they
@@ -156,32 +160,9 @@ type SocketReader interface {
 // Veth peers are resolved across the model. Roles are left to
 // topology.Classify.
 func Live(ctx context.Context, o Options) (*topology.Model, error) {
-	if o.Readers.Netns == nil {
-		if err := needLinux(); err != nil { // the real namespaces
-			return nil, err
-		}
-	}
-	switch o.Firewall {
-	case "":
-		o.Firewall = FirewallAuto
-	case FirewallAuto, FirewallExec, FirewallNetlink:
-	default:
-		return nil, fmt.Errorf("firewall mode %q: want auto, exec or netlink", o.Firewall)
-	}
-	r := o.Readers.withDefaults()
-	if o.Modules == nil {
-		o.Modules = kmod.Host()
-	}
-	dirs := o.NetnsDirs
-	if dirs == nil {
-		dirs = DefaultNetnsDirs
-	}
-	refs, err := r.Netns.Discover(o.HostNetns, dirs)
+	r, refs, err := o.begin()
 	if err != nil {
 		return nil, err
-	}
-	if len(refs) == 0 || refs[0].Name != "host" {
-		return nil, fmt.Errorf("live read: discovery did not list the host namespace first")
 	}
 	m := &topology.Model{Source: "live", Namespaces: make([]*topology.Namespace, len(refs))}
 	notes := make([][]string, len(refs))
@@ -255,6 +236,12 @@ func (r Readers) withDefaults() Readers {
 	if r.Sockets == nil {
 		r.Sockets = k.Sockets
 	}
+	if r.Xfrm == nil {
+		r.Xfrm = newXfrmReader()
+	}
+	if r.Counters == nil {
+		r.Counters = newCountersReader()
+	}
 	return r
 }
 
@@ -267,13 +254,7 @@ func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 	t.mods = o.Modules
 	defer t.close()
 	var notes []string
-	fail := func(what string, err error) {
-		if note, ok := skipped(err); ok {
-			notes = append(notes, note) // not collected, and why
-			return
-		}
-		ns.Errors = append(ns.Errors, fmt.Sprintf("netns %s: %s: %v", ref.Name, what, err))
-	}
+	fail := failer(ns, &notes)
 	// Sysctls first: the real reader enters the namespace once for them
 	// and for opening the sockets every other reader uses.
 	s, err := r.Sysctl.ReadSysctls(t)
@@ -320,19 +301,7 @@ func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 	} else {
 		ns.Sockets = so
 	}
-	fw, note, err := readFirewall(r.Firewall, t, o.Firewall)
-	if err != nil {
-		fail("firewall", err)
-	}
-	ns.Firewall = fw
-	if note != "" {
-		notes = append(notes, note)
-	}
-	if v, err := r.IPVS.ReadIPVS(t); err != nil {
-		fail("ipvs", err)
-	} else {
-		ns.IPVS = v
-	}
+	notes = append(notes, readFirewallIPVS(r, o.Firewall, t, ns, fail)...)
 	if o.Conntrack {
 		if c, err := r.Conntrack.ReadConntrack(t); err != nil {
 			fail("conntrack", err)
@@ -343,6 +312,7 @@ func readNamespace(r Readers, o *Options, ref NetnsRef) (*topology.Namespace, []
 			ns.Conntrack = c
 		}
 	}
+	notes = append(notes, readExtra(r, o, t, ns, fail)...)
 	return ns, notes, nil
 }
 

@@ -24,6 +24,10 @@ type targetRes struct {
 	opened bool
 	// netfilter: h has a NETLINK_NETFILTER socket (see nlFamilies).
 	netfilter bool
+	// xfrm is a NETLINK_XFRM socket, when the gate allows (see
+	// xfrm_linux.go); xfrmErr why it could not be opened.
+	xfrm    int
+	xfrmErr error
 }
 
 // nlFamilies are the netlink families of the handle, NETLINK_NETFILTER
@@ -61,6 +65,10 @@ func (t *Target) open() error {
 	}
 	if t.res.route, err = rawNetlink(unix.NETLINK_ROUTE); err != nil {
 		return fmt.Errorf("rtnetlink socket: %w", err)
+	}
+	if kmod.NeedXfrm.Check(t.gate()) == nil {
+		// Its failure (a kernel without xfrm_user) is the xfrm reader's.
+		t.res.xfrm, t.res.xfrmErr = rawNetlink(unix.NETLINK_XFRM)
 	}
 	return nil
 }
@@ -107,7 +115,7 @@ func (t *Target) close() {
 		t.res.h.Close()
 		t.res.h = nil
 	}
-	for _, fd := range []*int{&t.res.diag, &t.res.route} {
+	for _, fd := range []*int{&t.res.diag, &t.res.route, &t.res.xfrm} {
 		if *fd > 0 {
 			unix.Close(*fd)
 			*fd = 0

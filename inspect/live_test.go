@@ -203,7 +203,7 @@ func newFakes(names ...string) *fakes {
 
 func (f *fakes) options() Options {
 	return Options{Conntrack: true, Readers: Readers{Netns: f.netns, Links: f.links, Firewall: f.fw,
-		IPVS: f.simple, Conntrack: f.simple, Sysctl: f.simple, Sockets: f.simple}}
+		IPVS: f.simple, Conntrack: f.simple, Sysctl: f.simple, Sockets: f.simple, Xfrm: emptyExtra{}, Counters: emptyExtra{}}}
 }
 
 func TestLiveAssembles(t *testing.T) {

@@ -3,6 +3,7 @@ package inspect
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,7 +223,9 @@ func TestCollectIptablesUnsafe(t *testing.T) {
 		dir := t.TempDir()
 		out := hostOutputs(t)
 		out["|iptables-save -V"] = tc.version
-		r := &fakeRunner{out: out, installed: allTools}
+		tools := maps.Clone(allTools)
+		delete(tools, "iptables-legacy-save")
+		r := &fakeRunner{out: out, installed: tools}
 		gate := &modGate{there: map[string]bool{"ip_vs": true, "nf_conntrack": true, "nfnetlink": true, "nf_conntrack_netlink": true,
 			"inet_diag": true, "tcp_diag": true, "udp_diag": true}}
 		o := CollectOptions{HostNetns: selfNetns, NetnsDirs: []string{}, Runner: r, NoDocker: true, Modules: gate, IPVS: fakeProbe{ok: true}}

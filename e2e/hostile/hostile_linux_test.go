@@ -70,7 +70,9 @@ var slots = []struct {
 	{"netns/host/ip-addr.txt", true}, {"netns/host/iptables-save.txt", true}, {"netns/ingress_sbox/ipvsadm.txt", true},
 	{"netns/ingress_sbox/ipvsadm-timeout.txt", true}, {"netns/host/ip-route.txt", true}, {"netns/host/ip-neigh.txt", true},
 	{"netns/host/bridge-fdb.txt", true}, {"netns/host/sysctl.txt", true}, {"netns/host/ss.txt", true},
-	{"netns/host/conntrack.txt", true},
+	{"netns/host/conntrack.txt", true}, {"netns/host/iptables-legacy-save.txt", true}, {"netns/host/ip-xfrm-state.txt", true},
+	{"netns/host/ip-xfrm-policy.txt", true}, {"netns/host/snmp.txt", true}, {"netns/host/netstat.txt", true},
+	{"netns/host/nf_conntrack-stat.txt", true}, {"netns/host/ip-stats.txt", true}, {"netns/ingress_sbox/ipvsadm-stats.txt", true},
 	{"docker/networks.json", false}, {"docker/containers.json", false}, {"docker/services.json", false},
 	{"NOTES.txt", false},
 }
@@ -246,6 +248,10 @@ func bundleCases(t *testing.T) []bundleCase {
 			os.Remove(filepath.Join(b, "netns/host/iptables-save.txt"))
 			special(t, filepath.Join(b, "netns/host/iptables-nat.txt"), func(p string) error { return syscall.Mkfifo(p, 0o644) })
 		}, []string{"BUNDLE/netns/host/iptables-nat.txt", "FIFO"}, refused},
+		bundleCase{"control characters in ip -s link and ip xfrm", func(t *testing.T, b, _ string) {
+			write(t, filepath.Join(b, "netns/host/ip-stats.txt"), []byte("1: eth\x1b[2J: <UP> mtu 1500\n    RX: bytes packets\n    1 2\n"))
+			write(t, filepath.Join(b, "netns/host/ip-xfrm-state.txt"), []byte("src 1.1.1.1 dst 2.2.2.2\n\tproto esp spi 0x1 reqid 1 mode transport\n\taead a\x1b[2J\x07 0x01 64\n"))
+		}, nil, clean},
 		bundleCase{"control characters in a rule", func(t *testing.T, b, o string) {
 			copyFile(from("control-iptables-save.txt"))("netns/host/iptables-save.txt")(t, b, o)
 		}, nil, clean},

@@ -34,15 +34,6 @@ check_swarm() {
 		"$(docker node ls -q | xargs docker node inspect -f '{{.Status.Addr}}')"
 }
 
-# check_doctor: nothing above info on a healthy two-node mesh.
-check_doctor() {
-	local rc=0
-	mt doctor doctor -o json || rc=$?
-	[[ -s $OUT/doctor.out ]] || fail "meshtrace doctor exited $rc with no output: $(tail -1 "$OUT/doctor.err")"
-	want "findings above info" "$(doctor_serious doctor)" ""
-	want "doctor exit status" "$rc" 0
-}
-
 # check_trace_peer PROTO PORT: `trace` on node0 while node1, an outside
 # client on node0's LAN, asks node0's PORT: the request arrives on node0's
 # uplink, goes through PREROUTING and IPVS and back out of the same uplink,

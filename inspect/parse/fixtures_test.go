@@ -25,6 +25,8 @@ var fixtureSuffixes = []struct{ suffix, kind string }{
 	{"ipvsadm-timeout.txt", "ipvstimeout"}, {"ip-route.txt", "iproute"}, {"ip-neigh.txt", "ipneigh"},
 	{"bridge-fdb.txt", "fdb"}, {"sysctl.txt", "sysctl"}, {"ss.txt", "ss"}, {"conntrack.txt", "conntrack"},
 	{"ip-addr.txt", "ipaddr"}, {"ip-d-addr.txt", "ipaddr"},
+	{"ip-xfrm-state.txt", "xfrmstate"}, {"ip-xfrm-policy.txt", "xfrmpolicy"}, {"snmp.txt", "snmp"}, {"netstat.txt", "snmp"},
+	{"nf_conntrack-stat.txt", "ctstat"}, {"ip-stats.txt", "linkstats"},
 }
 
 // fixtureKind classifies a fixture file by its name.

@@ -436,3 +436,110 @@ func FuzzIpvsadmTimeout(f *testing.F) {
 		}
 	})
 }
+
+func FuzzXfrmState(f *testing.F) {
+	seed(f, "xfrmstate", stateKeys, stateStats, string(RedactXfrmKeys([]byte(stateKeys))),
+		"src 1.1.1.1 dst ::1\n\tproto 9 reqid 1 mode 7\n\tmark 1/2\n\tsel src 1.2.3.4/40 dst ::/0 key 70000 dev x\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, XfrmState, func(v []topology.XfrmState) int { return len(v) }, func(ss []topology.XfrmState) {
+			for _, s := range ss {
+				if !s.Src.IsValid() || !s.Dst.IsValid() {
+					t.Fatalf("state %+v: no address", s)
+				}
+				if s.Sel != nil && (!s.Sel.Src.IsValid() || !s.Sel.Dst.IsValid()) {
+					t.Fatalf("state %+v: bad selector", s)
+				}
+				for _, a := range s.Algos {
+					if a.Name == "" || strings.HasPrefix(a.Name, "0x") {
+						t.Fatalf("state %+v: algorithm %+v", s, a)
+					}
+				}
+			}
+		})
+	})
+}
+
+func FuzzXfrmPolicy(f *testing.F) {
+	seed(f, "xfrmpolicy", "src ::/0 dst 0.0.0.0/0 proto 200 type 1 code 2\n\tsocket fwd action 9 priority 1 flag 80 (0x80)\n\ttmpl src :: dst ::\n\t\tproto ah reqid 0 mode beet\n\t\tlevel 2\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, XfrmPolicy, func(v []topology.XfrmPolicy) int { return len(v) }, func(ps []topology.XfrmPolicy) {
+			for _, p := range ps {
+				if !p.Sel.Src.IsValid() || !p.Sel.Dst.IsValid() {
+					t.Fatalf("policy %+v: bad selector", p)
+				}
+				for _, tm := range p.Tmpls {
+					if !tm.Src.IsValid() || !tm.Dst.IsValid() {
+						t.Fatalf("policy %+v: template %+v", p, tm)
+					}
+				}
+			}
+		})
+	})
+}
+
+// FuzzRedactXfrmKeys: whatever the input, no 0x word is left after an
+// algorithm's name, and redacting again changes nothing.
+func FuzzRedactXfrmKeys(f *testing.F) {
+	seed(f, "xfrmstate", stateKeys, stateStats, "\tenc x 0x1 0X2 (3 bits)\n\tcomp y\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		red := RedactXfrmKeys([]byte(data))
+		if again := RedactXfrmKeys(red); string(again) != string(red) {
+			t.Fatalf("not idempotent:\n%q\n%q", red, again)
+		}
+		for line := range strings.SplitSeq(string(red), "\n") {
+			f := fields(nil, strings.TrimRight(line, "\r"))
+			if len(f) < 2 || !isAlgoKind(f[0]) || line[0] != ' ' && line[0] != '\t' {
+				continue
+			}
+			for _, w := range f[1:] {
+				if strings.HasPrefix(w, "0x") || strings.HasPrefix(w, "0X") {
+					t.Fatalf("key left in %q", line)
+				}
+			}
+		}
+	})
+}
+
+func FuzzSNMP(f *testing.F) {
+	seed(f, "snmp", "Ip: A B\nIp: 1 -2\nX 3 0.0\n#kernel\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, SNMP, func(v map[string]int64) int { return 0 }, func(m map[string]int64) {
+			for k := range m {
+				if !isCounterName(k) {
+					t.Fatalf("counter name %q", k)
+				}
+			}
+		})
+	})
+}
+
+func FuzzConntrackStat(f *testing.F) {
+	seed(f, "ctstat", "entries a\nff 1\n", "cpu=0 a=1\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, ConntrackStat, func(v map[string]uint64) int { return 0 }, func(m map[string]uint64) {
+			for k := range m {
+				if !isCounterName(k) {
+					t.Fatalf("counter name %q", k)
+				}
+			}
+		})
+	})
+}
+
+func FuzzIPLinkStats(f *testing.F) {
+	seed(f, "linkstats", "1: a@b: <UP> mtu 1\n    RX: bytes packets\n    1 2\n    vf 0 x\n    RX: bytes packets mcast bcast\n    1 2 3 4\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		fuzzLines(t, data, IPLinkStats, func(v map[string]topology.LinkCounters) int { return len(v) }, func(m map[string]topology.LinkCounters) {
+			for name, lc := range m {
+				if name == "" || strings.ContainsAny(name, " \t") {
+					t.Fatalf("link name %q", name)
+				}
+				for k := range lc {
+					if !isCounterName(k) {
+						t.Fatalf("link %s: counter %q", name, k)
+					}
+				}
+			}
+		})
+	})
+}

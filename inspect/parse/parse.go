@@ -3,7 +3,9 @@
 // `iptables -S [-v]` or `iptables -L -n -v [-x] [--line-numbers]`,
 // `ipvsadm-save -n`, `ipvsadm -Ln [--stats|--rate]`, `ipvsadm -L
 // --timeout`, `ip [-d] addr`, `ip route`, `ip neigh`, `bridge fdb`,
-// `sysctl`, `ss -tuln` and `conntrack -L`. Every reader takes its input as
+// `sysctl`, `ss -tuln`, `conntrack -L`, `ip [-s] xfrm state|policy`,
+// /proc/net/snmp and /proc/net/netstat, /proc/net/stat/nf_conntrack and
+// `ip -s [-s] link`. Every reader takes its input as
 // a stream of lines (at most MaxLine long), so memory grows with what the
 // model keeps, not with the file; every rule is typed by Rule.Compile as
 // it is read.

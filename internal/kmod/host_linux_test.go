@@ -35,7 +35,7 @@ func TestHostState(t *testing.T) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// This kernel cannot load modules: no request can load one.
-		for _, need := range []Need{NeedIPVS, NeedNFNetlink, NeedNFTables, NeedConntrack, NeedSockets, NeedAFPacket} {
+		for _, need := range []Need{NeedIPVS, NeedNFNetlink, NeedNFTables, NeedConntrack, NeedSockets, NeedAFPacket, NeedXfrm} {
 			if err := need.Check(host); err != nil {
 				t.Errorf("kernel without a module loader: %v", err)
 			}

@@ -65,6 +65,15 @@ var (
 	// an unregistered family, af_packet's alias. (Built into Debian's
 	// kernel; a module on some others.)
 	NeedAFPacket = Need{"packet capture", []string{"af_packet"}}
+
+	// NeedXfrm: opening a NETLINK_XFRM socket (the xfrm reader's SA and
+	// policy dumps, `ip xfrm state|policy`). netlink_create
+	// (net/netlink/af_netlink.c) calls request_module("net-pf-16-proto-6")
+	// for an unregistered protocol; xfrm_user carries that alias
+	// (MODULE_ALIAS_NET_PF_PROTO(PF_NETLINK, NETLINK_XFRM) in
+	// net/xfrm/xfrm_user.c), and loads xfrm_algo with it. Dumping loads
+	// no transform (esp4 and the ciphers load only when an SA is added).
+	NeedXfrm = Need{"xfrm states and policies", []string{"xfrm_user"}}
 )
 
 // Check returns nil when every module of n is present, else an

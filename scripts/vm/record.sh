@@ -80,9 +80,11 @@ record_docker() {
 	done | sort >"$dir/netns-map.txt"
 }
 
+# record_versions [BY]: $MT_OUT/VERSIONS; BY says what recorded it.
+# shellcheck disable=SC2120 # record28.sh passes BY
 record_versions() {
 	{
-		echo "recorded: $(date -u +%Y-%m-%dT%H:%M:%SZ) by scripts/swarm-vm record"
+		echo "recorded: $(date -u +%Y-%m-%dT%H:%M:%SZ) by ${1:-scripts/swarm-vm record}"
 		echo "kernel: $(uname -r) ($(uname -v))"
 		echo "debian: $(cat /etc/debian_version)"
 		echo "iptables: $(iptables -V)"
@@ -93,6 +95,33 @@ record_versions() {
 		echo
 		docker version
 	} >"$MT_OUT/VERSIONS"
+}
+
+# record_plain_netns DIR NAME: one namespace as an operator pastes it, with
+# the plain commands of the write-ups: `ip addr` (no -d: no link kinds),
+# `iptables-save` (no counters), `ipvsadm -Ln` (in every netns; where IPVS
+# has no services it prints only its header).
+record_plain_netns() {
+	local dir=$1/netns/$2
+	mkdir -p "$dir"
+	in_netns "$2" ip addr >"$dir/ip-addr.txt"
+	in_netns "$2" iptables-save >"$dir/iptables-save.txt"
+	in_netns "$2" ipvsadm -Ln >"$dir/ipvsadm.txt"
+}
+
+# record_plain_bundle DIR: every netns with record_plain_netns, and Docker's
+# view with the plain commands (`docker network inspect` without --verbose).
+record_plain_bundle() {
+	local dir=$1 ns
+	record_plain_netns "$dir" host
+	for ns in /run/docker/netns/*; do record_plain_netns "$dir" "$(basename "$ns")"; done
+	mkdir -p "$dir/docker"
+	# shellcheck disable=SC2046 # word splitting of the id lists is intended
+	{
+		docker network inspect $(docker network ls -q) >"$dir/docker/networks.json"
+		docker inspect $(docker ps -q) >"$dir/docker/containers.json"
+		docker service inspect $(docker service ls -q) >"$dir/docker/services.json"
+	}
 }
 
 # --- captures ------------------------------------------------------------------
