@@ -92,6 +92,7 @@ func Check(m *topology.Model, o Options) *Report {
 		c.rpFilter()
 		c.vxlanBlocked()
 		c.gossipBlocked()
+		c.encrypted()
 		c.embeddedDNS()
 		c.subnetOverlap()
 		c.vtepSource()

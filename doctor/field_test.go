@@ -428,3 +428,46 @@ func TestBadChecksum(t *testing.T) {
 		t.Errorf("no capture, yet: %s", r.Coverage.Line())
 	}
 }
+
+// xfrmNode0 is node0 of the recorded two-node Docker 28 swarm with an
+// encrypted overlay (ESP SAs and policies with node1, 192.0.2.11).
+const xfrmNode0 = "../fixtures/swarm-vm28-xfrm/node0/collect"
+
+// dropXfrmBlocks removes the `ip xfrm` entries (a header line and its
+// indented lines) whose header starts with prefix.
+func dropXfrmBlocks(prefix string) func(string) string {
+	return func(s string) string {
+		var out []string
+		skip := false
+		for _, l := range strings.SplitAfter(s, "\n") {
+			if l != "" && l[0] != '\t' && l[0] != ' ' {
+				skip = strings.HasPrefix(l, prefix)
+			}
+			if !skip {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "")
+	}
+}
+
+// TestEncryptedOverlay: on the recorded encrypted overlay between two
+// Docker 28 nodes, ESP dropped by the host's firewall (evaluated for the
+// peer, `-p esp` or `-p 50`, in or out) is esp-blocked, and a peer whose
+// outbound SA or out policy is gone is xfrm-missing; an ESP drop for
+// another source is no fault. Without the xfrm files the IPsec state is not
+// checked, and the coverage line says so.
+func TestEncryptedOverlay(t *testing.T) {
+	fw := "netns/host/iptables-save.txt"
+	runFieldCases(t, []fieldCase{
+		{"esp in", xfrmNode0, fw, insertRules("filter", "-A INPUT -p esp -j DROP"), "esp-blocked", "host", doctor.Error},
+		{"proto 50 out", xfrmNode0, fw, insertRules("filter", "-A OUTPUT -d 192.0.2.0/24 -p 50 -j REJECT"), "esp-blocked", "host", doctor.Error},
+		{"esp from elsewhere", xfrmNode0, fw, insertRules("filter", "-A INPUT -s 10.9.0.0/16 -p esp -j DROP"), "", "", ""},
+		{"no outbound sa", xfrmNode0, "netns/host/ip-xfrm-state.txt", dropXfrmBlocks("src 192.0.2.10 dst 192.0.2.11"), "xfrm-missing", "host", doctor.Error},
+		{"no policy", xfrmNode0, "netns/host/ip-xfrm-policy.txt", dropXfrmBlocks("src 192.0.2.10/32 dst 192.0.2.11/32"), "xfrm-missing", "host", doctor.Error},
+	})
+	r := checkBundle(t, withoutFiles(t, xfrmNode0, "netns/host/ip-xfrm-state.txt", "netns/host/ip-xfrm-policy.txt"))
+	if hasCode(r, "xfrm-missing") || !strings.Contains(r.Coverage.Line(), "ipsec state (ip xfrm state not collected in host)") {
+		t.Errorf("without xfrm files:\n%s", textOf(t, r))
+	}
+}

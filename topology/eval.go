@@ -268,6 +268,12 @@ func protoIs(want, have string) bool {
 		want = "tcp"
 	case "17":
 		want = "udp"
+	case "1":
+		want = "icmp"
+	case "50":
+		want = "esp"
+	case "51":
+		want = "ah"
 	}
 	return strings.EqualFold(want, have)
 }

@@ -327,13 +327,16 @@ type DockerMeta struct {
 
 // DockerNetwork is one `docker network inspect` entry.
 type DockerNetwork struct {
-	ID      string       `json:"id"`
-	Name    string       `json:"name"`
-	Driver  string       `json:"driver"`
-	Scope   string       `json:"scope"`
-	Ingress bool         `json:"ingress,omitempty"`
-	Subnet  netip.Prefix `json:"subnet,omitzero"`
-	Gateway netip.Addr   `json:"gateway,omitzero"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Driver  string `json:"driver"`
+	Scope   string `json:"scope"`
+	Ingress bool   `json:"ingress,omitempty"`
+	// Encrypted: the overlay was created with --opt encrypted (IPsec
+	// ESP between the nodes).
+	Encrypted bool         `json:"encrypted,omitempty"`
+	Subnet    netip.Prefix `json:"subnet,omitzero"`
+	Gateway   netip.Addr   `json:"gateway,omitzero"`
 	// Endpoints maps container (or "ingress-sbox"/"lb-NAME") to its
 	// address on this network.
 	Endpoints map[string]netip.Addr `json:"endpoints,omitempty"`
