@@ -53,6 +53,7 @@ var Codes = []CodeInfo{
 	{"gossip-blocked", "warning/error", "the host's firewall drops the gossip port (tcp/udp 7946) to or from another node (warning when no peer is known and a node on the LAN stands for one)"},
 	{"esp-blocked", "warning/error", "the host's firewall drops ESP (IP protocol 50) to or from another node of an encrypted overlay (warning when no peer is known and a node on the LAN stands for one)"},
 	{"xfrm-missing", "error", "an encrypted overlay lacks Docker's IPsec state for another node (its outbound or inbound ESP SA, or the out policy)"},
+	{"firewall-split", "warning/error", "Docker's rules are in one iptables backend while the other holds rules acting on the same packets (error when they drop or rewrite them)"},
 	{"subnet-overlap", "error", "a host route, or one of the host's own prefixes, overlaps an overlay or ingress subnet"},
 	{"stale-neigh", "error", "an overlay's PERMANENT neighbour entry has another MAC than the endpoint Docker has at that address"},
 	{"vtep-source", "error", "the route to another node leaves from another source address than the node's advertise address"},

@@ -93,6 +93,7 @@ func Check(m *topology.Model, o Options) *Report {
 		c.vxlanBlocked()
 		c.gossipBlocked()
 		c.encrypted()
+		c.firewallSplit()
 		c.embeddedDNS()
 		c.subnetOverlap()
 		c.vtepSource()

@@ -62,7 +62,7 @@ func runFieldCases(t *testing.T, cases []fieldCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := checkBundle(t, copyDir(t, c.bundle, c.file, c.edit))
+			r := checkBundle(t, editBundle(t, c.bundle, map[string]func(string) string{c.file: c.edit}))
 			var got []string
 			found := false
 			for _, f := range serious(r) {
@@ -470,4 +470,26 @@ func TestEncryptedOverlay(t *testing.T) {
 	if hasCode(r, "xfrm-missing") || !strings.Contains(r.Coverage.Line(), "ipsec state (ip xfrm state not collected in host)") {
 		t.Errorf("without xfrm files:\n%s", textOf(t, r))
 	}
+}
+
+// TestFirewallSplit: Docker's rules in nf_tables (the built-in mesh's
+// recording) and a legacy filter table whose FORWARD policy is DROP, as
+// ufw on iptables-legacy leaves it: the published ports' packets are
+// evaluated through the legacy tables too, and dropped there (error); a
+// legacy rule that only accepts them is a warning; a legacy table with
+// ACCEPT policies and no rules (what stays after the fault's repair) is no
+// split.
+func TestFirewallSplit(t *testing.T) {
+	legacy := func(forward string, rules ...string) func(string) string {
+		return func(string) string {
+			return "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD " + forward + " [0:0]\n:OUTPUT ACCEPT [0:0]\n" + counted(rules) + "COMMIT\n"
+		}
+	}
+	f := "netns/host/iptables-legacy-save.txt"
+	runFieldCases(t, []fieldCase{
+		{"legacy forward drop", meshBundle, f, legacy("DROP"), "firewall-split", "host", doctor.Error},
+		{"legacy accept rule", meshBundle, f, legacy("ACCEPT", "-A FORWARD -p tcp -m tcp --dport 8080 -j ACCEPT"), "firewall-split", "host", doctor.Warning},
+		{"legacy gossip drop", meshBundle, f, legacy("ACCEPT", "-A INPUT -p udp -m udp --dport 7946 -j DROP"), "firewall-split", "host", doctor.Error},
+		{"empty legacy table", meshBundle, f, legacy("ACCEPT"), "", "", ""},
+	})
 }

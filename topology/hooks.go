@@ -1,5 +1,7 @@
 package topology
 
+import "strings"
+
 // HookStep is where a packet was decided on its way through a namespace's
 // netfilter hooks: the table and built-in chain, and what it decided.
 type HookStep struct {
@@ -61,4 +63,42 @@ func runHooks(ns *Namespace, hooks []hookChain, pkt *Packet) ([]HookStep, *HookS
 		}
 	}
 	return steps, nil
+}
+
+// Prerouting runs a packet arriving in ns through raw, mangle and nat
+// PREROUTING (LocalIn's first half, for a packet routed on after).
+func Prerouting(ns *Namespace, pkt *Packet) (steps []HookStep, end *HookStep) {
+	return runHooks(ns, localInHooks[:3], pkt)
+}
+
+// ForwardOut runs a packet ns routes on through mangle and filter FORWARD,
+// then mangle and nat POSTROUTING; the caller sets pkt.OutIface.
+func ForwardOut(ns *Namespace, pkt *Packet) (steps []HookStep, end *HookStep) {
+	return runHooks(ns, []hookChain{{"mangle", "FORWARD"}, {"filter", "FORWARD"}, {"mangle", "POSTROUTING"}, {"nat", "POSTROUTING"}}, pkt)
+}
+
+// WithFirewall is a copy of ns whose rules are fw: the namespace seen
+// through another iptables backend (OtherFirewall), for Eval and the hook
+// runs.
+func (ns *Namespace) WithFirewall(fw *Firewall) *Namespace {
+	c := *ns
+	c.Firewall = fw
+	return &c
+}
+
+// HoldsDocker reports whether fw holds rules dockerd writes: a chain of
+// Docker's (DOCKER, DOCKER-INGRESS, DOCKER-USER, DOCKER_OUTPUT, …), and
+// names the first.
+func (fw *Firewall) HoldsDocker() (string, bool) {
+	if fw == nil {
+		return "", false
+	}
+	for _, t := range fw.Tables {
+		for _, c := range t.Chains {
+			if strings.HasPrefix(c.Name, "DOCKER") {
+				return t.Name + " " + c.Name, true
+			}
+		}
+	}
+	return "", false
 }
