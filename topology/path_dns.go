@@ -141,7 +141,7 @@ func (p *DNSPath) walk(m *Model, from *Namespace) bool {
 	if s == nil {
 		return p.brk(from, BreakDNSNoListener, fmt.Sprintf("the DNAT sends the lookup to %s/%s, where nothing listens in %s (its sockets on 127.0.0.11: %s): Docker's resolver for this task is gone", p.Proto, p.Resolver, from.Name, loopbackSockets(from)))
 	}
-	p.Hops = append(p.Hops, Hop{Netns: from.Name, Kind: HopListener, To: p.Resolver, Reason: fmt.Sprintf("%s listens (Docker's embedded DNS server)", sockString(*s))})
+	p.Hops = append(p.Hops, Hop{Netns: from.Name, Kind: HopListener, To: p.Resolver, Reason: fmt.Sprintf("Docker's embedded DNS server listens there (%s)", sockString(*s))})
 	return true
 }
 

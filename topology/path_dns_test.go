@@ -241,3 +241,44 @@ func TestTaskNetns(t *testing.T) {
 		t.Error("a service's name is no task")
 	}
 }
+
+// TestDNSPathDocker28: from the caller task of the recorded Docker 28 node
+// (its collect bundle has every file), each lookup's path is complete and
+// answers what the node's embedded DNS answered at recording time
+// (truth/dns.txt: busybox nslookup NAME 127.0.0.11 in caller's netns); a
+// name it did not answer (sapi, on a network caller is not on) is
+// forwarded.
+func TestDNSPathDocker28(t *testing.T) {
+	const vm28 = fixturesDir + "/swarm-vm28"
+	m := loadSource(t, vm28+"/collect")
+	caller, err := topology.TaskNetns(m, "caller.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := os.ReadFile(vm28 + "/truth/dns.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(truth), "\n") {
+		name, answer, ok := strings.Cut(line, ":")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n++
+		want := strings.Fields(answer)
+		slices.Sort(want)
+		p, err := topology.FindDNSPath(m, topology.DNSQuery{Name: name, From: caller.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Verdict != topology.VerdictComplete || !slices.Equal(addrStrings(p.Answer), want) || p.Forwarded != (len(want) == 0) {
+			var b strings.Builder
+			topology.WriteDNSPathText(&b, p)
+			t.Errorf("%s: dockerd answered %v, got:\n%s", name, want, b.String())
+		}
+	}
+	if n < 4 {
+		t.Fatalf("truth/dns.txt has %d lookups", n)
+	}
+}
