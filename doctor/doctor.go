@@ -101,6 +101,7 @@ func Check(m *topology.Model, o Options) *Report {
 		c.badChecksum()
 		c.conntrackFull()
 		c.ipvsKernel()
+		c.noAnswer()
 	}
 	r := &Report{Source: m.Source, Ports: c.verdicts, Findings: c.out, Unknown: c.unknowns, Coverage: c.cov.report()}
 	if r.Findings == nil {
@@ -156,6 +157,8 @@ type checker struct {
 	// staleN are the stale overlay neighbours (stale), found once.
 	staleN    []topology.StaleNeigh
 	staleDone bool
+	// unanswered are the probes that failed, reported last (noAnswer).
+	unanswered []probeFailure
 }
 
 // publishedPorts checks every published port; without the host's firewall

@@ -354,9 +354,10 @@ func TestVTEPSource(t *testing.T) {
 // neighbour of the remote task 10.0.0.5 pointed at an old MAC (the
 // stale-neigh fault's shape) is stale-neigh, named once: the published
 // path that breaks on it (no FDB entry for that MAC) adds no vxlan-no-fdb.
-// A neighbour of an address Docker lists no endpoint at (node1's ingress
-// sandbox, 10.0.0.3) is not judged; without Docker's metadata nothing is,
-// and the coverage line says so.
+// Without Docker's metadata the overlay's FDB still tells (the endpoint's
+// MAC has an entry, the neighbour's none), as it does for node1's ingress
+// sandbox (10.0.0.3), which Docker lists as no task; an address neither
+// knows an endpoint at is not judged.
 func TestStaleNeigh(t *testing.T) {
 	const vm2 = "../fixtures/swarm-vm2/node0"
 	ovl := "netns/1-uj5g0wb34h/ip-neigh.txt"
@@ -367,7 +368,7 @@ func TestStaleNeigh(t *testing.T) {
 	}
 	runFieldCases(t, []fieldCase{
 		{"remote task", vm2, ovl, repoint("10.0.0.5", "02:42:0a:00:00:fe"), "stale-neigh", "1-uj5g0wb34h", doctor.Error},
-		{"not docker's", vm2, ovl, repoint("10.0.0.3", "02:42:0a:00:00:fe"), "", "", ""},
+		{"fdb knows it", vm2, ovl, repoint("10.0.0.3", "02:42:0a:00:00:fe"), "stale-neigh", "1-uj5g0wb34h", doctor.Error},
 	})
 	r := checkBundle(t, copyDir(t, vm2, ovl, repoint("10.0.0.5", "02:42:0a:00:00:fe")))
 	if hasCode(r, "vxlan-no-fdb") {
@@ -375,8 +376,15 @@ func TestStaleNeigh(t *testing.T) {
 	}
 	noDocker := withoutFiles(t, vm2, "docker")
 	r = checkBundle(t, copyDir(t, noDocker, ovl, repoint("10.0.0.5", "02:42:0a:00:00:fe")))
-	if hasCode(r, "stale-neigh") || !strings.Contains(r.Coverage.Line(), "stale neighbours (docker network inspect not collected") {
+	if !hasCode(r, "stale-neigh") || !strings.Contains(r.Coverage.Line(), "stale neighbours against Docker's endpoints (docker network inspect not collected") {
 		t.Errorf("without Docker's metadata:\n%s", textOf(t, r))
+	}
+	unknown := editBundle(t, noDocker, map[string]func(string) string{
+		ovl:                                 repoint("10.0.0.3", "02:42:0a:00:00:fe"),
+		"netns/1-uj5g0wb34h/bridge-fdb.txt": dropLines("02:42:0a:00:00:03 dev vxlan0 dst"),
+	})
+	if r := checkBundle(t, unknown); hasCode(r, "stale-neigh") {
+		t.Errorf("neither Docker nor the FDB knows 10.0.0.3's endpoint, yet:\n%s", textOf(t, r))
 	}
 }
 

@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -23,26 +25,33 @@ func (c *checker) vtepSource() {
 	if !adv.Addr.IsValid() {
 		return
 	}
+	// One finding per wrong source: the routes that pick it, and the
+	// peers they lead to.
 	type wrong struct {
-		rc    topology.RouteChoice
-		peers []topology.PeerNode
+		rc     topology.RouteChoice // the first peer's
+		routes []string
+		peers  []topology.PeerNode
 	}
-	byRoute := map[string]*wrong{}
-	var order []string
+	bySrc := map[netip.Addr]*wrong{}
+	var order []netip.Addr
 	for _, p := range topology.PeerNodes(c.m) {
 		rc, ok := host.RouteLookup(p.Addr)
 		if !ok || !rc.Src.IsValid() || rc.Src == adv.Addr {
 			continue
 		}
-		key := rc.String()
-		if byRoute[key] == nil {
-			byRoute[key] = &wrong{rc: rc}
-			order = append(order, key)
+		w := bySrc[rc.Src]
+		if w == nil {
+			w = &wrong{rc: rc}
+			bySrc[rc.Src] = w
+			order = append(order, rc.Src)
 		}
-		byRoute[key].peers = append(byRoute[key].peers, p)
+		w.peers = append(w.peers, p)
+		if r := fmt.Sprintf("%s, source %s (%s)", rc.Route, rc.Src, rc.SrcFrom); !slices.Contains(w.routes, r) {
+			w.routes = append(w.routes, r)
+		}
 	}
-	for _, k := range order {
-		w := byRoute[k]
+	for _, src := range order {
+		w := bySrc[src]
 		sev := Error
 		if adv.Weak {
 			sev = Warning
@@ -60,8 +69,8 @@ func (c *checker) vtepSource() {
 		c.add(Finding{Code: "vtep-source", Severity: sev, Netns: "host",
 			Summary: fmt.Sprintf("the route to %s picks source %s, not the node's advertise address %s: its VXLAN and gossip packets leave from an address the other nodes do not know, and they drop them",
 				strings.Join(addrs, ", "), w.rc.Src, adv.Addr),
-			Evidence: fmt.Sprintf("ip route get %s: route %s, source %s (%s); the advertise address is %s (%s); the peers: %s",
-				first, w.rc.Route, w.rc.Src, w.rc.SrcFrom, adv.Addr, adv.From, strings.Join(known, ", ")),
+			Evidence: fmt.Sprintf("ip route get: %s; the advertise address is %s (%s); the peers: %s",
+				strings.Join(w.routes, "; "), adv.Addr, adv.From, strings.Join(known, ", ")),
 			Confirm: fmt.Sprintf("ip route get %s; docker info --format '{{.Swarm.NodeAddr}}'", first),
 			Fix: fmt.Sprintf("make the route to the other nodes leave from %s (ip route replace %s dev %s src %s, or drop the address or route that wins), or give the node the address it sends from as its advertise/data-path address (docker swarm leave, then join with --advertise-addr / --data-path-addr)",
 				adv.Addr, w.rc.Route.DstString(), dev, adv.Addr)})

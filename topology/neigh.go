@@ -35,35 +35,42 @@ type StaleNeigh struct {
 
 // StaleNeighbours finds the overlays' permanent neighbour entries (what the
 // overlay driver programs for remote endpoints) whose MAC is not the
-// endpoint's: Docker must know an endpoint at the address (a task of
-// `docker network inspect --verbose`, or an endpoint it lists), whose MAC
-// is OverlayMAC's. An address Docker knows no endpoint at is not judged
-// here (a stale backend is the path's business). It reads only overlays
-// whose neighbours were collected.
+// endpoint's. The endpoint's MAC is OverlayMAC's, and the endpoint is
+// known from Docker (a task of `docker network inspect --verbose`, or an
+// endpoint it lists, at the address) or, without that, from the overlay's
+// own FDB: an entry for the endpoint's MAC (the driver programs both for
+// the same peer) while the neighbour's MAC has none. An address neither
+// knows an endpoint at is not judged (a stale backend is the path's
+// business). It reads only overlays whose neighbours were collected.
 func StaleNeighbours(m *Model) []StaleNeigh {
-	if m.Docker == nil {
-		return nil
-	}
 	var out []StaleNeigh
 	for _, ns := range m.Namespaces {
 		if ns.Role != RoleOverlay {
 			continue
 		}
-		known := dockerEndpoints(m.Docker, ns)
+		var known map[netip.Addr]string
+		if m.Docker != nil {
+			known = dockerEndpoints(m.Docker, ns)
+		}
 		for _, n := range ns.Neighbours {
 			if !strings.Contains(n.State, "permanent") || !n.MAC.IsValid() {
-				continue
-			}
-			what, ok := known[n.IP]
-			if !ok {
 				continue
 			}
 			want, ok := OverlayMAC(n.IP)
 			if !ok || want == n.MAC {
 				continue
 			}
-			out = append(out, StaleNeigh{Netns: ns.Name, Neigh: n, Want: want, Endpoint: what,
-				FDB: fdbOf(ns, n.MAC), WantFDB: fdbOf(ns, want)})
+			s := StaleNeigh{Netns: ns.Name, Neigh: n, Want: want, FDB: fdbOf(ns, n.MAC), WantFDB: fdbOf(ns, want)}
+			what, ok := known[n.IP]
+			switch {
+			case ok:
+				s.Endpoint = what
+			case s.FDB == nil && s.WantFDB != nil:
+				s.Endpoint = fmt.Sprintf("the endpoint the overlay's FDB has behind node %s", s.WantFDB.Dst)
+			default:
+				continue
+			}
+			out = append(out, s)
 		}
 	}
 	return out
