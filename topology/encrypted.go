@@ -1,9 +1,6 @@
 package topology
 
-import (
-	"fmt"
-	"net/netip"
-)
+import "fmt"
 
 // DockerXfrmReqid is the reqid (and the mark, 0xd0c4e3) of the IPsec SAs
 // and policies Docker programs for encrypted overlays (moby
@@ -25,26 +22,13 @@ func EncryptedOverlays(m *Model) []EncryptedOverlay {
 	if m.Docker == nil {
 		return nil
 	}
-	host := m.Lookup("host")
 	var out []EncryptedOverlay
 	for _, n := range m.Docker.Networks {
 		if !n.Encrypted {
 			continue
 		}
-		e := EncryptedOverlay{Name: n.Name}
-		seen := map[netip.Addr]bool{}
-		add := func(a netip.Addr, from string) {
-			if !a.IsValid() || a.IsUnspecified() || seen[a] {
-				return
-			}
-			if host != nil {
-				if _, own := host.Owns(a); own {
-					return
-				}
-			}
-			seen[a] = true
-			e.Peers = append(e.Peers, PeerNode{a, from})
-		}
+		ps := newPeerSet(m)
+		add := ps.add
 		for _, p := range n.Peers {
 			add(p.IP, fmt.Sprintf("Docker: peer %s of network %s", p.Name, n.Name))
 		}
@@ -58,7 +42,7 @@ func EncryptedOverlays(m *Model) []EncryptedOverlay {
 				}
 			}
 		}
-		out = append(out, e)
+		out = append(out, EncryptedOverlay{Name: n.Name, Peers: ps.out})
 	}
 	return out
 }

@@ -81,21 +81,8 @@ type PeerNode struct {
 // network peers and the nodes its tasks run on, and the remote VTEPs the
 // overlays' FDB entries send to; never an address of the host's own.
 func PeerNodes(m *Model) []PeerNode {
-	host := m.Lookup("host")
-	seen := map[netip.Addr]bool{}
-	var out []PeerNode
-	add := func(a netip.Addr, from string) {
-		if !a.IsValid() || a.IsUnspecified() || seen[a] {
-			return
-		}
-		if host != nil {
-			if _, ok := host.Owns(a); ok {
-				return
-			}
-		}
-		seen[a] = true
-		out = append(out, PeerNode{a, from})
-	}
+	ps := newPeerSet(m)
+	add := ps.add
 	if d := m.Docker; d != nil {
 		for _, n := range d.Networks {
 			for _, p := range n.Peers {
@@ -116,6 +103,31 @@ func PeerNodes(m *Model) []PeerNode {
 			add(f.Dst, fmt.Sprintf("the FDB of overlay %s sends %s there", ns.Name, f.MAC))
 		}
 	}
+	out := ps.out
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Addr.Less(out[j].Addr) })
 	return out
+}
+
+// peerSet collects other nodes' addresses once each, never the host's.
+type peerSet struct {
+	host *Namespace
+	seen map[netip.Addr]bool
+	out  []PeerNode
+}
+
+func newPeerSet(m *Model) *peerSet {
+	return &peerSet{host: m.Lookup("host"), seen: map[netip.Addr]bool{}}
+}
+
+func (s *peerSet) add(a netip.Addr, from string) {
+	if !a.IsValid() || a.IsUnspecified() || s.seen[a] {
+		return
+	}
+	if s.host != nil {
+		if _, own := s.host.Owns(a); own {
+			return
+		}
+	}
+	s.seen[a] = true
+	s.out = append(s.out, PeerNode{a, from})
 }

@@ -28,9 +28,7 @@ func Host28(gw string, gwSubnet, docker0 netip.Prefix, sandboxGW netip.Addr, end
 	b.WriteString("COMMIT\n")
 	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER - [0:0]\n:DOCKER-BRIDGE - [0:0]\n:DOCKER-CT - [0:0]\n:DOCKER-FORWARD - [0:0]\n:DOCKER-INGRESS - [0:0]\n:DOCKER-ISOLATION-STAGE-1 - [0:0]\n:DOCKER-ISOLATION-STAGE-2 - [0:0]\n:DOCKER-USER - [0:0]\n")
 	b.WriteString("-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-FORWARD\n")
-	for _, br := range []string{Docker0, gw} {
-		fmt.Fprintf(&b, "-A DOCKER ! -i %s -o %s -j DROP\n", br, br)
-	}
+	writeBridgeDrops(&b, gw)
 	for _, br := range []string{Docker0, gw} {
 		fmt.Fprintf(&b, "-A DOCKER-BRIDGE -o %s -j DOCKER\n", br)
 	}
@@ -40,10 +38,7 @@ func Host28(gw string, gwSubnet, docker0 netip.Prefix, sandboxGW netip.Addr, end
 	b.WriteString("-A DOCKER-FORWARD -j DOCKER-INGRESS\n-A DOCKER-FORWARD -j DOCKER-CT\n-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1\n-A DOCKER-FORWARD -j DOCKER-BRIDGE\n")
 	fmt.Fprintf(&b, "-A DOCKER-FORWARD -i %s -j ACCEPT\n-A DOCKER-FORWARD -i %s -o %s -j DROP\n-A DOCKER-FORWARD -i %s ! -o %s -j ACCEPT\n", Docker0, gw, gw, gw, gw)
 	writeIngressAccepts(&b, ports)
-	for _, br := range []string{Docker0, gw} {
-		fmt.Fprintf(&b, "-A DOCKER-ISOLATION-STAGE-1 -i %s ! -o %s -j DOCKER-ISOLATION-STAGE-2\n", br, br)
-	}
-	fmt.Fprintf(&b, "-A DOCKER-ISOLATION-STAGE-2 -o %s -j DROP\n-A DOCKER-ISOLATION-STAGE-2 -o %s -j DROP\n", gw, Docker0)
+	writeIsolation(&b, gw)
 	b.WriteString("COMMIT\n")
 	writeNAT28(&b, gw, gwSubnet, docker0, sandboxGW, ports)
 	return b.String()
@@ -69,17 +64,28 @@ func Host2800(gw string, gwSubnet, docker0 netip.Prefix, sandboxGW netip.Addr, p
 	if restarted {
 		b.WriteString("-A FORWARD -j DOCKER-INGRESS\n")
 	}
-	for _, br := range []string{Docker0, gw} {
-		fmt.Fprintf(&b, "-A DOCKER ! -i %s -o %s -j DROP\n", br, br)
-	}
+	writeBridgeDrops(&b, gw)
 	writeIngressAccepts(&b, ports)
-	for _, br := range []string{Docker0, gw} {
-		fmt.Fprintf(&b, "-A DOCKER-ISOLATION-STAGE-1 -i %s ! -o %s -j DOCKER-ISOLATION-STAGE-2\n", br, br)
-	}
-	fmt.Fprintf(&b, "-A DOCKER-ISOLATION-STAGE-2 -o %s -j DROP\n-A DOCKER-ISOLATION-STAGE-2 -o %s -j DROP\n-A DOCKER-USER -j RETURN\n", gw, Docker0)
-	b.WriteString("COMMIT\n")
+	writeIsolation(&b, gw)
+	b.WriteString("-A DOCKER-USER -j RETURN\nCOMMIT\n")
 	writeNAT28(&b, gw, gwSubnet, docker0, sandboxGW, ports)
 	return b.String()
+}
+
+// writeBridgeDrops writes DOCKER's drop of what enters a bridge from
+// outside it, for docker0 and gw.
+func writeBridgeDrops(b *strings.Builder, gw string) {
+	for _, br := range []string{Docker0, gw} {
+		fmt.Fprintf(b, "-A DOCKER ! -i %s -o %s -j DROP\n", br, br)
+	}
+}
+
+// writeIsolation writes the two isolation stages between docker0 and gw.
+func writeIsolation(b *strings.Builder, gw string) {
+	for _, br := range []string{Docker0, gw} {
+		fmt.Fprintf(b, "-A DOCKER-ISOLATION-STAGE-1 -i %s ! -o %s -j DOCKER-ISOLATION-STAGE-2\n", br, br)
+	}
+	fmt.Fprintf(b, "-A DOCKER-ISOLATION-STAGE-2 -o %s -j DROP\n-A DOCKER-ISOLATION-STAGE-2 -o %s -j DROP\n", gw, Docker0)
 }
 
 // writeIngressAccepts writes DOCKER-INGRESS's accepts of the published
