@@ -35,13 +35,10 @@ func (c *checker) encrypted() {
 		}
 	}
 	nets := strings.Join(names, ", ")
-	adv := topology.AdvertiseAddress(c.m)
 	const espCheck = "esp firewall"
-	if c.need(espCheck, "iptables-save", "host", host.Firewall != nil) && c.need(espCheck, "ip addr", "host", host.Links != nil) && adv.Addr.IsValid() {
-		standIn := false
-		check := peers
-		if len(check) == 0 {
-			check, standIn = c.peersOf(host, adv.Addr)
+	if check, standIn, adv, ok := c.nodeCheck(espCheck, host); ok {
+		if len(peers) > 0 {
+			check, standIn = peers, false // the encrypted overlays' own peers
 		}
 		for _, d := range c.nodeDrops(host, adv.Addr, check, nodeFlow{protos: []string{"esp"}}, espCheck) {
 			sev, whom := Error, "the other nodes of "+nets
@@ -60,7 +57,9 @@ func (c *checker) encrypted() {
 		}
 	}
 	const xfrmCheck = "ipsec state"
-	if !c.need(xfrmCheck, "ip xfrm state", "host", host.Xfrm != nil && host.Xfrm.States != nil) ||
+	// The host's links tell its own addresses from the peers'.
+	if !c.need(xfrmCheck, "ip addr", "host", host.Links != nil) ||
+		!c.need(xfrmCheck, "ip xfrm state", "host", host.Xfrm != nil && host.Xfrm.States != nil) ||
 		!c.need(xfrmCheck, "ip xfrm policy", "host", host.Xfrm != nil && host.Xfrm.Policies != nil) {
 		return
 	}

@@ -35,11 +35,17 @@ type nodeDrop struct {
 func (d nodeDrop) proto() string { return strings.Join(d.protos, "/") }
 
 // peersOf are the other nodes to check traffic with, and whether they are
-// only a stand-in: with no other node known, an address on the node's own
-// LAN plays one (a node joining would come from there).
+// only a stand-in: where Docker says this node is alone in its swarm
+// networks (their peers are this node only), an address on the node's own
+// LAN plays one (a node joining would come from there). Where no other
+// node is known and Docker's metadata was not collected, there is none:
+// the caller's check did not run for lack of it (never a guess).
 func (c *checker) peersOf(host *topology.Namespace, self netip.Addr) ([]topology.PeerNode, bool) {
 	if peers := topology.PeerNodes(c.m); len(peers) > 0 {
 		return peers, false
+	}
+	if !c.alone() {
+		return nil, false
 	}
 	l, ok := host.Owns(self)
 	if !ok {
@@ -56,6 +62,45 @@ func (c *checker) peersOf(host *topology.Namespace, self netip.Addr) ([]topology
 		}
 	}
 	return nil, false
+}
+
+// nodeCheck says whether a check of the traffic between this node and the
+// others can run, recording why not on the coverage line: the host's
+// firewall and links must have been read, and another node be known (or
+// Docker say there is none yet). It returns the peers and this node's
+// advertise address.
+func (c *checker) nodeCheck(check string, host *topology.Namespace) ([]topology.PeerNode, bool, topology.Advertise, bool) {
+	adv := topology.AdvertiseAddress(c.m)
+	switch {
+	case host.Firewall == nil:
+		c.cov.skip(check, "iptables-save", "host")
+	case host.Links == nil:
+		c.cov.skip(check, "ip addr", "host")
+	case !adv.Addr.IsValid():
+		c.cov.skip(check, "the node's address (ip addr)", "host")
+	default:
+		peers, standIn := c.peersOf(host, adv.Addr)
+		if len(peers) == 0 {
+			c.cov.skip(check, "the other nodes (docker network inspect)", "docker")
+			break
+		}
+		c.cov.ran(check)
+		return peers, standIn, adv, true
+	}
+	return nil, false, adv, false
+}
+
+// alone reports whether Docker's metadata says this node is its swarm
+// networks' only peer.
+func (c *checker) alone() bool {
+	if c.m.Docker == nil {
+		return false
+	}
+	n := 0
+	for _, net := range c.m.Docker.Networks {
+		n += len(net.Peers)
+	}
+	return n > 0 // every peer is this node's (PeerNodes found none other)
 }
 
 // nodeDrops evaluates flow between this node (self) and each peer through
@@ -139,14 +184,10 @@ func (c *checker) gossipBlocked() {
 	if host == nil {
 		return
 	}
-	if !c.need(check, "iptables-save", "host", host.Firewall != nil) || !c.need(check, "ip addr", "host", host.Links != nil) {
+	peers, standIn, adv, ok := c.nodeCheck(check, host)
+	if !ok {
 		return
 	}
-	adv := topology.AdvertiseAddress(c.m)
-	if !adv.Addr.IsValid() {
-		return
-	}
-	peers, standIn := c.peersOf(host, adv.Addr)
 	for _, d := range c.nodeDrops(host, adv.Addr, peers, nodeFlow{protos: []string{"tcp", "udp"}, port: GossipPort}, check) {
 		sev := Error
 		whom := "the other nodes"
