@@ -25,7 +25,7 @@ import (
 //	              "summary": "filter INPUT #1: -A INPUT -p udp -m udp --dport 4789 -j DROP",
 //	              "object": "filter INPUT", "table": "filter", "chain": "INPUT",
 //	              "rule": "-A INPUT …", "position": 1, "backend": "nf_tables"},
-//	             {"netns": "host", "kind": "counter-moved", "summary": "…", "traffic": true,
+//	             {"netns": "host", "kind": "counter-moved", "summary": "…", "auto": true,
 //	              "counter": {topology.CounterDelta}}, …],
 //	 "not_compared": [{"netns": "host", "area": "xfrm", "reason": "not collected in A"}]}
 //
@@ -36,10 +36,11 @@ import (
 // field the attribute that changed (mtu, weight, policy, state, …) with
 // before and after as text. Rule changes carry table, chain, rule (the
 // rule as iptables-save prints it), backend, position (1-based, in B; in A
-// for a removed rule) and from (a moved rule's position in A). Traffic
-// marks what traffic alone changes (counters, learned neighbours and FDB
-// entries, the conntrack count): reported, but not a change of the
-// node's configuration.)
+// for a removed rule) and from (a moved rule's position in A). Auto
+// marks what the kernel changes on its own, from traffic or
+// autoconfiguration (counters, learned neighbours and FDB entries,
+// multicast neighbours, IPv6 link-local addresses, the conntrack count):
+// reported, but not a change of the node's configuration.)
 const SchemaVersion = 1
 
 // Kind is what kind of thing changed.
@@ -98,8 +99,8 @@ type Change struct {
 	From     int    `json:"from,omitempty"`
 
 	Counter *topology.CounterDelta `json:"counter,omitempty"`
-	// Traffic: traffic alone makes this change (see SchemaVersion).
-	Traffic bool `json:"traffic,omitempty"`
+	// Auto: the kernel makes this change on its own (see SchemaVersion).
+	Auto bool `json:"auto,omitempty"`
 }
 
 // NotCompared is an area of a namespace that one side (or both) did not
@@ -114,7 +115,6 @@ type NotCompared struct {
 const (
 	AreaRules     = "rules"
 	AreaLegacy    = "legacy-rules"
-	AreaCounters  = "kernel-counters" // topology.Counters: snmp, netstat, nf_conntrack stats, link statistics
 	AreaIPVS      = "ipvs"
 	AreaLinks     = "links"
 	AreaRoutes    = "routes"
@@ -138,11 +138,12 @@ type Result struct {
 	order []string
 }
 
-// Configuration is the number of changes traffic alone does not make.
+// Configuration is the number of changes the kernel does not make on its
+// own (see Change.Auto).
 func (r *Result) Configuration() int {
 	n := 0
 	for _, c := range r.Changes {
-		if !c.Traffic {
+		if !c.Auto {
 			n++
 		}
 	}
@@ -152,13 +153,13 @@ func (r *Result) Configuration() int {
 // Exit statuses of `meshtrace diff`, beside path's (3 broken, 4 unknown)
 // and doctor's (1 findings, 4 not checked).
 const (
-	ExitSame    = 0 // nothing changed but what traffic changes, and everything was compared
+	ExitSame    = 0 // nothing changed but what the kernel changes on its own, and everything was compared
 	ExitUnknown = 4 // nothing changed among what was compared, but something was not compared
 	ExitChanged = 5 // the configuration changed
 )
 
-// Exit is the command's exit status: ExitChanged when a change traffic
-// alone does not make was found; else ExitUnknown when something was not
+// Exit is the command's exit status: ExitChanged when a change the
+// kernel does not make on its own was found; else ExitUnknown when something was not
 // compared; else ExitSame. Counters that moved are reported and never
 // decide: a live node's counters always move.
 func (r *Result) Exit() int {
@@ -285,17 +286,6 @@ func (d *netnsDiff) compare(a, b *topology.Namespace) {
 	d.sockets(a, b)
 	d.xfrm(a, b)
 	d.counterDeltas(a, b)
-}
-
-// counterDeltas turns every counter that moved into a change, and says
-// which counters could not be compared.
-func (d *netnsDiff) counterDeltas(a, b *topology.Namespace) {
-	d.collected(AreaCounters, a.Counters != nil, b.Counters != nil)
-	for _, cd := range topology.DiffNamespaceCounters(a, b) {
-		d.counters = append(d.counters, Change{Netns: d.netns, Kind: CounterMoved, Op: Changed, Object: cd.Object,
-			Field: cd.Counter, Before: utoa(cd.Before), After: utoa(cd.After), Summary: counterSummary(cd),
-			Counter: &cd, Traffic: true})
-	}
 }
 
 // sortedKeys returns m's keys in order.

@@ -119,8 +119,13 @@ func compareTasks(a, b *topology.Model) *taskDiff {
 	netsA, contsA := taskSources(a)
 	netsB, contsB := taskSources(b)
 	nets, conts := netsA && netsB, contsA && contsB
+	if !nets {
+		d.notCompared = append(d.notCompared, NotCompared{Area: AreaTasks + " (swarm networks' task lists)", Reason: notCollectedIn(netsA, netsB)})
+	}
+	if !conts {
+		d.notCompared = append(d.notCompared, NotCompared{Area: AreaTasks + " (this node's containers)", Reason: notCollectedIn(contsA, contsB)})
+	}
 	if !nets && !conts {
-		d.notCompared = append(d.notCompared, NotCompared{Area: AreaTasks, Reason: notCollectedIn(netsA || contsA, netsB || contsB)})
 		return d
 	}
 	ta, tb := tasks(a, nets, conts), tasks(b, nets, conts)

@@ -91,17 +91,22 @@ func (d *netnsDiff) link(a, b *topology.Link) {
 	d.field(LinkChanged, obj, "vxlan", vxlanLine(a.VXLAN), vxlanLine(b.VXLAN))
 	for _, p := range b.Addrs {
 		if !slices.Contains(a.Addrs, p) {
-			d.add(Change{Kind: LinkChanged, Op: Added, Object: obj, Field: "address", After: p.String(),
+			d.add(Change{Kind: LinkChanged, Op: Added, Object: obj, Field: "address", After: p.String(), Auto: autoAddr(p),
 				Summary: fmt.Sprintf("%s: address %s added", obj, p)})
 		}
 	}
 	for _, p := range a.Addrs {
 		if !slices.Contains(b.Addrs, p) {
-			d.add(Change{Kind: LinkChanged, Op: Removed, Object: obj, Field: "address", Before: p.String(),
+			d.add(Change{Kind: LinkChanged, Op: Removed, Object: obj, Field: "address", Before: p.String(), Auto: autoAddr(p),
 				Summary: fmt.Sprintf("%s: address %s removed", obj, p)})
 		}
 	}
 }
+
+// autoAddr reports whether the kernel gives a link the address on its
+// own: an IPv6 link-local one (addrconf, once the link is up with a
+// carrier and its duplicate detection is done).
+func autoAddr(p netip.Prefix) bool { return p.Addr().Is6() && p.Addr().IsLinkLocalUnicast() }
 
 func vxlanLine(v *topology.VXLANInfo) string {
 	if v == nil {
@@ -158,7 +163,7 @@ func routeLine(r topology.Route) string {
 // pairs compares two lists of entries keyed by key and printed by line:
 // entries whose line is on both sides are the same; of the rest, one on
 // each side under one key changed, others were added or removed. learned
-// says an entry traffic makes and takes away (Change.Traffic).
+// says an entry the kernel makes and takes away on its own (Change.Auto).
 func pairs[T any](d *netnsDiff, kind Kind, what string, a, b []T, key func(T) string, line func(T) string, learned func(T) bool) {
 	type side struct{ a, b []T }
 	byKey := map[string]*side{}
@@ -193,18 +198,18 @@ func pairs[T any](d *netnsDiff, kind Kind, what string, a, b []T, key func(T) st
 		s := byKey[k]
 		if len(s.a) == 1 && len(s.b) == 1 {
 			x, y := s.a[0], s.b[0]
-			d.add(Change{Kind: kind, Op: Changed, Object: k, Before: line(x), After: line(y), Traffic: learned(x) && learned(y),
+			d.add(Change{Kind: kind, Op: Changed, Object: k, Before: line(x), After: line(y), Auto: learned(x) && learned(y),
 				Summary: what + line(x) + " -> " + line(y)})
 			continue
 		}
 		for i, x := range s.a {
 			if n := same(s.a, i, line); n > 0 {
-				d.add(Change{Kind: kind, Op: Removed, Object: k, Before: line(x), Traffic: learned(x), Summary: what + line(x) + " removed" + times(n)})
+				d.add(Change{Kind: kind, Op: Removed, Object: k, Before: line(x), Auto: learned(x), Summary: what + line(x) + " removed" + times(n)})
 			}
 		}
 		for i, y := range s.b {
 			if n := same(s.b, i, line); n > 0 {
-				d.add(Change{Kind: kind, Op: Added, Object: k, After: line(y), Traffic: learned(y), Summary: what + line(y) + " added" + times(n)})
+				d.add(Change{Kind: kind, Op: Added, Object: k, After: line(y), Auto: learned(y), Summary: what + line(y) + " added" + times(n)})
 			}
 		}
 	}
@@ -253,7 +258,7 @@ func settled(state string) bool {
 
 // neighbours compares the neighbour entries by device and address. A
 // learned entry moving between reachable, stale, delay and probe is not a
-// change; what traffic learns or forgets is marked as such.
+// change; what the kernel learns or forgets on its own is marked so.
 func (d *netnsDiff) neighbours(a, b *topology.Namespace) {
 	if !d.collected(AreaNeigh, a.Neighbours != nil, b.Neighbours != nil) {
 		return
@@ -283,12 +288,17 @@ func (d *netnsDiff) neighbours(a, b *topology.Namespace) {
 			}
 			return s + " " + n.State
 		},
-		func(n topology.Neigh) bool { return !static(n.State) })
+		// The kernel makes a multicast group's entry (noarp) when it
+		// first sends to the group (an IGMP report).
+		func(n topology.Neigh) bool { return !static(n.State) || n.IP.IsMulticast() })
 }
 
-// fdb compares the FDB entries by device, MAC and destination.
+// fdb compares the FDB entries by device, MAC and destination (with the
+// links: without them a bundle's entries are not known).
 func (d *netnsDiff) fdb(a, b *topology.Namespace) {
-	if !d.collected(AreaFDB, a.FDB != nil, b.FDB != nil) {
+	// A bundle keeps the FDB entries of bridge ports and VXLAN devices
+	// (as the live reader does), which it tells from the links.
+	if !d.collected(AreaFDB, a.FDB != nil && a.Links != nil, b.FDB != nil && b.Links != nil) {
 		return
 	}
 	key := func(f topology.FDB) string {
@@ -322,7 +332,7 @@ func (d *netnsDiff) sysctls(a, b *topology.Namespace) {
 	for _, k := range sortedKeys(b.Sysctls) {
 		va, ok := a.Sysctls[k]
 		if vb := b.Sysctls[k]; ok && va != vb {
-			d.add(Change{Kind: SysctlChanged, Op: Changed, Object: k, Before: va, After: vb, Traffic: gauges[k],
+			d.add(Change{Kind: SysctlChanged, Op: Changed, Object: k, Before: va, After: vb, Auto: gauges[k],
 				Summary: fmt.Sprintf("%s %s -> %s", k, va, vb)})
 		}
 	}

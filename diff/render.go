@@ -49,14 +49,15 @@ type TextOptions struct {
 }
 
 // WriteText writes r for people: a header, then namespace by namespace
-// its changes (those traffic alone makes marked so, counters last) and
+// its changes (those the kernel makes on its own marked so, counters
+// last) and
 // what was not compared.
 func WriteText(w io.Writer, r *Result, o TextOptions) error {
 	var b strings.Builder
 	esc := textsafe.String
 	counters := len(r.Changes) - r.Configuration()
 	fmt.Fprintf(&b, "A: %s\nB: %s\n", esc(r.A), esc(r.B))
-	fmt.Fprintf(&b, "%d changes, %d moved by traffic (counters, learned entries)", r.Configuration(), counters)
+	fmt.Fprintf(&b, "%d changes, %d the kernel made on its own (counters, learned entries)", r.Configuration(), counters)
 	if len(r.NotCompared) > 0 {
 		fmt.Fprintf(&b, "; %d areas not compared (not collected on one side)", len(r.NotCompared))
 	}
@@ -120,8 +121,8 @@ func WriteText(w io.Writer, r *Result, o TextOptions) error {
 		}
 		for _, c := range g.changes {
 			tag := ""
-			if c.Traffic && c.Kind != CounterMoved {
-				tag = "  [traffic]"
+			if c.Auto && c.Kind != CounterMoved {
+				tag = "  [auto]"
 			}
 			fmt.Fprintf(&b, "  %-15s %s%s\n", c.Kind, esc(c.Summary), tag)
 		}

@@ -29,14 +29,15 @@ listening sockets; xfrm SAs and policies (by SPI; keys are never read); Docker
 tasks (added, removed, moved to another node, replaced, readdressed); and every
 counter that moved (rule and policy counters, /proc/net/snmp and netstat,
 nf_conntrack stats, link statistics, IPVS and SA counters).
-What traffic alone changes (counters, learned neighbours and FDB entries, the
-conntrack count) is reported and marked so; a learned neighbour moving between
+What the kernel changes on its own, from traffic or autoconfiguration (counters,
+learned neighbours and FDB entries, multicast neighbours, IPv6 link-local addresses,
+the conntrack count) is reported and marked "auto"; a learned neighbour moving between
 reachable and stale is not a change. What one side did not collect is not a
 change: it is listed as "not compared (not collected in A/B)", per namespace.
 
 -o json prints {"schema_version": 1, "a": SOURCE, "b": SOURCE,
   "changes": [{"netns", "kind", "op", "summary", "object", "field", "before", "after",
-               "table", "chain", "rule", "position", "from", "backend", "counter", "traffic"}],
+               "table", "chain", "rule", "position", "from", "backend", "counter", "auto"}],
   "not_compared": [{"netns", "area", "reason"}]}
 with kinds netns-added, netns-removed, rule-added, rule-removed, rule-moved,
 chain-added, chain-removed, policy-changed, backend-changed, counter-moved
