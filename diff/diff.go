@@ -12,6 +12,7 @@
 package diff
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -286,6 +287,36 @@ func (d *netnsDiff) compare(a, b *topology.Namespace) {
 	d.sockets(a, b)
 	d.xfrm(a, b)
 	d.counterDeltas(a, b)
+}
+
+// unique is names without repeats, in the order they first came.
+func unique(names []string) []string {
+	seen := map[string]bool{}
+	return slices.DeleteFunc(names, func(n string) bool {
+		dup := seen[n]
+		seen[n] = true
+		return dup
+	})
+}
+
+// ordered maps keys to groups and remembers the order keys came in.
+type ordered[V any] struct {
+	m    map[string]*V
+	keys []string
+}
+
+// at is k's group, made empty the first time.
+func (o *ordered[V]) at(k string) *V {
+	if o.m == nil {
+		o.m = map[string]*V{}
+	}
+	v := o.m[k]
+	if v == nil {
+		v = new(V)
+		o.m[k] = v
+		o.keys = append(o.keys, k)
+	}
+	return v
 }
 
 // sortedKeys returns m's keys in order.

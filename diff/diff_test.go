@@ -331,10 +331,10 @@ func TestRender(t *testing.T) {
 		replace("netns/host/iptables-save.txt", "COMMIT", "-A INPUT -m comment --comment \"\x1b[31mred\" -j ACCEPT\nCOMMIT")))
 	r := diff.Compare(a, b)
 	var text, js bytes.Buffer
-	if err := diff.WriteText(&text, r, diff.TextOptions{}); err != nil {
+	if err := diff.WriteText(&text, r, diff.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := diff.WriteJSON(&js, r, diff.TextOptions{NoCounters: true}); err != nil {
+	if err := diff.WriteJSON(&js, r, diff.WriteOptions{NoCounters: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{text.String(), js.String()} {

@@ -81,41 +81,30 @@ func tableCollected(fw *topology.Firewall, table string) bool {
 // any other.
 func tableNames(fws ...*topology.Firewall) []string {
 	var out []string
-	seen := map[string]bool{}
 	for _, t := range topology.IptablesTables {
 		out = append(out, t.Name)
-		seen[t.Name] = true
 	}
 	for _, fw := range fws {
-		if fw == nil {
-			continue
-		}
-		for _, t := range fw.Tables {
-			if !seen[t.Name] {
-				seen[t.Name] = true
+		if fw != nil {
+			for _, t := range fw.Tables {
 				out = append(out, t.Name)
 			}
 		}
 	}
-	return out
+	return unique(out)
 }
 
 // chainNames are the chains of b in order, then those only in a.
 func chainNames(a, b *topology.Table) []string {
 	var out []string
-	seen := map[string]bool{}
 	for _, t := range []*topology.Table{b, a} {
-		if t == nil {
-			continue
-		}
-		for _, c := range t.Chains {
-			if !seen[c.Name] {
-				seen[c.Name] = true
+		if t != nil {
+			for _, c := range t.Chains {
 				out = append(out, c.Name)
 			}
 		}
 	}
-	return out
+	return unique(out)
 }
 
 // chain compares one chain. A built-in chain that is absent (its table

@@ -166,17 +166,7 @@ func routeLine(r topology.Route) string {
 // says an entry the kernel makes and takes away on its own (Change.Auto).
 func pairs[T any](d *netnsDiff, kind Kind, what string, a, b []T, key func(T) string, line func(T) string, learned func(T) bool) {
 	type side struct{ a, b []T }
-	byKey := map[string]*side{}
-	var order []string
-	at := func(k string) *side {
-		s := byKey[k]
-		if s == nil {
-			s = &side{}
-			byKey[k] = s
-			order = append(order, k)
-		}
-		return s
-	}
+	var byKey ordered[side]
 	count := map[string]int{}
 	for _, x := range a {
 		count[line(x)]++
@@ -186,16 +176,16 @@ func pairs[T any](d *netnsDiff, kind Kind, what string, a, b []T, key func(T) st
 			count[l]--
 			continue
 		}
-		at(key(x)).b = append(at(key(x)).b, x)
+		byKey.at(key(x)).b = append(byKey.at(key(x)).b, x)
 	}
 	for _, x := range a {
 		if l := line(x); count[l] > 0 {
 			count[l]--
-			at(key(x)).a = append(at(key(x)).a, x)
+			byKey.at(key(x)).a = append(byKey.at(key(x)).a, x)
 		}
 	}
-	for _, k := range order {
-		s := byKey[k]
+	for _, k := range byKey.keys {
+		s := byKey.m[k]
 		if len(s.a) == 1 && len(s.b) == 1 {
 			x, y := s.a[0], s.b[0]
 			d.add(Change{Kind: kind, Op: Changed, Object: k, Before: line(x), After: line(y), Auto: learned(x) && learned(y),

@@ -42,17 +42,27 @@ func counterSummary(c topology.CounterDelta) string {
 	return b.String()
 }
 
-// TextOptions shape WriteText.
-type TextOptions struct {
-	// NoCounters leaves the counters that moved out (they are counted).
+// WriteOptions shape the output.
+type WriteOptions struct {
+	// JSON: Write writes JSON (WriteJSON), else text (WriteText).
+	JSON bool
+	// NoCounters leaves the counters that moved out (the text counts them).
 	NoCounters bool
+}
+
+// Write writes r as o says.
+func Write(w io.Writer, r *Result, o WriteOptions) error {
+	if o.JSON {
+		return WriteJSON(w, r, o)
+	}
+	return WriteText(w, r, o)
 }
 
 // WriteText writes r for people: a header, then namespace by namespace
 // its changes (those the kernel makes on its own marked so, counters
 // last) and
 // what was not compared.
-func WriteText(w io.Writer, r *Result, o TextOptions) error {
+func WriteText(w io.Writer, r *Result, o WriteOptions) error {
 	var b strings.Builder
 	esc := textsafe.String
 	counters := len(r.Changes) - r.Configuration()
@@ -83,17 +93,8 @@ func WriteText(w io.Writer, r *Result, o TextOptions) error {
 		changes []Change
 		skipped []NotCompared
 	}
-	groups := map[string]*group{}
-	var order []string
-	at := func(netns string) *group {
-		g := groups[netns]
-		if g == nil {
-			g = &group{}
-			groups[netns] = g
-			order = append(order, netns)
-		}
-		return g
-	}
+	var groups ordered[group]
+	at := groups.at
 	for _, netns := range r.order {
 		at(netns)
 	}
@@ -109,8 +110,8 @@ func WriteText(w io.Writer, r *Result, o TextOptions) error {
 			at(n.Netns).skipped = append(at(n.Netns).skipped, n)
 		}
 	}
-	for _, netns := range order {
-		g := groups[netns]
+	for _, netns := range groups.keys {
+		g := groups.m[netns]
 		if len(g.changes) == 0 && len(g.skipped) == 0 {
 			continue
 		}
@@ -136,7 +137,7 @@ func WriteText(w io.Writer, r *Result, o TextOptions) error {
 
 // WriteJSON writes r as JSON (see SchemaVersion); NoCounters leaves the
 // counters out.
-func WriteJSON(w io.Writer, r *Result, o TextOptions) error {
+func WriteJSON(w io.Writer, r *Result, o WriteOptions) error {
 	if o.NoCounters {
 		cp := *r
 		cp.Changes = nil

@@ -71,19 +71,11 @@ something was not compared; 1 other errors.`,
 				return fmt.Errorf("B: %w", err)
 			}
 			r := diff.Compare(a, b)
-			o := diff.TextOptions{NoCounters: noCounters}
-			if out == "json" {
-				err = diff.WriteJSON(cmd.OutOrStdout(), r, o)
-			} else {
-				err = diff.WriteText(cmd.OutOrStdout(), r, o)
-			}
-			if err != nil {
+			o := diff.WriteOptions{JSON: out == "json", NoCounters: noCounters}
+			if err := diff.Write(cmd.OutOrStdout(), r, o); err != nil {
 				return err
 			}
-			if code := r.Exit(); code != 0 {
-				return &exitError{code: code}
-			}
-			return nil
+			return exitStatus(r.Exit())
 		},
 	}
 	src.add(c)
