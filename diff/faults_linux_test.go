@@ -53,12 +53,16 @@ func (e *faultEnv) diff(a, b string) (*diff.Result, int) {
 	return &r, code
 }
 
-// netnsName is the bundle's name of a mesh namespace file of node0.
+// netnsName is the bundle's name of a mesh namespace file of node0, ""
+// for one outside node0 (the LAN, the client, another node).
 func (e *faultEnv) netnsName(file string) string {
-	if file == e.st.Nodes[0].Host {
+	switch {
+	case file == e.st.Nodes[0].Host:
 		return "host"
+	case filepath.Dir(file) == filepath.Clean(e.st.Nodes[0].NetnsDir):
+		return filepath.Base(file)
 	}
-	return filepath.Base(file)
+	return ""
 }
 
 // taskNetns is the bundle's name of a task's namespace.
@@ -128,6 +132,21 @@ func (e *faultEnv) expectations(f fault.Fault) []expectation {
 		case a.FDB != nil:
 			x.required = []diff.Kind{diff.FDBChanged}
 			x.check = func(c diff.Change) bool { return strings.Contains(c.Summary, a.FDB.MAC) }
+		case a.Addr != nil:
+			x.required = []diff.Kind{diff.LinkChanged}
+			x.check = func(c diff.Change) bool {
+				return c.Object == a.Addr.Dev && c.Field == "address" && (c.After == a.Addr.Prefix.String() || c.Before == a.Addr.Prefix.String())
+			}
+		case a.Route != nil:
+			x.required = []diff.Kind{diff.RouteChanged}
+			x.check = func(c diff.Change) bool { return c.Object == a.Route.Dst.String() }
+		case a.Neigh != nil:
+			if !a.Neigh.Forget { // forgetting a learned entry is the kernel's business
+				x.required = []diff.Kind{diff.NeighChanged}
+				x.check = func(c diff.Change) bool { return strings.Contains(c.Summary, a.Neigh.IP.String()) }
+			}
+		case a.Offload != nil, a.Program != nil:
+			// checksum offload and tc programs: not in a bundle
 		case a.IPVS != nil:
 			x.required = []diff.Kind{diff.IPVSChanged}
 		case a.Task != nil:
@@ -143,6 +162,9 @@ func (e *faultEnv) expectations(f fault.Fault) []expectation {
 		}
 		if x.allowed == nil {
 			x.allowed = x.required
+		}
+		if x.netns == "" {
+			x.required = nil // outside node0: not in its bundle
 		}
 		out = append(out, x)
 	}
