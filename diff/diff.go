@@ -23,7 +23,7 @@ import (
 //
 //	{"schema_version": 1, "a": "bundle:DIR", "b": "mesh:NAME/node0",
 //	 "changes": [{"netns": "host", "kind": "rule-added", "op": "added",
-//	              "summary": "filter INPUT #1: -A INPUT -p udp -m udp --dport 4789 -j DROP",
+//	              "summary": "filter INPUT #1 added: -A INPUT -p udp -m udp --dport 4789 -j DROP",
 //	              "object": "filter INPUT", "table": "filter", "chain": "INPUT",
 //	              "rule": "-A INPUT …", "position": 1, "backend": "nf_tables"},
 //	             {"netns": "host", "kind": "counter-moved", "summary": "…", "auto": true,
