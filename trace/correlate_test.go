@@ -79,7 +79,7 @@ func TestCorrelateMesh(t *testing.T) {
 				replies++
 			}
 			for k := 1; k < len(lp.Frames); k++ {
-				if frames[lp.Frames[k]].TS < frames[lp.Frames[k-1]].TS {
+				if lp.Frames[k].TS < lp.Frames[k-1].TS {
 					t.Errorf("conn %d packet %d: sightings out of time order", i, j)
 				}
 			}
@@ -223,7 +223,7 @@ func TestCorrelateLostPacket(t *testing.T) {
 	if len(conns) != 1 || len(conns[0].Packets) != 1 {
 		t.Fatalf("want one flow with one packet, got %d", len(conns))
 	}
-	a := &Analysis{Points: meshPoints(), Frames: kept}
+	a := &Analysis{Points: meshPoints()}
 	fl := a.Flows(conns)[0]
 	if fl.Answered || fl.Complete {
 		t.Errorf("answered %v complete %v", fl.Answered, fl.Complete)

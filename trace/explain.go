@@ -27,7 +27,7 @@ func (a *Analysis) rewrites(lp *LPacket, reply bool, done map[string]Rewrite) []
 		dir = "reply"
 	}
 	for i := 1; i < len(lp.Frames); i++ {
-		f0, f1 := &a.Frames[lp.Frames[i-1]], &a.Frames[lp.Frames[i]]
+		f0, f1 := &lp.Frames[i-1], &lp.Frames[i]
 		p0, p1 := a.Points[f0.Point], a.Points[f1.Point]
 		if !f0.VXLAN && f1.VXLAN {
 			add(Rewrite{Node: p0.Node, Netns: p0.Netns, Kind: "vxlan-encap", Dir: dir, Seen: "packets",
@@ -204,7 +204,7 @@ func (a *Analysis) unseenRedirect(req *LPacket, have []Rewrite, cts []CTMatch) [
 	if a.Env == nil {
 		return nil
 	}
-	lf := &a.Frames[req.Frames[len(req.Frames)-1]]
+	lf := &req.Frames[len(req.Frames)-1]
 	p := a.Points[lf.Point]
 	n := a.Env.Node(p.Node)
 	if n == nil || lf.Dir == DirOut {

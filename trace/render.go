@@ -19,9 +19,34 @@ func WriteJSON(w io.Writer, r *Result) error {
 
 // WriteText writes the result for people: per flow, the hop-by-hop table
 // of the first request and the first reply, the rewrites with the rules
-// that explain them, and where a flow stopped.
+// that explain them, and where a flow stopped; then the summary. It is
+// TextWriter over a whole result.
 func WriteText(w io.Writer, r *Result) error {
-	ew := &errWriter{w: w}
+	tw := NewTextWriter(w)
+	for i := range r.Flows {
+		tw.Flow(&r.Flows[i])
+	}
+	return tw.Summary(r, len(r.Flows))
+}
+
+// TextWriter writes a trace for people as it goes: each flow when it
+// ends, the summary last.
+type TextWriter struct{ ew *errWriter }
+
+// NewTextWriter writes to w.
+func NewTextWriter(w io.Writer) *TextWriter { return &TextWriter{ew: &errWriter{w: w}} }
+
+// Flow writes one flow and a blank line.
+func (t *TextWriter) Flow(f *Flow) error {
+	writeFlow(t.ew, f)
+	t.ew.printf("\n")
+	return t.ew.err
+}
+
+// Summary writes what the trace saw (flows: how many were written), the
+// probes, the points that failed or dropped, the notes and the error.
+func (t *TextWriter) Summary(r *Result, flows int) error {
+	ew := t.ew
 	nPoints := 0
 	for _, p := range r.Points {
 		if p.Frames > 0 {
@@ -32,7 +57,7 @@ func WriteText(w io.Writer, r *Result) error {
 	if r.Source != "" {
 		src = ", source " + esc(r.Source)
 	}
-	ew.printf("%s/%d: %d flow(s), %d frames at %d point(s)%s\n", esc(r.Proto), r.Port, len(r.Flows), r.Frames, nPoints, src)
+	ew.printf("%s/%d: %d flow(s), %d frames at %d point(s)%s\n", esc(r.Proto), r.Port, flows, r.Frames, nPoints, src)
 	for _, p := range r.Probes {
 		if p.Error != "" {
 			ew.printf("probe %s -> %s: %s\n", esc(p.From), esc(p.To), esc(p.Error))
@@ -47,10 +72,6 @@ func WriteText(w io.Writer, r *Result) error {
 		if p.Drops > 0 {
 			ew.printf("point %s: kernel dropped %d packets\n", esc(p.Label("")), p.Drops)
 		}
-	}
-	for _, f := range r.Flows {
-		ew.printf("\n")
-		writeFlow(ew, &f)
 	}
 	for _, n := range r.Notes {
 		ew.printf("note: %s\n", esc(n))

@@ -1,17 +1,25 @@
-package trace
+package pcapio
 
 import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/meshtrace/meshtrace/trace"
 )
+
+// snapLen is the snap length written (the capture filter keeps all of a
+// packet).
+const snapLen = 262144
 
 // descPrefix starts the description of every interface block trace
 // writes; replay reads the node back from it.
@@ -20,9 +28,30 @@ const descPrefix = "meshtrace"
 // Capture is a set of frames with their points, raw bytes (for writing)
 // and link type (Ethernet for live captures).
 type Capture struct {
-	Points []Point
-	Frames []Frame
+	Points []trace.Point
+	Frames []trace.Frame
 	Data   [][]byte // Data[i] is Frames[i]'s bytes; nil when not kept
+}
+
+// Sort orders frames (and their bytes) by time.
+func (c *Capture) Sort() {
+	idx := make([]int, len(c.Frames))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return c.Frames[idx[i]].TS < c.Frames[idx[j]].TS })
+	frames := make([]trace.Frame, len(c.Frames))
+	for i, j := range idx {
+		frames[i] = c.Frames[j]
+	}
+	c.Frames = frames
+	if len(c.Data) == len(idx) {
+		data := make([][]byte, len(idx))
+		for i, j := range idx {
+			data[i] = c.Data[j]
+		}
+		c.Data = data
+	}
 }
 
 // WritePcapng writes the frames as pcapng: one interface block per point,
@@ -70,9 +99,9 @@ func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]
 		var po pcapgo.NgPacketOptions
 		flags := pcapgo.NgEpbFlags{}
 		switch f.Dir {
-		case DirIn:
+		case trace.DirIn:
 			flags.Direction = pcapgo.NgEpbFlagDirectionInbound
-		case DirOut:
+		case trace.DirOut:
 			flags.Direction = pcapgo.NgEpbFlagDirectionOutbound
 		}
 		po.Flags = &flags
@@ -93,7 +122,7 @@ func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]
 
 // describe writes a point as "meshtrace node=node0 netns=ingress_sbox
 // ifname=eth1 role=sandbox-gw".
-func describe(p Point) string {
+func describe(p trace.Point) string {
 	s := descPrefix
 	for _, kv := range [][2]string{{"node", p.Node}, {"netns", p.Netns}, {"ifname", p.Ifname}, {"role", p.Role}} {
 		if kv[1] != "" {
@@ -105,7 +134,7 @@ func describe(p Point) string {
 
 // parseDescription reads describe's output back (ok false for a
 // description trace did not write).
-func parseDescription(d string) (p Point, ok bool) {
+func parseDescription(d string) (p trace.Point, ok bool) {
 	f := strings.Fields(d)
 	if len(f) == 0 || f[0] != descPrefix {
 		return p, false
@@ -126,25 +155,25 @@ func parseDescription(d string) (p Point, ok bool) {
 	return p, p.Netns != "" && p.Ifname != ""
 }
 
-// FrameComments names each frame's flow and hop, for the pcapng comments.
-func FrameComments(c *Capture, conns []*Conn, primary string) []string {
-	out := make([]string, len(c.Frames))
-	for ci, cn := range conns {
-		flow := fmt.Sprintf("flow %d %s %s -> %s", ci+1, ProtoName(cn.Proto),
-			endpoint(cn.Client.Src, cn.Client.SPort), endpoint(cn.Client.Dst, cn.Client.DPort))
-		for _, lp := range cn.Packets {
-			dir := "request"
-			if lp.Reply {
-				dir = "reply"
-			}
-			for h, fi := range lp.Frames {
-				f := &c.Frames[fi]
-				out[fi] = fmt.Sprintf("%s: %s %s hop %d/%d at %s %s", flow, dir, FlagString(lp.Key.Proto, lp.Key.Flags),
-					h+1, len(lp.Frames), c.Points[f.Point].Label(primary), f.Dir)
+// Comments names the flow and hop of each frame of c, flow number id, in
+// comments[frame.Num-1] (the pcapng comments; Num is the frame's place
+// in the written file).
+func Comments(comments []string, id int, c *trace.Conn, points []trace.Point, primary string) {
+	flow := fmt.Sprintf("flow %d %s %s -> %s", id, trace.ProtoName(c.Proto),
+		netip.AddrPortFrom(c.Client.Src.Addr(), c.Client.SPort), netip.AddrPortFrom(c.Client.Dst.Addr(), c.Client.DPort))
+	for _, lp := range c.Packets {
+		dir := "request"
+		if lp.Reply {
+			dir = "reply"
+		}
+		for h := range lp.Frames {
+			f := &lp.Frames[h]
+			if i := int(f.Num) - 1; i >= 0 && i < len(comments) {
+				comments[i] = fmt.Sprintf("%s: %s %s hop %d/%d at %s %s", flow, dir, trace.FlagString(lp.Key.Proto, lp.Key.Flags),
+					h+1, len(lp.Frames), points[f.Point].Label(primary), f.Dir)
 			}
 		}
 	}
-	return out
 }
 
 // maxBlock is the longest pcapng block replay accepts: a packet block
