@@ -29,6 +29,7 @@ require (
 )
 
 require (
+	charm.land/bubbles/v2 v2.1.1 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/aymanbagabas/go-udiff v0.4.1 // indirect
 	github.com/charmbracelet/colorprofile v0.4.3 // indirect

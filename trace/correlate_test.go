@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace/synth"
 )
 
@@ -230,5 +231,31 @@ func TestCorrelateLostPacket(t *testing.T) {
 	}
 	if fl.Stop == nil || fl.Stop.Netns != "ingress_sbox" || fl.Stop.Ifname != "eth1" || fl.Stop.Dir != "in" {
 		t.Fatalf("stop %+v, want ingress_sbox/eth1 in", fl.Stop)
+	}
+}
+
+func TestConntrackMatch(t *testing.T) {
+	frames := framesOf(t, conn(40000, false, 0, 1000))
+	conns := Correlate(frames, Options{})
+	ap := netip.MustParseAddrPort
+	tup := func(src, dst string) topology.Tuple {
+		s, d := ap(src), ap(dst)
+		return topology.Tuple{Src: s.Addr(), Dst: d.Addr(), SPort: s.Port(), DPort: d.Port()}
+	}
+	a := &Analysis{Points: meshPoints(), Conntrack: map[string][]topology.Conntrack{
+		"/host": {
+			{Proto: "tcp", Orig: tup("192.168.77.9:40000", "192.168.77.10:8080"), Reply: tup("172.18.0.2:8080", "192.168.77.9:40000"), State: "TIME_WAIT"},
+			{Proto: "tcp", Orig: tup("192.168.77.9:40001", "192.168.77.10:8080"), Reply: tup("172.18.0.2:8080", "192.168.77.9:40001")},
+		},
+		"/0a1b2c3d4e5f": {
+			{Proto: "tcp", Orig: tup("10.0.0.2:40000", "10.0.0.6:8080"), Reply: tup("10.0.0.6:80", "10.0.0.2:40000")},
+		},
+	}}
+	fl := a.Flows(conns)[0]
+	if len(fl.Conntrack) != 2 {
+		t.Fatalf("conntrack %+v, want the host's and the task's entry of this flow", fl.Conntrack)
+	}
+	if fl.Conntrack[0].Netns != "host" || fl.Conntrack[0].Reply != "172.18.0.2:8080 -> 192.168.77.9:40000" || fl.Conntrack[0].State != "TIME_WAIT" {
+		t.Errorf("host entry %+v", fl.Conntrack[0])
 	}
 }

@@ -336,7 +336,6 @@ func backendsOf(n *Node) []backendRef {
 	return out
 }
 
-
 // NodeAddr is the address a client reaches the node on
 // (topology.NodeAddress; invalid when there is none).
 func NodeAddr(m *topology.Model) netip.Addr {

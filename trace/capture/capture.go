@@ -238,6 +238,13 @@ func (l *Live) Next(ctx context.Context) (trace.Item, error) {
 			stopped = true
 		default:
 		}
+		if stopped { // what the readers sent last is still in the channel
+			for c := range l.in {
+				c.seq = l.seq
+				l.seq++
+				heap.Push(&l.q, c)
+			}
+		}
 		if len(l.q) > 0 && (stopped || l.q[0].f.TS <= mark) {
 			return l.pop(), nil
 		}

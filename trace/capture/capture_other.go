@@ -40,4 +40,3 @@ func (Kernel) Conntrack(string) ([]topology.Conntrack, error) { return nil, errN
 
 // IPVSConns says it needs Linux.
 func (Kernel) IPVSConns(string) ([]trace.IPVSConn, error) { return nil, errNotLinux }
-

@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg Config) iter.Seq[trace.Event] {
 		probes := make(chan []trace.ProbeResult, 1)
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		go watch(cctx, live, lo, probes)
+		go watch(cctx, live, live.o, probes)
 
 		var comments []string
 		tables := cfg.Tables
