@@ -2,6 +2,8 @@ package trace
 
 import (
 	"encoding/json"
+	"errors"
+	"iter"
 	"fmt"
 	"io"
 	"strings"
@@ -27,6 +29,33 @@ func WriteText(w io.Writer, r *Result) error {
 		tw.Flow(&r.Flows[i])
 	}
 	return tw.Summary(r, len(r.Flows))
+}
+
+// WriteTextStream writes a trace's events for people as they come: each
+// flow when it ends, the summary last. It returns the stream's Done and
+// whether a live capture said Ready; the summary is not written when the
+// stream ended without one.
+func WriteTextStream(w io.Writer, events iter.Seq[Event]) (done Done, ready bool, err error) {
+	tw := NewTextWriter(w)
+	for e := range events {
+		switch e := e.(type) {
+		case Ready:
+			ready = true
+		case FlowEnded:
+			if err == nil {
+				err = tw.Flow(&e.Flow)
+			}
+		case Done:
+			done = e
+		}
+	}
+	if done.Result == nil {
+		return done, ready, errors.Join(err, errors.New("trace: the stream ended without its summary"))
+	}
+	if err == nil {
+		err = tw.Summary(done.Result, done.Flows)
+	}
+	return done, ready, err
 }
 
 // TextWriter writes a trace for people as it goes: each flow when it

@@ -173,51 +173,30 @@ func report(w io.Writer, out string, events iter.Seq[trace.Event], expectFlows, 
 		err   error
 	)
 	if out == "json" {
-		var res *trace.Result
-		var flows int
-		res, done.Err = trace.Collect(func(yield func(trace.Event) bool) {
+		res, cerr := trace.Collect(func(yield func(trace.Event) bool) {
 			for e := range events {
-				switch e := e.(type) {
-				case trace.Ready:
+				if _, ok := e.(trace.Ready); ok {
 					ready = true
-				case trace.FlowEnded:
-					flows++
-					if !e.Flow.Answered {
-						done.Unanswered++
-					}
 				}
 				if !yield(e) {
 					return
 				}
 			}
 		})
-		done.Result, done.Flows = res, flows
-		if live && !ready && done.Err != nil {
-			return done.Err
+		if live && !ready && cerr != nil {
+			return cerr
+		}
+		done = trace.Done{Result: res, Flows: len(res.Flows)}
+		for _, f := range res.Flows {
+			if !f.Answered {
+				done.Unanswered++
+			}
 		}
 		err = trace.WriteJSON(w, res)
 	} else {
-		tw := trace.NewTextWriter(w)
-		for e := range events {
-			switch e := e.(type) {
-			case trace.Ready:
-				ready = true
-			case trace.FlowEnded:
-				if err == nil {
-					err = tw.Flow(&e.Flow)
-				}
-			case trace.Done:
-				done = e
-			}
-		}
-		if done.Result == nil {
-			return errors.New("trace: the stream ended without a summary")
-		}
+		done, ready, err = trace.WriteTextStream(w, events)
 		if live && !ready && done.Err != nil {
 			return done.Err
-		}
-		if err == nil {
-			err = tw.Summary(done.Result, done.Flows)
 		}
 	}
 	if err != nil {
