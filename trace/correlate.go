@@ -235,7 +235,7 @@ func (c *Correlator) Add(f *Frame) {
 		}
 	}
 	if best == nil {
-		best = &LPacket{Key: k, first: f.TS, last: f.TS, Frames: make([]Frame, 0, 4)}
+		best = &LPacket{Key: k, first: f.TS, last: f.TS, Frames: make([]Frame, 0, 2)}
 		c.open[k] = append(cands, best)
 	}
 	best.Frames = append(best.Frames, *f)

@@ -23,6 +23,19 @@ type Analysis struct {
 	// PacketHops lists every packet's sightings in Flow.Packets (the
 	// first request's and reply's are always in Hops and ReplyHops).
 	PacketHops bool
+
+	labels []string // Points' labels, made once
+}
+
+// label is a point's Label against the primary node.
+func (a *Analysis) label(p int32) string {
+	if len(a.labels) != len(a.Points) {
+		a.labels = a.labels[:0]
+		for _, pt := range a.Points {
+			a.labels = append(a.labels, pt.Label(a.Env.Primary()))
+		}
+	}
+	return a.labels[p]
 }
 
 // NsKey keys a namespace of a node in Analysis.Conntrack and IPVS.
@@ -127,7 +140,7 @@ func (a *Analysis) packetSum(lp *LPacket) PacketSum {
 		ps.Dir = "reply"
 	}
 	lf := &lp.Frames[len(lp.Frames)-1]
-	ps.LastSeen = a.Points[lf.Point].Label(a.Env.Primary()) + " " + lf.Dir.String()
+	ps.LastSeen = a.label(lf.Point) + " " + lf.Dir.String()
 	return ps
 }
 
