@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/trace"
@@ -76,6 +77,29 @@ func (m Model) Current() (trace.Flow, trace.Hop, bool) {
 	return m.conns[e.ci], sighting(m.conns, e), true
 }
 
+// KeyMap is the replay view's keys.
+type KeyMap struct {
+	NextHop, PrevHop, NextPacket, PrevPacket, NextConn, PrevConn, First, Last, Play key.Binding
+}
+
+// Keys are the replay view's keys (its help lists them).
+var Keys = KeyMap{
+	NextHop:    ui.Key("next sighting (hop)", "right", "l"),
+	PrevHop:    ui.Key("previous sighting", "left", "h"),
+	NextPacket: ui.Key("next packet", "]", "down", "j"),
+	PrevPacket: ui.Key("previous packet", "[", "up", "k"),
+	NextConn:   ui.Key("next connection", "n"),
+	PrevConn:   ui.Key("previous connection", "N"),
+	First:      ui.Key("first sighting", "home", "g"),
+	Last:       ui.Key("last sighting", "end", "G"),
+	Play:       ui.Key("play / pause", "space"),
+}
+
+// Bindings lists the keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding {
+	return []key.Binding{k.NextHop, k.PrevHop, k.NextPacket, k.PrevPacket, k.NextConn, k.PrevConn, k.First, k.Last, k.Play}
+}
+
 // Update handles keys and playback ticks.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -93,24 +117,24 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		if len(m.ev) == 0 {
 			return m, nil
 		}
-		switch msg.String() {
-		case "right", "l":
+		switch {
+		case key.Matches(msg, Keys.NextHop):
 			m.cur = step(m.ev, m.cur, 1, "hop")
-		case "left", "h":
+		case key.Matches(msg, Keys.PrevHop):
 			m.cur = step(m.ev, m.cur, -1, "hop")
-		case "]", "down", "j":
+		case key.Matches(msg, Keys.NextPacket):
 			m.cur = step(m.ev, m.cur, 1, "packet")
-		case "[", "up", "k":
+		case key.Matches(msg, Keys.PrevPacket):
 			m.cur = step(m.ev, m.cur, -1, "packet")
-		case "n":
+		case key.Matches(msg, Keys.NextConn):
 			m.cur = step(m.ev, m.cur, 1, "conn")
-		case "N":
+		case key.Matches(msg, Keys.PrevConn):
 			m.cur = step(m.ev, m.cur, -1, "conn")
-		case "home", "g":
+		case key.Matches(msg, Keys.First):
 			m.cur = 0
-		case "end", "G":
+		case key.Matches(msg, Keys.Last):
 			m.cur = len(m.ev) - 1
-		case "space":
+		case key.Matches(msg, Keys.Play):
 			m.playing = !m.playing
 			m.gen++
 			if m.playing {

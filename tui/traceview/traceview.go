@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/trace"
@@ -32,21 +33,21 @@ const (
 
 // Model is the trace view.
 type Model struct {
-	theme  ui.Theme
-	w, h   int
-	title  string
-	state  State
-	note   string
+	theme ui.Theme
+	w, h  int
+	title string
+	state State
+	note  string
 	// primary is the node drawn (the path's): its names go without the
 	// node.
 	primary string
 	conns   []trace.Flow
-	shown  []int
-	filter string
-	cursor int
-	offset int
-	follow bool // the cursor follows the newest connection
-	frames int
+	shown   []int
+	filter  string
+	cursor  int
+	offset  int
+	follow  bool // the cursor follows the newest connection
+	frames  int
 }
 
 // Option configures a Model.
@@ -178,6 +179,22 @@ func Where(node, netns, ifname, primary string) string {
 // listH is the height of the connection list: a third of the view.
 func (m Model) listH() int { return max(2, min(len(m.shown), (m.h-2)/3)) }
 
+// KeyMap is the trace view's keys.
+type KeyMap struct {
+	Up, Down, First, Last key.Binding
+}
+
+// Keys are the trace view's keys (its help lists them).
+var Keys = KeyMap{
+	Up:    ui.Key("previous connection (its position is marked on the path)", "up", "k"),
+	Down:  ui.Key("next connection", "down", "j"),
+	First: ui.Key("first connection", "home", "g"),
+	Last:  ui.Key("last connection (and follow the newest)", "end", "G"),
+}
+
+// Bindings lists the keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding { return []key.Binding{k.Up, k.Down, k.First, k.Last} }
+
 // Update handles keys.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	k, ok := msg.(tea.KeyPressMsg)
@@ -185,14 +202,14 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		return m, nil
 	}
 	prev := m.cursor
-	switch k.String() {
-	case "up", "k":
+	switch {
+	case key.Matches(k, Keys.Up):
 		m.cursor--
-	case "down", "j":
+	case key.Matches(k, Keys.Down):
 		m.cursor++
-	case "home", "g":
+	case key.Matches(k, Keys.First):
 		m.cursor = 0
-	case "end", "G":
+	case key.Matches(k, Keys.Last):
 		m.cursor = len(m.shown) - 1
 	default:
 		return m, nil
