@@ -111,7 +111,7 @@ func captureAll(ctx context.Context, plan *trace.CapturePlan, op Opener, o Optio
 }
 
 func fakeMesh(conns ...synth.Conn) (*fakeOpener, *trace.CapturePlan) {
-	o := &fakeOpener{fail: map[int]bool{}, queues: map[[2]int][][]byte{}, points: meshPoints()}
+	o := &fakeOpener{fail: map[int]bool{}, queues: map[[2]int][][]byte{}, points: trace.PointsOf(synth.MeshPoints)}
 	for _, c := range conns {
 		c.Emit(func(s synth.Sighting) {
 			d := trace.DirIn
@@ -126,7 +126,7 @@ func fakeMesh(conns ...synth.Conn) (*fakeOpener, *trace.CapturePlan) {
 }
 
 func TestLiveCaptureProbe(t *testing.T) {
-	o, plan := fakeMesh(conn(40000, false, 0, 1000), conn(40001, true, time.Millisecond, 5000))
+	o, plan := fakeMesh(synth.HTTPConn(40000, false, 0, 1000), synth.HTTPConn(40001, true, time.Millisecond, 5000))
 	o.fail[13] = true // node1's task: its interface is gone
 	var openAtProbe int32
 	lc, err := captureAll(context.Background(), plan, o, Options{
@@ -173,7 +173,7 @@ func TestLiveCaptureProbe(t *testing.T) {
 
 func TestLiveCaptureStops(t *testing.T) {
 	t.Run("count", func(t *testing.T) {
-		o, plan := fakeMesh(conn(40000, false, 0, 1000))
+		o, plan := fakeMesh(synth.HTTPConn(40000, false, 0, 1000))
 		o.start.Store(true)
 		lc, err := captureAll(context.Background(), plan, o, Options{Count: 1, Timeout: 10 * time.Second})
 		if err != nil {
@@ -211,20 +211,4 @@ func TestLiveCaptureStops(t *testing.T) {
 			t.Error("no error when no point opens")
 		}
 	})
-}
-
-// meshPoints are synth.MeshPoints as capture points.
-func meshPoints() []trace.Point {
-	var ps []trace.Point
-	for _, l := range synth.MeshPoints {
-		node, netns, ifname, _ := trace.ParseLabel(l)
-		ps = append(ps, trace.Point{Node: node, Netns: netns, Ifname: ifname})
-	}
-	return ps
-}
-
-func conn(port uint16, remote bool, start time.Duration, isn uint32) synth.Conn {
-	req, resp := synth.HTTP("web.1")
-	return synth.Conn{ClientPort: port, Published: 8080, Remote: remote, Start: int64(time.Unix(1700000000, 0).Add(start).UnixNano()),
-		ISN: isn, SISN: isn ^ 0x5a5a5a5a, ID: uint16(isn), SID: uint16(isn >> 16), Request: req, Response: resp}
 }

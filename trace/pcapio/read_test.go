@@ -22,8 +22,8 @@ import (
 // meshCapture is two synthetic connections as a trace would hold them.
 func meshCapture(t testing.TB) *Capture {
 	t.Helper()
-	c := &Capture{Points: meshPoints()}
-	for _, cn := range []synth.Conn{conn(40000, false, 0, 1000), conn(40001, true, time.Millisecond, 90000)} {
+	c := &Capture{Points: trace.PointsOf(synth.MeshPoints)}
+	for _, cn := range []synth.Conn{synth.HTTPConn(40000, false, 0, 1000), synth.HTTPConn(40001, true, time.Millisecond, 90000)} {
 		cn.Emit(func(s synth.Sighting) {
 			var f trace.Frame
 			if err := trace.Decode(trace.LinkEthernet, s.Frame, &f); err != nil {
