@@ -246,6 +246,7 @@ type file struct {
 	done   bool
 	n      int // packets read
 	read   func() (pending, bool)
+	points []int32   // by interface: its point (for frames without an ifindex), -1 not yet
 	buf    []pending // sorted by time from head
 	head   int
 	seq    int
@@ -395,6 +396,7 @@ func (f *file) startPcapng() bool {
 		f.fail(&FileError{File: f.name, Err: fmt.Errorf("pcapng header: %w", readErr(err))})
 		return false
 	}
+	var ifaces []ngIface
 	f.read = func() (pending, bool) {
 		data, ci, opts, err := nr.ZeroCopyReadPacketDataWithOptions()
 		f.n++
@@ -410,14 +412,39 @@ func (f *file) startPcapng() bool {
 			f.fail(&FileError{File: f.name, Packet: f.n, Err: readErr(err)})
 			return pending{}, false
 		}
-		link := -1
-		if len(ci.AncillaryData) > 0 {
-			if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
-				link = int(lt)
+		// What an interface block says is read once per interface.
+		ii := ci.InterfaceIndex
+		for ii >= len(ifaces) {
+			ifaces = append(ifaces, ngIface{link: -2})
+		}
+		in := &ifaces[ii]
+		if in.link == -2 {
+			in.link = -1
+			if len(ci.AncillaryData) > 0 {
+				if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+					in.link = int(lt)
+				}
+			}
+			intf, err := nr.Interface(ii)
+			if err != nil {
+				f.fail(&FileError{File: f.name, Packet: f.n, Err: err})
+				return pending{}, false
+			}
+			key := pointKey{f.idx, ii + 1, 0}
+			if _, ok := f.rd.pidx[key]; !ok {
+				p, ours := parseDescription(intf.Description)
+				if !ours {
+					node, netns, ifname, ok := trace.ParseLabel(intf.Name)
+					p = trace.Point{Node: node, Netns: netns, Ifname: ifname}
+					if !ok {
+						p = trace.Point{Ifname: intf.Name, File: filepath.Base(f.name)}
+					}
+				}
+				f.rd.pidx[key] = f.rd.newPoint(p, f)
 			}
 		}
-		if !trace.LinkSupported(link) {
-			f.fail(&FileError{File: f.name, Packet: f.n, Err: unsupported(link)})
+		if !trace.LinkSupported(in.link) {
+			f.fail(&FileError{File: f.name, Packet: f.n, Err: unsupported(in.link)})
 			return pending{}, false
 		}
 		dir := trace.DirUnknown
@@ -429,27 +456,14 @@ func (f *file) startPcapng() bool {
 				dir = trace.DirOut
 			}
 		}
-		intf, err := nr.Interface(ci.InterfaceIndex)
-		if err != nil {
-			f.fail(&FileError{File: f.name, Packet: f.n, Err: err})
-			return pending{}, false
-		}
-		key := pointKey{f.idx, ci.InterfaceIndex + 1, 0}
-		if _, ok := f.rd.pidx[key]; !ok {
-			p, ours := parseDescription(intf.Description)
-			if !ours {
-				node, netns, ifname, ok := trace.ParseLabel(intf.Name)
-				p = trace.Point{Node: node, Netns: netns, Ifname: ifname}
-				if !ok {
-					p = trace.Point{Ifname: intf.Name, File: filepath.Base(f.name)}
-				}
-			}
-			f.rd.pidx[key] = f.rd.newPoint(p, f)
-		}
-		return f.rd.add(f, ci.InterfaceIndex+1, link, data, ci, dir), true
+		return f.rd.add(f, ci.InterfaceIndex+1, in.link, data, ci, dir), true
 	}
 	return true
 }
+
+// ngIface is what a pcapng interface block says, read at its first
+// packet (link -2: not yet).
+type ngIface struct{ link int }
 
 func (rd *Reader) newPoint(p trace.Point, f *file) int32 {
 	// Our own points are shared across files (two captures of one run).
@@ -490,6 +504,13 @@ func (rd *Reader) add(fi *file, iface, link int, data []byte, ci gopacket.Captur
 	if dir != trace.DirUnknown {
 		f.Dir = dir
 	}
+	if f.Ifindex == 0 && iface < len(fi.points) && fi.points[iface] >= 0 {
+		f.Point, f.Num, f.TS = fi.points[iface], int32(fi.n), ci.Timestamp.UnixNano()
+		if rd.KeepData {
+			p.data = append([]byte(nil), data...)
+		}
+		return p
+	}
 	key := pointKey{fi.idx, iface, int(f.Ifindex)}
 	pt, ok := rd.pidx[key]
 	if !ok {
@@ -510,6 +531,12 @@ func (rd *Reader) add(fi *file, iface, link int, data []byte, ci gopacket.Captur
 		}
 		pt = rd.newPoint(np, fi)
 		rd.pidx[key] = pt
+	}
+	if f.Ifindex == 0 {
+		for iface >= len(fi.points) {
+			fi.points = append(fi.points, -1)
+		}
+		fi.points[iface] = pt
 	}
 	f.Point, f.Num, f.TS = pt, int32(fi.n), ci.Timestamp.UnixNano()
 	if rd.KeepData {
@@ -588,4 +615,116 @@ func readErr(err error) error {
 		return fmt.Errorf("truncated: %w", err)
 	}
 	return err
+}
+
+// prefetch reads a Reader in a goroutine of its own, a batch of frames
+// ahead, so that reading and decoding the files overlaps with what the
+// stream does with them (a second core). It is a trace.Source.
+type prefetch struct {
+	rd     *Reader
+	ch     chan batch
+	stop   chan struct{}
+	cur    batch
+	i      int
+	frame  trace.Frame
+	points []trace.Point
+	ign    int
+	err    error
+}
+
+// batch is a run of frames with the reader's points and count of ignored
+// frames as they were after its last frame.
+type batch struct {
+	frames  []trace.Frame
+	data    [][]byte
+	points  []trace.Point
+	ignored int
+	err     error // the reader's end (io.EOF or its error), after frames
+}
+
+const batchSize = 512
+
+// Prefetch returns rd read ahead in a goroutine (rd must not be used
+// otherwise any more). Stopping early is allowed: Close ends the
+// goroutine.
+func Prefetch(rd *Reader) trace.Source {
+	p := &prefetch{rd: rd, ch: make(chan batch, 8), stop: make(chan struct{}), points: rd.Points()}
+	go func() {
+		defer close(p.ch)
+		for {
+			b := batch{frames: make([]trace.Frame, 0, batchSize)}
+			for len(b.frames) < batchSize {
+				it, err := rd.Next(context.Background())
+				if err != nil {
+					b.err = err
+					break
+				}
+				b.frames = append(b.frames, *it.Frame)
+				if rd.KeepData {
+					b.data = append(b.data, it.Data)
+				}
+			}
+			b.points, b.ignored = rd.Points(), rd.Ignored()
+			select {
+			case p.ch <- b:
+			case <-p.stop:
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// Next implements trace.Source.
+func (p *prefetch) Next(ctx context.Context) (trace.Item, error) {
+	for p.i >= len(p.cur.frames) {
+		if p.cur.err != nil {
+			return trace.Item{}, p.cur.err
+		}
+		b, ok := <-p.ch
+		if !ok {
+			return trace.Item{}, io.EOF
+		}
+		p.cur, p.i = b, 0
+		p.points, p.ign = b.points, b.ignored
+	}
+	p.frame = p.cur.frames[p.i]
+	it := trace.Item{Frame: &p.frame}
+	if p.i < len(p.cur.data) {
+		it.Data = p.cur.data[p.i]
+	}
+	p.i++
+	return it, nil
+}
+
+// Points implements trace.Source: as the reader had them after the
+// frames handed out so far (a frame's point is always among them).
+func (p *prefetch) Points() []trace.Point { return p.points }
+
+// Ignored implements trace.Source.
+func (p *prefetch) Ignored() int { return p.ign }
+
+// PointOrder is the reader's, once it has ended (the points in index
+// order before).
+func (p *prefetch) PointOrder() []int {
+	if p.cur.err == nil {
+		idx := make([]int, len(p.points))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}
+	return p.rd.PointOrder()
+}
+
+// Close ends the read-ahead.
+func (p *prefetch) Close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
 }

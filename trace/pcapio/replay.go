@@ -37,7 +37,15 @@ func (fs *Files) Stream(ctx context.Context, env *trace.Env, o trace.ReplayOptio
 		s.Attribute(env)
 		rd.Preset, rd.Dirs = s.Points, trace.NewDirections(s.Points, env)
 	}
-	return trace.Replay(ctx, rd, env, o)
+	return func(yield func(trace.Event) bool) {
+		src := Prefetch(rd).(*prefetch)
+		defer src.Close()
+		for e := range trace.Replay(ctx, src, env, o) {
+			if !yield(e) {
+				return
+			}
+		}
+	}
 }
 
 // Replay replays files and returns the batch result (trace.Collect):
