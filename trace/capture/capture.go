@@ -57,6 +57,10 @@ type Options struct {
 	Linger time.Duration
 	// KeepData keeps every frame's bytes (for --pcap).
 	KeepData bool
+	// Tee, when set, sees every frame as it is handed out, in time order,
+	// with its bytes (KeepData is then implied): a stream of the capture
+	// as it goes (pcapio.NgWriter: Wireshark reading from a pipe).
+	Tee func(f *trace.Frame, data []byte)
 	// MaxFrames bounds memory (default 2,000,000 frames).
 	MaxFrames int
 	// Reorder is how long a frame is held to merge the sockets' frames
@@ -119,6 +123,7 @@ func Open(plan *trace.CapturePlan, op Opener, o Options) (*Live, error) {
 	if o.Reorder <= 0 {
 		o.Reorder = 100 * time.Millisecond
 	}
+	o.KeepData = o.KeepData || o.Tee != nil
 	l := &Live{o: o, points: plan.Points, in: make(chan captured, 4096), closed: make(chan struct{}), stopCh: make(chan struct{})}
 	l.stats = make([]trace.PointStat, len(plan.Points))
 	for i, p := range plan.Points {
@@ -270,6 +275,9 @@ func (l *Live) pop() trace.Item {
 	c := heap.Pop(&l.q).(captured)
 	l.cur = c.f
 	l.stats[c.f.Point].Frames++
+	if l.o.Tee != nil {
+		l.o.Tee(&l.cur, c.data)
+	}
 	if l.o.KeepData {
 		l.kept.Frames = append(l.kept.Frames, l.cur)
 		l.kept.Data = append(l.kept.Data, c.data)

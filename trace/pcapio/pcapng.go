@@ -54,13 +54,19 @@ func (c *Capture) Sort() {
 	}
 }
 
-// WritePcapng writes the frames as pcapng: one interface block per point,
-// named by Point.Label ("ingress_sbox/eth1"), the direction in each
-// packet's flags and a comment naming its flow and hop. comments[i] goes
-// with Frames[i] (may be nil). Frames must be in time order. It returns
-// each frame's packet number in the file.
-func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]int, error) {
-	if len(c.Points) == 0 {
+// NgWriter writes frames as pcapng as they come: one interface block per
+// point, named by Point.Label ("ingress_sbox/eth1"), each packet with its
+// direction in its flags and, when given, a comment. It is what --pcap
+// writes (at the end, with the comments naming each frame's flow and
+// hop), and what a stream to Wireshark can write frame by frame.
+type NgWriter struct {
+	nw *pcapgo.NgWriter
+	n  int
+}
+
+// NewNgWriter writes the section and interface blocks of points.
+func NewNgWriter(w io.Writer, primary string, points []trace.Point) (*NgWriter, error) {
+	if len(points) == 0 {
 		return nil, fmt.Errorf("pcapng: no capture points")
 	}
 	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
@@ -68,7 +74,7 @@ func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]
 		Comment: "meshtrace trace: one interface per (node, netns, interface)",
 	}}
 	var nw *pcapgo.NgWriter
-	for i, p := range c.Points {
+	for i, p := range points {
 		intf := pcapgo.NgInterface{
 			Name:                p.Label(primary),
 			Description:         describe(p),
@@ -87,37 +93,62 @@ func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]
 			return nil, fmt.Errorf("pcapng: interface %s: %w", intf.Name, err)
 		}
 	}
+	return &NgWriter{nw: nw}, nil
+}
+
+// Write writes one frame's bytes (Ethernet) and returns its number in the
+// file.
+func (w *NgWriter) Write(f *trace.Frame, data []byte, comment string) (int, error) {
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, f.TS), CaptureLength: len(data), Length: len(data), InterfaceIndex: int(f.Point)}
+	var po pcapgo.NgPacketOptions
+	flags := pcapgo.NgEpbFlags{}
+	switch f.Dir {
+	case trace.DirIn:
+		flags.Direction = pcapgo.NgEpbFlagDirectionInbound
+	case trace.DirOut:
+		flags.Direction = pcapgo.NgEpbFlagDirectionOutbound
+	}
+	po.Flags = &flags
+	if comment != "" {
+		po.Comments = []string{comment}
+	}
+	if err := w.nw.WritePacketWithOptions(ci, data, po); err != nil {
+		return 0, fmt.Errorf("pcapng: packet %d: %w", w.n+1, err)
+	}
+	w.n++
+	return w.n, nil
+}
+
+// Flush writes what is buffered.
+func (w *NgWriter) Flush() error {
+	if err := w.nw.Flush(); err != nil {
+		return fmt.Errorf("pcapng: %w", err)
+	}
+	return nil
+}
+
+// WritePcapng writes a capture as pcapng (NgWriter): comments[i] goes
+// with Frames[i] (may be nil). Frames must be in time order. It returns
+// each frame's packet number in the file.
+func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]int, error) {
+	nw, err := NewNgWriter(w, primary, c.Points)
+	if err != nil {
+		return nil, err
+	}
 	nums := make([]int, len(c.Frames))
-	n := 0
 	for i := range c.Frames {
-		f := &c.Frames[i]
 		if i >= len(c.Data) || c.Data[i] == nil {
 			continue
 		}
-		data := c.Data[i]
-		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, f.TS), CaptureLength: len(data), Length: len(data), InterfaceIndex: int(f.Point)}
-		var po pcapgo.NgPacketOptions
-		flags := pcapgo.NgEpbFlags{}
-		switch f.Dir {
-		case trace.DirIn:
-			flags.Direction = pcapgo.NgEpbFlagDirectionInbound
-		case trace.DirOut:
-			flags.Direction = pcapgo.NgEpbFlagDirectionOutbound
+		comment := ""
+		if i < len(comments) {
+			comment = comments[i]
 		}
-		po.Flags = &flags
-		if i < len(comments) && comments[i] != "" {
-			po.Comments = []string{comments[i]}
+		if nums[i], err = nw.Write(&c.Frames[i], c.Data[i], comment); err != nil {
+			return nil, err
 		}
-		if err := nw.WritePacketWithOptions(ci, data, po); err != nil {
-			return nil, fmt.Errorf("pcapng: packet %d: %w", n+1, err)
-		}
-		n++
-		nums[i] = n
 	}
-	if err := nw.Flush(); err != nil {
-		return nil, fmt.Errorf("pcapng: %w", err)
-	}
-	return nums, nil
+	return nums, nw.Flush()
 }
 
 // describe writes a point as "meshtrace node=node0 netns=ingress_sbox
