@@ -58,8 +58,8 @@ type Options struct {
 	// KeepData keeps every frame's bytes (for --pcap).
 	KeepData bool
 	// Tee, when set, sees every frame as it is handed out, in time order,
-	// with its bytes (KeepData is then implied): a stream of the capture
-	// as it goes (pcapio.NgWriter: Wireshark reading from a pipe).
+	// with its bytes: a stream of the capture as it goes
+	// (pcapio.NgWriter: Wireshark reading from a pipe).
 	Tee func(f *trace.Frame, data []byte)
 	// MaxFrames bounds memory (default 2,000,000 frames).
 	MaxFrames int
@@ -123,7 +123,6 @@ func Open(plan *trace.CapturePlan, op Opener, o Options) (*Live, error) {
 	if o.Reorder <= 0 {
 		o.Reorder = 100 * time.Millisecond
 	}
-	o.KeepData = o.KeepData || o.Tee != nil
 	l := &Live{o: o, points: plan.Points, in: make(chan captured, 4096), closed: make(chan struct{}), stopCh: make(chan struct{})}
 	l.stats = make([]trace.PointStat, len(plan.Points))
 	for i, p := range plan.Points {
@@ -197,7 +196,7 @@ func (l *Live) read(s *sock, readyAt int64) {
 			continue
 		}
 		c.f.Point, c.f.Dir, c.f.TS = int32(s.point), s.dir, t
-		if l.o.KeepData {
+		if l.o.KeepData || l.o.Tee != nil {
 			c.data = append([]byte(nil), data...)
 		}
 		select {
