@@ -117,6 +117,12 @@ type LPacket struct {
 	first  int64
 	last   int64
 	conn   *Conn
+	// same links the packets in flight with the same key (the
+	// correlator's table holds the first).
+	same *LPacket
+	// buf holds the first sightings (a packet is mostly seen at a few
+	// points), so that a packet is one allocation.
+	buf [2]Frame
 }
 
 // First and Last are the times of the first and last sighting.
@@ -141,6 +147,7 @@ type Conn struct {
 	seq      int64
 	last     int64
 	tuples   []Tuple
+	tupBuf   [3]Tuple // tuples' first ones: a connection has a few
 	hasSYN   bool
 	synSeq   uint32
 	fins     uint8
@@ -168,7 +175,7 @@ func (c *Conn) Last() int64 { return c.last }
 // in capture time. Its memory is that of the connections in flight.
 type Correlator struct {
 	o       Options
-	open    map[Key][]*LPacket
+	open    map[Key]*LPacket // the packets in flight by key (linked by same)
 	byTuple map[Tuple]*Conn
 	live    []*Conn // in flight, in creation order (merged and finished ones are swept out)
 	done    []*Conn // ended, oriented, not yet taken
@@ -189,7 +196,7 @@ func (c *Correlator) Completed() int { return c.completed }
 // NewCorrelator returns an empty correlator.
 func NewCorrelator(o Options) *Correlator {
 	o = o.withDefaults()
-	return &Correlator{o: o, open: map[Key][]*LPacket{}, byTuple: map[Tuple]*Conn{}}
+	return &Correlator{o: o, open: map[Key]*LPacket{}, byTuple: map[Tuple]*Conn{}}
 }
 
 // Now is the capture time the correlator has reached.
@@ -222,11 +229,11 @@ func (c *Correlator) Add(f *Frame) {
 		c.now = f.TS
 	}
 	k := KeyOf(&f.Pkt)
-	cands := c.open[k]
+	head := c.open[k]
 	var best *LPacket
 	bestScore := -1
 	w := int64(c.o.Window)
-	for _, lp := range cands {
+	for lp := head; lp != nil; lp = lp.same {
 		if f.TS-lp.last > w || holdsSame(lp, f) {
 			continue
 		}
@@ -235,8 +242,17 @@ func (c *Correlator) Add(f *Frame) {
 		}
 	}
 	if best == nil {
-		best = &LPacket{Key: k, first: f.TS, last: f.TS, Frames: make([]Frame, 0, 2)}
-		c.open[k] = append(cands, best)
+		best = &LPacket{Key: k, first: f.TS, last: f.TS}
+		best.Frames = best.buf[:0]
+		if head == nil {
+			c.open[k] = best
+		} else { // at the end: the candidates stay in the order they came
+			last := head
+			for last.same != nil {
+				last = last.same
+			}
+			last.same = best
+		}
 	}
 	best.Frames = append(best.Frames, *f)
 	if n := len(best.Frames); n > 1 && f.TS < best.Frames[n-2].TS {
@@ -263,6 +279,7 @@ func (c *Correlator) link(lp *LPacket, f *Frame) {
 			c.attach(other, lp)
 		} else {
 			nc := &Conn{Proto: lp.Key.Proto, Request: -1, Reply: -1, seq: c.seq}
+			nc.tuples = nc.tupBuf[:0]
 			c.seq++
 			c.live = append(c.live, nc)
 			c.attach(nc, lp)
@@ -482,14 +499,20 @@ func (c *Correlator) finish(cn *Conn) {
 		c.closedN--
 	}
 	for _, lp := range cn.Packets {
-		cs := c.open[lp.Key]
-		if len(cs) == 1 && cs[0] == lp {
+		switch head := c.open[lp.Key]; {
+		case head == lp && lp.same == nil:
 			delete(c.open, lp.Key)
-			continue
+		case head == lp:
+			c.open[lp.Key] = lp.same
+		case head != nil:
+			for p := head; p.same != nil; p = p.same {
+				if p.same == lp {
+					p.same = lp.same
+					break
+				}
+			}
 		}
-		if i := slices.Index(cs, lp); i >= 0 {
-			c.open[lp.Key] = slices.Delete(cs, i, i+1)
-		}
+		lp.same = nil
 	}
 	for _, t := range cn.tuples {
 		if c.byTuple[t] == cn {

@@ -24,18 +24,30 @@ type Analysis struct {
 	// first request's and reply's are always in Hops and ReplyHops).
 	PacketHops bool
 
-	labels []string // Points' labels, made once
+	labels []string // Points' labels, made once, and with each direction
+	dirs   [][3]string
 }
 
 // label is a point's Label against the primary node.
 func (a *Analysis) label(p int32) string {
 	if len(a.labels) != len(a.Points) {
-		a.labels = a.labels[:0]
+		a.labels, a.dirs = a.labels[:0], a.dirs[:0]
 		for _, pt := range a.Points {
-			a.labels = append(a.labels, pt.Label(a.Env.Primary()))
+			l := pt.Label(a.Env.Primary())
+			a.labels = append(a.labels, l)
+			a.dirs = append(a.dirs, [3]string{l + " " + DirUnknown.String(), l + " " + DirIn.String(), l + " " + DirOut.String()})
 		}
 	}
 	return a.labels[p]
+}
+
+// labelDir is "label dir" (a packet's last sighting).
+func (a *Analysis) labelDir(p int32, d Dir) string {
+	a.label(p)
+	if d > DirOut {
+		return a.labels[p] + " " + d.String()
+	}
+	return a.dirs[p][d]
 }
 
 // NsKey keys a namespace of a node in Analysis.Conntrack and IPVS.
@@ -75,12 +87,15 @@ func (a *Analysis) Flow(id int, c *Conn, ended bool) Flow {
 		fl.ReplyHops = a.hops(rep)
 	}
 	fl.Backend = a.backend(c, req, rep)
-	done := map[string]Rewrite{}
+	var done map[string]Rewrite // made when a request is rewritten
 	if req != nil {
-		fl.Rewrites = append(fl.Rewrites, a.rewrites(req, false, done)...)
+		var rw []Rewrite
+		rw, done = a.rewrites(req, false, done)
+		fl.Rewrites = append(fl.Rewrites, rw...)
 	}
 	if rep != nil {
-		fl.Rewrites = append(fl.Rewrites, a.rewrites(rep, true, done)...)
+		rw, _ := a.rewrites(rep, true, done)
+		fl.Rewrites = append(fl.Rewrites, rw...)
 	}
 	fl.Conntrack = a.conntrackFor(c)
 	fl.IPVS = a.ipvsFor(c)
@@ -140,7 +155,7 @@ func (a *Analysis) packetSum(lp *LPacket) PacketSum {
 		ps.Dir = "reply"
 	}
 	lf := &lp.Frames[len(lp.Frames)-1]
-	ps.LastSeen = a.label(lf.Point) + " " + lf.Dir.String()
+	ps.LastSeen = a.labelDir(lf.Point, lf.Dir)
 	return ps
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -40,6 +42,7 @@ flows read before the error are printed).`,
 			if q.Proto != "" && q.Proto != "tcp" && q.Proto != "udp" {
 				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
 			}
+			replayGC()
 			events, err := openReplay(cmd.Context(), src, files, q, live || src.from != "" || src.meshName != "",
 				trace.ReplayOptions{Proto: q.Proto, Port: q.Port, PacketHops: packets})
 			if err != nil {
@@ -94,4 +97,18 @@ func replayEnv(ctx context.Context, src sourceFlags, fs *pcapio.Files, q topolog
 	}
 	env, _, err := loadEnv(ctx, src, q)
 	return env, err
+}
+
+// replayGC lets the collector run less often during a replay: the live
+// heap is small (the flows in flight) and the garbage plenty (each flow's
+// explanation, once written), so the default's collection every doubling
+// costs a quarter of the time. A soft memory limit keeps the peak bounded;
+// GOGC and GOMEMLIMIT in the environment win.
+func replayGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(256 << 20)
+	}
 }
