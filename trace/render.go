@@ -157,9 +157,9 @@ func appendFlow(b []byte, f *Flow) []byte {
 	b = append(b, "  "...)
 	b = append(b, be...)
 	b = append(b, "  ["...)
-	b = append(b, map[bool]string{true: "complete", false: "incomplete"}[f.Complete]...)
+	b = append(b, pick(f.Complete, "complete", "incomplete")...)
 	b = append(b, ", "...)
-	b = append(b, map[bool]string{true: "answered", false: "NOT answered"}[f.Answered]...)
+	b = append(b, pick(f.Answered, "answered", "NOT answered")...)
 	b = append(b, "]\n"...)
 	for _, p := range f.Packets {
 		if p.Dir == "request" {
@@ -203,7 +203,12 @@ func appendFlow(b []byte, f *Flow) []byte {
 	b = append(b, "  packets (dir flags(len)@hops):"...)
 	for _, p := range f.Packets {
 		b = append(b, ' ')
-		b = append(b, map[string]string{"request": ">", "reply": "<"}[p.Dir]...)
+		switch p.Dir {
+		case "request":
+			b = append(b, '>')
+		case "reply":
+			b = append(b, '<')
+		}
 		b = append(b, ' ')
 		b = append(b, esc(p.Flags)...)
 		b = append(b, '(')
@@ -227,13 +232,25 @@ func appendFlow(b []byte, f *Flow) []byte {
 	return b
 }
 
+func pick(c bool, yes, no string) string {
+	if c {
+		return yes
+	}
+	return no
+}
+
 // appendHops appends a hop table: number, where, direction, addresses,
 // the delta from the previous hop, the VXLAN header. It is laid out as
 // table does, without building the cells: hop tables are most of
 // replay's output.
 func appendHops(b []byte, hops []Hop) []byte {
 	type row struct{ node, netns, ifname, dir, src, dst, encap string }
-	rows := make([]row, len(hops))
+	var small [16]row // most tables: no allocation
+	rows := small[:0]
+	if len(hops) > len(small) {
+		rows = make([]row, 0, len(hops))
+	}
+	rows = rows[:len(hops)]
 	// the header's widths: "    #", "hop", "dir", "src", "dst", "+us"
 	w := [6]int{5, 3, 3, 3, 3, 3}
 	for i, h := range hops {
@@ -289,14 +306,27 @@ func cell(b []byte, s string, w int) []byte {
 	return spaces(append(b, s...), w+2-runes(s))
 }
 
+// blanks pads cells.
+const blanks = "                                                                "
+
 func spaces(b []byte, n int) []byte {
-	for ; n > 0; n-- {
-		b = append(b, ' ')
+	for n > len(blanks) {
+		b, n = append(b, blanks...), n-len(blanks)
+	}
+	if n > 0 {
+		b = append(b, blanks[:n]...)
 	}
 	return b
 }
 
-func runes(s string) int { return utf8.RuneCountInString(s) }
+func runes(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return utf8.RuneCountInString(s)
+		}
+	}
+	return len(s)
+}
 
 func digits(n int64) int {
 	d := 1
