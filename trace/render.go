@@ -3,9 +3,9 @@ package trace
 import (
 	"encoding/json"
 	"errors"
-	"iter"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -83,6 +83,7 @@ func (t *TextWriter) Flow(f *Flow) error {
 	}
 	return t.ew.err
 }
+
 // Summary writes what the trace saw (flows: how many were written), the
 // probes, the points that failed or dropped, the notes and the error.
 func (t *TextWriter) Summary(r *Result, flows int) error {

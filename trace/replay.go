@@ -13,7 +13,7 @@ type ReplayOptions struct {
 	// PacketHops lists every packet's sightings, not only the first
 	// request's and reply's.
 	PacketHops bool
-	// Updates reports flows in flight (a live view of a replay).
+	// Options tune correlation (ServerPorts are the plan's and Port).
 	Options Options
 }
 
