@@ -120,6 +120,10 @@ type LPacket struct {
 	// same links the packets in flight with the same key (the
 	// correlator's table holds the first).
 	same *LPacket
+	// behind: another packet with the key is first in the table.
+	behind bool
+	// tuple is the canonical tuple of the last sighting, linked already.
+	tuple Tuple
 	// buf holds the first sightings (a packet is mostly seen at a few
 	// points), so that a packet is one allocation.
 	buf [2]Frame
@@ -184,6 +188,7 @@ type Correlator struct {
 	seq     int64
 	sweepAt int64
 	closedN int
+	lastLP  *LPacket // the packet of the last frame
 	// completed counts the connections that closed complete (TCP: SYN,
 	// then FIN both ways or a RST; UDP: request and answer).
 	completed int
@@ -229,7 +234,14 @@ func (c *Correlator) Add(f *Frame) {
 		c.now = f.TS
 	}
 	k := KeyOf(&f.Pkt)
-	head := c.open[k]
+	// A packet's sightings mostly come one after the other: the last
+	// packet is the one, unless another has its key.
+	var head *LPacket
+	if l := c.lastLP; l != nil && l.Key == k && l.same == nil && !l.behind && l.conn != nil && !l.conn.finished {
+		head = l
+	} else {
+		head = c.open[k]
+	}
 	var best *LPacket
 	bestScore := -1
 	w := int64(c.o.Window)
@@ -252,9 +264,17 @@ func (c *Correlator) Add(f *Frame) {
 				last = last.same
 			}
 			last.same = best
+			best.behind = true
 		}
 	}
+	if len(best.Frames) == cap(best.Frames) {
+		// past the first two, a packet is seen at a dozen points or so
+		grown := make([]Frame, len(best.Frames), max(16, 2*cap(best.Frames)))
+		copy(grown, best.Frames)
+		best.Frames = grown
+	}
 	best.Frames = append(best.Frames, *f)
+	c.lastLP = best
 	if n := len(best.Frames); n > 1 && f.TS < best.Frames[n-2].TS {
 		slices.SortStableFunc(best.Frames, func(a, b Frame) int { return cmp.Compare(a.TS, b.TS) })
 	}
@@ -272,6 +292,12 @@ func (c *Correlator) Add(f *Frame) {
 // use (port reuse).
 func (c *Correlator) link(lp *LPacket, f *Frame) {
 	t := TupleOf(&f.Pkt).canon()
+	if lp.conn != nil && t == lp.tuple && len(lp.Frames) > 1 {
+		// seen at the previous hop with these addresses: linked then
+		c.touch(lp, f)
+		return
+	}
+	lp.tuple = t
 	other := c.byTuple[t]
 	switch {
 	case lp.conn == nil:
@@ -296,6 +322,12 @@ func (c *Correlator) link(lp *LPacket, f *Frame) {
 			c.own(lp.conn, t)
 		}
 	}
+	c.touch(lp, f)
+}
+
+// touch notes a sighting on the packet's connection: its time, and an
+// answer that closes a UDP exchange.
+func (c *Correlator) touch(lp *LPacket, f *Frame) {
 	cn := lp.conn
 	cn.last = max(cn.last, f.TS)
 	cn.dirty = true
@@ -456,17 +488,17 @@ func (c *Correlator) sweep() {
 	}
 }
 
-// evict ends the n connections (of those sel selects) silent longest.
+// evict ends n connections (of those sel selects), the first seen first
+// (the live list is in that order: about the silent longest).
 func (c *Correlator) evict(n int, sel func(*Conn) bool) {
-	var cs []*Conn
 	for _, cn := range c.live {
-		if sel(cn) {
-			cs = append(cs, cn)
+		if n == 0 {
+			break
 		}
-	}
-	slices.SortFunc(cs, func(a, b *Conn) int { return cmp.Compare(a.last, b.last) })
-	for _, cn := range cs[:min(n, len(cs))] {
-		c.finish(cn)
+		if !cn.finished && cn.merged == nil && sel(cn) {
+			c.finish(cn)
+			n--
+		}
 	}
 	keep := c.live[:0]
 	for _, cn := range c.live {
@@ -504,6 +536,7 @@ func (c *Correlator) finish(cn *Conn) {
 			delete(c.open, lp.Key)
 		case head == lp:
 			c.open[lp.Key] = lp.same
+			lp.same.behind = false
 		case head != nil:
 			for p := head; p.same != nil; p = p.same {
 				if p.same == lp {
@@ -604,8 +637,13 @@ func orient(c *Conn, serverPorts []uint16) {
 	// NAT), so a slice.
 	var fwd []Tuple
 	learn := func(lp *LPacket) {
+		var prev Tuple
 		for i := range lp.Frames {
 			t := TupleOf(&lp.Frames[i].Pkt)
+			if i > 0 && t == prev { // the hops between two NATs
+				continue
+			}
+			prev = t
 			if lp.Reply {
 				t = t.Reverse()
 			}
