@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/meshtrace/meshtrace/internal/testutil"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 // The mesh tests run the meshtrace binary end to end: mesh up, trace,
@@ -83,13 +84,13 @@ func meshUp(t *testing.T, services ...string) (string, *meshState) {
 	return name, &st
 }
 
-func traceJSON(t *testing.T, wantCode int, args ...string) *Result {
+func traceJSON(t *testing.T, wantCode int, args ...string) *trace.Result {
 	t.Helper()
 	out, code := run(t, append(args, "-o", "json")...)
 	if code != wantCode {
 		t.Errorf("meshtrace %s: exit %d, want %d", strings.Join(args, " "), code, wantCode)
 	}
-	var r Result
+	var r trace.Result
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("meshtrace %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -99,7 +100,7 @@ func traceJSON(t *testing.T, wantCode int, args ...string) *Result {
 
 // checkRemote checks a flow served on node1: it crossed VXLAN, seen on
 // both nodes' uplinks encapsulated, and reached node1's task.
-func checkRemote(t *testing.T, f Flow) {
+func checkRemote(t *testing.T, f trace.Flow) {
 	t.Helper()
 	var encap, node1 bool
 	for _, h := range f.Hops {

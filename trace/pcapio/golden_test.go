@@ -1,38 +1,26 @@
-package trace
+package pcapio
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/meshtrace/meshtrace/source"
-	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of fixtures/captures/golden")
 
-// bundleEnv reads a recorded bundle as a one-node source.
-func bundleEnv(t *testing.T, dir, proto string, port int) *Env {
-	t.Helper()
-	m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := topology.FindPath(m, topology.Query{Proto: proto, Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Unnamed, as `replay --from DIR` has it: the capture names the node.
-	return &Env{Proto: proto, Port: port, Nodes: []*Node{{Model: m, Path: p, Addr: NodeAddr(m)}}}
-}
-
 // TestGolden replays the recorded captures of fixtures/captures (see its
 // README) and compares the JSON and text with the golden files.
 func TestGolden(t *testing.T) {
+	// From trace/, as the golden files were recorded: the source names
+	// the bundle by its path.
+	t.Chdir("..")
+	const fixtureDir = "../fixtures/captures"
 	eth, _ := filepath.Glob(filepath.Join(fixtureDir, "*-eth0.pcap"))
 	if len(eth) != 1 {
 		t.Fatalf("want one *-eth0.pcap fixture, have %v", eth)
@@ -57,7 +45,7 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var env *Env
+			var env *trace.Env
 			if tc.bundle != "" {
 				env = bundleEnv(t, filepath.Join(fixtureDir, tc.bundle), tc.proto, tc.port)
 			}
@@ -65,7 +53,7 @@ func TestGolden(t *testing.T) {
 			for _, f := range tc.files {
 				files = append(files, filepath.Join(fixtureDir, f))
 			}
-			res, err := Replay(files, env, ReplayOptions{})
+			res, err := Replay(files, env, trace.ReplayOptions{})
 			if tc.wantErr == "" && err != nil {
 				t.Fatal(err)
 			}
@@ -73,10 +61,10 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
 			var j, txt bytes.Buffer
-			if err := WriteJSON(&j, res); err != nil {
+			if err := trace.WriteJSON(&j, res); err != nil {
 				t.Fatal(err)
 			}
-			if err := WriteText(&txt, res); err != nil {
+			if err := trace.WriteText(&txt, res); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, tc.name+".json", j.Bytes())
@@ -87,7 +75,7 @@ func TestGolden(t *testing.T) {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join(fixtureDir, "golden", name)
+	path := filepath.Join("../fixtures/captures", "golden", name)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -102,7 +90,7 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Fatalf("%v (record with -update)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./trace -run TestGolden -update to accept):\n%s", name, firstDiff(string(want), string(got)))
+		t.Errorf("%s differs from the golden file (go test ./trace/pcapio -run TestGolden -update to accept):\n%s", name, firstDiff(string(want), string(got)))
 	}
 }
 
@@ -117,7 +105,7 @@ func firstDiff(a, b string) string {
 			y = bl[i]
 		}
 		if x != y {
-			return "line " + itoa(uint16(i+1)) + ":\n- " + x + "\n+ " + y
+			return "line " + strconv.Itoa(i+1) + ":\n- " + x + "\n+ " + y
 		}
 	}
 	return ""

@@ -1,17 +1,25 @@
-package trace
+package pcapio
 
 import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/meshtrace/meshtrace/trace"
 )
+
+// snapLen is the snap length written (the capture filter keeps all of a
+// packet).
+const snapLen = 262144
 
 // descPrefix starts the description of every interface block trace
 // writes; replay reads the node back from it.
@@ -20,18 +28,45 @@ const descPrefix = "meshtrace"
 // Capture is a set of frames with their points, raw bytes (for writing)
 // and link type (Ethernet for live captures).
 type Capture struct {
-	Points []Point
-	Frames []Frame
+	Points []trace.Point
+	Frames []trace.Frame
 	Data   [][]byte // Data[i] is Frames[i]'s bytes; nil when not kept
 }
 
-// WritePcapng writes the frames as pcapng: one interface block per point,
-// named by Point.Label ("ingress_sbox/eth1"), the direction in each
-// packet's flags and a comment naming its flow and hop. comments[i] goes
-// with Frames[i] (may be nil). Frames must be in time order. It returns
-// each frame's packet number in the file.
-func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]int, error) {
-	if len(c.Points) == 0 {
+// Sort orders frames (and their bytes) by time.
+func (c *Capture) Sort() {
+	idx := make([]int, len(c.Frames))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return c.Frames[idx[i]].TS < c.Frames[idx[j]].TS })
+	frames := make([]trace.Frame, len(c.Frames))
+	for i, j := range idx {
+		frames[i] = c.Frames[j]
+	}
+	c.Frames = frames
+	if len(c.Data) == len(idx) {
+		data := make([][]byte, len(idx))
+		for i, j := range idx {
+			data[i] = c.Data[j]
+		}
+		c.Data = data
+	}
+}
+
+// NgWriter writes frames as pcapng as they come: one interface block per
+// point, named by Point.Label ("ingress_sbox/eth1"), each packet with its
+// direction in its flags and, when given, a comment. It is what --pcap
+// writes (at the end, with the comments naming each frame's flow and
+// hop), and what a stream to Wireshark can write frame by frame.
+type NgWriter struct {
+	nw *pcapgo.NgWriter
+	n  int
+}
+
+// NewNgWriter writes the section and interface blocks of points.
+func NewNgWriter(w io.Writer, primary string, points []trace.Point) (*NgWriter, error) {
+	if len(points) == 0 {
 		return nil, fmt.Errorf("pcapng: no capture points")
 	}
 	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
@@ -39,7 +74,7 @@ func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]
 		Comment: "meshtrace trace: one interface per (node, netns, interface)",
 	}}
 	var nw *pcapgo.NgWriter
-	for i, p := range c.Points {
+	for i, p := range points {
 		intf := pcapgo.NgInterface{
 			Name:                p.Label(primary),
 			Description:         describe(p),
@@ -58,42 +93,67 @@ func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]
 			return nil, fmt.Errorf("pcapng: interface %s: %w", intf.Name, err)
 		}
 	}
+	return &NgWriter{nw: nw}, nil
+}
+
+// Write writes one frame's bytes (Ethernet) and returns its number in the
+// file.
+func (w *NgWriter) Write(f *trace.Frame, data []byte, comment string) (int, error) {
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, f.TS), CaptureLength: len(data), Length: len(data), InterfaceIndex: int(f.Point)}
+	var po pcapgo.NgPacketOptions
+	flags := pcapgo.NgEpbFlags{}
+	switch f.Dir {
+	case trace.DirIn:
+		flags.Direction = pcapgo.NgEpbFlagDirectionInbound
+	case trace.DirOut:
+		flags.Direction = pcapgo.NgEpbFlagDirectionOutbound
+	}
+	po.Flags = &flags
+	if comment != "" {
+		po.Comments = []string{comment}
+	}
+	if err := w.nw.WritePacketWithOptions(ci, data, po); err != nil {
+		return 0, fmt.Errorf("pcapng: packet %d: %w", w.n+1, err)
+	}
+	w.n++
+	return w.n, nil
+}
+
+// Flush writes what is buffered.
+func (w *NgWriter) Flush() error {
+	if err := w.nw.Flush(); err != nil {
+		return fmt.Errorf("pcapng: %w", err)
+	}
+	return nil
+}
+
+// WritePcapng writes a capture as pcapng (NgWriter): comments[i] goes
+// with Frames[i] (may be nil). Frames must be in time order. It returns
+// each frame's packet number in the file.
+func WritePcapng(w io.Writer, primary string, c *Capture, comments []string) ([]int, error) {
+	nw, err := NewNgWriter(w, primary, c.Points)
+	if err != nil {
+		return nil, err
+	}
 	nums := make([]int, len(c.Frames))
-	n := 0
 	for i := range c.Frames {
-		f := &c.Frames[i]
 		if i >= len(c.Data) || c.Data[i] == nil {
 			continue
 		}
-		data := c.Data[i]
-		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, f.TS), CaptureLength: len(data), Length: len(data), InterfaceIndex: int(f.Point)}
-		var po pcapgo.NgPacketOptions
-		flags := pcapgo.NgEpbFlags{}
-		switch f.Dir {
-		case DirIn:
-			flags.Direction = pcapgo.NgEpbFlagDirectionInbound
-		case DirOut:
-			flags.Direction = pcapgo.NgEpbFlagDirectionOutbound
+		comment := ""
+		if i < len(comments) {
+			comment = comments[i]
 		}
-		po.Flags = &flags
-		if i < len(comments) && comments[i] != "" {
-			po.Comments = []string{comments[i]}
+		if nums[i], err = nw.Write(&c.Frames[i], c.Data[i], comment); err != nil {
+			return nil, err
 		}
-		if err := nw.WritePacketWithOptions(ci, data, po); err != nil {
-			return nil, fmt.Errorf("pcapng: packet %d: %w", n+1, err)
-		}
-		n++
-		nums[i] = n
 	}
-	if err := nw.Flush(); err != nil {
-		return nil, fmt.Errorf("pcapng: %w", err)
-	}
-	return nums, nil
+	return nums, nw.Flush()
 }
 
 // describe writes a point as "meshtrace node=node0 netns=ingress_sbox
 // ifname=eth1 role=sandbox-gw".
-func describe(p Point) string {
+func describe(p trace.Point) string {
 	s := descPrefix
 	for _, kv := range [][2]string{{"node", p.Node}, {"netns", p.Netns}, {"ifname", p.Ifname}, {"role", p.Role}} {
 		if kv[1] != "" {
@@ -105,7 +165,7 @@ func describe(p Point) string {
 
 // parseDescription reads describe's output back (ok false for a
 // description trace did not write).
-func parseDescription(d string) (p Point, ok bool) {
+func parseDescription(d string) (p trace.Point, ok bool) {
 	f := strings.Fields(d)
 	if len(f) == 0 || f[0] != descPrefix {
 		return p, false
@@ -126,25 +186,25 @@ func parseDescription(d string) (p Point, ok bool) {
 	return p, p.Netns != "" && p.Ifname != ""
 }
 
-// FrameComments names each frame's flow and hop, for the pcapng comments.
-func FrameComments(c *Capture, conns []*Conn, primary string) []string {
-	out := make([]string, len(c.Frames))
-	for ci, cn := range conns {
-		flow := fmt.Sprintf("flow %d %s %s -> %s", ci+1, ProtoName(cn.Proto),
-			endpoint(cn.Client.Src, cn.Client.SPort), endpoint(cn.Client.Dst, cn.Client.DPort))
-		for _, lp := range cn.Packets {
-			dir := "request"
-			if lp.Reply {
-				dir = "reply"
-			}
-			for h, fi := range lp.Frames {
-				f := &c.Frames[fi]
-				out[fi] = fmt.Sprintf("%s: %s %s hop %d/%d at %s %s", flow, dir, FlagString(lp.Key.Proto, lp.Key.Flags),
-					h+1, len(lp.Frames), c.Points[f.Point].Label(primary), f.Dir)
+// Comments names the flow and hop of each frame of c, flow number id, in
+// comments[frame.Num-1] (the pcapng comments; Num is the frame's place
+// in the written file).
+func Comments(comments []string, id int, c *trace.Conn, points []trace.Point, primary string) {
+	flow := fmt.Sprintf("flow %d %s %s -> %s", id, trace.ProtoName(c.Proto),
+		netip.AddrPortFrom(c.Client.Src.Addr(), c.Client.SPort), netip.AddrPortFrom(c.Client.Dst.Addr(), c.Client.DPort))
+	for _, lp := range c.Packets {
+		dir := "request"
+		if lp.Reply {
+			dir = "reply"
+		}
+		for h := range lp.Frames {
+			f := &lp.Frames[h]
+			if i := int(f.Num) - 1; i >= 0 && i < len(comments) {
+				comments[i] = fmt.Sprintf("%s: %s %s hop %d/%d at %s %s", flow, dir, trace.FlagString(lp.Key.Proto, lp.Key.Flags),
+					h+1, len(lp.Frames), points[f.Point].Label(primary), f.Dir)
 			}
 		}
 	}
-	return out
 }
 
 // maxBlock is the longest pcapng block replay accepts: a packet block

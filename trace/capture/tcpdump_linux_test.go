@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/trace/pcapio"
 )
 
 // tcpdump runs a real tcpdump inside a namespace, writing file, until stop
@@ -108,15 +110,15 @@ func waitFINs(timeout time.Duration, want map[string]int) {
 
 // countFINs counts FIN segments in a (possibly still growing) pcap file.
 func countFINs(file string) int {
-	return countTCPIf(file, func(f *Frame) bool { return f.Pkt.Flags&FlagFIN != 0 })
+	return countTCPIf(file, func(f *trace.Frame) bool { return f.Pkt.Flags&trace.FlagFIN != 0 })
 }
 
 // countTCP counts the TCP frames of a pcap file.
 func countTCP(file string) int {
-	return countTCPIf(file, func(*Frame) bool { return true })
+	return countTCPIf(file, func(*trace.Frame) bool { return true })
 }
 
-func countTCPIf(file string, keep func(*Frame) bool) int {
+func countTCPIf(file string, keep func(*trace.Frame) bool) int {
 	fh, err := os.Open(file)
 	if err != nil {
 		return 0
@@ -132,8 +134,8 @@ func countTCPIf(file string, keep func(*Frame) bool) int {
 		if err != nil {
 			return n
 		}
-		var f Frame
-		if Decode(int(r.LinkType()), data, &f) == nil && f.Pkt.Proto == 6 && keep(&f) {
+		var f trace.Frame
+		if trace.Decode(int(r.LinkType()), data, &f) == nil && f.Pkt.Proto == 6 && keep(&f) {
 			n++
 		}
 	}
@@ -176,7 +178,7 @@ func TestReplayTcpdumpWorld(t *testing.T) {
 
 	for _, kind := range []string{"sll2", "sll"} {
 		t.Run(kind, func(t *testing.T) {
-			res, err := Replay([]string{files[kind]}, env, ReplayOptions{})
+			res, err := pcapio.Replay([]string{files[kind]}, env, trace.ReplayOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +223,7 @@ func TestReplayTcpdumpWorld(t *testing.T) {
 	}
 
 	t.Run("several files", func(t *testing.T) {
-		res, err := Replay([]string{files["sll2"], files["eth"]}, env, ReplayOptions{Port: 8080})
+		res, err := pcapio.Replay([]string{files["sll2"], files["eth"]}, env, trace.ReplayOptions{Port: 8080})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"net/netip"
@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/net/bpf"
 
+	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/trace/synth"
 )
 
@@ -29,8 +30,8 @@ func withOptions(f []byte) []byte {
 }
 
 func TestFilterProgram(t *testing.T) {
-	tcp := FilterSpec{Proto: ProtoTCP, Ports: []uint16{8080, 80}, VXLAN: true}
-	udp := FilterSpec{Proto: ProtoUDP, Ports: []uint16{5353, 53}}
+	tcp := trace.FilterSpec{Proto: trace.ProtoTCP, Ports: []uint16{8080, 80}, VXLAN: true}
+	udp := trace.FilterSpec{Proto: trace.ProtoUDP, Ports: []uint16{5353, 53}}
 	frag := frame(synth.TCP, "10.0.0.2:4000", "10.0.0.7:8080")
 	frag[14+6] = 0x20 // MF, offset 0 would pass; set offset 1:
 	frag[14+7] = 0x01
@@ -38,7 +39,7 @@ func TestFilterProgram(t *testing.T) {
 	arp[12], arp[13] = 0x08, 0x06
 	tests := []struct {
 		name string
-		spec FilterSpec
+		spec trace.FilterSpec
 		pkt  []byte
 		want bool
 	}{
@@ -49,7 +50,7 @@ func TestFilterProgram(t *testing.T) {
 		{"vxlan inner tcp 8080", tcp, vxlanWrap(frame(synth.TCP, "10.0.0.2:40000", "10.0.0.7:8080")), true},
 		{"vxlan inner tcp 22", tcp, vxlanWrap(frame(synth.TCP, "10.0.0.2:40000", "10.0.0.7:22")), false},
 		{"vxlan inner udp", tcp, vxlanWrap(frame(synth.UDP, "10.0.0.2:40000", "10.0.0.7:8080")), false},
-		{"vxlan not wanted", FilterSpec{Proto: ProtoTCP, Ports: []uint16{8080}}, vxlanWrap(frame(synth.TCP, "10.0.0.2:40000", "10.0.0.7:8080")), false},
+		{"vxlan not wanted", trace.FilterSpec{Proto: trace.ProtoTCP, Ports: []uint16{8080}}, vxlanWrap(frame(synth.TCP, "10.0.0.2:40000", "10.0.0.7:8080")), false},
 		{"ip options", tcp, withOptions(frame(synth.TCP, "10.0.0.2:40000", "10.0.0.7:8080")), true},
 		{"fragment", tcp, frag, false},
 		{"arp", tcp, arp, false},
@@ -57,12 +58,12 @@ func TestFilterProgram(t *testing.T) {
 		{"udp sport", udp, frame(synth.UDP, "10.0.0.8:53", "10.0.0.2:40000"), true},
 		{"udp other", udp, frame(synth.UDP, "10.0.0.8:54", "10.0.0.2:40000"), false},
 		{"tcp on udp filter", udp, frame(synth.TCP, "10.0.0.8:53", "10.0.0.2:40000"), false},
-		{"udp vxlan inner", FilterSpec{Proto: ProtoUDP, Ports: []uint16{53}, VXLAN: true}, vxlanWrap(frame(synth.UDP, "10.0.0.2:40000", "10.0.0.7:53")), true},
+		{"udp vxlan inner", trace.FilterSpec{Proto: trace.ProtoUDP, Ports: []uint16{53}, VXLAN: true}, vxlanWrap(frame(synth.UDP, "10.0.0.2:40000", "10.0.0.7:53")), true},
 		{"short", tcp, []byte{1, 2, 3}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prog, err := tt.spec.Program(DirUnknown)
+			prog, err := Program(tt.spec, trace.DirUnknown)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,9 +83,9 @@ func TestFilterProgram(t *testing.T) {
 }
 
 func TestFilterDirection(t *testing.T) {
-	s := FilterSpec{Proto: ProtoTCP, Ports: []uint16{8080}}
-	for _, dir := range []Dir{DirIn, DirOut} {
-		prog, err := s.Program(dir)
+	s := trace.FilterSpec{Proto: trace.ProtoTCP, Ports: []uint16{8080}}
+	for _, dir := range []trace.Dir{trace.DirIn, trace.DirOut} {
+		prog, err := Program(s, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,15 +97,15 @@ func TestFilterDirection(t *testing.T) {
 			t.Fatalf("%s: second instruction %v, want a test for PACKET_OUTGOING", dir, prog[1])
 		}
 		// out: continue when outgoing, in: continue when not.
-		if dir == DirOut && (j.SkipTrue != 0 || j.SkipFalse == 0) || dir == DirIn && (j.SkipTrue == 0 || j.SkipFalse != 0) {
+		if dir == trace.DirOut && (j.SkipTrue != 0 || j.SkipFalse == 0) || dir == trace.DirIn && (j.SkipTrue == 0 || j.SkipFalse != 0) {
 			t.Errorf("%s: jump %+v goes the wrong way", dir, j)
 		}
-		if _, err := s.Assemble(dir); err != nil {
+		if _, err := Assemble(s, dir); err != nil {
 			t.Errorf("%s: %v", dir, err)
 		}
 	}
-	for _, bad := range []FilterSpec{{Proto: 1, Ports: []uint16{1}}, {Proto: ProtoTCP}, {Proto: ProtoTCP, Ports: make([]uint16, 61)}} {
-		if _, err := bad.Program(DirIn); err == nil {
+	for _, bad := range []trace.FilterSpec{{Proto: 1, Ports: []uint16{1}}, {Proto: trace.ProtoTCP}, {Proto: trace.ProtoTCP, Ports: make([]uint16, 61)}} {
+		if _, err := Program(bad, trace.DirIn); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}

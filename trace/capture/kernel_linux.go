@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 // Kernel reads conntrack (inspect's reader) and /proc/net/ip_vs_conn,
@@ -34,7 +35,7 @@ func (k Kernel) Conntrack(netnsPath string) ([]topology.Conntrack, error) {
 
 // IPVSConns implements Tables: nil without an error when the kernel has no
 // IPVS.
-func (Kernel) IPVSConns(netnsPath string) ([]IPVSConn, error) {
+func (Kernel) IPVSConns(netnsPath string) ([]trace.IPVSConn, error) {
 	var b []byte
 	err := netnsx.Do(netnsPath, func() error {
 		var err error
@@ -47,5 +48,5 @@ func (Kernel) IPVSConns(netnsPath string) ([]IPVSConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ip_vs_conn in %s: %w", netnsPath, err)
 	}
-	return ParseIPVSConn(netnsPath+":/proc/net/ip_vs_conn", bytes.NewReader(b))
+	return trace.ParseIPVSConn(netnsPath+":/proc/net/ip_vs_conn", bytes.NewReader(b))
 }

@@ -1,18 +1,16 @@
 //go:build !linux
 
-package trace
+package capture
 
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"time"
 
 	"golang.org/x/net/bpf"
 
 	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 // errNotLinux: live capture and the kernel's tables are Linux's; replay
@@ -28,7 +26,7 @@ type AFPacket struct {
 var _ Opener = AFPacket{}
 
 // Open says a live capture needs Linux.
-func (AFPacket) Open(p Point, dir Dir, _ []bpf.RawInstruction) (Socket, error) {
+func (AFPacket) Open(p trace.Point, dir trace.Dir, _ []bpf.RawInstruction) (Socket, error) {
 	return nil, fmt.Errorf("netns %s: capture on %s (%s): %w", p.Netns, p.Ifname, dir, errNotLinux)
 }
 
@@ -41,7 +39,4 @@ var _ Tables = Kernel{}
 func (Kernel) Conntrack(string) ([]topology.Conntrack, error) { return nil, errNotLinux }
 
 // IPVSConns says it needs Linux.
-func (Kernel) IPVSConns(string) ([]IPVSConn, error) { return nil, errNotLinux }
-
-// dialIn: a probe from inside a namespace needs Linux.
-func dialIn(string, string, netip.AddrPort, time.Duration) (net.Conn, error) { return nil, errNotLinux }
+func (Kernel) IPVSConns(string) ([]trace.IPVSConn, error) { return nil, errNotLinux }

@@ -1,9 +1,8 @@
-package trace
+package capture
 
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +10,7 @@ import (
 
 	"golang.org/x/net/bpf"
 
-	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/trace/synth"
 )
 
@@ -24,12 +23,12 @@ type fakeOpener struct {
 	open   atomic.Int32
 	closed atomic.Int32
 	start  atomic.Bool
-	points []Point
+	points []trace.Point
 }
 
 var _ Opener = (*fakeOpener)(nil)
 
-func (o *fakeOpener) Open(p Point, dir Dir, prog []bpf.RawInstruction) (Socket, error) {
+func (o *fakeOpener) Open(p trace.Point, dir trace.Dir, prog []bpf.RawInstruction) (Socket, error) {
 	for i, q := range o.points {
 		if q == p {
 			if o.fail[i] {
@@ -70,31 +69,72 @@ func (s *fakeSocket) Next() ([]byte, time.Time, error) {
 func (s *fakeSocket) Drops() uint64 { return 1 }
 func (s *fakeSocket) Close() error  { s.o.closed.Add(1); s.o.open.Add(-1); return nil }
 
-func fakeMesh(conns ...synth.Conn) (*fakeOpener, *CapturePlan) {
-	o := &fakeOpener{fail: map[int]bool{}, queues: map[[2]int][][]byte{}, points: meshPoints()}
+// capturedAll is what captureAll read.
+type capturedAll struct {
+	Stopped string
+	Probes  []trace.ProbeResult
+	Stats   []trace.PointStat
+	Frames  []trace.Frame
+}
+
+// captureAll runs a capture (Open, then the watch Run does) to its end
+// and keeps every frame.
+func captureAll(ctx context.Context, plan *trace.CapturePlan, op Opener, o Options) (*capturedAll, error) {
+	live, err := Open(plan, op, o)
+	if err != nil {
+		return nil, err
+	}
+	probes := make(chan []trace.ProbeResult, 1)
+	go watch(ctx, live, live.o, probes)
+	c := &capturedAll{}
+	cr := trace.NewCorrelator(trace.Options{})
+	for {
+		it, err := live.Next(ctx)
+		if err != nil {
+			break
+		}
+		if it.Frame != nil {
+			c.Frames = append(c.Frames, *it.Frame)
+			cr.Add(it.Frame)
+			if o.Count > 0 && cr.Completed() >= o.Count {
+				live.Stop("count")
+			}
+		}
+	}
+	c.Stats = live.Close()
+	c.Stopped = live.Stopped()
+	select {
+	case c.Probes = <-probes:
+	default:
+	}
+	return c, nil
+}
+
+func fakeMesh(conns ...synth.Conn) (*fakeOpener, *trace.CapturePlan) {
+	o := &fakeOpener{fail: map[int]bool{}, queues: map[[2]int][][]byte{}, points: trace.PointsOf(synth.MeshPoints)}
 	for _, c := range conns {
 		c.Emit(func(s synth.Sighting) {
-			d := DirIn
+			d := trace.DirIn
 			if s.Out {
-				d = DirOut
+				d = trace.DirOut
 			}
 			k := [2]int{s.Point, int(d)}
 			o.queues[k] = append(o.queues[k], s.Frame)
 		})
 	}
-	return o, &CapturePlan{Points: o.points, Filter: FilterSpec{Proto: ProtoTCP, Ports: []uint16{8080, 80}, VXLAN: true}}
+	return o, &trace.CapturePlan{Points: o.points, Filter: trace.FilterSpec{Proto: trace.ProtoTCP, Ports: []uint16{8080, 80}, VXLAN: true}}
 }
 
 func TestLiveCaptureProbe(t *testing.T) {
-	o, plan := fakeMesh(conn(40000, false, 0, 1000), conn(40001, true, time.Millisecond, 5000))
+	o, plan := fakeMesh(synth.HTTPConn(40000, false, 0, 1000), synth.HTTPConn(40001, true, time.Millisecond, 5000))
 	o.fail[13] = true // node1's task: its interface is gone
 	var openAtProbe int32
-	lc, err := Live(context.Background(), plan, o, LiveOptions{
+	lc, err := captureAll(context.Background(), plan, o, Options{
 		Timeout: 10 * time.Second, Linger: 200 * time.Millisecond,
-		Probe: func(context.Context) []ProbeResult {
+		Probe: func(context.Context) []trace.ProbeResult {
 			openAtProbe = o.open.Load()
 			o.start.Store(true)
-			return []ProbeResult{{From: "client", Answer: "web.1"}}
+			return []trace.ProbeResult{{From: "client", Answer: "web.1"}}
 		},
 	})
 	if err != nil {
@@ -113,8 +153,7 @@ func TestLiveCaptureProbe(t *testing.T) {
 		t.Errorf("stats %+v / %+v: want the failed point's error and both sockets' drops", lc.Stats[13], lc.Stats[0])
 	}
 	// Every sighting but those at the failed point arrived.
-	lc.Sort()
-	conns := Correlate(lc.Frames, Options{})
+	conns := trace.Correlate(lc.Frames, trace.Options{})
 	if len(conns) != 2 || len(conns[0].Packets) != 10 {
 		t.Fatalf("%d connections", len(conns))
 	}
@@ -122,7 +161,7 @@ func TestLiveCaptureProbe(t *testing.T) {
 	var seen []int
 	for _, c := range conns {
 		for _, lp := range c.Packets {
-			if lp.Key.Flags == FlagSYN {
+			if lp.Key.Flags == trace.FlagSYN {
 				seen = append(seen, len(lp.Frames))
 			}
 		}
@@ -134,9 +173,9 @@ func TestLiveCaptureProbe(t *testing.T) {
 
 func TestLiveCaptureStops(t *testing.T) {
 	t.Run("count", func(t *testing.T) {
-		o, plan := fakeMesh(conn(40000, false, 0, 1000))
+		o, plan := fakeMesh(synth.HTTPConn(40000, false, 0, 1000))
 		o.start.Store(true)
-		lc, err := Live(context.Background(), plan, o, LiveOptions{Count: 1, Timeout: 10 * time.Second})
+		lc, err := captureAll(context.Background(), plan, o, Options{Count: 1, Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +187,7 @@ func TestLiveCaptureStops(t *testing.T) {
 		o, plan := fakeMesh()
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		lc, err := Live(ctx, plan, o, LiveOptions{Count: 1})
+		lc, err := captureAll(ctx, plan, o, Options{Count: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +197,7 @@ func TestLiveCaptureStops(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		o, plan := fakeMesh()
-		lc, err := Live(context.Background(), plan, o, LiveOptions{Timeout: 50 * time.Millisecond})
+		lc, err := captureAll(context.Background(), plan, o, Options{Timeout: 50 * time.Millisecond})
 		if err != nil || lc.Stopped != "timeout" {
 			t.Errorf("stopped %q, %v", lc.Stopped, err)
 		}
@@ -168,34 +207,8 @@ func TestLiveCaptureStops(t *testing.T) {
 		for i := range plan.Points {
 			o.fail[i] = true
 		}
-		if _, err := Live(context.Background(), plan, o, LiveOptions{Timeout: time.Second}); err == nil {
+		if _, err := captureAll(context.Background(), plan, o, Options{Timeout: time.Second}); err == nil {
 			t.Error("no error when no point opens")
 		}
 	})
-}
-
-func TestConntrackMatch(t *testing.T) {
-	frames := framesOf(t, conn(40000, false, 0, 1000))
-	conns := Correlate(frames, Options{})
-	ap := netip.MustParseAddrPort
-	tup := func(src, dst string) topology.Tuple {
-		s, d := ap(src), ap(dst)
-		return topology.Tuple{Src: s.Addr(), Dst: d.Addr(), SPort: s.Port(), DPort: d.Port()}
-	}
-	a := &Analysis{Points: meshPoints(), Frames: frames, Conntrack: map[string][]topology.Conntrack{
-		"/host": {
-			{Proto: "tcp", Orig: tup("192.168.77.9:40000", "192.168.77.10:8080"), Reply: tup("172.18.0.2:8080", "192.168.77.9:40000"), State: "TIME_WAIT"},
-			{Proto: "tcp", Orig: tup("192.168.77.9:40001", "192.168.77.10:8080"), Reply: tup("172.18.0.2:8080", "192.168.77.9:40001")},
-		},
-		"/0a1b2c3d4e5f": {
-			{Proto: "tcp", Orig: tup("10.0.0.2:40000", "10.0.0.6:8080"), Reply: tup("10.0.0.6:80", "10.0.0.2:40000")},
-		},
-	}}
-	fl := a.Flows(conns)[0]
-	if len(fl.Conntrack) != 2 {
-		t.Fatalf("conntrack %+v, want the host's and the task's entry of this flow", fl.Conntrack)
-	}
-	if fl.Conntrack[0].Netns != "host" || fl.Conntrack[0].Reply != "172.18.0.2:8080 -> 192.168.77.9:40000" || fl.Conntrack[0].State != "TIME_WAIT" {
-		t.Errorf("host entry %+v", fl.Conntrack[0])
-	}
 }

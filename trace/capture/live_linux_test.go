@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"bytes"
@@ -8,30 +8,33 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshtrace/meshtrace/internal/addrplan"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/trace/pcapio"
 	"github.com/vishvananda/netlink"
 )
 
 // traceWorld probes the world's published port from its client and
 // captures everywhere.
-func traceWorld(t *testing.T, w *world, proto string, port uint16, count int, pcap *bytes.Buffer) *Result {
+func traceWorld(t *testing.T, w *world, proto string, port uint16, count int, pcap *bytes.Buffer) *trace.Result {
 	t.Helper()
 	env := w.env(t, proto, int(port))
 	cfg := Config{
 		Env:    env,
-		Client: &Client{Path: w.client, Ifname: "eth0", Addr: w.cli},
+		Client: &trace.Client{Path: w.client, Ifname: "eth0", Addr: w.cli},
 		Probe:  &Probe{Netns: w.client, From: "client", To: netipAP(w.node, port), Proto: proto, Count: count, Timeout: time.Second},
-		Live:   LiveOptions{Count: count, Timeout: 15 * time.Second},
+		Live:   Options{Count: count, Timeout: 15 * time.Second},
 	}
 	if pcap != nil {
 		cfg.Pcap = pcap
 	}
-	res, err := Run(context.Background(), cfg)
+	res, err := Trace(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +42,7 @@ func traceWorld(t *testing.T, w *world, proto string, port uint16, count int, pc
 	return res
 }
 
-func rewriteOf(f Flow, kind string) *Rewrite {
+func rewriteOf(f trace.Flow, kind string) *trace.Rewrite {
 	for i := range f.Rewrites {
 		if f.Rewrites[i].Kind == kind {
 			return &f.Rewrites[i]
@@ -53,7 +56,7 @@ func rewriteOf(f Flow, kind string) *Rewrite {
 // SNAT, the task's REDIRECT, each explained by its rule. The REDIRECT is
 // invisible on the wire: a live trace confirms it in conntrack, a replay
 // has only the model.
-func checkMeshFlow(t *testing.T, f Flow, published, target int, redirectSeen string) {
+func checkMeshFlow(t *testing.T, f trace.Flow, published, target int, redirectSeen string) {
 	t.Helper()
 	if !f.Complete || !f.Answered {
 		t.Errorf("flow %d: complete %v answered %v", f.ID, f.Complete, f.Answered)
@@ -80,7 +83,7 @@ func checkMeshFlow(t *testing.T, f Flow, published, target int, redirectSeen str
 		}
 	}
 	last := f.Hops[len(f.Hops)-1]
-	if last.Netns != *f.Backend.Netns || last.Dir != "in" || !strings.HasSuffix(last.Dst, ":"+itoa(uint16(published))) {
+	if last.Netns != *f.Backend.Netns || last.Dir != "in" || !strings.HasSuffix(last.Dst, ":"+strconv.Itoa(published)) {
 		t.Errorf("flow %d: last hop %+v, want the backend's ingress leg", f.ID, last)
 	}
 	if f.Hops[0].Netns != "client" || f.ReplyHops[len(f.ReplyHops)-1].Netns != "client" {
@@ -121,13 +124,13 @@ func TestLiveWorldTCP(t *testing.T) {
 
 // checkReplay reads the pcapng a trace wrote back: the same flows, and
 // tshark reads it.
-func checkReplay(t *testing.T, res *Result, pcap []byte) {
+func checkReplay(t *testing.T, res *trace.Result, pcap []byte) {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "trace.pcapng")
 	if err := os.WriteFile(f, pcap, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Replay([]string{f}, nil, ReplayOptions{})
+	rep, err := pcapio.Replay([]string{f}, nil, trace.ReplayOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +239,7 @@ func TestLiveNothingLeftBehind(t *testing.T) {
 	defer cancel()
 	env := w.env(t, "tcp", 8080)
 	start := time.Now()
-	res, err := Run(ctx, Config{Env: env, Client: &Client{Path: w.client, Ifname: "eth0"}, Live: LiveOptions{Count: 5}})
+	res, err := Trace(ctx, Config{Env: env, Client: &trace.Client{Path: w.client, Ifname: "eth0"}, Live: Options{Count: 5}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,17 +319,17 @@ func TestLiveWorldUplinkInBridge(t *testing.T) {
 	}
 	env := w.env(t, "tcp", 8080)
 	n := env.Nodes[0]
-	n.Addr = NodeAddr(n.Model)
+	n.Addr = trace.NodeAddr(n.Model)
 	if n.Addr != w.node {
 		t.Fatalf("node address %v, want %v (br0's)", n.Addr, w.node)
 	}
 	host := n.Model.Lookup("host")
-	if up := uplink(host, netip.Addr{}); up == nil || up.Name != "br0" {
+	if up := hostUplink(host); up == nil || up.Name != "br0" {
 		t.Errorf("uplink %+v, want br0", up)
 	}
-	res, err := Run(context.Background(), Config{Env: env, Client: &Client{Path: w.client, Ifname: "eth0", Addr: w.cli},
+	res, err := Trace(context.Background(), Config{Env: env, Client: &trace.Client{Path: w.client, Ifname: "eth0", Addr: w.cli},
 		Probe: &Probe{Netns: w.client, From: "client", To: netip.AddrPortFrom(n.Addr, 8080), Proto: "tcp", Count: 1, Timeout: time.Second},
-		Live:  LiveOptions{Count: 1, Timeout: 15 * time.Second}})
+		Live:  Options{Count: 1, Timeout: 15 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

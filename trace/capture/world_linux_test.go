@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 // world is a one-node Docker-shaped mesh (internal/dockerns with the
@@ -134,7 +135,7 @@ func serve(t *testing.T, path string, ip netip.Addr, name string) {
 }
 
 // env reads the world's model and the path of proto/port.
-func (w *world) env(t *testing.T, proto string, port int) *Env {
+func (w *world) env(t *testing.T, proto string, port int) *trace.Env {
 	t.Helper()
 	m, err := source.Load(context.Background(), source.Spec{HostNetns: w.HostPath, NetnsDirs: []string{w.Dir}})
 	if err != nil {
@@ -144,7 +145,7 @@ func (w *world) env(t *testing.T, proto string, port int) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Proto: proto, Port: port, Nodes: []*Node{{Name: "node0", Model: m, Path: p, Addr: w.node}}}
+	return &trace.Env{Proto: proto, Port: port, Nodes: []*trace.Node{{Name: "node0", Model: m, Path: p, Addr: w.node}}}
 }
 
 // iptables runs iptables in one of the world's namespaces.
@@ -173,16 +174,22 @@ func asExit(err error, ee **exec.ExitError) bool {
 	return ok
 }
 
-func dumpResult(t *testing.T, r *Result) {
+func dumpResult(t *testing.T, r *trace.Result) {
 	t.Helper()
 	var b strings.Builder
-	WriteText(&b, r)
+	trace.WriteText(&b, r)
 	t.Logf("result:\n%s", b.String())
 	if os.Getenv("TRACE_JSON") != "" {
 		var j strings.Builder
-		WriteJSON(&j, r)
+		trace.WriteJSON(&j, r)
 		t.Logf("json:\n%s", j.String())
 	}
 }
 
 func netipAP(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+
+// hostUplink is the host's uplink as trace's plan picks it.
+func hostUplink(host *topology.Namespace) *topology.Link {
+	_, l := topology.NodeAddress(host)
+	return l
+}

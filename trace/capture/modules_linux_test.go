@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 // noModules is a module gate that finds none.
@@ -24,7 +25,7 @@ func (noModules) Present(string) (bool, string) { return false, "not loaded (fak
 // TestKernelConntrackEmptyTable's.
 func TestKernelStopsAtTheGate(t *testing.T) {
 	var ae *kmod.AbsentError
-	_, err := AFPacket{Modules: noModules{}}.Open(Point{Netns: "gone", Ifname: "eth0", Path: "/nonexistent/meshtrace/netns"}, DirIn, nil)
+	_, err := AFPacket{Modules: noModules{}}.Open(trace.Point{Netns: "gone", Ifname: "eth0", Path: "/nonexistent/meshtrace/netns"}, trace.DirIn, nil)
 	if !errors.As(err, &ae) || ae.Module != "af_packet" || !strings.Contains(err.Error(), "netns gone") {
 		t.Errorf("capture: %v, want the gate's error naming the point", err)
 	}
@@ -38,12 +39,12 @@ func (g *gatedTables) Conntrack(string) ([]topology.Conntrack, error) {
 	return nil, kmod.NeedConntrack.Check(noModules{})
 }
 
-func (g *gatedTables) IPVSConns(string) ([]IPVSConn, error) { return nil, nil }
+func (g *gatedTables) IPVSConns(string) ([]trace.IPVSConn, error) { return nil, nil }
 
 // TestReadTablesNotesAMissingModuleOnce: the reason is the node's, one note.
 func TestReadTablesNotesAMissingModuleOnce(t *testing.T) {
 	g := &gatedTables{}
-	points := []Point{{Netns: "host", Path: "/a"}, {Netns: "ingress_sbox", Path: "/b"}}
+	points := []trace.Point{{Netns: "host", Path: "/a"}, {Netns: "ingress_sbox", Path: "/b"}}
 	ct, _, notes := readTables(g, points, nil)
 	if g.asked != 2 || len(ct) != 0 || len(notes) != 1 || !strings.Contains(notes[0], "conntrack table not read: nf_conntrack is not loaded") {
 		t.Errorf("asked %d, conntrack %v, notes %q: want no entries and one note", g.asked, ct, notes)

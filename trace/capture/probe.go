@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshtrace/meshtrace/internal/probe"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 // Probe makes traffic to a published port from a client namespace with
@@ -26,16 +27,16 @@ type Probe struct {
 
 // Run makes Count probes one after another and reports each: the first
 // line of each answer's body (the mesh's tasks answer with their name).
-func (p Probe) Run(ctx context.Context) []ProbeResult {
+func (p Probe) Run(ctx context.Context) []trace.ProbeResult {
 	if p.Timeout <= 0 {
 		p.Timeout = probe.DefaultTimeout
 	}
-	var out []ProbeResult
+	var out []trace.ProbeResult
 	for i := 0; i < max(p.Count, 1); i++ {
 		if ctx.Err() != nil {
 			break
 		}
-		r := ProbeResult{From: p.From, To: p.To.String()}
+		r := trace.ProbeResult{From: p.From, To: p.To.String()}
 		pctx, cancel := context.WithTimeout(ctx, p.Timeout)
 		a, err := probe.Do(pctx, probe.Request{Netns: p.Netns, Name: p.From, Proto: p.Proto, To: p.To,
 			Payload: fmt.Sprintf("meshtrace probe %d\n", i+1)})

@@ -1,22 +1,13 @@
-package trace
+package capture
 
 import (
 	"fmt"
 	"slices"
 
 	"golang.org/x/net/bpf"
-)
 
-// FilterSpec is what a capture socket keeps: IPv4 packets of one protocol
-// to or from one of Ports, and, with VXLAN, UDP 4789 datagrams whose inner
-// frame is such a packet. Ports is the union of every port the path uses
-// (published, DNAT/IPVS targets, REDIRECT target), since NAT changes them
-// between hops.
-type FilterSpec struct {
-	Proto uint8
-	Ports []uint16
-	VXLAN bool
-}
+	"github.com/meshtrace/meshtrace/trace"
+)
 
 // snapLen is what the filter keeps of a packet: all of it.
 const snapLen = 262144
@@ -31,11 +22,11 @@ const (
 )
 
 // Program returns the classic BPF program for an Ethernet link. dir
-// DirOut keeps only packets the interface sent (skb->pkt_type ==
-// PACKET_OUTGOING), DirIn only the others, DirUnknown both: one socket per
+// trace.DirOut keeps only packets the interface sent (skb->pkt_type ==
+// PACKET_OUTGOING), trace.DirIn only the others, DirUnknown both: one socket per
 // direction is how trace learns which way a packet went.
-func (s FilterSpec) Program(dir Dir) ([]bpf.Instruction, error) {
-	if s.Proto != ProtoTCP && s.Proto != ProtoUDP {
+func Program(s trace.FilterSpec, dir trace.Dir) ([]bpf.Instruction, error) {
+	if s.Proto != trace.ProtoTCP && s.Proto != trace.ProtoUDP {
 		return nil, fmt.Errorf("bpf filter: protocol %d: want tcp or udp", s.Proto)
 	}
 	if len(s.Ports) == 0 {
@@ -49,10 +40,10 @@ func (s FilterSpec) Program(dir Dir) ([]bpf.Instruction, error) {
 	ports = slices.Compact(ports)
 	a := &asm{labels: map[string]int{}}
 	switch dir {
-	case DirOut:
+	case trace.DirOut:
 		a.add(bpf.LoadExtension{Num: bpf.ExtType})
 		a.jeq(4, "", "reject") // PACKET_OUTGOING
-	case DirIn:
+	case trace.DirIn:
 		a.add(bpf.LoadExtension{Num: bpf.ExtType})
 		a.jeq(4, "reject", "")
 	}
@@ -61,11 +52,11 @@ func (s FilterSpec) Program(dir Dir) ([]bpf.Instruction, error) {
 	a.add(bpf.LoadAbsolute{Off: offIP + 6, Size: 2})
 	a.jset(0x1fff, "reject", "")
 	a.add(bpf.LoadAbsolute{Off: offIP + 9, Size: 1})
-	if s.VXLAN || s.Proto == ProtoUDP {
-		a.jeq(ProtoUDP, "udp", "")
+	if s.VXLAN || s.Proto == trace.ProtoUDP {
+		a.jeq(trace.ProtoUDP, "udp", "")
 	}
-	if s.Proto == ProtoTCP {
-		a.jeq(ProtoTCP, "l4", "reject")
+	if s.Proto == trace.ProtoTCP {
+		a.jeq(trace.ProtoTCP, "l4", "reject")
 	} else {
 		a.jmp("reject")
 	}
@@ -73,9 +64,9 @@ func (s FilterSpec) Program(dir Dir) ([]bpf.Instruction, error) {
 	if s.VXLAN {
 		a.add(bpf.LoadMemShift{Off: offIP})
 		a.add(bpf.LoadIndirect{Off: offIP + 2, Size: 2})
-		a.jeq(VXLANPort, "vxlan", "")
+		a.jeq(trace.VXLANPort, "vxlan", "")
 	}
-	if s.Proto == ProtoUDP {
+	if s.Proto == trace.ProtoUDP {
 		a.jmp("l4")
 	} else {
 		a.jmp("reject")
@@ -104,8 +95,8 @@ func (s FilterSpec) Program(dir Dir) ([]bpf.Instruction, error) {
 }
 
 // Assemble returns the program in the kernel's encoding.
-func (s FilterSpec) Assemble(dir Dir) ([]bpf.RawInstruction, error) {
-	p, err := s.Program(dir)
+func Assemble(s trace.FilterSpec, dir trace.Dir) ([]bpf.RawInstruction, error) {
+	p, err := Program(s, dir)
 	if err != nil {
 		return nil, err
 	}

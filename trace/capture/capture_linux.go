@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 // AFPacket opens TPACKET_V3 AF_PACKET sockets with gopacket/afpacket (no
@@ -30,7 +31,7 @@ type AFPacket struct {
 var _ Opener = AFPacket{}
 
 // Open implements Opener.
-func (a AFPacket) Open(p Point, dir Dir, prog []bpf.RawInstruction) (Socket, error) {
+func (a AFPacket) Open(p trace.Point, dir trace.Dir, prog []bpf.RawInstruction) (Socket, error) {
 	g := a.Modules
 	if g == nil {
 		g = kmod.Host()

@@ -1,4 +1,4 @@
-package trace
+package pcapio
 
 import (
 	"bytes"
@@ -106,7 +106,7 @@ func TestReplayNothingAnalysable(t *testing.T) {
 			if err := rd.Read("garbage.pcap", bytes.NewReader(tc.data)); err != nil {
 				t.Fatal(err)
 			}
-			res, err := Analyse(rd, nil, ReplayOptions{}, nil)
+			res, err := analyse("garbage.pcap", tc.data)
 			if err == nil || res.Error == "" {
 				t.Fatalf("nothing analysable read as success: %d flows, error %v", len(res.Flows), err)
 			}

@@ -1,4 +1,4 @@
-package trace
+package pcapio
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,36 +15,44 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/trace/synth"
 )
 
 // meshCapture is two synthetic connections as a trace would hold them.
 func meshCapture(t testing.TB) *Capture {
 	t.Helper()
-	c := &Capture{Points: meshPoints()}
-	for _, cn := range []synth.Conn{conn(40000, false, 0, 1000), conn(40001, true, time.Millisecond, 90000)} {
+	c := &Capture{Points: trace.PointsOf(synth.MeshPoints)}
+	for _, cn := range []synth.Conn{synth.HTTPConn(40000, false, 0, 1000), synth.HTTPConn(40001, true, time.Millisecond, 90000)} {
 		cn.Emit(func(s synth.Sighting) {
-			var f Frame
-			if err := Decode(LinkEthernet, s.Frame, &f); err != nil {
+			var f trace.Frame
+			if err := trace.Decode(trace.LinkEthernet, s.Frame, &f); err != nil {
 				t.Fatal(err)
 			}
-			f.Point, f.TS, f.Dir = int32(s.Point), s.TS, DirIn
+			f.Point, f.TS, f.Dir = int32(s.Point), s.TS, trace.DirIn
 			if s.Out {
-				f.Dir = DirOut
+				f.Dir = trace.DirOut
 			}
 			c.Frames = append(c.Frames, f)
 			c.Data = append(c.Data, s.Frame)
 		})
 	}
 	c.Sort()
+	for i := range c.Frames {
+		c.Frames[i].Num = int32(i + 1)
+	}
 	return c
 }
 
 func writeNg(t testing.TB, c *Capture) []byte {
 	t.Helper()
-	conns := Correlate(c.Frames, Options{})
+	conns := trace.Correlate(slices.Clone(c.Frames), trace.Options{})
+	comments := make([]string, len(c.Frames))
+	for i, cn := range conns {
+		Comments(comments, i+1, cn, c.Points, "")
+	}
 	var b bytes.Buffer
-	if _, err := WritePcapng(&b, "", c, FrameComments(c, conns, "")); err != nil {
+	if _, err := WritePcapng(&b, "", c, comments); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -51,7 +60,7 @@ func writeNg(t testing.TB, c *Capture) []byte {
 
 func TestPcapngRoundTrip(t *testing.T) {
 	c := meshCapture(t)
-	want := (&Analysis{Points: c.Points, Frames: c.Frames}).Flows(Correlate(c.Frames, Options{}))
+	want := (&trace.Analysis{Points: c.Points}).Flows(trace.Correlate(slices.Clone(c.Frames), trace.Options{}))
 	data := writeNg(t, c)
 
 	rd := &Reader{}
@@ -66,7 +75,7 @@ func TestPcapngRoundTrip(t *testing.T) {
 			t.Errorf("point %d: %q, want %q", i, p.Label(""), c.Points[i].Label(""))
 		}
 	}
-	res, err := Analyse(rd, nil, ReplayOptions{}, nil)
+	res, err := analyse("mesh.pcapng", data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +115,12 @@ func TestReadPcapLinkTypes(t *testing.T) {
 		link   layers.LinkType
 		frames [][]byte
 		iface  string
-		dirs   []Dir
+		dirs   []trace.Dir
 	}{
-		{"ethernet", layers.LinkTypeEthernet, [][]byte{synth.Ether(mac, mac, ip), synth.Ether(mac, mac, rep)}, "", []Dir{DirUnknown, DirUnknown}},
-		{"sll", layers.LinkTypeLinuxSLL, [][]byte{synth.SLL(0, mac, ip), synth.SLL(4, mac, rep)}, "any", []Dir{DirIn, DirOut}},
-		{"sll2", layers.LinkType(LinkSLL2), [][]byte{synth.SLL2(0, 2, mac, ip), synth.SLL2(4, 2, mac, rep)}, "if2", []Dir{DirIn, DirOut}},
-		{"raw", layers.LinkTypeRaw, [][]byte{ip, rep}, "", []Dir{DirUnknown, DirUnknown}},
+		{"ethernet", layers.LinkTypeEthernet, [][]byte{synth.Ether(mac, mac, ip), synth.Ether(mac, mac, rep)}, "", []trace.Dir{trace.DirUnknown, trace.DirUnknown}},
+		{"sll", layers.LinkTypeLinuxSLL, [][]byte{synth.SLL(0, mac, ip), synth.SLL(4, mac, rep)}, "any", []trace.Dir{trace.DirIn, trace.DirOut}},
+		{"sll2", layers.LinkType(trace.LinkSLL2), [][]byte{synth.SLL2(0, 2, mac, ip), synth.SLL2(4, 2, mac, rep)}, "if2", []trace.Dir{trace.DirIn, trace.DirOut}},
+		{"raw", layers.LinkTypeRaw, [][]byte{ip, rep}, "", []trace.Dir{trace.DirUnknown, trace.DirUnknown}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
@@ -125,8 +134,9 @@ func TestReadPcapLinkTypes(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			data := b.Bytes()
 			rd := &Reader{}
-			if err := rd.Read("task.pcap", &b); err != nil {
+			if err := rd.Read("task.pcap", bytes.NewReader(data)); err != nil {
 				t.Fatal(err)
 			}
 			if len(rd.Capture.Frames) != 2 {
@@ -138,7 +148,7 @@ func TestReadPcapLinkTypes(t *testing.T) {
 					t.Errorf("frame %d: point %+v dir %s num %d", i, p, f.Dir, f.Num)
 				}
 			}
-			res, _ := Analyse(rd, nil, ReplayOptions{}, nil)
+			res, _ := analyse("task.pcap", data)
 			if len(res.Flows) != 1 || !res.Flows[0].Answered || res.Flows[0].Client != "10.0.0.2:40000" {
 				t.Errorf("flows %+v", res.Flows)
 			}
@@ -186,7 +196,7 @@ func TestReadBadInput(t *testing.T) {
 			if tc.wantPkt >= 0 && fe.Packet != tc.wantPkt {
 				t.Errorf("error names packet %d, want %d", fe.Packet, tc.wantPkt)
 			}
-			res, rerr := Analyse(rd, nil, ReplayOptions{}, err)
+			res, rerr := analyse("bad.cap", tc.data)
 			if rerr == nil || res.Error == "" {
 				t.Errorf("the analysis lost the error")
 			}
@@ -221,8 +231,8 @@ func FuzzRead(f *testing.F) {
 		if err != nil && !strings.HasPrefix(err.Error(), "fuzz") {
 			t.Errorf("error does not name the file: %v", err)
 		}
-		res, _ := Analyse(rd, nil, ReplayOptions{}, err)
+		res, _ := analyse("fuzz", data)
 		var sb strings.Builder
-		WriteText(&sb, res)
+		trace.WriteText(&sb, res)
 	})
 }
