@@ -86,4 +86,3 @@ func jsonSections(doc string) map[string]string {
 	}
 	return out
 }
-
