@@ -30,6 +30,7 @@ service's target port (or --port). Names come from Docker's metadata (live, a
 bundle's docker/*.json, the built-in mesh's state); an unknown service or task is an
 error listing the known ones. With -o json, --service prints
 {"schema_version", "service", "paths": [path, ...]} (docs/json.md).
+
 path evaluates the node's rules for a concrete packet, in netfilter hook order,
 across namespaces: host DNAT -> docker_gwbridge -> ingress sandbox (MARK, IPVS, SNAT)
 -> each backend task (REDIRECT), or from a task to a service VIP (east-west: first
