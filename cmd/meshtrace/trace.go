@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/internal/progress"
 	"github.com/meshtrace/meshtrace/internal/safefile"
 	"github.com/meshtrace/meshtrace/mesh"
 	"github.com/meshtrace/meshtrace/source"
@@ -46,7 +47,8 @@ every hop although DNAT, IPVS, SNAT and REDIRECT rewrote it (IPv4 ID, TCP seq/ac
 payload survive them; VXLAN is decoded) and explains every rewrite from the rules.
 It changes nothing on the system. --probe makes the traffic itself (one HTTP GET per
 connection, or one UDP datagram), from the mesh's client netns with --mesh, from this
-namespace otherwise.
+namespace otherwise. When standard error is a terminal, it shows there how long the
+trace has waited for traffic and the frames and flows seen so far.
 Exit status: 0 every flow answered, 3 a flow stopped (the output says where and why),
 2 the port is not published, 1 other errors.`,
 		Example: `  meshtrace trace --mesh demo --port 8080 --probe
@@ -172,6 +174,11 @@ func report(w io.Writer, out string, events iter.Seq[trace.Event], expectFlows, 
 		ready bool
 		err   error
 	)
+	name := "replay"
+	if live {
+		name = "trace"
+	}
+	events = withProgress(progress.Stderr(name), events, live)
 	if out == "json" {
 		res, cerr := trace.Collect(func(yield func(trace.Event) bool) {
 			for e := range events {
@@ -212,4 +219,52 @@ func report(w io.Writer, out string, events iter.Seq[trace.Event], expectFlows, 
 		return &exitError{code: 3, msg: "no packet of the probe was seen at any capture point"}
 	}
 	return nil
+}
+
+// withProgress shows on p (standard error, when it is a terminal) how far
+// the trace is: live, the capture points open and how long it has waited
+// for traffic; both, the frames and flows seen. The line is cleared before
+// any other event is handed on, so a flow's text never mixes with it.
+func withProgress(p *progress.Line, events iter.Seq[trace.Event], live bool) iter.Seq[trace.Event] {
+	if p == nil {
+		return events
+	}
+	return func(yield func(trace.Event) bool) {
+		defer p.Clear()
+		var (
+			start  time.Time
+			points int
+			flows  int
+		)
+		if live {
+			p.Say("opening the capture points")
+		}
+		for e := range events {
+			switch e := e.(type) {
+			case trace.Ready:
+				start, points = time.Now(), len(e.Points)
+				p.Say("capturing at %d points: waiting for traffic (Ctrl-C stops)", points)
+				if !yield(e) {
+					return
+				}
+				continue
+			case trace.Progress:
+				if live {
+					p.Say("%d points, %s: %d frames, %d flows ended (Ctrl-C stops)", points, time.Since(start).Truncate(time.Second), e.Frames, flows)
+				} else {
+					p.Say("%d frames, %d flows ended", e.Frames, flows)
+				}
+				if !yield(e) {
+					return
+				}
+				continue
+			case trace.FlowEnded:
+				flows++
+			}
+			p.Clear()
+			if !yield(e) {
+				return
+			}
+		}
+	}
 }
