@@ -49,11 +49,15 @@ It changes nothing on the system. --probe makes the traffic itself (one HTTP GET
 connection, or one UDP datagram), from the mesh's client netns with --mesh, from this
 namespace otherwise. When standard error is a terminal, it shows there how long the
 trace has waited for traffic and the frames and flows seen so far.
+--pcap - streams the capture to standard output as pcapng, frame by frame, each
+interface named by its hop (netns/interface), for Wireshark or tshark reading a pipe;
+the report (text or JSON) then goes to standard error.
 Exit status: 0 every flow answered, 3 a flow stopped (the output says where and why),
 2 the port is not published, 1 other errors.`,
 		Example: `  meshtrace trace --mesh demo --port 8080 --probe
   meshtrace trace --mesh demo --port 8080 --probe --count 4 --pcap demo.pcapng
-  meshtrace trace --port 8080 --count 10 --timeout 1m -o json`,
+  meshtrace trace --port 8080 --count 10 --timeout 1m -o json
+  meshtrace trace --mesh demo --port 8080 --count 0 --timeout 10m --pcap - | wireshark -k -i -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.Port <= 0 || q.Port > 65535 {
@@ -74,7 +78,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if count < 0 || (probe && count < 1) {
 				return fmt.Errorf("--count must be at least 1 with --probe, 0 (until --timeout) or more without")
 			}
-			if pcap != "" {
+			if pcap != "" && pcap != "-" {
 				if err := safefile.CheckNew(pcap); err != nil {
 					return err
 				}
@@ -108,15 +112,29 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 					return fmt.Errorf("--probe-from client needs --mesh: on a live node the probe starts on the node itself")
 				}
 			}
+			w := cmd.OutOrStdout()
+			var stream *pcapStream
+			if pcap == "-" {
+				// Standard output is the capture's: the report goes to
+				// standard error.
+				if stream, err = newPcapStream(direct(w), env, cfg.Client); err != nil {
+					return err
+				}
+				cfg.Live.Tee = stream.tee
+				w = cmd.ErrOrStderr()
+			}
 			var pf *os.File
-			if pcap != "" {
+			if pcap != "" && pcap != "-" {
 				if pf, err = safefile.Create(pcap); err != nil {
 					return err
 				}
 				defer pf.Close()
 				cfg.Pcap = pf
 			}
-			err = report(cmd.OutOrStdout(), out, capture.Run(ctx, cfg), probe, true)
+			err = report(w, out, capture.Run(ctx, cfg), probe, true)
+			if stream != nil && err == nil {
+				err = stream.Err()
+			}
 			if pf != nil {
 				if cerr := pf.Close(); cerr != nil && err == nil {
 					return fmt.Errorf("%s: %w", pcap, cerr)
@@ -134,7 +152,8 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 	f.BoolVar(&probe, "probe", false, "make the traffic: --count connections (HTTP GET) or datagrams to the published port")
 	intFlag(f, &count, "count", 1, countRange, "stop after this many complete connections, 0: run until --timeout (with --probe: make this many)")
 	durationFlag(f, &timeout, "timeout", 30*time.Second, captureTimeout, "stop capturing after this long")
-	f.StringVar(&pcap, "pcap", "", "write the capture as pcapng to this new file, mode 0600 (one interface per netns/interface, a comment per packet)")
+	f.StringVar(&pcap, "pcap", "", "write the capture as pcapng to this new file, mode 0600 (one interface per netns/interface, a comment per packet); "+
+		"- streams it to standard output as it is captured (| wireshark -k -i -), and the report (-o text or json) goes to standard error")
 	intFlag(f, &ringKB, "ring-kb", 0, ringKBRange, "kernel ring per socket in KiB (default 2048)")
 	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")
 	root.AddCommand(c)
