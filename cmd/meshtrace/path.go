@@ -49,6 +49,9 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := q
+			if out != "text" && out != "json" {
+				return fmt.Errorf("unknown output %q: want text or json", out)
+			}
 			if dns != "" {
 				return dnsPath(cmd, &src, out, dns, fromTask, dnsProto)
 			}
@@ -74,11 +77,8 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 			} else if q.Port <= 0 || q.Port > 65535 {
 				return fmt.Errorf("--port must be 1-65535")
 			}
-			if q.Proto != "tcp" && q.Proto != "udp" {
-				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
-			}
-			if out != "text" && out != "json" {
-				return fmt.Errorf("unknown output %q: want text or json", out)
+			if err := checkProto("--proto", q.Proto); err != nil {
+				return err
 			}
 			m, err := src.load(cmd.Context())
 			if err != nil {
@@ -137,16 +137,21 @@ func verdictExit(v topology.Verdict) error {
 	return &exitError{code: 3}
 }
 
+// checkProto refuses a protocol other than tcp and udp, naming the flag.
+func checkProto(flag, proto string) error {
+	if proto != "tcp" && proto != "udp" {
+		return fmt.Errorf("%s %q: want tcp or udp", flag, proto)
+	}
+	return nil
+}
+
 // dnsPath is `path --dns NAME --from-task TASK`.
 func dnsPath(cmd *cobra.Command, src *sourceFlags, out, name, task, proto string) error {
 	if task == "" {
 		return fmt.Errorf("--dns needs --from-task: the task the lookup starts from")
 	}
-	if proto != "tcp" && proto != "udp" {
-		return fmt.Errorf("--dns-proto %q: want tcp or udp", proto)
-	}
-	if out != "text" && out != "json" {
-		return fmt.Errorf("unknown output %q: want text or json", out)
+	if err := checkProto("--dns-proto", proto); err != nil {
+		return err
 	}
 	m, err := src.load(cmd.Context())
 	if err != nil {
@@ -175,11 +180,10 @@ func dnsPath(cmd *cobra.Command, src *sourceFlags, out, name, task, proto string
 // service stands for (topology.ServiceQueries), the worst verdict's exit
 // status.
 func servicePath(cmd *cobra.Command, src *sourceFlags, out string, sq topology.ServiceQuery) error {
-	if sq.Proto != "" && sq.Proto != "tcp" && sq.Proto != "udp" {
-		return fmt.Errorf("--proto %q: want tcp or udp", sq.Proto)
-	}
-	if out != "text" && out != "json" {
-		return fmt.Errorf("unknown output %q: want text or json", out)
+	if sq.Proto != "" {
+		if err := checkProto("--proto", sq.Proto); err != nil {
+			return err
+		}
 	}
 	m, err := src.load(cmd.Context())
 	if err != nil {

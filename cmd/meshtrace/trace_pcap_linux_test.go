@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,12 +21,7 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // report (JSON, which went to standard error) says each point saw.
 func TestTracePcapStdout(t *testing.T) {
 	testutil.NeedRoot(t)
-	if _, err := exec.LookPath("tshark"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tshark is not installed (scripts/setup installs it)")
-		}
-		t.Skip("tshark is not installed: apt-get install tshark, or scripts/setup")
-	}
+	testutil.NeedTool(t, "tshark")
 	name := meshtest.Name(t)
 	meshtest.Up(t, name, "--nodes", "2")
 	tr := exec.Command(testutil.Meshtrace(t), "trace", "--mesh", name, "--port", "8080", "--probe", "--count", "2", "--pcap", "-", "-o", "json")

@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -67,12 +66,7 @@ func (x tmux) wait(what string, d time.Duration, patterns ...string) string {
 
 func TestTUIOnMesh(t *testing.T) {
 	testutil.NeedRoot(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux is not installed (scripts/setup installs it)")
-		}
-		t.Skip("tmux is not installed")
-	}
+	testutil.NeedTool(t, "tmux")
 	bin := testutil.Meshtrace(t)
 	name := testutil.Prefix()
 	up := exec.Command(bin, "mesh", "up", "--name", name, "--lb", "iptables")
@@ -138,12 +132,7 @@ func TestTUIOnMesh(t *testing.T) {
 // q gives the shell back.
 func TestPlainMeshtraceOpensTUI(t *testing.T) {
 	testutil.NeedRoot(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux is not installed (scripts/setup installs it)")
-		}
-		t.Skip("tmux is not installed")
-	}
+	testutil.NeedTool(t, "tmux")
 	bin := testutil.Meshtrace(t)
 	name := testutil.Prefix()
 	x := tmux{t: t, socket: "meshtrace-" + name, target: name}
