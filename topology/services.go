@@ -90,6 +90,22 @@ func ServiceNames(m *Model) []string {
 	return slices.Compact(out)
 }
 
+// TaskNames are the names of the tasks whose namespaces the model holds
+// (as TaskNetns takes them), sorted.
+func TaskNames(m *Model) []string {
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, ns := range m.Namespaces {
+		if ns.Docker != nil && ns.Docker.Task != "" {
+			out = append(out, ns.Docker.Task)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
 // publishedQueries are the routing mesh's paths of s's published ports
 // (ingress mode: a host-mode port bypasses the mesh).
 func publishedQueries(s *DockerService, sq ServiceQuery) ([]Query, error) {

@@ -87,3 +87,23 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestCompleteNames: the shell completes --service and --from-task (and
+// --netns) with the names the source knows, and --from with directories.
+func TestCompleteNames(t *testing.T) {
+	const vm28 = "../../fixtures/swarm-vm28/collect"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "path", "--from", vm28, "--service", ""}, "api\ncaller\nrr\nsapi\nweb\n:4\n"},
+		{[]string{"__complete", "path", "--from", vm28, "--service", "api", "--from-task", ""}, "api.1\ncaller.1\nrr.1\nrr.2\nsapi.1\nweb.1\nweb.2\n:4\n"},
+		{[]string{"__complete", "path", "--from", vm28, "--vip", "10.0.1.2", "--netns", ""}, "api.1\ncaller.1\n"},
+		{[]string{"__complete", "path", "--from", ""}, ":16\n"},
+	} {
+		out, code := run(t, c.args...)
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d, want %q in:\n%s", c.args, code, c.want, out)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -122,6 +123,21 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 	f.StringVar(&service, "service", "", "a service by name: its published ports' paths, or with --from-task the path to its VIP")
 	f.StringVar(&fromTask, "from-task", "", "the task (cli.1, its full name or its netns) the call (--service) or lookup (--dns) starts from")
 	f.StringVar(&dnsProto, "dns-proto", "udp", "with --dns: udp or tcp")
+	// The shell completes services and tasks by name from the source
+	// the command line names so far (--from, --mesh, or this host).
+	names := func(list func(*topology.Model) []string) cobra.CompletionFunc {
+		return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			m, err := src.load(context.Background())
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
+			}
+			return list(m), cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+	c.RegisterFlagCompletionFunc("service", names(topology.ServiceNames))
+	for _, task := range []string{"from-task", "netns"} {
+		c.RegisterFlagCompletionFunc(task, names(topology.TaskNames))
+	}
 	root.AddCommand(c)
 }
 
