@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/internal/textsafe"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -131,7 +132,11 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
 			}
-			return list(m), cobra.ShellCompDirectiveNoFileComp
+			var out []cobra.Completion
+			for _, n := range list(m) {
+				out = append(out, textsafe.String(n)) // names from a bundle
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
 		}
 	}
 	c.RegisterFlagCompletionFunc("service", names(topology.ServiceNames))
