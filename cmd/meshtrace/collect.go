@@ -37,7 +37,13 @@ no kernel module: a command that would load a missing one does not run (--allow-
 				if err != nil {
 					return err
 				}
-				o.HostNetns, o.NetnsDirs, o.NoDocker = host, []string{dir}, true
+				st, err := mesh.Load("", meshName)
+				if err != nil {
+					return err
+				}
+				// The mesh's state plays the node's Docker engine: its
+				// docker/*.json are what a real one's would be.
+				o.HostNetns, o.NetnsDirs, o.Docker = host, []string{dir}, st.Engine(node)
 			}
 			if err := inspect.Collect(cmd.Context(), o, args[0]); err != nil {
 				return err
