@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/mesh"
 	"github.com/meshtrace/meshtrace/mesh/fault"
+	"github.com/meshtrace/meshtrace/source"
 )
 
 // matrixEnv is the mesh the matrix breaks: 2 nodes, web (tcp 8080 -> 80,
@@ -264,10 +266,12 @@ func TestDoctorMatrix(t *testing.T) {
 		}
 	}
 	healthy("healthy mesh")
-	if extra := serious(doctorOffline(t, name, t.TempDir())); len(extra) > 0 {
+	tmp := t.TempDir()
+	if extra := serious(doctorOffline(t, name, tmp)); len(extra) > 0 {
 		falsePos += len(extra)
 		t.Errorf("healthy mesh's bundle: %v", extra)
 	}
+	sameDocker(t, name, filepath.Join(tmp, "bundle"))
 
 	var rows []matrixRow
 	defer func() { printMatrix(rows, falsePos, time.Since(start)) }()
@@ -386,4 +390,34 @@ func runCase(t *testing.T, e *matrixEnv, k fault.Kind, c matrixCase) (row matrix
 		row.problems = append(row.problems, fmt.Sprintf("offline bundle: found %v, the catalogue says %v", row.offlineOK, k.Offline))
 	}
 	return row, fp
+}
+
+// sameDocker: the Docker metadata a live `--mesh` reading gets from the
+// mesh's engine is what its bundle's docker/*.json give back, peers and
+// every node's tasks included.
+func sameDocker(t *testing.T, name, bundle string) {
+	t.Helper()
+	ctx := context.Background()
+	live, err := source.Load(ctx, source.Spec{Mesh: name, Node: "node0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := source.Load(ctx, source.Spec{Bundle: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.Docker == nil || len(live.Docker.Networks) == 0 {
+		t.Fatalf("live --mesh reading has no Docker metadata: %+v", live.Docker)
+	}
+	if !reflect.DeepEqual(live.Docker, off.Docker) {
+		t.Errorf("Docker metadata live and from the bundle differ:\nlive   %+v\nbundle %+v", live.Docker, off.Docker)
+	}
+	var peers, tasks int
+	for _, n := range off.Docker.Networks {
+		peers += len(n.Peers)
+		tasks += len(n.Tasks)
+	}
+	if peers != 2 || tasks != 4 {
+		t.Errorf("the bundle's networks have %d peers and %d tasks, want 2 and 4", peers, tasks)
+	}
 }

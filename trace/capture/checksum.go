@@ -40,6 +40,8 @@ type L4Checksum struct {
 	Valid bool
 	// NotReady: StatusCsumNotReady; never a wrong checksum.
 	NotReady bool
+	// VXLAN: the packet was inside a VXLAN frame.
+	VXLAN bool
 }
 
 // CheckL4 checks the TCP or UDP checksum of an Ethernet frame's IPv4
@@ -91,7 +93,7 @@ func CheckL4(frame []byte, status uint32) (c L4Checksum, ok bool) {
 				// The status bits stay: an encapsulating sender's
 				// CHECKSUM_PARTIAL is the inner packet's, and GRO
 				// merges the inner segments of VXLAN frames too.
-				data = vxlan.Payload
+				data, c.VXLAN = vxlan.Payload, true
 				continue
 			}
 			c.Proto = "udp"

@@ -22,7 +22,8 @@ import (
 const maxSightings = 50000
 
 // ChecksumWatch records, at each of its points, the TCP/UDP checksum of
-// every frame the point receives (CheckL4), with the kernel's verdict on
+// every frame the point receives (CheckL4; at an "uplink" point only
+// what VXLAN carries), with the kernel's verdict on
 // it: the status of PACKET_AUXDATA, which the TPACKET_V3 ring of the
 // trace capture (gopacket/afpacket) does not hand out. A frame marked
 // TP_STATUS_CSUMNOTREADY is recorded as not ready, never as wrong.
@@ -111,8 +112,8 @@ func (w *ChecksumWatch) read(fd, order int, p trace.Point) {
 			continue // what arrives at the hop, not what leaves it
 		}
 		c, ok := CheckL4(buf[:n], auxStatus(oob[:oobn]))
-		if !ok {
-			continue
+		if !ok || (p.Role == "uplink" && !c.VXLAN) {
+			continue // on the underlay, only the overlay's packets
 		}
 		w.mu.Lock()
 		if len(w.sightings) < maxSightings {

@@ -99,7 +99,7 @@ func TestCheckL4(t *testing.T) {
 				name += " in vxlan"
 			}
 			c, ok := CheckL4(good, 0)
-			if !ok || !c.Valid || c.NotReady || c.Proto != proto {
+			if !ok || !c.Valid || c.NotReady || c.Proto != proto || c.VXLAN != vx {
 				t.Errorf("%s: right checksum: %+v %v", name, c, ok)
 			}
 			b, ok := CheckL4(bad, 0)
