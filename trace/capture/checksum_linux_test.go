@@ -125,7 +125,7 @@ func TestWatchChecksums(t *testing.T) {
 	}
 	// The frames are in the receiver's queue once sent; give the reader
 	// its poll interval to take them.
-	for range 40 {
+	for range 200 { // up to 10s on a loaded machine
 		time.Sleep(50 * time.Millisecond)
 		w.mu.Lock()
 		n := len(w.sightings)
