@@ -53,7 +53,7 @@ no kernel module: a command that would load a missing one does not run (--allow-
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&meshName, "mesh", "", "collect a node of the built-in mesh NAME (with --node)")
+	f.StringVar(&meshName, "mesh", "", "collect a node of the built-in mesh NAME (with --node); its docker/*.json are what the node's engine would answer")
 	f.StringVar(&node, "node", "node0", "the mesh node to collect (with --mesh)")
 	f.StringVar(&o.HostNetns, "host-netns", "", "namespace file that plays host (default PID 1's)")
 	f.StringSliceVar(&o.NetnsDirs, "netns-dir", nil, "directories of namespace files (default /run/docker/netns, /run/netns)")
