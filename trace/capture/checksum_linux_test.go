@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -33,10 +34,6 @@ func TestWatchChecksums(t *testing.T) {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "v0"}, PeerName: "v1"}); err != nil {
 			return err
 		}
-		v0, err := netlink.LinkByName("v0")
-		if err != nil {
-			return err
-		}
 		v1, err := netlink.LinkByName("v1")
 		if err != nil {
 			return err
@@ -50,25 +47,12 @@ func TestWatchChecksums(t *testing.T) {
 		if err := netlink.LinkSetNsFd(v1, fd); err != nil {
 			return err
 		}
-		if err := netlink.AddrAdd(v0, &netlink.Addr{IPNet: &net.IPNet{IP: pa.Addr().AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(v0)
+		return addrUp("v0", pa)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = netnsx.Do(b, func() error {
-		v1, err := netlink.LinkByName("v1")
-		if err != nil {
-			return err
-		}
-		if err := netlink.AddrAdd(v1, &netlink.Addr{IPNet: &net.IPNet{IP: pb.Addr().AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(v1)
-	})
-	if err != nil {
+	if err := netnsx.Do(b, func() error { return addrUp("v1", pb) }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -161,4 +145,16 @@ func TestWatchChecksums(t *testing.T) {
 	if bad := topology.BadChecksums(got); len(bad) != 1 || bad[0].Packets != 1 {
 		t.Errorf("bad checksums %+v, want the one damaged frame", bad)
 	}
+}
+
+// addrUp gives the link its address and sets it up.
+func addrUp(name string, p netip.Prefix) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}}); err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	return netlink.LinkSetUp(l)
 }
