@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -10,15 +11,18 @@ import (
 // though the kernel marks them complete were damaged between the hop
 // before and this one: a NIC's broken checksum offload on VXLAN (vmxnet3
 // and others, moby#41775), which the receiver drops (ping works, TCP
-// stalls). It needs what a capture saw at each hop (Options.Checksums,
-// from trace during `doctor --probe`); a frame whose checksum is merely not
+// stalls). It needs what a capture saw at each hop (Options.Checksums, or
+// CaptureChecksums: doctor --probe's capture); a frame whose checksum is merely not
 // computed yet is never blamed (topology.BadChecksums).
 func (c *checker) badChecksum() {
-	if c.o.Checksums == nil {
+	sightings := c.o.Checksums
+	if c.o.CaptureChecksums != nil {
+		sightings = append(slices.Clip(sightings), c.o.CaptureChecksums()...)
+	} else if sightings == nil {
 		return
 	}
 	c.cov.ran("checksums")
-	for _, b := range topology.BadChecksums(c.o.Checksums) {
+	for _, b := range topology.BadChecksums(sightings) {
 		where := "where they were first seen: they arrived so"
 		if b.After != "" {
 			where = "they were right at " + b.After + ", the hop before"

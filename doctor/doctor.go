@@ -79,6 +79,10 @@ type Options struct {
 	// Checksums are what a capture saw of each packet's TCP/UDP checksum
 	// at each hop (trace, during --probe); nil when nothing was captured.
 	Checksums []topology.ChecksumSighting
+	// CaptureChecksums, when set, is called once, after the probes ran,
+	// for what a capture saw of them meanwhile (doctor --probe); it adds
+	// to Checksums.
+	CaptureChecksums func() []topology.ChecksumSighting
 }
 
 // Check runs every check that needs only the model (and Probe when given).

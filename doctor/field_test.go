@@ -432,6 +432,25 @@ func TestBadChecksum(t *testing.T) {
 	if r := doctor.Check(m, doctor.Options{Checksums: notReady}); hasCode(r, "bad-checksum") || !strings.Contains(r.Coverage.Line(), "checksums") {
 		t.Errorf("not ready: %s", textOf(t, r))
 	}
+	// A capture during the probes: read once, after them, and added to
+	// what was given.
+	calls := 0
+	capt := func() []topology.ChecksumSighting { calls++; return bad("c") }
+	r = doctor.Check(m, doctor.Options{Checksums: bad("a"), CaptureChecksums: capt})
+	var f *doctor.Finding
+	for i := range r.Findings {
+		if r.Findings[i].Code == "bad-checksum" {
+			f = &r.Findings[i]
+		}
+	}
+	if calls != 1 || f == nil || !strings.HasPrefix(f.Summary, "2 tcp packet(s)") {
+		t.Errorf("with a capture (%d calls): %s", calls, textOf(t, r))
+	}
+	// A capture that saw nothing: the check ran, nothing wrong.
+	r = doctor.Check(m, doctor.Options{CaptureChecksums: func() []topology.ChecksumSighting { return nil }})
+	if hasCode(r, "bad-checksum") || !strings.Contains(r.Coverage.Line(), "checksums") {
+		t.Errorf("an empty capture: %s", textOf(t, r))
+	}
 	if r := doctor.Check(m, doctor.Options{}); strings.Contains(r.Coverage.Line(), "checksums") {
 		t.Errorf("no capture, yet: %s", r.Coverage.Line())
 	}

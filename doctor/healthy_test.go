@@ -1,11 +1,14 @@
 package doctor_test
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/internal/testutil"
+	"github.com/meshtrace/meshtrace/source"
+	"github.com/meshtrace/meshtrace/topology"
 )
 
 // brokenFixtures are the recorded bundles that hold a fault on purpose,
@@ -33,6 +36,44 @@ func TestNoFalsePositives(t *testing.T) {
 					t.Errorf("%s (%s): %s [%s] in %s: %s\n  evidence: %s", rel, variant, strings.ToUpper(string(f.Severity)), f.Code, f.Netns, f.Summary, f.Evidence)
 				}
 			}
+		}
+	}
+}
+
+// TestMeshBundleDocker: a bundle of the built-in mesh (collect --mesh)
+// carries Docker's metadata as a real node's does: the node's advertise
+// address and its peers come from the networks' Peers, and every task
+// namespace is joined to its task.
+func TestMeshBundleDocker(t *testing.T) {
+	for _, node := range []string{"node0", "node1", "node2"} {
+		m, err := source.Load(context.Background(), source.Spec{Bundle: "../fixtures/mesh-bundle/" + node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if adv := topology.AdvertiseAddress(m); adv.Weak || !strings.HasPrefix(adv.From, "Docker: this node is peer") {
+			t.Errorf("%s: advertise address %+v, want Docker's", node, adv)
+		}
+		peers := topology.PeerNodes(m)
+		if len(peers) != 2 {
+			t.Errorf("%s: peers %+v, want the two other nodes", node, peers)
+		}
+		for _, p := range peers {
+			if !strings.HasPrefix(p.From, "Docker: peer") {
+				t.Errorf("%s: peer %s known from %q, want Docker's peers", node, p.Addr, p.From)
+			}
+		}
+		tasks := 0
+		for _, ns := range m.Namespaces {
+			if ns.Role != topology.RoleTask {
+				continue
+			}
+			tasks++
+			if ns.Docker == nil || ns.Docker.Task == "" || ns.Docker.Service == "" {
+				t.Errorf("%s: task namespace %s is not joined to its task: %+v", node, ns.Name, ns.Docker)
+			}
+		}
+		if tasks == 0 {
+			t.Errorf("%s: no task namespace", node)
 		}
 	}
 }

@@ -123,7 +123,12 @@ func read(ctx context.Context, s Spec) (*topology.Model, error) {
 	case s.Mesh != "":
 		m.Source = s.String()
 		if st != nil {
-			m.Docker = st.DockerMeta(s.node())
+			// What the node's engine would answer, read as real Docker's is.
+			if d, derr := inspect.ReadDocker(ctx, st.Engine(s.node())); derr != nil {
+				m.Notes = append(m.Notes, "docker: "+derr.Error())
+			} else {
+				m.Docker = d.Meta()
+			}
 		}
 	case s.HostNetns == "":
 		// This host: its engine, when one answers.

@@ -39,7 +39,13 @@ When standard error is a terminal, it shows there how many namespaces are done.`
 				if err != nil {
 					return err
 				}
-				o.HostNetns, o.NetnsDirs, o.NoDocker = host, []string{dir}, true
+				st, err := mesh.Load("", meshName)
+				if err != nil {
+					return err
+				}
+				// The mesh's state plays the node's Docker engine: its
+				// docker/*.json are what a real one's would be.
+				o.HostNetns, o.NetnsDirs, o.Docker = host, []string{dir}, st.Engine(node)
 			}
 			o.Progress = progress.Stderr("collect: namespaces")
 			if err := inspect.Collect(cmd.Context(), o, args[0]); err != nil {
@@ -50,7 +56,7 @@ When standard error is a terminal, it shows there how many namespaces are done.`
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&meshName, "mesh", "", "collect a node of the built-in mesh NAME (with --node)")
+	f.StringVar(&meshName, "mesh", "", "collect a node of the built-in mesh NAME (with --node); its docker/*.json are what the node's engine would answer")
 	f.StringVar(&node, "node", "node0", "the mesh node to collect (with --mesh)")
 	f.StringVar(&o.HostNetns, "host-netns", "", "namespace file that plays host (default PID 1's)")
 	f.StringSliceVar(&o.NetnsDirs, "netns-dir", nil, "directories of namespace files (default /run/docker/netns, /run/netns)")

@@ -35,7 +35,10 @@ settings. A host that is no swarm node gets one note saying so. Each finding has
 stable code (README lists them), the namespace, the evidence, the command to confirm
 it by hand and the fix. --probe also makes one
 request per published port whose path looks complete (from the mesh's client to the
-node with --mesh, to 127.0.0.1 on this host) and reports no-answer when it fails.
+node with --mesh, one per task; to 127.0.0.1 on this host) and reports no-answer when
+it fails, while a capture on the uplink and the overlays' VXLAN devices checks the
+TCP/UDP checksums of what arrives (bad-checksum; never a frame the kernel marks
+CHECKSUM_PARTIAL).
 doctor takes every port's verdict from the same analysis as path. What was not
 collected is never a fault and never healthy: it is listed under NOT CHECKED with
 why, and the last line lists the checks run and those skipped for lack of data.
@@ -55,6 +58,7 @@ checked (not collected); else 0.`,
 				if o.Probe, err = probeFunc(cmd.Context(), &src, wait); err != nil {
 					return err
 				}
+				defer watchChecksums(m, &src, &o)()
 			}
 			r := doctor.Check(m, o)
 			if out == "json" {

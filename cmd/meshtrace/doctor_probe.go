@@ -13,7 +13,8 @@ import (
 
 // probeFunc returns doctor's live probe for the source: one request per
 // published port, from the mesh's client to the node's LAN address (an
-// HTTP GET for tcp, a datagram for udp, each must be answered by a task),
+// HTTP GET for tcp, a datagram for udp, each must be answered by a task;
+// as many as the service has tasks, so that each backend gets one),
 // or, on this host, to 127.0.0.1 (tcp: the handshake must complete, the
 // application's protocol is unknown; udp: only an ICMP "port unreachable"
 // counts as a failure, since a server may rightly ignore the probe's
@@ -43,15 +44,25 @@ func probeFunc(ctx context.Context, src *sourceFlags, timeout time.Duration) (fu
 			return nil, fmt.Errorf("mesh %s: no node %q", src.meshName, src.node)
 		}
 		return func(proto string, port int) error {
-			ctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			addr := netip.AddrPortFrom(ip, uint16(port)).String()
-			r, err := mesh.Ask(ctx, st.Client.Netns, proto, addr, "/")
-			if err != nil {
-				return fmt.Errorf("from the mesh's client to %s/%s: %w", proto, addr, err)
+			// One request per task: the balancer takes turns, so each
+			// backend (a remote one too) gets one.
+			n := 1
+			for _, s := range st.Services {
+				if s.Proto == proto && s.Published == port && len(s.Tasks) > n {
+					n = len(s.Tasks)
+				}
 			}
-			if r.Task == "" {
-				return fmt.Errorf("from the mesh's client to %s/%s: an empty answer", proto, addr)
+			addr := netip.AddrPortFrom(ip, uint16(port)).String()
+			for range n {
+				ctx, cancel := context.WithTimeout(ctx, timeout)
+				r, err := mesh.Ask(ctx, st.Client.Netns, proto, addr, "/")
+				cancel()
+				if err != nil {
+					return fmt.Errorf("from the mesh's client to %s/%s: %w", proto, addr, err)
+				}
+				if r.Task == "" {
+					return fmt.Errorf("from the mesh's client to %s/%s: an empty answer", proto, addr)
+				}
 			}
 			return nil
 		}, nil

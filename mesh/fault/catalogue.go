@@ -40,9 +40,8 @@ type Kind struct {
 	// will do (the default service is still the first published one).
 	AnyService bool `json:"any_service,omitempty"`
 	// Pending: doctor has no detector for the fault's code yet. Evidence
-	// says what one should look at; the root tests check the fault's
-	// symptom instead (TestPendingFaults) until it is flipped into the
-	// doctor matrix.
+	// says what one should look at. TestDoctorMatrix fails on a pending
+	// fault: a new fault lands with its detector.
 	Pending bool `json:"pending,omitempty"`
 	// Evidence is what a detector sees of the fault, one observable per
 	// entry, with Confirm the command a user runs to see it.
@@ -156,9 +155,9 @@ var kinds = []Kind{
 		What:    "set strict reverse-path filtering (rp_filter=1) on the ingress sandbox's gwbridge leg eth1",
 		Symptom: "none on this mesh's symmetric paths (a latent risk the doctor warns about)"},
 
-	// Issue 13's faults. No detector yet (Pending): each says what a
-	// detector sees, and TestPendingFaults checks its symptom.
-	{Name: "gossip-blocked", Code: "gossip-blocked", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planGossipBlocked,
+	// Issue 13's faults: each says what its detector sees (Evidence) and
+	// how to confirm it by hand.
+	{Name: "gossip-blocked", Code: "gossip-blocked", Where: WhereHost, Offline: true, AnyService: true, plan: planGossipBlocked,
 		What:    "insert DROPs of tcp/7946 and udp/7946 (NetworkDB's gossip) first in the node's host filter INPUT",
 		Symptom: "the node's gossip port is unreachable from its peers (tcp connects time out, udp goes unanswered); on a real swarm the node drops out of the networks' peer lists and its published ports answer only with local tasks",
 		Confirm: "nc -zv -w2 NODE 7946 (from a peer); iptables -S INPUT",
@@ -167,7 +166,7 @@ var kinds = []Kind{
 			{EvListener, WhereHost, "tcp 0.0.0.0:7946 LISTEN and udp 0.0.0.0:7946 (the node's gossip port: the rule, not a missing listener, is what stops it)"},
 			{EvProbe, "peer host", "tcp NODE:7946 from a peer: timeout, not refused; udp: no answer"},
 		}},
-	{Name: "dns-rules-missing", Code: "dns-rules-missing", Where: WhereTask, Offline: true, AnyService: true, Pending: true, plan: planDNSRulesMissing,
+	{Name: "dns-rules-missing", Code: "dns-rules-missing", Where: WhereTask, Offline: true, AnyService: true, plan: planDNSRulesMissing,
 		What:    "flush the node's task's nat DOCKER_OUTPUT and DOCKER_POSTROUTING (the DNAT of 127.0.0.11:53 to its embedded DNS server and the SNAT back); chains, jumps and the server stay",
 		Symptom: "every DNS lookup in that task fails at once (127.0.0.11:53 refuses: udp port unreachable, tcp reset); the other tasks resolve",
 		Confirm: "nsenter --net=TASK-NETNS iptables -t nat -S DOCKER_OUTPUT; nsenter --net=TASK-NETNS ss -Htuln src 127.0.0.11",
@@ -176,7 +175,7 @@ var kinds = []Kind{
 			{EvListener, WhereTask, "udp 127.0.0.11:PORT and tcp 127.0.0.11:PORT listen (the resolver runs: its ports are in the mesh's state, resolver.udp/.tcp); nothing listens on 127.0.0.11:53"},
 			{EvProbe, WhereTask, "a lookup at 127.0.0.11:53 from the task (internal/probe.Lookup): ECONNREFUSED"},
 		}},
-	{Name: "dns-no-listener", Code: "dns-no-listener", Where: WhereTask, Offline: true, AnyService: true, Pending: true, plan: planDNSNoListener,
+	{Name: "dns-no-listener", Code: "dns-no-listener", Where: WhereTask, Offline: true, AnyService: true, plan: planDNSNoListener,
 		What:    "make the agent close the node's task's embedded DNS server (its udp and tcp sockets on 127.0.0.11); the DNAT rules stay",
 		Symptom: "every DNS lookup in that task fails at once (the DNAT leads to a closed port: refused); the other tasks resolve",
 		Confirm: "nsenter --net=TASK-NETNS iptables -t nat -S DOCKER_OUTPUT; nsenter --net=TASK-NETNS ss -Htuln src 127.0.0.11",
@@ -185,7 +184,7 @@ var kinds = []Kind{
 			{EvListener, WhereTask, "no socket on 127.0.0.11:UDPPORT (udp) nor 127.0.0.11:TCPPORT (tcp): the DNAT targets listen nowhere (a bundle's ss.txt of the task shows it)"},
 			{EvProbe, WhereTask, "a lookup at 127.0.0.11:53 from the task: ECONNREFUSED"},
 		}},
-	{Name: "subnet-overlap", Code: "subnet-overlap", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planSubnetOverlap,
+	{Name: "subnet-overlap", Code: "subnet-overlap", Where: WhereHost, Offline: true, AnyService: true, plan: planSubnetOverlap,
 		What:    "route a LAN network that overlaps the ingress network from the node (10.0.0.0/16 via the client, which gets a host address in it)",
 		Symptom: "the node reaches the LAN host (10.0.0.254 here), its tasks cannot: their ingress leg claims 10.0.0.0/24, so the packets go into the overlay instead of out through docker_gwbridge",
 		Confirm: "ip route; docker network inspect ingress --format '{{(index .IPAM.Config 0).Subnet}}'",
@@ -194,7 +193,7 @@ var kinds = []Kind{
 			{EvDocker, WhereHost, "the ingress network's IPAM subnet 10.0.0.0/24"},
 			{EvProbe, WhereTask, "from a task: the LAN host times out (ARP for it goes unanswered on the overlay); from the host: it answers"},
 		}},
-	{Name: "bad-checksum", Code: "bad-checksum", Where: WhereOverlay, Probe: true, AnyService: true, Pending: true, plan: planBadChecksum,
+	{Name: "bad-checksum", Code: "bad-checksum", Where: WhereOverlay, Probe: true, AnyService: true, plan: planBadChecksum,
 		What:    "make the node's uplink a broken NIC: the LAN's port to it checksums in software (no CHECKSUM_PARTIAL frames reach it), a tc program on its eth0 ingress corrupts the inner TCP/UDP checksum of every VXLAN frame",
 		Symptom: "ping works, TCP over the overlay stalls: connections between this node and tasks on other nodes hang (through this node's published port, half of them, those balanced to a remote task); local tasks answer",
 		Confirm: "tcpdump -vv -ni vxlan0 (in the overlay netns): 'cksum 0x... (incorrect -> 0x...)'; nstat -az TcpInCsumErrors in the task or the ingress sandbox",
@@ -205,7 +204,7 @@ var kinds = []Kind{
 			{EvLink, "lan", "lan-NODE: tx-checksum-ip-generic off (so frames arrive complete)"},
 			{EvCounter, WhereHost, "the outer UDP checksum stays right (the mesh's VXLAN, like dockerd's, has udpcsum on; the program corrects it as a NIC computing it over its own bad inner packet would), so the host's Udp InCsumErrors does not move: a NIC that also broke the outer checksum would show there, at the host hop"},
 		}},
-	{Name: "firewall-split", Code: "firewall-split", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planFirewallSplit,
+	{Name: "firewall-split", Code: "firewall-split", Where: WhereHost, Offline: true, AnyService: true, plan: planFirewallSplit,
 		What:    "give the node's host a legacy (x_tables) filter table with FORWARD policy DROP, as ufw on iptables-legacy leaves it, while Docker's rules are in nf_tables",
 		Symptom: "connections to this node's published ports stall (forwarded to the ingress sandbox, then dropped by the other backend's FORWARD); iptables-nft -S shows nothing wrong",
 		Confirm: "iptables-legacy-save; iptables-nft-save",
@@ -214,7 +213,7 @@ var kinds = []Kind{
 			{EvProbe, "client", "NODE:PUBLISHED from the LAN: timeout"},
 			{EvRule, WhereHost, "after repair the legacy filter table stays (x_tables keeps a table once made in a namespace) with ACCEPT policies and no rules: that is no split"},
 		}},
-	{Name: "stale-neigh", Code: "stale-neigh", Where: WhereOverlay, Offline: true, AnyService: true, Pending: true, plan: planStaleNeigh,
+	{Name: "stale-neigh", Code: "stale-neigh", Where: WhereOverlay, Offline: true, AnyService: true, plan: planStaleNeigh,
 		What:    "point the overlay's permanent neighbour of the service's task on another node at a MAC no endpoint has (an old container's), and make the ingress sandbox forget what it learned",
 		Symptom: "connections balanced to that remote task stall (the VXLAN ARP proxy answers the stale MAC, which no FDB entry knows); the others answer",
 		Confirm: "ip neigh show nud permanent; bridge fdb show dev vxlan0 (in the overlay netns); docker network inspect -v ingress",
@@ -223,7 +222,7 @@ var kinds = []Kind{
 			{EvFDB, WhereOverlay, "no fdb entry for 02:42:0a:00:00:fe on vxlan0; the endpoint's real MAC 02:42:0a:00:00:07 has one (dst the remote node)"},
 			{EvNeighbour, WhereSandbox, "ingress_sbox learns 10.0.0.7 lladdr 02:42:0a:00:00:fe on eth0 once it sent there"},
 		}},
-	{Name: "vtep-source", Code: "vtep-source", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planVTEPSource,
+	{Name: "vtep-source", Code: "vtep-source", Where: WhereHost, Offline: true, AnyService: true, plan: planVTEPSource,
 		What:    "give the node a second address on eth0 and routes to its peer nodes that prefer it as source (the VXLAN device has no fixed local address)",
 		Symptom: "connections from this node to tasks on other nodes stall: its VXLAN packets leave from the second address, and the peers drop them (their static FDB entries put this node's endpoints behind its advertise address)",
 		Confirm: "ip route get PEER-IP (src must be the node's advertise address); docker info --format '{{.Swarm.NodeAddr}}'",

@@ -14,10 +14,11 @@
 // (read the state through p.k, then change it in steps with their
 // inverses, using the helpers of planner.go, rules.go, lb.go and
 // netconf.go), and one entry in the catalogue (catalogue.go): its name,
-// the doctor code that must catch it, where, and what a user sees. A
-// fault doctor has no detector for yet is Pending, with the Evidence a
-// detector should look at; TestPendingFaults checks its symptom until the
-// detector lands and the fault joins TestDoctorMatrix. A fault that needs
+// the doctor code that must catch it, where, and what a user sees, with
+// the Evidence its detector looks at; TestDoctorMatrix injects it, checks
+// its symptom, doctor's finding live and from a bundle, and the repair
+// (a fault without a detector yet is Pending, which the matrix refuses).
+// A fault that needs
 // a new kind of change adds an operation (ops.go) and the method of its
 // concern (kernel.go, the real one in a *_linux.go file, the fake in
 // fake_test.go).

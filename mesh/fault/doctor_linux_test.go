@@ -123,11 +123,11 @@ func printMatrix(rows []matrixRow, falsePos int, took time.Duration) {
 	yes := map[bool]string{true: "yes", false: "NO"}
 	for _, r := range rows {
 		if strings.HasPrefix(r.symptom, "not injected") {
-			fmt.Fprintf(&b, "  %-16s %-23s %-13s %s\n", r.fault, r.code, r.where, r.symptom)
+			fmt.Fprintf(&b, "  %-18s %-23s %-13s %s\n", r.fault, r.code, r.where, r.symptom)
 			continue
 		}
 		off := map[bool]string{true: "offline: seen", false: "offline: live only"}[r.offlineOK]
-		fmt.Fprintf(&b, "  %-16s %-23s %-13s detected %-3s repaired %-3s %-18s symptom: %s\n",
+		fmt.Fprintf(&b, "  %-18s %-23s %-13s detected %-3s repaired %-3s %-18s symptom: %s\n",
 			r.fault, r.code, r.where, yes[r.detected], yes[r.repaired], off, r.symptom)
 	}
 	// Plain stdout, so the matrix reads as a table (go test -v shows it,
