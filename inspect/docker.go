@@ -174,6 +174,11 @@ func dockerNetwork(n network.Inspect) topology.DockerNetwork {
 		}
 		out.Endpoints[endpointKey(key, ep.Name)] = addr
 	}
+	for _, p := range n.Peers {
+		if p.IP.IsValid() {
+			out.Peers = append(out.Peers, topology.DockerPeer{Name: p.Name, IP: p.IP})
+		}
+	}
 	// --verbose: every node's tasks, by service. The "" service holds the
 	// networks' own endpoints (ingress-endpoint, lb-NAME), not tasks.
 	svcs := make([]string, 0, len(n.Services))

@@ -36,7 +36,8 @@ var wantTestdataMeta = &topology.DockerMeta{
 	Networks: []topology.DockerNetwork{
 		{ID: "k3m9xq2w7ra1b2c3d4e5f6g7h", Name: "backend", Driver: "overlay", Scope: "swarm",
 			Subnet: netip.MustParsePrefix("10.0.1.0/24"), Gateway: netip.MustParseAddr("10.0.1.1"),
-			Endpoints: map[string]netip.Addr{"api.1.3lq0l7y0zq1x2c3v4b5n6m7a8": netip.MustParseAddr("10.0.1.4"), "lb-backend": netip.MustParseAddr("10.0.1.2")}},
+			Endpoints: map[string]netip.Addr{"api.1.3lq0l7y0zq1x2c3v4b5n6m7a8": netip.MustParseAddr("10.0.1.4"), "lb-backend": netip.MustParseAddr("10.0.1.2")},
+			Peers:     []topology.DockerPeer{{Name: "3e1b8a6c4f2d", IP: netip.MustParseAddr("192.168.56.11")}}},
 		{ID: "e0b6a4c1f3d2e5a7b9c8d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1", Name: "docker_gwbridge", Driver: "bridge", Scope: "local",
 			Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: netip.MustParseAddr("172.18.0.1"),
 			Endpoints: map[string]netip.Addr{"gateway_4f6e2d1c0b9a": netip.MustParseAddr("172.18.0.3"), "ingress-sbox": netip.MustParseAddr("172.18.0.2")}},
@@ -46,7 +47,9 @@ var wantTestdataMeta = &topology.DockerMeta{
 			// --verbose's Services: tasks of every node, not the "" service's
 			// ingress-endpoints.
 			Tasks: []topology.DockerTask{{Name: "web.1", Service: "web", IP: netip.MustParseAddr("10.0.0.4"), Node: netip.MustParseAddr("192.0.2.10")},
-				{Name: "web.2", Service: "web", IP: netip.MustParseAddr("10.0.0.6"), Node: netip.MustParseAddr("192.0.2.11")}}},
+				{Name: "web.2", Service: "web", IP: netip.MustParseAddr("10.0.0.6"), Node: netip.MustParseAddr("192.0.2.11")}},
+			// Peers: the network's nodes, this one among them.
+			Peers: []topology.DockerPeer{{Name: "node0-7c1e", IP: netip.MustParseAddr("192.0.2.10")}, {Name: "node1-2b9f", IP: netip.MustParseAddr("192.0.2.11")}}},
 	},
 	Services: []topology.DockerService{
 		{ID: "p0o9i8u7y6t5r4e3w2q1a2s3d", Name: "api", EndpointMode: "vip",

@@ -315,7 +315,20 @@ type DockerNetwork struct {
 	// `docker network inspect --verbose` lists them (swarm-scoped networks
 	// only): a remote backend's task and the node it runs on.
 	Tasks []DockerTask `json:"tasks,omitempty"`
+	// Peers are the nodes that take part in a swarm network (its gossip
+	// peers, `docker network inspect`'s Peers): this node among them.
+	Peers []DockerPeer `json:"peers,omitempty"`
 }
+
+// DockerPeer is one node of a swarm network: its node id's short form and
+// its advertise (data-path) address.
+type DockerPeer struct {
+	Name string     `json:"name"`
+	IP   netip.Addr `json:"ip"`
+}
+
+// Equal compares every field (see Route.Equal).
+func (p DockerPeer) Equal(o DockerPeer) bool { return p == o }
 
 // DockerTask is one task endpoint of a swarm network's service.
 type DockerTask struct {
