@@ -59,8 +59,8 @@ type lbDigest struct {
 	services []*topology.IPVSService
 	marks    []markRule
 	marked   map[topology.ProtoPort]bool // ports PREROUTING marks
-	sysctls  topology.Sysctls           // the vs.* ones; nil: not collected
-	key      string                     // its network key ("" unknown yet: the sandbox's)
+	sysctls  topology.Sysctls            // the vs.* ones; nil: not collected
+	key      string                      // its network key ("" unknown yet: the sandbox's)
 }
 
 // markRule is a MARK rule of a load balancer's mangle table: the mark and
@@ -86,9 +86,9 @@ type overlayDigest struct {
 
 // endpoint is an address an endpoint namespace has on an overlay network.
 type endpoint struct {
-	mac          topology.MAC
-	svc, label   string
-	netns        string
+	mac        topology.MAC
+	svc, label string
+	netns      string
 }
 
 // dockerDigest is what the node's engine said.

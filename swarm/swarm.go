@@ -104,8 +104,8 @@ const (
 type NodeReport struct {
 	Name string `json:"name"`
 	// Addr is the node's address (topology.NodeAddress), when known.
-	Addr   netip.Addr             `json:"addr,omitzero"`
-	Source string                 `json:"source"`
+	Addr   netip.Addr           `json:"addr,omitzero"`
+	Source string               `json:"source"`
 	Checks map[CheckName]Status `json:"checks"`
 }
 
