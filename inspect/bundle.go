@@ -93,15 +93,20 @@ func Bundle(dir string) (*topology.Model, error) {
 	}
 	names := []string{BundleHost}
 	for _, e := range ents {
-		if n := e.Name(); n != BundleHost {
+		n := e.Name()
+		if n == BundleHost {
+			continue
+		}
+		if !e.IsDir() { // a link (to a folder inside the bundle?) or a file: look
 			st, err := b.Stat(path.Join(BundleNetnsDir, n))
 			if err != nil {
 				return nil, fmt.Errorf("bundle %s: %w", dir, err)
 			}
-			if st.IsDir() {
-				names = append(names, n)
+			if !st.IsDir() {
+				continue
 			}
 		}
+		names = append(names, n)
 	}
 	sort.Strings(names[1:])
 
