@@ -76,19 +76,33 @@ type Options struct {
 	// Probe, when set, asks a live probe whether a published port answers
 	// (nil error) and is used for the "no answer" check.
 	Probe func(proto string, port int) error
+	// Checksums are what a capture saw of each packet's TCP/UDP checksum
+	// at each hop (trace, during --probe); nil when nothing was captured.
+	Checksums []topology.ChecksumSighting
 }
 
 // Check runs every check that needs only the model (and Probe when given).
 func Check(m *topology.Model, o Options) *Report {
 	c := &checker{m: m, o: o, cov: newCoverage()}
-	c.publishedPorts()
-	c.serviceVIPs()
-	c.mtu()
-	c.forwarding()
-	c.rpFilter()
-	c.vxlanBlocked()
-	c.conntrackFull()
-	c.ipvsKernel()
+	if !c.notSwarmNode() {
+		c.publishedPorts()
+		c.serviceVIPs()
+		c.mtu()
+		c.forwarding()
+		c.rpFilter()
+		c.vxlanBlocked()
+		c.gossipBlocked()
+		c.encrypted()
+		c.firewallSplit()
+		c.embeddedDNS()
+		c.subnetOverlap()
+		c.vtepSource()
+		c.staleNeighbours()
+		c.badChecksum()
+		c.conntrackFull()
+		c.ipvsKernel()
+		c.noAnswer()
+	}
 	r := &Report{Source: m.Source, Ports: c.verdicts, Findings: c.out, Unknown: c.unknowns, Coverage: c.cov.report()}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
@@ -140,6 +154,11 @@ type checker struct {
 	verdicts []PortVerdict
 	unknowns []Unknown
 	cov      *coverage
+	// staleN are the stale overlay neighbours (stale), found once.
+	staleN    []topology.StaleNeigh
+	staleDone bool
+	// unanswered are the probes that failed, reported last (noAnswer).
+	unanswered []probeFailure
 }
 
 // publishedPorts checks every published port; without the host's firewall

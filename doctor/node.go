@@ -30,6 +30,9 @@ func (c *checker) remoteBackend(b topology.Backend, h topology.Hop, what string)
 		f.Confirm = c.in(h.Netns, "ip neigh; bridge fdb show") + "; docker network inspect --verbose " + c.networkOf(h.Netns)
 		f.Fix = "a stale peer entry (the node was re-addressed or the task moved while gossip was down): check TCP/UDP 7946 between the nodes, then `docker service update --force SERVICE` to re-program the peers"
 	case topology.BreakNoFDB:
+		if c.isStale(h.Netns, b.IP) {
+			return // stale-neigh names the cause
+		}
 		f.Code = "vxlan-no-fdb"
 		f.Summary = fmt.Sprintf("%s: backend %s is on another node but the overlay has no FDB entry telling VXLAN which node", what, b.IP)
 		f.Confirm = c.in(h.Netns, "ip neigh; bridge fdb show")

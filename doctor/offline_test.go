@@ -70,17 +70,6 @@ func TestOfflineFaults(t *testing.T) {
 			return regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(key)+` = .*$`).ReplaceAllString(s, key+" = "+val)
 		}
 	}
-	dropLines := func(sub string) func(string) string {
-		return func(s string) string {
-			var keep []string
-			for _, l := range strings.Split(s, "\n") {
-				if !strings.Contains(l, sub) {
-					keep = append(keep, l)
-				}
-			}
-			return strings.Join(keep, "\n")
-		}
-	}
 	webTask := ""
 	for _, task := range roles[topology.RoleTask] {
 		if b, _ := os.ReadFile(filepath.Join(meshBundle, "netns", task, "ss.txt")); strings.Contains(string(b), "tcp LISTEN") {

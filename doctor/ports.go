@@ -52,12 +52,48 @@ func (c *checker) portChecks(pp topology.ProtoPort) {
 	}
 	if c.o.Probe != nil && p.Complete {
 		if err := c.o.Probe(pp.Proto, pp.Port); err != nil {
-			c.add(Finding{Code: "no-answer", Severity: Error, Netns: "host", Port: port,
-				Summary:  fmt.Sprintf("%s looks right on paper but a probe got no answer", port),
-				Evidence: err.Error(),
-				Confirm:  fmt.Sprintf("meshtrace trace --port %d --proto %s --probe", pp.Port, pp.Proto),
-				Fix:      "trace the probe to see the hop where it stops; check the task's server is running"})
+			c.unanswered = append(c.unanswered, probeFailure{pp, err})
 		}
+	}
+}
+
+// probeFailure is a published port whose path looks complete but whose
+// probe got no answer.
+type probeFailure struct {
+	pp  topology.ProtoPort
+	err error
+}
+
+// probeCauses are the codes of node-wide faults the path does not follow
+// (the other iptables backend, the overlay's neighbours, the underlay's
+// source address, routes, IPsec, checksums): a probe that fails while one
+// of them is reported is its symptom, not a finding of its own.
+var probeCauses = map[string]bool{"firewall-split": true, "stale-neigh": true, "vtep-source": true, "subnet-overlap": true,
+	"bad-checksum": true, "esp-blocked": true, "xfrm-missing": true, "vxlan-blocked": true, "mtu-mismatch": true, "mtu-underlay": true}
+
+// noAnswer reports the probes that got no answer, once every other check
+// ran: a failure a reported cause explains is added to that finding's
+// evidence; the others are no-answer (the model looks right, the probe
+// says otherwise).
+func (c *checker) noAnswer() {
+	for _, u := range c.unanswered {
+		port := u.pp.String()
+		explained := false
+		for i := range c.out {
+			if f := &c.out[i]; probeCauses[f.Code] && f.Severity != Info && (f.Port == "" || f.Port == port) {
+				f.Evidence += fmt.Sprintf("; a probe of %s got no answer (%v)", port, u.err)
+				explained = true
+				break
+			}
+		}
+		if explained {
+			continue
+		}
+		c.add(Finding{Code: "no-answer", Severity: Error, Netns: "host", Port: port,
+			Summary:  fmt.Sprintf("%s looks right on paper but a probe got no answer", port),
+			Evidence: u.err.Error(),
+			Confirm:  fmt.Sprintf("meshtrace trace --port %d --proto %s --probe", u.pp.Port, u.pp.Proto),
+			Fix:      "trace the probe to see the hop where it stops; check the task's server is running"})
 	}
 }
 
@@ -112,6 +148,11 @@ func (c *checker) breakFinding(p *topology.Path, h topology.Hop, pp topology.Pro
 		f.Summary = fmt.Sprintf("%s is rewritten to an address no namespace on this node owns", pp)
 		f.Confirm = "iptables-save -t nat | grep DNAT; ip -n ingress_sbox addr"
 		f.Fix = "the ingress sandbox's address changed or it is gone: restart dockerd to re-create ingress-sbox, or remove the stale DNAT"
+	case topology.BreakIngressShadowed:
+		f.Code = "ingress-shadowed"
+		f.Summary = fmt.Sprintf("%s is dropped in %s before Docker's DOCKER-INGRESS accepts it: Docker 28.0.0's rule order (moby#49536), or a DROP put above Docker's rules", pp, h.Netns)
+		f.Confirm = c.in(h.Netns, "iptables-save -c -t filter; iptables-save -c -t raw")
+		f.Fix = "upgrade Docker to 28.0.1 or later (DOCKER-FORWARD runs DOCKER-INGRESS first); meanwhile put the jump to DOCKER-INGRESS right after DOCKER-USER (iptables -D FORWARD -j DOCKER-INGRESS; iptables -I FORWARD 2 -j DOCKER-INGRESS), or remove the DROP the evidence names"
 	case topology.BreakFilterDrop:
 		f.Code = "filter-drop"
 		f.Summary = fmt.Sprintf("%s is dropped by the firewall in %s", pp, h.Netns)

@@ -138,9 +138,9 @@ func answers(t *testing.T, dir string) string {
 // read, and what a missing table means.
 func TestBundleIptablesFiles(t *testing.T) {
 	host := func(dir string) string { return filepath.Join(dir, BundleNetnsDir, BundleHost) }
-	// only the nat listing of the host: filter was not collected, so the
-	// path cannot be followed through the host's FORWARD: unknown, not
-	// "complete" and not a fault
+	// only the nat listing of the host: raw, mangle and filter were not
+	// collected, so the path cannot be followed past the host's first
+	// table, raw PREROUTING: unknown, not "complete" and not a fault
 	dir := listingBundle(t, "bundles/modern", "S")
 	for _, tb := range []string{"filter", "mangle", "raw", "security"} {
 		if err := os.Remove(filepath.Join(host(dir), BundleIptablesTable(tb))); err != nil {
@@ -161,7 +161,7 @@ func TestBundleIptablesFiles(t *testing.T) {
 	}
 	last := p.Hops[len(p.Hops)-1]
 	if p.Verdict != topology.VerdictUnknown || last.Kind != topology.HopUnknown || last.Code != topology.UnknownNotCollected ||
-		last.Netns != "host" || !strings.Contains(last.Reason, "table mangle was not collected") {
+		last.Netns != "host" || !strings.Contains(last.Reason, "table raw was not collected") {
 		t.Errorf("path %+v", p.Hops)
 	}
 	for _, f := range doctor.Check(m, doctor.Options{}).Findings {

@@ -179,6 +179,7 @@ func dockerNetwork(n network.Inspect) topology.DockerNetwork {
 		Scope:   n.Scope,
 		Ingress: n.Ingress,
 	}
+	_, out.Encrypted = n.Options["encrypted"]
 	for _, c := range n.IPAM.Config {
 		if c.Subnet.IsValid() && c.Subnet.Addr().Is4() {
 			out.Subnet, out.Gateway = c.Subnet, c.Gateway

@@ -10,7 +10,8 @@
 //	client                  eth0 192.168.77.9 on the LAN (an outside user)
 //	node0/host              plays the node's root netns: eth0 192.168.77.10,
 //	                        docker_gwbridge 172.18.0.1/16, DOCKER-INGRESS,
-//	                        route_localnet, ip_forward; the VXLAN socket
+//	                        route_localnet, ip_forward; the VXLAN socket;
+//	                        the gossip port, tcp/udp 7946 (the agent's)
 //	node0/netns/            plays /run/docker/netns:
 //	  ingress_sbox          eth0 10.0.0.2/24 (+ the service VIPs /32) on the
 //	                        overlay, eth1 172.18.0.2/16 on docker_gwbridge;
@@ -22,7 +23,12 @@
 //	                        local endpoint, MTU 1450
 //	  <12 hex>              one per task: eth0 10.0.0.N/24 (MTU 1450),
 //	                        eth1 172.18.0.N/16, REDIRECT published->target
-//	                        and the ingress filter
+//	                        and the ingress filter (none for a dnsrr
+//	                        service's task); Docker's embedded DNS server:
+//	                        DOCKER_OUTPUT DNATs 127.0.0.11:53 to the
+//	                        task's own resolver ports, where the agent
+//	                        answers service names (VIP, or the tasks for
+//	                        dnsrr), tasks.NAME and task names
 //
 // Up validates and plans everything first (Plan, NetnsSpec: pure data),
 // then builds every namespace through a System (the kernel: rtnetlink

@@ -23,8 +23,12 @@ func (st *State) DockerMeta(node string) *topology.DockerMeta {
 		}
 	}
 	for _, s := range st.Services {
-		ds := topology.DockerService{ID: s.Name, Name: s.Name, EndpointMode: "vip",
-			Ports: []topology.DockerPort{{Proto: s.Proto, Published: s.Published, Target: s.Target, Mode: "ingress"}}}
+		ds := topology.DockerService{ID: s.Name, Name: s.Name, EndpointMode: EndpointVIP}
+		if s.DNSRR() {
+			ds.EndpointMode = EndpointDNSRR
+		} else {
+			ds.Ports = []topology.DockerPort{{Proto: s.Proto, Published: s.Published, Target: s.Target, Mode: "ingress"}}
+		}
 		if s.VIP.IsValid() {
 			ds.VIPs = map[string]netip.Prefix{st.OverlayID: netip.PrefixFrom(s.VIP, 32)}
 		}

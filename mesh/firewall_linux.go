@@ -18,11 +18,21 @@ func (s *linuxSystem) Firewall(path, rules string) error { return Restore(path, 
 // namespace at path with rules on stdin; its error carries what
 // iptables-restore said.
 func Restore(path, rules string, args ...string) error {
+	return restore("iptables-restore", path, rules, args...)
+}
+
+// RestoreLegacy is Restore into the legacy backend (x_tables), with
+// iptables-legacy-restore.
+func RestoreLegacy(path, rules string, args ...string) error {
+	return restore("iptables-legacy-restore", path, rules, args...)
+}
+
+func restore(bin, path, rules string, args ...string) error {
 	var out bytes.Buffer
-	cmd := exec.Command("iptables-restore", args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdin = strings.NewReader(rules)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	name := strings.Join(append([]string{"iptables-restore"}, args...), " ")
+	name := strings.Join(append([]string{bin}, args...), " ")
 	if err := netnsx.Start(path, cmd); err != nil {
 		return fmt.Errorf("%s in %s: %w", name, path, err)
 	}

@@ -124,7 +124,7 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 	host := &NetnsSpec{
 		Key: node.Name + "/host", Path: p.HostPath(ni), Role: "host",
 		Bridges: []BridgeSpec{{Name: addrplan.GWBridge}},
-		Veths:   []VethSpec{{Name: "eth0", MAC: addrplan.MAC(node.IP), PeerPath: p.LANPath(), PeerName: "lan-" + node.Name, PeerMaster: lanBridge}},
+		Veths:   []VethSpec{{Name: "eth0", MAC: addrplan.MAC(node.IP), PeerPath: p.LANPath(), PeerName: LANPort(node.Name), PeerMaster: lanBridge}},
 		Addrs: []AddrSpec{
 			{"eth0", netip.PrefixFrom(node.IP, addrplan.LANSubnet.Bits())},
 			{addrplan.GWBridge, netip.PrefixFrom(addrplan.GWBridgeIP, addrplan.GWSubnet.Bits())},
@@ -192,6 +192,9 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 	sbox.Veths = []VethSpec{ing, gw}
 	var svcs []dockerrules.Service
 	for _, s := range p.Services {
+		if s.DNSRR() {
+			continue // no VIP, no published port: nothing in the sandbox
+		}
 		ds := dockerrules.Service{Name: s.Name, FWMark: s.FWMark, VIP: s.VIP, Ports: []dockerrules.Port{s.port()}}
 		is := IPVSSpec{FWMark: s.FWMark, Scheduler: "rr"}
 		for _, t := range s.Tasks {
@@ -226,7 +229,7 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 					{"eth1", netip.PrefixFrom(t.GWIP, addrplan.GWSubnet.Bits())},
 				},
 				Routes: []RouteSpec{{"eth1", addrplan.GWBridgeIP}},
-				Rules:  dockerrules.Task(t.IngressIP, []dockerrules.Port{s.port()}, dockerrules.Modern),
+				Rules:  dockerrules.TaskDNS(t.IngressIP, s.ports(), dockerrules.Modern, &t.Resolver),
 			}
 			ing := leg(t.NetnsID, "ingress", overlay.Path, addrplan.OverlayBridge, addrplan.OverlayMTU, addrplan.MAC(t.IngressIP))
 			ing.Name = "eth0"
@@ -239,14 +242,27 @@ func (p *Plan) nodeNetns(ni int) []*NetnsSpec {
 	return specs
 }
 
+// LANPort is the name of a node's port on the LAN's bridge (in the lan
+// namespace): the far end of the node's uplink eth0.
+func LANPort(node string) string { return "lan-" + node }
+
 func (s ServicePlan) port() dockerrules.Port {
 	return dockerrules.Port{Proto: s.Proto, Published: s.Published, Target: s.Target}
 }
 
+// ports are the service's published ports: none for a dnsrr service.
+func (s ServicePlan) ports() []dockerrules.Port {
+	if s.DNSRR() {
+		return nil
+	}
+	return []dockerrules.Port{s.port()}
+}
+
+// ports are every service's published ports.
 func (p *Plan) ports() []dockerrules.Port {
 	var ps []dockerrules.Port
 	for _, s := range p.Services {
-		ps = append(ps, s.port())
+		ps = append(ps, s.ports()...)
 	}
 	return ps
 }

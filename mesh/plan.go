@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/meshtrace/meshtrace/internal/addrplan"
+	"github.com/meshtrace/meshtrace/internal/dockerrules"
 )
 
 // The address plan is internal/addrplan's: every mesh uses the same
@@ -34,8 +35,8 @@ type NodePlan struct {
 // ServicePlan is one service and its tasks.
 type ServicePlan struct {
 	ServiceSpec
-	FWMark uint32
-	VIP    netip.Addr // the service's ingress VIP
+	FWMark uint32     // 0 for a dnsrr service
+	VIP    netip.Addr // the service's ingress VIP; none for a dnsrr service
 	Tasks  []TaskPlan
 }
 
@@ -46,6 +47,9 @@ type TaskPlan struct {
 	NetnsID   string // 12 hex, the netns file name
 	IngressIP netip.Addr
 	GWIP      netip.Addr // on the node's docker_gwbridge
+	// Resolver is the task's embedded DNS server (its ports at
+	// 127.0.0.11), served by the agent.
+	Resolver dockerrules.Resolver
 }
 
 // NewPlan lays out cfg (validated, LB resolved to ipvs or iptables) under
@@ -71,7 +75,13 @@ func NewPlan(cfg Config, lb, runDir string) (*Plan, error) {
 		p.Nodes = append(p.Nodes, NodePlan{Name: fmt.Sprintf("node%d", i), IP: addrplan.NodeIP(i), SandboxIP: ing.Sandbox(i)})
 	}
 	for i, s := range cfg.Services {
-		p.Services = append(p.Services, ServicePlan{ServiceSpec: s, FWMark: uint32(addrplan.FirstFWMark + i), VIP: ing.VIP(i)})
+		sp := ServicePlan{ServiceSpec: s}
+		// A dnsrr service leaves its mark and VIP unused: the numbers
+		// of the others do not depend on it.
+		if !s.DNSRR() {
+			sp.FWMark, sp.VIP = uint32(addrplan.FirstFWMark+i), ing.VIP(i)
+		}
+		p.Services = append(p.Services, sp)
 	}
 	seen := map[string]string{}
 	onNode := make([]int, len(p.Nodes)) // tasks placed on each node so far
@@ -89,6 +99,8 @@ func NewPlan(cfg Config, lb, runDir string) (*Plan, error) {
 				IngressIP: ing.Task(ti),
 				GWIP:      addrplan.TaskGWIP(onNode[ni]),
 			}
+			tcp, udp := addrplan.ResolverPorts([]int{s.Target}, cfg.Name, t.NetnsID)
+			t.Resolver = dockerrules.Resolver{TCPPort: tcp, UDPPort: udp}
 			ti++
 			onNode[ni]++
 			if other, dup := seen[t.NetnsID]; dup {

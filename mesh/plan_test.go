@@ -95,7 +95,7 @@ func TestPlanDeterministic(t *testing.T) {
 }
 
 func TestPlanTooManyReplicas(t *testing.T) {
-	c := Config{Name: "big", Nodes: 2, LB: LBIptables, Services: []ServiceSpec{{"web", "tcp", 8080, 80, 251}}}
+	c := Config{Name: "big", Nodes: 2, LB: LBIptables, Services: []ServiceSpec{{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: 251}}}
 	_, err := NewPlan(c, LBIptables, "/run/meshtrace")
 	if err == nil || !strings.Contains(err.Error(), "need 254 addresses") {
 		t.Fatalf("NewPlan with 251 replicas = %v, want an address exhaustion error", err)
@@ -268,5 +268,57 @@ func TestStateFromPlan(t *testing.T) {
 	}
 	if filepath.Dir(st.Nodes[0].NetnsDir) != filepath.Join(p.Dir, "node0") {
 		t.Errorf("netns dir %s", st.Nodes[0].NetnsDir)
+	}
+}
+
+// Every task gets its embedded DNS server's rules with its own ports; a
+// dnsrr service has no VIP, no mark, no published port and no ingress
+// rules anywhere, but its tasks are endpoints of the overlay.
+func TestPlanDNS(t *testing.T) {
+	p := testPlan(t, 2, LBIptables, "web:8080:80x2", "db:dnsrr:5432x2")
+	db := p.Services[1]
+	if db.VIP.IsValid() || db.FWMark != 0 || p.Services[0].FWMark != 0x100 {
+		t.Fatalf("db: vip %s mark %#x; web mark %#x", db.VIP, db.FWMark, p.Services[0].FWMark)
+	}
+	specs := map[string]*NetnsSpec{}
+	for _, s := range p.Netns() {
+		specs[s.Path] = s
+	}
+	ports := map[int]string{}
+	for _, s := range p.Services {
+		for _, tk := range s.Tasks {
+			rules := specs[p.TaskPath(tk)].Rules
+			for _, r := range tk.Resolver.Rules() {
+				if !strings.Contains(rules, r+"\n") {
+					t.Errorf("%s lacks %q:\n%s", tk.Name, r, rules)
+				}
+			}
+			for _, port := range []int{tk.Resolver.TCPPort, tk.Resolver.UDPPort} {
+				if other, dup := ports[port]; dup {
+					t.Errorf("%s and %s share resolver port %d", tk.Name, other, port)
+				}
+				ports[port] = tk.Name
+			}
+			if s.DNSRR() == strings.Contains(rules, "REDIRECT") || s.DNSRR() == strings.Contains(rules, "*filter") {
+				t.Errorf("%s (dnsrr %v) rules:\n%s", tk.Name, s.DNSRR(), rules)
+			}
+		}
+	}
+	for i := range p.Nodes {
+		host, sbox, ov := specs[p.HostPath(i)], specs[p.SandboxPath(i)], specs[p.OverlayPath(i)]
+		if strings.Contains(host.Rules, "5432") || strings.Contains(sbox.Rules, "5432") || len(sbox.Addrs) != 3 {
+			t.Errorf("node%d: db in the ingress rules or addresses:\n%s\n%s\n%v", i, host.Rules, sbox.Rules, sbox.Addrs)
+		}
+		remote := 0
+		for _, n := range ov.Neighs {
+			for _, tk := range db.Tasks {
+				if n.IP == tk.IngressIP {
+					remote++
+				}
+			}
+		}
+		if remote != 1 {
+			t.Errorf("node%d's overlay has %d neighbours of db's remote task, want 1", i, remote)
+		}
 	}
 }

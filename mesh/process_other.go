@@ -11,3 +11,8 @@ func agentRunning(int, string, string) bool { return false }
 func (st *State) SetTaskMode(string, string, time.Duration) (string, error) {
 	return "", errUnsupported
 }
+
+// SetResolverMode fails: there is no agent without Linux.
+func (st *State) SetResolverMode(string, string, time.Duration) (string, error) {
+	return "", errUnsupported
+}

@@ -30,16 +30,34 @@ type Config struct {
 	LB       string // auto, ipvs or iptables
 }
 
-// ServiceSpec is one --service NAME:PUBLISHED:TARGET[/udp]xREPLICAS.
+// ServiceSpec is one --service NAME:PUBLISHED:TARGET[/udp]xREPLICAS, or
+// NAME:dnsrr:TARGET[/udp]xREPLICAS for a service in DNS round-robin
+// endpoint mode: no VIP, no published port (Docker refuses to publish a
+// dnsrr service's port through the ingress), its name answers its tasks'
+// addresses.
 type ServiceSpec struct {
 	Name      string `json:"name"`
 	Proto     string `json:"proto"`
 	Published int    `json:"published"`
 	Target    int    `json:"target"`
 	Replicas  int    `json:"replicas"`
+	// EndpointMode is EndpointVIP ("" reads as it) or EndpointDNSRR.
+	EndpointMode string `json:"endpoint_mode,omitempty"`
 }
 
+// Endpoint modes of a service.
+const (
+	EndpointVIP   = "vip"
+	EndpointDNSRR = "dnsrr"
+)
+
+// DNSRR says whether the service is in DNS round-robin mode.
+func (s ServiceSpec) DNSRR() bool { return s.EndpointMode == EndpointDNSRR }
+
 func (s ServiceSpec) String() string {
+	if s.DNSRR() {
+		return fmt.Sprintf("%s:%s:%d/%sx%d", s.Name, EndpointDNSRR, s.Target, s.Proto, s.Replicas)
+	}
 	return fmt.Sprintf("%s:%d:%d/%sx%d", s.Name, s.Published, s.Target, s.Proto, s.Replicas)
 }
 
@@ -48,11 +66,12 @@ var (
 	svcNameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
 )
 
-// ParseService parses NAME:PUBLISHED:TARGET[/tcp|/udp][xREPLICAS]; replicas
-// default to 1, the protocol to tcp.
+// ParseService parses NAME:PUBLISHED:TARGET[/tcp|/udp][xREPLICAS], or
+// NAME:dnsrr:TARGET... for a DNS round-robin service; replicas default to
+// 1, the protocol to tcp.
 func ParseService(spec string) (ServiceSpec, error) {
 	bad := func(format string, a ...any) (ServiceSpec, error) {
-		return ServiceSpec{}, fmt.Errorf("service %q: %s (want NAME:PUBLISHED:TARGET[/udp]xREPLICAS, e.g. web:8080:80x2)", spec, fmt.Sprintf(format, a...))
+		return ServiceSpec{}, fmt.Errorf("service %q: %s (want NAME:PUBLISHED:TARGET[/udp]xREPLICAS, e.g. web:8080:80x2, or NAME:dnsrr:TARGET[/udp]xREPLICAS)", spec, fmt.Sprintf(format, a...))
 	}
 	parts := strings.Split(spec, ":")
 	if len(parts) != 3 {
@@ -62,11 +81,15 @@ func ParseService(spec string) (ServiceSpec, error) {
 	if !svcNameRE.MatchString(s.Name) {
 		return bad("name %q must be 1-16 of [a-z0-9-], starting with a letter", s.Name)
 	}
-	pub, err := parsePort(parts[1])
-	if err != nil {
-		return bad("published port: %v", err)
+	if parts[1] == EndpointDNSRR {
+		s.EndpointMode = EndpointDNSRR
+	} else {
+		pub, err := parsePort(parts[1])
+		if err != nil {
+			return bad("published port: %v (or dnsrr for a service with no VIP and no published port)", err)
+		}
+		s.Published = pub
 	}
-	s.Published = pub
 	rest := parts[2]
 	if i := strings.LastIndexByte(rest, 'x'); i >= 0 {
 		n, err := strconv.Atoi(rest[i+1:])
@@ -147,13 +170,29 @@ func (c Config) Validate() error {
 		if s.Proto != "tcp" && s.Proto != "udp" {
 			return fmt.Errorf("service %s: protocol %q must be tcp or udp", s.Name, s.Proto)
 		}
-		for _, p := range []int{s.Published, s.Target} {
+		switch s.EndpointMode {
+		case "", EndpointVIP:
+		case EndpointDNSRR:
+			if s.Published != 0 {
+				return fmt.Errorf("service %s: a dnsrr service cannot publish port %d through the ingress (Docker refuses it too)", s.Name, s.Published)
+			}
+		default:
+			return fmt.Errorf("service %s: endpoint mode %q must be vip or dnsrr", s.Name, s.EndpointMode)
+		}
+		check := []int{s.Published, s.Target}
+		if s.DNSRR() {
+			check = check[1:]
+		}
+		for _, p := range check {
 			if p < 1 || p > 65535 {
 				return fmt.Errorf("service %s: port %d out of range 1-65535", s.Name, p)
 			}
 		}
 		if s.Replicas < 1 {
 			return fmt.Errorf("service %s: replicas %d must be ≥ 1", s.Name, s.Replicas)
+		}
+		if s.DNSRR() {
+			continue
 		}
 		key := fmt.Sprintf("%s/%d", s.Proto, s.Published)
 		if other, ok := ports[key]; ok {

@@ -12,11 +12,13 @@ func TestParseService(t *testing.T) {
 		in   string
 		want ServiceSpec
 	}{
-		{"web:8080:80x2", ServiceSpec{"web", "tcp", 8080, 80, 2}},
-		{"dns:5353:53/udpx2", ServiceSpec{"dns", "udp", 5353, 53, 2}},
-		{"api:9000:9000/tcpx10", ServiceSpec{"api", "tcp", 9000, 9000, 10}},
-		{"nginx:80:80", ServiceSpec{"nginx", "tcp", 80, 80, 1}},
-		{"x:1:65535x1", ServiceSpec{"x", "tcp", 1, 65535, 1}},
+		{"web:8080:80x2", ServiceSpec{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: 2}},
+		{"dns:5353:53/udpx2", ServiceSpec{Name: "dns", Proto: "udp", Published: 5353, Target: 53, Replicas: 2}},
+		{"api:9000:9000/tcpx10", ServiceSpec{Name: "api", Proto: "tcp", Published: 9000, Target: 9000, Replicas: 10}},
+		{"nginx:80:80", ServiceSpec{Name: "nginx", Proto: "tcp", Published: 80, Target: 80, Replicas: 1}},
+		{"x:1:65535x1", ServiceSpec{Name: "x", Proto: "tcp", Published: 1, Target: 65535, Replicas: 1}},
+		{"db:dnsrr:5432x2", ServiceSpec{Name: "db", Proto: "tcp", Target: 5432, Replicas: 2, EndpointMode: EndpointDNSRR}},
+		{"ns:dnsrr:53/udp", ServiceSpec{Name: "ns", Proto: "udp", Target: 53, Replicas: 1, EndpointMode: EndpointDNSRR}},
 	} {
 		got, err := ParseService(tc.in)
 		if err != nil {
@@ -43,6 +45,8 @@ func TestParseServiceErrors(t *testing.T) {
 		{"web:8080:80/sctpx2", "protocol"},
 		{"web:8080:/udpx2", "target port"},
 		{"web:http:80x2", "published port"},
+		{"web:DNSRR:80x2", "published port"},
+		{"db:dnsrr:0x2", "target port"},
 	} {
 		_, err := ParseService(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -52,7 +56,7 @@ func TestParseServiceErrors(t *testing.T) {
 }
 
 func FuzzParseService(f *testing.F) {
-	for _, s := range []string{"web:8080:80x2", "dns:5353:53/udpx2", "a:1:2", "::x", "a:1:2/udp/tcpx3x4"} {
+	for _, s := range []string{"web:8080:80x2", "dns:5353:53/udpx2", "a:1:2", "::x", "a:1:2/udp/tcpx3x4", "db:dnsrr:5432x2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -68,7 +72,7 @@ func FuzzParseService(f *testing.F) {
 }
 
 func TestValidate(t *testing.T) {
-	web := ServiceSpec{"web", "tcp", 8080, 80, 2}
+	web := ServiceSpec{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: 2}
 	ok := Config{Name: "demo", Nodes: 2, LB: LBAuto, Services: []ServiceSpec{web}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config rejected: %v", err)
@@ -86,9 +90,13 @@ func TestValidate(t *testing.T) {
 		{"bad lb", func(c *Config) { c.LB = "nft" }, "--lb"},
 		{"no service", func(c *Config) { c.Services = nil }, "no service"},
 		{"same port twice", func(c *Config) {
-			c.Services = append(c.Services, ServiceSpec{"api", "tcp", 8080, 81, 1})
+			c.Services = append(c.Services, ServiceSpec{Name: "api", Proto: "tcp", Published: 8080, Target: 81, Replicas: 1})
 		}, "published port tcp/8080 is already used by service web"},
 		{"same name twice", func(c *Config) { c.Services = append(c.Services, web) }, "defined twice"},
+		{"dnsrr published", func(c *Config) {
+			c.Services = append(c.Services, ServiceSpec{Name: "db", Proto: "tcp", Published: 5432, Target: 5432, Replicas: 1, EndpointMode: EndpointDNSRR})
+		}, "cannot publish"},
+		{"bad endpoint mode", func(c *Config) { c.Services[0].EndpointMode = "rr" }, "endpoint mode"},
 	} {
 		c := ok
 		c.Services = append([]ServiceSpec(nil), ok.Services...)
@@ -100,7 +108,7 @@ func TestValidate(t *testing.T) {
 	}
 	// The same port on both protocols is fine, as in Docker.
 	c := ok
-	c.Services = []ServiceSpec{web, {"dns", "udp", 8080, 53, 1}}
+	c.Services = []ServiceSpec{web, {Name: "dns", Proto: "udp", Published: 8080, Target: 53, Replicas: 1}}
 	if err := c.Validate(); err != nil {
 		t.Errorf("tcp and udp on the same port rejected: %v", err)
 	}
@@ -108,7 +116,7 @@ func TestValidate(t *testing.T) {
 
 func TestWithDefaults(t *testing.T) {
 	c := Config{}.WithDefaults()
-	want := Config{Name: "demo", Nodes: 2, LB: LBAuto, Services: []ServiceSpec{{"web", "tcp", 8080, 80, 2}}}
+	want := Config{Name: "demo", Nodes: 2, LB: LBAuto, Services: []ServiceSpec{{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: 2}}}
 	if d := cmp.Diff(want, c); d != "" {
 		t.Errorf("defaults (-want +got):\n%s", d)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshtrace/meshtrace/internal/addrplan"
+	"github.com/meshtrace/meshtrace/internal/dockerrules"
 )
 
 // DefaultRunDir holds one directory per mesh.
@@ -65,18 +66,27 @@ type NodeState struct {
 	Host      string     `json:"host_netns"` // the node's "host" netns file
 	NetnsDir  string     `json:"netns_dir"`  // plays /run/docker/netns
 	SandboxIP netip.Addr `json:"sandbox_ip"`
+	// Gossip is filled by Status: the node's gossip port (tcp/7946)
+	// accepted a connection from the LAN.
+	Gossip *bool `json:"gossip,omitempty"`
 }
 
 // ServiceState is one service.
 type ServiceState struct {
-	Name      string      `json:"name"`
-	Proto     string      `json:"proto"`
-	Published int         `json:"published"`
-	Target    int         `json:"target"`
-	FWMark    uint32      `json:"fwmark"`
-	VIP       netip.Addr  `json:"vip"`
-	Tasks     []TaskState `json:"tasks"`
+	Name      string     `json:"name"`
+	Proto     string     `json:"proto"`
+	Published int        `json:"published"` // 0 for a dnsrr service
+	Target    int        `json:"target"`
+	FWMark    uint32     `json:"fwmark"`
+	VIP       netip.Addr `json:"vip"`
+	// EndpointMode is EndpointDNSRR or empty (a VIP).
+	EndpointMode string      `json:"endpoint_mode,omitempty"`
+	Tasks        []TaskState `json:"tasks"`
 }
+
+// DNSRR says whether the service is in DNS round-robin mode (no VIP, no
+// published port).
+func (s ServiceState) DNSRR() bool { return s.EndpointMode == EndpointDNSRR }
 
 // TaskState is one task.
 type TaskState struct {
@@ -84,8 +94,14 @@ type TaskState struct {
 	Node  string     `json:"node"`
 	IP    netip.Addr `json:"ip"`
 	Netns string     `json:"netns"` // netns file path
+	// Resolver is the task's embedded DNS server (zero in a mesh built
+	// before it had one).
+	Resolver dockerrules.Resolver `json:"resolver"`
 	// Answering is filled by Status: the task's server answered.
 	Answering *bool `json:"answering,omitempty"`
+	// Resolving is filled by Status: the task's embedded DNS server
+	// answered its service's name, asked at 127.0.0.11:53.
+	Resolving *bool `json:"resolving,omitempty"`
 }
 
 // Health is what Status checked.
@@ -107,8 +123,11 @@ func (p *Plan) State() *State {
 	}
 	for _, s := range p.Services {
 		ss := ServiceState{Name: s.Name, Proto: s.Proto, Published: s.Published, Target: s.Target, FWMark: s.FWMark, VIP: s.VIP}
+		if s.DNSRR() {
+			ss.EndpointMode = EndpointDNSRR
+		}
 		for _, t := range s.Tasks {
-			ss.Tasks = append(ss.Tasks, TaskState{Name: t.Name, Node: p.Nodes[t.Node].Name, IP: t.IngressIP, Netns: p.TaskPath(t)})
+			ss.Tasks = append(ss.Tasks, TaskState{Name: t.Name, Node: p.Nodes[t.Node].Name, IP: t.IngressIP, Netns: p.TaskPath(t), Resolver: t.Resolver})
 		}
 		st.Services = append(st.Services, ss)
 	}

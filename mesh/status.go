@@ -53,16 +53,27 @@ func (st *State) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  client\t%s\t%s\n", st.Client.IP, st.Client.Netns)
 	for _, n := range st.Nodes {
-		fmt.Fprintf(tw, "  %s\t%s\t%s (netns dir %s)\n", n.Name, n.IP, n.Host, n.NetnsDir)
+		gossip := ""
+		if n.Gossip != nil {
+			gossip = map[bool]string{true: "\tgossip port answering", false: "\tGOSSIP PORT NOT ANSWERING"}[*n.Gossip]
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s (netns dir %s)%s\n", n.Name, n.IP, n.Host, n.NetnsDir, gossip)
 	}
 	tw.Flush()
 	for _, s := range st.Services {
-		fmt.Fprintf(w, "service %s  %s %d -> %d  fwmark %#x  vip %s\n", s.Name, s.Proto, s.Published, s.Target, s.FWMark, s.VIP)
+		if s.DNSRR() {
+			fmt.Fprintf(w, "service %s  %s %d  dnsrr (no VIP, not published)\n", s.Name, s.Proto, s.Target)
+		} else {
+			fmt.Fprintf(w, "service %s  %s %d -> %d  fwmark %#x  vip %s\n", s.Name, s.Proto, s.Published, s.Target, s.FWMark, s.VIP)
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, t := range s.Tasks {
 			health := ""
 			if t.Answering != nil {
 				health = map[bool]string{true: "answering", false: "NOT ANSWERING"}[*t.Answering]
+			}
+			if t.Resolving != nil {
+				health += map[bool]string{true: ", dns answering", false: ", DNS NOT ANSWERING"}[*t.Resolving]
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", t.Name, t.Node, t.IP, filepath.Base(t.Netns), health)
 		}
@@ -83,10 +94,16 @@ func (st *State) WriteText(w io.Writer) error {
 
 // WriteHowTo prints how to use a mesh that just came up.
 func (st *State) WriteHowTo(w io.Writer) {
-	if len(st.Nodes) == 0 || len(st.Services) == 0 {
+	var published []ServiceState
+	for _, s := range st.Services {
+		if !s.DNSRR() {
+			published = append(published, s)
+		}
+	}
+	if len(st.Nodes) == 0 || len(published) == 0 {
 		return
 	}
-	s, n := st.Services[0], st.Nodes[len(st.Nodes)-1]
+	s, n := published[0], st.Nodes[len(st.Nodes)-1]
 	fmt.Fprintln(w, "try:")
 	if s.Proto == "tcp" {
 		fmt.Fprintf(w, "  meshtrace mesh exec --name %s client -- curl -s %s:%d\n", st.Name, n.IP, s.Published)

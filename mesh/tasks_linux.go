@@ -34,9 +34,16 @@ const (
 type TaskControl struct {
 	Gen   int               `json:"gen"`
 	Modes map[string]string `json:"modes,omitempty"` // task -> stop|hang; absent: serve
-	// Errors (tasks.applied only): task -> what failed.
+	// DNS are the modes of the tasks' embedded DNS servers: task ->
+	// stop; absent: serve.
+	DNS map[string]string `json:"dns,omitempty"`
+	// Errors (tasks.applied only): task (or "resolver TASK") -> what
+	// failed.
 	Errors map[string]string `json:"errors,omitempty"`
 }
+
+// resolverKey is the key of a task's resolver in TaskControl.Errors.
+func resolverKey(task string) string { return "resolver " + task }
 
 func readControl(path string) (TaskControl, error) {
 	var c TaskControl
@@ -61,16 +68,36 @@ func writeControl(path string, c TaskControl) error {
 	return WriteFile(path, append(b, '\n'))
 }
 
-// SetTaskMode asks the agent of st to put task in mode and waits (at most
-// timeout) until it did; it returns the mode the task had.
+// SetTaskMode asks the agent of st to put task's server in mode and waits
+// (at most timeout) until it did; it returns the mode the task had.
 func (st *State) SetTaskMode(task, mode string, timeout time.Duration) (string, error) {
-	if _, _, ok := st.Task(task); !ok {
-		return "", fmt.Errorf("no task %q in mesh %s", task, st.Name)
-	}
 	switch mode {
 	case TaskServe, TaskStop, TaskHang:
 	default:
 		return "", fmt.Errorf("task mode %q: want serve, stop or hang", mode)
+	}
+	return st.control(task, task, mode, timeout, func(c *TaskControl) *map[string]string { return &c.Modes })
+}
+
+// SetResolverMode asks the agent of st to put task's embedded DNS server
+// in mode (TaskServe or TaskStop: its sockets closed) and waits (at most
+// timeout) until it did; it returns the mode it had.
+func (st *State) SetResolverMode(task, mode string, timeout time.Duration) (string, error) {
+	if mode != TaskServe && mode != TaskStop {
+		return "", fmt.Errorf("resolver mode %q: want serve or stop", mode)
+	}
+	if t, _, ok := st.Task(task); ok && t.Resolver.UDPPort == 0 {
+		return "", fmt.Errorf("task %s of mesh %s has no embedded DNS server (a mesh built before it had one)", task, st.Name)
+	}
+	return st.control(task, resolverKey(task), mode, timeout, func(c *TaskControl) *map[string]string { return &c.DNS })
+}
+
+// control sets task's entry of the map modes picks in tasks.control to
+// mode, signals the agent and waits until tasks.applied has the new
+// generation; errKey is the task's key in its Errors.
+func (st *State) control(task, errKey, mode string, timeout time.Duration, modes func(*TaskControl) *map[string]string) (string, error) {
+	if _, _, ok := st.Task(task); !ok {
+		return "", fmt.Errorf("no task %q in mesh %s", task, st.Name)
 	}
 	if st.AgentPID <= 0 || !alive(st.AgentPID) || !isAgent(st.AgentPID, st.Name, filepath.Dir(st.Dir)) {
 		return "", fmt.Errorf("the mesh's agent is not running (pid %d)", st.AgentPID)
@@ -80,17 +107,18 @@ func (st *State) SetTaskMode(task, mode string, timeout time.Duration) (string, 
 	if err != nil {
 		return "", err
 	}
+	m := modes(&c)
 	prev := TaskServe
-	if m, ok := c.Modes[task]; ok {
-		prev = m
+	if old, ok := (*m)[task]; ok {
+		prev = old
 	}
-	if c.Modes == nil {
-		c.Modes = map[string]string{}
+	if *m == nil {
+		*m = map[string]string{}
 	}
 	if mode == TaskServe {
-		delete(c.Modes, task)
+		delete(*m, task)
 	} else {
-		c.Modes[task] = mode
+		(*m)[task] = mode
 	}
 	c.Gen++
 	if err := writeControl(path, c); err != nil {
@@ -103,7 +131,7 @@ func (st *State) SetTaskMode(task, mode string, timeout time.Duration) (string, 
 	for {
 		a, err := readControl(filepath.Join(st.Dir, taskAppliedFile))
 		if err == nil && a.Gen >= c.Gen {
-			if e := a.Errors[task]; e != "" {
+			if e := a.Errors[errKey]; e != "" {
 				return prev, fmt.Errorf("agent: %s", e)
 			}
 			return prev, nil
@@ -115,30 +143,51 @@ func (st *State) SetTaskMode(task, mode string, timeout time.Duration) (string, 
 	}
 }
 
-// taskServers are the agent's servers, one per task.
+// taskServers are the agent's servers: one per task, the task's embedded
+// DNS server, and each node's gossip port.
 type taskServers struct {
-	dir     string
-	logger  *log.Logger
-	servers []*taskServer
+	dir       string
+	logger    *log.Logger
+	servers   []*taskServer
+	resolvers []*resolverServer
+	gossip    []*gossipServer
 }
 
 func newTaskServers(st *State, logger *log.Logger) *taskServers {
 	ts := &taskServers{dir: st.Dir, logger: logger}
+	names := newDNSNames(st)
 	for _, s := range st.Services {
 		for _, t := range s.Tasks {
 			ts.servers = append(ts.servers, &taskServer{
 				id:    Identity{Task: t.Name, Node: t.Node, Netns: filepath.Base(t.Netns), IP: t.IP.String()},
 				netns: t.Netns, proto: s.Proto, port: s.Target, logger: logger, mode: TaskStop,
 			})
+			if t.Resolver.UDPPort != 0 {
+				ts.resolvers = append(ts.resolvers, &resolverServer{task: t.Name, netns: t.Netns, ports: t.Resolver,
+					names: names, logger: logger, mode: TaskStop})
+			}
 		}
+	}
+	for _, n := range st.Nodes {
+		ts.gossip = append(ts.gossip, &gossipServer{node: n.Name, netns: n.Host})
 	}
 	return ts
 }
 
-// serveAll opens every task's server.
+// serveAll opens every server.
 func (ts *taskServers) serveAll() error {
 	for _, s := range ts.servers {
 		if err := s.set(TaskServe); err != nil {
+			return err
+		}
+	}
+	for _, r := range ts.resolvers {
+		if err := r.set(TaskServe); err != nil {
+			return err
+		}
+	}
+	for _, g := range ts.gossip {
+		if err := g.open(); err != nil {
 			return err
 		}
 	}
@@ -167,12 +216,29 @@ func (ts *taskServers) apply() {
 			ts.logger.Printf("control: %v", err)
 		}
 	}
+	applied.DNS = c.DNS
+	for _, r := range ts.resolvers {
+		want := TaskServe
+		if m, ok := c.DNS[r.task]; ok {
+			want = m
+		}
+		if err := r.set(want); err != nil {
+			if applied.Errors == nil {
+				applied.Errors = map[string]string{}
+			}
+			applied.Errors[resolverKey(r.task)] = err.Error()
+			ts.logger.Printf("control: %v", err)
+		}
+	}
 	if err := writeControl(filepath.Join(ts.dir, taskAppliedFile), applied); err != nil {
 		ts.logger.Printf("control: %v", err)
 	}
 	var modes []string
 	for t, m := range c.Modes {
 		modes = append(modes, t+"="+m)
+	}
+	for t, m := range c.DNS {
+		modes = append(modes, resolverKey(t)+"="+m)
 	}
 	sort.Strings(modes)
 	ts.logger.Printf("control generation %d applied: %s", c.Gen, orNone(strings.Join(modes, " ")))
@@ -188,6 +254,12 @@ func orNone(s string) string {
 func (ts *taskServers) closeAll() {
 	for _, s := range ts.servers {
 		s.set(TaskStop)
+	}
+	for _, r := range ts.resolvers {
+		r.set(TaskStop)
+	}
+	for _, g := range ts.gossip {
+		g.close()
 	}
 }
 

@@ -90,7 +90,7 @@ func fakeOpts(t *testing.T, f *fakeSystem) Options {
 func TestUpWithFake(t *testing.T) {
 	f := newFake()
 	o := fakeOpts(t, f)
-	cfg := Config{Name: "fk", LB: LBAuto, Services: []ServiceSpec{{"web", "tcp", 8080, 80, 3}, {"dns", "udp", 5353, 53, 2}}}
+	cfg := Config{Name: "fk", LB: LBAuto, Services: []ServiceSpec{{Name: "web", Proto: "tcp", Published: 8080, Target: 80, Replicas: 3}, {Name: "dns", Proto: "udp", Published: 5353, Target: 53, Replicas: 2}}}
 	st, err := Up(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestUpParallelLimits(t *testing.T) {
 		o.Parallel = n
 		done := make(chan error, 1)
 		go func() {
-			_, err := Up(context.Background(), Config{Name: "pl", Nodes: 3, Services: []ServiceSpec{{"web", "tcp", 80, 80, 9}}}, o)
+			_, err := Up(context.Background(), Config{Name: "pl", Nodes: 3, Services: []ServiceSpec{{Name: "web", Proto: "tcp", Published: 80, Target: 80, Replicas: 9}}}, o)
 			done <- err
 		}()
 		select {
@@ -258,8 +258,8 @@ func TestUpParallelLimits(t *testing.T) {
 func TestUpBadInputTouchesNothing(t *testing.T) {
 	for _, cfg := range []Config{
 		{Name: "Bad Name"},
-		{Name: "ok", Services: []ServiceSpec{{"web", "tcp", 80, 80, 1}, {"api", "tcp", 80, 81, 1}}},
-		{Name: "ok", Services: []ServiceSpec{{"web", "tcp", 80, 80, 300}}},
+		{Name: "ok", Services: []ServiceSpec{{Name: "web", Proto: "tcp", Published: 80, Target: 80, Replicas: 1}, {Name: "api", Proto: "tcp", Published: 80, Target: 81, Replicas: 1}}},
+		{Name: "ok", Services: []ServiceSpec{{Name: "web", Proto: "tcp", Published: 80, Target: 80, Replicas: 300}}},
 		{Name: "ok", LB: LBIPVS},
 	} {
 		f := newFake()

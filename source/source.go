@@ -35,6 +35,9 @@ type Spec struct {
 	Firewall inspect.FirewallMode
 	// NoConntrack skips the conntrack tables.
 	NoConntrack bool
+	// Counters reads every namespace's counters too (topology.Counters:
+	// what `meshtrace diff` compares with a bundle's).
+	Counters bool
 	// Modules is the module gate (nil: this host's, which skips a read
 	// that would load a missing module; kmod.Allow{} for
 	// --allow-module-load).
@@ -99,7 +102,7 @@ func read(ctx context.Context, s Spec) (*topology.Model, error) {
 	if err := needLinux(); err != nil {
 		return nil, err
 	}
-	o := inspect.Options{HostNetns: s.HostNetns, NetnsDirs: s.NetnsDirs, Firewall: s.Firewall, Conntrack: !s.NoConntrack, Modules: s.Modules}
+	o := inspect.Options{HostNetns: s.HostNetns, NetnsDirs: s.NetnsDirs, Firewall: s.Firewall, Conntrack: !s.NoConntrack, Counters: s.Counters, Modules: s.Modules}
 	var st *mesh.State
 	if s.Mesh != "" {
 		host, dir, err := mesh.Locate(s.Mesh, s.node())

@@ -16,16 +16,18 @@ package topology
 // IcmpMsgOutType3 = IcmpOutDestUnreachs. What tells them apart is the
 // counter that moved with it: IpFragFails (a DF packet too big to forward,
 // ip_forward/ip_fragment), UdpNoPorts (no socket, __udp4_lib_rcv),
-// IpInNoRoutes (no route while forwarding, ip_error in net/ipv4/route.c,
+// IpExtInNoRoutes (no route while forwarding, ip_error in net/ipv4/route.c,
 // which sends net unreachable; host unreachable there counts nothing of
 // its own), or a REJECT rule's own counter.
 type Counters struct {
 	// SNMP are /proc/net/snmp and /proc/net/netstat, every field, named
 	// as nstat names them: the header's prefix then the field, e.g.
-	// IpInNoRoutes, IpOutNoRoutes, IpFragFails, UdpNoPorts, UdpInErrors,
+	// IpOutNoRoutes, IpFragFails, UdpNoPorts, UdpInErrors,
 	// UdpInCsumErrors, TcpInCsumErrors, IcmpOutDestUnreachs,
 	// IcmpMsgOutType3, TcpExtListenDrops, TcpExtIPReversePathFilter,
-	// IpExtInNoRoutes. nil: not read.
+	// IpExtInNoRoutes (the MIB's IpInNoRoutes: Linux counts it in
+	// /proc/net/netstat's IpExt line, IPSTATS_MIB_INNOROUTES; there is no
+	// IpInNoRoutes). nil: not read.
 	SNMP map[string]int64 `json:"snmp,omitempty"`
 	// Conntrack are /proc/net/stat/nf_conntrack's columns summed over
 	// the CPUs (insert_failed, drop, early_drop, invalid, …; "entries" is

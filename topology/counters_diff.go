@@ -176,7 +176,7 @@ func (d *counterDiff) firewall(before, after *Firewall) {
 					continue
 				}
 				b := prev[r.Text][n]
-				if !b.HasCounters && !r.HasCounters {
+				if !b.HasCounters || !r.HasCounters { // a listing without counters (iptables-save without -c) has nothing to compare
 					continue
 				}
 				d.add(CounterDelta{Kind: CounterRule, Object: fmt.Sprintf("%s #%d", obj, i+1), Backend: string(after.Backend),
@@ -186,8 +186,9 @@ func (d *counterDiff) firewall(before, after *Firewall) {
 	}
 }
 
-// ipvsServiceName names a service as ipvsadm -Ln does.
-func ipvsServiceName(s *IPVSService) string {
+// IPVSServiceName names a service as ipvsadm -Ln does ("FWM 256", "TCP
+// 10.0.0.2:80"): the key of a service in DiffCounters and package diff.
+func IPVSServiceName(s *IPVSService) string {
 	if s.FWMark != 0 {
 		return fmt.Sprintf("FWM %d", s.FWMark)
 	}
@@ -200,10 +201,10 @@ func (d *counterDiff) ipvs(before, after *IPVS) {
 	}
 	prev := map[string]*IPVSService{}
 	for _, s := range before.Services {
-		prev[ipvsServiceName(s)] = s
+		prev[IPVSServiceName(s)] = s
 	}
 	for _, s := range after.Services {
-		name := ipvsServiceName(s)
+		name := IPVSServiceName(s)
 		b := prev[name]
 		if b == nil {
 			continue

@@ -268,6 +268,12 @@ func protoIs(want, have string) bool {
 		want = "tcp"
 	case "17":
 		want = "udp"
+	case "1":
+		want = "icmp"
+	case "50":
+		want = "esp"
+	case "51":
+		want = "ah"
 	}
 	return strings.EqualFold(want, have)
 }
@@ -293,6 +299,9 @@ const notUnderstood matchResult = -1
 // matchModule evaluates one -m module with the typed arguments Compile
 // filled; unknown when an argument was not compiled.
 func matchModule(ns *Namespace, m *Match, pkt *Packet) matchResult {
+	if m.Name == "set" {
+		return dockerSet(ns, m, pkt)
+	}
 	switch m.Name {
 	case "comment", "tcp", "udp", "multiport", "addrtype", "mark", "conntrack", "state", "ipvs", "statistic":
 	default:

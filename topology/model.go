@@ -7,6 +7,7 @@ package topology
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 )
@@ -168,13 +169,38 @@ func (r Route) DstString() string {
 
 // MarshalJSON writes the route with its destination as DstString says.
 func (r Route) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Dst     string     `json:"dst"`
-		Gateway netip.Addr `json:"gateway,omitzero"`
-		Dev     string     `json:"dev,omitempty"`
-		Src     netip.Addr `json:"src,omitzero"`
-		Table   int        `json:"table,omitempty"`
-	}{r.DstString(), r.Gateway, r.Dev, r.Src, r.Table})
+	return json.Marshal(routeJSON{r.DstString(), r.Gateway, r.Dev, r.Src, r.Table})
+}
+
+// routeJSON is a Route as JSON spells it.
+type routeJSON struct {
+	Dst     string     `json:"dst"`
+	Gateway netip.Addr `json:"gateway,omitzero"`
+	Dev     string     `json:"dev,omitempty"`
+	Src     netip.Addr `json:"src,omitzero"`
+	Table   int        `json:"table,omitempty"`
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: "default" is 0.0.0.0/0 (the
+// routes are IPv4: `ip -4 route`), so inspect -o json reads back.
+func (r *Route) UnmarshalJSON(b []byte) error {
+	var v routeJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Route{Gateway: v.Gateway, Dev: v.Dev, Src: v.Src, Table: v.Table}
+	switch v.Dst {
+	case "":
+	case "default":
+		r.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	default:
+		p, err := netip.ParsePrefix(v.Dst)
+		if err != nil {
+			return fmt.Errorf("route dst %q: %w", v.Dst, err)
+		}
+		r.Dst = p
+	}
+	return nil
 }
 
 // Neigh is a neighbour (ARP) entry.
@@ -301,13 +327,16 @@ type DockerMeta struct {
 
 // DockerNetwork is one `docker network inspect` entry.
 type DockerNetwork struct {
-	ID      string       `json:"id"`
-	Name    string       `json:"name"`
-	Driver  string       `json:"driver"`
-	Scope   string       `json:"scope"`
-	Ingress bool         `json:"ingress,omitempty"`
-	Subnet  netip.Prefix `json:"subnet,omitzero"`
-	Gateway netip.Addr   `json:"gateway,omitzero"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Driver  string `json:"driver"`
+	Scope   string `json:"scope"`
+	Ingress bool   `json:"ingress,omitempty"`
+	// Encrypted: the overlay was created with --opt encrypted (IPsec
+	// ESP between the nodes).
+	Encrypted bool         `json:"encrypted,omitempty"`
+	Subnet    netip.Prefix `json:"subnet,omitzero"`
+	Gateway   netip.Addr   `json:"gateway,omitzero"`
 	// Endpoints maps container (or "ingress-sbox"/"lb-NAME") to its
 	// address on this network.
 	Endpoints map[string]netip.Addr `json:"endpoints,omitempty"`

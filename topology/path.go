@@ -138,7 +138,10 @@ func (w *walker) published(host *Namespace, q Query) error {
 		return nil
 	}
 	pkt := Packet{Proto: q.Proto, Src: clientAddr, SPort: clientPort, Dst: nodeAddr(host), DPort: q.Port, InIface: externalIface(host)}
-	// Host: PREROUTING (mangle, nat).
+	// Host: PREROUTING (raw, mangle, nat).
+	if d := w.eval(host, "raw", "PREROUTING", &pkt); d.Verdict.Drops() {
+		return w.rawDrop(host, d, pkt, q)
+	}
 	w.eval(host, "mangle", "PREROUTING", &pkt)
 	d := w.eval(host, "nat", "PREROUTING", &pkt)
 	if w.stopped {
@@ -272,6 +275,7 @@ const (
 	BreakWeightZero      Code = "weight-zero"      // every real server has weight 0
 	BreakSNATMissing     Code = "snat-missing"     // balanced and forwarded without SNAT
 	BreakVIPUnreachable  Code = "vip-unreachable"  // the caller has no interface in the VIP's network
+	BreakIngressShadowed Code = "ingress-shadowed" // a DROP takes a published packet before DOCKER-INGRESS accepts it
 )
 
 // UnknownNotCollected is the code of an unknown hop: what decides the next
@@ -337,7 +341,12 @@ func (w *walker) forward(ns *Namespace, pkt *Packet, exclude *Namespace) *Namesp
 		pkt.OutIface = out.Name
 	}
 	if d := w.eval(ns, "filter", "FORWARD", pkt); d.Verdict.Drops() {
-		w.brk(&ns.Name, BreakFilterDrop, fmt.Sprintf("filter FORWARD %s %s (%s)", dropBy(d), pkt, ns.Name))
+		why := fmt.Sprintf("filter FORWARD %s %s (%s)", dropBy(d), pkt, ns.Name)
+		if acc := ingressWouldAccept(ns, d, *pkt); acc != "" {
+			w.brk(&ns.Name, BreakIngressShadowed, why+"; "+acc)
+			return nil
+		}
+		w.brk(&ns.Name, BreakFilterDrop, why)
 		return nil
 	}
 	w.postrouting(ns, pkt)

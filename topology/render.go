@@ -306,14 +306,11 @@ func WritePathText(w io.Writer, p *Path) error {
 	if p.VIP.IsValid() {
 		what = fmt.Sprintf("%s VIP %s port %d from %s", esc(p.Proto), p.VIP, p.Port, esc(p.From))
 	}
-	state := "complete"
-	switch {
-	case p.Verdict == VerdictUnknown:
-		state = "UNKNOWN (what could not be checked is marked UNKNOWN below)"
-	case !p.Complete:
-		state = "BROKEN"
+	v := p.Verdict
+	if v == VerdictComplete && !p.Complete {
+		v = VerdictBroken
 	}
-	fmt.Fprintf(&b, "%s: %s\n\n", what, state)
+	writePathHead(&b, what, v)
 	for _, h := range p.Hops {
 		writeHop(&b, "  ", h)
 	}
@@ -348,12 +345,41 @@ func WritePathText(w io.Writer, p *Path) error {
 			writeHop(&b, "      ", h)
 		}
 	}
-	for _, n := range p.Notes {
-		fmt.Fprintf(&b, "\n  note: %s", esc(n))
+	writeNotes(&b, p.Notes)
+	return writeText(w, &b)
+}
+
+// writePathHead writes a path's first line: what it is and its verdict.
+func writePathHead(b *strings.Builder, what string, v Verdict) {
+	state := "complete"
+	switch v {
+	case VerdictUnknown:
+		state = "UNKNOWN (what could not be checked is marked UNKNOWN below)"
+	case VerdictBroken:
+		state = "BROKEN"
 	}
-	if len(p.Notes) > 0 {
+	fmt.Fprintf(b, "%s: %s\n\n", what, state)
+}
+
+func writeNotes(b *strings.Builder, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(b, "\n  note: %s", esc(n))
+	}
+	if len(notes) > 0 {
 		b.WriteString("\n")
 	}
+}
+
+// WriteDNSPathText writes a lookup's path the way WritePathText writes a
+// port's.
+func WriteDNSPathText(w io.Writer, p *DNSPath) error {
+	var b strings.Builder
+	writePathHead(&b, fmt.Sprintf("dns %s %s from %s", esc(p.Proto), esc(orName(p.Name, "(resolver only)")), esc(p.From)), p.Verdict)
+	fmt.Fprintf(&b, "  [%s] lookup %s/%s:53\n", esc(p.From), esc(p.Proto), EmbeddedDNS)
+	for _, h := range p.Hops {
+		writeHop(&b, "  ", h)
+	}
+	writeNotes(&b, p.Notes)
 	return writeText(w, &b)
 }
 
@@ -383,6 +409,12 @@ func writeHop(b *strings.Builder, indent string, h Hop) {
 		return
 	case HopRoute:
 		fmt.Fprintf(b, "%s%s route to %s via %s (%s)\n", indent, where, h.To, esc(h.Dev), esc(h.Reason))
+		return
+	case HopListener:
+		fmt.Fprintf(b, "%s%s listener %s: %s\n", indent, where, h.To, esc(h.Reason))
+		return
+	case HopAnswer:
+		fmt.Fprintf(b, "%s%s answer: %s\n", indent, where, esc(h.Reason))
 		return
 	}
 	if h.Rule != "" {

@@ -7,18 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace/synth"
 )
-
-// meshPoints are synth.MeshPoints as capture points.
-func meshPoints() []Point {
-	var ps []Point
-	for _, l := range synth.MeshPoints {
-		node, netns, ifname, _ := ParseLabel(l)
-		ps = append(ps, Point{Node: node, Netns: netns, Ifname: ifname})
-	}
-	return ps
-}
 
 // framesOf decodes synthetic sightings the way a live capture does.
 func framesOf(t testing.TB, conns ...synth.Conn) []Frame {
@@ -41,16 +32,10 @@ func framesOf(t testing.TB, conns ...synth.Conn) []Frame {
 	return out
 }
 
-func conn(port uint16, remote bool, start time.Duration, isn uint32) synth.Conn {
-	req, resp := synth.HTTP("web.1")
-	return synth.Conn{ClientPort: port, Published: 8080, Remote: remote, Start: int64(time.Unix(1700000000, 0).Add(start).UnixNano()),
-		ISN: isn, SISN: isn ^ 0x5a5a5a5a, ID: uint16(isn), SID: uint16(isn >> 16), Request: req, Response: resp}
-}
-
 func TestCorrelateMesh(t *testing.T) {
 	// Two overlapping connections: one served on node0, one across VXLAN
 	// by node1, shuffled as sockets deliver them.
-	frames := framesOf(t, conn(40000, false, 0, 1000), conn(40001, true, 50*time.Microsecond, 90000))
+	frames := framesOf(t, synth.HTTPConn(40000, false, 0, 1000), synth.HTTPConn(40001, true, 50*time.Microsecond, 90000))
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(frames), func(i, j int) { frames[i], frames[j] = frames[j], frames[i] })
 	conns := Correlate(frames, Options{})
 	if len(conns) != 2 {
@@ -79,7 +64,7 @@ func TestCorrelateMesh(t *testing.T) {
 				replies++
 			}
 			for k := 1; k < len(lp.Frames); k++ {
-				if frames[lp.Frames[k]].TS < frames[lp.Frames[k-1]].TS {
+				if lp.Frames[k].TS < lp.Frames[k-1].TS {
 					t.Errorf("conn %d packet %d: sightings out of time order", i, j)
 				}
 			}
@@ -100,7 +85,7 @@ func TestCorrelateMesh(t *testing.T) {
 func TestCorrelatePortReuse(t *testing.T) {
 	// The same client port twice, a new SYN (new ISN) each time: two
 	// connections, although every tuple is shared.
-	frames := framesOf(t, conn(40000, false, 0, 1000), conn(40000, false, time.Second, 777777))
+	frames := framesOf(t, synth.HTTPConn(40000, false, 0, 1000), synth.HTTPConn(40000, false, time.Second, 777777))
 	conns := Correlate(frames, Options{})
 	if len(conns) != 2 {
 		t.Fatalf("%d connections, want 2", len(conns))
@@ -115,7 +100,7 @@ func TestCorrelatePortReuse(t *testing.T) {
 func TestCorrelateMidStream(t *testing.T) {
 	// The capture missed the handshake: the flow is oriented by the
 	// published port.
-	frames := framesOf(t, conn(40000, false, 0, 1000))
+	frames := framesOf(t, synth.HTTPConn(40000, false, 0, 1000))
 	var late []Frame
 	for _, f := range frames {
 		if f.Pkt.Flags&FlagSYN == 0 {
@@ -212,7 +197,7 @@ func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), 
 func TestCorrelateLostPacket(t *testing.T) {
 	// The SYN is dropped in the sandbox: its sightings stop at
 	// ingress_sbox/eth1 and nothing answers.
-	frames := framesOf(t, conn(40000, false, 0, 1000))
+	frames := framesOf(t, synth.HTTPConn(40000, false, 0, 1000))
 	var kept []Frame
 	for _, f := range frames {
 		if f.Pkt.Flags == FlagSYN && f.Point <= 4 {
@@ -223,12 +208,38 @@ func TestCorrelateLostPacket(t *testing.T) {
 	if len(conns) != 1 || len(conns[0].Packets) != 1 {
 		t.Fatalf("want one flow with one packet, got %d", len(conns))
 	}
-	a := &Analysis{Points: meshPoints(), Frames: kept}
+	a := &Analysis{Points: PointsOf(synth.MeshPoints)}
 	fl := a.Flows(conns)[0]
 	if fl.Answered || fl.Complete {
 		t.Errorf("answered %v complete %v", fl.Answered, fl.Complete)
 	}
 	if fl.Stop == nil || fl.Stop.Netns != "ingress_sbox" || fl.Stop.Ifname != "eth1" || fl.Stop.Dir != "in" {
 		t.Fatalf("stop %+v, want ingress_sbox/eth1 in", fl.Stop)
+	}
+}
+
+func TestConntrackMatch(t *testing.T) {
+	frames := framesOf(t, synth.HTTPConn(40000, false, 0, 1000))
+	conns := Correlate(frames, Options{})
+	ap := netip.MustParseAddrPort
+	tup := func(src, dst string) topology.Tuple {
+		s, d := ap(src), ap(dst)
+		return topology.Tuple{Src: s.Addr(), Dst: d.Addr(), SPort: s.Port(), DPort: d.Port()}
+	}
+	a := &Analysis{Points: PointsOf(synth.MeshPoints), Conntrack: map[string][]topology.Conntrack{
+		"/host": {
+			{Proto: "tcp", Orig: tup("192.168.77.9:40000", "192.168.77.10:8080"), Reply: tup("172.18.0.2:8080", "192.168.77.9:40000"), State: "TIME_WAIT"},
+			{Proto: "tcp", Orig: tup("192.168.77.9:40001", "192.168.77.10:8080"), Reply: tup("172.18.0.2:8080", "192.168.77.9:40001")},
+		},
+		"/0a1b2c3d4e5f": {
+			{Proto: "tcp", Orig: tup("10.0.0.2:40000", "10.0.0.6:8080"), Reply: tup("10.0.0.6:80", "10.0.0.2:40000")},
+		},
+	}}
+	fl := a.Flows(conns)[0]
+	if len(fl.Conntrack) != 2 {
+		t.Fatalf("conntrack %+v, want the host's and the task's entry of this flow", fl.Conntrack)
+	}
+	if fl.Conntrack[0].Netns != "host" || fl.Conntrack[0].Reply != "172.18.0.2:8080 -> 192.168.77.9:40000" || fl.Conntrack[0].State != "TIME_WAIT" {
+		t.Errorf("host entry %+v", fl.Conntrack[0])
 	}
 }

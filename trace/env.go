@@ -38,6 +38,17 @@ func (p Point) Label(primary string) string {
 	return netns + "/" + p.Ifname
 }
 
+// PointsOf makes points of labels ("node/netns/ifname" or
+// "netns/ifname", as Label writes them).
+func PointsOf(labels []string) []Point {
+	var ps []Point
+	for _, l := range labels {
+		node, netns, ifname, _ := ParseLabel(l)
+		ps = append(ps, Point{Node: node, Netns: netns, Ifname: ifname})
+	}
+	return ps
+}
+
 // ParseLabel splits a pcapng interface name written by Label.
 func ParseLabel(s string) (node, netns, ifname string, ok bool) {
 	parts := strings.Split(s, "/")

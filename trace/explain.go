@@ -12,7 +12,7 @@ import (
 // change of addresses or ports from the model. done records, per
 // namespace, the request's rewrites (".../dst", ".../src") so the reply's
 // un-NAT is named after the rewrite it undoes.
-func (a *Analysis) rewrites(lp *LPacket, reply bool, done map[string]Rewrite) []Rewrite {
+func (a *Analysis) rewrites(lp *LPacket, reply bool, done map[string]Rewrite) ([]Rewrite, map[string]Rewrite) {
 	var out []Rewrite
 	add := func(r Rewrite) {
 		for _, x := range out {
@@ -27,7 +27,7 @@ func (a *Analysis) rewrites(lp *LPacket, reply bool, done map[string]Rewrite) []
 		dir = "reply"
 	}
 	for i := 1; i < len(lp.Frames); i++ {
-		f0, f1 := &a.Frames[lp.Frames[i-1]], &a.Frames[lp.Frames[i]]
+		f0, f1 := &lp.Frames[i-1], &lp.Frames[i]
 		p0, p1 := a.Points[f0.Point], a.Points[f1.Point]
 		if !f0.VXLAN && f1.VXLAN {
 			add(Rewrite{Node: p0.Node, Netns: p0.Netns, Kind: "vxlan-encap", Dir: dir, Seen: "packets",
@@ -49,7 +49,7 @@ func (a *Analysis) rewrites(lp *LPacket, reply bool, done map[string]Rewrite) []
 				r = a.explainUndo(node, netns, "src", from, to, done)
 			} else {
 				r = a.explainDst(node, netns, from, to)
-				done[nsKey(node, netns)+"/dst"] = r
+				done = remember(done, nsKey(node, netns)+"/dst", r)
 			}
 			r.Dir = dir
 			add(r)
@@ -61,13 +61,22 @@ func (a *Analysis) rewrites(lp *LPacket, reply bool, done map[string]Rewrite) []
 				r = a.explainUndo(node, netns, "dst", from, to, done)
 			} else {
 				r = a.explainSrc(node, netns, from, to)
-				done[nsKey(node, netns)+"/src"] = r
+				done = remember(done, nsKey(node, netns)+"/src", r)
 			}
 			r.Dir = dir
 			add(r)
 		}
 	}
-	return out
+	return out, done
+}
+
+// remember notes a request's rewrite in done (made on the first).
+func remember(done map[string]Rewrite, k string, r Rewrite) map[string]Rewrite {
+	if done == nil {
+		done = map[string]Rewrite{}
+	}
+	done[k] = r
+	return done
 }
 
 func ap(a IP4, port uint16) netip.AddrPort { return netip.AddrPortFrom(a.Addr(), port) }
@@ -204,7 +213,7 @@ func (a *Analysis) unseenRedirect(req *LPacket, have []Rewrite, cts []CTMatch) [
 	if a.Env == nil {
 		return nil
 	}
-	lf := &a.Frames[req.Frames[len(req.Frames)-1]]
+	lf := &req.Frames[len(req.Frames)-1]
 	p := a.Points[lf.Point]
 	n := a.Env.Node(p.Node)
 	if n == nil || lf.Dir == DirOut {

@@ -16,32 +16,58 @@ type Analysis struct {
 	Env    *Env // nil: replay without a source
 	Points []Point
 	Routes []Route
-	Frames []Frame // as sorted by Correlate
 	// Conntrack and IPVS hold entries read after the capture, keyed by
 	// nsKey(node, netns).
 	Conntrack map[string][]topology.Conntrack
 	IPVS      map[string][]IPVSConn
-	// FrameNum maps a frame index to its number in the written pcapng
-	// (trace --pcap); nil uses Frame.Num.
-	FrameNum []int
 	// PacketHops lists every packet's sightings in Flow.Packets (the
 	// first request's and reply's are always in Hops and ReplyHops).
 	PacketHops bool
+
+	labels []string // Points' labels, made once, and with each direction
+	dirs   [][3]string
 }
 
-func nsKey(node, netns string) string { return node + "/" + netns }
+// label is a point's Label against the primary node.
+func (a *Analysis) label(p int32) string {
+	if len(a.labels) != len(a.Points) {
+		a.labels, a.dirs = a.labels[:0], a.dirs[:0]
+		for _, pt := range a.Points {
+			l := pt.Label(a.Env.Primary())
+			a.labels = append(a.labels, l)
+			a.dirs = append(a.dirs, [3]string{l + " " + DirUnknown.String(), l + " " + DirIn.String(), l + " " + DirOut.String()})
+		}
+	}
+	return a.labels[p]
+}
 
-// Flows renders every connection.
+// labelDir is "label dir" (a packet's last sighting).
+func (a *Analysis) labelDir(p int32, d Dir) string {
+	a.label(p)
+	if d > DirOut {
+		return a.labels[p] + " " + d.String()
+	}
+	return a.dirs[p][d]
+}
+
+// NsKey keys a namespace of a node in Analysis.Conntrack and IPVS.
+func NsKey(node, netns string) string { return node + "/" + netns }
+
+func nsKey(node, netns string) string { return NsKey(node, netns) }
+
+// Flows renders every connection, numbered from 1 in the order given.
 func (a *Analysis) Flows(conns []*Conn) []Flow {
 	out := make([]Flow, 0, len(conns))
 	for i, c := range conns {
-		out = append(out, a.flow(i+1, c))
+		out = append(out, a.Flow(i+1, c, true))
 	}
 	return out
 }
 
-func (a *Analysis) flow(id int, c *Conn) Flow {
-	fl := Flow{ID: id, Proto: ProtoName(c.Proto), Rewrites: []Rewrite{}, Hops: []Hop{}}
+// Flow renders one connection as flow number id. ended says it is over:
+// an unanswered flow that is still in flight has no Stop yet.
+func (a *Analysis) Flow(id int, c *Conn, ended bool) Flow {
+	fl := Flow{ID: id, Proto: ProtoName(c.Proto), Rewrites: []Rewrite{}, Hops: []Hop{}, seq: c.seq, port: c.Client.DPort}
 	fl.Client = endpoint(c.Client.Src, c.Client.SPort)
 	fl.Server = endpoint(c.Client.Dst, c.Client.DPort)
 	first, last := c.Packets[0].first, c.Packets[0].last
@@ -49,7 +75,7 @@ func (a *Analysis) flow(id int, c *Conn) Flow {
 		fl.Packets = append(fl.Packets, a.packetSum(lp))
 		last = max(last, lp.last)
 	}
-	fl.Start = tsString(first)
+	fl.Start = tsTime(first)
 	fl.Duration = (last - first) / 1000
 	var req, rep *LPacket
 	if c.Request >= 0 {
@@ -61,12 +87,15 @@ func (a *Analysis) flow(id int, c *Conn) Flow {
 		fl.ReplyHops = a.hops(rep)
 	}
 	fl.Backend = a.backend(c, req, rep)
-	done := map[string]Rewrite{}
+	var done map[string]Rewrite // made when a request is rewritten
 	if req != nil {
-		fl.Rewrites = append(fl.Rewrites, a.rewrites(req, false, done)...)
+		var rw []Rewrite
+		rw, done = a.rewrites(req, false, done)
+		fl.Rewrites = append(fl.Rewrites, rw...)
 	}
 	if rep != nil {
-		fl.Rewrites = append(fl.Rewrites, a.rewrites(rep, true, done)...)
+		rw, _ := a.rewrites(rep, true, done)
+		fl.Rewrites = append(fl.Rewrites, rw...)
 	}
 	fl.Conntrack = a.conntrackFor(c)
 	fl.IPVS = a.ipvsFor(c)
@@ -81,7 +110,7 @@ func (a *Analysis) flow(id int, c *Conn) Flow {
 	}
 	fl.Complete = complete(c)
 	fl.Answered = a.answered(c)
-	if !fl.Answered {
+	if !fl.Answered && ended {
 		fl.Stop = a.stop(c, fl.Backend)
 	}
 	return fl
@@ -91,25 +120,19 @@ func endpoint(a IP4, port uint16) string {
 	return netip.AddrPortFrom(a.Addr(), port).String()
 }
 
-func tsString(ns int64) string {
-	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
-}
+func tsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // hops renders a packet's sightings with the delta from the previous one.
 func (a *Analysis) hops(lp *LPacket) []Hop {
 	hs := make([]Hop, 0, len(lp.Frames))
 	prev := lp.first
-	for _, fi := range lp.Frames {
-		f := &a.Frames[fi]
+	for i := range lp.Frames {
+		f := &lp.Frames[i]
 		p := a.Points[f.Point]
 		h := Hop{
 			Node: p.Node, Netns: p.Netns, Ifname: p.Ifname, Dir: f.Dir.String(),
 			Src: endpoint(f.Pkt.Src, f.Pkt.SPort), Dst: endpoint(f.Pkt.Dst, f.Pkt.DPort),
-			TS: tsString(f.TS), DeltaUS: (f.TS - prev) / 1000, File: p.File,
-		}
-		h.Frame = int(f.Num)
-		if a.FrameNum != nil {
-			h.Frame = a.FrameNum[fi]
+			TS: tsTime(f.TS), DeltaUS: (f.TS - prev) / 1000, File: p.File, Frame: int(f.Num),
 		}
 		if f.VXLAN {
 			h.Encap = fmt.Sprintf("vxlan %s -> %s vni %d",
@@ -122,17 +145,17 @@ func (a *Analysis) hops(lp *LPacket) []Hop {
 }
 
 func (a *Analysis) packetSum(lp *LPacket) PacketSum {
-	f0 := &a.Frames[lp.Frames[0]]
+	f0 := &lp.Frames[0]
 	ps := PacketSum{Dir: "request", Flags: FlagString(lp.Key.Proto, lp.Key.Flags), Len: int(lp.Key.Len),
-		IPID: lp.Key.ID, Seq: lp.Key.Seq, Ack: lp.Key.Ack, TS: tsString(f0.TS), Sightings: len(lp.Frames)}
+		IPID: lp.Key.ID, Seq: lp.Key.Seq, Ack: lp.Key.Ack, TS: tsTime(f0.TS), Sightings: len(lp.Frames)}
 	if a.PacketHops {
 		ps.Hops = a.hops(lp)
 	}
 	if lp.Reply {
 		ps.Dir = "reply"
 	}
-	lf := &a.Frames[lp.Frames[len(lp.Frames)-1]]
-	ps.LastSeen = a.Points[lf.Point].Label(a.Env.Primary()) + " " + lf.Dir.String()
+	lf := &lp.Frames[len(lp.Frames)-1]
+	ps.LastSeen = a.labelDir(lf.Point, lf.Dir)
 	return ps
 }
 
@@ -143,10 +166,10 @@ func (a *Analysis) backend(c *Conn, req, rep *LPacket) *Backend {
 	var at *Frame
 	switch {
 	case rep != nil:
-		at = &a.Frames[rep.Frames[0]]
+		at = &rep.Frames[0]
 		ip = at.Pkt.Src
 	case req != nil:
-		at = &a.Frames[req.Frames[len(req.Frames)-1]]
+		at = &req.Frames[len(req.Frames)-1]
 		ip = at.Pkt.Dst
 	default:
 		return nil
@@ -211,7 +234,7 @@ func (a *Analysis) answered(c *Conn) bool {
 	if c.Request < 0 {
 		return c.Reply >= 0
 	}
-	firstPt := a.Frames[c.Packets[c.Request].Frames[0]].Point
+	firstPt := c.Packets[c.Request].Frames[0].Point
 	for _, lp := range c.Packets {
 		if !lp.Reply {
 			continue
@@ -219,23 +242,26 @@ func (a *Analysis) answered(c *Conn) bool {
 		if c.Proto == ProtoTCP && lp.Key.Flags&(FlagSYN|FlagACK) != FlagSYN|FlagACK {
 			continue
 		}
-		for _, fi := range lp.Frames {
-			if a.Frames[fi].Point == firstPt {
-				return true
-			}
+		if seenAt(lp, firstPt) {
+			return true
 		}
 	}
 	// A connection already established before the capture: data replies
 	// reaching the first point count.
 	if c.Proto == ProtoTCP && !slices.ContainsFunc(c.Packets, func(lp *LPacket) bool { return lp.Key.Flags&FlagSYN != 0 }) {
 		for _, lp := range c.Packets {
-			if lp.Reply && lp.Key.Flags&FlagRST == 0 {
-				for _, fi := range lp.Frames {
-					if a.Frames[fi].Point == firstPt {
-						return true
-					}
-				}
+			if lp.Reply && lp.Key.Flags&FlagRST == 0 && seenAt(lp, firstPt) {
+				return true
 			}
+		}
+	}
+	return false
+}
+
+func seenAt(lp *LPacket, point int32) bool {
+	for i := range lp.Frames {
+		if lp.Frames[i].Point == point {
+			return true
 		}
 	}
 	return false

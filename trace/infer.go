@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,14 +14,83 @@ type nsRef struct {
 	ns   *topology.Namespace
 }
 
+// Survey is what a first reading of capture files tells about them, for
+// the second, streamed one: their points, and per file the addresses
+// its frames carried (to attribute a foreign capture to a namespace),
+// per point the MACs (to name an interface), and the traffic's port.
+type Survey struct {
+	Points []Point
+	// addrs counts, per file, the destinations of frames received and
+	// the sources of frames sent (both for an unknown direction).
+	addrs map[string]map[IP4]int
+	// macs lists, per point, the (source, destination) MACs of its
+	// frames, first seen first (a few).
+	macs     map[int32][][2][6]byte
+	firstSYN int64
+	synPort  uint16
+	udp      map[uint16]int
+}
+
+// maxMACs bounds the MAC pairs kept per point.
+const maxMACs = 32
+
+// Add notes one frame seen at point p.
+func (s *Survey) Add(p Point, f *Frame) {
+	if s.addrs == nil {
+		s.addrs, s.macs, s.udp, s.firstSYN = map[string]map[IP4]int{}, map[int32][][2][6]byte{}, map[uint16]int{}, -1
+	}
+	if p.Netns == "" {
+		v := s.addrs[p.File]
+		if v == nil {
+			v = map[IP4]int{}
+			s.addrs[p.File] = v
+		}
+		if f.Dir != DirOut {
+			v[f.Pkt.Dst]++
+		}
+		if f.Dir != DirIn {
+			v[f.Pkt.Src]++
+		}
+	}
+	if ms := s.macs[f.Point]; len(ms) < maxMACs {
+		pair := [2][6]byte{f.SrcMAC, f.DstMAC}
+		if !slices.Contains(ms, pair) {
+			s.macs[f.Point] = append(ms, pair)
+		}
+	}
+	k := &f.Pkt
+	if k.Proto == ProtoTCP && k.Flags&(FlagSYN|FlagACK) == FlagSYN && (s.firstSYN < 0 || f.TS < s.firstSYN) {
+		s.firstSYN, s.synPort = f.TS, k.DPort
+	}
+	if k.Proto == ProtoUDP && k.DPort < 32768 {
+		s.udp[k.DPort]++
+	}
+}
+
+// GuessPort names the traffic of the files: the destination of the first
+// TCP SYN, else the most frequent UDP destination port below 32768.
+func (s *Survey) GuessPort() (proto string, port int) {
+	if s.synPort != 0 {
+		return "tcp", int(s.synPort)
+	}
+	best := 0
+	for p, n := range s.udp {
+		if n > best || (n == best && int(p) < port) {
+			best, port, proto = n, int(p), "udp"
+		}
+	}
+	return proto, port
+}
+
 // Attribute maps the points of foreign captures (a tcpdump file: no
 // namespace in it) to the namespace of env that most of their packets
 // belong to, one namespace per file: a packet received was addressed to
 // the capturing namespace, a packet sent came from it. Ties go to the
 // earlier node (the source's own first). It then names `-i any`
-// interfaces by index and gives Ethernet frames without a direction one
-// from their MACs.
-func Attribute(c *Capture, env *Env) {
+// interfaces by index, and a one-interface capture's interface by the
+// MACs its frames carry. Frames without a direction get one from
+// Directions.
+func (s *Survey) Attribute(env *Env) {
 	if env == nil {
 		return
 	}
@@ -40,35 +110,28 @@ func Attribute(c *Capture, env *Env) {
 		owners[a] = o
 		return o
 	}
+	foreign := map[string]bool{}
+	for _, p := range s.Points {
+		if p.Netns == "" {
+			foreign[p.File] = true
+		}
+	}
 	votes := map[string]map[nsRef]int{}
-	for i := range c.Frames {
-		f := &c.Frames[i]
-		p := c.Points[f.Point]
-		if p.Netns != "" {
-			continue
-		}
-		v := votes[p.File]
-		if v == nil {
-			v = map[nsRef]int{}
-			votes[p.File] = v
-		}
-		if f.Dir != DirOut {
-			for _, r := range ownersOf(f.Pkt.Dst) {
-				v[r]++
+	for file := range foreign {
+		v := map[nsRef]int{}
+		for a, n := range s.addrs[file] {
+			for _, r := range ownersOf(a) {
+				v[r] += n
 			}
 		}
-		if f.Dir != DirIn {
-			for _, r := range ownersOf(f.Pkt.Src) {
-				v[r]++
-			}
-		}
+		votes[file] = v
 	}
 	order := map[*Node]int{}
 	for i, n := range env.Nodes {
 		order[n] = i
 	}
 	claimed := map[nsRef]bool{}
-	for _, p := range c.Points {
+	for _, p := range s.Points {
 		if n := env.Node(p.Node); n != nil && p.Netns != "" {
 			if ns := n.Model.Lookup(p.Netns); ns != nil {
 				claimed[nsRef{n, ns}] = true
@@ -107,8 +170,8 @@ func Attribute(c *Capture, env *Env) {
 		if !ok {
 			continue
 		}
-		for i := range c.Points {
-			p := &c.Points[i]
+		for i := range s.Points {
+			p := &s.Points[i]
 			if p.File != file || p.Netns != "" {
 				continue
 			}
@@ -122,41 +185,26 @@ func Attribute(c *Capture, env *Env) {
 			}
 		}
 	}
-	macDirections(c, env)
-	macInterfaces(c, env)
+	s.macInterfaces(env)
 }
 
 // macInterfaces names the interface of a one-interface capture (a plain
 // pcap has no name for it): the namespace's link whose MAC its frames
 // carry.
-func macInterfaces(c *Capture, env *Env) {
-	for pi := range c.Points {
-		p := &c.Points[pi]
+func (s *Survey) macInterfaces(env *Env) {
+	for pi := range s.Points {
+		p := &s.Points[pi]
 		if p.Ifname != "" || p.Netns == "" {
 			continue
 		}
-		n := env.Node(p.Node)
-		if n == nil {
+		links := linkMACs(env, *p)
+		if links == nil {
 			continue
 		}
-		ns := n.Model.Lookup(p.Netns)
-		if ns == nil {
-			continue
-		}
-		links := map[[6]byte]string{}
-		for _, l := range ns.Links {
-			if hw := l.MAC.HardwareAddr(); len(hw) == 6 {
-				links[[6]byte(hw)] = l.Name
-			}
-		}
-		for i := range c.Frames {
-			f := &c.Frames[i]
-			if int(f.Point) != pi {
-				continue
-			}
-			if name, ok := links[f.SrcMAC]; ok {
+		for _, pair := range s.macs[int32(pi)] {
+			if name, ok := links[pair[0]]; ok {
 				p.Ifname = name
-			} else if name, ok := links[f.DstMAC]; ok {
+			} else if name, ok := links[pair[1]]; ok {
 				p.Ifname = name
 			}
 			if p.Ifname != "" {
@@ -164,6 +212,26 @@ func macInterfaces(c *Capture, env *Env) {
 			}
 		}
 	}
+}
+
+// linkMACs maps the MACs of a point's namespace to its links' names (nil
+// when the namespace is not in env).
+func linkMACs(env *Env, p Point) map[[6]byte]string {
+	n := env.Node(p.Node)
+	if n == nil || p.Netns == "" {
+		return nil
+	}
+	ns := n.Model.Lookup(p.Netns)
+	if ns == nil {
+		return nil
+	}
+	links := map[[6]byte]string{}
+	for _, l := range ns.Links {
+		if hw := l.MAC.HardwareAddr(); len(hw) == 6 {
+			links[[6]byte(hw)] = l.Name
+		}
+	}
+	return links
 }
 
 // hinted finds a namespace whose name is part of the file's name (the
@@ -213,37 +281,36 @@ func elect(v map[nsRef]int, order map[*Node]int) (nsRef, bool) {
 	return best, bestN > 0 && !tie
 }
 
-// macDirections gives frames of a known namespace but unknown direction
+// Directions gives frames of a known namespace but unknown direction
 // one: sent when the source MAC is one of the namespace's links',
 // received when the destination MAC is.
-func macDirections(c *Capture, env *Env) {
-	macs := map[int32]map[[6]byte]bool{}
-	for i := range c.Frames {
-		f := &c.Frames[i]
-		if f.Dir != DirUnknown {
-			continue
-		}
-		m, ok := macs[f.Point]
-		if !ok {
-			p := c.Points[f.Point]
-			if n := env.Node(p.Node); n != nil && p.Netns != "" {
-				if ns := n.Model.Lookup(p.Netns); ns != nil {
-					m = map[[6]byte]bool{}
-					for _, l := range ns.Links {
-						if hw := l.MAC.HardwareAddr(); len(hw) == 6 {
-							m[[6]byte(hw)] = true
-						}
-					}
-				}
-			}
-			macs[f.Point] = m
-		}
-		switch {
-		case m == nil:
-		case m[f.SrcMAC]:
-			f.Dir = DirOut
-		case m[f.DstMAC]:
-			f.Dir = DirIn
-		}
+type Directions struct {
+	// by point: nil when its namespace is unknown
+	byPoint []map[[6]byte]string
+}
+
+// NewDirections prepares Directions for points attributed against env
+// (nil when env is nil).
+func NewDirections(points []Point, env *Env) *Directions {
+	if env == nil {
+		return nil
+	}
+	d := &Directions{}
+	for _, p := range points {
+		d.byPoint = append(d.byPoint, linkMACs(env, p))
+	}
+	return d
+}
+
+// Fix sets f's direction when it is unknown and the MACs tell.
+func (d *Directions) Fix(f *Frame) {
+	if d == nil || f.Dir != DirUnknown || int(f.Point) >= len(d.byPoint) {
+		return
+	}
+	m := d.byPoint[f.Point]
+	if _, ok := m[f.SrcMAC]; ok {
+		f.Dir = DirOut
+	} else if _, ok := m[f.DstMAC]; ok {
+		f.Dir = DirIn
 	}
 }

@@ -18,7 +18,7 @@ func (a *Analysis) unseenLocalNAT(req *LPacket, cts []CTMatch) (rw []Rewrite, cl
 	if req == nil || len(req.Frames) == 0 {
 		return nil, "", ""
 	}
-	f := &a.Frames[req.Frames[0]]
+	f := &req.Frames[0]
 	p := a.Points[f.Point]
 	if p.Netns != "host" || f.Dir != DirOut {
 		return nil, "", ""

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -337,21 +336,20 @@ func backendsOf(n *Node) []backendRef {
 	return out
 }
 
-// portsString renders a filter's ports for notes.
-func portsString(ps []uint16) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ","
-		}
-		s += strconv.Itoa(int(p))
-	}
-	return s
-}
-
 // NodeAddr is the address a client reaches the node on
 // (topology.NodeAddress; invalid when there is none).
 func NodeAddr(m *topology.Model) netip.Addr {
 	a, _ := topology.NodeAddress(m.Lookup("host"))
 	return a
+}
+
+// FilterSpec is what a capture socket keeps: IPv4 packets of one protocol
+// to or from one of Ports, and, with VXLAN, UDP 4789 datagrams whose inner
+// frame is such a packet. Ports is the union of every port the path uses
+// (published, DNAT/IPVS targets, REDIRECT target), since NAT changes them
+// between hops.
+type FilterSpec struct {
+	Proto uint8
+	Ports []uint16
+	VXLAN bool
 }

@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Result is what trace and replay print (`-o json`).
@@ -49,9 +50,19 @@ type Flow struct {
 	Stop      *Stop       `json:"stop,omitempty"`
 	Conntrack []CTMatch   `json:"conntrack,omitempty"`
 	IPVS      []IPVSMatch `json:"ipvs,omitempty"`
-	Start     string      `json:"start"`
-	Duration  int64       `json:"duration_us"`
+	// Start is the first sighting (UTC; RFC 3339 in JSON).
+	Start    time.Time `json:"start"`
+	Duration int64     `json:"duration_us"`
+
+	// seq orders flows by their first sighting (the JSON's order); port
+	// is the one the client addressed at its first sighting.
+	seq  int64
+	port uint16
 }
+
+// Seq is the flow's place in the order of first sightings: flows end in
+// another order than they start.
+func (f *Flow) Seq() int64 { return f.seq }
 
 // Backend is the task that served the flow.
 type Backend struct {
@@ -66,14 +77,14 @@ type Backend struct {
 
 // Hop is one sighting of a packet.
 type Hop struct {
-	Node    string `json:"node,omitempty"`
-	Netns   string `json:"netns"`
-	Ifname  string `json:"ifname"`
-	Dir     string `json:"dir"`
-	Src     string `json:"src"`
-	Dst     string `json:"dst"`
-	TS      string `json:"ts"`
-	DeltaUS int64  `json:"delta_us"`
+	Node    string    `json:"node,omitempty"`
+	Netns   string    `json:"netns"`
+	Ifname  string    `json:"ifname"`
+	Dir     string    `json:"dir"`
+	Src     string    `json:"src"`
+	Dst     string    `json:"dst"`
+	TS      time.Time `json:"ts"`
+	DeltaUS int64     `json:"delta_us"`
 	// Encap describes the outer header of a VXLAN-encapsulated sighting.
 	Encap string `json:"encap,omitempty"`
 	// Frame is the packet's number in its file (replay) or in the
@@ -108,13 +119,13 @@ type Rewrite struct {
 
 // PacketSum is one logical packet of a flow.
 type PacketSum struct {
-	Dir   string `json:"dir"` // request or reply
-	Flags string `json:"flags"`
-	Len   int    `json:"len"`
-	IPID  uint16 `json:"ip_id"`
-	Seq   uint32 `json:"seq,omitempty"`
-	Ack   uint32 `json:"ack,omitempty"`
-	TS    string `json:"ts"`
+	Dir   string    `json:"dir"` // request or reply
+	Flags string    `json:"flags"`
+	Len   int       `json:"len"`
+	IPID  uint16    `json:"ip_id"`
+	Seq   uint32    `json:"seq,omitempty"`
+	Ack   uint32    `json:"ack,omitempty"`
+	TS    time.Time `json:"ts"`
 	// LastSeen is the last hop that saw it, Sightings how many saw it.
 	LastSeen  string `json:"last_seen"`
 	Sightings int    `json:"sightings"`

@@ -18,7 +18,7 @@ func (a *Analysis) stop(c *Conn, be *Backend) *Stop {
 	// A reset answers for the flow: say who sent it.
 	for _, lp := range c.Packets {
 		if lp.Reply && lp.Key.Flags&FlagRST != 0 {
-			f := &a.Frames[lp.Frames[0]]
+			f := &lp.Frames[0]
 			s := a.stopAt("reply RST", f)
 			s.Reason = fmt.Sprintf("%s reset the connection (RST first seen at %s %s)",
 				endpoint(f.Pkt.Src, f.Pkt.SPort), a.Points[f.Point].Label(a.Env.Primary()), f.Dir)
@@ -28,16 +28,16 @@ func (a *Analysis) stop(c *Conn, be *Backend) *Stop {
 	}
 	if c.Reply >= 0 {
 		rep := c.Packets[c.Reply]
-		lf := &a.Frames[rep.Frames[len(rep.Frames)-1]]
+		lf := &rep.Frames[len(rep.Frames)-1]
 		s := a.stopAt("reply "+FlagString(rep.Key.Proto, rep.Key.Flags), lf)
-		first := a.Points[a.Frames[req.Frames[0]].Point]
+		first := a.Points[req.Frames[0].Point]
 		s.Reason = fmt.Sprintf("the reply was last seen at %s %s (%s -> %s) and never reached %s",
 			a.Points[lf.Point].Label(a.Env.Primary()), lf.Dir, endpoint(lf.Pkt.Src, lf.Pkt.SPort),
 			endpoint(lf.Pkt.Dst, lf.Pkt.DPort), first.Label(a.Env.Primary()))
 		s.Expected = a.nextSteps(lf, true, be)
 		return s
 	}
-	lf := &a.Frames[req.Frames[len(req.Frames)-1]]
+	lf := &req.Frames[len(req.Frames)-1]
 	s := a.stopAt("request "+FlagString(req.Key.Proto, req.Key.Flags), lf)
 	s.Reason = fmt.Sprintf("last seen at %s %s (%s -> %s); no hop saw it after, and no reply came",
 		a.Points[lf.Point].Label(a.Env.Primary()), lf.Dir, endpoint(lf.Pkt.Src, lf.Pkt.SPort), endpoint(lf.Pkt.Dst, lf.Pkt.DPort))
@@ -193,8 +193,8 @@ func (a *Analysis) conntrackFor(c *Conn) []CTMatch {
 	var out []CTMatch
 	seen := map[string]bool{}
 	for _, lp := range c.Packets {
-		for _, fi := range lp.Frames {
-			f := &a.Frames[fi]
+		for i := range lp.Frames {
+			f := &lp.Frames[i]
 			p := a.Points[f.Point]
 			k := nsKey(p.Node, p.Netns)
 			t := TupleOf(&f.Pkt)
@@ -235,8 +235,8 @@ func (a *Analysis) ipvsFor(c *Conn) []IPVSMatch {
 		if lp.Reply {
 			continue
 		}
-		for _, fi := range lp.Frames {
-			f := &a.Frames[fi]
+		for i := range lp.Frames {
+			f := &lp.Frames[i]
 			p := a.Points[f.Point]
 			for _, e := range a.IPVS[nsKey(p.Node, p.Netns)] {
 				if e.Proto == ProtoName(f.Pkt.Proto) && IP4Of(e.Client.Addr()) == f.Pkt.Src && e.Client.Port() == f.Pkt.SPort {

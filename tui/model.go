@@ -1,18 +1,20 @@
 // Package tui is meshtrace's terminal interface: the root model that owns
 // the screen and composes the components (tui/topo, tui/ports,
 // tui/pathview, tui/traceview, tui/replay, tui/help), refreshes the model
-// in the background, and runs live traces through a flows.Tracer.
+// in the background, and runs live traces through a Tracer, whose events
+// (package trace's stream) it shows as they come.
 package tui
 
 import (
 	"context"
+	"iter"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/tui/delta"
-	"github.com/meshtrace/meshtrace/tui/flows"
 	"github.com/meshtrace/meshtrace/tui/help"
 	"github.com/meshtrace/meshtrace/tui/pathview"
 	"github.com/meshtrace/meshtrace/tui/ports"
@@ -32,19 +34,44 @@ type Config struct {
 	// Interval is how often the model is re-read; 0 reads it once.
 	Interval time.Duration
 	// Tracer runs live traces; nil when the source cannot be traced.
-	Tracer flows.Tracer
+	Tracer Tracer
 	// ProbeCount is how many connections a probe makes (default 3).
 	ProbeCount int
-	// Replay is a capture's connections, ReplayTitle its files and
-	// ReplayErr a read error.
-	Replay      []flows.Conn
-	ReplayTitle string
-	ReplayErr   error
+	// Replay is a capture's flows (with every packet's hops),
+	// ReplayTitle its files, ReplayPrimary the node the path is drawn
+	// for and ReplayErr a read error.
+	Replay        []trace.Flow
+	ReplayTitle   string
+	ReplayPrimary string
+	ReplayErr     error
 	// Color enables colour (false under NO_COLOR: every state still has
 	// a text marker).
 	Color bool
 	// Now is the clock (tests fix it).
 	Now func() time.Time
+}
+
+// TraceRequest asks for a live trace of a published port.
+type TraceRequest struct {
+	Query topology.Query
+	// Probe makes the traffic (Count connections).
+	Probe bool
+	Count int
+}
+
+// Trace is a live trace started: its events (trace/capture.Run's, with
+// flows in flight reported as they change) and the node the path is
+// drawn for (its names go without the node).
+type Trace struct {
+	Events  iter.Seq[trace.Event]
+	Primary string
+}
+
+// Tracer starts live traces. Start must not block: the events are read
+// off the UI goroutine; cancelling ctx stops the capture, and the events
+// then run to their Done.
+type Tracer interface {
+	Start(ctx context.Context, r TraceRequest) (Trace, error)
 }
 
 // Tab is one screen.
@@ -92,11 +119,13 @@ type Model struct {
 	entry    *ports.Entry // the path shown
 	pathOpen bool         // narrow: the path replaces the list; wide: it has the focus
 
-	traceCancel context.CancelFunc
-	traceGen    int
-	traceReady  bool // the capture is listening
-	conns       []flows.Conn
-	marked      int // the connection marked on the path (ID), 0 = newest
+	traceCancel  context.CancelFunc
+	traceGen     int
+	traceReady   bool   // the capture is listening
+	tracePrimary string // the node the trace's names are relative to
+	traceFrames  int
+	conns        []trace.Flow
+	marked       int // the connection marked on the path (ID), 0 = newest
 }
 
 // New builds the root model.
@@ -117,7 +146,7 @@ func New(cfg Config) Model {
 		replay: replay.New(replay.WithTheme(th)),
 		help:   help.New(nil, help.WithTheme(th)),
 	}
-	m.replay = m.replay.SetConns(cfg.ReplayTitle, cfg.Replay, cfg.ReplayErr)
+	m.replay = m.replay.SetConns(cfg.ReplayTitle, cfg.Replay, cfg.ReplayPrimary, cfg.ReplayErr)
 	m.loading = cfg.Load != nil
 	if cfg.Load == nil {
 		m.ports = m.ports.SetEntries(nil)

@@ -13,45 +13,47 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/meshtrace/meshtrace/topology"
-	"github.com/meshtrace/meshtrace/tui/flows"
+	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/tui/internal/tuitest"
 	"github.com/meshtrace/meshtrace/tui/traceview"
 )
 
 var clock = func() time.Time { return time.Date(2026, 3, 11, 9, 13, 11, 0, time.UTC) }
 
-// fakeTracer replays canned updates, one per receive, then closes.
+// fakeTracer replays canned events, then ends.
 type fakeTracer struct {
-	mu      sync.Mutex
-	updates []flows.Update
-	got     []flows.Request
+	mu     sync.Mutex
+	events []trace.Event
+	got    []TraceRequest
 }
 
-func (f *fakeTracer) Start(ctx context.Context, r flows.Request) (<-chan flows.Update, error) {
+func (f *fakeTracer) Start(ctx context.Context, r TraceRequest) (Trace, error) {
 	f.mu.Lock()
 	f.got = append(f.got, r)
 	f.mu.Unlock()
-	ch := make(chan flows.Update)
-	go func() {
-		defer close(ch)
-		for _, u := range f.updates {
-			select {
-			case ch <- u:
-			case <-ctx.Done():
+	return Trace{Events: func(yield func(trace.Event) bool) {
+		for _, e := range f.events {
+			if ctx.Err() != nil || !yield(e) {
 				return
 			}
 		}
-	}()
-	return ch, nil
+	}}, nil
 }
 
-var _ flows.Tracer = (*fakeTracer)(nil)
+var _ Tracer = (*fakeTracer)(nil)
 
-func probeUpdates() []flows.Update {
+// probeEvents are a probe trace's: the capture listens, the connection
+// shows in flight, then ends, then the summary.
+func probeEvents() []trace.Event {
 	cs := tuitest.Conns()
-	return []flows.Update{
-		{Conns: cs[:1], Frames: 17},
-		{Conns: cs[:1], Frames: 23, Done: true, Notes: []string{"capture stopped: probe"}},
+	inFlight := cs[0]
+	inFlight.Complete = false
+	return []trace.Event{
+		trace.Ready{Points: make([]trace.PointStat, 9)},
+		trace.Progress{Frames: 17},
+		trace.FlowUpdated{Flow: inFlight},
+		trace.FlowEnded{Flow: cs[0]},
+		trace.Done{Result: &trace.Result{Frames: 23, Notes: []string{"capture stopped: probe"}}, Flows: 1},
 	}
 }
 
@@ -60,7 +62,7 @@ func config(t *testing.T, bundle string) Config {
 	return Config{
 		Source: "bundle:" + bundle,
 		Load:   func(context.Context) (*topology.Model, error) { return tm, nil },
-		Tracer: &fakeTracer{updates: probeUpdates()},
+		Tracer: &fakeTracer{events: probeEvents()},
 		Now:    clock,
 	}
 }

@@ -1,12 +1,14 @@
 package tui
 
 import (
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/tui/help"
 	"github.com/meshtrace/meshtrace/tui/pathview"
 	"github.com/meshtrace/meshtrace/tui/ports"
 	"github.com/meshtrace/meshtrace/tui/traceview"
+	"github.com/meshtrace/meshtrace/tui/ui"
 )
 
 // Update routes messages: results of background work to the root, keys
@@ -48,9 +50,34 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
+// KeyMap is the keys that work on every screen, and the trace screen's
+// own.
+type KeyMap struct {
+	Quit, Interrupt, Help, Filter, Tabs, NextTab, PrevTab, Refresh key.Binding
+	// StopTrace is the trace screen's (the path view has its own).
+	StopTrace key.Binding
+}
+
+// Keys are the root's keys (the help lists them).
+var Keys = KeyMap{
+	Quit:      ui.Key("quit", "q"),
+	Interrupt: ui.Key("quit, also in the help and the filter", "ctrl+c"),
+	Help:      ui.Key("this help", "?"),
+	Filter:    ui.Key("filter (enter keeps, esc clears)", "/"),
+	Tabs:      ui.Key("topology, paths, trace, replay", "1", "2", "3", "4"),
+	NextTab:   ui.Key("next screen", "tab"),
+	PrevTab:   ui.Key("previous screen", "shift+tab"),
+	Refresh:   ui.Key("re-read the model now", "r"),
+	StopTrace: ui.Key("stop the trace", "s"),
+}
+
+// Bindings lists the global keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding {
+	return []key.Binding{k.Tabs, k.NextTab, k.PrevTab, k.Filter, k.Refresh, k.Help, k.Quit, k.Interrupt}
+}
+
 func (m Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	s := k.String()
-	if s == "ctrl+c" {
+	if key.Matches(k, Keys.Interrupt) {
 		return m.quit()
 	}
 	if m.showHelp {
@@ -62,26 +89,26 @@ func (m Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m.filterKey(k), nil
 	}
 	m.status = ""
-	switch s {
-	case "q":
+	switch {
+	case key.Matches(k, Keys.Quit):
 		return m.quit()
-	case "?":
+	case key.Matches(k, Keys.Help):
 		m.showHelp = true
 		m.help = m.help.SetSections(m.helpSections())
 		return m, nil
-	case "/":
+	case key.Matches(k, Keys.Filter):
 		m.filtering = true
 		return m, nil
-	case "1", "2", "3", "4":
-		m.tab = Tab(s[0] - '1')
+	case key.Matches(k, Keys.Tabs):
+		m.tab = Tab(k.String()[0] - '1')
 		return m, nil
-	case "tab":
+	case key.Matches(k, Keys.NextTab):
 		m.tab = (m.tab + 1) % 4
 		return m, nil
-	case "shift+tab":
+	case key.Matches(k, Keys.PrevTab):
 		m.tab = (m.tab + 3) % 4
 		return m, nil
-	case "r":
+	case key.Matches(k, Keys.Refresh):
 		if m.cfg.Load != nil {
 			m.status = "refreshing…"
 		}
@@ -107,7 +134,7 @@ func (m Model) toScreen(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			m.ports, cmd = m.ports.Update(k)
 		}
 	case TabTrace:
-		if k.String() == "s" {
+		if key.Matches(k, Keys.StopTrace) {
 			return m.stopTrace(), nil
 		}
 		m.trace, cmd = m.trace.Update(k)

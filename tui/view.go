@@ -7,6 +7,11 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/tui/help"
+	"github.com/meshtrace/meshtrace/tui/pathview"
+	"github.com/meshtrace/meshtrace/tui/ports"
+	"github.com/meshtrace/meshtrace/tui/replay"
+	"github.com/meshtrace/meshtrace/tui/topo"
+	"github.com/meshtrace/meshtrace/tui/traceview"
 	"github.com/meshtrace/meshtrace/tui/ui"
 )
 
@@ -151,29 +156,25 @@ func (m Model) footer() string {
 	return ui.Fit(" "+hint+f+" · ? help · q quit", m.w)
 }
 
-// helpSections are the shown screen's keys, then the global ones.
+// helpSections are the shown screen's keys, then the global ones, made
+// from the components' key maps: the help lists every key they handle.
 func (m Model) helpSections() []help.Section {
-	screen := map[Tab]help.Section{
-		TabTopology: {Title: "topology", Keys: [][2]string{
-			{"↑ ↓ pgup pgdn", "move"}, {"enter space →", "expand / collapse a namespace"},
-			{"← h", "collapse"}, {"p (enter on a veth)", "jump to the veth's peer"}, {"b backspace", "back to where you jumped from"},
-			{"e", "expand or collapse all"}}},
-		TabPaths: {Title: "paths", Keys: [][2]string{
-			{"↑ ↓ enter", "choose a published port or VIP, draw its path"},
-			{"← → ↑ ↓", "select a box of the path"}, {"enter space", "show or hide the box's rule, counters, IPVS entry"},
-			{"p", "live trace with a probe (makes connections)"}, {"t", "live trace of real traffic"}, {"s", "stop the trace"},
-			{"c", "VIP path: start from another task"}, {"esc", "back to the list"}}},
-		TabTrace: {Title: "trace", Keys: [][2]string{
-			{"↑ ↓", "select a connection (its position is marked on the path)"}, {"s", "stop the trace"}}},
-		TabReplay: {Title: "replay", Keys: [][2]string{
-			{"→ l  ← h", "next / previous sighting (hop)"}, {"] ↓  [ ↑", "next / previous packet"},
-			{"n  N", "next / previous connection"}, {"home end", "first / last"}, {"space", "play / pause"}}},
-	}[m.tab]
-	global := help.Section{Title: "everywhere", Keys: [][2]string{
-		{"1 2 3 4 tab", "topology, paths, trace, replay"}, {"/", "filter (enter keeps, esc clears)"},
-		{"r", "re-read the model now"}, {"?", "this help"}, {"q ctrl+c", "quit"}}}
+	var screen []help.Section
+	switch m.tab {
+	case TabTopology:
+		screen = []help.Section{help.FromKeys("topology", topo.Keys.Bindings()...)}
+	case TabPaths:
+		screen = []help.Section{help.FromKeys("paths: the list", ports.Keys.Bindings()...),
+			help.FromKeys("paths: a path", pathview.Keys.Bindings()...)}
+	case TabTrace:
+		screen = []help.Section{help.FromKeys("trace", append(traceview.Keys.Bindings(), Keys.StopTrace)...)}
+	case TabReplay:
+		screen = []help.Section{help.FromKeys("replay", replay.Keys.Bindings()...)}
+	}
+	global := help.FromKeys("everywhere", Keys.Bindings()...)
+	overlay := help.FromKeys("this help", help.Keys.Bindings()...)
 	legend := help.Section{Title: "marks", Keys: [][2]string{
 		{ui.MarkCursor + " ▶ ┏━┓", "selected"}, {ui.MarkChanged, "changed since the previous refresh"},
 		{ui.MarkSeen, "a traced packet was seen here"}, {ui.MarkLost, "lost here / the path breaks"}, {ui.MarkOK, "complete / answered"}}}
-	return []help.Section{screen, global, legend}
+	return append(screen, global, overlay, legend)
 }

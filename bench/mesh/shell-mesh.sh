@@ -158,4 +158,15 @@ for ((r = 1; r <= replicas; r++)); do
 	for p in sctp udp tcp; do ipt "$t" -A INPUT -d "$tip/32" -p $p -j DROP; done
 	ipt "$t" -A OUTPUT -s "$tip/32" -p tcp -m tcp --sport $target -m conntrack --ctstate ESTABLISHED -j ACCEPT
 	for p in sctp udp tcp; do ipt "$t" -A OUTPUT -s "$tip/32" -p $p -j DROP; done
+	# Docker's embedded DNS, as dockerd's setupIPTable writes it (its
+	# ports are random; meshtrace's come from a hash, these from R).
+	tcp=$((40000 + 2 * r)) udp=$((40001 + 2 * r))
+	ipt "$t" -t nat -N DOCKER_OUTPUT
+	ipt "$t" -t nat -I OUTPUT -d 127.0.0.11 -j DOCKER_OUTPUT
+	ipt "$t" -t nat -N DOCKER_POSTROUTING
+	ipt "$t" -t nat -I POSTROUTING -d 127.0.0.11 -j DOCKER_POSTROUTING
+	ipt "$t" -t nat -I DOCKER_OUTPUT -d 127.0.0.11 -p udp --dport 53 -j DNAT --to-destination 127.0.0.11:$udp
+	ipt "$t" -t nat -I DOCKER_POSTROUTING -s 127.0.0.11 -p udp --sport $udp -j SNAT --to-source :53
+	ipt "$t" -t nat -I DOCKER_OUTPUT -d 127.0.0.11 -p tcp --dport 53 -j DNAT --to-destination 127.0.0.11:$tcp
+	ipt "$t" -t nat -I DOCKER_POSTROUTING -s 127.0.0.11 -p tcp --sport $tcp -j SNAT --to-source :53
 done

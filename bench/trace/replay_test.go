@@ -7,6 +7,7 @@ import (
 
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/trace/pcapio"
 )
 
 // TestReplayLines runs the replay measures (ReplayLines, what
@@ -37,7 +38,7 @@ func TestManyFlowsCapture(t *testing.T) {
 	if f.Frames != 2000 {
 		t.Fatalf("%d frames, want 2000", f.Frames)
 	}
-	res, err := trace.Replay([]string{f.Path}, nil, trace.ReplayOptions{})
+	res, err := pcapio.Replay([]string{f.Path}, nil, trace.ReplayOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := trace.Replay([]string{file}, nil, trace.ReplayOptions{}); err != nil {
+		if _, err := pcapio.Replay([]string{file}, nil, trace.ReplayOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

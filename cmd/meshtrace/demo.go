@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/internal/probe"
 	"github.com/meshtrace/meshtrace/mesh"
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -23,8 +26,8 @@ func init() {
 		Long: `demo is the tour: it brings up a Swarm-shaped routing mesh in network namespaces
 (2 nodes, service web published on 8080 with 3 tasks), prints the path a packet to
 node1:8080 takes (DNAT, MARK, load balancing, SNAT, REDIRECT, local and remote tasks),
-sends a few requests from a client on the LAN and shows which task answered each, and
-removes the mesh again (also on Ctrl-C or error). Needs root; touches nothing outside
+sends a few requests from a client on the LAN and shows which task answered each, asks a
+task's embedded DNS server (127.0.0.11) for the service and its tasks, and removes the mesh again (also on Ctrl-C or error). Needs root; touches nothing outside
 its own namespaces.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -101,6 +104,19 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) (err error) {
 			}
 		}
 		fmt.Fprintf(w, "  curl %-20s -> answered by %s (%s)\n", addr, r.Task, where)
+	}
+
+	// Service discovery, as a task sees it: 127.0.0.11:53, DNATed by
+	// the task's own rules to its embedded DNS server.
+	t := st.Services[0].Tasks[0]
+	fmt.Fprintf(w, "\n   %s asks Docker's embedded DNS at 127.0.0.11 (DNATed to its resolver's port %d/udp)\n", t.Name, t.Resolver.UDPPort)
+	for _, q := range []string{"web", "tasks.web"} {
+		a, err := probe.Lookup(ctx, probe.Query{Netns: t.Netns, From: t.Name, Name: q})
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(a.Addrs, netip.Addr.Compare)
+		fmt.Fprintf(w, "  %-10s -> %v\n", q, a.Addrs)
 	}
 	return nil
 }

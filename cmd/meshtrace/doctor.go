@@ -23,12 +23,17 @@ func init() {
 	c := &cobra.Command{
 		Use:   "doctor",
 		Short: "name what is broken in the routing mesh, where, and why",
-		Long: `doctor checks the node's model: every published port's path (DNAT, marks, IPVS
-services and their real servers, SNAT, each task's REDIRECT and listener), every
-service VIP's east-west path from a task on its network, MTUs along
-the overlay, forwarding, reverse-path filtering, VXLAN through the host firewall,
-conntrack, and IPVS settings. Each finding has a stable code, the namespace, the
-evidence, the command to confirm it by hand and the fix. --probe also makes one
+		Long: `doctor checks the node's model: every published port's path (raw and filter
+tables, DNAT, marks, IPVS services and their real servers, SNAT, each task's REDIRECT
+and listener), every service VIP's east-west path from a task on its network, each
+task's embedded DNS (the DNAT of 127.0.0.11:53 and its listener), MTUs along the
+overlay, forwarding, reverse-path filtering, VXLAN, gossip (7946) and, for encrypted
+overlays, ESP through the host firewall, the IPsec state for each other node, the
+other iptables backend, subnets that overlap the overlays', the source address the
+route to each other node picks, stale overlay neighbours, conntrack, and IPVS
+settings. A host that is no swarm node gets one note saying so. Each finding has a
+stable code (README lists them), the namespace, the evidence, the command to confirm
+it by hand and the fix. --probe also makes one
 request per published port whose path looks complete (from the mesh's client to the
 node with --mesh, to 127.0.0.1 on this host) and reports no-answer when it fails.
 doctor takes every port's verdict from the same analysis as path. What was not

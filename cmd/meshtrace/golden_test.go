@@ -117,6 +117,14 @@ func TestGoldenBundles(t *testing.T) {
 		{"swarmvm2-path-8080.txt", []string{"path", "--from", vm2, "--port", "8080", "--proto", "tcp", "-o", "text"}, 0},
 		{"swarmvm2-path-8081.json", []string{"path", "--from", vm2, "--port", "8081", "--proto", "tcp", "-o", "json"}, 0},
 		{"swarmvm2-doctor.txt", []string{"doctor", "--from", vm2, "-o", "text"}, 0},
+		// A name lookup from a task through Docker's embedded DNS: on the
+		// Docker 28 node's collect bundle complete (its sockets were
+		// collected), on the 20.10 node as far as the rules go (exit 4);
+		// the task by its task name.
+		{"swarmvm28-path-dns.txt", []string{"path", "--from", "../../fixtures/swarm-vm28/collect", "--dns", "api", "--from-task", "caller.1"}, 0},
+		{"swarmvm28-path-dns-tasks.json", []string{"path", "--from", "../../fixtures/swarm-vm28/collect", "--dns", "tasks.rr", "--from-task", "caller.1", "--dns-proto", "tcp", "-o", "json"}, 0},
+		{"swarmvm-path-dns.txt", []string{"path", "--from", vm, "--dns", "api", "--from-task", "caller.1"}, 4},
+		{"swarmvm-path-dns-notask.txt", []string{"path", "--from", vm, "--dns", "api", "--from-task", "nosuch.1"}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -27,12 +27,16 @@ func meshBreakCmd(runDir *string) *cobra.Command {
 		Use:   "break [--name NAME] FAULT [--node NODE] [--service S] | --list",
 		Short: "inject one fault into a mesh (undo with mesh repair); --list shows them",
 		Long: `break injects one fault into a running mesh, aimed at one doctor check: it changes a
-rule, a sysctl, a link, an FDB entry or a task's server inside the mesh's own namespaces
-(never the real root namespace), and records how to undo it exactly in the mesh's
-directory, so ` + "`meshtrace mesh repair`" + ` puts everything back, from any process.
---node defaults to the first node, --service to the first service the fault can use.`,
+rule, a sysctl, a link, a route, an FDB or neighbour entry, a tc program or a task's
+server inside the mesh's own namespaces (never the real root namespace), and records how
+to undo it exactly in the mesh's directory, so ` + "`meshtrace mesh repair`" + ` puts everything
+back, from any process. The fault changes the node --node names and no other (the first
+node by default): one node out of step with the rest of the mesh. --service defaults to
+the first published service the fault can use. --list marks the faults doctor has no
+detector for yet; -o json lists the evidence a detector should see for each.`,
 		Example: `  meshtrace mesh break --list
   meshtrace mesh break drop-mark --node node0 --service web
+  meshtrace mesh break stale-backend --node node2
   meshtrace doctor --mesh demo --node node0
   meshtrace mesh repair`,
 		Args: func(cmd *cobra.Command, args []string) error {

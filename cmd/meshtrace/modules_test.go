@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/meshtrace/meshtrace/internal/kmod"
-	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/trace/capture"
 )
 
 // TestAllowModuleLoadFlag: every command that reads the node offers
@@ -29,10 +29,10 @@ func TestAllowModuleLoadFlag(t *testing.T) {
 		t.Errorf("--allow-module-load gate %T, want kmod.Allow", s.modules())
 	}
 	op, tables := s.kernel()
-	if a, ok := op.(trace.AFPacket); !ok || a.Modules != (kmod.Allow{}) {
+	if a, ok := op.(capture.AFPacket); !ok || a.Modules != (kmod.Allow{}) {
 		t.Errorf("capture opener %#v, want the flag's gate", op)
 	}
-	if k, ok := tables.(trace.Kernel); !ok || k.Modules != (kmod.Allow{}) {
+	if k, ok := tables.(capture.Kernel); !ok || k.Modules != (kmod.Allow{}) {
 		t.Errorf("trace tables %#v, want the flag's gate", tables)
 	}
 }

@@ -12,19 +12,27 @@ import (
 
 func init() {
 	var (
-		src sourceFlags
-		out string
-		q   topology.Query
-		vip string
+		src      sourceFlags
+		out      string
+		q        topology.Query
+		vip      string
+		dns      string
+		fromTask string
+		dnsProto string
 	)
 	c := &cobra.Command{
 		Use:   "path",
-		Short: "reconstruct the path of a published port (--port) or a service VIP (--vip --netns)",
+		Short: "reconstruct the path of a published port (--port), a service VIP (--vip --netns) or a name lookup (--dns --from-task)",
 		Long: `path evaluates the node's rules for a concrete packet, in netfilter hook order,
 across namespaces: host DNAT -> docker_gwbridge -> ingress sandbox (MARK, IPVS, SNAT)
 -> each backend task (REDIRECT), or from a task to a service VIP (east-west: first
 how the caller reaches the VIP; a caller with no interface in the VIP's network
-breaks with vip-unreachable, saying where its packet goes instead).
+breaks with vip-unreachable, saying where its packet goes instead), or of a name
+lookup from a task (--dns NAME --from-task TASK): 127.0.0.11:53, Docker's DNAT to the
+task's embedded DNS server, its listener in the task, and the answer Docker's
+metadata gives (the service's VIP, or its tasks' addresses for tasks.NAME and dnsrr
+services; other names are forwarded). TASK (and --netns) may be a task name (web.1),
+its container's name or ID, or a namespace's name.
 What was not collected is never read as "no rules": the path stops there with an
 UNKNOWN hop saying what is missing, and the verdict is unknown, never complete.
 Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
@@ -33,6 +41,12 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := q
+			if dns != "" {
+				return dnsPath(cmd, &src, out, dns, fromTask, dnsProto)
+			}
+			if fromTask != "" {
+				return fmt.Errorf("--from-task goes with --dns (the east-west path takes --vip and --netns)")
+			}
 			if vip != "" {
 				a, err := netip.ParseAddr(vip)
 				if err != nil {
@@ -55,6 +69,13 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 			if err != nil {
 				return err
 			}
+			if q.VIP.IsValid() {
+				ns, err := topology.TaskNetns(m, q.Netns)
+				if err != nil {
+					return fmt.Errorf("--netns: %w", err)
+				}
+				q.Netns = ns.Name
+			}
 			p, err := topology.FindPath(m, q)
 			var np *topology.NotPublishedError
 			if errors.As(err, &np) {
@@ -72,13 +93,7 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 			if err != nil {
 				return err
 			}
-			switch p.Verdict {
-			case topology.VerdictComplete:
-				return nil
-			case topology.VerdictUnknown:
-				return &exitError{code: 4}
-			}
-			return &exitError{code: 3}
+			return verdictExit(p.Verdict)
 		},
 	}
 	src.add(c)
@@ -87,6 +102,55 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 	intFlag(f, &q.Port, "port", 0, portRange, "published port (or the VIP's service port)")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
 	f.StringVar(&vip, "vip", "", "service VIP for the east-west path")
-	f.StringVar(&q.Netns, "netns", "", "namespace the east-west call starts from (with --vip)")
+	f.StringVar(&q.Netns, "netns", "", "namespace or task the east-west call starts from (with --vip)")
+	f.StringVar(&dns, "dns", "", "a name to look up from a task through Docker's embedded DNS (with --from-task)")
+	f.StringVar(&fromTask, "from-task", "", "the task (or namespace) the lookup starts from (with --dns)")
+	f.StringVar(&dnsProto, "dns-proto", "udp", "with --dns: udp or tcp")
 	root.AddCommand(c)
+}
+
+// verdictExit is path's exit status for a verdict: 0 complete, 3 broken,
+// 4 unknown.
+func verdictExit(v topology.Verdict) error {
+	switch v {
+	case topology.VerdictComplete:
+		return nil
+	case topology.VerdictUnknown:
+		return &exitError{code: 4}
+	}
+	return &exitError{code: 3}
+}
+
+// dnsPath is `path --dns NAME --from-task TASK`.
+func dnsPath(cmd *cobra.Command, src *sourceFlags, out, name, task, proto string) error {
+	if task == "" {
+		return fmt.Errorf("--dns needs --from-task: the task the lookup starts from")
+	}
+	if proto != "tcp" && proto != "udp" {
+		return fmt.Errorf("--dns-proto %q: want tcp or udp", proto)
+	}
+	if out != "text" && out != "json" {
+		return fmt.Errorf("unknown output %q: want text or json", out)
+	}
+	m, err := src.load(cmd.Context())
+	if err != nil {
+		return err
+	}
+	ns, err := topology.TaskNetns(m, task)
+	if err != nil {
+		return fmt.Errorf("--from-task: %w", err)
+	}
+	p, err := topology.FindDNSPath(m, topology.DNSQuery{Name: name, From: ns.Name, Proto: proto})
+	if err != nil {
+		return err
+	}
+	if out == "json" {
+		err = topology.WriteJSON(cmd.OutOrStdout(), p)
+	} else {
+		err = topology.WriteDNSPathText(cmd.OutOrStdout(), p)
+	}
+	if err != nil {
+		return err
+	}
+	return verdictExit(p.Verdict)
 }

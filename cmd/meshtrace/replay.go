@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"iter"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/trace/pcapio"
 )
 
 func init() {
@@ -37,34 +42,13 @@ flows read before the error are printed).`,
 			if q.Proto != "" && q.Proto != "tcp" && q.Proto != "udp" {
 				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
 			}
-			rd := &trace.Reader{}
-			var readErr error
-			for _, f := range files {
-				if err := rd.ReadFile(f); err != nil && readErr == nil {
-					readErr = err
-				}
+			replayGC()
+			events, err := openReplay(cmd.Context(), src, files, q, live || src.from != "" || src.meshName != "",
+				trace.ReplayOptions{Proto: q.Proto, Port: q.Port, PacketHops: packets})
+			if err != nil {
+				return err
 			}
-			var env *trace.Env
-			if live || src.from != "" || src.meshName != "" {
-				eq := q
-				if eq.Port == 0 || eq.Proto == "" {
-					proto, port := rd.GuessPort()
-					if eq.Port == 0 {
-						eq.Port = port
-					}
-					if eq.Proto == "" {
-						eq.Proto = proto
-					}
-				}
-				if eq.Port != 0 {
-					var err error
-					if env, _, err = loadEnv(cmd.Context(), src, eq); err != nil {
-						return err
-					}
-				}
-			}
-			res, _ := trace.Analyse(rd, env, trace.ReplayOptions{Proto: q.Proto, Port: q.Port, PacketHops: packets}, readErr)
-			return report(cmd.OutOrStdout(), out, res, false)
+			return report(cmd.OutOrStdout(), out, events, false, false)
 		},
 	}
 	src.add(c)
@@ -75,4 +59,56 @@ flows read before the error are printed).`,
 	f.BoolVar(&live, "live", false, "map the files onto this host's namespaces and rules")
 	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")
 	root.AddCommand(c)
+}
+
+// openReplay is replay's setup, for the command and the TUI: the files
+// (pcapio.Files) and, with a source, its nodes and the port's path
+// (source.LoadEnv) for the port asked or the one the files carry. The
+// env is nil without a source or a port.
+func openReplay(ctx context.Context, src sourceFlags, files []string, q topology.Query, withSource bool, o trace.ReplayOptions) (iter.Seq[trace.Event], error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	fs := &pcapio.Files{Paths: files}
+	env, err := replayEnv(ctx, src, fs, q, withSource)
+	if err != nil {
+		return nil, err
+	}
+	return fs.Stream(ctx, env, o), nil
+}
+
+// replayEnv loads the source's Env for the files' port (nil without a
+// source or a port).
+func replayEnv(ctx context.Context, src sourceFlags, fs *pcapio.Files, q topology.Query, withSource bool) (*trace.Env, error) {
+	if !withSource {
+		return nil, nil
+	}
+	if q.Port == 0 || q.Proto == "" {
+		proto, port := fs.Survey().GuessPort()
+		if q.Port == 0 {
+			q.Port = port
+		}
+		if q.Proto == "" {
+			q.Proto = proto
+		}
+	}
+	if q.Port == 0 {
+		return nil, nil
+	}
+	env, _, err := loadEnv(ctx, src, q)
+	return env, err
+}
+
+// replayGC lets the collector run less often during a replay: the live
+// heap is small (the flows in flight) and the garbage plenty (each flow's
+// explanation, once written), so the default's collection every doubling
+// costs a quarter of the time. A soft memory limit keeps the peak bounded;
+// GOGC and GOMEMLIMIT in the environment win.
+func replayGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(256 << 20)
+	}
 }

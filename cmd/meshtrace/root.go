@@ -19,3 +19,12 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.msg }
+
+// exitStatus makes main exit with code after what the command printed
+// (nil for 0).
+func exitStatus(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
+}

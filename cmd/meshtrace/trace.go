@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/trace/capture"
 )
 
 func init() {
@@ -81,16 +83,16 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if err != nil {
 				return err
 			}
-			cfg := trace.Config{Env: env, Live: trace.LiveOptions{Count: count, Timeout: timeout}, PacketHops: packets}
+			cfg := capture.Config{Env: env, Live: capture.Options{Count: count, Timeout: timeout}, PacketHops: packets}
 			cfg.Opener, cfg.Tables = src.kernel()
 			if ringKB > 0 {
-				cfg.Opener = trace.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128), Modules: src.modules()}
+				cfg.Opener = capture.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128), Modules: src.modules()}
 			}
 			if st != nil {
 				cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
 			}
 			if probe {
-				cfg.Probe = &trace.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port))}
+				cfg.Probe = &capture.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port))}
 				switch {
 				case st != nil && probeFrom == "node":
 					for _, n := range st.Nodes {
@@ -112,16 +114,13 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 				defer pf.Close()
 				cfg.Pcap = pf
 			}
-			res, err := trace.Run(ctx, cfg)
-			if err != nil {
-				return err
-			}
+			err = report(cmd.OutOrStdout(), out, capture.Run(ctx, cfg), probe, true)
 			if pf != nil {
-				if err := pf.Close(); err != nil {
-					return fmt.Errorf("%s: %w", pcap, err)
+				if cerr := pf.Close(); cerr != nil && err == nil {
+					return fmt.Errorf("%s: %w", pcap, cerr)
 				}
 			}
-			return report(cmd.OutOrStdout(), out, res, probe)
+			return err
 		},
 	}
 	src.add(c)
@@ -159,30 +158,57 @@ func loadEnv(ctx context.Context, src sourceFlags, q topology.Query) (*trace.Env
 
 // kernel is trace's capture and table readers behind the source's module
 // gate.
-func (s *sourceFlags) kernel() (trace.Opener, trace.Tables) {
-	return trace.AFPacket{Modules: s.modules()}, trace.Kernel{Modules: s.modules()}
+func (s *sourceFlags) kernel() (capture.Opener, capture.Tables) {
+	return capture.AFPacket{Modules: s.modules()}, capture.Kernel{Modules: s.modules()}
 }
 
-// report prints the result and turns a stopped flow into exit status 3.
-func report(w io.Writer, out string, res *trace.Result, expectFlows bool) error {
-	var err error
+// report prints a trace's events: as text, each flow as it ends and the
+// summary last; as JSON, the whole result at the end (trace.Collect). A
+// flow that stopped makes exit status 3, a file error 1. live: an error
+// before the capture started (no Ready) is the command's error.
+func report(w io.Writer, out string, events iter.Seq[trace.Event], expectFlows, live bool) error {
+	var (
+		done  trace.Done
+		ready bool
+		err   error
+	)
 	if out == "json" {
+		res, cerr := trace.Collect(func(yield func(trace.Event) bool) {
+			for e := range events {
+				if _, ok := e.(trace.Ready); ok {
+					ready = true
+				}
+				if !yield(e) {
+					return
+				}
+			}
+		})
+		if live && !ready && cerr != nil {
+			return cerr
+		}
+		done = trace.Done{Result: res, Flows: len(res.Flows)}
+		for _, f := range res.Flows {
+			if !f.Answered {
+				done.Unanswered++
+			}
+		}
 		err = trace.WriteJSON(w, res)
 	} else {
-		err = trace.WriteText(w, res)
+		done, ready, err = trace.WriteTextStream(w, events)
+		if live && !ready && done.Err != nil {
+			return done.Err
+		}
 	}
 	if err != nil {
 		return err
 	}
-	if res.Error != "" {
-		return &exitError{code: 1, msg: res.Error}
+	if done.Result.Error != "" {
+		return &exitError{code: 1, msg: done.Result.Error}
 	}
-	for _, f := range res.Flows {
-		if !f.Answered {
-			return &exitError{code: 3}
-		}
+	if done.Unanswered > 0 {
+		return &exitError{code: 3}
 	}
-	if expectFlows && len(res.Flows) == 0 {
+	if expectFlows && done.Flows == 0 {
 		return &exitError{code: 3, msg: "no packet of the probe was seen at any capture point"}
 	}
 	return nil

@@ -15,9 +15,9 @@ import (
 	"github.com/meshtrace/meshtrace/internal/textsafe"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/trace/capture"
+	"github.com/meshtrace/meshtrace/trace/pcapio"
 	"github.com/meshtrace/meshtrace/tui"
-	"github.com/meshtrace/meshtrace/tui/flows"
-	"github.com/meshtrace/meshtrace/tui/tracesrc"
 )
 
 // tuiFlags are the interface's own flags, next to the source's.
@@ -85,14 +85,12 @@ func runTUI(ctx context.Context, f tuiFlags) error {
 		src := f.src
 		cfg.Load = tuiLoad(src)
 		if src.from == "" {
-			cfg.Tracer = tracesrc.Live{Config: func(ctx context.Context, r flows.Request) (trace.Config, error) {
-				return traceConfig(ctx, src, r)
-			}}
+			cfg.Tracer = tuiTracer{src}
 		}
 	}
 	if len(f.replay) > 0 {
 		cfg.ReplayTitle = strings.Join(f.replay, ", ")
-		cfg.Replay, cfg.ReplayErr = loadReplay(ctx, f.src, f.replay, replayOnly)
+		cfg.Replay, cfg.ReplayPrimary, cfg.ReplayErr = loadReplay(ctx, f.src, f.replay, replayOnly)
 		if replayOnly {
 			cfg.Source = "replay"
 		}
@@ -125,56 +123,65 @@ func colour() bool {
 	return !no && os.Getenv("TERM") != "dumb"
 }
 
-// traceConfig is `meshtrace trace` for one request of the interface: the
-// source's env (every mesh node with --mesh), the mesh's client netns,
-// the probe.
-func traceConfig(ctx context.Context, src sourceFlags, r flows.Request) (trace.Config, error) {
-	env, st, err := loadEnv(ctx, src, r.Query)
+// tuiTracer is `meshtrace trace` for the interface: the source's env
+// (every mesh node with --mesh), the mesh's client netns, the probe, and
+// the flows in flight reported as they change.
+type tuiTracer struct{ src sourceFlags }
+
+// Start implements tui.Tracer.
+func (t tuiTracer) Start(ctx context.Context, r tui.TraceRequest) (tui.Trace, error) {
+	env, st, err := loadEnv(ctx, t.src, r.Query)
 	if err != nil {
-		return trace.Config{}, err
+		return tui.Trace{}, err
 	}
-	cfg := trace.Config{Env: env, Live: trace.LiveOptions{Timeout: 5 * time.Minute}}
-	cfg.Opener, cfg.Tables = src.kernel()
+	cfg := capture.Config{Env: env, Live: capture.Options{Timeout: 5 * time.Minute}, PacketHops: true, Updates: 250 * time.Millisecond}
+	cfg.Opener, cfg.Tables = t.src.kernel()
 	if st != nil {
 		cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
 	}
 	if r.Probe {
 		count := max(1, r.Count)
-		cfg.Live = trace.LiveOptions{Count: count, Timeout: 30 * time.Second}
-		cfg.Probe = &trace.Probe{Proto: r.Query.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(r.Query.Port))}
+		cfg.Live = capture.Options{Count: count, Timeout: 30 * time.Second}
+		cfg.Probe = &capture.Probe{Proto: r.Query.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(r.Query.Port))}
 		if st != nil {
 			cfg.Probe.Netns, cfg.Probe.From = st.Client.Netns, "client"
 		}
 	}
-	return cfg, nil
+	return tui.Trace{Events: capture.Run(ctx, cfg), Primary: env.Primary()}, nil
 }
 
-// loadReplay reads capture files and correlates them, against the source
-// when there is one (it maps foreign captures to namespaces and explains
-// rewrites); the flows read before a bad file are kept with its error.
-func loadReplay(ctx context.Context, src sourceFlags, files []string, noSource bool) ([]flows.Conn, error) {
-	rd := &trace.Reader{}
-	var readErr error
-	for _, file := range files {
-		if err := rd.ReadFile(file); err != nil && readErr == nil {
-			readErr = err
-		}
+// loadReplay replays capture files for the interface (replay's setup,
+// openReplay's), against the source when there is one; a source that
+// cannot be loaded leaves the files replayed without it, saying so. The
+// flows read before a bad file are kept with its error. It returns the
+// node the flows' names are relative to.
+func loadReplay(ctx context.Context, src sourceFlags, files []string, noSource bool) ([]trace.Flow, string, error) {
+	fs := &pcapio.Files{Paths: files}
+	env, envErr := replayEnv(ctx, src, fs, topology.Query{}, !noSource)
+	if envErr != nil {
+		env = nil
 	}
-	var env *trace.Env
-	if !noSource {
-		proto, port := rd.GuessPort()
-		if port != 0 {
-			e, _, err := loadEnv(ctx, src, topology.Query{Proto: proto, Port: port})
-			if err == nil {
-				env = e
-			} else if readErr == nil {
-				readErr = fmt.Errorf("replay without the source's namespaces: %w", err)
+	res, err := trace.Collect(fs.Stream(ctx, env, trace.ReplayOptions{PacketHops: true}))
+	if err == nil && envErr != nil {
+		err = fmt.Errorf("replay without the source's namespaces: %w", envErr)
+	}
+	primary := env.Primary()
+	if primary == "" {
+		primary = entryNode(res)
+	}
+	textsafe.Escape(&res.Flows) // interface names from the files, drawn as they are
+	return res.Flows, primary, err
+}
+
+// entryNode is the node of the first "host" sighting of the first flow:
+// the node a replay against an unnamed source is drawn for.
+func entryNode(res *trace.Result) string {
+	for _, f := range res.Flows {
+		for _, h := range f.Hops {
+			if h.Netns == "host" {
+				return h.Node
 			}
 		}
 	}
-	// The error is the first file's, or files without one frame to analyse.
-	res, err := trace.Analyse(rd, env, trace.ReplayOptions{PacketHops: true}, readErr)
-	conns := tracesrc.FromResult(res, env.Primary())
-	textsafe.Escape(&conns) // interface names from the files, drawn as they are
-	return conns, err
+	return ""
 }

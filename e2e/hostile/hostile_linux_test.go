@@ -277,7 +277,7 @@ func bundleCases(t *testing.T) []bundleCase {
 }
 
 // TestHostileBundles runs inspect, path and doctor --from over each
-// hostile bundle.
+// hostile bundle, and diff between it and the clean one.
 func TestHostileBundles(t *testing.T) {
 	defer logPeak(t)
 	bin := testutil.Meshtrace(t)
@@ -300,6 +300,8 @@ func TestHostileBundles(t *testing.T) {
 				{"path", "--from", bundle, "--port", "8080"},
 				{"doctor", "--from", bundle},
 				{"inspect", "--from", bundle, "-o", "json"},
+				{"diff", modern, bundle},
+				{"diff", "-o", "json", bundle, modern},
 			} {
 				exp, w := tc.exp, want
 				if exp != refused && args[0] != "inspect" {

@@ -27,7 +27,9 @@ func BridgeFDB(file string, r io.Reader) ([]topology.FDB, []topology.Unparsed, e
 	out := []topology.FDB{}
 	bad, err := linewise(file, "bridge fdb", r, func(_ int, _ string, f []string) string {
 		mac, err := topology.ParseMAC(f[0])
-		if err != nil {
+		if err != nil || len(mac.HardwareAddr()) != 6 {
+			// A bridge (and VXLAN) FDB is keyed by Ethernet MACs: a
+			// shorter link-layer address (a tunnel's) is not one.
 			return "bad MAC " + quote(f[0])
 		}
 		e := topology.FDB{MAC: mac, State: "reachable"}

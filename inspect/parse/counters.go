@@ -12,8 +12,8 @@ import (
 // are pairs of lines, a header naming the fields and a line of values,
 // each starting with the same "Prefix:"), and the NAME VALUE [RATE]
 // lines of `nstat -az` and /proc/net/snmp6, into counters named as nstat
-// names them: the prefix then the field ("Ip:" "InNoRoutes" is
-// IpInNoRoutes, "TcpExt:" "ListenDrops" TcpExtListenDrops). Every field is
+// names them: the prefix then the field ("Ip:" "OutNoRoutes" is
+// IpOutNoRoutes, "TcpExt:" "ListenDrops" TcpExtListenDrops). Every field is
 // kept. Values are signed: Tcp MaxConn is -1 (RFC 2012's "dynamic").
 func SNMP(file string, r io.Reader) (map[string]int64, []topology.Unparsed, error) {
 	out := map[string]int64{}

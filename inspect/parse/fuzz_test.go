@@ -367,7 +367,7 @@ func FuzzBridgeFDB(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data string) {
 		fuzzLines(t, data, BridgeFDB, func(v []topology.FDB) int { return len(v) }, func(es []topology.FDB) {
 			for _, e := range es {
-				if !validLLAddr(e.MAC.String()) || e.Dev == "" || (e.Dst.IsValid() && !validIP(e.Dst)) || !validState(e.State) {
+				if _, err := net.ParseMAC(e.MAC.String()); err != nil || len(e.MAC.HardwareAddr()) != 6 || e.Dev == "" || (e.Dst.IsValid() && !validIP(e.Dst)) || !validState(e.State) {
 					t.Fatalf("fdb %+v", e)
 				}
 			}

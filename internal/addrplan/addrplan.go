@@ -47,7 +47,47 @@ const (
 	// FirstFWMark is the first service's firewall mark; service i has
 	// FirstFWMark+i.
 	FirstFWMark = 0x100
+	// GossipPort is NetworkDB's (memberlist's) port on every node, TCP
+	// and UDP.
+	GossipPort = 7946
 )
+
+// The kernel's default ephemeral port range (net.ipv4.ip_local_port_range),
+// where the embedded DNS server's "random" ports fall as they do when
+// dockerd binds 127.0.0.11:0.
+const (
+	ephemeralLow  = 32768
+	ephemeralHigh = 60999
+)
+
+// ResolverPorts are the TCP and UDP ports of the embedded DNS server of
+// the container named by parts: in the ephemeral range, stable for
+// parts, different from each other and from avoid (the task's own
+// ports), as random as dockerd's look.
+func ResolverPorts(avoid []int, parts ...string) (tcp, udp int) {
+	span := ephemeralHigh - ephemeralLow + 1
+	taken := map[int]bool{}
+	for _, a := range avoid {
+		taken[a] = true
+	}
+	pick := func(proto string) int {
+		for salt := 0; ; salt++ {
+			b := hash(append(append([]string(nil), parts...), "resolver", proto, fmt.Sprint(salt))...)
+			p := ephemeralLow + int(uint32(b[0])<<16|uint32(b[1])<<8|uint32(b[2]))%span
+			if !taken[p] {
+				taken[p] = true
+				return p
+			}
+		}
+	}
+	return pick("tcp"), pick("udp")
+}
+
+// SpareLANIP is an address of the LAN that no node or client has: the
+// i-th from the top (.254, .253, ...), for a node's second address.
+func SpareLANIP(i int) netip.Addr {
+	return Nth(LANSubnet, 1<<(LANSubnet.Addr().BitLen()-LANSubnet.Bits())-2-i)
+}
 
 // NodeIP is node i's address on the LAN (node0 192.168.77.10).
 func NodeIP(i int) netip.Addr { return Nth(LANSubnet, 10+i) }

@@ -72,3 +72,29 @@ func TestIDs(t *testing.T) {
 		t.Errorf("Nth = %s", got)
 	}
 }
+
+// The resolver's ports fall in the ephemeral range, differ per protocol
+// and from the task's own ports, and are stable.
+func TestResolverPorts(t *testing.T) {
+	seen := map[int]bool{}
+	for i := range 200 {
+		id := ContainerID("m", "web", string(rune('a'+i%26)), strings.Repeat("x", i))
+		tcp, udp := ResolverPorts([]int{80}, id)
+		if tcp == udp || tcp < 32768 || tcp > 60999 || udp < 32768 || udp > 60999 {
+			t.Fatalf("%s: tcp %d udp %d", id, tcp, udp)
+		}
+		if t2, u2 := ResolverPorts([]int{80}, id); t2 != tcp || u2 != udp {
+			t.Fatalf("%s: not stable: %d/%d then %d/%d", id, tcp, udp, t2, u2)
+		}
+		if t3, _ := ResolverPorts([]int{tcp}, id); t3 == tcp {
+			t.Fatalf("%s: tcp port %d not avoided", id, tcp)
+		}
+		seen[tcp], seen[udp] = true, true
+	}
+	if len(seen) < 300 {
+		t.Errorf("only %d distinct ports over 200 containers", len(seen))
+	}
+	if SpareLANIP(0).String() != "192.168.77.254" || SpareLANIP(3).String() != "192.168.77.251" {
+		t.Errorf("spare LAN addresses %s %s", SpareLANIP(0), SpareLANIP(3))
+	}
+}

@@ -162,15 +162,33 @@ func EmulationSpecs(mark uint32, backends []netip.Addr) []string {
 // that admits only the target ports (Modern only; a Docker112 task has no
 // rules of its own for the ingress network).
 func Task(ingressIP netip.Addr, ports []Port, v Variant) string {
-	if v == Docker112 {
-		return "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
-	}
+	return TaskDNS(ingressIP, ports, v, nil)
+}
+
+// TaskDNS is Task with, when dns is not nil, the embedded DNS server's
+// rules in the nat table (see EmbeddedDNS). A task with no ports (a
+// service that publishes none) gets its nat table only.
+func TaskDNS(ingressIP netip.Addr, ports []Port, v Variant, dns *Resolver) string {
 	var b strings.Builder
 	b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
-	for _, p := range ports {
-		fmt.Fprintf(&b, "-A PREROUTING -d %s/32 -p %s -m %s --dport %d -j REDIRECT --to-ports %d\n", ingressIP, p.Proto, p.Proto, p.Published, p.Target)
+	if dns != nil {
+		b.WriteString(":" + ResolverOutputChain + " - [0:0]\n:" + ResolverPostroutingChain + " - [0:0]\n")
 	}
-	b.WriteString("COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	if v != Docker112 {
+		for _, p := range ports {
+			fmt.Fprintf(&b, "-A PREROUTING -d %s/32 -p %s -m %s --dport %d -j REDIRECT --to-ports %d\n", ingressIP, p.Proto, p.Proto, p.Published, p.Target)
+		}
+	}
+	if dns != nil {
+		for _, l := range dns.lines() {
+			b.WriteString(l + "\n")
+		}
+	}
+	b.WriteString("COMMIT\n")
+	if v == Docker112 || len(ports) == 0 {
+		return b.String()
+	}
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
 	// addRedirectRules inserts (-I) the accepts, so the last port is first.
 	for i := len(ports) - 1; i >= 0; i-- {
 		p := ports[i]
@@ -209,3 +227,64 @@ func EastWest(services []Service, emulate bool) string {
 	}
 	return b.String()
 }
+
+// The embedded DNS server: dockerd's resolver listens at ResolverIP on a
+// random UDP and a random TCP port inside each container's namespace, and
+// DNATs ResolverIP:53 to them. Source: libnetwork resolver.go (SetupFunc:
+// net.ListenUDP/ListenTCP on 127.0.0.11:0) and resolver_linux.go
+// (setupIPTable), and a Docker 28 task's table (fixtures/swarm-vm2).
+var ResolverIP = netip.MustParseAddr("127.0.0.11")
+
+// Chains of the embedded DNS server's rules, as libnetwork names them.
+const (
+	ResolverOutputChain      = "DOCKER_OUTPUT"
+	ResolverPostroutingChain = "DOCKER_POSTROUTING"
+	// ResolverDNSPort is the port a container asks: ResolverIP:53.
+	ResolverDNSPort = 53
+)
+
+// Resolver is one container's embedded DNS server: the ports it listens on
+// at ResolverIP.
+type Resolver struct {
+	TCPPort int `json:"tcp"`
+	UDPPort int `json:"udp"`
+}
+
+// Rules returns the resolver's nat rules, as iptables-save prints them:
+// the jumps from OUTPUT and POSTROUTING, then per chain the DNAT (SNAT)
+// rules. setupIPTable inserts (-I) the jumps, and the rules in the order
+// udp DNAT, udp SNAT, tcp DNAT, tcp SNAT, so tcp comes first.
+func (r Resolver) Rules() []string { return r.lines() }
+
+// DNAT is the rule of ResolverOutputChain that sends proto's queries to
+// the resolver's port.
+func (r Resolver) DNAT(proto string) string {
+	return fmt.Sprintf("-A %s -d %s/32 -p %s -m %s --dport %d -j DNAT --to-destination %s:%d",
+		ResolverOutputChain, ResolverIP, proto, proto, ResolverDNSPort, ResolverIP, r.port(proto))
+}
+
+// SNAT is the rule of ResolverPostroutingChain that gives proto's
+// answers the source port 53.
+func (r Resolver) SNAT(proto string) string {
+	return fmt.Sprintf("-A %s -s %s/32 -p %s -m %s --sport %d -j SNAT --to-source :%d",
+		ResolverPostroutingChain, ResolverIP, proto, proto, r.port(proto), ResolverDNSPort)
+}
+
+func (r Resolver) port(proto string) int {
+	if proto == "tcp" {
+		return r.TCPPort
+	}
+	return r.UDPPort
+}
+
+func (r Resolver) lines() []string {
+	return []string{
+		fmt.Sprintf("-A OUTPUT -d %s/32 -j %s", ResolverIP, ResolverOutputChain),
+		fmt.Sprintf("-A POSTROUTING -d %s/32 -j %s", ResolverIP, ResolverPostroutingChain),
+		r.DNAT("tcp"), r.DNAT("udp"), r.SNAT("tcp"), r.SNAT("udp"),
+	}
+}
+
+// EmbeddedDNS returns the nat table of a container whose only rules are
+// its embedded DNS server's.
+func EmbeddedDNS(r Resolver) string { return TaskDNS(netip.Addr{}, nil, Modern, &r) }

@@ -2,6 +2,7 @@ package dockerrules_test
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -49,6 +50,20 @@ func TestRenderedRules(t *testing.T) {
 			"-A INPUT -d 10.0.0.4/32 -p tcp -j DROP",
 			"-A OUTPUT -s 10.0.0.4/32 -p udp -m udp --sport 53 -m conntrack --ctstate ESTABLISHED -j ACCEPT",
 		}, 12},
+		// The resolver's rules as a real Docker 28 task has them
+		// (fixtures/swarm-vm2/node0/netns/696e7084ca14).
+		{"task-dns", dockerrules.TaskDNS(netip.MustParseAddr("10.0.0.7"), ports[:1], dockerrules.Modern, &dockerrules.Resolver{TCPPort: 35279, UDPPort: 42139}), []string{
+			"-A PREROUTING -d 10.0.0.7/32 -p tcp -m tcp --dport 8080 -j REDIRECT --to-ports 80",
+			"-A OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT",
+			"-A POSTROUTING -d 127.0.0.11/32 -j DOCKER_POSTROUTING",
+			"-A DOCKER_OUTPUT -d 127.0.0.11/32 -p tcp -m tcp --dport 53 -j DNAT --to-destination 127.0.0.11:35279",
+			"-A DOCKER_OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:42139",
+			"-A DOCKER_POSTROUTING -s 127.0.0.11/32 -p tcp -m tcp --sport 35279 -j SNAT --to-source :53",
+			"-A DOCKER_POSTROUTING -s 127.0.0.11/32 -p udp -m udp --sport 42139 -j SNAT --to-source :53",
+		}, 15},
+		{"dns-only", dockerrules.EmbeddedDNS(dockerrules.Resolver{TCPPort: 41245, UDPPort: 52371}), []string{
+			"-A DOCKER_OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:52371",
+		}, 6},
 		{"eastwest", dockerrules.EastWest(svc, false), []string{"-A OUTPUT -d 10.0.0.3/32 -j MARK --set-xmark 0x100/0xffffffff"}, 1},
 	}
 	for _, c := range cases {
@@ -74,5 +89,24 @@ func TestRenderedRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The resolver's rules come in the order a real Docker 28 task's
+// iptables-save lists them.
+func TestResolverRulesOrder(t *testing.T) {
+	b, err := os.ReadFile("../../fixtures/swarm-vm2/node0/netns/696e7084ca14/iptables-save.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var real []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, rule, ok := strings.Cut(l, "] "); ok && strings.Contains(rule, "127.0.0.11") {
+			real = append(real, rule)
+		}
+	}
+	got := dockerrules.Resolver{TCPPort: 35279, UDPPort: 42139}.Rules()
+	if strings.Join(got, "\n") != strings.Join(real, "\n") {
+		t.Errorf("rules:\n%s\nthe recorded task has:\n%s", strings.Join(got, "\n"), strings.Join(real, "\n"))
 	}
 }

@@ -36,9 +36,47 @@ type Kind struct {
 	Offline bool `json:"offline"`
 	// Symptom is what a user sees.
 	Symptom string `json:"symptom"`
+	// AnyService: the fault needs no published port, so a dnsrr service
+	// will do (the default service is still the first published one).
+	AnyService bool `json:"any_service,omitempty"`
+	// Pending: doctor has no detector for the fault's code yet. Evidence
+	// says what one should look at; the root tests check the fault's
+	// symptom instead (TestPendingFaults) until it is flipped into the
+	// doctor matrix.
+	Pending bool `json:"pending,omitempty"`
+	// Evidence is what a detector sees of the fault, one observable per
+	// entry, with Confirm the command a user runs to see it.
+	Evidence []Evidence `json:"evidence,omitempty"`
+	Confirm  string     `json:"confirm,omitempty"`
 
 	plan func(*planner) error
 }
+
+// Evidence is one thing a detector sees of a fault.
+type Evidence struct {
+	// Kind is what it is: EvRule, EvListener, EvRoute, ...
+	Kind string `json:"kind"`
+	// Where is the namespace, as Kind.Where names them, or "lan",
+	// "client", "peer host" (the node's peers' root namespaces).
+	Where string `json:"where"`
+	// What is the observable, with the mesh's numbers as an example.
+	What string `json:"what"`
+}
+
+// Evidence kinds.
+const (
+	EvRule      = "rule"      // an iptables rule or policy (which backend, table, chain)
+	EvListener  = "listener"  // a listening socket (ss -Htuln), or its absence
+	EvRoute     = "route"     // a route, or `ip route get`'s answer
+	EvAddress   = "address"   // an address of a link
+	EvNeighbour = "neighbour" // an `ip neigh` entry
+	EvFDB       = "fdb"       // a `bridge fdb` entry
+	EvLink      = "link"      // a link's settings (ethtool features, qdiscs, tc filters)
+	EvCounter   = "counter"   // a kernel counter (/proc/net/snmp, ip -s link)
+	EvCapture   = "capture"   // what a capture at a hop shows (trace, doctor --probe)
+	EvProbe     = "probe"     // what a live request shows
+	EvDocker    = "docker"    // what Docker's metadata says (network inspect, node inspect)
+)
 
 // Where values.
 const (
@@ -117,6 +155,83 @@ var kinds = []Kind{
 	{Name: "rp-filter", Code: "rp-filter-strict", Where: WhereSandbox, Offline: true, plan: planRPFilter,
 		What:    "set strict reverse-path filtering (rp_filter=1) on the ingress sandbox's gwbridge leg eth1",
 		Symptom: "none on this mesh's symmetric paths (a latent risk the doctor warns about)"},
+
+	// Issue 13's faults. No detector yet (Pending): each says what a
+	// detector sees, and TestPendingFaults checks its symptom.
+	{Name: "gossip-blocked", Code: "gossip-blocked", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planGossipBlocked,
+		What:    "insert DROPs of tcp/7946 and udp/7946 (NetworkDB's gossip) first in the node's host filter INPUT",
+		Symptom: "the node's gossip port is unreachable from its peers (tcp connects time out, udp goes unanswered); on a real swarm the node drops out of the networks' peer lists and its published ports answer only with local tasks",
+		Confirm: "nc -zv -w2 NODE 7946 (from a peer); iptables -S INPUT",
+		Evidence: []Evidence{
+			{EvRule, WhereHost, "filter INPUT: -p tcp -m tcp --dport 7946 -j DROP and -p udp -m udp --dport 7946 -j DROP, before any accept (a packet to 7946 from a peer evaluates to DROP)"},
+			{EvListener, WhereHost, "tcp 0.0.0.0:7946 LISTEN and udp 0.0.0.0:7946 (the node's gossip port: the rule, not a missing listener, is what stops it)"},
+			{EvProbe, "peer host", "tcp NODE:7946 from a peer: timeout, not refused; udp: no answer"},
+		}},
+	{Name: "dns-rules-missing", Code: "dns-rules-missing", Where: WhereTask, Offline: true, AnyService: true, Pending: true, plan: planDNSRulesMissing,
+		What:    "flush the node's task's nat DOCKER_OUTPUT and DOCKER_POSTROUTING (the DNAT of 127.0.0.11:53 to its embedded DNS server and the SNAT back); chains, jumps and the server stay",
+		Symptom: "every DNS lookup in that task fails at once (127.0.0.11:53 refuses: udp port unreachable, tcp reset); the other tasks resolve",
+		Confirm: "nsenter --net=TASK-NETNS iptables -t nat -S DOCKER_OUTPUT; nsenter --net=TASK-NETNS ss -Htuln src 127.0.0.11",
+		Evidence: []Evidence{
+			{EvRule, WhereTask, "nat OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT is there, DOCKER_OUTPUT has no -d 127.0.0.11/32 -p udp/tcp --dport 53 -j DNAT --to-destination 127.0.0.11:PORT (DOCKER_POSTROUTING no SNAT --to-source :53); a query to 127.0.0.11:53 evaluates to no NAT"},
+			{EvListener, WhereTask, "udp 127.0.0.11:PORT and tcp 127.0.0.11:PORT listen (the resolver runs: its ports are in the mesh's state, resolver.udp/.tcp); nothing listens on 127.0.0.11:53"},
+			{EvProbe, WhereTask, "a lookup at 127.0.0.11:53 from the task (internal/probe.Lookup): ECONNREFUSED"},
+		}},
+	{Name: "dns-no-listener", Code: "dns-no-listener", Where: WhereTask, Offline: true, AnyService: true, Pending: true, plan: planDNSNoListener,
+		What:    "make the agent close the node's task's embedded DNS server (its udp and tcp sockets on 127.0.0.11); the DNAT rules stay",
+		Symptom: "every DNS lookup in that task fails at once (the DNAT leads to a closed port: refused); the other tasks resolve",
+		Confirm: "nsenter --net=TASK-NETNS iptables -t nat -S DOCKER_OUTPUT; nsenter --net=TASK-NETNS ss -Htuln src 127.0.0.11",
+		Evidence: []Evidence{
+			{EvRule, WhereTask, "nat DOCKER_OUTPUT: -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:UDPPORT (and tcp), as Docker writes them"},
+			{EvListener, WhereTask, "no socket on 127.0.0.11:UDPPORT (udp) nor 127.0.0.11:TCPPORT (tcp): the DNAT targets listen nowhere (a bundle's ss.txt of the task shows it)"},
+			{EvProbe, WhereTask, "a lookup at 127.0.0.11:53 from the task: ECONNREFUSED"},
+		}},
+	{Name: "subnet-overlap", Code: "subnet-overlap", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planSubnetOverlap,
+		What:    "route a LAN network that overlaps the ingress network from the node (10.0.0.0/16 via the client, which gets a host address in it)",
+		Symptom: "the node reaches the LAN host (10.0.0.254 here), its tasks cannot: their ingress leg claims 10.0.0.0/24, so the packets go into the overlay instead of out through docker_gwbridge",
+		Confirm: "ip route; docker network inspect ingress --format '{{(index .IPAM.Config 0).Subnet}}'",
+		Evidence: []Evidence{
+			{EvRoute, WhereHost, "main table: 10.0.0.0/16 via 192.168.77.9 dev eth0, which overlaps the ingress subnet 10.0.0.0/24 (br0's address in 1-<id>, Subnet in networks.json); the same check holds for the uplink's own prefix (eth0's address) and for every overlay's subnet"},
+			{EvDocker, WhereHost, "the ingress network's IPAM subnet 10.0.0.0/24"},
+			{EvProbe, WhereTask, "from a task: the LAN host times out (ARP for it goes unanswered on the overlay); from the host: it answers"},
+		}},
+	{Name: "bad-checksum", Code: "bad-checksum", Where: WhereOverlay, Probe: true, AnyService: true, Pending: true, plan: planBadChecksum,
+		What:    "make the node's uplink a broken NIC: the LAN's port to it checksums in software (no CHECKSUM_PARTIAL frames reach it), a tc program on its eth0 ingress corrupts the inner TCP/UDP checksum of every VXLAN frame",
+		Symptom: "ping works, TCP over the overlay stalls: connections between this node and tasks on other nodes hang (through this node's published port, half of them, those balanced to a remote task); local tasks answer",
+		Confirm: "tcpdump -vv -ni vxlan0 (in the overlay netns): 'cksum 0x... (incorrect -> 0x...)'; nstat -az TcpInCsumErrors in the task or the ingress sandbox",
+		Evidence: []Evidence{
+			{EvCapture, WhereOverlay, "at vxlan0/br0 in 1-<id> (the first hop after decapsulation; eth0 of the host shows the frames before the tc ingress hook, still good): inner TCP segments whose checksum is wrong while the capture's tp_status has no TP_STATUS_CSUMNOTREADY (a complete packet, not one whose checksum is merely not computed yet)"},
+			{EvCounter, WhereTask, "/proc/net/snmp Tcp InCsumErrors grows in the receiving namespace (the task for requests from other nodes, ingress_sbox for answers to it); Udp InCsumErrors for UDP"},
+			{EvLink, WhereHost, "eth0: a clsact qdisc with an ingress bpf filter (meshtrace-bad-checksum, direct-action): the injector, not something a detector should need"},
+			{EvLink, "lan", "lan-NODE: tx-checksum-ip-generic off (so frames arrive complete)"},
+			{EvCounter, WhereHost, "the outer UDP checksum stays right (the mesh's VXLAN, like dockerd's, has udpcsum on; the program corrects it as a NIC computing it over its own bad inner packet would), so the host's Udp InCsumErrors does not move: a NIC that also broke the outer checksum would show there, at the host hop"},
+		}},
+	{Name: "firewall-split", Code: "firewall-split", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planFirewallSplit,
+		What:    "give the node's host a legacy (x_tables) filter table with FORWARD policy DROP, as ufw on iptables-legacy leaves it, while Docker's rules are in nf_tables",
+		Symptom: "connections to this node's published ports stall (forwarded to the ingress sandbox, then dropped by the other backend's FORWARD); iptables-nft -S shows nothing wrong",
+		Confirm: "iptables-legacy-save; iptables-nft-save",
+		Evidence: []Evidence{
+			{EvRule, WhereHost, "iptables-legacy-save: *filter :FORWARD DROP; iptables-nft-save (the live nf_tables reader) holds DOCKER-INGRESS, DOCKER-USER: both backends have a FORWARD hook the published port's packets cross"},
+			{EvProbe, "client", "NODE:PUBLISHED from the LAN: timeout"},
+			{EvRule, WhereHost, "after repair the legacy filter table stays (x_tables keeps a table once made in a namespace) with ACCEPT policies and no rules: that is no split"},
+		}},
+	{Name: "stale-neigh", Code: "stale-neigh", Where: WhereOverlay, Offline: true, AnyService: true, Pending: true, plan: planStaleNeigh,
+		What:    "point the overlay's permanent neighbour of the service's task on another node at a MAC no endpoint has (an old container's), and make the ingress sandbox forget what it learned",
+		Symptom: "connections balanced to that remote task stall (the VXLAN ARP proxy answers the stale MAC, which no FDB entry knows); the others answer",
+		Confirm: "ip neigh show nud permanent; bridge fdb show dev vxlan0 (in the overlay netns); docker network inspect -v ingress",
+		Evidence: []Evidence{
+			{EvNeighbour, WhereOverlay, "10.0.0.7 dev vxlan0 lladdr 02:42:0a:00:00:fe PERMANENT, while the endpoint at 10.0.0.7 (network inspect -v: the task's EndpointIP; its MAC is 02:42 + the address, 02:42:0a:00:00:07) has another MAC"},
+			{EvFDB, WhereOverlay, "no fdb entry for 02:42:0a:00:00:fe on vxlan0; the endpoint's real MAC 02:42:0a:00:00:07 has one (dst the remote node)"},
+			{EvNeighbour, WhereSandbox, "ingress_sbox learns 10.0.0.7 lladdr 02:42:0a:00:00:fe on eth0 once it sent there"},
+		}},
+	{Name: "vtep-source", Code: "vtep-source", Where: WhereHost, Offline: true, AnyService: true, Pending: true, plan: planVTEPSource,
+		What:    "give the node a second address on eth0 and routes to its peer nodes that prefer it as source (the VXLAN device has no fixed local address)",
+		Symptom: "connections from this node to tasks on other nodes stall: its VXLAN packets leave from the second address, and the peers drop them (their static FDB entries put this node's endpoints behind its advertise address)",
+		Confirm: "ip route get PEER-IP (src must be the node's advertise address); docker info --format '{{.Swarm.NodeAddr}}'",
+		Evidence: []Evidence{
+			{EvRoute, WhereHost, "192.168.77.11 dev eth0 scope link src 192.168.77.254: `ip route get 192.168.77.11` answers src 192.168.77.254, not the advertise address 192.168.77.10 (the node's address in the mesh's state / Swarm.NodeAddr)"},
+			{EvAddress, WhereHost, "eth0 has 192.168.77.254/32 besides 192.168.77.10/24"},
+			{EvFDB, "peer host", "the peers' overlay FDB entries for this node's endpoints say dst 192.168.77.10"},
+		}},
 }
 
 // Kinds returns the catalogue of faults.
@@ -156,6 +271,9 @@ func WriteList(w io.Writer) error {
 		}
 		if k.Probe {
 			notes = append(notes, "doctor --probe")
+		}
+		if k.Pending {
+			notes = append(notes, "no detector yet")
 		}
 		if len(notes) > 0 {
 			what += " [" + strings.Join(notes, ", ") + "]"

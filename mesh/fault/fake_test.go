@@ -3,6 +3,7 @@ package fault
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"path"
 	"slices"
@@ -18,21 +19,42 @@ import (
 
 // fakeMachine is a mesh's kernel in memory.
 type fakeMachine struct {
-	fw    *fakeFirewall
-	sc    fakeSysctls
-	links fakeLinks
-	ovl   fakeOverlay
-	lb    fakeBalancer
-	flows *fakeFlows
-	tasks *fakeTasks
+	fw     *fakeFirewall
+	legacy *fakeFirewall
+	sc     fakeSysctls
+	links  fakeLinks
+	rt     fakeRouting
+	ovl    fakeOverlay
+	neigh  fakeNeighs
+	nic    fakeNIC
+	lb     fakeBalancer
+	flows  *fakeFlows
+	tasks  *fakeTasks
 }
 
 func newFakeMachine(p *mesh.Plan) *fakeMachine {
-	m := &fakeMachine{fw: &fakeFirewall{tables: map[string]map[string]*fakeTable{}}, sc: fakeSysctls{}, links: fakeLinks{},
-		ovl: fakeOverlay{}, lb: fakeBalancer{}, flows: &fakeFlows{conntr: map[string]int{}},
-		tasks: &fakeTasks{modes: map[string]string{}, tasks: map[string]bool{}}}
+	m := &fakeMachine{fw: &fakeFirewall{tables: map[string]map[string]*fakeTable{}},
+		legacy: &fakeFirewall{tables: map[string]map[string]*fakeTable{}, create: true},
+		sc:     fakeSysctls{}, links: fakeLinks{}, rt: fakeRouting{}, ovl: fakeOverlay{}, neigh: fakeNeighs{}, nic: fakeNIC{},
+		lb: fakeBalancer{}, flows: &fakeFlows{conntr: map[string]int{}},
+		tasks: &fakeTasks{modes: map[string]string{}, dns: map[string]string{}, tasks: map[string]bool{}}}
 	for _, ns := range p.Netns() {
 		m.fw.tables[ns.Path] = parseRestore(ns.Rules)
+		m.legacy.tables[ns.Path] = map[string]*fakeTable{}
+		rt := &fakeRoutes{addrs: map[string][]netip.Prefix{}}
+		for _, a := range ns.Addrs {
+			rt.addrs[a.Dev] = append(rt.addrs[a.Dev], a.Prefix)
+			rt.routes = append(rt.routes, RouteOp{Dst: a.Prefix.Masked(), Dev: a.Dev, Src: a.Prefix.Addr()})
+		}
+		for _, r := range ns.Routes {
+			rt.routes = append(rt.routes, RouteOp{Dst: netip.MustParsePrefix("0.0.0.0/0"), Gw: r.Gateway, Dev: r.Dev})
+		}
+		m.rt[ns.Path] = rt
+		m.neigh[ns.Path] = map[string]string{}
+		for _, n := range ns.Neighs {
+			m.neigh[ns.Path][n.Dev+" "+n.IP.String()] = n.MAC
+		}
+		m.nic[ns.Path] = map[string]string{}
 		sc := map[string]string{"net/ipv4/ip_forward": "0"}
 		links := map[string]LinkOp{"lo": {Name: "lo", MTU: 65536, GSOMaxSegs: 65535}}
 		for _, v := range ns.Veths {
@@ -41,6 +63,9 @@ func newFakeMachine(p *mesh.Plan) *fakeMachine {
 				mtu = 1500
 			}
 			links[v.Name] = LinkOp{Name: v.Name, MTU: mtu, GSOMaxSegs: 65535}
+		}
+		for name := range links {
+			m.nic[ns.Path][name] = "tx on"
 		}
 		for name := range links {
 			sc["net/ipv4/conf/"+name+"/forwarding"] = "0"
@@ -64,6 +89,13 @@ func newFakeMachine(p *mesh.Plan) *fakeMachine {
 			m.lb[ns.Path] = append(m.lb[ns.Path], st)
 		}
 	}
+	// The peer ends of veths: the LAN's ports of the nodes and client,
+	// the bridges' ports.
+	for _, ns := range p.Netns() {
+		for _, v := range ns.Veths {
+			m.nic[v.PeerPath][v.PeerName] = "tx on"
+		}
+	}
 	for _, t := range p.Tasks() {
 		m.tasks.tasks[t.Name] = true
 	}
@@ -72,7 +104,8 @@ func newFakeMachine(p *mesh.Plan) *fakeMachine {
 
 // kernel is the Kernel of the fakes.
 func (m *fakeMachine) kernel() *Kernel {
-	return &Kernel{Firewall: m.fw, Sysctls: m.sc, Links: m.links, Overlay: m.ovl, LB: m.lb,
+	return &Kernel{Firewall: m.fw, Legacy: m.legacy, Sysctls: m.sc, Links: m.links, Routing: m.rt,
+		Overlay: fakeOverlayNeighs{m.ovl, m.neigh}, NIC: m.nic, LB: m.lb,
 		Conntrack: m.flows, Traffic: m.flows, Tasks: m.tasks}
 }
 
@@ -84,6 +117,17 @@ func (m *fakeMachine) snapshot() string {
 			s, _ := m.fw.SaveRules(ns, t)
 			fmt.Fprintf(&b, "%s %s\n%s", ns, t, s)
 		}
+		// A legacy table once made stays (the kernel keeps it): only
+		// its rules and policies count.
+		for _, t := range slices.Sorted(maps.Keys(m.legacy.tables[ns])) {
+			s, _ := m.legacy.SaveRules(ns, t)
+			if strings.Contains(s, "-A ") || strings.Contains(s, " DROP ") {
+				fmt.Fprintf(&b, "%s legacy %s\n%s", ns, t, s)
+			}
+		}
+		rt := m.rt[ns]
+		routes := slices.SortedFunc(slices.Values(rt.routes), func(a, b RouteOp) int { return strings.Compare(a.String(), b.String()) })
+		fmt.Fprintf(&b, "addrs %v\nroutes %v\nneigh %v\nnic %v\n", rt.addrs, routes, m.neigh[ns], m.nic[ns])
 		// An FDB is a hash table: its order means nothing.
 		fdb := slices.SortedFunc(slices.Values(m.ovl[ns]), func(a, b mesh.FDBSpec) int { return strings.Compare(a.MAC, b.MAC) })
 		// IPVS keeps services in a hash table by fwmark, real servers in a
@@ -91,7 +135,7 @@ func (m *fakeMachine) snapshot() string {
 		svcs := slices.SortedFunc(slices.Values(m.lb[ns]), func(a, b IPVSState) int { return int(a.FWMark) - int(b.FWMark) })
 		fmt.Fprintf(&b, "%v\n%v\n%v\n%v\n", m.sc[ns], m.links[ns], fdb, svcs)
 	}
-	fmt.Fprintf(&b, "modes %v\n", m.tasks.modes)
+	fmt.Fprintf(&b, "modes %v dns %v\n", m.tasks.modes, m.tasks.dns)
 	return b.String()
 }
 
@@ -99,6 +143,9 @@ func (m *fakeMachine) snapshot() string {
 // which is stricter than iptables (it compares parsed rules).
 type fakeFirewall struct {
 	tables map[string]map[string]*fakeTable // netns -> table
+	// create makes a table that does not exist yet on the first
+	// restore into it (x_tables does), with its built-in chains.
+	create bool
 	// failRestore makes the nth RestoreRules call fail (1-based, 0: never).
 	failRestore, restores int
 }
@@ -163,6 +210,9 @@ func (k *fakeFirewall) RestoreRules(netns, table string, lines []string) error {
 		return fmt.Errorf("injected failure of restore %d", k.restores)
 	}
 	t := k.tables[netns][table]
+	if t == nil && k.create && k.tables[netns] != nil {
+		t = parseRestore("*" + table + "\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")[table]
+	}
 	if t == nil {
 		return fmt.Errorf("%s: no table %s", netns, table)
 	}
@@ -273,8 +323,6 @@ func (k fakeLinks) SetLink(netns string, l LinkOp) error {
 // fakeOverlay: netns -> FDB entries.
 type fakeOverlay map[string][]mesh.FDBSpec
 
-var _ Overlay = fakeOverlay{}
-
 func (k fakeOverlay) FDB(netns, dev string) ([]mesh.FDBSpec, error) {
 	var out []mesh.FDBSpec
 	for _, f := range k[netns] {
@@ -296,6 +344,163 @@ func (k fakeOverlay) SetFDB(netns string, op FDBOp) error {
 		return fmt.Errorf("fdb entry %s exists", op.MAC)
 	default:
 		k[netns] = append(k[netns], mesh.FDBSpec{Dev: op.Dev, MAC: op.MAC, Dst: op.Dst})
+	}
+	return nil
+}
+
+// fakeRouting: netns -> addresses and routes.
+type fakeRouting map[string]*fakeRoutes
+
+type fakeRoutes struct {
+	addrs  map[string][]netip.Prefix // dev -> addresses
+	routes []RouteOp
+}
+
+var _ Routing = fakeRouting{}
+
+func (k fakeRouting) Addrs(netns, dev string) ([]netip.Prefix, error) {
+	rt := k[netns]
+	if rt == nil {
+		return nil, fmt.Errorf("no netns %s", netns)
+	}
+	return slices.Clone(rt.addrs[dev]), nil
+}
+
+func (k fakeRouting) SetAddr(netns string, op AddrOp) error {
+	rt := k[netns]
+	if rt == nil {
+		return fmt.Errorf("no netns %s", netns)
+	}
+	i := slices.Index(rt.addrs[op.Dev], op.Prefix)
+	switch {
+	case op.Delete && i < 0:
+		return fmt.Errorf("no address %s on %s", op.Prefix, op.Dev)
+	case op.Delete:
+		rt.addrs[op.Dev] = slices.Delete(rt.addrs[op.Dev], i, i+1)
+		if len(rt.addrs[op.Dev]) == 0 {
+			delete(rt.addrs, op.Dev)
+		}
+	case i >= 0:
+		return fmt.Errorf("address %s exists on %s", op.Prefix, op.Dev)
+	default:
+		rt.addrs[op.Dev] = append(rt.addrs[op.Dev], op.Prefix)
+	}
+	return nil
+}
+
+func (k fakeRouting) Routes(netns string) ([]RouteOp, error) {
+	rt := k[netns]
+	if rt == nil {
+		return nil, fmt.Errorf("no netns %s", netns)
+	}
+	return slices.Clone(rt.routes), nil
+}
+
+// SetRoute: a route is its destination (one per prefix, as in the
+// kernel's main table without metrics); a preferred source must be an
+// address of the namespace.
+func (k fakeRouting) SetRoute(netns string, op RouteOp) error {
+	rt := k[netns]
+	if rt == nil {
+		return fmt.Errorf("no netns %s", netns)
+	}
+	i := slices.IndexFunc(rt.routes, func(r RouteOp) bool { return r.Dst == op.Dst })
+	switch {
+	case op.Delete && i < 0:
+		return fmt.Errorf("no route to %s", op.Dst)
+	case op.Delete:
+		rt.routes = slices.Delete(rt.routes, i, i+1)
+	case i >= 0:
+		return fmt.Errorf("route to %s exists", op.Dst)
+	default:
+		if op.Src.IsValid() && !slices.ContainsFunc(slices.Collect(maps.Values(rt.addrs)), func(ps []netip.Prefix) bool {
+			return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr() == op.Src })
+		}) {
+			return fmt.Errorf("src %s is not an address of %s", op.Src, netns)
+		}
+		rt.routes = append(rt.routes, op)
+	}
+	return nil
+}
+
+// fakeNeighs: netns -> "dev ip" -> MAC of the permanent neighbours;
+// learned entries are not modelled (Forget has nothing to forget).
+type fakeNeighs map[string]map[string]string
+
+// fakeOverlayNeighs is the Overlay of the fakes: FDB and neighbours.
+type fakeOverlayNeighs struct {
+	fakeOverlay
+	neigh fakeNeighs
+}
+
+var _ Overlay = fakeOverlayNeighs{}
+
+func (k fakeOverlayNeighs) Neigh(netns, dev string, ip netip.Addr) (string, error) {
+	return k.neigh[netns][dev+" "+ip.String()], nil
+}
+
+func (k fakeOverlayNeighs) SetNeigh(netns string, op NeighOp) error {
+	n := k.neigh[netns]
+	if n == nil {
+		return fmt.Errorf("no netns %s", netns)
+	}
+	if !op.Forget {
+		if _, err := net.ParseMAC(op.MAC); err != nil {
+			return err
+		}
+		n[op.Dev+" "+op.IP.String()] = op.MAC
+	}
+	return nil
+}
+
+// fakeNIC: netns -> link -> "tx on|off" and " clsact", " bad-checksum".
+type fakeNIC map[string]map[string]string
+
+var _ NIC = fakeNIC{}
+
+func (k fakeNIC) link(netns, dev string) (string, error) {
+	v, ok := k[netns][dev]
+	if !ok {
+		return "", fmt.Errorf("no link %s in %s", dev, netns)
+	}
+	return v, nil
+}
+
+func (k fakeNIC) TxChecksum(netns, dev string) (bool, error) {
+	v, err := k.link(netns, dev)
+	return strings.HasPrefix(v, "tx on"), err
+}
+
+func (k fakeNIC) SetTxChecksum(netns, dev string, on bool) error {
+	v, err := k.link(netns, dev)
+	if err != nil {
+		return err
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(v, "tx on"), "tx off")
+	k[netns][dev] = map[bool]string{true: "tx on", false: "tx off"}[on] + rest
+	return nil
+}
+
+func (k fakeNIC) Clsact(netns, dev string) (bool, error) {
+	v, err := k.link(netns, dev)
+	return strings.Contains(v, " clsact"), err
+}
+
+func (k fakeNIC) SetBadChecksum(netns, dev string, on bool) error {
+	v, err := k.link(netns, dev)
+	if err != nil {
+		return err
+	}
+	has := strings.Contains(v, " clsact")
+	switch {
+	case on && has:
+		return fmt.Errorf("%s has a clsact qdisc", dev)
+	case !on && !has:
+		return fmt.Errorf("%s has no clsact qdisc", dev)
+	case on:
+		k[netns][dev] = v + " clsact bad-checksum"
+	default:
+		k[netns][dev] = strings.TrimSuffix(v, " clsact bad-checksum")
 	}
 	return nil
 }
@@ -374,9 +579,10 @@ func (k *fakeFlows) Send(netns, proto, addr string, sport int) (string, error) {
 	return k.answer, nil
 }
 
-// fakeTasks is the agent's task servers.
+// fakeTasks is the agent's task servers and the tasks' DNS servers.
 type fakeTasks struct {
 	modes map[string]string // task -> mode (absent: serve)
+	dns   map[string]string // task -> its DNS server's mode (absent: serve)
 	tasks map[string]bool
 	// failTask makes SetTaskMode of that task fail.
 	failTask string
@@ -384,18 +590,24 @@ type fakeTasks struct {
 
 var _ Tasks = (*fakeTasks)(nil)
 
-func (k *fakeTasks) SetTaskMode(task, mode string) (string, error) {
+func (k *fakeTasks) SetTaskMode(task, mode string) (string, error) { return k.set(k.modes, task, mode) }
+
+func (k *fakeTasks) SetResolverMode(task, mode string) (string, error) {
+	return k.set(k.dns, task, mode)
+}
+
+func (k *fakeTasks) set(modes map[string]string, task, mode string) (string, error) {
 	if !k.tasks[task] || task == k.failTask {
 		return "", fmt.Errorf("no task %s", task)
 	}
 	prev := mesh.TaskServe
-	if m, ok := k.modes[task]; ok {
+	if m, ok := modes[task]; ok {
 		prev = m
 	}
 	if mode == mesh.TaskServe {
-		delete(k.modes, task)
+		delete(modes, task)
 	} else {
-		k.modes[task] = mode
+		modes[task] = mode
 	}
 	return prev, nil
 }

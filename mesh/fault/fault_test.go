@@ -169,7 +169,7 @@ func TestBreakErrors(t *testing.T) {
 		{Request{Fault: "nope"}, `unknown fault "nope"`},
 		{Request{Fault: "drop-mark", Node: "node7"}, `no node "node7" (nodes: node0, node1)`},
 		{Request{Fault: "drop-mark", Service: "api"}, `no service "api" (services: web)`},
-		{Request{Fault: "stale-conntrack"}, "needs a udp service"},
+		{Request{Fault: "stale-conntrack"}, "needs a published udp service"},
 		{Request{Fault: "weight-zero"}, "needs --lb ipvs"},
 	} {
 		if _, err := Break("brk", tc.req, o); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -178,6 +178,19 @@ func TestBreakErrors(t *testing.T) {
 	}
 	if _, err := Break("nomesh", Request{Fault: "drop-mark"}, o); err == nil || !strings.Contains(err.Error(), "no such mesh") {
 		t.Errorf("missing mesh: %v", err)
+	}
+	// A dnsrr service has no published port: faults that need one refuse
+	// it, those that do not take it.
+	runDir, _, k = fakeMesh(t, mesh.LBIptables, "db:dnsrr:5432x2")
+	o = Options{RunDir: runDir, Kernel: k.kernel()}
+	if _, err := Break("brk", Request{Fault: "drop-mark"}, o); err == nil || !strings.Contains(err.Error(), "needs a published service") {
+		t.Errorf("drop-mark without a published service: %v", err)
+	}
+	if _, err := Break("brk", Request{Fault: "stop-task", Service: "db"}, o); err == nil || !strings.Contains(err.Error(), "service db is dnsrr") {
+		t.Errorf("stop-task on a dnsrr service: %v", err)
+	}
+	if f, err := Break("brk", Request{Fault: "dns-no-listener"}, o); err != nil || f.Service != "db" {
+		t.Errorf("dns-no-listener on a dnsrr service: %+v %v", f, err)
 	}
 	// One task per service and node 1 has none: task faults say so.
 	runDir, _, k = fakeMesh(t, mesh.LBIptables, "web:8080:80x1")

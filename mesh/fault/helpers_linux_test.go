@@ -20,16 +20,20 @@ import (
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/mesh"
+	"github.com/meshtrace/meshtrace/mesh/fault"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
 // fingerprint is everything of a mesh that a fault may change and repair
-// must put back exactly, per namespace: the rules (no counters), the links
-// (MTU, GSO limit, state; no timers), the VXLAN FDB entries with a
-// destination, the forwarding and rp_filter sysctls, and the listening
-// sockets. Traffic-driven state (conntrack, learned FDB, neighbours) is
-// left out.
+// must put back exactly, per namespace: the rules (no counters) of both
+// iptables backends (of the legacy one its rules and non-ACCEPT
+// policies: x_tables keeps a table once made), the links (MTU, GSO
+// limit, state; no timers), their qdiscs, addresses and routes, the
+// permanent neighbours, the VXLAN FDB entries with a destination, the
+// forwarding and rp_filter sysctls, the listening sockets, and the TX
+// checksum offload of the LAN's ports. Traffic-driven state (conntrack,
+// learned FDB, learned neighbours) is left out.
 type fingerprint map[string][]string
 
 var ruleCounters = regexp.MustCompile(`\[\d+:\d+\]`)
@@ -95,6 +99,17 @@ func takeFingerprint(t *testing.T, st *mesh.State) fingerprint {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	k, err := fault.NewKernel(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		on, err := k.NIC.TxChecksum(places["lan"], mesh.LANPort(n.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp["lan"] = append(fp["lan"], fmt.Sprintf("tx-checksum %s %v", mesh.LANPort(n.Name), on))
+	}
 	return fp
 }
 
@@ -127,6 +142,29 @@ func netnsFingerprint(path string) ([]string, error) {
 	}
 	if err := run("fdb ", func(l string) bool { return strings.Contains(l, " dst ") }, "bridge", "fdb", "show"); err != nil {
 		return nil, err
+	}
+	legacy := func(l string) bool {
+		return strings.HasPrefix(l, "-A") || (strings.HasPrefix(l, ":") && !strings.Contains(l, " ACCEPT ") && !strings.Contains(l, " - "))
+	}
+	for _, c := range []struct {
+		prefix string
+		keep   func(string) bool
+		args   []string
+	}{
+		{"legacy ", legacy, []string{"iptables-legacy-save"}},
+		{"addr ", func(l string) bool { return strings.HasPrefix(l, "inet ") }, []string{"ip", "-4", "addr"}},
+		{"route ", func(string) bool { return true }, []string{"ip", "-4", "route", "show", "table", "main"}},
+		{"neigh ", func(string) bool { return true }, []string{"ip", "-4", "neigh", "show", "nud", "permanent"}},
+		{"qdisc ", func(l string) bool { return !strings.Contains(l, "noqueue") }, []string{"tc", "qdisc", "show"}},
+	} {
+		if err := run(c.prefix, c.keep, c.args[0], c.args[1:]...); err != nil {
+			return nil, err
+		}
+	}
+	for i, l := range out {
+		if strings.HasPrefix(l, "legacy ") {
+			out[i] = ruleCounters.ReplaceAllString(l, "[]")
+		}
 	}
 	err := netnsx.Do(path, func() error {
 		for _, pat := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/*/forwarding", "net/ipv4/conf/*/rp_filter"} {

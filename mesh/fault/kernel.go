@@ -2,6 +2,7 @@ package fault
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 
@@ -18,10 +19,15 @@ import (
 // of its concern (or a new concern here), the real one in a *_linux.go
 // file, the fake, and an operation in ops.go that applies and undoes it.
 type Kernel struct {
-	Firewall  Firewall
+	Firewall Firewall
+	// Legacy is the other iptables backend (x_tables, iptables-legacy):
+	// the mesh's rules are in nf_tables.
+	Legacy    Firewall
 	Sysctls   Sysctls
 	Links     Links
+	Routing   Routing
 	Overlay   Overlay
+	NIC       NIC
 	LB        Balancer
 	Conntrack Conntrack
 	Traffic   Traffic
@@ -53,12 +59,44 @@ type Links interface {
 	SetLink(netns string, l LinkOp) error
 }
 
-// Overlay is what the overlay driver programs on a VXLAN device.
+// Routing is a namespace's IPv4 addresses and main routing table.
+type Routing interface {
+	// Addrs lists the IPv4 addresses of a link.
+	Addrs(netns, dev string) ([]netip.Prefix, error)
+	SetAddr(netns string, op AddrOp) error
+	// Routes lists the main table's IPv4 routes.
+	Routes(netns string) ([]RouteOp, error)
+	SetRoute(netns string, op RouteOp) error
+}
+
+// Overlay is what the overlay driver programs on a VXLAN device, and the
+// neighbours learned from it.
 type Overlay interface {
 	// FDB lists the permanent `self` FDB entries of a device that have a
 	// destination.
 	FDB(netns, dev string) ([]mesh.FDBSpec, error)
 	SetFDB(netns string, op FDBOp) error
+	// Neigh returns the MAC of the permanent IPv4 neighbour ip of dev
+	// ("" when there is none).
+	Neigh(netns, dev string, ip netip.Addr) (string, error)
+	// SetNeigh replaces a permanent neighbour, or forgets a learned one.
+	SetNeigh(netns string, op NeighOp) error
+}
+
+// NIC is what a link offers below the stack: checksum offload, and the
+// tc programs on its ingress.
+type NIC interface {
+	// TxChecksum says whether the link leaves TX checksums to the
+	// "hardware" (offload on: packets may leave CHECKSUM_PARTIAL).
+	TxChecksum(netns, dev string) (bool, error)
+	SetTxChecksum(netns, dev string, on bool) error
+	// Clsact says whether the link has a clsact qdisc (where tc
+	// programs hook in).
+	Clsact(netns, dev string) (bool, error)
+	// SetBadChecksum attaches (on) the program that corrupts the inner
+	// L4 checksum of VXLAN frames to the link's ingress, in a clsact
+	// qdisc of its own; off removes that qdisc and with it the program.
+	SetBadChecksum(netns, dev string, on bool) error
 }
 
 // Balancer is a namespace's IPVS.
@@ -96,11 +134,14 @@ type Traffic interface {
 	Send(netns, proto, addr string, sport int) (string, error)
 }
 
-// Tasks are the agent's task servers.
+// Tasks are the agent's task servers and the tasks' embedded DNS servers.
 type Tasks interface {
 	// SetTaskMode puts a task's server in mode (mesh.TaskServe, ...)
 	// and returns the mode it had.
 	SetTaskMode(task, mode string) (prev string, err error)
+	// SetResolverMode puts a task's embedded DNS server in mode
+	// (mesh.TaskServe or mesh.TaskStop) and returns the mode it had.
+	SetResolverMode(task, mode string) (prev string, err error)
 }
 
 // meshOnly refuses a namespace file that is not one of mesh name's own

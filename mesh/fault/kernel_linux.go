@@ -14,7 +14,7 @@ import (
 )
 
 // NewKernel returns the real machine for mesh st: iptables-save/-restore
-// run inside the namespaces, sysctls written from inside them, rtnetlink,
+// (and their legacy twins) run inside the namespaces, sysctls written from inside them, rtnetlink,
 // IPVS and conntrack netlink sockets opened inside them, the probe client
 // for traffic and the agent's control channel. Every part refuses a
 // namespace that is not the mesh's own.
@@ -23,7 +23,8 @@ func NewKernel(st *mesh.State) (*Kernel, error) {
 		return nil, fmt.Errorf("mesh %s: no directory in the state", st.Name)
 	}
 	m := meshOnly{name: st.Name, dir: st.Dir}
-	return &Kernel{Firewall: firewall{m}, Sysctls: sysctls{m}, Links: links{m}, Overlay: overlay{m},
+	return &Kernel{Firewall: firewall{meshOnly: m}, Legacy: firewall{meshOnly: m, legacy: true}, Sysctls: sysctls{m},
+		Links: links{m}, Routing: routing{m}, Overlay: overlay{m}, NIC: nic{m},
 		LB: balancer{m}, Conntrack: conntrack{m}, Traffic: traffic{m}, Tasks: tasks{st}}, nil
 }
 

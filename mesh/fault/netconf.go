@@ -35,15 +35,24 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // taskMode puts a task in mode and records the mode it had.
-func (p *planner) taskMode(t *mesh.TaskState, mode string) error {
-	prev, err := p.k.Tasks.SetTaskMode(t.Name, mode)
+func (p *planner) taskMode(t *mesh.TaskState, mode string) error { return p.serverMode(t, "", mode) }
+
+// serverMode puts one of a task's servers (its own, "", or ServerDNS) in
+// mode and records the mode it had.
+func (p *planner) serverMode(t *mesh.TaskState, server, mode string) error {
+	set := p.k.Tasks.SetTaskMode
+	what := "task " + t.Name
+	if server == ServerDNS {
+		set, what = p.k.Tasks.SetResolverMode, "task "+t.Name+"'s embedded DNS server"
+	}
+	prev, err := set(t.Name, mode)
 	if err != nil {
-		return fmt.Errorf("agent: task %s %s: %w", t.Name, mode, err)
+		return fmt.Errorf("agent: %s %s: %w", what, mode, err)
 	}
 	if prev == mode {
-		return fmt.Errorf("agent: task %s is in mode %s already (already broken?)", t.Name, mode)
+		return fmt.Errorf("agent: %s is in mode %s already (already broken?)", what, mode)
 	}
-	p.done(Action{Place: "agent", Task: &TaskOp{Task: t.Name, Mode: mode}},
-		Action{Place: "agent", Task: &TaskOp{Task: t.Name, Mode: prev}})
+	p.done(Action{Place: "agent", Task: &TaskOp{Task: t.Name, Server: server, Mode: mode}},
+		Action{Place: "agent", Task: &TaskOp{Task: t.Name, Server: server, Mode: prev}})
 	return nil
 }

@@ -9,11 +9,11 @@ import (
 )
 
 func planNoFDB(p *planner) error {
-	if p.remote == nil {
-		return fmt.Errorf("service %s has no task on a node other than %s", p.svc.Name, p.node.Name)
+	remote, err := p.needRemote()
+	if err != nil {
+		return err
 	}
-	p.f.Task = p.remote.Name
-	mac := addrplan.MAC(p.remote.IP)
+	mac := addrplan.MAC(remote.IP)
 	fdb, err := p.k.Overlay.FDB(p.overlay(), addrplan.VXLANDev)
 	if err != nil {
 		return fmt.Errorf("%s: fdb: %w", p.place(p.overlay()), err)
@@ -25,9 +25,9 @@ func planNoFDB(p *planner) error {
 		}
 	}
 	if entry == nil {
-		return fmt.Errorf("%s: no FDB entry for %s (%s) on %s (already broken?)", p.place(p.overlay()), mac, p.remote.Name, addrplan.VXLANDev)
+		return fmt.Errorf("%s: no FDB entry for %s (%s) on %s (already broken?)", p.place(p.overlay()), mac, remote.Name, addrplan.VXLANDev)
 	}
-	p.f.Detail = fmt.Sprintf("%s: removed FDB %s dev %s dst %s (task %s on %s)", p.place(p.overlay()), mac, addrplan.VXLANDev, entry.Dst, p.remote.Name, p.remote.Node)
+	p.f.Detail = fmt.Sprintf("%s: removed FDB %s dev %s dst %s (task %s on %s)", p.place(p.overlay()), mac, addrplan.VXLANDev, entry.Dst, remote.Name, remote.Node)
 	p.expect(p.overlayName(), p.port())
 	a, inv := p.action(p.overlay()), p.action(p.overlay())
 	a.FDB = &FDBOp{Dev: addrplan.VXLANDev, MAC: mac, Dst: entry.Dst, Delete: true}

@@ -17,7 +17,12 @@ type Action struct {
 	Rules     *RulesOp     `json:"rules,omitempty"`
 	Sysctl    *SysctlOp    `json:"sysctl,omitempty"`
 	Link      *LinkOp      `json:"link,omitempty"`
+	Addr      *AddrOp      `json:"addr,omitempty"`
+	Route     *RouteOp     `json:"route,omitempty"`
 	FDB       *FDBOp       `json:"fdb,omitempty"`
+	Neigh     *NeighOp     `json:"neigh,omitempty"`
+	Offload   *OffloadOp   `json:"offload,omitempty"`
+	Program   *ProgramOp   `json:"program,omitempty"`
 	Task      *TaskOp      `json:"task,omitempty"`
 	Conntrack *ConntrackOp `json:"conntrack,omitempty"`
 	IPVS      *IPVSOp      `json:"ipvs,omitempty"`
@@ -40,8 +45,18 @@ func (a Action) op() op {
 		return a.Sysctl
 	case a.Link != nil:
 		return a.Link
+	case a.Addr != nil:
+		return a.Addr
+	case a.Route != nil:
+		return a.Route
 	case a.FDB != nil:
 		return a.FDB
+	case a.Neigh != nil:
+		return a.Neigh
+	case a.Offload != nil:
+		return a.Offload
+	case a.Program != nil:
+		return a.Program
 	case a.Task != nil:
 		return a.Task
 	case a.Conntrack != nil:
@@ -72,16 +87,29 @@ func (a Action) String() string {
 // RulesOp is iptables-restore --noflush input for one table (chain policy
 // lines first, then -D/-I/-A lines), applied as one transaction.
 type RulesOp struct {
-	Table string   `json:"table"`
-	Lines []string `json:"lines"`
+	// Backend is BackendLegacy for the x_tables backend, "" for the
+	// mesh's own (nf_tables).
+	Backend string   `json:"backend,omitempty"`
+	Table   string   `json:"table"`
+	Lines   []string `json:"lines"`
 }
 
+// BackendLegacy is the legacy iptables backend (x_tables).
+const BackendLegacy = "legacy"
+
 func (o *RulesOp) apply(k *Kernel, netns string) error {
+	if o.Backend == BackendLegacy {
+		return k.Legacy.RestoreRules(netns, o.Table, o.Lines)
+	}
 	return k.Firewall.RestoreRules(netns, o.Table, o.Lines)
 }
 
 func (o *RulesOp) describe(place string) string {
-	return fmt.Sprintf("%s: iptables -t %s: %s", place, o.Table, strings.Join(o.Lines, "; "))
+	cmd := "iptables"
+	if o.Backend == BackendLegacy {
+		cmd = "iptables-legacy"
+	}
+	return fmt.Sprintf("%s: %s -t %s: %s", place, cmd, o.Table, strings.Join(o.Lines, "; "))
 }
 
 // SysctlOp writes /proc/sys/KEY (slash-separated, net/ipv4/ip_forward).
@@ -111,6 +139,118 @@ func (o *LinkOp) describe(place string) string {
 	return fmt.Sprintf("%s: ip link set %s mtu %d gso_max_segs %d", place, o.Name, o.MTU, o.GSOMaxSegs)
 }
 
+// AddrOp adds or deletes an address of a link.
+type AddrOp struct {
+	Dev    string       `json:"dev"`
+	Prefix netip.Prefix `json:"prefix"`
+	Delete bool         `json:"delete,omitempty"`
+}
+
+func (o *AddrOp) apply(k *Kernel, netns string) error { return k.Routing.SetAddr(netns, *o) }
+
+// inverse deletes what o adds, adds what it deletes.
+func (o *AddrOp) inverse() *AddrOp { inv := *o; inv.Delete = !o.Delete; return &inv }
+
+func (o *AddrOp) describe(place string) string {
+	return fmt.Sprintf("%s: ip addr %s %s dev %s", place, addOrDel(o.Delete), o.Prefix, o.Dev)
+}
+
+// RouteOp adds or deletes a route of the main table: to Dst through Gw
+// (none: on the link) on Dev, preferring source Src (none: the kernel's
+// choice).
+type RouteOp struct {
+	Dst    netip.Prefix `json:"dst"`
+	Gw     netip.Addr   `json:"gw,omitzero"`
+	Dev    string       `json:"dev"`
+	Src    netip.Addr   `json:"src,omitzero"`
+	Delete bool         `json:"delete,omitempty"`
+}
+
+func (o *RouteOp) apply(k *Kernel, netns string) error { return k.Routing.SetRoute(netns, *o) }
+
+// inverse deletes what o adds, adds what it deletes.
+func (o *RouteOp) inverse() *RouteOp { inv := *o; inv.Delete = !o.Delete; return &inv }
+
+func (o *RouteOp) describe(place string) string { return place + ": ip route " + o.String() }
+
+// String is the route as `ip route` takes it.
+func (o RouteOp) String() string {
+	s := addOrDel(o.Delete) + " " + o.Dst.String()
+	if o.Gw.IsValid() {
+		s += " via " + o.Gw.String()
+	}
+	s += " dev " + o.Dev
+	if o.Src.IsValid() {
+		s += " src " + o.Src.String()
+	}
+	return s
+}
+
+func addOrDel(del bool) string {
+	if del {
+		return "del"
+	}
+	return "add"
+}
+
+// NeighOp replaces a permanent IPv4 neighbour (IP is at MAC), or with
+// Forget deletes the entry the namespace learned for IP, if it has one (a
+// cache entry: nothing puts it back, traffic learns it again).
+type NeighOp struct {
+	Dev    string     `json:"dev"`
+	IP     netip.Addr `json:"ip"`
+	MAC    string     `json:"mac,omitempty"`
+	Forget bool       `json:"forget,omitempty"`
+}
+
+func (o *NeighOp) apply(k *Kernel, netns string) error { return k.Overlay.SetNeigh(netns, *o) }
+
+func (o *NeighOp) describe(place string) string {
+	if o.Forget {
+		return fmt.Sprintf("%s: ip neigh del %s dev %s (the learned entry, if any)", place, o.IP, o.Dev)
+	}
+	return fmt.Sprintf("%s: ip neigh replace %s lladdr %s dev %s nud permanent", place, o.IP, o.MAC, o.Dev)
+}
+
+// OffloadOp turns a link's TX checksum offload on or off.
+type OffloadOp struct {
+	Dev        string `json:"dev"`
+	TxChecksum bool   `json:"tx_checksum"`
+}
+
+func (o *OffloadOp) apply(k *Kernel, netns string) error {
+	return k.NIC.SetTxChecksum(netns, o.Dev, o.TxChecksum)
+}
+
+func (o *OffloadOp) describe(place string) string {
+	return fmt.Sprintf("%s: ethtool -K %s tx-checksum-ip-generic %s", place, o.Dev, map[bool]string{true: "on", false: "off"}[o.TxChecksum])
+}
+
+// ProgramOp attaches a tc program to a link's ingress, in a clsact qdisc
+// of its own, or (Detach) removes that qdisc with the program.
+type ProgramOp struct {
+	Dev     string `json:"dev"`
+	Program string `json:"program"` // ProgramBadChecksum
+	Detach  bool   `json:"detach,omitempty"`
+}
+
+// ProgramBadChecksum corrupts the inner TCP/UDP checksum of VXLAN frames.
+const ProgramBadChecksum = "bad-checksum"
+
+func (o *ProgramOp) apply(k *Kernel, netns string) error {
+	if o.Program != ProgramBadChecksum {
+		return fmt.Errorf("unknown program %q", o.Program)
+	}
+	return k.NIC.SetBadChecksum(netns, o.Dev, !o.Detach)
+}
+
+func (o *ProgramOp) describe(place string) string {
+	if o.Detach {
+		return fmt.Sprintf("%s: tc qdisc del dev %s clsact (and the %s program with it)", place, o.Dev, o.Program)
+	}
+	return fmt.Sprintf("%s: tc qdisc add dev %s clsact; tc filter add dev %s ingress bpf direct-action (%s: the inner L4 checksum of VXLAN frames)", place, o.Dev, o.Dev, o.Program)
+}
+
 // FDBOp adds or deletes a permanent FDB entry of a VXLAN device.
 type FDBOp struct {
 	Dev    string     `json:"dev"`
@@ -129,18 +269,33 @@ func (o *FDBOp) describe(place string) string {
 	return fmt.Sprintf("%s: bridge fdb %s %s dev %s dst %s self permanent", place, verb, o.MAC, o.Dev, o.Dst)
 }
 
-// TaskOp puts a task's server in a mode (mesh.TaskServe, ...).
+// TaskOp puts a task's server (or, with Server ServerDNS, its embedded
+// DNS server) in a mode (mesh.TaskServe, ...).
 type TaskOp struct {
-	Task string `json:"task"`
-	Mode string `json:"mode"`
+	Task   string `json:"task"`
+	Server string `json:"server,omitempty"`
+	Mode   string `json:"mode"`
 }
 
+// ServerDNS is a task's embedded DNS server.
+const ServerDNS = "dns"
+
 func (o *TaskOp) apply(k *Kernel, _ string) error {
-	_, err := k.Tasks.SetTaskMode(o.Task, o.Mode)
+	var err error
+	if o.Server == ServerDNS {
+		_, err = k.Tasks.SetResolverMode(o.Task, o.Mode)
+	} else {
+		_, err = k.Tasks.SetTaskMode(o.Task, o.Mode)
+	}
 	return err
 }
 
-func (o *TaskOp) describe(string) string { return fmt.Sprintf("agent: task %s %s", o.Task, o.Mode) }
+func (o *TaskOp) describe(string) string {
+	if o.Server == ServerDNS {
+		return fmt.Sprintf("agent: task %s's embedded DNS server %s", o.Task, o.Mode)
+	}
+	return fmt.Sprintf("agent: task %s %s", o.Task, o.Mode)
+}
 
 // ConntrackOp deletes the conntrack entries of Proto whose original
 // source port is SPort.

@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -57,6 +58,58 @@ func (k overlay) SetFDB(netns string, op FDBOp) error {
 		}
 		if err != nil {
 			return fmt.Errorf("fdb %s dev %s dst %s: %w", op.MAC, op.Dev, op.Dst, err)
+		}
+		return nil
+	})
+}
+
+func (k overlay) Neigh(netns, dev string, ip netip.Addr) (string, error) {
+	if err := k.mine(netns); err != nil {
+		return "", err
+	}
+	mac := ""
+	err := withLink(netns, dev, func(h *netlink.Handle, link netlink.Link) error {
+		ns, err := h.NeighList(link.Attrs().Index, unix.AF_INET)
+		if err != nil {
+			return fmt.Errorf("neighbours of %s: %w", dev, err)
+		}
+		for _, n := range ns {
+			if a, ok := netipAddr(n.IP); ok && a == ip && n.State&netlink.NUD_PERMANENT != 0 {
+				mac = n.HardwareAddr.String()
+			}
+		}
+		return nil
+	})
+	return mac, err
+}
+
+func (k overlay) SetNeigh(netns string, op NeighOp) error {
+	if err := k.mine(netns); err != nil {
+		return err
+	}
+	return withLink(netns, op.Dev, func(h *netlink.Handle, link netlink.Link) error {
+		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, IP: op.IP.AsSlice()}
+		if op.Forget {
+			ns, err := h.NeighList(link.Attrs().Index, unix.AF_INET)
+			if err != nil {
+				return fmt.Errorf("neighbours of %s: %w", op.Dev, err)
+			}
+			for _, e := range ns {
+				if a, ok := netipAddr(e.IP); ok && a == op.IP && e.State&(netlink.NUD_PERMANENT|netlink.NUD_NOARP) == 0 {
+					if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+						return fmt.Errorf("neigh del %s dev %s: %w", op.IP, op.Dev, err)
+					}
+				}
+			}
+			return nil
+		}
+		mac, err := net.ParseMAC(op.MAC)
+		if err != nil {
+			return fmt.Errorf("neighbour %s: %w", op.IP, err)
+		}
+		n.State, n.HardwareAddr = netlink.NUD_PERMANENT, mac
+		if err := h.NeighSet(n); err != nil {
+			return fmt.Errorf("neigh replace %s lladdr %s dev %s: %w", op.IP, op.MAC, op.Dev, err)
 		}
 		return nil
 	})

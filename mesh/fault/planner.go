@@ -48,20 +48,34 @@ func newPlanner(st *mesh.State, kind Kind, req Request) (*planner, error) {
 	}
 	found = false
 	names = nil
-	for _, s := range st.Services {
-		names = append(names, s.Name)
-		if (req.Service == "" && (kind.Proto == "" || s.Proto == kind.Proto)) || s.Name == req.Service {
-			p.svc, found = s, true
+	// By default the first published service of the right protocol; a
+	// fault that needs no published port takes a dnsrr one when there
+	// is nothing else.
+	for _, pass := range []bool{false, true} {
+		for _, s := range st.Services {
+			if !pass {
+				names = append(names, s.Name)
+			}
+			if s.Name == req.Service || (req.Service == "" && (!s.DNSRR() || pass && kind.AnyService) && (kind.Proto == "" || s.Proto == kind.Proto)) {
+				p.svc, found = s, true
+				break
+			}
+		}
+		if found {
 			break
 		}
 	}
 	switch {
 	case !found && req.Service != "":
 		return nil, fmt.Errorf("mesh %s: no service %q (services: %s)", st.Name, req.Service, strings.Join(names, ", "))
+	case !found && kind.Proto != "":
+		return nil, fmt.Errorf("mesh %s: fault %s needs a published %s service, the mesh has none (services: %s)", st.Name, kind.Name, kind.Proto, strings.Join(names, ", "))
 	case !found:
-		return nil, fmt.Errorf("mesh %s: fault %s needs a %s service, the mesh has none (services: %s)", st.Name, kind.Name, kind.Proto, strings.Join(names, ", "))
+		return nil, fmt.Errorf("mesh %s: fault %s needs a published service, the mesh has none (services: %s)", st.Name, kind.Name, strings.Join(names, ", "))
 	case kind.Proto != "" && p.svc.Proto != kind.Proto:
 		return nil, fmt.Errorf("mesh %s: fault %s needs a %s service, %s is %s", st.Name, kind.Name, kind.Proto, p.svc.Name, p.svc.Proto)
+	case p.svc.DNSRR() && !kind.AnyService:
+		return nil, fmt.Errorf("mesh %s: fault %s needs a published port, service %s is dnsrr (no VIP, not published)", st.Name, kind.Name, p.svc.Name)
 	}
 	for i := range p.svc.Tasks {
 		t := &p.svc.Tasks[i]
@@ -112,6 +126,16 @@ func (p *planner) needTask() (*mesh.TaskState, error) {
 	return p.task, nil
 }
 
+// needRemote returns the service's task on another node (the fault
+// concerns it: it is the fault's task).
+func (p *planner) needRemote() (*mesh.TaskState, error) {
+	if p.remote == nil {
+		return nil, fmt.Errorf("service %s has no task on a node other than %s", p.svc.Name, p.node.Name)
+	}
+	p.f.Task = p.remote.Name
+	return p.remote, nil
+}
+
 // expect sets where doctor must report the fault.
 func (p *planner) expect(netns, port string) {
 	p.f.Netns, p.f.Port = netns, port
@@ -133,4 +157,34 @@ func (p *planner) done(do Action, undo ...Action) {
 
 func (p *planner) action(netns string) Action {
 	return Action{Netns: netns, Place: p.place(netns)}
+}
+
+// with is the action that applies o in netns.
+func (p *planner) with(netns string, o op) Action {
+	a := p.action(netns)
+	switch o := o.(type) {
+	case *RulesOp:
+		a.Rules = o
+	case *SysctlOp:
+		a.Sysctl = o
+	case *LinkOp:
+		a.Link = o
+	case *AddrOp:
+		a.Addr = o
+	case *RouteOp:
+		a.Route = o
+	case *FDBOp:
+		a.FDB = o
+	case *NeighOp:
+		a.Neigh = o
+	case *OffloadOp:
+		a.Offload = o
+	case *ProgramOp:
+		a.Program = o
+	case *ConntrackOp:
+		a.Conntrack = o
+	case *IPVSOp:
+		a.IPVS = o
+	}
+	return a // another op: the action is empty, and applying it fails
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -34,9 +35,13 @@ type Fault struct {
 	Port  string `json:"port,omitempty"`
 	// ClientPort is the client's source port of stale-conntrack's
 	// datagram: datagrams from it still follow the stale entry.
-	ClientPort int       `json:"client_port,omitempty"`
-	Time       time.Time `json:"time"`
-	Steps      []Step    `json:"steps"`
+	ClientPort int `json:"client_port,omitempty"`
+	// Address is an address the fault added: subnet-overlap's LAN host
+	// (on the client) in the network that overlaps the ingress,
+	// vtep-source's second address of the node.
+	Address netip.Addr `json:"address,omitzero"`
+	Time    time.Time  `json:"time"`
+	Steps   []Step     `json:"steps"`
 }
 
 // Step is one change and what undoes it exactly.

@@ -15,7 +15,12 @@ import (
 // table reads one iptables table of a namespace; a table that does not
 // exist there reads as empty.
 func (p *planner) table(netns, table string) (*topology.Table, error) {
-	out, err := p.k.Firewall.SaveRules(netns, table)
+	return p.tableOf(p.k.Firewall, netns, table)
+}
+
+// tableOf reads one table of a namespace from one iptables backend.
+func (p *planner) tableOf(backend Firewall, netns, table string) (*topology.Table, error) {
+	out, err := backend.SaveRules(netns, table)
 	if err != nil {
 		return nil, fmt.Errorf("%s: iptables-save -t %s: %w", p.place(netns), table, err)
 	}

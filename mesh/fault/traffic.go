@@ -37,3 +37,7 @@ var _ Tasks = tasks{}
 func (k tasks) SetTaskMode(task, mode string) (string, error) {
 	return k.st.SetTaskMode(task, mode, 5*time.Second)
 }
+
+func (k tasks) SetResolverMode(task, mode string) (string, error) {
+	return k.st.SetResolverMode(task, mode, 5*time.Second)
+}

@@ -3,6 +3,7 @@ package synth
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/meshtrace/meshtrace/internal/addrplan"
 )
@@ -174,4 +175,14 @@ func HTTP(task string) (req, resp []byte) {
 	body := task + "\n"
 	resp = []byte(fmt.Sprintf("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
 	return req, resp
+}
+
+// HTTPConn is an HTTP connection from the client's port to the published
+// port 8080 (served across VXLAN when remote), starting at start after
+// 2023-11-14T22:13:20Z, with ISNs and IP IDs derived from isn: the tests'
+// usual connection.
+func HTTPConn(port uint16, remote bool, start time.Duration, isn uint32) Conn {
+	req, resp := HTTP("web.1")
+	return Conn{ClientPort: port, Published: 8080, Remote: remote, Start: time.Unix(1700000000, 0).Add(start).UnixNano(),
+		ISN: isn, SISN: isn ^ 0x5a5a5a5a, ID: uint16(isn), SID: uint16(isn >> 16), Request: req, Response: resp}
 }

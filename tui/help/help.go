@@ -5,6 +5,7 @@ package help
 import (
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/tui/ui"
@@ -15,6 +16,30 @@ type Section struct {
 	Title string
 	Keys  [][2]string
 }
+
+// FromKeys is a section listing key bindings, as their help says.
+func FromKeys(title string, bindings ...key.Binding) Section {
+	s := Section{Title: title}
+	for _, b := range bindings {
+		if b.Enabled() {
+			s.Keys = append(s.Keys, [2]string{b.Help().Key, b.Help().Desc})
+		}
+	}
+	return s
+}
+
+// KeyMap is the overlay's own keys.
+type KeyMap struct{ Down, Up, Close key.Binding }
+
+// Keys are the overlay's keys.
+var Keys = KeyMap{
+	Down:  ui.Key("scroll down", "down", "j"),
+	Up:    ui.Key("scroll up", "up", "k"),
+	Close: ui.Key("close the help", "?", "esc", "q", "enter"),
+}
+
+// Bindings lists the keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding { return []key.Binding{k.Down, k.Up, k.Close} }
 
 // CloseMsg says the overlay was dismissed.
 type CloseMsg struct{}
@@ -55,12 +80,12 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	if !ok {
 		return m, nil
 	}
-	switch k.String() {
-	case "down", "j":
+	switch {
+	case key.Matches(k, Keys.Down):
 		m.offset = min(m.offset+1, max(0, len(m.lines())-m.bodyH()))
-	case "up", "k":
+	case key.Matches(k, Keys.Up):
 		m.offset = max(0, m.offset-1)
-	case "?", "esc", "q", "enter":
+	case key.Matches(k, Keys.Close):
 		return m, func() tea.Msg { return CloseMsg{} }
 	}
 	return m, nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -109,6 +110,30 @@ func (m Model) box(i int) box {
 	return m.backends[i-len(m.chain)]
 }
 
+// KeyMap is the path view's keys.
+type KeyMap struct {
+	Next, Prev, First, Last, Detail, Back, Probe, Watch, Stop, NextClient key.Binding
+}
+
+// Keys are the path view's keys (its help lists them).
+var Keys = KeyMap{
+	Next:       ui.Key("next box", "right", "l", "down", "j"),
+	Prev:       ui.Key("previous box", "left", "h", "up", "k"),
+	First:      ui.Key("first box", "home", "g"),
+	Last:       ui.Key("last box", "end", "G"),
+	Detail:     ui.Key("show or hide the box's rule, counters, IPVS entry", "enter", "space"),
+	Back:       ui.Key("back to the list", "esc", "backspace"),
+	Probe:      ui.Key("live trace with a probe (makes connections)", "p"),
+	Watch:      ui.Key("live trace of real traffic", "t"),
+	Stop:       ui.Key("stop the trace", "s"),
+	NextClient: ui.Key("VIP path: start from another task", "c"),
+}
+
+// Bindings lists the keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding {
+	return []key.Binding{k.Next, k.Prev, k.First, k.Last, k.Detail, k.Back, k.Probe, k.Watch, k.Stop, k.NextClient}
+}
+
 // Update handles keys.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	k, ok := msg.(tea.KeyPressMsg)
@@ -116,26 +141,26 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		return m, nil
 	}
 	send := func(v tea.Msg) tea.Cmd { return func() tea.Msg { return v } }
-	switch k.String() {
-	case "right", "l", "down", "j":
+	switch {
+	case key.Matches(k, Keys.Next):
 		m.sel = min(m.sel+1, max(0, m.boxes()-1))
-	case "left", "h", "up", "k":
+	case key.Matches(k, Keys.Prev):
 		m.sel = max(m.sel-1, 0)
-	case "home", "g":
+	case key.Matches(k, Keys.First):
 		m.sel = 0
-	case "end", "G":
+	case key.Matches(k, Keys.Last):
 		m.sel = max(0, m.boxes()-1)
-	case "enter", "space":
+	case key.Matches(k, Keys.Detail):
 		m.detailOn = !m.detailOn
-	case "esc", "backspace":
+	case key.Matches(k, Keys.Back):
 		return m, send(BackMsg{})
-	case "t":
+	case key.Matches(k, Keys.Watch):
 		return m, send(TraceMsg{})
-	case "p":
+	case key.Matches(k, Keys.Probe):
 		return m, send(TraceMsg{Probe: true})
-	case "s":
+	case key.Matches(k, Keys.Stop):
 		return m, send(StopMsg{})
-	case "c":
+	case key.Matches(k, Keys.NextClient):
 		if m.path != nil && m.path.VIP.IsValid() {
 			return m, send(NextClientMsg{})
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/tui/ui"
@@ -97,26 +98,47 @@ func (m Model) apply() Model {
 
 func (m Model) listHeight() int { return max(1, m.h-2) }
 
+// KeyMap is the list's keys.
+type KeyMap struct {
+	Up, Down, First, Last, PageUp, PageDown, Open key.Binding
+}
+
+// Keys are the list's keys (its help lists them).
+var Keys = KeyMap{
+	Up:       ui.Key("move up", "up", "k"),
+	Down:     ui.Key("move down", "down", "j"),
+	First:    ui.Key("first", "home", "g"),
+	Last:     ui.Key("last", "end", "G"),
+	PageUp:   ui.Key("a page up", "pgup"),
+	PageDown: ui.Key("a page down", "pgdown"),
+	Open:     ui.Key("draw the published port's or VIP's path", "enter", "right", "l"),
+}
+
+// Bindings lists the keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.First, k.Last, k.PageUp, k.PageDown, k.Open}
+}
+
 // Update handles keys; enter opens the selected entry's path.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return m, nil
 	}
-	switch k.String() {
-	case "up", "k":
+	switch {
+	case key.Matches(k, Keys.Up):
 		m.cursor--
-	case "down", "j":
+	case key.Matches(k, Keys.Down):
 		m.cursor++
-	case "home", "g":
+	case key.Matches(k, Keys.First):
 		m.cursor = 0
-	case "end", "G":
+	case key.Matches(k, Keys.Last):
 		m.cursor = len(m.shown) - 1
-	case "pgup":
+	case key.Matches(k, Keys.PageUp):
 		m.cursor -= m.listHeight()
-	case "pgdown":
+	case key.Matches(k, Keys.PageDown):
 		m.cursor += m.listHeight()
-	case "enter", "right", "l":
+	case key.Matches(k, Keys.Open):
 		if e, ok := m.Selected(); ok {
 			return m, func() tea.Msg { return OpenMsg{Entry: e} }
 		}

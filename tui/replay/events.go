@@ -3,7 +3,7 @@ package replay
 import (
 	"sort"
 
-	"github.com/meshtrace/meshtrace/tui/flows"
+	"github.com/meshtrace/meshtrace/trace"
 )
 
 // event is one sighting: connection ci's packet pi at its hop hi.
@@ -16,7 +16,7 @@ type event struct {
 // events orders every sighting of every packet by time (ties keep the
 // connection, packet and hop order) and marks where each connection
 // starts.
-func events(cs []flows.Conn) []event {
+func events(cs []trace.Flow) []event {
 	var ev []event
 	for ci := range cs {
 		for pi, p := range cs[ci].Packets {
@@ -37,7 +37,7 @@ func events(cs []flows.Conn) []event {
 	return ev
 }
 
-func sighting(cs []flows.Conn, e event) flows.Sighting {
+func sighting(cs []trace.Flow, e event) trace.Hop {
 	return cs[e.ci].Packets[e.pi].Hops[e.hi]
 }
 

@@ -9,9 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/meshtrace/meshtrace/tui/flows"
+	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/tui/traceview"
 	"github.com/meshtrace/meshtrace/tui/ui"
 )
@@ -28,7 +29,8 @@ type Model struct {
 	w, h    int
 	title   string
 	err     string
-	conns   []flows.Conn
+	primary string
+	conns   []trace.Flow
 	ev      []event
 	cur     int
 	playing bool
@@ -50,10 +52,12 @@ func New(opts ...Option) Model {
 	return m
 }
 
-// SetConns loads a capture's connections; title names the files, err is
-// a read error (the connections read before it are shown).
-func (m Model) SetConns(title string, cs []flows.Conn, err error) Model {
-	m.title, m.conns, m.ev, m.cur = title, cs, events(cs), 0
+// SetConns loads a capture's connections (trace's flows, with every
+// packet's hops); title names the files, primary the node whose names go
+// without it, err is a read error (the connections read before it are
+// shown).
+func (m Model) SetConns(title string, cs []trace.Flow, primary string, err error) Model {
+	m.title, m.conns, m.ev, m.cur, m.primary = title, cs, events(cs), 0, primary
 	m.err = ""
 	if err != nil {
 		m.err = err.Error()
@@ -65,12 +69,35 @@ func (m Model) SetConns(title string, cs []flows.Conn, err error) Model {
 func (m Model) SetSize(w, h int) Model { m.w, m.h = max(w, 1), max(h, 1); return m }
 
 // Current is the connection and sighting under the cursor.
-func (m Model) Current() (flows.Conn, flows.Sighting, bool) {
+func (m Model) Current() (trace.Flow, trace.Hop, bool) {
 	if len(m.ev) == 0 {
-		return flows.Conn{}, flows.Sighting{}, false
+		return trace.Flow{}, trace.Hop{}, false
 	}
 	e := m.ev[m.cur]
 	return m.conns[e.ci], sighting(m.conns, e), true
+}
+
+// KeyMap is the replay view's keys.
+type KeyMap struct {
+	NextHop, PrevHop, NextPacket, PrevPacket, NextConn, PrevConn, First, Last, Play key.Binding
+}
+
+// Keys are the replay view's keys (its help lists them).
+var Keys = KeyMap{
+	NextHop:    ui.Key("next sighting (hop)", "right", "l"),
+	PrevHop:    ui.Key("previous sighting", "left", "h"),
+	NextPacket: ui.Key("next packet", "]", "down", "j"),
+	PrevPacket: ui.Key("previous packet", "[", "up", "k"),
+	NextConn:   ui.Key("next connection", "n"),
+	PrevConn:   ui.Key("previous connection", "N"),
+	First:      ui.Key("first sighting", "home", "g"),
+	Last:       ui.Key("last sighting", "end", "G"),
+	Play:       ui.Key("play / pause", "space"),
+}
+
+// Bindings lists the keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding {
+	return []key.Binding{k.NextHop, k.PrevHop, k.NextPacket, k.PrevPacket, k.NextConn, k.PrevConn, k.First, k.Last, k.Play}
 }
 
 // Update handles keys and playback ticks.
@@ -90,24 +117,24 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		if len(m.ev) == 0 {
 			return m, nil
 		}
-		switch msg.String() {
-		case "right", "l":
+		switch {
+		case key.Matches(msg, Keys.NextHop):
 			m.cur = step(m.ev, m.cur, 1, "hop")
-		case "left", "h":
+		case key.Matches(msg, Keys.PrevHop):
 			m.cur = step(m.ev, m.cur, -1, "hop")
-		case "]", "down", "j":
+		case key.Matches(msg, Keys.NextPacket):
 			m.cur = step(m.ev, m.cur, 1, "packet")
-		case "[", "up", "k":
+		case key.Matches(msg, Keys.PrevPacket):
 			m.cur = step(m.ev, m.cur, -1, "packet")
-		case "n":
+		case key.Matches(msg, Keys.NextConn):
 			m.cur = step(m.ev, m.cur, 1, "conn")
-		case "N":
+		case key.Matches(msg, Keys.PrevConn):
 			m.cur = step(m.ev, m.cur, -1, "conn")
-		case "home", "g":
+		case key.Matches(msg, Keys.First):
 			m.cur = 0
-		case "end", "G":
+		case key.Matches(msg, Keys.Last):
 			m.cur = len(m.ev) - 1
-		case "space":
+		case key.Matches(msg, Keys.Play):
 			m.playing = !m.playing
 			m.gen++
 			if m.playing {
@@ -143,12 +170,12 @@ func (m Model) View() string {
 	c := m.conns[e.ci]
 	p := c.Packets[e.pi]
 	lines = append(lines,
-		m.theme.Header.Render(ui.Fit(fmt.Sprintf(" conn #%d %s %s → %s  %s", c.ID, c.Proto, c.Client, c.Server, traceview.Outcome(c)), m.w)),
+		m.theme.Header.Render(ui.Fit(fmt.Sprintf(" conn #%d %s %s → %s  %s", c.ID, c.Proto, c.Client, c.Server, traceview.Outcome(c, m.primary)), m.w)),
 		fmt.Sprintf(" packet %d/%d  %s %s  len %d  at hop %d/%d", e.pi+1, len(c.Packets), p.Dir, p.Flags, p.Len, e.hi+1, len(p.Hops)))
-	if ch := change(c, p, e.hi); ch != "" {
+	if ch := change(c, p, e.hi, m.primary); ch != "" {
 		lines = append(lines, m.theme.Changed.Render(" "+ch))
 	}
-	lines = append(lines, traceview.HopLines(p.Hops, m.w, e.hi)...)
+	lines = append(lines, traceview.HopLines(p.Hops, m.primary, m.w, e.hi)...)
 	lines = append(lines, m.theme.Header.Render(fmt.Sprintf(" ── packets of #%d", c.ID)))
 	room := max(1, m.h-len(lines))
 	first := ui.Clamp(e.pi-room/2, 0, max(0, len(c.Packets)-room))
@@ -160,7 +187,8 @@ func (m Model) View() string {
 		}
 		last := ""
 		if n := len(q.Hops); n > 0 {
-			last = "last seen " + q.Hops[n-1].Where()
+			h := q.Hops[n-1]
+			last = "last seen " + traceview.Where(h.Node, h.Netns, h.Ifname, m.primary)
 		}
 		lines = append(lines, fmt.Sprintf("%s%2d %-7s %-8s %d hops  %s", cur, i+1, q.Dir, q.Flags, len(q.Hops), last))
 	}
@@ -216,7 +244,7 @@ func dur(d time.Duration) string {
 
 // change says what differs from the packet's previous sighting and which
 // rewrite explains it.
-func change(c flows.Conn, p flows.Packet, hi int) string {
+func change(c trace.Flow, p trace.PacketSum, hi int, primary string) string {
 	if hi == 0 {
 		return ""
 	}
@@ -231,7 +259,7 @@ func change(c flows.Conn, p flows.Packet, hi int) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	s := "changed since " + a.Where() + ": " + strings.Join(parts, ", ")
+	s := "changed since " + traceview.Where(a.Node, a.Netns, a.Ifname, primary) + ": " + strings.Join(parts, ", ")
 	for _, r := range c.Rewrites {
 		if (r.From == a.Dst && r.To == b.Dst) || (r.From == a.Src && r.To == b.Src) {
 			s += fmt.Sprintf(" (%s in %s)", strings.ToUpper(r.Kind), r.Netns)

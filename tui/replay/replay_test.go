@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshtrace/meshtrace/tui/internal/tuitest"
+	"github.com/meshtrace/meshtrace/tui/traceview"
 )
 
 func TestView(t *testing.T) {
@@ -27,7 +28,7 @@ func TestView(t *testing.T) {
 	for _, c := range cases {
 		for _, sz := range tuitest.Sizes {
 			t.Run(fmt.Sprintf("%s/%dx%d", c.name, sz[0], sz[1]), func(t *testing.T) {
-				m := New().SetConns("probe.pcapng", tuitest.Conns(), nil)
+				m := New().SetConns("probe.pcapng", tuitest.Conns(), "", nil)
 				m = tuitest.Run(t, m, sz[0], sz[1], tuitest.Keys(c.keys...)...)
 				tuitest.Golden(t, m.View())
 			})
@@ -36,7 +37,7 @@ func TestView(t *testing.T) {
 }
 
 func TestStepping(t *testing.T) {
-	m := New().SetSize(80, 24).SetConns("x", tuitest.Conns(), nil)
+	m := New().SetSize(80, 24).SetConns("x", tuitest.Conns(), "", nil)
 	press := func(keys ...string) {
 		for _, k := range tuitest.Keys(keys...) {
 			m, _ = m.Update(k)
@@ -44,7 +45,7 @@ func TestStepping(t *testing.T) {
 	}
 	where := func() string {
 		c, s, _ := m.Current()
-		return fmt.Sprintf("#%d %s %s", c.ID, s.Where(), s.Dir)
+		return fmt.Sprintf("#%d %s %s", c.ID, traceview.Where(s.Node, s.Netns, s.Ifname, ""), s.Dir)
 	}
 	press("]", "]")
 	if got := where(); got != "#1 client/eth0 out" { // the ACK's first hop
@@ -69,7 +70,7 @@ func TestStepping(t *testing.T) {
 }
 
 func TestPlayback(t *testing.T) {
-	m := New().SetSize(80, 24).SetConns("x", tuitest.Conns(), nil)
+	m := New().SetSize(80, 24).SetConns("x", tuitest.Conns(), "", nil)
 	m, cmd := m.Update(tuitest.Keys("space")[0])
 	if cmd == nil || !m.playing {
 		t.Fatal("space did not start playing")
@@ -87,7 +88,7 @@ func TestPlayback(t *testing.T) {
 }
 
 func TestEmptyAndError(t *testing.T) {
-	m := New().SetSize(80, 24).SetConns("bad.pcap", nil, errors.New("bad.pcap: packet 3: unexpected EOF"))
+	m := New().SetSize(80, 24).SetConns("bad.pcap", nil, "", errors.New("bad.pcap: packet 3: unexpected EOF"))
 	v := tuitest.Plain(m.View())
 	if !strings.Contains(v, "✗ bad.pcap: packet 3: unexpected EOF") || !strings.Contains(v, "no packet of a TCP/UDP") {
 		t.Fatalf("%s", v)

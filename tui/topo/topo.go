@@ -7,6 +7,7 @@ package topo
 import (
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/meshtrace/meshtrace/topology"
@@ -123,6 +124,33 @@ func (m Model) has(key string) bool {
 	return false
 }
 
+// KeyMap is the topology's keys.
+type KeyMap struct {
+	Up, Down, PageUp, PageDown, First, Last key.Binding
+	Open, Expand, Collapse, Peer, Back, All key.Binding
+}
+
+// Keys are the topology's keys (its help lists them).
+var Keys = KeyMap{
+	Up:       ui.Key("move up", "up", "k"),
+	Down:     ui.Key("move down", "down", "j"),
+	PageUp:   ui.Key("a page up", "pgup"),
+	PageDown: ui.Key("a page down", "pgdown"),
+	First:    ui.Key("first", "home", "g"),
+	Last:     ui.Key("last", "end", "G"),
+	Open:     ui.Key("expand / collapse a namespace; on a veth, jump to its peer", "enter", "space"),
+	Expand:   ui.Key("expand", "right", "l"),
+	Collapse: ui.Key("collapse", "left", "h"),
+	Peer:     ui.Key("jump to the veth's peer", "p"),
+	Back:     ui.Key("back to where you jumped from", "b", "backspace"),
+	All:      ui.Key("expand or collapse all", "e"),
+}
+
+// Bindings lists the keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.First, k.Last, k.Open, k.Expand, k.Collapse, k.Peer, k.Back, k.All}
+}
+
 // Update handles keys.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	k, ok := msg.(tea.KeyPressMsg)
@@ -131,29 +159,29 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	}
 	m.status = ""
 	dir := 1
-	switch k.String() {
-	case "up", "k":
+	switch {
+	case key.Matches(k, Keys.Up):
 		m.cursor, dir = m.cursor-1, -1
-	case "down", "j":
+	case key.Matches(k, Keys.Down):
 		m.cursor++
-	case "pgup":
+	case key.Matches(k, Keys.PageUp):
 		m.cursor, dir = m.cursor-m.h, -1
-	case "pgdown":
+	case key.Matches(k, Keys.PageDown):
 		m.cursor += m.h
-	case "home", "g":
+	case key.Matches(k, Keys.First):
 		m.cursor = 0
-	case "end", "G":
+	case key.Matches(k, Keys.Last):
 		m.cursor, dir = len(m.rows)-1, -1
-	case "enter", "space", "right", "l":
-		return m.activate(k.String() == "right" || k.String() == "l"), nil
-	case "left", "h":
+	case key.Matches(k, Keys.Open, Keys.Expand):
+		return m.activate(key.Matches(k, Keys.Expand)), nil
+	case key.Matches(k, Keys.Collapse):
 		if ns := m.Selected(); ns != nil {
 			m = m.Expand(ns.Name, false)
 			m.cursor = m.find(ns.Name, m.cursor)
 		}
-	case "p":
+	case key.Matches(k, Keys.Peer):
 		return m.jumpPeer(), nil
-	case "b", "backspace":
+	case key.Matches(k, Keys.Back):
 		if n := len(m.back); n > 0 {
 			key := m.back[n-1]
 			m.back = m.back[:n-1]
@@ -161,7 +189,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 			m = m.Expand(ns, true)
 			m.cursor = m.find(key, m.cursor)
 		}
-	case "e":
+	case key.Matches(k, Keys.All):
 		m = m.toggleAll()
 	}
 	m.cursor = m.settle(m.cursor, dir)

@@ -9,15 +9,16 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/meshtrace/meshtrace/tui/flows"
+	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/tui/ui"
 )
 
 // SelectMsg says which connection is selected (the root marks its
 // position on the path).
-type SelectMsg struct{ Conn flows.Conn }
+type SelectMsg struct{ Conn trace.Flow }
 
 // State is where the trace is.
 type State int
@@ -32,18 +33,21 @@ const (
 
 // Model is the trace view.
 type Model struct {
-	theme  ui.Theme
-	w, h   int
-	title  string
-	state  State
-	note   string
-	conns  []flows.Conn
-	shown  []int
-	filter string
-	cursor int
-	offset int
-	follow bool // the cursor follows the newest connection
-	frames int
+	theme ui.Theme
+	w, h  int
+	title string
+	state State
+	note  string
+	// primary is the node drawn (the path's): its names go without the
+	// node.
+	primary string
+	conns   []trace.Flow
+	shown   []int
+	filter  string
+	cursor  int
+	offset  int
+	follow  bool // the cursor follows the newest connection
+	frames  int
 }
 
 // Option configures a Model.
@@ -71,9 +75,13 @@ func (m Model) SetState(s State, title, note string) Model {
 // State is the trace's state.
 func (m Model) State() State { return m.state }
 
-// SetConns replaces the connections; the cursor stays on the same
-// connection, or follows the newest until the user moves it.
-func (m Model) SetConns(cs []flows.Conn, frames int) Model {
+// SetPrimary names the node the path is drawn for: names on it go
+// without the node.
+func (m Model) SetPrimary(node string) Model { m.primary = node; return m }
+
+// SetConns replaces the connections (trace's flows); the cursor stays on
+// the same connection, or follows the newest until the user moves it.
+func (m Model) SetConns(cs []trace.Flow, frames int) Model {
 	id := -1
 	if c, ok := m.Selected(); ok {
 		id = c.ID
@@ -106,18 +114,18 @@ func (m Model) SetSize(w, h int) Model {
 }
 
 // Selected is the connection under the cursor.
-func (m Model) Selected() (flows.Conn, bool) {
+func (m Model) Selected() (trace.Flow, bool) {
 	if m.cursor < len(m.shown) {
 		return m.conns[m.shown[m.cursor]], true
 	}
-	return flows.Conn{}, false
+	return trace.Flow{}, false
 }
 
 func (m Model) apply() Model {
 	m.shown = m.shown[:0:0]
 	f := strings.ToLower(m.filter)
 	for i, c := range m.conns {
-		if f == "" || strings.Contains(strings.ToLower(searchText(c)), f) {
+		if f == "" || strings.Contains(strings.ToLower(searchText(c, m.primary)), f) {
 			m.shown = append(m.shown, i)
 		}
 	}
@@ -125,16 +133,67 @@ func (m Model) apply() Model {
 	return m
 }
 
-func searchText(c flows.Conn) string {
-	s := fmt.Sprintf("#%d %s %s %s %s %s", c.ID, c.Client, c.Server, c.Backend, c.Task, c.BackendNetns)
-	if c.Lost != nil {
-		s += " lost " + c.Lost.Netns + " " + c.Lost.Reason
+func searchText(c trace.Flow, primary string) string {
+	b := backendOf(c, primary)
+	s := fmt.Sprintf("#%d %s %s %s %s %s", c.ID, c.Client, c.Server, b.ip, b.task, b.netns)
+	if c.Stop != nil {
+		s += " lost " + c.Stop.Netns + " " + c.Stop.Reason
 	}
 	return s
 }
 
+// backend is what the views say about a flow's backend: its address,
+// namespace, node (empty on the primary) and task.
+type backend struct{ ip, netns, node, task string }
+
+func backendOf(c trace.Flow, primary string) backend {
+	b := c.Backend
+	if b == nil {
+		return backend{}
+	}
+	out := backend{ip: b.IP, node: Node(b.Node, primary), task: b.Task}
+	if b.Netns != nil {
+		out.netns = *b.Netns
+	}
+	return out
+}
+
+// Node is a node's name as the views write it: empty for the primary.
+func Node(node, primary string) string {
+	if node == primary {
+		return ""
+	}
+	return node
+}
+
+// Where is "netns/ifname" of a sighting, with its node when it is not
+// the primary.
+func Where(node, netns, ifname, primary string) string {
+	w := netns + "/" + ifname
+	if n := Node(node, primary); n != "" {
+		w = n + "/" + w
+	}
+	return w
+}
+
 // listH is the height of the connection list: a third of the view.
 func (m Model) listH() int { return max(2, min(len(m.shown), (m.h-2)/3)) }
+
+// KeyMap is the trace view's keys.
+type KeyMap struct {
+	Up, Down, First, Last key.Binding
+}
+
+// Keys are the trace view's keys (its help lists them).
+var Keys = KeyMap{
+	Up:    ui.Key("previous connection (its position is marked on the path)", "up", "k"),
+	Down:  ui.Key("next connection", "down", "j"),
+	First: ui.Key("first connection", "home", "g"),
+	Last:  ui.Key("last connection (and follow the newest)", "end", "G"),
+}
+
+// Bindings lists the keys in the order the help shows them.
+func (k KeyMap) Bindings() []key.Binding { return []key.Binding{k.Up, k.Down, k.First, k.Last} }
 
 // Update handles keys.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
@@ -143,14 +202,14 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		return m, nil
 	}
 	prev := m.cursor
-	switch k.String() {
-	case "up", "k":
+	switch {
+	case key.Matches(k, Keys.Up):
 		m.cursor--
-	case "down", "j":
+	case key.Matches(k, Keys.Down):
 		m.cursor++
-	case "home", "g":
+	case key.Matches(k, Keys.First):
 		m.cursor = 0
-	case "end", "G":
+	case key.Matches(k, Keys.Last):
 		m.cursor = len(m.shown) - 1
 	default:
 		return m, nil
@@ -207,46 +266,39 @@ func (m Model) status() string {
 }
 
 // Outcome is a connection's one-word result with its marker.
-func Outcome(c flows.Conn) string {
+func Outcome(c trace.Flow, primary string) string {
 	switch {
-	case c.Lost != nil:
-		return fmt.Sprintf("%s lost at %s", ui.MarkLost, lostWhere(c.Lost))
+	case c.Stop != nil:
+		return fmt.Sprintf("%s lost at %s", ui.MarkLost, Where(c.Stop.Node, c.Stop.Netns, c.Stop.Ifname, primary))
 	case c.Answered:
-		return ui.MarkOK + " reached " + backendName(c)
-	case c.Backend != "":
-		return "… at " + backendName(c)
+		return ui.MarkOK + " reached " + backendName(c, primary)
+	case c.Backend != nil:
+		return "… at " + backendName(c, primary)
 	}
 	return "… in flight"
 }
 
-func lostWhere(l *flows.Lost) string {
-	w := l.Netns + "/" + l.Ifname
-	if l.Node != "" {
-		w = l.Node + "/" + w
-	}
-	return w
-}
-
-func backendName(c flows.Conn) string {
+func backendName(c trace.Flow, primary string) string {
+	b := backendOf(c, primary)
 	switch {
-	case c.Task != "":
-		n := c.Task
-		if c.BackendNode != "" {
-			n += " on " + c.BackendNode
+	case b.task != "":
+		n := b.task
+		if b.node != "" {
+			n += " on " + b.node
 		}
 		return n
-	case c.BackendNetns != "":
-		return c.BackendNetns
+	case b.netns != "":
+		return b.netns
 	}
-	return c.Backend
+	return b.ip
 }
 
-func (m Model) connLine(c flows.Conn, sel bool) string {
+func (m Model) connLine(c trace.Flow, sel bool) string {
 	cur := "  "
 	if sel {
 		cur = ui.MarkCursor + " "
 	}
-	s := fmt.Sprintf("%s#%-3d %s %s → %s  %s", cur, c.ID, c.Proto, c.Client, c.Server, Outcome(c))
+	s := fmt.Sprintf("%s#%-3d %s %s → %s  %s", cur, c.ID, c.Proto, c.Client, c.Server, Outcome(c, m.primary))
 	if m.w >= 120 {
 		s += "  " + ui.Count(len(c.Hops), "hop") + "  " + ui.Count(len(c.Packets), "packet")
 		if !c.Start.IsZero() {
@@ -257,7 +309,7 @@ func (m Model) connLine(c flows.Conn, sel bool) string {
 	switch {
 	case sel:
 		return m.theme.Cursor.Render(s)
-	case c.Lost != nil:
+	case c.Stop != nil:
 		return m.theme.Bad.Render(s)
 	case c.Answered:
 		return m.theme.Good.Render(s)
@@ -266,35 +318,35 @@ func (m Model) connLine(c flows.Conn, sel bool) string {
 }
 
 // detail is the selected connection hop by hop, then its rewrites.
-func (m Model) detail(c flows.Conn) []string {
-	out := []string{m.theme.Header.Render(ui.Fit(fmt.Sprintf(" ── #%d request hops (%s)", c.ID, Outcome(c)), m.w))}
-	out = append(out, hopLines(c.Hops, m.w, -1)...)
-	if c.Lost != nil {
-		out = append(out, m.theme.Bad.Render(fmt.Sprintf("  %s %s lost after %s: %s", ui.MarkLost, c.Lost.Packet, lostWhere(c.Lost), c.Lost.Reason)))
-		for _, e := range c.Lost.Expected {
+func (m Model) detail(c trace.Flow) []string {
+	out := []string{m.theme.Header.Render(ui.Fit(fmt.Sprintf(" ── #%d request hops (%s)", c.ID, Outcome(c, m.primary)), m.w))}
+	out = append(out, HopLines(c.Hops, m.primary, m.w, -1)...)
+	if s := c.Stop; s != nil {
+		out = append(out, m.theme.Bad.Render(fmt.Sprintf("  %s %s lost after %s: %s", ui.MarkLost, s.Packet, Where(s.Node, s.Netns, s.Ifname, m.primary), s.Reason)))
+		for _, e := range s.Expected {
 			out = append(out, "     expected: "+e)
 		}
 	}
 	if len(c.ReplyHops) > 0 {
 		out = append(out, m.theme.Header.Render(" ── reply hops"))
-		out = append(out, hopLines(c.ReplyHops, m.w, -1)...)
+		out = append(out, HopLines(c.ReplyHops, m.primary, m.w, -1)...)
 	}
 	if len(c.Rewrites) > 0 {
 		out = append(out, m.theme.Header.Render(" ── rewrites"))
 		for _, r := range c.Rewrites {
-			out = append(out, RewriteLine(r))
+			out = append(out, RewriteLine(r, m.primary))
 		}
 	}
 	return out
 }
 
 // HopLines renders sightings as a table; mark (an index) gets a cursor.
-func hopLines(hs []flows.Sighting, w, mark int) []string {
+func HopLines(hs []trace.Hop, primary string, w, mark int) []string {
 	var out []string
 	var prev time.Time
 	col := 0
 	for _, h := range hs {
-		col = max(col, ui.Width(h.Where()))
+		col = max(col, ui.Width(Where(h.Node, h.Netns, h.Ifname, primary)))
 	}
 	col = min(col, max(12, w/3))
 	for i, h := range hs {
@@ -307,7 +359,7 @@ func hopLines(hs []flows.Sighting, w, mark int) []string {
 			d = "+" + fmtDelta(h.TS.Sub(prev))
 		}
 		prev = h.TS
-		s := fmt.Sprintf("%s%2d %s %-3s %s → %s %s", cur, i+1, ui.Fit(h.Where(), col), h.Dir, h.Src, h.Dst, d)
+		s := fmt.Sprintf("%s%2d %s %-3s %s → %s %s", cur, i+1, ui.Fit(Where(h.Node, h.Netns, h.Ifname, primary), col), h.Dir, h.Src, h.Dst, d)
 		if h.Encap != "" && w >= 120 {
 			s += "  [" + h.Encap + "]"
 		}
@@ -315,9 +367,6 @@ func hopLines(hs []flows.Sighting, w, mark int) []string {
 	}
 	return out
 }
-
-// HopLines is hopLines for other views (replay) with a cursor on mark.
-func HopLines(hs []flows.Sighting, w, mark int) []string { return hopLines(hs, w, mark) }
 
 func fmtDelta(d time.Duration) string {
 	switch {
@@ -329,11 +378,12 @@ func fmtDelta(d time.Duration) string {
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
-// RewriteLine renders one rewrite: where, what, from → to, and why.
-func RewriteLine(r flows.Rewrite) string {
+// RewriteLine renders one rewrite: where, what, from → to, and why (the
+// load balancer's fwmark and scheduler, the rule, the note).
+func RewriteLine(r trace.Rewrite, primary string) string {
 	where := r.Netns
-	if r.Node != "" {
-		where = r.Node + "/" + where
+	if n := Node(r.Node, primary); n != "" {
+		where = n + "/" + where
 	}
 	s := fmt.Sprintf("  %-8s %-12s %s → %s", strings.ToUpper(r.Kind), where, r.From, r.To)
 	if r.Seen != "" {
@@ -342,8 +392,12 @@ func RewriteLine(r flows.Rewrite) string {
 	if r.Rule != "" {
 		s += "  " + r.Rule
 	}
-	if r.Note != "" {
-		s += "  " + r.Note
+	note := r.Note
+	if r.Kind == "ipvs" && r.FWMark != 0 {
+		note = strings.TrimSpace(fmt.Sprintf("FWM %d %s %s", r.FWMark, r.Scheduler, note))
+	}
+	if note != "" {
+		s += "  " + note
 	}
 	return s
 }

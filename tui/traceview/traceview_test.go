@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshtrace/meshtrace/tui/flows"
+	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/tui/internal/tuitest"
 )
 
@@ -13,7 +13,7 @@ func TestView(t *testing.T) {
 	cases := []struct {
 		name  string
 		state State
-		conns []flows.Conn
+		conns []trace.Flow
 		keys  []string
 	}{
 		{"idle", Idle, nil, nil},
@@ -49,7 +49,7 @@ func TestSelectionSurvivesUpdates(t *testing.T) {
 	if sel, ok := cmd().(SelectMsg); !ok || sel.Conn.ID != 1 {
 		t.Fatalf("up gave %#v", cmd())
 	}
-	more := append(cs, flows.Conn{ID: 3, Proto: "tcp", Client: "192.168.100.2:40002"})
+	more := append(cs, trace.Flow{ID: 3, Proto: "tcp", Client: "192.168.100.2:40002"})
 	m = m.SetConns(more, 30)
 	if c, _ := m.Selected(); c.ID != 1 {
 		t.Fatalf("after update selected #%d, want #1", c.ID)

@@ -18,6 +18,7 @@ import (
 	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
+	"github.com/meshtrace/meshtrace/trace/pcapio"
 )
 
 // The in-process runs profiled for the report: what `meshtrace replay
@@ -26,12 +27,11 @@ import (
 // (`bench inproc`), so its heap profile and peak RSS are its own.
 var jobs = map[string]func(arg string) (keep any, err error){
 	"replay": func(file string) (any, error) {
-		res, err := trace.Replay([]string{file}, nil, trace.ReplayOptions{})
-		if err != nil {
-			return nil, err
-		}
+		// as `meshtrace replay FILE` does: each flow written as it ends
 		w := bufio.NewWriter(io.Discard)
-		return res, errors.Join(trace.WriteText(w, res), w.Flush())
+		fs := &pcapio.Files{Paths: []string{file}}
+		done, _, err := trace.WriteTextStream(w, fs.Stream(context.Background(), nil, trace.ReplayOptions{}))
+		return done.Result, errors.Join(done.Err, err, w.Flush())
 	},
 	"bundle": func(dir string) (any, error) {
 		m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
