@@ -215,7 +215,7 @@ func Spec(name, image string) mswarm.ServiceSpec {
 				CapabilityAdd: []string{"CAP_NET_ADMIN", "CAP_SYS_ADMIN"},
 				Mounts: []mount.Mount{
 					{
-						Type: mount.TypeBind, Source: "/var/run/docker/netns", Target: "/run/docker/netns", ReadOnly: true,
+						Type: mount.TypeBind, Source: "/var/run/docker/netns", Target: "/run/docker/netns",
 						BindOptions: &mount.BindOptions{Propagation: mount.PropagationRSlave},
 					},
 					{Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
