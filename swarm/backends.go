@@ -43,6 +43,7 @@ func (c *cluster) backends() {
 			}
 		}
 	}
+	c.judgeAcrossNodes()
 }
 
 // balancer checks one load-balancing namespace of n on network k.
@@ -91,6 +92,10 @@ func (c *cluster) compareDests(n *node, lb *lbDigest, k string, s *topology.IPVS
 		have[d.Addr] = d
 	}
 	var stale, wrong, missing, drained, unjudged []string
+	var unjudgedAddrs []netip.Addr
+	if !c.tasksKnown {
+		c.recordDests(n, k, svc, s)
+	}
 	for _, d := range s.Dests {
 		a := d.Addr
 		if _, ok := want[a]; ok || !serving(d) {
@@ -102,6 +107,9 @@ func (c *cluster) compareDests(n *node, lb *lbDigest, k string, s *topology.IPVS
 		}
 		if where, ok := c.uncollectedAt(k, a); ok || !c.tasksKnown {
 			unjudged = append(unjudged, fmt.Sprintf("%s%s", a, where))
+			if !ok {
+				unjudgedAddrs = append(unjudgedAddrs, a)
+			}
 			continue
 		}
 		stale = append(stale, fmt.Sprintf("%s (no task that runs has it)", a))
@@ -119,7 +127,12 @@ func (c *cluster) compareDests(n *node, lb *lbDigest, k string, s *topology.IPVS
 		sort.Strings(l)
 	}
 	if len(unjudged) > 0 {
-		c.notChecked(n, CheckBackends, "%s: FWM %d of service %s: real servers %s may be tasks on nodes not collected", lb.name, s.FWMark, svc, strings.Join(unjudged, ", "))
+		if len(unjudged) == len(unjudgedAddrs) && !c.tasksKnown {
+			// Judged against the other nodes' balancers at the end.
+			c.unjudged = append(c.unjudged, unjudgedDests{n: n, lb: lb, k: k, svc: svc, mark: s.FWMark, addrs: unjudgedAddrs})
+		} else {
+			c.notChecked(n, CheckBackends, "%s: FWM %d of service %s: real servers %s may be tasks on nodes not collected", lb.name, s.FWMark, svc, strings.Join(unjudged, ", "))
+		}
 	}
 	if len(stale)+len(wrong)+len(missing)+len(drained) == 0 {
 		return
@@ -150,6 +163,76 @@ func (c *cluster) compareDests(n *node, lb *lbDigest, k string, s *topology.IPVS
 	c.add(n, Finding{Code: CodeBackends, Severity: sev, Check: CheckBackends, Service: svc, Network: c.netLabel(k), Netns: lb.name,
 		Summary:  fmt.Sprintf("%s's load balancer for %s has %s", lb.name, svc, strings.Join(what, " and ")),
 		Evidence: strings.Join(ev, "; "), Confirm: confirmIPVS(lb.name), Fix: fixReprogram(svc)})
+}
+
+// unjudgedDests are one balancer's real servers that could not be judged
+// against the tasks (Docker's metadata was not collected everywhere).
+type unjudgedDests struct {
+	n     *node
+	lb    *lbDigest
+	k     string
+	svc   string
+	mark  uint32
+	addrs []netip.Addr
+}
+
+func (c *cluster) recordDests(n *node, k, svc string, s *topology.IPVSService) {
+	if c.dests == nil {
+		c.dests = map[string]map[string]map[*node]map[netip.Addr]bool{}
+	}
+	if c.dests[k] == nil {
+		c.dests[k] = map[string]map[*node]map[netip.Addr]bool{}
+	}
+	if c.dests[k][svc] == nil {
+		c.dests[k][svc] = map[*node]map[netip.Addr]bool{}
+	}
+	set := c.dests[k][svc][n]
+	if set == nil {
+		set = map[netip.Addr]bool{}
+		c.dests[k][svc][n] = set
+	}
+	for _, d := range s.Dests {
+		if serving(d) {
+			set[d.Addr] = true
+		}
+	}
+}
+
+// judgeAcrossNodes judges the real servers no task list could: without
+// Docker's tasks, a real server that this node's balancer has and the
+// balancers of every other node (two at least) for the same service do
+// not is this node out of step (a warning: which tasks run is not known).
+// What the others share, or a service fewer than three nodes balance, is
+// not checked.
+func (c *cluster) judgeAcrossNodes() {
+	for _, u := range c.unjudged {
+		others := c.dests[u.k][u.svc]
+		var alone, shared []string
+		for _, a := range u.addrs {
+			n := 0
+			for on, set := range others {
+				if on != u.n && set[a] {
+					n++
+				}
+			}
+			if n == 0 && len(others) >= 3 {
+				alone = append(alone, a.String())
+			} else {
+				shared = append(shared, a.String())
+			}
+		}
+		if len(shared) > 0 {
+			c.notChecked(u.n, CheckBackends, "%s: FWM %d of service %s: real servers %s may be tasks (Docker's task list was not collected)", u.lb.name, u.mark, u.svc, strings.Join(shared, ", "))
+		}
+		if len(alone) == 0 {
+			continue
+		}
+		c.add(u.n, Finding{Code: CodeBackends, Severity: doctor.Warning, Check: CheckBackends, Service: u.svc, Network: c.netLabel(u.k), Netns: u.lb.name,
+			Summary: fmt.Sprintf("%s's load balancer for %s sends to %d real server(s) no other node's does", u.lb.name, u.svc, len(alone)),
+			Evidence: fmt.Sprintf("only here: %s; FWM %d (%#x) on this node; the %d other nodes balancing %s do not have it (Docker's task list was not collected: which tasks run is not known)",
+				examples(alone, 5), u.mark, u.mark, len(others)-1, u.svc),
+			Confirm: confirmIPVS(u.lb.name), Fix: fixReprogram(u.svc)})
+	}
 }
 
 // unbalanced reports the services whose published port or VIP lb marks
@@ -195,6 +278,11 @@ func (c *cluster) markOwners(lb *lbDigest, k string) markOwners {
 			svc, why = c.serviceWithVIP(k, r.vip), "VIP "+r.vip.String()
 		} else {
 			svc, why = c.servicePublishing(r.proto, r.port), fmt.Sprintf("%s/%d", r.proto, r.port)
+		}
+		if svc == "" && !c.tasksKnown {
+			// No task list to name it: what the mark is set for names
+			// it the same on every node, to compare the nodes by.
+			svc = why
 		}
 		if svc != "" {
 			o.svc[r.mark], o.why[r.mark] = svc, why

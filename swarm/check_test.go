@@ -3,6 +3,7 @@ package swarm_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -325,5 +326,36 @@ func TestNoDockerNotJudged(t *testing.T) {
 	r := swarm.Check(load(t, dir))
 	if !r.Consistent || len(bad(r)) > 0 {
 		t.Fatalf("no docker on node02: consistent %v, findings %+v", r.Consistent, bad(r))
+	}
+}
+
+// Without Docker's task list anywhere, a real server that one node's
+// balancer has and every other node's lacks is that node out of step (a
+// warning); the real servers all nodes share are not checked, never ok.
+func TestNoDockerStaleAgainstOthers(t *testing.T) {
+	dir := swarmDir(t)
+	for i := range nNodes {
+		if err := os.RemoveAll(filepath.Join(dir, fmt.Sprintf("node%02d", i), "docker")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := swarm.Check(load(t, dir))
+	if !r.Consistent || len(bad(r)) > 0 {
+		t.Fatalf("healthy, no docker: consistent %v, findings %+v", r.Consistent, bad(r))
+	}
+	for _, n := range r.Nodes {
+		if n.Checks[swarm.CheckBackends] == swarm.StatusOK {
+			t.Errorf("%s backends ok without the task list, want not checked", n.Name)
+		}
+	}
+	edit(t, dir, "node01", "netns/ingress_sbox/ipvsadm.txt", func(s string) string {
+		mark := regexp.MustCompile(`-A -f (\d+)`).FindStringSubmatch(s)[1]
+		return s + "-a -f " + mark + " -r 10.0.250.250:0 -m -w 1\n"
+	})
+	r = swarm.Check(load(t, dir))
+	fs := bad(r)
+	if r.Consistent || len(fs) != 1 || fs[0].Node != "node01" || fs[0].Code != swarm.CodeBackends || fs[0].Severity != doctor.Warning ||
+		!strings.Contains(fs[0].Evidence, "only here: 10.0.250.250") {
+		t.Fatalf("stale on node01, no docker: consistent %v, findings %+v", r.Consistent, fs)
 	}
 }

@@ -160,6 +160,12 @@ type cluster struct {
 	// (built by uncollectedAt).
 	elsewhere map[string]map[netip.Addr]netip.Addr
 
+	// dests are, per network key and service, each node's real servers
+	// (backends fills it); unjudged the real servers backends could not
+	// judge without Docker's tasks, compared across the nodes at the end.
+	dests    map[string]map[string]map[*node]map[netip.Addr]bool
+	unjudged []unjudgedDests
+
 	findings []Finding
 	skipped  []NotChecked
 }

@@ -33,6 +33,8 @@ func (b PathBackend) Label() string {
 
 // PathCell is the path from one node to one backend.
 type PathCell struct {
+	// Verdict is "" (n/a) where the backend is no task and this node's
+	// balancer does not send to it: another node's stale real server.
 	Verdict topology.Verdict `json:"verdict"`
 	// At is the node the break (or what is unknown) is on, Hop the hop
 	// that says it (nil when complete, or when the node has no path).
@@ -59,10 +61,11 @@ type PathReport struct {
 
 // Codes of a cell that no hop names.
 const (
-	PathNotPublished = "not-published"   // the node does not publish the port
-	PathNotBackend   = "not-a-backend"   // the node's load balancer does not send there
-	PathNotCollected = "not-collected"   // the node (or the task's node) was not collected
-	PathNoPath       = "path-unreadable" // the path could not be evaluated
+	PathNotPublished = "not-published"     // the node does not publish the port
+	PathNotBackend   = "not-a-backend"     // the node's load balancer does not send there
+	PathNotCollected = "not-collected"     // the node (or the task's node) was not collected
+	PathNoPath       = "path-unreadable"   // the path could not be evaluated
+	PathTaskSide     = "task-side-unknown" // the task's node's own path stops before its balancer
 )
 
 // Paths evaluates the published port q on every node (topology.FindPath,
@@ -98,7 +101,16 @@ func Paths(nodes []Node, q topology.Query) *PathReport {
 			if pb.Task == "" {
 				pb.Task, pb.Service = b.Task, b.Service
 			}
-			if b.Netns != nil {
+		}
+	}
+	// A task's node is the node whose model owns its address (also when
+	// that node's own path stops before its balancer).
+	for _, n := range nodes {
+		if n.Model == nil {
+			continue
+		}
+		for ip, pb := range byIP {
+			if pb.Node == "" && n.Model.Owner(ip) != nil {
 				pb.Node = n.Name
 			}
 		}
@@ -130,7 +142,7 @@ func Paths(nodes []Node, q topology.Query) *PathReport {
 		row := PathNode{Name: n.Name}
 		for _, pb := range r.Backends {
 			c := cell(n, paths[i].path, paths[i].err, pb, local)
-			if c.Verdict != topology.VerdictComplete {
+			if c.Verdict != topology.VerdictComplete && c.Verdict != "" {
 				r.Complete = false
 			}
 			row.Cells = append(row.Cells, c)
@@ -166,6 +178,11 @@ func cell(n Node, p *topology.Path, err error, pb PathBackend, local map[string]
 		}
 	}
 	if b == nil {
+		if pb.Node == "" && pb.Task == "" {
+			// No task has it (another node's stale real server): nothing
+			// this node should send to; the node that does is broken.
+			return PathCell{}
+		}
 		if p.Verdict == topology.VerdictUnknown {
 			return unknown(PathNoPath, strings.Join(p.Unknowns(), "; "))
 		}
@@ -179,10 +196,13 @@ func cell(n Node, p *topology.Path, err error, pb PathBackend, local map[string]
 		if pb.Node == "" {
 			return unknown(PathNotCollected, fmt.Sprintf("no collected node owns %s: the task's side of the path is not known", pb.IP))
 		}
-		if lb := local[pb.Node][pb.IP]; lb != nil {
-			if c, ok := firstStop(pb.Node, lb.Hops); ok {
-				return c
-			}
+		lb := local[pb.Node][pb.IP]
+		if lb == nil {
+			return PathCell{Verdict: topology.VerdictUnknown, At: pb.Node, Code: PathTaskSide,
+				Reason: fmt.Sprintf("the task's side on %s is not evaluated: %s's own path for %s/%d stops before its balancer", pb.Node, pb.Node, p.Proto, p.Port)}
+		}
+		if c, ok := firstStop(pb.Node, lb.Hops); ok {
+			return c
 		}
 	}
 	return PathCell{Verdict: topology.VerdictComplete}
@@ -230,6 +250,8 @@ func pathCellText(v topology.Verdict) string {
 		return "ok"
 	case topology.VerdictUnknown:
 		return "?"
+	case "":
+		return "-"
 	}
 	return strings.ToUpper(string(v))
 }
@@ -257,17 +279,21 @@ func WritePathText(w io.Writer, r *PathReport) error {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	b.WriteString("(rows: the node the client enters by; columns: the tasks, where they run in brackets below)\n")
+	b.WriteString("(rows: the node the client enters by; columns: where its balancer sends, the tasks' nodes below; -: not sent to, no task)\n")
 	for _, be := range r.Backends {
 		where := be.Node
 		if where == "" {
 			where = "no collected node"
 		}
-		fmt.Fprintf(&b, "  %s = %s on %s\n", textsafe.String(be.Label()), be.IP, textsafe.String(where))
+		if be.Label() == be.IP.String() {
+			fmt.Fprintf(&b, "  %s on %s\n", be.IP, textsafe.String(where))
+		} else {
+			fmt.Fprintf(&b, "  %s = %s on %s\n", textsafe.String(be.Label()), be.IP, textsafe.String(where))
+		}
 	}
 	for _, n := range r.Nodes {
 		for i, c := range n.Cells {
-			if c.Verdict == topology.VerdictComplete {
+			if c.Verdict == topology.VerdictComplete || c.Verdict == "" {
 				continue
 			}
 			fmt.Fprintf(&b, "\n%s %s -> %s: %s", strings.ToUpper(string(c.Verdict)), textsafe.String(n.Name), textsafe.String(r.Backends[i].Label()), c.Code)

@@ -163,7 +163,9 @@ func (c *cluster) ran(n *node, check CheckName) {
 
 func (c *cluster) notChecked(n *node, check CheckName, format string, a ...any) {
 	c.skipped = append(c.skipped, NotChecked{Node: n.name, Check: check, Reason: fmt.Sprintf(format, a...)})
-	if _, ok := n.cells[check]; !ok {
+	// A check that ran in part is not "ok": what it could not judge may
+	// be where the node is out of step.
+	if s, ok := n.cells[check]; !ok || s == StatusOK {
 		n.cells[check] = StatusNotChecked
 	}
 }
