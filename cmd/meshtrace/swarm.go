@@ -20,7 +20,7 @@ import (
 // swarmCmd is `meshtrace swarm`: the whole swarm at once.
 var swarmCmd = &cobra.Command{
 	Use:   "swarm",
-	Short: "every node of a swarm at once: collect (a global job), check (compare the nodes), path (every node to every backend)",
+	Short: "every node of a swarm at once: collect (a global job), check (compare the nodes), path (every node to every backend), tui",
 	Long: `swarm reads every node of a Docker Swarm and compares them. A routing-mesh
 failure is often one node out of step with the rest: a stale IPVS table, an FDB
 entry still pointing at a drained node, a port published on some nodes only,
@@ -29,7 +29,8 @@ gossip that stopped.
   swarm collect DIR    on a manager: runs meshtrace on every node as a global job
                        (the Docker API, no ssh) and writes DIR/<node>/, a bundle each
   swarm check          compares the nodes: --from DIR, --mesh NAME, or live (collects first)
-  swarm path --port N  the published port from every node to every backend`,
+  swarm path --port N  the published port from every node to every backend
+  swarm tui            node x service on one screen, a cell opening that node's path`,
 }
 
 func init() { root.AddCommand(swarmCmd) }
