@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -132,24 +133,30 @@ check could not run on some node, else 0.`,
 				return err
 			}
 			r := k.Report()
-			var err error
-			if out == "json" {
-				err = topology.WriteJSON(cmd.OutOrStdout(), r)
-			} else {
-				err = swarm.WriteText(cmd.OutOrStdout(), r)
-			}
-			if err != nil {
-				return err
-			}
-			if code := r.Exit(); code != 0 {
-				return &exitError{code: code}
-			}
-			return nil
+			return writeReport(cmd, out, r, func(w io.Writer) error { return swarm.WriteText(w, r) })
 		},
 	}
 	src.add(c)
 	c.Flags().StringVarP(&out, "output", "o", "text", "text or json")
 	swarmCmd.AddCommand(c)
+}
+
+// writeReport writes r as JSON (-o json) or as text, then exits with r's
+// status.
+func writeReport(cmd *cobra.Command, out string, r interface{ Exit() int }, text func(io.Writer) error) error {
+	var err error
+	if out == "json" {
+		err = topology.WriteJSON(cmd.OutOrStdout(), r)
+	} else {
+		err = text(cmd.OutOrStdout())
+	}
+	if err != nil {
+		return err
+	}
+	if code := r.Exit(); code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
 }
 
 // background is a context for cleanups that must run after ^C.

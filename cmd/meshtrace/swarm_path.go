@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -44,18 +45,7 @@ Exit status: 0 every cell complete, 3 a cell broken, 4 a cell unknown.`,
 				return err
 			}
 			r := swarm.Paths(nodes, topology.Query{Proto: proto, Port: port})
-			if out == "json" {
-				err = topology.WriteJSON(cmd.OutOrStdout(), r)
-			} else {
-				err = swarm.WritePathText(cmd.OutOrStdout(), r)
-			}
-			if err != nil {
-				return err
-			}
-			if code := r.Exit(); code != 0 {
-				return &exitError{code: code}
-			}
-			return nil
+			return writeReport(cmd, out, r, func(w io.Writer) error { return swarm.WritePathText(w, r) })
 		},
 	}
 	src.add(c)
