@@ -1,16 +1,21 @@
 package load_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meshtrace/meshtrace/doctor"
 	"github.com/meshtrace/meshtrace/internal/meshtest"
+	"github.com/meshtrace/meshtrace/internal/safefile"
 	"github.com/meshtrace/meshtrace/internal/testutil"
 	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/swarm"
+	"github.com/meshtrace/meshtrace/swarm/collect"
 	"github.com/meshtrace/meshtrace/swarm/load"
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -19,20 +24,44 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 
 var meshNodes = []string{"node0", "node1", "node2"}
 
-// fromBundles collects every node of the mesh with the binary (collect
-// --mesh, and collect --in-process --mesh: swarm collect's own reading)
-// into DIR/<node>/ and reads them back as a swarm directory.
-func fromBundles(t *testing.T, name string, inProcess bool) []swarm.Node {
+// fromBundles collects every node of the mesh with the binary into
+// DIR/<node>/ and reads them back as a swarm directory: with collect
+// --mesh, or (framed) as each task of swarm collect's global job does,
+// collect --in-process --stdout-frame, its stdout decoded and extracted
+// as swarm collect does with a task's log.
+func fromBundles(t *testing.T, name string, framed bool) []swarm.Node {
 	t.Helper()
 	dir := t.TempDir()
 	for _, n := range meshNodes {
-		args := []string{"collect", "--mesh", name, "--node", n, filepath.Join(dir, n)}
-		if inProcess {
-			args = append(args[:1], append([]string{"--in-process"}, args[1:]...)...)
+		if !framed {
+			args := []string{"collect", "--mesh", name, "--node", n, filepath.Join(dir, n)}
+			if out, errs, code := meshtest.Run(t, args...); code != 0 {
+				t.Fatalf("meshtrace %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+			}
+			continue
 		}
-		if out, errs, code := meshtest.Run(t, args...); code != 0 {
-			t.Fatalf("meshtrace %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(testutil.Meshtrace(t), "collect", "--in-process", "--stdout-frame", "--mesh", name, "--node", n)
+		cmd.Env = append(os.Environ(), collect.EnvNode+"="+n, collect.EnvNodeID+"=id"+n)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("collect --in-process --stdout-frame --node %s: %v\n%s", n, err, stderr.String())
 		}
+		f, err := collect.Decode(&stdout, collect.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Node != n || f.ID != "id"+n {
+			t.Fatalf("frame of node %s says %+v", n, f.Header)
+		}
+		out, err := safefile.CreateDir(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := collect.Extract(f.Tar, out, collect.Limits{}); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
 	}
 	nodes, err := load.Nodes(context.Background(), dir)
 	if err != nil {
@@ -63,8 +92,9 @@ func findings(r *swarm.Report) []string {
 
 // TestMeshSwarm: a healthy 3-node mesh is consistent, live and from
 // bundles; each per-node fault (mesh break --node) is named on that node
-// and no other, live, from collect's bundles and from the in-process
-// collection's; mesh repair makes it consistent again.
+// and no other, live, from collect's bundles and from the frames of the
+// in-process collection (what swarm collect's tasks send); mesh repair
+// makes it consistent again.
 func TestMeshSwarm(t *testing.T) {
 	testutil.NeedRoot(t)
 	name := meshtest.Name(t)
@@ -72,11 +102,11 @@ func TestMeshSwarm(t *testing.T) {
 	q := topology.Query{Proto: "tcp", Port: 8080}
 
 	sources := map[string]func() []swarm.Node{
-		"live":       func() []swarm.Node { return live(t, name) },
-		"bundles":    func() []swarm.Node { return fromBundles(t, name, false) },
-		"in-process": func() []swarm.Node { return fromBundles(t, name, true) },
+		"live":    func() []swarm.Node { return live(t, name) },
+		"bundles": func() []swarm.Node { return fromBundles(t, name, false) },
+		"framed":  func() []swarm.Node { return fromBundles(t, name, true) },
 	}
-	order := []string{"live", "bundles", "in-process"}
+	order := []string{"live", "bundles", "framed"}
 	for _, src := range order {
 		nodes := sources[src]()
 		if len(nodes) != 3 {
