@@ -197,8 +197,8 @@ func (c *run) stateOf(id string) string {
 // NET_ADMIN and SYS_ADMIN (setns into the namespaces), the engine's netns
 // folder bind-mounted rslave (namespaces made after the task started can
 // be entered), docker.sock read-only; never privileged, no host PID
-// namespace; json-file logs so the manager can read them back; no
-// restart.
+// namespace; json-file logs (never rotated under a frame) so the manager
+// can read them back; no restart.
 func Spec(name, image string) mswarm.ServiceSpec {
 	none := mswarm.RestartPolicyConditionNone
 	return mswarm.ServiceSpec{
@@ -223,7 +223,10 @@ func Spec(name, image string) mswarm.ServiceSpec {
 			},
 			Networks:      []mswarm.NetworkAttachmentConfig{{Target: "host"}},
 			RestartPolicy: &mswarm.RestartPolicy{Condition: none},
-			LogDriver:     &mswarm.Driver{Name: "json-file"},
+			// json-file, readable back through the API; its max-size
+			// set, else a daemon default (log-opts max-size=10m) would
+			// rotate a large node's frame away before it is read.
+			LogDriver: &mswarm.Driver{Name: "json-file", Options: map[string]string{"max-size": "2g"}},
 		},
 	}
 }

@@ -249,6 +249,9 @@ func checkSpec(t *testing.T, s *mswarm.ServiceSpec) {
 	if !netns || !sock {
 		t.Errorf("mounts %+v: want the netns folder rslave and docker.sock read-only", cs.Mounts)
 	}
+	if d := s.TaskTemplate.LogDriver; d == nil || d.Name != "json-file" || d.Options["max-size"] == "" {
+		t.Errorf("log driver %+v: want json-file with its own max-size", d)
+	}
 	if cs.Privileges != nil || slices.ContainsFunc(cs.CapabilityAdd, func(c string) bool { return c == "ALL" }) {
 		t.Errorf("privileges %+v", cs.Privileges)
 	}
