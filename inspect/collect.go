@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/meshtrace/meshtrace/internal/kmod"
+	"github.com/meshtrace/meshtrace/internal/progress"
 	"github.com/meshtrace/meshtrace/internal/safefile"
 )
 
@@ -39,6 +40,9 @@ type CollectOptions struct {
 	Modules kmod.Gate
 	// Docker reads the engine; nil = the local daemon when one answers.
 	Docker DockerReader
+	// Progress shows the namespaces done (nil: nothing shown; the
+	// command gives progress.Stderr, which is nil off a terminal).
+	Progress *progress.Line
 }
 
 // CommandRunner runs the collection commands.
@@ -114,15 +118,18 @@ func Collect(ctx context.Context, o CollectOptions, dir string) error {
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	errs := make([]error, len(refs))
+	done := o.Progress.Counter(len(refs))
 	for i, ref := range refs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			errs[i] = c.netns(ref)
+			done.Done(ref.Name)
 		}()
 	}
 	wg.Wait()
+	o.Progress.Clear()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

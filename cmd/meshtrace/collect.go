@@ -7,6 +7,7 @@ import (
 
 	"github.com/meshtrace/meshtrace/inspect"
 	"github.com/meshtrace/meshtrace/internal/kmod"
+	"github.com/meshtrace/meshtrace/internal/progress"
 	"github.com/meshtrace/meshtrace/mesh"
 )
 
@@ -26,7 +27,8 @@ bridge fdb, sysctl of the forwarding/rp_filter/conntrack/IPVS knobs, ss -Htuln, 
 and saves their output, plus the Docker engine's network/container/service JSON when a daemon
 answers, as a bundle directory: doctor --from DIR then runs every check but the live probe.
 What cannot be collected is named in DIR/NOTES.txt. It changes nothing on the node, and loads
-no kernel module: a command that would load a missing one does not run (--allow-module-load).`,
+no kernel module: a command that would load a missing one does not run (--allow-module-load).
+When standard error is a terminal, it shows there how many namespaces are done.`,
 		Args: func(cmd *cobra.Command, args []string) error { return inproc.args(cmd, args) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := o
@@ -43,6 +45,7 @@ no kernel module: a command that would load a missing one does not run (--allow-
 			if inproc.on {
 				return inproc.run(cmd, inspect.Options{HostNetns: o.HostNetns, NetnsDirs: o.NetnsDirs, Modules: o.Modules}, o.NoDocker, args)
 			}
+			o.Progress = progress.Stderr("collect: namespaces")
 			if err := inspect.Collect(cmd.Context(), o, args[0]); err != nil {
 				return err
 			}
