@@ -265,6 +265,10 @@ func (c *run) remove(ctx context.Context, id string) {
 func (c *run) wait(ctx context.Context, svc string) error {
 	deadline := time.NewTimer(c.o.Timeout)
 	defer deadline.Stop()
+	// A log that stalls is cut at the deadline too: the node is named,
+	// the others still written.
+	lctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+	defer cancel()
 	tick := time.NewTicker(c.o.Poll)
 	defer tick.Stop()
 	for {
@@ -289,7 +293,7 @@ func (c *run) wait(ctx context.Context, svc string) error {
 				pending++
 				continue
 			}
-			c.task(ctx, n, t)
+			c.task(lctx, n, t)
 			if !n.Collected && n.Reason == "" {
 				pending++
 			}

@@ -47,6 +47,7 @@ type fakeNode struct {
 	log      []byte           // its stdout (a frame)
 	stderr   string
 	err      string
+	stall    bool // its log sends half the frame, then nothing until the client goes
 }
 
 func (e *fakeEngine) handler() http.Handler {
@@ -122,6 +123,12 @@ func (e *fakeEngine) handler() http.Handler {
 				continue
 			}
 			q := r.URL.Query()
+			if q.Get("stdout") == "1" && n.stall {
+				w.Write(muxFrame(stdcopy.Stdout, n.log[:len(n.log)/2]))
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+				return
+			}
 			if q.Get("stdout") == "1" {
 				w.Write(muxFrame(stdcopy.Stdout, n.log))
 			}
@@ -268,11 +275,13 @@ func TestCollectNamesSilentNode(t *testing.T) {
 		{name: "down", id: "id3", down: true},
 		{name: "liar", id: "id4", state: mswarm.TaskStateComplete},
 		{name: "cut", id: "id5", state: mswarm.TaskStateComplete},
+		{name: "stalls", id: "id6", state: mswarm.TaskStateComplete, stall: true},
 	}}
 	e.nodes[0].log = bundleFrame(t, "good", "id0")
 	e.nodes[4].log = bundleFrame(t, "good", "id0") // another node's frame
 	full := bundleFrame(t, "cut", "id5")
 	e.nodes[5].log = full[:len(full)/2]
+	e.nodes[6].log = bundleFrame(t, "stalls", "id6")
 	man, dir, progress, err := runCollect(t, e, 300*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +293,7 @@ func TestCollectNamesSilentNode(t *testing.T) {
 		"down":   "node is down",
 		"liar":   "not this node's",
 		"cut":    "cut short",
+		"stalls": "context deadline exceeded",
 	}
 	for _, n := range man.Nodes {
 		w, ok := want[n.Name]
