@@ -272,7 +272,10 @@ func (c *run) wait(ctx context.Context, svc string) error {
 	tick := time.NewTicker(c.o.Poll)
 	defer tick.Stop()
 	for {
-		tl, err := c.api.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", svc)})
+		tl, err := c.api.TaskList(lctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", svc)})
+		if err != nil && lctx.Err() != nil && ctx.Err() == nil {
+			return nil // the deadline came during the list: the nodes left are named
+		}
 		if err != nil {
 			return fmt.Errorf("swarm collect: task list: %w", err)
 		}
