@@ -241,30 +241,48 @@ func cmdError(err error) string {
 
 // docker writes docker/*.json from the engine, when one answers.
 func (c *collector) docker(r DockerReader) error {
+	d, notes := readDockerNoted(c.ctx, r)
+	for _, n := range notes {
+		c.note("%s", n)
+	}
+	if d == nil {
+		return nil
+	}
+	return writeDocker(c.out, d)
+}
+
+// readDockerNoted reads the engine (r, or the local daemon when nil): nil
+// and a note saying why when it could not, else what it read and the notes
+// of what it could not (the services, on a worker) in NOTES.txt's words.
+func readDockerNoted(ctx context.Context, r DockerReader) (*DockerData, []string) {
 	var d *DockerData
 	var err error
 	if r != nil {
-		d, err = ReadDocker(c.ctx, r)
+		d, err = ReadDocker(ctx, r)
 	} else {
-		d, err = ReadDockerLive(c.ctx)
+		d, err = ReadDockerLive(ctx)
 	}
 	if err != nil {
-		c.note("docker/ not collected: %s", strings.Join(strings.Fields(err.Error()), " "))
-		return nil
+		return nil, []string{"docker/ not collected: " + strings.Join(strings.Fields(err.Error()), " ")}
 	}
 	if d == nil {
-		c.note("docker/ not collected: no Docker daemon answered")
-		return nil
+		return nil, []string{"docker/ not collected: no Docker daemon answered"}
 	}
+	var notes []string
 	for _, n := range d.Notes {
 		if strings.Contains(n, "services") {
-			c.note("docker/%s not collected: %s", BundleServicesJSON, n)
-		} else {
-			c.note("%s", n)
+			n = fmt.Sprintf("docker/%s not collected: %s", BundleServicesJSON, n)
 		}
+		notes = append(notes, n)
 	}
+	return d, notes
+}
+
+// writeDocker writes d as docker/*.json into out, the environment values
+// redacted.
+func writeDocker(out BundleSink, d *DockerData) error {
 	redactEnv(d)
-	if err := c.out.Mkdir(BundleDockerDir); err != nil {
+	if err := out.Mkdir(BundleDockerDir); err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
 	files := []struct {
@@ -284,7 +302,7 @@ func (c *collector) docker(r DockerReader) error {
 		if err != nil {
 			return fmt.Errorf("collect: docker %s: %w", f.name, err)
 		}
-		if err := c.out.WriteFile(path.Join(BundleDockerDir, f.name), append(b, '\n')); err != nil {
+		if err := out.WriteFile(path.Join(BundleDockerDir, f.name), append(b, '\n')); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}
 	}

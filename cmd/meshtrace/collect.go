@@ -16,9 +16,10 @@ func init() {
 		o              inspect.CollectOptions
 		meshName, node string
 		allowModules   bool
+		inproc         inProcess
 	)
 	c := &cobra.Command{
-		Use:   "collect DIR",
+		Use:   "collect DIR | collect --in-process --stdout-tar",
 		Short: "write this host's state (ip addr/route/neigh, bridge fdb, iptables-save, ipvsadm, sysctl, ss, conntrack, docker inspect) as a bundle that --from DIR reads back",
 		Long: `collect runs, inside every network namespace of the node, the commands an operator would
 (ip -d addr, iptables-save -c, ipvsadm-save -n, ipvsadm -L --timeout, ip -4 route, ip -4 neigh,
@@ -28,7 +29,7 @@ answers, as a bundle directory: doctor --from DIR then runs every check but the 
 What cannot be collected is named in DIR/NOTES.txt. It changes nothing on the node, and loads
 no kernel module: a command that would load a missing one does not run (--allow-module-load).
 When standard error is a terminal, it shows there how many namespaces are done.`,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error { return inproc.args(cmd, args) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := o
 			if allowModules {
@@ -47,6 +48,9 @@ When standard error is a terminal, it shows there how many namespaces are done.`
 				// docker/*.json are what a real one's would be.
 				o.HostNetns, o.NetnsDirs, o.Docker = host, []string{dir}, st.Engine(node)
 			}
+			if inproc.on {
+				return inproc.run(cmd, inspect.Options{HostNetns: o.HostNetns, NetnsDirs: o.NetnsDirs, Modules: o.Modules}, o.NoDocker, args)
+			}
 			o.Progress = progress.Stderr("collect: namespaces")
 			if err := inspect.Collect(cmd.Context(), o, args[0]); err != nil {
 				return err
@@ -62,5 +66,6 @@ When standard error is a terminal, it shows there how many namespaces are done.`
 	f.StringSliceVar(&o.NetnsDirs, "netns-dir", nil, "directories of namespace files (default /run/docker/netns, /run/netns)")
 	f.BoolVar(&allowModules, "allow-module-load", false, "let the commands load the kernel modules they use (ipvsadm: ip_vs, conntrack: nf_conntrack_netlink, "+
 		"iptables-nft-save: nf_tables, ss: inet_diag, ...); by default a command that would load a missing module does not run, or reads /proc instead, and NOTES.txt says so")
+	inproc.add(c)
 	root.AddCommand(c)
 }
