@@ -71,7 +71,7 @@ func (s *swarmSource) each(cmd *cobra.Command, fn func(swarm.Node)) error {
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "nodes")
-	if _, err := s.collect.run(ctx, out, cmd.ErrOrStderr()); err != nil {
+	if _, err := s.collect.run(ctx, out, progressWriter(cmd)); err != nil {
 		return err
 	}
 	return load.Dir(ctx, out, fn)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/internal/progress"
+	"github.com/meshtrace/meshtrace/internal/textsafe"
 	"github.com/meshtrace/meshtrace/swarm"
 	"github.com/meshtrace/meshtrace/swarm/collect"
 )
@@ -25,6 +28,16 @@ func (f *collectFlags) add(c *cobra.Command, prefix string) {
 	fs.StringVar(&f.image, "image", "meshtrace:dev", prefix+"the meshtrace image the global job runs; it must be on every node (a registry, or docker load/import on each)")
 	fs.DurationVar(&f.timeout, "timeout", 3*time.Minute, prefix+"how long the nodes have to answer; those that do not are named, the others still written")
 	fs.Int64Var(&f.maxBytes, "max-bundle-bytes", collect.DefaultLimits.Bytes, prefix+"the most one node's bundle (its tar stream) may carry")
+}
+
+// progressWriter is where swarm collect's per-node lines go: the command's
+// stderr when that is the process's terminal, nowhere otherwise (issue 16:
+// progress only on a terminal; the result names the nodes not collected).
+func progressWriter(cmd *cobra.Command) io.Writer {
+	if w := cmd.ErrOrStderr(); w == os.Stderr && progress.OnTerminal(os.Stderr, "swarm collect") != nil {
+		return w
+	}
+	return io.Discard
 }
 
 // run collects the swarm whose manager DOCKER_HOST (or the local socket)
@@ -54,12 +67,13 @@ bundle per node, and DIR/swarm.json, every node and why it was not collected.
 The job runs the image --image on the host network with NET_ADMIN and
 SYS_ADMIN, /var/run/docker/netns bind-mounted rslave and docker.sock
 read-only: never privileged, no host PID namespace. It is removed at the end,
-also on error or ^C. Progress, one line per node, goes to stderr.
+also on error or ^C. Progress, one line per node, goes to stderr when it is a
+terminal; the nodes not collected are named on stdout either way.
 Exit status: 0 when every node was collected, 4 when some were not (named),
 1 when none was.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			man, err := f.run(cmd.Context(), args[0], cmd.ErrOrStderr())
+			man, err := f.run(cmd.Context(), args[0], progressWriter(cmd))
 			if err != nil {
 				return err
 			}
@@ -69,8 +83,13 @@ Exit status: 0 when every node was collected, 4 when some were not (named),
 					missing++
 				}
 			}
+			for _, n := range man.Nodes {
+				if !n.Collected {
+					fmt.Fprintf(cmd.OutOrStdout(), "node %s not collected: %s\n", textsafe.String(n.Name), textsafe.String(n.Reason))
+				}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d of %d nodes written to %s; compare them with: meshtrace swarm check --from %s\n",
-				len(man.Nodes)-missing, len(man.Nodes), args[0], args[0])
+				len(man.Nodes)-missing, len(man.Nodes), textsafe.String(args[0]), textsafe.String(args[0]))
 			if missing > 0 {
 				return &exitError{code: 4}
 			}
