@@ -114,6 +114,9 @@ func (a *Analysis) site(last int32, dir Dir, next int32, nextDir Dir, lost int, 
 	s.scope = append(s.scope, NsRef{lp.Node, lp.Netns})
 	if next < 0 || int(next) >= len(a.Points) {
 		s.at = "at " + a.labelDir(last, dir)
+		if reset {
+			s.at = "refused at " + a.labelDir(last, dir)
+		}
 		return s
 	}
 	np := a.Points[next]
@@ -204,7 +207,10 @@ func nsLabel(r NsRef, env *Env) string {
 // that nothing moved, with the counts and the window.
 func lossSummary(l *Loss, unread []string, window time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "lost %s: ", l.At)
+	if !strings.HasPrefix(l.At, "refused") {
+		b.WriteString("lost ")
+	}
+	fmt.Fprintf(&b, "%s: ", l.At)
 	win := window.Round(time.Millisecond)
 	switch {
 	case l.Cause != nil:

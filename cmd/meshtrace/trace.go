@@ -85,6 +85,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			}
 			cfg := capture.Config{Env: env, Live: capture.Options{Count: count, Timeout: timeout}, PacketHops: packets}
 			cfg.Opener, cfg.Tables = src.kernel()
+			cfg.Counters = source.Counters{Spec: src.spec()}
 			if ringKB > 0 {
 				cfg.Opener = capture.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128), Modules: src.modules()}
 			}
