@@ -168,7 +168,7 @@ func AttributeLosses(flows []Flow, w *CounterWindow, env *Env) {
 
 func (f *Flow) site() *lossSite {
 	if f.Stop == nil {
-		return nil
+		return f.stall
 	}
 	return f.Stop.site
 }
@@ -437,4 +437,68 @@ func envNetns(r NsRef, env *Env) *topology.Namespace {
 		return nil
 	}
 	return n.Model.Lookup(r.Netns)
+}
+
+// stalled finds where an answered TCP flow that did not complete lost
+// packets: segments sent again (the same direction, sequence number,
+// length and flags) whose every copy was last seen at the same hop, with
+// a hop the route expects after it. Only retransmitted segments count:
+// one the capture's end cut off in flight is not a loss. nil: none.
+func (a *Analysis) stalled(c *Conn, be *Backend) *lossSite {
+	if c.Proto != ProtoTCP {
+		return nil
+	}
+	type seg struct {
+		reply    bool
+		seq      uint32
+		len      uint16
+		flags    uint8
+		point    int32
+		dir      Dir
+		copies   int
+		mismatch bool
+	}
+	segs := map[[4]uint64]*seg{}
+	var order []*seg
+	for _, lp := range c.Packets {
+		if len(lp.Frames) == 0 || (lp.Key.Len == 0 && lp.Key.Flags&(FlagSYN|FlagFIN) == 0) {
+			continue // a bare ACK is not sent again
+		}
+		lf := &lp.Frames[len(lp.Frames)-1]
+		k := [4]uint64{map[bool]uint64{true: 1}[lp.Reply], uint64(lp.Key.Seq), uint64(lp.Key.Len), uint64(lp.Key.Flags)}
+		s := segs[k]
+		if s == nil {
+			s = &seg{reply: lp.Reply, seq: lp.Key.Seq, len: lp.Key.Len, flags: lp.Key.Flags, point: lf.Point, dir: lf.Dir}
+			segs[k] = s
+			order = append(order, s)
+		}
+		s.copies++
+		s.mismatch = s.mismatch || lf.Point != s.point || lf.Dir != s.dir
+	}
+	type place struct {
+		point int32
+		dir   Dir
+		reply bool
+	}
+	lost := map[place]int{}
+	var best *place
+	for _, s := range order {
+		if s.copies < 2 || s.mismatch {
+			continue
+		}
+		p := place{s.point, s.dir, s.reply}
+		lost[p] += s.copies
+		if best == nil || lost[p] > lost[*best] {
+			best = &p
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	f := &Frame{Point: best.point, Dir: best.dir}
+	nx, nd := a.nextPoint(f, best.reply, be)
+	if nx < 0 {
+		return nil
+	}
+	return a.site(best.point, best.dir, nx, nd, lost[*best], false)
 }

@@ -61,6 +61,9 @@ type Flow struct {
 	// is the one the client addressed at its first sighting.
 	seq  int64
 	port uint16
+	// stall is where an answered flow that did not complete lost
+	// segments (AttributeLosses).
+	stall *lossSite
 }
 
 // Seq is the flow's place in the order of first sightings: flows end in

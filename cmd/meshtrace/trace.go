@@ -34,6 +34,7 @@ func init() {
 		ringKB    int
 		packets   bool
 		probeFrom string
+		probePath string
 	)
 	c := &cobra.Command{
 		Use:   "trace",
@@ -69,6 +70,9 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if probeFrom != "" && probeFrom != "node" && probeFrom != "client" {
 				return fmt.Errorf("--probe-from %q: want client or node", probeFrom)
 			}
+			if probePath == "" || probePath[0] != '/' {
+				return fmt.Errorf("--probe-path %q: want a path starting with /", probePath)
+			}
 			if count < 0 || (probe && count < 1) {
 				return fmt.Errorf("--count must be at least 1 with --probe, 0 (until --timeout) or more without")
 			}
@@ -93,7 +97,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 				cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
 			}
 			if probe {
-				cfg.Probe = &capture.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port))}
+				cfg.Probe = &capture.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port)), Path: probePath}
 				switch {
 				case st != nil && probeFrom == "node":
 					for _, n := range st.Nodes {
@@ -130,6 +134,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 	intFlag(f, &q.Port, "port", 0, portRange, "published port")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
 	f.StringVar(&probeFrom, "probe-from", "", "where --probe starts: client (the mesh's client netns, the default with --mesh) or node (the node itself, like curl 127.0.0.1; the default live)")
+	f.StringVar(&probePath, "probe-path", "/", "the path and query of --probe's HTTP GET (tcp), e.g. /?size=200000 for a large answer from the mesh's tasks")
 	f.BoolVar(&probe, "probe", false, "make the traffic: --count connections (HTTP GET) or datagrams to the published port")
 	intFlag(f, &count, "count", 1, countRange, "stop after this many complete connections, 0: run until --timeout (with --probe: make this many)")
 	durationFlag(f, &timeout, "timeout", 30*time.Second, captureTimeout, "stop capturing after this long")
