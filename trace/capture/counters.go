@@ -22,8 +22,8 @@ type CounterReader interface {
 	Snapshot(ctx context.Context, node string, netns []string) (*topology.Model, error)
 }
 
-// counterSnap is one snapshot of every node's namespaces on a plan.
-type counterSnap struct {
+// CounterSnap is one snapshot of the counters of some nodes' namespaces.
+type CounterSnap struct {
 	at     time.Time
 	models map[string]*topology.Model // by node
 }
@@ -47,9 +47,10 @@ func planNetns(plan *trace.CapturePlan) map[string][]string {
 	return out
 }
 
-// snapCounters takes one snapshot; a node that fails is a note.
-func snapCounters(ctx context.Context, r CounterReader, nodes map[string][]string, notes *[]string) *counterSnap {
-	s := &counterSnap{at: time.Now(), models: map[string]*topology.Model{}}
+// SnapCounters takes one snapshot of the namespaces named of each node
+// (nil names: every one); a node that fails is a note.
+func SnapCounters(ctx context.Context, r CounterReader, nodes map[string][]string, notes *[]string) *CounterSnap {
+	s := &CounterSnap{at: time.Now(), models: map[string]*topology.Model{}}
 	for node, names := range nodes {
 		m, err := r.Snapshot(ctx, node, names)
 		if err != nil {
@@ -61,9 +62,9 @@ func snapCounters(ctx context.Context, r CounterReader, nodes map[string][]strin
 	return s
 }
 
-// counterWindow diffs two snapshots: the counters that moved, by
-// trace.NsKey, and the namespaces read without error both times.
-func counterWindow(before, after *counterSnap) *trace.CounterWindow {
+// Window diffs two snapshots: the counters that moved, by trace.NsKey,
+// and the namespaces read without error both times.
+func Window(before, after *CounterSnap) *trace.CounterWindow {
 	if before == nil || after == nil {
 		return nil
 	}

@@ -72,10 +72,10 @@ func Run(ctx context.Context, cfg Config) iter.Seq[trace.Event] {
 				return
 			}
 		}
-		var before *counterSnap
+		var before *CounterSnap
 		var snapNotes []string
 		if cfg.Counters != nil {
-			before = snapCounters(ctx, cfg.Counters, planNetns(plan), &snapNotes)
+			before = SnapCounters(ctx, cfg.Counters, planNetns(plan), &snapNotes)
 		}
 		op := cfg.Opener
 		if op == nil {
@@ -124,8 +124,8 @@ func Run(ctx context.Context, cfg Config) iter.Seq[trace.Event] {
 			late.Notes = append(slices.Clone(plan.Notes), fmt.Sprintf("capture stopped: %s; filter: %s ports %s%s", live.Stopped(),
 				trace.ProtoName(plan.Filter.Proto), portsString(plan.Filter.Ports), map[bool]string{true: " and vxlan", false: ""}[plan.Filter.VXLAN]))
 			if before != nil {
-				after := snapCounters(ctx, cfg.Counters, planNetns(plan), &snapNotes)
-				late.Counters = counterWindow(before, after)
+				after := SnapCounters(ctx, cfg.Counters, planNetns(plan), &snapNotes)
+				late.Counters = Window(before, after)
 				late.Notes = append(late.Notes, snapNotes...)
 			}
 			if cfg.After != nil {
