@@ -30,7 +30,7 @@ type LossCode string
 const (
 	LossRuleDrop        LossCode = "rule-drop"               // an iptables rule's DROP or REJECT counted
 	LossPolicyDrop      LossCode = "policy-drop"             // a built-in chain's DROP policy counted
-	LossNoRoute         LossCode = "no-route"                // IpExtInNoRoutes, IpOutNoRoutes
+	LossNoRoute         LossCode = "no-route"                // IpExtInNoRoutes, IpOutNoRoutes, IpInAddrErrors (forwarding off)
 	LossRPFilter        LossCode = "rp-filter"               // TcpExtIPReversePathFilter
 	LossMTU             LossCode = "mtu"                     // IpFragFails, or drops on a link whose MTU its peer's does not match
 	LossNoListener      LossCode = "no-listener"             // UdpNoPorts, or a reset (TcpOutRsts) where the flow was refused
@@ -301,6 +301,7 @@ func counted(ds []topology.CounterDelta, kind topology.CounterKind, name string)
 var snmpCodes = map[string]LossCode{
 	"IpExtInNoRoutes":           LossNoRoute,
 	"IpOutNoRoutes":             LossNoRoute,
+	"IpInAddrErrors":            LossNoRoute, // no route in (EHOSTUNREACH: forwarding off), ip_error in net/ipv4/route.c
 	"TcpExtIPReversePathFilter": LossRPFilter,
 	"IpFragFails":               LossMTU,
 	"UdpNoPorts":                LossNoListener,
