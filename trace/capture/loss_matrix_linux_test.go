@@ -226,7 +226,9 @@ func doctorCause(t *testing.T, e *lossEnv, c lossCase) string {
 			t.Fatalf("doctor: %v\n%s", err, out)
 		}
 		for _, f := range r.Findings {
-			if !strings.Contains(f.Evidence, "probe") {
+			failed := strings.Contains(f.Evidence, "consistent with") || strings.Contains(f.Evidence, "no drop counter") ||
+				strings.Contains(f.Evidence, "counters not collected")
+			if !failed {
 				continue
 			}
 			if strings.Contains(f.Evidence, "consistent with") && strings.Contains(f.Evidence, "("+string(c.want)+")") {
