@@ -307,7 +307,6 @@ var snmpCodes = map[string]LossCode{
 	"UdpNoPorts":                LossNoListener,
 	"UdpInCsumErrors":           LossChecksum,
 	"TcpInCsumErrors":           LossChecksum,
-	"Udp6InCsumErrors":          LossChecksum,
 	"TcpExtListenDrops":         LossNoListener,
 }
 
