@@ -254,8 +254,8 @@ func Causes(scope []NsRef, lost int, reset bool, w *CounterWindow, env *Env) []L
 				continue
 			}
 			code, ev, ok := classify(d, r, reset, icmpUnreach, env)
-			if !ok {
-				continue
+			if !ok || (code == LossLinkDrop && d.Delta < int64(lost)) {
+				continue // a generic link counter names a loss only when it counts all of it
 			}
 			out = append(out, LossCause{Code: code, Node: r.Node, Netns: r.Netns, Counted: d.Delta,
 				Evidence: nsLabel(r, env) + " " + ev})
@@ -357,6 +357,12 @@ func classify(d topology.CounterDelta, r NsRef, reset bool, icmpUnreach int64, e
 		ev := fmt.Sprintf("%s %s %+d", d.Object, d.Counter, d.Delta)
 		if mine, peer, ok := mtuMismatch(r, d.Object, env); ok {
 			return LossMTU, ev + fmt.Sprintf(" (MTU %d, its peer's %d)", mine, peer), true
+		}
+		if d.Counter == "rx_dropped" {
+			// Also every frame no protocol takes (IPv6 where it is off,
+			// unknown ethertypes: __netif_receive_skb_core before
+			// rx_nohandler): too common to name.
+			return "", "", false
 		}
 		return LossLinkDrop, ev, true
 	}

@@ -71,8 +71,13 @@ func TestCausesClassifyAndRank(t *testing.T) {
 			snmp("host", "TcpExtIPReversePathFilter", 7),
 			topology.CounterDelta{Netns: "host", Kind: topology.CounterConntrack, Counter: "insert_failed", Delta: 3},
 		), []LossCode{LossConntrackInsert, LossRPFilter, LossNoRoute, LossRuleDrop}, "conntrack insert_failed +3"},
+		{"a link's drops name a loss only when they count all of it; rx_dropped is too common", host, 3, false, window(
+			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "eth0", Counter: "tx_dropped", Delta: 2},
+			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "eth1", Counter: "rx_dropped", Delta: 3},
+			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "eth2", Counter: "tx_errors", Delta: 3},
+		), []LossCode{LossLinkDrop}, "eth2 tx_errors +3"},
 		{"equal fit: the more specific code", host, 2, false, window(
-			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "eth0", Counter: "rx_dropped", Delta: 2},
+			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "eth0", Counter: "tx_dropped", Delta: 2},
 			rule("host", "filter FORWARD #2", "-A FORWARD -j REJECT --reject-with icmp-port-unreachable", 2),
 		), []LossCode{LossRuleDrop, LossLinkDrop}, "REJECT"},
 		{"a reset is no-listener only when the flow was refused", host, 1, false, window(snmp("host", "TcpOutRsts", 1)), nil, ""},
@@ -120,7 +125,7 @@ func TestCausesModel(t *testing.T) {
 	link := func(ns, l, c string, d int64) topology.CounterDelta {
 		return topology.CounterDelta{Netns: ns, Kind: topology.CounterLink, Object: l, Counter: c, Delta: d}
 	}
-	w := window(link("task", "eth0", "tx_dropped", 21), link("1-ovl", "veth2", "rx_dropped", 21), snmp("ingress_sbox", "IcmpOutDestUnreachs", 3))
+	w := window(link("task", "eth0", "tx_dropped", 21), link("1-ovl", "veth2", "tx_dropped", 21), snmp("ingress_sbox", "IcmpOutDestUnreachs", 3))
 	got := Causes([]NsRef{{"", "task"}, {"", "1-ovl"}}, 21, false, w, env)
 	if len(got) != 2 || got[0].Code != LossMTU || got[1].Code != LossLinkDrop || !strings.Contains(got[0].Evidence, "MTU 1500, its peer's 1450") {
 		t.Errorf("veth drops: %+v", got)
