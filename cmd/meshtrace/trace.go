@@ -47,7 +47,9 @@ every hop although DNAT, IPVS, SNAT and REDIRECT rewrote it (IPv4 ID, TCP seq/ac
 payload survive them; VXLAN is decoded) and explains every rewrite from the rules.
 It changes nothing on the system. --probe makes the traffic itself (one HTTP GET per
 connection, or one UDP datagram), from the mesh's client netns with --mesh, from this
-namespace otherwise.
+namespace otherwise. Before and after the capture it reads the kernel's counters of every
+namespace on the path (rules, chain policies, /proc/net/snmp and netstat, conntrack, links,
+IPVS; read-only): a flow that stopped names the drop counters that moved where it stopped.
 Exit status: 0 every flow answered, 3 a flow stopped (the output says where and why),
 2 the port is not published, 1 other errors.`,
 		Example: `  meshtrace trace --mesh demo --port 8080 --probe
