@@ -254,8 +254,11 @@ func Causes(scope []NsRef, lost int, reset bool, w *CounterWindow, env *Env) []L
 				continue
 			}
 			code, ev, ok := classify(d, r, reset, icmpUnreach, env)
-			if !ok || (code == LossLinkDrop && d.Delta < int64(lost)) {
-				continue // a generic link counter names a loss only when it counts all of it
+			if !ok || (code == LossLinkDrop && d.Delta != int64(lost)) {
+				// A link's drops count other traffic too (a VXLAN device
+				// drops every frame it has no FDB entry for): named only
+				// when they count exactly the packets lost.
+				continue
 			}
 			out = append(out, LossCause{Code: code, Node: r.Node, Netns: r.Netns, Counted: d.Delta,
 				Evidence: nsLabel(r, env) + " " + ev})

@@ -71,8 +71,9 @@ func TestCausesClassifyAndRank(t *testing.T) {
 			snmp("host", "TcpExtIPReversePathFilter", 7),
 			topology.CounterDelta{Netns: "host", Kind: topology.CounterConntrack, Counter: "insert_failed", Delta: 3},
 		), []LossCode{LossConntrackInsert, LossRPFilter, LossNoRoute, LossRuleDrop}, "conntrack insert_failed +3"},
-		{"a link's drops name a loss only when they count all of it; rx_dropped is too common", host, 3, false, window(
+		{"a link's drops name a loss only when they count it exactly; rx_dropped is too common", host, 3, false, window(
 			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "eth0", Counter: "tx_dropped", Delta: 2},
+			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "vxlan0", Counter: "tx_dropped", Delta: 16},
 			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "eth1", Counter: "rx_dropped", Delta: 3},
 			topology.CounterDelta{Netns: "host", Kind: topology.CounterLink, Object: "eth2", Counter: "tx_errors", Delta: 3},
 		), []LossCode{LossLinkDrop}, "eth2 tx_errors +3"},
