@@ -103,13 +103,22 @@ type lossSite struct {
 	scope []NsRef
 	lost  int
 	reset bool // refused by a reset: the loss is the request's, at the resetter
+	// seen is when the first of the lost packets was last seen (unix
+	// ns): one the capture's end cut off in flight is no loss.
+	seen int64
 }
+
+// inFlight is how close to the capture's end a lost packet's last
+// sighting may be before it counts as cut off in flight rather than lost
+// (the sockets close one after the other: a packet crossing then is seen
+// at one hop only).
+const inFlight = 500 * time.Millisecond
 
 // site makes a flow's lossSite: last is the point and direction the
 // packets were last seen at, next the point expected next (-1: none, the
-// route ends there).
-func (a *Analysis) site(last int32, dir Dir, next int32, nextDir Dir, lost int, reset bool) *lossSite {
-	s := &lossSite{lost: lost, reset: reset}
+// route ends there), seen when the first of them was seen there.
+func (a *Analysis) site(last int32, dir Dir, next int32, nextDir Dir, lost int, seen int64, reset bool) *lossSite {
+	s := &lossSite{lost: lost, reset: reset, seen: seen}
 	lp := a.Points[last]
 	s.scope = append(s.scope, NsRef{lp.Node, lp.Netns})
 	if next < 0 || int(next) >= len(a.Points) {
@@ -138,21 +147,26 @@ func (a *Analysis) site(last int32, dir Dir, next int32, nextDir Dir, lost int, 
 // AttributeLosses sets Loss on every flow that stopped (a Stop with a
 // site), grouping the flows that stopped at the same place: their lost
 // packets together are what the counters of the namespaces there are
-// matched with. A nil window sets nothing.
+// matched with. Packets last seen less than inFlight before the capture
+// ended (the window's End) may have been in flight: no loss. A nil
+// window sets nothing.
 func AttributeLosses(flows []Flow, w *CounterWindow, env *Env) {
 	if w == nil {
 		return
 	}
 	total := map[string]int{}
+	cut := func(s *lossSite) bool {
+		return !w.End.IsZero() && s.seen != 0 && w.End.UnixNano()-s.seen < int64(inFlight)
+	}
 	for i := range flows {
-		if s := flows[i].site(); s != nil {
+		if s := flows[i].site(); s != nil && !cut(s) {
 			total[s.at] += s.lost
 		}
 	}
 	done := map[string]*Loss{}
 	for i := range flows {
 		s := flows[i].site()
-		if s == nil {
+		if s == nil || cut(s) {
 			continue
 		}
 		l := done[s.at]
@@ -466,6 +480,7 @@ func (a *Analysis) stalled(c *Conn, be *Backend) *lossSite {
 		dir      Dir
 		copies   int
 		mismatch bool
+		seen     int64 // the first copy's last sighting
 	}
 	segs := map[[4]uint64]*seg{}
 	var order []*seg
@@ -477,7 +492,7 @@ func (a *Analysis) stalled(c *Conn, be *Backend) *lossSite {
 		k := [4]uint64{map[bool]uint64{true: 1}[lp.Reply], uint64(lp.Key.Seq), uint64(lp.Key.Len), uint64(lp.Key.Flags)}
 		s := segs[k]
 		if s == nil {
-			s = &seg{reply: lp.Reply, seq: lp.Key.Seq, len: lp.Key.Len, flags: lp.Key.Flags, point: lf.Point, dir: lf.Dir}
+			s = &seg{reply: lp.Reply, seq: lp.Key.Seq, len: lp.Key.Len, flags: lp.Key.Flags, point: lf.Point, dir: lf.Dir, seen: lf.TS}
 			segs[k] = s
 			order = append(order, s)
 		}
@@ -490,6 +505,7 @@ func (a *Analysis) stalled(c *Conn, be *Backend) *lossSite {
 		reply bool
 	}
 	lost := map[place]int{}
+	seen := map[place]int64{}
 	var best *place
 	for _, s := range order {
 		if s.copies < 2 || s.mismatch {
@@ -497,6 +513,9 @@ func (a *Analysis) stalled(c *Conn, be *Backend) *lossSite {
 		}
 		p := place{s.point, s.dir, s.reply}
 		lost[p] += s.copies
+		if seen[p] == 0 || s.seen < seen[p] {
+			seen[p] = s.seen
+		}
 		if best == nil || lost[p] > lost[*best] {
 			best = &p
 		}
@@ -509,5 +528,5 @@ func (a *Analysis) stalled(c *Conn, be *Backend) *lossSite {
 	if nx < 0 {
 		return nil
 	}
-	return a.site(best.point, best.dir, nx, nd, lost[*best], false)
+	return a.site(best.point, best.dir, nx, nd, lost[*best], seen[*best], false)
 }

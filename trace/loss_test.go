@@ -19,7 +19,8 @@ func snmp(netns, name string, delta int64) topology.CounterDelta {
 }
 
 func window(ds ...topology.CounterDelta) *CounterWindow {
-	w := &CounterWindow{Start: time.Unix(100, 0), End: time.Unix(102, 0), Deltas: map[string][]topology.CounterDelta{}, Read: map[string]bool{}}
+	// The synthetic mesh's connections start at 1700000000.
+	w := &CounterWindow{Start: time.Unix(1700000000, 0), End: time.Unix(1700000002, 0), Deltas: map[string][]topology.CounterDelta{}, Read: map[string]bool{}}
 	for _, d := range ds {
 		node, netns, ok := strings.Cut(d.Netns, "/")
 		if !ok {
@@ -202,6 +203,20 @@ func TestAttributeLosses(t *testing.T) {
 	AttributeLosses(flows, w, nil)
 	if l := flows[1].Loss; l.Cause != nil || !strings.Contains(l.Summary, "the counters of ingress_sbox were not collected") {
 		t.Errorf("not read: %+v", l)
+	}
+	// Lost packets last seen just before the capture ended may have been
+	// in flight: no loss.
+	w = window(snmp("ingress_sbox", "TcpExtIPReversePathFilter", 6))
+	w.End = time.Unix(0, flows[0].Start.UnixNano()).Add(inFlight / 2)
+	flows[0].Loss, flows[1].Loss = nil, nil
+	AttributeLosses(flows, w, nil)
+	if flows[0].Loss != nil || flows[1].Loss != nil {
+		t.Errorf("cut off by the capture's end: %+v / %+v", flows[0].Loss, flows[1].Loss)
+	}
+	w.End = w.End.Add(inFlight)
+	AttributeLosses(flows, w, nil)
+	if flows[0].Loss == nil || flows[0].Loss.Cause == nil {
+		t.Errorf("seen %s before the end: %+v", inFlight, flows[0].Loss)
 	}
 	flows[0].Loss = nil
 	AttributeLosses(flows, nil, nil)

@@ -23,7 +23,8 @@ func (a *Analysis) stop(c *Conn, be *Backend) *Stop {
 			s.Reason = fmt.Sprintf("%s reset the connection (RST first seen at %s %s)",
 				endpoint(f.Pkt.Src, f.Pkt.SPort), a.Points[f.Point].Label(a.Env.Primary()), f.Dir)
 			s.Expected = a.modelIn(a.Points[f.Point])
-			s.site = a.site(f.Point, f.Dir, -1, DirUnknown, lostAt(c, false, &req.Frames[len(req.Frames)-1]), true)
+			n, seen := lostAt(c, false, &req.Frames[len(req.Frames)-1])
+			s.site = a.site(f.Point, f.Dir, -1, DirUnknown, n, seen, true)
 			return s
 		}
 	}
@@ -37,7 +38,8 @@ func (a *Analysis) stop(c *Conn, be *Backend) *Stop {
 			endpoint(lf.Pkt.Dst, lf.Pkt.DPort), first.Label(a.Env.Primary()))
 		s.Expected = a.nextSteps(lf, true, be)
 		nx, nd := a.nextPoint(lf, true, be)
-		s.site = a.site(lf.Point, lf.Dir, nx, nd, lostAt(c, true, lf), false)
+		n, seen := lostAt(c, true, lf)
+		s.site = a.site(lf.Point, lf.Dir, nx, nd, n, seen, false)
 		return s
 	}
 	lf := &req.Frames[len(req.Frames)-1]
@@ -46,23 +48,26 @@ func (a *Analysis) stop(c *Conn, be *Backend) *Stop {
 		a.Points[lf.Point].Label(a.Env.Primary()), lf.Dir, endpoint(lf.Pkt.Src, lf.Pkt.SPort), endpoint(lf.Pkt.Dst, lf.Pkt.DPort))
 	s.Expected = a.expectAt(lf, be)
 	nx, nd := a.nextPoint(lf, false, be)
-	s.site = a.site(lf.Point, lf.Dir, nx, nd, lostAt(c, false, lf), false)
+	n, seen := lostAt(c, false, lf)
+	s.site = a.site(lf.Point, lf.Dir, nx, nd, n, seen, false)
 	return s
 }
 
 // lostAt counts the packets of one direction of c last seen where last
-// was.
-func lostAt(c *Conn, reply bool, last *Frame) int {
-	n := 0
+// was, and when the first of them was seen there.
+func lostAt(c *Conn, reply bool, last *Frame) (n int, seen int64) {
 	for _, lp := range c.Packets {
 		if lp.Reply != reply || len(lp.Frames) == 0 {
 			continue
 		}
 		if f := &lp.Frames[len(lp.Frames)-1]; f.Point == last.Point && f.Dir == last.Dir {
 			n++
+			if seen == 0 || f.TS < seen {
+				seen = f.TS
+			}
 		}
 	}
-	return n
+	return n, seen
 }
 
 func (a *Analysis) stopAt(what string, f *Frame) *Stop {
