@@ -158,7 +158,14 @@ func appendFlow(b []byte, f *Flow) []byte {
 	b = append(b, "  "...)
 	b = append(b, be...)
 	b = append(b, "  ["...)
-	b = append(b, pick(f.Complete, "complete", "incomplete")...)
+	switch {
+	case f.Complete:
+		b = append(b, "complete"...)
+	case f.Midstream:
+		b = append(b, "began before the capture"...)
+	default:
+		b = append(b, "incomplete"...)
+	}
 	b = append(b, ", "...)
 	b = append(b, pick(f.Answered, "answered", "NOT answered")...)
 	b = append(b, "]\n"...)
