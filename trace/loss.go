@@ -155,8 +155,8 @@ func AttributeLosses(flows []Flow, w *CounterWindow, env *Env) {
 		return
 	}
 	total := map[string]int{}
-	cut := func(s *lossSite) bool {
-		return !w.End.IsZero() && s.seen != 0 && w.End.UnixNano()-s.seen < int64(inFlight)
+	cut := func(s *lossSite) bool { // a reset is an answer: nothing is in flight
+		return !s.reset && !w.End.IsZero() && s.seen != 0 && w.End.UnixNano()-s.seen < int64(inFlight)
 	}
 	for i := range flows {
 		if s := flows[i].site(); s != nil && !cut(s) {
