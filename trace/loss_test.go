@@ -290,3 +290,17 @@ func TestStalled(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedIsNeverInFlight: a reset answered the flow, however close to
+// the capture's end.
+func TestRefusedIsNeverInFlight(t *testing.T) {
+	w := window(snmp("task", "TcpOutRsts", 1))
+	seen := w.End.Add(-time.Millisecond).UnixNano()
+	for _, reset := range []bool{true, false} {
+		fl := []Flow{{Stop: &Stop{site: &lossSite{at: "refused at task/eth0 out", scope: []NsRef{{"", "task"}}, lost: 1, reset: reset, seen: seen}}}}
+		AttributeLosses(fl, w, nil)
+		if got := fl[0].Loss != nil && fl[0].Loss.Cause != nil && fl[0].Loss.Cause.Code == LossNoListener; got != reset {
+			t.Errorf("reset %v: loss %+v", reset, fl[0].Loss)
+		}
+	}
+}
