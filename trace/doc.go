@@ -28,6 +28,15 @@
 // conntrack and IPVS entries read after a live capture, and where a flow
 // stopped (Flow.Stop) with what the model expected next.
 //
+// Loss (loss.go): around a live capture, trace/capture snapshots the
+// kernel's counters of every namespace on the plan (rules, chain
+// policies, /proc/net/snmp and netstat, nf_conntrack, links, IPVS);
+// AttributeLosses names, for each place flows stopped (or an answered
+// flow's retransmitted segments were lost), the drop counters that moved
+// in the namespaces between the two hops, matched to the packets lost
+// there (Flow.Loss: "consistent with", never a counter that did not
+// move; "nothing moved" said as such).
+//
 // Stream runs the two over a Source: Ready (live), Progress, FlowUpdated
 // (in flight, or ended and waiting for what is read after the capture),
 // FlowEnded, FlowGone, Done. Collect makes the batch Result of `-o json`;

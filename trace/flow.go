@@ -114,6 +114,9 @@ func (a *Analysis) Flow(id int, c *Conn, ended bool) Flow {
 	if !fl.Answered && ended && !(fl.Midstream && bareACKs(c)) {
 		fl.Stop = a.stop(c, fl.Backend)
 	}
+	if fl.Answered && !fl.Complete && ended {
+		fl.stall = a.stalled(c, fl.Backend)
+	}
 	return fl
 }
 

@@ -236,6 +236,9 @@ func appendFlow(b []byte, f *Flow) []byte {
 			b = fmt.Appendf(b, "    model: %s\n", esc(e))
 		}
 	}
+	if l := f.Loss; l != nil {
+		b = fmt.Appendf(b, "  LOSS: %s\n", esc(l.Summary))
+	}
 	return b
 }
 

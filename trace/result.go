@@ -52,7 +52,10 @@ type Flow struct {
 	Packets   []PacketSum `json:"packets"`
 	// Stop says where a packet that did not get through was last seen
 	// and what the model says should have happened next.
-	Stop      *Stop       `json:"stop,omitempty"`
+	Stop *Stop `json:"stop,omitempty"`
+	// Loss names the counters that moved where it stopped (a live
+	// trace's counter snapshots; nil without them).
+	Loss      *Loss       `json:"loss,omitempty"`
 	Conntrack []CTMatch   `json:"conntrack,omitempty"`
 	IPVS      []IPVSMatch `json:"ipvs,omitempty"`
 	// Start is the first sighting (UTC; RFC 3339 in JSON).
@@ -63,6 +66,9 @@ type Flow struct {
 	// is the one the client addressed at its first sighting.
 	seq  int64
 	port uint16
+	// stall is where an answered flow that did not complete lost
+	// segments (AttributeLosses).
+	stall *lossSite
 }
 
 // Seq is the flow's place in the order of first sightings: flows end in
@@ -150,6 +156,8 @@ type Stop struct {
 	// no-service, ...), when the model's path breaks there.
 	Code     string   `json:"code,omitempty"`
 	Expected []string `json:"expected,omitempty"`
+
+	site *lossSite // for AttributeLosses
 }
 
 // CTMatch is a conntrack entry of the flow in one namespace.

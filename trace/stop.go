@@ -23,6 +23,8 @@ func (a *Analysis) stop(c *Conn, be *Backend) *Stop {
 			s.Reason = fmt.Sprintf("%s reset the connection (RST first seen at %s %s)",
 				endpoint(f.Pkt.Src, f.Pkt.SPort), a.Points[f.Point].Label(a.Env.Primary()), f.Dir)
 			s.Expected = a.modelIn(a.Points[f.Point])
+			n, seen := lostAt(c, false, &req.Frames[len(req.Frames)-1])
+			s.site = a.site(f.Point, f.Dir, -1, DirUnknown, n, seen, true)
 			return s
 		}
 	}
@@ -35,6 +37,9 @@ func (a *Analysis) stop(c *Conn, be *Backend) *Stop {
 			a.Points[lf.Point].Label(a.Env.Primary()), lf.Dir, endpoint(lf.Pkt.Src, lf.Pkt.SPort),
 			endpoint(lf.Pkt.Dst, lf.Pkt.DPort), first.Label(a.Env.Primary()))
 		s.Expected = a.nextSteps(lf, true, be)
+		nx, nd := a.nextPoint(lf, true, be)
+		n, seen := lostAt(c, true, lf)
+		s.site = a.site(lf.Point, lf.Dir, nx, nd, n, seen, false)
 		return s
 	}
 	lf := &req.Frames[len(req.Frames)-1]
@@ -42,7 +47,27 @@ func (a *Analysis) stop(c *Conn, be *Backend) *Stop {
 	s.Reason = fmt.Sprintf("last seen at %s %s (%s -> %s); no hop saw it after, and no reply came",
 		a.Points[lf.Point].Label(a.Env.Primary()), lf.Dir, endpoint(lf.Pkt.Src, lf.Pkt.SPort), endpoint(lf.Pkt.Dst, lf.Pkt.DPort))
 	s.Expected = a.expectAt(lf, be)
+	nx, nd := a.nextPoint(lf, false, be)
+	n, seen := lostAt(c, false, lf)
+	s.site = a.site(lf.Point, lf.Dir, nx, nd, n, seen, false)
 	return s
+}
+
+// lostAt counts the packets of one direction of c last seen where last
+// was, and when the first of them was seen there.
+func lostAt(c *Conn, reply bool, last *Frame) (n int, seen int64) {
+	for _, lp := range c.Packets {
+		if lp.Reply != reply || len(lp.Frames) == 0 {
+			continue
+		}
+		if f := &lp.Frames[len(lp.Frames)-1]; f.Point == last.Point && f.Dir == last.Dir {
+			n++
+			if seen == 0 || f.TS < seen {
+				seen = f.TS
+			}
+		}
+	}
+	return n, seen
 }
 
 func (a *Analysis) stopAt(what string, f *Frame) *Stop {
@@ -126,6 +151,45 @@ func (a *Analysis) isTask(p Point) bool {
 // known) and names the sighting that should follow (the previous one for
 // a reply, which travels the route backwards).
 func (a *Analysis) nextSteps(f *Frame, reply bool, be *Backend) []string {
+	r, i, ok := a.routeAt(f, reply, be)
+	switch {
+	case !ok:
+		return nil
+	case reply:
+		if i == 0 {
+			return nil
+		}
+		prev := r.Steps[i-1]
+		return []string{fmt.Sprintf("next: %s %s (the request's hop before this one)",
+			a.Points[prev.Point].Label(a.Env.Primary()), flip(prev.Dir))}
+	case i+1 == len(r.Steps):
+		return []string{a.delivery(f, r)}
+	}
+	nx := r.Steps[i+1]
+	return []string{fmt.Sprintf("next: %s %s", a.Points[nx.Point].Label(a.Env.Primary()), nx.Dir)}
+}
+
+// nextPoint is the point (and direction) nextSteps names; -1 when the
+// route ends at f or f is on none.
+func (a *Analysis) nextPoint(f *Frame, reply bool, be *Backend) (int32, Dir) {
+	r, i, ok := a.routeAt(f, reply, be)
+	switch {
+	case !ok:
+		return -1, DirUnknown
+	case reply:
+		if i == 0 {
+			return -1, DirUnknown
+		}
+		return int32(r.Steps[i-1].Point), flip(r.Steps[i-1].Dir)
+	case i+1 == len(r.Steps):
+		return -1, DirUnknown
+	}
+	return int32(r.Steps[i+1].Point), r.Steps[i+1].Dir
+}
+
+// routeAt finds f's step on a route (one to the flow's backend when
+// known).
+func (a *Analysis) routeAt(f *Frame, reply bool, be *Backend) (Route, int, bool) {
 	var routes []Route
 	for _, r := range a.Routes {
 		if be == nil || r.Backend == be.IP {
@@ -136,27 +200,27 @@ func (a *Analysis) nextSteps(f *Frame, reply bool, be *Backend) []string {
 		routes = a.Routes
 	}
 	want := f.Dir
+	if reply {
+		// A reply crosses a point the other way: the request's step there
+		// (a host's uplink is crossed in by the client's request and out
+		// by the VXLAN to a remote backend).
+		for _, r := range routes {
+			for i, st := range r.Steps {
+				if st.Point == int(f.Point) && want != DirUnknown && st.Dir == flip(want) {
+					return r, i, true
+				}
+			}
+		}
+	}
 	for _, r := range routes {
 		for i, st := range r.Steps {
 			if st.Point != int(f.Point) || (want != DirUnknown && st.Dir != want && !reply) {
 				continue
 			}
-			if reply {
-				if i == 0 {
-					return nil
-				}
-				prev := r.Steps[i-1]
-				return []string{fmt.Sprintf("next: %s %s (the request's hop before this one)",
-					a.Points[prev.Point].Label(a.Env.Primary()), flip(prev.Dir))}
-			}
-			if i+1 == len(r.Steps) {
-				return []string{a.delivery(f, r)}
-			}
-			nx := r.Steps[i+1]
-			return []string{fmt.Sprintf("next: %s %s", a.Points[nx.Point].Label(a.Env.Primary()), nx.Dir)}
+			return r, i, true
 		}
 	}
-	return nil
+	return Route{}, 0, false
 }
 
 func flip(d Dir) Dir {

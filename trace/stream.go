@@ -85,6 +85,10 @@ type Late struct {
 	Conntrack map[string][]topology.Conntrack
 	IPVS      map[string][]IPVSConn
 	Notes     []string
+	// Counters are what moved in the counters of the path's namespaces
+	// during the capture (nil: not read): the flows that stopped are
+	// attributed with them (AttributeLosses).
+	Counters *CounterWindow
 }
 
 // Config is how Stream explains what it correlates.
@@ -206,8 +210,16 @@ func (s *streamer) run(ctx context.Context) {
 		res.Notes = late.Notes
 		// In the order they were first seen, as the JSON lists them.
 		slices.SortFunc(s.held, func(a, b *Conn) int { return cmp.Compare(a.seq, b.seq) })
+		flows := make([]Flow, 0, len(s.held))
+		conns := make([]*Conn, 0, len(s.held))
 		for _, c := range s.held {
-			s.end(c)
+			if fl, ok := s.flow(c, true); ok {
+				flows, conns = append(flows, fl), append(conns, c)
+			}
+		}
+		AttributeLosses(flows, late.Counters, s.cfg.Env)
+		for i := range flows {
+			s.endFlow(flows[i], conns[i])
 		}
 		s.held = nil
 	}
@@ -256,10 +268,13 @@ func (s *streamer) flow(c *Conn, ended bool) (Flow, bool) {
 }
 
 func (s *streamer) end(c *Conn) {
-	fl, ok := s.flow(c, true)
-	if !ok {
-		return
+	if fl, ok := s.flow(c, true); ok {
+		s.endFlow(fl, c)
 	}
+}
+
+// endFlow reports an explained flow that ended.
+func (s *streamer) endFlow(fl Flow, c *Conn) {
 	s.flows++
 	if !fl.Answered {
 		s.unanswer++

@@ -55,7 +55,7 @@ checked (not collected); else 0.`,
 			}
 			o := doctor.Options{Proto: proto, Port: port, KeepAlive: keepAlive}
 			if probe {
-				if o.Probe, err = probeFunc(cmd.Context(), &src, wait); err != nil {
+				if o.Probe, err = probeFunc(cmd.Context(), &src, wait, m); err != nil {
 					return err
 				}
 				defer watchChecksums(m, &src, &o)()

@@ -32,7 +32,7 @@ func TestHostProbe(t *testing.T) {
 	}
 	defer tcp.Close()
 	defer silent.Close()
-	probe, err := probeFunc(context.Background(), &sourceFlags{}, 300*time.Millisecond)
+	probe, err := probeFunc(context.Background(), &sourceFlags{}, 300*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestHostProbe(t *testing.T) {
 			t.Errorf("probe %s/%d: %v, want %q", tc.proto, tc.port, err, tc.wantErr)
 		}
 	}
-	if _, err := probeFunc(context.Background(), &sourceFlags{from: "bundle"}, time.Second); err == nil {
+	if _, err := probeFunc(context.Background(), &sourceFlags{from: "bundle"}, time.Second, nil); err == nil {
 		t.Error("--probe with --from is accepted")
 	}
 }

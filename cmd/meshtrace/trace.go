@@ -35,6 +35,7 @@ func init() {
 		ringKB    int
 		packets   bool
 		probeFrom string
+		probePath string
 	)
 	c := &cobra.Command{
 		Use:   "trace",
@@ -47,7 +48,10 @@ every hop although DNAT, IPVS, SNAT and REDIRECT rewrote it (IPv4 ID, TCP seq/ac
 payload survive them; VXLAN is decoded) and explains every rewrite from the rules.
 It changes nothing on the system. --probe makes the traffic itself (one HTTP GET per
 connection, or one UDP datagram), from the mesh's client netns with --mesh, from this
-namespace otherwise. When standard error is a terminal, it shows there how long the
+namespace otherwise. Before and after the capture it reads the kernel's counters of every
+namespace on the path (rules, chain policies, /proc/net/snmp and netstat, conntrack, links,
+IPVS; read-only): a flow that stopped names the drop counters that moved where it stopped.
+When standard error is a terminal, it shows there how long the
 trace has waited for traffic and the frames and flows seen so far.
 --pcap - streams the capture to standard output as pcapng, frame by frame, each
 interface named by its hop (netns/interface), for Wireshark or tshark reading a pipe;
@@ -75,6 +79,9 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if probeFrom != "" && probeFrom != "node" && probeFrom != "client" {
 				return fmt.Errorf("--probe-from %q: want client or node", probeFrom)
 			}
+			if probePath == "" || probePath[0] != '/' {
+				return fmt.Errorf("--probe-path %q: want a path starting with /", probePath)
+			}
 			if count < 0 || (probe && count < 1) {
 				return fmt.Errorf("--count must be at least 1 with --probe, 0 (until --timeout) or more without")
 			}
@@ -91,6 +98,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			}
 			cfg := capture.Config{Env: env, Live: capture.Options{Count: count, Timeout: timeout}, PacketHops: packets}
 			cfg.Opener, cfg.Tables = src.kernel()
+			cfg.Counters = source.Counters{Spec: src.spec()}
 			if ringKB > 0 {
 				cfg.Opener = capture.AFPacket{BlockSize: 128 << 10, Blocks: max(1, ringKB/128), Modules: src.modules()}
 			}
@@ -98,7 +106,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 				cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
 			}
 			if probe {
-				cfg.Probe = &capture.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port))}
+				cfg.Probe = &capture.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port)), Path: probePath}
 				switch {
 				case st != nil && probeFrom == "node":
 					for _, n := range st.Nodes {
@@ -149,6 +157,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 	intFlag(f, &q.Port, "port", 0, portRange, "published port")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
 	f.StringVar(&probeFrom, "probe-from", "", "where --probe starts: client (the mesh's client netns, the default with --mesh) or node (the node itself, like curl 127.0.0.1; the default live)")
+	f.StringVar(&probePath, "probe-path", "/", "the path and query of --probe's HTTP GET (tcp), e.g. /?size=200000 for a large answer from the mesh's tasks")
 	f.BoolVar(&probe, "probe", false, "make the traffic: --count connections (HTTP GET) or datagrams to the published port")
 	intFlag(f, &count, "count", 1, countRange, "stop after this many complete connections, 0: run until --timeout (with --probe: make this many)")
 	durationFlag(f, &timeout, "timeout", 30*time.Second, captureTimeout, "stop capturing after this long")

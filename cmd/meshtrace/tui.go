@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshtrace/meshtrace/internal/textsafe"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/trace/capture"
@@ -137,6 +138,7 @@ func (t tuiTracer) Start(ctx context.Context, r tui.TraceRequest) (tui.Trace, er
 	}
 	cfg := capture.Config{Env: env, Live: capture.Options{Timeout: 5 * time.Minute}, PacketHops: true, Updates: 250 * time.Millisecond}
 	cfg.Opener, cfg.Tables = t.src.kernel()
+	cfg.Counters = source.Counters{Spec: t.src.spec()}
 	if st != nil {
 		cfg.Client = &trace.Client{Path: st.Client.Netns, Ifname: "eth0", Addr: st.Client.IP}
 	}

@@ -20,6 +20,9 @@ type Probe struct {
 	From  string
 	To    netip.AddrPort
 	Proto string
+	// Path is each GET's path and query (tcp; "" = "/"): a large
+	// answer (the mesh's tasks: /?size=N) shows an MTU problem.
+	Path  string
 	Count int
 	// Timeout bounds each probe (default 3 s).
 	Timeout time.Duration
@@ -38,7 +41,7 @@ func (p Probe) Run(ctx context.Context) []trace.ProbeResult {
 		}
 		r := trace.ProbeResult{From: p.From, To: p.To.String()}
 		pctx, cancel := context.WithTimeout(ctx, p.Timeout)
-		a, err := probe.Do(pctx, probe.Request{Netns: p.Netns, Name: p.From, Proto: p.Proto, To: p.To,
+		a, err := probe.Do(pctx, probe.Request{Netns: p.Netns, Name: p.From, Proto: p.Proto, To: p.To, Path: p.Path,
 			Payload: fmt.Sprintf("meshtrace probe %d\n", i+1)})
 		cancel()
 		if a.Local.IsValid() {

@@ -43,6 +43,11 @@ type Config struct {
 	// a note (After). For snapshots taken around the capture (counters).
 	Before func(ctx context.Context, plan *trace.CapturePlan) error
 	After  func(ctx context.Context, plan *trace.CapturePlan) error
+	// Counters, when set, snapshots the counters of every namespace on
+	// the plan before the sockets open and after the capture ends: the
+	// flows that stopped name what moved (Flow.Loss). nil: no loss is
+	// attributed.
+	Counters CounterReader
 }
 
 // Run captures at every point of the plan, correlates and explains, as a
@@ -66,6 +71,11 @@ func Run(ctx context.Context, cfg Config) iter.Seq[trace.Event] {
 				fail(err)
 				return
 			}
+		}
+		var before *CounterSnap
+		var snapNotes []string
+		if cfg.Counters != nil {
+			before = SnapCounters(ctx, cfg.Counters, planNetns(plan), &snapNotes)
 		}
 		op := cfg.Opener
 		if op == nil {
@@ -113,6 +123,11 @@ func Run(ctx context.Context, cfg Config) iter.Seq[trace.Event] {
 			var late trace.Late
 			late.Notes = append(slices.Clone(plan.Notes), fmt.Sprintf("capture stopped: %s; filter: %s ports %s%s", live.Stopped(),
 				trace.ProtoName(plan.Filter.Proto), portsString(plan.Filter.Ports), map[bool]string{true: " and vxlan", false: ""}[plan.Filter.VXLAN]))
+			if before != nil {
+				after := SnapCounters(ctx, cfg.Counters, planNetns(plan), &snapNotes)
+				late.Counters = Window(before, after)
+				late.Notes = append(late.Notes, snapNotes...)
+			}
 			if cfg.After != nil {
 				if err := cfg.After(ctx, plan); err != nil {
 					late.Notes = append(late.Notes, err.Error())

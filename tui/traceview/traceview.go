@@ -269,7 +269,11 @@ func (m Model) status() string {
 func Outcome(c trace.Flow, primary string) string {
 	switch {
 	case c.Stop != nil:
-		return fmt.Sprintf("%s lost at %s", ui.MarkLost, Where(c.Stop.Node, c.Stop.Netns, c.Stop.Ifname, primary))
+		s := fmt.Sprintf("%s lost at %s", ui.MarkLost, Where(c.Stop.Node, c.Stop.Netns, c.Stop.Ifname, primary))
+		if c.Loss != nil && c.Loss.Cause != nil {
+			s += " (" + string(c.Loss.Cause.Code) + ")"
+		}
+		return s
 	case c.Answered:
 		return ui.MarkOK + " reached " + backendName(c, primary)
 	case c.Backend != nil:
@@ -323,9 +327,15 @@ func (m Model) detail(c trace.Flow) []string {
 	out = append(out, HopLines(c.Hops, m.primary, m.w, -1)...)
 	if s := c.Stop; s != nil {
 		out = append(out, m.theme.Bad.Render(fmt.Sprintf("  %s %s lost after %s: %s", ui.MarkLost, s.Packet, Where(s.Node, s.Netns, s.Ifname, m.primary), s.Reason)))
+		if c.Loss != nil {
+			out = append(out, m.theme.Bad.Render(ui.Fit("     "+CauseLine(c.Loss), m.w)))
+		}
 		for _, e := range s.Expected {
 			out = append(out, "     expected: "+e)
 		}
+	} else if c.Loss != nil { // answered, but segments were lost on the way
+		out = append(out, m.theme.Bad.Render(ui.Fit(fmt.Sprintf("  %s %d packet(s) lost %s", ui.MarkLost, c.Loss.Lost, c.Loss.At), m.w)))
+		out = append(out, m.theme.Bad.Render(ui.Fit("     "+CauseLine(c.Loss), m.w)))
 	}
 	if len(c.ReplyHops) > 0 {
 		out = append(out, m.theme.Header.Render(" ── reply hops"))
@@ -338,6 +348,22 @@ func (m Model) detail(c trace.Flow) []string {
 		}
 	}
 	return out
+}
+
+// CauseLine says what the counters say of a loss, beside the hop where
+// the flow stopped: the cause that matches best with its evidence and
+// counts, or that no drop counter moved (or none was read).
+func CauseLine(l *trace.Loss) string {
+	win := (time.Duration(l.WindowMS) * time.Millisecond).String()
+	if c := l.Cause; c != nil {
+		s := fmt.Sprintf("cause: %s, consistent with %s; %d lost there in %s", c.Code, c.Evidence, l.LostThere, win)
+		if len(l.Also) > 0 {
+			s += fmt.Sprintf(" (+%d other counter(s) moved)", len(l.Also))
+		}
+		return s
+	}
+	_, why, _ := strings.Cut(l.Summary, ": ")
+	return "cause: none named from counters: " + why
 }
 
 // HopLines renders sightings as a table; mark (an index) gets a cursor.

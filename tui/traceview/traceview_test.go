@@ -21,6 +21,9 @@ func TestView(t *testing.T) {
 		// the newest connection is followed: the lost one.
 		{"lost", Running, tuitest.Conns(), nil},
 		{"reached", Done, tuitest.Conns(), []string{"up"}},
+		// the counters' cause beside the hop it stopped after.
+		{"lost-cause", Done, withLoss(true), nil},
+		{"lost-nothing-moved", Done, withLoss(false), nil},
 	}
 	for _, c := range cases {
 		for _, sz := range tuitest.Sizes {
@@ -58,4 +61,20 @@ func TestSelectionSurvivesUpdates(t *testing.T) {
 	if v := tuitest.Plain(m.View()); !strings.Contains(v, "(1 shown)") || !strings.Contains(v, "#3") {
 		t.Fatalf("filter:\n%s", v)
 	}
+}
+
+// withLoss is tuitest.Conns with the lost flow's counters: a rule that
+// counted its packets, or nothing that moved.
+func withLoss(cause bool) []trace.Flow {
+	cs := tuitest.Conns()
+	l := &trace.Loss{At: "between ingress_sbox/eth1 in and ingress_sbox/eth0 out", Lost: 3, LostThere: 3, WindowMS: 2400,
+		Netns: []string{"ingress_sbox"}}
+	if cause {
+		l.Cause = &trace.LossCause{Code: trace.LossRuleDrop, Netns: "ingress_sbox", Counted: 3,
+			Evidence: "ingress_sbox filter INPUT rule 2 (-p tcp -m tcp --dport 8080 -j DROP) counted +3"}
+	} else {
+		l.Summary = "lost between ingress_sbox/eth1 in and ingress_sbox/eth0 out: 3 packet(s) lost there; no drop counter of ingress_sbox moved in 2.4s"
+	}
+	cs[1].Loss = l
+	return cs
 }
