@@ -56,7 +56,8 @@ trace has waited for traffic and the frames and flows seen so far.
 --pcap - streams the capture to standard output as pcapng, frame by frame, each
 interface named by its hop (netns/interface), for Wireshark or tshark reading a pipe;
 the report (text or JSON) then goes to standard error.
-Exit status: 0 every flow answered, 3 a flow stopped (the output says where and why),
+Exit status: 0 every flow answered, 3 a flow stopped or a probe failed (the output says
+where and why),
 2 the port is not published, 1 other errors.`,
 		Example: `  meshtrace trace --mesh demo --port 8080 --probe
   meshtrace trace --mesh demo --port 8080 --probe --count 4 --pcap demo.pcapng
@@ -242,6 +243,13 @@ func report(w io.Writer, out string, events iter.Seq[trace.Event], expectFlows, 
 	}
 	if done.Unanswered > 0 {
 		return &exitError{code: 3}
+	}
+	// An answered flow can still have stalled (a response too big for
+	// the path's MTU): the probe that made it failed.
+	for _, p := range done.Result.Probes {
+		if p.Error != "" {
+			return &exitError{code: 3, msg: fmt.Sprintf("probe %s -> %s failed: %s", p.From, p.To, p.Error)}
+		}
 	}
 	if expectFlows && done.Flows == 0 {
 		return &exitError{code: 3, msg: "no packet of the probe was seen at any capture point"}
