@@ -37,6 +37,8 @@ func TestJSONDocs(t *testing.T) {
 		{"path --service", []string{"path", "--from", vm28, "--service", "api", "--from-task", "caller.1"}},
 		{"path --dns", []string{"path", "--from", vm28, "--dns", "tasks.rr", "--from-task", "caller.1"}},
 		{"doctor", []string{"doctor", "--from", vm28}},
+		{"swarm check", []string{"swarm", "check", "--from", "../../fixtures/mesh-bundle"}},
+		{"swarm path", []string{"swarm", "path", "--from", "../../fixtures/mesh-bundle", "--port", "8080"}},
 		{"doctor", []string{"doctor", "--from", vm}},
 		{"diff", []string{"diff", vm28, "../../fixtures/swarm-vm28/plain"}},
 		{"trace and replay", []string{"replay", caps + "mesh-tcp.pcapng", "--from", caps + "bundle-node0"}},
