@@ -30,11 +30,16 @@ type kernelFirewall struct {
 var _ FirewallReader = kernelFirewall{}
 
 // nftRead is nft.Read, a variable so a build without it still links.
-var nftRead = nft.Read
+var nftRead, nftReadOpened = nft.Read, nft.ReadOpened
 
 func (kernelFirewall) ReadNetlink(t *Target) (*topology.Firewall, error) {
 	if err := kmod.NeedNFTables.Check(t.gate()); err != nil {
 		return nil, err
+	}
+	if o := t.res.nft; o != nil {
+		// the socket and legacy check made when the sockets were opened:
+		// no second visit of the namespace
+		return nftReadOpened(t.Path, o, nlTimeout)
 	}
 	return nftRead(t.Path)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshtrace/meshtrace/inspect/nft"
 	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
@@ -28,6 +29,10 @@ type targetRes struct {
 	// xfrm_linux.go); xfrmErr why it could not be opened.
 	xfrm    int
 	xfrmErr error
+	// nft is the nf_tables reader's socket and legacy table names, made
+	// in the same visit when the gate allows nf_tables (nil: not made,
+	// the reader enters the namespace itself).
+	nft *nft.Opened
 }
 
 // nlFamilies are the netlink families of the handle, NETLINK_NETFILTER
@@ -69,6 +74,13 @@ func (t *Target) open() error {
 	if kmod.NeedXfrm.Check(t.gate()) == nil {
 		// Its failure (a kernel without xfrm_user) is the xfrm reader's.
 		t.res.xfrm, t.res.xfrmErr = rawNetlink(unix.NETLINK_XFRM)
+	}
+	if t.res.netfilter && kmod.NeedNFTables.Check(t.gate()) == nil {
+		// (on failure the nf_tables reader opens its own, and says why)
+		if sock, err := nft.OpenHere(); err == nil {
+			legacy, lerr := nft.LegacyTablesHere()
+			t.res.nft = &nft.Opened{Sock: sock, Legacy: legacy, LegacyErr: lerr}
+		}
 	}
 	return nil
 }
@@ -114,6 +126,10 @@ func (t *Target) close() {
 	if t.res.h != nil {
 		t.res.h.Close()
 		t.res.h = nil
+	}
+	if t.res.nft != nil {
+		t.res.nft.Sock.Close()
+		t.res.nft = nil
 	}
 	for _, fd := range []*int{&t.res.diag, &t.res.route, &t.res.xfrm} {
 		if *fd > 0 {

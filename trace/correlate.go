@@ -163,6 +163,10 @@ type Conn struct {
 	id int
 	// dirty: it changed since it was last reported in flight.
 	dirty bool
+	// orientedAt is how many sightings it had when last oriented (0:
+	// never): a closed connection is oriented when it closes and again
+	// when it ends only if sightings came in between.
+	orientedAt int
 }
 
 // Seq is the connection's place in the order of first sightings.
@@ -430,7 +434,7 @@ func (c *Correlator) noteEnd(cn *Conn, k Key) {
 	if !cn.closed && (cn.rst || cn.fins == 2) {
 		cn.closed = true
 		c.closedN++
-		orient(cn, c.o.ServerPorts)
+		c.orient(cn)
 		if complete(cn) {
 			c.completed++
 		}
@@ -555,7 +559,7 @@ func (c *Correlator) finish(cn *Conn) {
 		}
 	}
 	cn.tuples = nil
-	orient(cn, c.o.ServerPorts)
+	c.orient(cn)
 	c.done = append(c.done, cn)
 }
 
@@ -584,7 +588,7 @@ func (c *Correlator) InFlight() []*Conn {
 			continue
 		}
 		cn.dirty = false
-		orient(cn, c.o.ServerPorts)
+		c.orient(cn)
 		out = append(out, cn)
 	}
 	return out
@@ -617,6 +621,20 @@ func continuity(a, b *Packet) int {
 		s++
 	}
 	return s
+}
+
+// orient orients cn unless it is oriented already and has had no
+// sighting since (packets and their sightings only grow).
+func (c *Correlator) orient(cn *Conn) {
+	n := 0
+	for _, lp := range cn.Packets {
+		n += len(lp.Frames)
+	}
+	if n == cn.orientedAt {
+		return
+	}
+	orient(cn, c.o.ServerPorts)
+	cn.orientedAt = n
 }
 
 // orient marks each packet of c as request or reply and picks the client.

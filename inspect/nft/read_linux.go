@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
@@ -38,6 +39,11 @@ func (kernel) dump(nsPath string) (*Dump, error) {
 		return nil, err
 	}
 	defer closer()
+	return dumpRetrying(nl, nsPath)
+}
+
+// dumpRetrying dumps until one generation answers every request.
+func dumpRetrying(nl *nlDumper, nsPath string) (*Dump, error) {
 	for try := 0; ; try++ {
 		d, consistent, err := dumpOnce(nl, unix.NFPROTO_IPV4)
 		if err != nil {
@@ -110,20 +116,84 @@ func dumpOnce(nl *nlDumper, family uint8) (d *Dump, consistent bool, err error) 
 }
 
 // legacyTables reads the legacy x_tables table names as the namespace sees
-// them. /proc/thread-self (not /proc/self, which follows the main thread)
-// is the namespace netnsx.Do entered.
+// them.
 func (kernel) legacyTables(nsPath string) ([]string, error) {
-	var b []byte
-	err := netnsx.Do(nsPath, func() error {
-		var err error
-		b, err = os.ReadFile("/proc/thread-self/net/ip_tables_names")
-		if errors.Is(err, os.ErrNotExist) {
-			return nil // no ip_tables in this kernel: nothing legacy
-		}
+	var names []string
+	err := netnsx.Do(nsPath, func() (err error) {
+		names, err = LegacyTablesHere()
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("nft: netns %s: read legacy table names: %w", nsName(nsPath), err)
+		return nil, legacyErr(nsPath, err)
 	}
-	return strings.Fields(string(b)), nil
+	return names, nil
+}
+
+func legacyErr(nsPath string, err error) error {
+	return fmt.Errorf("nft: netns %s: read legacy table names: %w", nsName(nsPath), err)
+}
+
+// LegacyTablesHere lists the legacy x_tables tables of the namespace the
+// calling thread is in (inside netnsx.Do): /proc/thread-self, not
+// /proc/self, which follows the main thread.
+func LegacyTablesHere() ([]string, error) {
+	b, err := os.ReadFile("/proc/thread-self/net/ip_tables_names")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no ip_tables in this kernel: nothing legacy
+	}
+	return strings.Fields(string(b)), err
+}
+
+// Opened is what a reader already inside a namespace (a netnsx.Do it
+// makes anyway) opens there for ReadOpened, so that the nf_tables read
+// does not enter the namespace again: a NETLINK_NETFILTER socket
+// (OpenHere) and the legacy table names (LegacyTablesHere) with the error
+// reading them.
+type Opened struct {
+	Sock      *os.File
+	Legacy    []string
+	LegacyErr error
+}
+
+// OpenHere opens a NETLINK_NETFILTER socket in the namespace the calling
+// thread is in (inside netnsx.Do), non-blocking so that reads wait in the
+// runtime's poller under a deadline. The caller closes it.
+func OpenHere() (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return nil, fmt.Errorf("nf_tables netlink socket: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "netlink-netfilter"), nil
+}
+
+// ReadOpened is Read through what o holds, opened inside the namespace at
+// nsPath (named in errors; ipset names are still looked up there). Every
+// exchange must end within timeout.
+func ReadOpened(nsPath string, o *Opened, timeout time.Duration) (*topology.Firewall, error) {
+	if err := o.Sock.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return nil, fmt.Errorf("nft: netns %s: %w", nsName(nsPath), err)
+	}
+	return read(opened{o}, nsPath)
+}
+
+// opened is the source over an Opened.
+type opened struct{ o *Opened }
+
+func (s opened) dump(nsPath string) (*Dump, error) {
+	rc, err := s.o.Sock.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("nft: netns %s: %w", nsName(nsPath), err)
+	}
+	return dumpRetrying(&nlDumper{rc: rc}, nsPath)
+}
+
+func (s opened) legacyTables(nsPath string) ([]string, error) {
+	if s.o.LegacyErr != nil {
+		return nil, legacyErr(nsPath, s.o.LegacyErr)
+	}
+	return s.o.Legacy, nil
+}
+
+func (opened) setNames(nsPath string, ids []uint16) (map[uint16]string, error) {
+	return kernel{}.setNames(nsPath, ids)
 }

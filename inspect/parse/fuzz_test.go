@@ -46,7 +46,10 @@ func FuzzIptablesSave(f *testing.F) {
 		"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m comment --comment \"a\\\"b\" -j ACCEPT\nCOMMIT\n",
 		"*nat\n:P - [0:0]\n[1:2] -A P -s ! 1.2.3.4 -m tcp --dport ! 80 -j DNAT --to-destination 1.1.1.1:80\nCOMMIT\n",
 		"*filter\n-N X\n-A X -j X -m mark --mark 1\nCOMMIT\n",
-		"*raw\n:U - [0:0]\n[0:0] -A U -m comment --comment -j -g U\nCOMMIT\n")
+		"*raw\n:U - [0:0]\n[0:0] -A U -m comment --comment -j -g U\nCOMMIT\n",
+		"*filter\n:B - [0:0]\n-A B -s 1.1.1.1/32 -p tcp -m multiport --dports 22,80 -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset\n"+
+			"-A B -s 1.1.1.2/32 -p tcp -m multiport --dports 22,80 -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset\n"+
+			"-A B ! -s 1.1.1.3/32 -p tcp -m multiport --dports 22,81 -m conntrack ! --ctstate NEW -j REJECT --reject-with tcp-reset\nCOMMIT\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		fw, err := IptablesSave("fuzz.txt", strings.NewReader(data))
 		if err != nil {
@@ -121,6 +124,7 @@ func checkFirewall(t *testing.T, fw *topology.Firewall, data string) {
 				if r.Line < 1 || r.Line > nlines || r.Text == "" || !strings.HasPrefix(r.Text, "-A") {
 					t.Fatalf("rule %+v: bad line or text", r)
 				}
+				checkOwnText(t, &rp, r)
 				checkRoundTrip(t, &rp, r)
 			}
 		}
@@ -129,6 +133,21 @@ func checkFirewall(t *testing.T, fw *topology.Firewall, data string) {
 		if u.File != "fuzz.txt" || u.Line < 1 || u.Line > nlines || u.Text == "" || u.Reason == "" {
 			t.Fatalf("unparsed %+v", u)
 		}
+	}
+}
+
+// checkOwnText: a rule is what its own text parses to alone (rules share
+// equal parts with the rules before them: never parts they do not have).
+// Listings (iptables -L) give texts that are no iptables-save lines: those
+// are left out.
+func checkOwnText(t *testing.T, rp *ruleParser, r *topology.Rule) {
+	t.Helper()
+	alone, _ := rp.parse(r.Text)
+	if alone == nil || alone.Compile() != nil || r.Undecidable != "" {
+		return
+	}
+	if !sameRule(r, alone) {
+		t.Fatalf("rule %q differs from its text parsed alone", r.Text)
 	}
 }
 

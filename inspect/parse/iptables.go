@@ -218,7 +218,7 @@ func (p *iptParser) rule(s, text string, n int, has bool, pk, by uint64) error {
 	if c == nil {
 		return errorf(p.file, n, "table %s: rule for chain %s, which was never declared", p.table.Name, r.Chain)
 	}
-	if err := r.CompileWith(&p.rp.slab); err != nil {
+	if err := p.rp.compile(r); err != nil {
 		// a rule iptables would refuse: the read fails, naming every
 		// such rule (and the lines not understood) once it is done
 		p.bad.add(&Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err})

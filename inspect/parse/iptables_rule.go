@@ -14,6 +14,7 @@ import (
 type token struct {
 	s      string
 	quoted bool
+	off    int // where it starts in the line
 }
 
 // ruleParser turns one "-A CHAIN ..." line into a Rule. It keeps scratch
@@ -35,6 +36,28 @@ type ruleParser struct {
 	negs    []topology.Negatable
 	// slab lends Rule.CompileWith the typed arguments' storage.
 	slab topology.Slab
+
+	// Rules of one ruleset repeat their parts (a block-list's thousands of
+	// "-p tcp", "-m conntrack --ctstate NEW", "-j REJECT --reject-with
+	// tcp-reset"): equal header values, match lists and target options are
+	// shared between rules, read-only, from these caches (bounded: cleared
+	// when full). A rule's own text stays its own.
+	hdrs   map[hdrKey]*topology.Negatable
+	mcache map[string][]topology.Match  // by the text from the first -m to the target
+	tcache map[string][]topology.Option // by the text from -j/-g to the end
+	mKey   string                       // this rule's keys ("" = not shared)
+	tKey   string
+	mHit   bool // this rule's matches came from mcache (compiled already)
+	tHit   bool
+}
+
+// shareMax bounds each cache of shared rule parts.
+const shareMax = 4096
+
+type hdrKey struct {
+	k   uint8
+	neg bool
+	v   string
 }
 
 type scratchMatch struct {
@@ -58,6 +81,41 @@ const (
 func (rp *ruleParser) init() {
 	rp.toks = make([]token, 0, 32)
 	rp.fbuf = make([]string, 0, 8)
+	rp.hdrs = map[hdrKey]*topology.Negatable{}
+	rp.mcache = map[string][]topology.Match{}
+	rp.tcache = map[string][]topology.Option{}
+}
+
+// compile compiles a rule parse returned (Rule.CompileWith), once for
+// the parts it shares with rules before it, and offers its parts to the
+// rules after it.
+func (rp *ruleParser) compile(r *topology.Rule) error {
+	if rp.mHit {
+		// compiled with the rule that first had them; compiling again
+		// would only carve their ports anew
+		ms := r.Matches
+		r.Matches = nil
+		err := r.CompileWith(&rp.slab)
+		r.Matches = ms
+		return err
+	}
+	if err := r.CompileWith(&rp.slab); err != nil {
+		return err
+	}
+	if rp.mKey != "" {
+		share(rp.mcache, rp.mKey, r.Matches)
+	}
+	if rp.tKey != "" && !rp.tHit {
+		share(rp.tcache, rp.tKey, r.TargetOpts)
+	}
+	return nil
+}
+
+func share[K comparable, V any](m map[K]V, k K, v V) {
+	if len(m) >= shareMax {
+		clear(m)
+	}
+	m[k] = v
 }
 
 // parse parses text, which starts with "-A ". On failure it returns nil and
@@ -82,6 +140,7 @@ func (rp *ruleParser) parse(text string) (*topology.Rule, string) {
 }
 
 func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
+	rp.mKey, rp.tKey, rp.mHit, rp.tHit = "", "", false, false
 	toks, reason := rp.tokenize(text)
 	if reason != "" {
 		return reason
@@ -98,6 +157,11 @@ func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
 		neg    bool
 		ta, tb int // target options: so[ta:tb]
 		hdr    header
+		// where the matches and the target start in text (-1: none),
+		// and whether a header flag or a -m comes after them (then the
+		// parts are not contiguous and not shared)
+		mOff, jOff = -1, -1
+		mixed      bool
 	)
 	r.Chain, r.Text = toks[1].s, text
 	closeCtx := func() {
@@ -121,6 +185,7 @@ func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
 			neg = true
 			continue
 		case "-s", "-d", "-i", "-o", "-p":
+			mixed = mixed || mOff >= 0 || jOff >= 0
 			v, vneg, j, why := headerValue(toks, i)
 			if why != "" {
 				return why
@@ -134,6 +199,7 @@ func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
 			neg = false
 			i = j
 		case "-f":
+			mixed = mixed || mOff >= 0 || jOff >= 0
 			if !hdr.set(5, "", neg) {
 				return "duplicate -f"
 			}
@@ -149,6 +215,10 @@ func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
 			i++
 			closeCtx()
 			if t.s == "-m" {
+				mixed = mixed || jOff >= 0
+				if mOff < 0 {
+					mOff = t.off
+				}
 				rp.sm = append(rp.sm, scratchMatch{name: name, a: len(rp.so), b: len(rp.so)})
 				ctx = ctxMatch
 				continue
@@ -157,6 +227,7 @@ func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
 				return "two targets (" + r.Target + " and " + name + ")"
 			}
 			r.Target, r.Goto = name, t.s == "-g"
+			jOff = t.off
 			ta, tb = len(rp.so), len(rp.so)
 			ctx = ctxTarget
 		default:
@@ -197,6 +268,18 @@ func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
 		return "! at the end of the rule"
 	}
 	closeCtx()
+	if !mixed {
+		if mOff >= 0 {
+			end := len(text)
+			if jOff >= 0 {
+				end = jOff
+			}
+			rp.mKey = text[mOff:end]
+		}
+		if jOff >= 0 && tb > ta {
+			rp.tKey = text[jOff:]
+		}
+	}
 	rp.build(r, ta, tb)
 	rp.header(r, &hdr)
 	return ""
@@ -241,44 +324,61 @@ func (rp *ruleParser) header(r *topology.Rule, h *header) {
 	if h.n == 0 {
 		return
 	}
-	negs := take(&rp.negs, h.n, rp.nblocks*2)
 	fields := [6]**topology.Negatable{&r.Src, &r.Dst, &r.InIface, &r.OutIface, &r.Proto, &r.Fragment}
-	i := 0
 	for k := range fields {
-		if h.have&(1<<k) != 0 {
-			negs[i].Neg, negs[i].Value = h.negs[k], h.vals[k]
-			*fields[k] = &negs[i]
-			i++
+		if h.have&(1<<k) == 0 {
+			continue
 		}
+		key := hdrKey{uint8(k), h.negs[k], h.vals[k]}
+		n := rp.hdrs[key]
+		if n == nil {
+			n = &take(&rp.negs, 1, rp.nblocks*2)[0]
+			n.Neg, n.Value = key.neg, key.v
+			share(rp.hdrs, key, n)
+		}
+		*fields[k] = n
 	}
 }
 
 // build copies the scratch matches, options and arguments into slabs and
-// hangs them on r.
+// hangs them on r, or hangs on it the equal ones of a rule before it.
 func (rp *ruleParser) build(r *topology.Rule, ta, tb int) {
-	chunk := rp.nblocks * 8 // options and arguments per rule, roughly
-	args := take(&rp.args, len(rp.sa), chunk)
-	copy(args, rp.sa)
-	opts := take(&rp.opts, len(rp.so), chunk)
-	for k, o := range rp.so {
-		opts[k] = topology.Option{Name: o.name, Neg: o.neg, Quoted: o.quoted}
-		if o.a < o.b {
-			opts[k].Args = args[o.a:o.b:o.b]
-		}
+	if rp.mKey != "" {
+		r.Matches, rp.mHit = rp.mcache[rp.mKey]
 	}
-	if len(rp.sm) > 0 {
-		ms := take(&rp.matches, len(rp.sm), chunk/2)
+	if rp.tKey != "" {
+		r.TargetOpts, rp.tHit = rp.tcache[rp.tKey]
+	}
+	if len(rp.sm) > 0 && !rp.mHit {
+		ms := take(&rp.matches, len(rp.sm), rp.nblocks*4)
 		for k, m := range rp.sm {
-			ms[k] = topology.Match{Name: m.name}
-			if m.a < m.b {
-				ms[k].Opts = opts[m.a:m.b:m.b]
-			}
+			ms[k] = topology.Match{Name: m.name, Opts: rp.options(m.a, m.b)}
 		}
 		r.Matches = ms
 	}
-	if ta < tb {
-		r.TargetOpts = opts[ta:tb:tb]
+	if ta < tb && !rp.tHit {
+		r.TargetOpts = rp.options(ta, tb)
 	}
+}
+
+// options copies the scratch options so[a:b] with their arguments into
+// slabs (nil when a == b).
+func (rp *ruleParser) options(a, b int) []topology.Option {
+	if a == b {
+		return nil
+	}
+	chunk := rp.nblocks * 8 // options and arguments per rule, roughly
+	sa0 := rp.so[a].a
+	args := take(&rp.args, rp.so[b-1].b-sa0, chunk)
+	copy(args, rp.sa[sa0:rp.so[b-1].b])
+	opts := take(&rp.opts, b-a, chunk)
+	for k, o := range rp.so[a:b] {
+		opts[k] = topology.Option{Name: o.name, Neg: o.neg, Quoted: o.quoted}
+		if o.a < o.b {
+			opts[k].Args = args[o.a-sa0 : o.b-sa0 : o.b-sa0]
+		}
+	}
+	return opts
 }
 
 // take returns n elements carved from *slab (refilled with chunk-sized
@@ -353,7 +453,7 @@ func (rp *ruleParser) tokenize(s string) ([]token, string) {
 			i++
 		}
 		if i >= len(s) || s[i] != '"' {
-			toks = append(toks, token{s: s[start:i]})
+			toks = append(toks, token{s: s[start:i], off: start})
 			continue
 		}
 		prefix := s[start:i]
@@ -378,7 +478,7 @@ func (rp *ruleParser) tokenize(s string) ([]token, string) {
 		if prefix != "" {
 			body = prefix + body
 		}
-		toks = append(toks, token{s: body, quoted: true})
+		toks = append(toks, token{s: body, quoted: true, off: start})
 	}
 	rp.toks = toks
 	return toks, ""

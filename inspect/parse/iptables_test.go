@@ -2,6 +2,7 @@ package parse
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -383,6 +384,52 @@ func TestBadArgumentsEveryOne(t *testing.T) {
 	} {
 		if _, err := IptablesSave("f.txt", strings.NewReader("*nat\n:X - [0:0]\n"+rule+"\nCOMMIT\n")); err != nil {
 			t.Errorf("%s refused: %v", rule, err)
+		}
+	}
+}
+
+// TestSharedRuleParts: rules that repeat a header value, a match list or
+// a target's options (a block-list's shape) share one read-only copy of
+// it, compiled once; parts that differ, or that are not contiguous in the
+// line, stay each rule's own.
+func TestSharedRuleParts(t *testing.T) {
+	data := "*filter\n:INPUT ACCEPT [0:0]\n:BL - [0:0]\n" +
+		"-A BL -s 11.0.0.1/32 -p tcp -m multiport --dports 22,80 -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset\n" +
+		"-A BL -s 11.0.0.2/32 -p tcp -m multiport --dports 22,80 -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset\n" +
+		"-A BL -s 11.0.0.3/32 -p tcp -m multiport --dports 22,81 -m conntrack --ctstate NEW -j REJECT --reject-with icmp-port-unreachable\n" +
+		"-A BL -m multiport --dports 22,80 -p tcp -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset\n" +
+		"COMMIT\n"
+	fw, err := IptablesSave("save.txt", strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := fw.Tables[0].Chains[1].Rules
+	if len(rs) != 4 {
+		t.Fatalf("%d rules, want 4", len(rs))
+	}
+	same := func(a, b []topology.Match) bool { return &a[0] == &b[0] }
+	if !same(rs[0].Matches, rs[1].Matches) || &rs[0].TargetOpts[0] != &rs[1].TargetOpts[0] || rs[0].Proto != rs[1].Proto {
+		t.Errorf("rules 1 and 2 do not share their equal parts")
+	}
+	if rs[0].Src == rs[1].Src || rs[0].Src.Value != "11.0.0.1/32" || rs[1].Src.Net.String() != "11.0.0.2/32" {
+		t.Errorf("sources %+v %+v", rs[0].Src, rs[1].Src)
+	}
+	if same(rs[0].Matches, rs[2].Matches) || &rs[0].TargetOpts[0] == &rs[2].TargetOpts[0] {
+		t.Errorf("rule 3 shares parts that differ")
+	}
+	if same(rs[0].Matches, rs[3].Matches) {
+		t.Errorf("rule 4 (-p between its matches) shares rule 1's matches")
+	}
+	for i, r := range rs {
+		want := []topology.PortRange{{22, 22}, {80, 80}}
+		if i == 2 {
+			want[1] = topology.PortRange{81, 81}
+		}
+		if got := r.Matches[0].Opts[0].Ports; !slices.Equal(got, want) {
+			t.Errorf("rule %d: ports %v, want %v", i+1, got, want)
+		}
+		if i < 3 && r.Render() != r.Text { // (Render puts -p first)
+			t.Errorf("rule %d renders %q, text %q", i+1, r.Render(), r.Text)
 		}
 	}
 }

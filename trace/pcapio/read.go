@@ -624,6 +624,7 @@ type prefetch struct {
 	rd     *Reader
 	ch     chan batch
 	stop   chan struct{}
+	free   chan []trace.Frame // batches' frames handed back for reuse
 	cur    batch
 	i      int
 	frame  trace.Frame
@@ -648,11 +649,16 @@ const batchSize = 512
 // otherwise any more). Stopping early is allowed: Close ends the
 // goroutine.
 func Prefetch(rd *Reader) trace.Source {
-	p := &prefetch{rd: rd, ch: make(chan batch, 8), stop: make(chan struct{}), points: rd.Points()}
+	p := &prefetch{rd: rd, ch: make(chan batch, 8), stop: make(chan struct{}), free: make(chan []trace.Frame, 10), points: rd.Points()}
 	go func() {
 		defer close(p.ch)
 		for {
-			b := batch{frames: make([]trace.Frame, 0, batchSize)}
+			var b batch
+			select {
+			case b.frames = <-p.free:
+			default:
+				b.frames = make([]trace.Frame, 0, batchSize)
+			}
 			for len(b.frames) < batchSize {
 				it, err := rd.Next(context.Background())
 				if err != nil {
@@ -687,6 +693,13 @@ func (p *prefetch) Next(ctx context.Context) (trace.Item, error) {
 		b, ok := <-p.ch
 		if !ok {
 			return trace.Item{}, io.EOF
+		}
+		if p.cur.frames != nil {
+			// its frames were copied out: the reader may fill it again
+			select {
+			case p.free <- p.cur.frames[:0]:
+			default:
+			}
 		}
 		p.cur, p.i = b, 0
 		p.points, p.ign = b.points, b.ignored
