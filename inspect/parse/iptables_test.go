@@ -421,9 +421,9 @@ func TestSharedRuleParts(t *testing.T) {
 		t.Errorf("rule 4 (-p between its matches) shares rule 1's matches")
 	}
 	for i, r := range rs {
-		want := []topology.PortRange{{22, 22}, {80, 80}}
+		want := []topology.PortRange{{Lo: 22, Hi: 22}, {Lo: 80, Hi: 80}}
 		if i == 2 {
-			want[1] = topology.PortRange{81, 81}
+			want[1] = topology.PortRange{Lo: 81, Hi: 81}
 		}
 		if got := r.Matches[0].Opts[0].Ports; !slices.Equal(got, want) {
 			t.Errorf("rule %d: ports %v, want %v", i+1, got, want)
