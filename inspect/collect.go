@@ -18,7 +18,7 @@ import (
 
 // CollectOptions configure Collect.
 type CollectOptions struct {
-	// HostNetns is the namespace file that plays "host" ("" = DefaultHost).
+	// HostNetns is the namespace file that plays "host" ("" = HostPath()).
 	HostNetns string
 	// NetnsDirs are the directories of namespace files (nil =
 	// DefaultNetnsDirs).
