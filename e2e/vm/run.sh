@@ -16,6 +16,12 @@
 # dockerd started, and runs e2e/vm/check28.sh, which starts it; the last line
 # is
 #   swarm-vm28-e2e: N passed, M failed
+#
+# With --docker28-two-nodes (what e2e/vm/run28-2.sh runs) it boots the
+# two-node swarm of `scripts/swarm-vm --suite forky run2` (Docker 28) and runs
+# e2e/vm/check28-2.sh in both nodes (the two-node mesh, the encrypted overlay
+# and its faults, swarm collect); the last line is
+#   swarm-vm28-2-e2e: N passed, M failed
 # Checks expected to fail today print XFAIL lines and count as neither.
 #
 # Environment: MT_E2E_OUT keeps the outputs there (default: a temporary dir,
@@ -37,6 +43,14 @@ case ${1:-} in
 	# The job starts dockerd and the services itself (1-2 minutes), and
 	# checks three bundles: 6-12 minutes on a busy machine.
 	export MT_VM_JOB_TIMEOUT=${MT_VM_JOB_TIMEOUT:-1200} MT_VM_TIMEOUT=${MT_VM_TIMEOUT:-1500}
+	;;
+--docker28-two-nodes)
+	LANE=swarm-vm28-2 RUN=run2 JOB=$HERE/check28-2.sh NODES=(node0 node1)
+	FILES=("$HERE/check2.sh" "$HERE/check.sh" "$HERE/truth.sh")
+	export MT_VM_SUITE=forky
+	# node0's checks, then node1's (never both at once), then swarm
+	# collect: 8-15 minutes of job on a busy machine.
+	export MT_VM_JOB_TIMEOUT=${MT_VM_JOB_TIMEOUT:-1500} MT_VM_TIMEOUT=${MT_VM_TIMEOUT:-1800}
 	;;
 esac
 # CI's budget for the whole suite (45 minutes with every lane): the job takes
