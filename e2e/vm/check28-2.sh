@@ -145,7 +145,7 @@ check_path_esp() {
 	want "vtep of backend $rip" "$(jqr path-esp "$b | .vtep")" "$PEER_IP"
 	want "via of backend $rip" "$(jqr path-esp "$b | .via" | sed 's,/.*,,')" "$(overlay_netns "$ENC_NET")"
 	want "ESP leg (SPI $spi) on the way to $rip" \
-		"$(jqr path-esp --arg spi "$spi" '[.. | strings | select(ascii_downcase | contains($spi))] | length > 0')" true
+		"$(jqr path-esp '[.. | strings | select(ascii_downcase | contains($spi))] | length > 0' --arg spi "$spi")" true
 }
 
 # enc_fault NAME CODE BREAK REPAIR: inject BREAK; doctor names exactly CODE
@@ -232,9 +232,13 @@ swarm_image() {
 # swarm_collect NAME: `meshtrace swarm collect` into outputs/NAME, then
 # `swarm check --from` it into outputs/NAME-check.out (JSON).
 swarm_collect() {
-	mt "$1" swarm collect --image "$SWARM_IMAGE" "$OUT/$1" ||
+	# Under TCG a node's collect takes a minute or two: --timeout 6m (mt's
+	# bound is 180 s).
+	echo "meshtrace swarm collect --image $SWARM_IMAGE --timeout 6m $OUT/$1"
+	timeout 420 meshtrace swarm collect --image "$SWARM_IMAGE" --timeout 6m "$OUT/$1" >"$OUT/$1.out" 2>"$OUT/$1.err" ||
 		fail "swarm collect exited $?: $(tail -3 "$OUT/$1.err")"
-	want_set "bundles collected" "$(ls "$OUT/$1")" "$(docker node ls --format '{{.Hostname}}')"
+	want_set "bundles collected" "$(find "$OUT/$1" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')" \
+		"$(docker node ls --format '{{.Hostname}}')"
 	mt "$1-check" swarm check --from "$OUT/$1" -o json || true
 	[[ -s $OUT/$1-check.out ]] || fail "swarm check --from exited with no output: $(tail -1 "$OUT/$1-check.err")"
 }
@@ -282,7 +286,7 @@ check_swarm_stale() {
 # check_heartbeat: (node0) a dispatcher heartbeat TCG can keep.
 check_heartbeat() {
 	docker swarm update --dispatcher-heartbeat 60s >/dev/null
-	want heartbeat "$(docker info -f '{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}')" 60000000000
+	want heartbeat "$(docker info -f '{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}')" 1m0s
 }
 
 node0_main() {
