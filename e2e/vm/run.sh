@@ -25,7 +25,8 @@
 # Checks expected to fail today print XFAIL lines and count as neither.
 #
 # Environment: MT_E2E_OUT keeps the outputs there (default: a temporary dir,
-# removed on success); the MT_VM_* variables of scripts/swarm-vm.
+# removed on success); MT_E2E_BINARY runs that static meshtrace instead of
+# building this tree's; the MT_VM_* variables of scripts/swarm-vm.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -82,13 +83,18 @@ results() {
 			continue
 		fi
 		ran=1
-		sed -E "${node:+s/^(PASS|FAIL) /\1 $node: /}" "$file"
+		sed -E "${node:+s/^(PASS|FAIL|XFAIL) /\1 $node: /}" "$file"
 	done
 	((ran))
 }
 
-# build_meshtrace: a static binary, as the VM has none of our libraries.
+# build_meshtrace: a static binary, as the VM has none of our libraries
+# (MT_E2E_BINARY: that one instead, e.g. another branch's).
 build_meshtrace() {
+	if [[ -n ${MT_E2E_BINARY:-} ]]; then
+		cp "$MT_E2E_BINARY" "$OUT/meshtrace"
+		return
+	fi
 	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$OUT/meshtrace" ./cmd/meshtrace)
 }
 
