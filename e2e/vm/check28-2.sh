@@ -220,9 +220,13 @@ SWARM_IMAGE=meshtrace:e2e
 # swarm_ready: the binary has `swarm collect`.
 swarm_ready() { meshtrace swarm collect --help >/dev/null 2>&1; }
 
-# swarm_image: SWARM_IMAGE on this node (every node needs it for the job).
+# swarm_image: SWARM_IMAGE on this node (every node needs it for the job),
+# and /run a shared mount: the job binds /var/run/docker/netns rslave, which
+# dockerd refuses on a private mount. systemd makes every mount shared; this
+# VM has no systemd and node-init mounts /run private.
 swarm_image() {
 	local dir
+	mount --make-rshared /run
 	dir=$(mktemp -d)
 	cp "$(command -v meshtrace)" "$dir/meshtrace"
 	tar -C "$dir" -c meshtrace | docker import --change 'ENTRYPOINT ["/meshtrace"]' - "$SWARM_IMAGE" >/dev/null
