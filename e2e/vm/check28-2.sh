@@ -243,6 +243,12 @@ swarm_collect() {
 		fail "swarm collect exited $?: $(tail -3 "$OUT/$1.err")"
 	want_set "bundles collected" "$(find "$OUT/$1" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')" \
 		"$(docker node ls --format '{{.Hostname}}')"
+	# Each node's host firewall is its own: the ingress DNAT chain is there.
+	local node
+	for node in $(docker node ls --format '{{.Hostname}}'); do
+		grep -q '^:DOCKER-INGRESS ' "$OUT/$1/$node/netns/host/iptables-save.txt" 2>/dev/null ||
+			mismatch "$node's bundle: host's iptables-save.txt has no DOCKER-INGRESS chain (another netns's rules?)"
+	done
 	mt "$1-check" swarm check --from "$OUT/$1" -o json || true
 	[[ -s $OUT/$1-check.out ]] || fail "swarm check --from exited with no output: $(tail -1 "$OUT/$1-check.err")"
 }

@@ -119,7 +119,7 @@ ipvs_netns_with() {
 # container such as swarm collect's tasks): that one is "host".
 docker_netns_names() {
 	local host f
-	host=$(stat -L -c %i /proc/1/ns/net)
+	host=$(stat -L -c %i /proc/self/ns/net) # the job runs in the host netns
 	for f in /run/docker/netns/*; do
 		[[ -e $f && $(stat -L -c %i "$f") != "$host" ]] || continue
 		basename "$f"
