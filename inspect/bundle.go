@@ -93,15 +93,20 @@ func Bundle(dir string) (*topology.Model, error) {
 	}
 	names := []string{BundleHost}
 	for _, e := range ents {
-		if n := e.Name(); n != BundleHost {
+		n := e.Name()
+		if n == BundleHost {
+			continue
+		}
+		if !e.IsDir() { // a link (to a folder inside the bundle?) or a file: look
 			st, err := b.Stat(path.Join(BundleNetnsDir, n))
 			if err != nil {
 				return nil, fmt.Errorf("bundle %s: %w", dir, err)
 			}
-			if st.IsDir() {
-				names = append(names, n)
+			if !st.IsDir() {
+				continue
 			}
 		}
+		names = append(names, n)
 	}
 	sort.Strings(names[1:])
 
@@ -154,6 +159,15 @@ func noIPVS(m *topology.Model) {
 // readBundleNetns reads the namespace folder dir (a path in the bundle b);
 // notes are facts about what was read (see readBundleFirewall).
 func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, []string, error) {
+	// Its files are read from the folder opened once (a name each,
+	// instead of a walk from the bundle's top per file): "" is the
+	// folder from here on.
+	sub, err := b.Sub(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sub.Close()
+	b, dir = sub, ""
 	ns := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: name}}
 	if name == BundleHost {
 		ns.Role = topology.RoleHost
@@ -202,7 +216,11 @@ func parseFile(b *safefile.Dir, name string, fn func(file string, r io.Reader) e
 	}
 	defer f.Close()
 	file := b.Join(name)
-	if err := fn(file, bufio.NewReaderSize(f, 64<<10)); err != nil {
+	r, err := sizedReader(f)
+	if err != nil {
+		return true, err
+	}
+	if err := fn(file, r); err != nil {
 		var pe *parse.Error
 		var se *safefile.Error
 		if errors.As(err, &pe) || errors.As(err, &se) {
@@ -211,6 +229,34 @@ func parseFile(b *safefile.Dir, name string, fn func(file string, r io.Reader) e
 		return true, fmt.Errorf("%s: %w", file, err)
 	}
 	return true, nil
+}
+
+// smallFile is the largest file parseFile reads whole before parsing.
+const smallFile = 1 << 20
+
+// sizedReader is what a parser reads f through: a small file read whole
+// (its parser's buffers then take its size, not their block size: a bundle
+// of a hundred task namespaces is thousands of files of a few hundred
+// bytes), a larger one through a 64 KiB buffer.
+func sizedReader(f *safefile.File) (io.Reader, error) {
+	st, err := f.Stat()
+	if err != nil || st.Size() >= smallFile {
+		return bufio.NewReaderSize(f, 64<<10), nil
+	}
+	b := make([]byte, 0, st.Size()+1) // +1: the read that says EOF
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return bytes.NewReader(b), nil
+		}
+		if err != nil {
+			return nil, &safefile.Error{Path: f.Name(), Err: err}
+		}
+		if len(b) == cap(b) { // it grew since: read on
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // readFile reads the bundle's file name whole; nil when it does not exist.

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/meshtrace/meshtrace/internal/kmod"
+	"github.com/meshtrace/meshtrace/internal/progress"
 	"github.com/meshtrace/meshtrace/internal/safefile"
 )
 
@@ -39,6 +40,9 @@ type CollectOptions struct {
 	Modules kmod.Gate
 	// Docker reads the engine; nil = the local daemon when one answers.
 	Docker DockerReader
+	// Progress shows the namespaces done (nil: nothing shown; the
+	// command gives progress.Stderr, which is nil off a terminal).
+	Progress *progress.Line
 }
 
 // CommandRunner runs the collection commands.
@@ -114,15 +118,18 @@ func Collect(ctx context.Context, o CollectOptions, dir string) error {
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	errs := make([]error, len(refs))
+	done := o.Progress.Counter(len(refs))
 	for i, ref := range refs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			errs[i] = c.netns(ref)
+			done.Done(ref.Name)
 		}()
 	}
 	wg.Wait()
+	o.Progress.Clear()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -234,30 +241,48 @@ func cmdError(err error) string {
 
 // docker writes docker/*.json from the engine, when one answers.
 func (c *collector) docker(r DockerReader) error {
+	d, notes := readDockerNoted(c.ctx, r)
+	for _, n := range notes {
+		c.note("%s", n)
+	}
+	if d == nil {
+		return nil
+	}
+	return writeDocker(c.out, d)
+}
+
+// readDockerNoted reads the engine (r, or the local daemon when nil): nil
+// and a note saying why when it could not, else what it read and the notes
+// of what it could not (the services, on a worker) in NOTES.txt's words.
+func readDockerNoted(ctx context.Context, r DockerReader) (*DockerData, []string) {
 	var d *DockerData
 	var err error
 	if r != nil {
-		d, err = ReadDocker(c.ctx, r)
+		d, err = ReadDocker(ctx, r)
 	} else {
-		d, err = ReadDockerLive(c.ctx)
+		d, err = ReadDockerLive(ctx)
 	}
 	if err != nil {
-		c.note("docker/ not collected: %s", strings.Join(strings.Fields(err.Error()), " "))
-		return nil
+		return nil, []string{"docker/ not collected: " + strings.Join(strings.Fields(err.Error()), " ")}
 	}
 	if d == nil {
-		c.note("docker/ not collected: no Docker daemon answered")
-		return nil
+		return nil, []string{"docker/ not collected: no Docker daemon answered"}
 	}
+	var notes []string
 	for _, n := range d.Notes {
 		if strings.Contains(n, "services") {
-			c.note("docker/%s not collected: %s", BundleServicesJSON, n)
-		} else {
-			c.note("%s", n)
+			n = fmt.Sprintf("docker/%s not collected: %s", BundleServicesJSON, n)
 		}
+		notes = append(notes, n)
 	}
+	return d, notes
+}
+
+// writeDocker writes d as docker/*.json into out, the environment values
+// redacted.
+func writeDocker(out BundleSink, d *DockerData) error {
 	redactEnv(d)
-	if err := c.out.Mkdir(BundleDockerDir); err != nil {
+	if err := out.Mkdir(BundleDockerDir); err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
 	files := []struct {
@@ -277,7 +302,7 @@ func (c *collector) docker(r DockerReader) error {
 		if err != nil {
 			return fmt.Errorf("collect: docker %s: %w", f.name, err)
 		}
-		if err := c.out.WriteFile(path.Join(BundleDockerDir, f.name), append(b, '\n')); err != nil {
+		if err := out.WriteFile(path.Join(BundleDockerDir, f.name), append(b, '\n')); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,9 +17,8 @@ import (
 type Report struct {
 	*Model
 	Published []Published `json:"published"`
-	// VIPs are the service VIPs with their east-west paths' summaries
-	// (text only so far: the JSON keeps its shape).
-	VIPs []VIPSummary `json:"-"`
+	// VIPs are the service VIPs (east-west) with their paths' summaries.
+	VIPs []VIPSummary `json:"service_vips"`
 }
 
 // VIPSummary is a service VIP as inspect reports it: the path from the
@@ -26,8 +26,9 @@ type Report struct {
 // network).
 type VIPSummary struct {
 	ServiceVIP
-	Verdict  Verdict
-	Backends []netip.Addr
+	// Verdict is the path's from Clients[0], "" when no client is known.
+	Verdict  Verdict      `json:"verdict,omitempty"`
+	Backends []netip.Addr `json:"backends"`
 }
 
 // NewReport summarises m's published ports and service VIPs.
@@ -36,9 +37,9 @@ func NewReport(m *Model) *Report {
 	if pub == nil {
 		pub = []Published{}
 	}
-	r := &Report{Model: m, Published: pub}
+	r := &Report{Model: m, Published: pub, VIPs: []VIPSummary{}}
 	for _, v := range ServiceVIPs(m) {
-		s := VIPSummary{ServiceVIP: v}
+		s := VIPSummary{ServiceVIP: v, Backends: []netip.Addr{}}
 		if len(v.Clients) > 0 {
 			if p, err := FindPath(m, Query{Proto: "tcp", VIP: v.VIP, Netns: v.Clients[0]}); err == nil {
 				s.Verdict = p.Verdict
@@ -52,11 +53,27 @@ func NewReport(m *Model) *Report {
 	return r
 }
 
-// WriteJSON writes v as indented JSON.
+// SchemaVersion is the "schema_version" every JSON document meshtrace
+// prints carries as its first key (docs/json.md). It changes when a key is
+// removed or changes meaning; added keys keep it.
+const SchemaVersion = 1
+
+// WriteJSON writes v as indented JSON, a document of docs/json.md: an
+// object gets "schema_version" as its first key (unless it has one).
 func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if version := fmt.Sprintf(`"schema_version": %d`, SchemaVersion); len(b) > 1 && b[0] == '{' && !bytes.HasPrefix(b, []byte("{\n  \"schema_version\"")) {
+		if string(b) == "{}" {
+			b = []byte("{\n  " + version + "\n}")
+		} else {
+			b = append([]byte("{\n  "+version+","), b[1:]...)
+		}
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 // WriteInspectText writes the model as a readable tree.

@@ -9,14 +9,14 @@ import (
 // ServiceVIP is a service's virtual IP that tasks call by the service's
 // name (east-west), with the namespaces such a call can start from.
 type ServiceVIP struct {
-	VIP netip.Addr
+	VIP netip.Addr `json:"vip"`
 	// Service is Docker's name for it, when the metadata says.
-	Service string
+	Service string `json:"service,omitempty"`
 	// Clients are the task namespaces with an interface in the VIP's
 	// network that do not own it, tasks of other services first: where
 	// a call to the VIP can start (FindPath's Query.Netns). Empty when no
 	// task of this node is on that network.
-	Clients []string
+	Clients []string `json:"clients,omitempty"`
 }
 
 // ServiceVIPs lists the node's service VIPs in address order: the

@@ -69,10 +69,9 @@ type Options struct {
 	// TCPIdle ends a TCP flow that has not closed after this much
 	// silence (default 30 s).
 	TCPIdle time.Duration
-	// Linger is how long a closed TCP flow (FIN both ways, or a RST)
-	// waits for the last sightings of its last packets before it ends
-	// (default 1 s). An answered UDP flow ends when the answer reaches
-	// the point where the request was first seen.
+	// Linger is how long a closed flow (TCP: FIN both ways, or a RST;
+	// UDP: the answer back where the request was first seen) waits for
+	// the last sightings of its packets before it ends (default 1 s).
 	Linger time.Duration
 	// MaxLinger bounds how many closed flows wait (default 1024): past
 	// it the one closed longest ends first.
@@ -174,8 +173,9 @@ func (c *Conn) Last() int64 { return c.last }
 
 // Correlator groups frames into logical packets and packets into
 // connections as the frames come, in time order, and hands out each
-// connection once it has ended: closed (TCP FIN both ways or a RST, after
-// Linger), answered (UDP), or silent for the idle timeout, all measured
+// connection once it has ended: closed (TCP FIN both ways or a RST, or a
+// UDP request answered) and then Linger quiet, or silent for the idle
+// timeout, all measured
 // in capture time. Its memory is that of the connections in flight.
 type Correlator struct {
 	o       Options
@@ -334,10 +334,12 @@ func (c *Correlator) touch(lp *LPacket, f *Frame) {
 	if !cn.closed && cn.Proto == ProtoUDP && lp != cn.Packets[0] {
 		p0 := &cn.Packets[0].Frames[0]
 		if f.Point == p0.Point && TupleOf(&f.Pkt) == TupleOf(&p0.Pkt).Reverse() {
-			// The answer is back where the request was first seen.
+			// The answer is back where the request was first seen. The
+			// exchange lingers like a closed TCP flow (sweep ends it):
+			// a sighting a socket hands over late still joins it.
 			cn.closed = true
 			c.closedN++
-			c.finish(cn)
+			orient(cn, c.o.ServerPorts)
 			if complete(cn) {
 				c.completed++
 			}

@@ -243,3 +243,37 @@ func TestConntrackMatch(t *testing.T) {
 		t.Errorf("host entry %+v", fl.Conntrack[0])
 	}
 }
+
+func TestCorrelateUDPLateSighting(t *testing.T) {
+	// A socket hands over a sighting of the request after the answer has
+	// come back to the client (one point's reader ran late): it is still
+	// a hop of the request, not a flow of its own.
+	mac := synth.MAC(netip.MustParseAddr("10.0.0.2"))
+	frame := func(src, dst string, payload string, point int32, ts int64) *Frame {
+		p := synth.Pkt{Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst), Proto: synth.UDP, Payload: []byte(payload)}
+		f := &Frame{}
+		if err := Decode(LinkEthernet, synth.Ether(mac, mac, p.IPv4()), f); err != nil {
+			t.Fatal(err)
+		}
+		f.Point, f.TS = point, ts
+		return f
+	}
+	ms := int64(time.Millisecond)
+	cr := NewCorrelator(Options{ServerPorts: []uint16{5353}})
+	cr.Add(frame("192.168.77.9:5000", "192.168.77.10:5353", "query", 0, 1*ms))
+	cr.Add(frame("10.0.0.2:5000", "10.0.0.8:5353", "query", 5, 3*ms))
+	cr.Add(frame("10.0.0.8:5353", "10.0.0.2:5000", "answer", 5, 5*ms))
+	cr.Add(frame("192.168.77.10:5353", "192.168.77.9:5000", "answer", 0, 7*ms))
+	if cr.Completed() != 1 {
+		t.Errorf("completed %d, want 1 once the answer is back", cr.Completed())
+	}
+	cr.Add(frame("10.0.0.2:5000", "10.0.0.8:5353", "query", 6, 4*ms)) // late
+	cr.Flush()
+	conns := cr.Take()
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1 (the late sighting is a hop of the request)", len(conns))
+	}
+	if n := len(conns[0].Packets[conns[0].Request].Frames); n != 3 {
+		t.Errorf("the request has %d sightings, want 3", n)
+	}
+}

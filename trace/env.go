@@ -20,6 +20,11 @@ type Point struct {
 	File string `json:"file,omitempty"`
 	// Path is the namespace file to open the socket in (live only).
 	Path string `json:"-"`
+	// Terminal: the interface is no bridge port, so the IP stack takes
+	// what it receives and drops a frame addressed to another host
+	// (PACKET_OTHERHOST: ip_rcv's first test). Such a frame, a copy a
+	// bridge flooded, is no hop of its packet (live only).
+	Terminal bool `json:"-"`
 }
 
 // Label names the point the way pcapng interface blocks do:

@@ -109,8 +109,9 @@ func (a *Analysis) Flow(id int, c *Conn, ended bool) Flow {
 		}
 	}
 	fl.Complete = complete(c)
+	fl.Midstream = midstream(c)
 	fl.Answered = a.answered(c)
-	if !fl.Answered && ended {
+	if !fl.Answered && ended && !(fl.Midstream && bareACKs(c)) {
 		fl.Stop = a.stop(c, fl.Backend)
 	}
 	return fl
@@ -226,6 +227,31 @@ func complete(c *Conn) bool {
 		}
 	}
 	return syn && (rst || (finReq && finRep))
+}
+
+// midstream: a TCP connection whose SYN is not in the capture, either way.
+func midstream(c *Conn) bool {
+	if c.Proto != ProtoTCP {
+		return false
+	}
+	for _, lp := range c.Packets {
+		if lp.Key.Flags&FlagSYN != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// bareACKs: every packet is an ACK without data, FIN or RST, such as the
+// last ACK of a connection closing as the capture starts: nothing in it
+// waits for an answer, so its silence is no stop.
+func bareACKs(c *Conn) bool {
+	for _, lp := range c.Packets {
+		if lp.Key.Len > 0 || lp.Key.Flags&(FlagFIN|FlagRST|FlagSYN) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // answered: a reply that accepts the flow (SYN/ACK, or any UDP reply)

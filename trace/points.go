@@ -36,7 +36,9 @@ func (pl *planner) point(n *Node, ns *topology.Namespace, ifname, role string) i
 			return i
 		}
 	}
-	pl.plan.Points = append(pl.plan.Points, Point{Node: n.Name, Netns: ns.Name, Ifname: ifname, Role: role, Path: ns.Path})
+	l := ns.Link(ifname)
+	pl.plan.Points = append(pl.plan.Points, Point{Node: n.Name, Netns: ns.Name, Ifname: ifname, Role: role, Path: ns.Path,
+		Terminal: l != nil && l.Master == ""})
 	return len(pl.plan.Points) - 1
 }
 

@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +10,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/meshtrace/meshtrace/internal/textsafe"
+	"github.com/meshtrace/meshtrace/topology"
 )
 
-// WriteJSON writes the result as indented JSON.
+// WriteJSON writes the result as indented JSON (topology.WriteJSON: a
+// document of docs/json.md, with its schema_version).
 func WriteJSON(w io.Writer, r *Result) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(r)
+	return topology.WriteJSON(w, r)
 }
 
 // WriteText writes the result for people: per flow, the hop-by-hop table
@@ -158,7 +157,14 @@ func appendFlow(b []byte, f *Flow) []byte {
 	b = append(b, "  "...)
 	b = append(b, be...)
 	b = append(b, "  ["...)
-	b = append(b, pick(f.Complete, "complete", "incomplete")...)
+	switch {
+	case f.Complete:
+		b = append(b, "complete"...)
+	case f.Midstream:
+		b = append(b, "began before the capture"...)
+	default:
+		b = append(b, "incomplete"...)
+	}
 	b = append(b, ", "...)
 	b = append(b, pick(f.Answered, "answered", "NOT answered")...)
 	b = append(b, "]\n"...)

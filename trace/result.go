@@ -37,6 +37,11 @@ type Flow struct {
 	// Complete: the capture holds the connection's whole life (TCP: SYN
 	// and FIN both ways or a RST; UDP: the request and a reply).
 	Complete bool `json:"complete"`
+	// Midstream: a TCP connection the capture joined after it began (no
+	// SYN seen either way), such as the last ACKs of a connection that
+	// closed as the trace started. It is neither complete nor broken:
+	// its beginning is not in the capture.
+	Midstream bool `json:"midstream,omitempty"`
 	// Answered: the backend accepted it (TCP SYN/ACK, UDP reply).
 	Answered bool `json:"answered"`
 	// Hops are the sightings of the first request packet, in time order.

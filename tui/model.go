@@ -99,6 +99,7 @@ type Model struct {
 	tab   Tab
 
 	topo   topo.Model
+	pub    ports.Published // the first screen's published ports
 	ports  ports.Model
 	path   pathview.Model
 	trace  traceview.Model
@@ -140,6 +141,7 @@ func New(cfg Config) Model {
 	m := Model{
 		cfg: cfg, theme: th, w: 80, h: 24,
 		topo:   topo.New(topo.WithTheme(th)),
+		pub:    ports.NewPublished(ports.WithTheme(th)),
 		ports:  ports.New(ports.WithTheme(th)),
 		path:   pathview.New(pathview.WithTheme(th)),
 		trace:  traceview.New(traceview.WithTheme(th)),
@@ -150,6 +152,7 @@ func New(cfg Config) Model {
 	m.loading = cfg.Load != nil
 	if cfg.Load == nil {
 		m.ports = m.ports.SetEntries(nil)
+		m.pub = m.pub.SetEntries(nil)
 		if cfg.ReplayTitle != "" {
 			m.tab = TabReplay
 		}
@@ -177,7 +180,15 @@ func (m Model) Tab() Tab { return m.tab }
 // resize gives every component its share of the screen.
 func (m Model) resize() Model {
 	bh := max(1, m.h-2)
-	m.topo = m.topo.SetSize(m.w, bh)
+	if m.w >= wide {
+		pw := publishedWidth(m.w)
+		m.topo = m.topo.SetSize(m.w-pw-1, bh)
+		m.pub = m.pub.SetSize(pw, bh)
+	} else {
+		ph := publishedHeight(m.pub, bh)
+		m.pub = m.pub.SetSize(m.w, ph)
+		m.topo = m.topo.SetSize(m.w, max(1, bh-ph))
+	}
 	m.trace = m.trace.SetSize(m.w, bh)
 	m.replay = m.replay.SetSize(m.w, bh)
 	m.help = m.help.SetSize(m.w, m.h)
@@ -193,3 +204,14 @@ func (m Model) resize() Model {
 }
 
 func listWidth(w int) int { return min(64, w/3) }
+
+// publishedWidth is the width of the published ports beside the topology
+// on a wide screen.
+func publishedWidth(w int) int { return min(56, w/3) }
+
+// publishedHeight is the height of the published ports above the topology
+// on a narrow screen: its header and up to four ports (a fifth line says
+// how many more), never more than a third of the screen.
+func publishedHeight(p ports.Published, bh int) int {
+	return max(2, min(1+max(1, p.Len()), 5, bh/3))
+}

@@ -84,10 +84,11 @@ func (m Model) apply(msg loadedMsg) Model {
 	m.model, m.changes, m.loadedAt, m.loadErr = msg.model, msg.changes, msg.at, nil
 	m.topo = m.topo.SetModel(msg.model, msg.changes)
 	m.ports = m.ports.SetEntries(msg.entries)
+	m.pub = m.pub.SetEntries(msg.entries)
 	if m.entry != nil && msg.entry != nil && sameQuery(m.entry.Query, msg.entry.Query) {
 		m.path = m.path.SetPath(msg.model, msg.path, msg.pathErr, msg.changes)
 	}
-	return m
+	return m.resize() // the published ports' height follows their count
 }
 
 func sameQuery(a, b topology.Query) bool {

@@ -126,6 +126,10 @@ func TestView(t *testing.T) {
 		replay       bool
 	}{
 		{"topology", "modern", nil, nil, false},
+		// the first screen: the published ports beside the topology;
+		// ] selects the second, o draws its path.
+		{"first-screen", "docker112", nil, nil, false},
+		{"first-screen-open", "docker112", nil, []string{"]", "o"}, false},
 		{"paths", "modern", nil, []string{"2"}, false},
 		{"path", "modern", nil, []string{"2", "enter"}, false},
 		{"path-ipvs", "modern", nil, []string{"2", "enter", "right", "right", "right", "right"}, false},
@@ -150,6 +154,31 @@ func TestView(t *testing.T) {
 				tuitest.Golden(t, m.Screen())
 			})
 		}
+	}
+}
+
+// TestFirstScreenOpens: on the first screen one key draws the selected
+// published port's path; [ and ] choose the port, within the list.
+func TestFirstScreenOpens(t *testing.T) {
+	for _, c := range []struct {
+		keys  []string
+		proto string
+		port  int
+	}{
+		{[]string{"o"}, "udp", 5353},
+		{[]string{"]", "o"}, "tcp", 8080},
+		{[]string{"]", "]", "]", "o"}, "tcp", 8080},
+		{[]string{"]", "[", "[", "o"}, "udp", 5353},
+	} {
+		m := run(t, config(t, "docker112"), 80, 24, nil, c.keys...)
+		if m.Tab() != TabPaths || !m.pathOpen || m.entry == nil || m.entry.Query.Proto != c.proto || m.entry.Query.Port != c.port {
+			t.Errorf("%v: tab %d, open %v, entry %+v; want the path of %s/%d", c.keys, m.Tab(), m.pathOpen, m.entry, c.proto, c.port)
+		}
+	}
+	// Nothing published: o says so and stays.
+	m := run(t, config(t, "eastwest"), 80, 24, nil, "o")
+	if m.Tab() != TabTopology || m.entry != nil || !strings.Contains(m.Screen(), "no port published on this node") {
+		t.Errorf("eastwest: tab %d, entry %+v:\n%s", m.Tab(), m.entry, m.Screen())
 	}
 }
 

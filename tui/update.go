@@ -125,6 +125,13 @@ func (m Model) toScreen(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	switch m.tab {
 	case TabTopology:
+		if m.pub.Handles(k) {
+			m.pub, cmd = m.pub.Update(k)
+			if cmd == nil && m.pub.Len() == 0 {
+				m.status = "no port published on this node"
+			}
+			break
+		}
 		m.topo, cmd = m.topo.Update(k)
 		m.status = m.topo.Status()
 	case TabPaths:

@@ -46,7 +46,10 @@ func (m Model) body() string {
 		if m.model == nil && m.loadErr != nil {
 			return ui.Block([]string{"  " + ui.MarkLost + " reading the model failed: " + m.loadErr.Error()}, m.w, bh)
 		}
-		return m.topo.View()
+		if m.w >= wide {
+			return joinColumns(m.topo.View(), m.pub.View(), m.w-publishedWidth(m.w)-1, bh)
+		}
+		return m.pub.View() + "\n" + m.topo.View()
 	case TabPaths:
 		if m.cfg.Load == nil {
 			return noModel
@@ -141,7 +144,7 @@ func (m Model) footer() string {
 		return m.theme.Bad.Render(ui.Fit(" "+ui.MarkLost+" refresh: "+m.loadErr.Error(), m.w))
 	}
 	hint := map[Tab]string{
-		TabTopology: "↑↓ move · enter open · p peer · b back · e all",
+		TabTopology: "o port's path · ↑↓ move · enter open · p peer · b back",
 		TabPaths:    "←→ box · enter rule · p probe · t trace · s stop · esc back",
 		TabTrace:    "↑↓ connection · s stop",
 		TabReplay:   "←→ hop · [ ] packet · n N connection · space play",
@@ -162,7 +165,8 @@ func (m Model) helpSections() []help.Section {
 	var screen []help.Section
 	switch m.tab {
 	case TabTopology:
-		screen = []help.Section{help.FromKeys("topology", topo.Keys.Bindings()...)}
+		screen = []help.Section{help.FromKeys("published ports", ports.PublishedKeys.Bindings()...),
+			help.FromKeys("topology", topo.Keys.Bindings()...)}
 	case TabPaths:
 		screen = []help.Section{help.FromKeys("paths: the list", ports.Keys.Bindings()...),
 			help.FromKeys("paths: a path", pathview.Keys.Bindings()...)}

@@ -152,13 +152,16 @@ func HasSwarmCheck(bin string) bool {
 	return err == nil && strings.Contains(string(out), "check")
 }
 
+// swarmRounds is how many times `swarm check` is timed (the best counts).
+const swarmRounds = 3
+
 // SwarmLine writes 50 node bundles of 100 tasks each and times `meshtrace
-// swarm check --from DIR` over them when the binary has it (status=
-// not-built otherwise); in both cases it also times `meshtrace inspect
-// --from` over every fifth node's bundle, one after the other, as a
-// reference of what reading a bundle costs today (inspect_from_ms is
-// that time per node times 50: the bundles are alike, and all 50 took
-// 90 s here).
+// swarm check --from DIR -o json` over them, the best of three runs
+// (status=not-built when the binary has no such command); the check must
+// find the healthy synthetic swarm consistent and list every node. As a
+// reference of what reading a bundle costs on its own, it also times
+// `meshtrace inspect --from` over every fifth node's bundle, one after the
+// other (inspect_from_ms is that time per node times 50).
 func SwarmLine(o Options) (report.Line, error) {
 	l := report.Line{Name: "swarm-check-50"}
 	dir := filepath.Join(o.Dir, "swarm")
@@ -174,6 +177,44 @@ func SwarmLine(o Options) (report.Line, error) {
 		return l, err
 	}
 	o.logf("swarm %s: %d node bundles of %d tasks, %d MB, written in %v", dir, len(nodes), SwarmTasks, size>>20, gen.Round(time.Millisecond))
+	if HasSwarmCheck(o.Bin) {
+		var best proc.Usage
+		var rss float64
+		for round := range swarmRounds {
+			var out head
+			cmd := exec.Command(o.Bin, "swarm", "check", "--from", dir, "-o", "json")
+			cmd.Stdout = &out
+			u, err := proc.Check(cmd)
+			if err != nil {
+				return l, err
+			}
+			var res struct {
+				Consistent bool              `json:"consistent"`
+				Nodes      []json.RawMessage `json:"nodes"`
+			}
+			if err := json.Unmarshal(out.b, &res); err != nil || len(res.Nodes) != SwarmNodes {
+				return l, fmt.Errorf("swarm check --from %s: %d nodes in its JSON (%v)", dir, len(res.Nodes), err)
+			}
+			if !res.Consistent {
+				return l, fmt.Errorf("swarm check --from %s: the healthy synthetic swarm is not consistent:\n%.2000s", dir, out.b)
+			}
+			o.logf("meshtrace swarm check --from, round %d: %v wall, %v cpu, %.0f MB rss", round+1, u.Wall.Round(time.Millisecond), u.CPU.Round(time.Millisecond), u.RSSMB())
+			if round == 0 || u.Wall < best.Wall {
+				best = u
+			}
+			rss = max(rss, u.RSSMB())
+		}
+		msv := float64(best.Wall) / float64(time.Millisecond)
+		l.Set("ms", msv)
+		l.Set("cpu_ms", float64(best.CPU)/float64(time.Millisecond))
+		l.Set("rss_mb", rss)
+		l.Set("consistent", true)
+		l.Set("rounds", swarmRounds)
+		l.Met(fmt.Sprintf("ms<=%g", TargetSwarmCheck), msv <= TargetSwarmCheck)
+	} else {
+		l.Set("status", "not-built")
+		l.Set("target", fmt.Sprintf("ms<=%g", TargetSwarmCheck))
+	}
 	var total time.Duration
 	var rss float64
 	sample := 0
@@ -193,30 +234,6 @@ func SwarmLine(o Options) (report.Line, error) {
 			return l, err
 		}
 	}
-	built := HasSwarmCheck(o.Bin)
-	if built {
-		var out head
-		cmd := exec.Command(o.Bin, "swarm", "check", "--from", dir, "-o", "json")
-		cmd.Stdout = &out
-		u, err := proc.Check(cmd)
-		if err != nil {
-			return l, err
-		}
-		var res struct {
-			Consistent bool              `json:"consistent"`
-			Nodes      []json.RawMessage `json:"nodes"`
-		}
-		if err := json.Unmarshal(out.b, &res); err != nil || len(res.Nodes) != SwarmNodes {
-			return l, fmt.Errorf("swarm check --from %s: %d nodes in its JSON (%v)", dir, len(res.Nodes), err)
-		}
-		msv := float64(u.Wall) / float64(time.Millisecond)
-		l.Set("ms", msv)
-		l.Set("rss_mb", u.RSSMB())
-		l.Set("consistent", res.Consistent)
-		l.Met(fmt.Sprintf("ms<=%g", TargetSwarmCheck), msv <= TargetSwarmCheck)
-	} else {
-		l.Set("status", "not-built")
-	}
 	l.Set("inspect_from_ms", perNode*float64(len(nodes)))
 	l.Set("inspect_from_ms_per_node", perNode)
 	l.Set("inspect_from_sampled", sample)
@@ -225,9 +242,6 @@ func SwarmLine(o Options) (report.Line, error) {
 	l.Set("tasks", SwarmNodes*SwarmTasks)
 	l.Set("bundles_mb", size>>20)
 	l.Set("gen_s", gen.Seconds())
-	if !built {
-		l.Set("target", fmt.Sprintf("ms<=%g", TargetSwarmCheck))
-	}
 	return l, nil
 }
 

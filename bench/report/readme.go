@@ -41,7 +41,7 @@ var abouts = []about{
 		"`meshtrace mesh up` + `down` of 2 nodes × 50 tasks (iptables load balancing, the agent serving every task); `TestShellEquivalent` checks both build the same kernel state."},
 	{"swarm-check-50", []string{"ms", "inspect_from_ms", "inspect_from_ms_per_node"},
 		"— (50 nodes × 100 tasks of bundles)",
-		"`meshtrace swarm check --from DIR` over 50 synthetic node bundles of 100 tasks (20 services of 250 tasks, fwmarks differing per node; `bench/bundles/swarm.go`). Until the command exists the line says `status=not-built`; `inspect_from_ms` is `meshtrace inspect --from` of a node (every fifth one timed) times 50."},
+		"`meshtrace swarm check --from DIR -o json` over 50 synthetic node bundles of 100 tasks (20 services of 250 tasks, fwmarks differing per node; `bench/bundles/swarm.go`), the best of 3 runs, which must find the healthy swarm consistent; `inspect_from_ms` is `meshtrace inspect --from` of a node (every fifth one timed) times 50, what reading and analysing each bundle on its own costs."},
 }
 
 // Readme writes bench/README.md from the lines of one run.

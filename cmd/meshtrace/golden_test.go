@@ -125,6 +125,15 @@ func TestGoldenBundles(t *testing.T) {
 		{"swarmvm28-path-dns-tasks.json", []string{"path", "--from", "../../fixtures/swarm-vm28/collect", "--dns", "tasks.rr", "--from-task", "caller.1", "--dns-proto", "tcp", "-o", "json"}, 0},
 		{"swarmvm-path-dns.txt", []string{"path", "--from", vm, "--dns", "api", "--from-task", "caller.1"}, 4},
 		{"swarmvm-path-dns-notask.txt", []string{"path", "--from", vm, "--dns", "api", "--from-task", "nosuch.1"}, 1},
+		// Services and tasks by name (topology.ServiceQueries): a published
+		// service's port, the VIP of another from a task (by task name; the
+		// port its task listens on), --netns by task name, unknown names.
+		{"swarmvm28-path-service.txt", []string{"path", "--from", "../../fixtures/swarm-vm28/collect", "--service", "web"}, 0},
+		{"swarmvm28-path-service-task.json", []string{"path", "--from", "../../fixtures/swarm-vm28/collect", "--service", "api", "--from-task", "caller.1", "-o", "json"}, 0},
+		{"swarmvm28-path-netns-task.txt", []string{"path", "--from", "../../fixtures/swarm-vm28/collect", "--vip", "10.0.1.2", "--netns", "caller.1", "--port", "80"}, 0},
+		{"swarmvm28-path-service-unknown.txt", []string{"path", "--from", "../../fixtures/swarm-vm28/collect", "--service", "nope"}, 1},
+		{"swarmvm28-path-service-notask.txt", []string{"path", "--from", "../../fixtures/swarm-vm28/collect", "--service", "api", "--from-task", "nope.1"}, 1},
+		{"docker112-path-service.txt", []string{"path", "--from", fx + "docker112", "--service", "web"}, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

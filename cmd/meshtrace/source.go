@@ -28,6 +28,7 @@ func (s *sourceFlags) add(c *cobra.Command) {
 	f.StringVar(&s.firewall, "firewall", "auto", "live firewall reader: auto (nf_tables in-process, iptables-save for legacy), exec (iptables-save -c), netlink")
 	f.BoolVar(&s.noConntrack, "no-conntrack", false, "do not read conntrack tables")
 	f.BoolVar(&s.allowModules, "allow-module-load", false, allowModulesHelp)
+	c.MarkFlagDirname("from")
 }
 
 // allowModulesHelp is --allow-module-load's help, for every reading command.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/internal/progress"
 	"github.com/meshtrace/meshtrace/internal/safefile"
 	"github.com/meshtrace/meshtrace/mesh"
 	"github.com/meshtrace/meshtrace/source"
@@ -46,12 +47,17 @@ every hop although DNAT, IPVS, SNAT and REDIRECT rewrote it (IPv4 ID, TCP seq/ac
 payload survive them; VXLAN is decoded) and explains every rewrite from the rules.
 It changes nothing on the system. --probe makes the traffic itself (one HTTP GET per
 connection, or one UDP datagram), from the mesh's client netns with --mesh, from this
-namespace otherwise.
+namespace otherwise. When standard error is a terminal, it shows there how long the
+trace has waited for traffic and the frames and flows seen so far.
+--pcap - streams the capture to standard output as pcapng, frame by frame, each
+interface named by its hop (netns/interface), for Wireshark or tshark reading a pipe;
+the report (text or JSON) then goes to standard error.
 Exit status: 0 every flow answered, 3 a flow stopped (the output says where and why),
 2 the port is not published, 1 other errors.`,
 		Example: `  meshtrace trace --mesh demo --port 8080 --probe
   meshtrace trace --mesh demo --port 8080 --probe --count 4 --pcap demo.pcapng
-  meshtrace trace --port 8080 --count 10 --timeout 1m -o json`,
+  meshtrace trace --port 8080 --count 10 --timeout 1m -o json
+  meshtrace trace --mesh demo --port 8080 --count 0 --timeout 10m --pcap - | wireshark -k -i -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.Port <= 0 || q.Port > 65535 {
@@ -72,7 +78,7 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 			if count < 0 || (probe && count < 1) {
 				return fmt.Errorf("--count must be at least 1 with --probe, 0 (until --timeout) or more without")
 			}
-			if pcap != "" {
+			if pcap != "" && pcap != "-" {
 				if err := safefile.CheckNew(pcap); err != nil {
 					return err
 				}
@@ -106,15 +112,29 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 					return fmt.Errorf("--probe-from client needs --mesh: on a live node the probe starts on the node itself")
 				}
 			}
+			w := cmd.OutOrStdout()
+			var stream *pcapStream
+			if pcap == "-" {
+				// Standard output is the capture's: the report goes to
+				// standard error.
+				if stream, err = newPcapStream(direct(w), env, cfg.Client); err != nil {
+					return err
+				}
+				cfg.Live.Tee = stream.tee
+				w = cmd.ErrOrStderr()
+			}
 			var pf *os.File
-			if pcap != "" {
+			if pcap != "" && pcap != "-" {
 				if pf, err = safefile.Create(pcap); err != nil {
 					return err
 				}
 				defer pf.Close()
 				cfg.Pcap = pf
 			}
-			err = report(cmd.OutOrStdout(), out, capture.Run(ctx, cfg), probe, true)
+			err = report(w, out, capture.Run(ctx, cfg), probe, true)
+			if stream != nil && err == nil {
+				err = stream.Err()
+			}
 			if pf != nil {
 				if cerr := pf.Close(); cerr != nil && err == nil {
 					return fmt.Errorf("%s: %w", pcap, cerr)
@@ -132,7 +152,8 @@ Exit status: 0 every flow answered, 3 a flow stopped (the output says where and 
 	f.BoolVar(&probe, "probe", false, "make the traffic: --count connections (HTTP GET) or datagrams to the published port")
 	intFlag(f, &count, "count", 1, countRange, "stop after this many complete connections, 0: run until --timeout (with --probe: make this many)")
 	durationFlag(f, &timeout, "timeout", 30*time.Second, captureTimeout, "stop capturing after this long")
-	f.StringVar(&pcap, "pcap", "", "write the capture as pcapng to this new file, mode 0600 (one interface per netns/interface, a comment per packet)")
+	f.StringVar(&pcap, "pcap", "", "write the capture as pcapng to this new file, mode 0600 (one interface per netns/interface, a comment per packet); "+
+		"- streams it to standard output as it is captured (| wireshark -k -i -), and the report (-o text or json) goes to standard error")
 	intFlag(f, &ringKB, "ring-kb", 0, ringKBRange, "kernel ring per socket in KiB (default 2048)")
 	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")
 	root.AddCommand(c)
@@ -172,6 +193,11 @@ func report(w io.Writer, out string, events iter.Seq[trace.Event], expectFlows, 
 		ready bool
 		err   error
 	)
+	name := "replay"
+	if live {
+		name = "trace"
+	}
+	events = withProgress(progress.Stderr(name), events, live)
 	if out == "json" {
 		res, cerr := trace.Collect(func(yield func(trace.Event) bool) {
 			for e := range events {
@@ -212,4 +238,52 @@ func report(w io.Writer, out string, events iter.Seq[trace.Event], expectFlows, 
 		return &exitError{code: 3, msg: "no packet of the probe was seen at any capture point"}
 	}
 	return nil
+}
+
+// withProgress shows on p (standard error, when it is a terminal) how far
+// the trace is: live, the capture points open and how long it has waited
+// for traffic; both, the frames and flows seen. The line is cleared before
+// any other event is handed on, so a flow's text never mixes with it.
+func withProgress(p *progress.Line, events iter.Seq[trace.Event], live bool) iter.Seq[trace.Event] {
+	if p == nil {
+		return events
+	}
+	return func(yield func(trace.Event) bool) {
+		defer p.Clear()
+		var (
+			start  time.Time
+			points int
+			flows  int
+		)
+		if live {
+			p.Say("opening the capture points")
+		}
+		for e := range events {
+			switch e := e.(type) {
+			case trace.Ready:
+				start, points = time.Now(), len(e.Points)
+				p.Say("capturing at %d points: waiting for traffic (Ctrl-C stops)", points)
+				if !yield(e) {
+					return
+				}
+				continue
+			case trace.Progress:
+				if live {
+					p.Say("%d points, %s: %d frames, %d flows ended (Ctrl-C stops)", points, time.Since(start).Truncate(time.Second), e.Frames, flows)
+				} else {
+					p.Say("%d frames, %d flows ended", e.Frames, flows)
+				}
+				if !yield(e) {
+					return
+				}
+				continue
+			case trace.FlowEnded:
+				flows++
+			}
+			p.Clear()
+			if !yield(e) {
+				return
+			}
+		}
+	}
 }

@@ -44,7 +44,8 @@ func init() {
 		Long: `tui opens a terminal interface over a SOURCE: this host (default, as root), a bundle
 (--from DIR), a node of the built-in mesh (--mesh NAME --node NODE), and/or capture files
 (--replay FILE...). Screens: 1 topology (namespaces by role; enter expands, p jumps to a
-veth's peer), 2 paths (published ports and service VIPs drawn as a chain of boxes; each
+veth's peer; beside it the published ports with their services: o draws the marked
+port's path, [ and ] mark another), 2 paths (published ports and service VIPs drawn as a chain of boxes; each
 box opens to its rule with counters or its IPVS entry; p starts a probe trace, t watches
 real traffic), 3 trace (connections as they are seen, hop by hop), 4 replay (step through
 a capture packet by packet). The model is re-read in the background; ? shows the keys,

@@ -42,7 +42,7 @@ check_trace_peer() {
 	trace_from "trace-peer-$1-$2" "$1" "$2" "$MT_WORKER_IP" peer_send
 	rm -f "$MT_XCHG/send-$1-$2"
 	want "first sighting: in on host/eth0, not encapsulated" \
-		"$(jqr "trace-peer-$1-$2" '.flows[0].hops[0] | "\(.netns)/\(.ifname) \(.dir) \(.encap // "plain")"')" "host/eth0 in plain"
+		"$(jqr "trace-peer-$1-$2" "$FLOW0"'.hops[0] | "\(.netns)/\(.ifname) \(.dir) \(.encap // "plain")"')" "host/eth0 in plain"
 }
 
 # peer_send PROTO PORT: ask node1 (serve_peer) for requests to node0's PORT.

@@ -208,9 +208,18 @@ func (l *lines) fill() bool {
 		if cap(l.buf)-len(l.buf) < blockSize/2 {
 			// never more than a line's worth: an endless line is
 			// found out after MaxLine, not after memory runs out
-			nb := make([]byte, len(l.buf), min(max(2*cap(l.buf), 2*blockSize), MaxLine+blockSize))
-			copy(nb, l.buf)
-			l.buf = nb
+			size := min(max(2*cap(l.buf), 2*blockSize), MaxLine+blockSize)
+			if lr, ok := l.r.(interface{ Len() int }); ok {
+				// input in memory (a small bundle file read whole):
+				// no more than what is left of it, and the read
+				// that says EOF
+				size = min(size, len(l.buf)+lr.Len()+1)
+			}
+			if size > cap(l.buf) {
+				nb := make([]byte, len(l.buf), size)
+				copy(nb, l.buf)
+				l.buf = nb
+			}
 		}
 		k, err := l.r.Read(l.buf[len(l.buf):cap(l.buf)])
 		l.buf = l.buf[:len(l.buf)+k]

@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // MaxFile is the most meshtrace reads from one bundle file: some hundred
@@ -106,6 +107,7 @@ type File struct {
 	name  string
 	limit int64
 	read  int64
+	st    fs.FileInfo // as opened
 }
 
 // Read reads at most the limit; past it, it returns a *LimitError (the
@@ -132,8 +134,8 @@ func (f *File) Read(p []byte) (int, error) {
 // Name is the path the file was opened by.
 func (f *File) Name() string { return f.name }
 
-// Stat returns the file's information.
-func (f *File) Stat() (fs.FileInfo, error) { return f.f.Stat() }
+// Stat returns the file's information as it was when opened.
+func (f *File) Stat() (fs.FileInfo, error) { return f.st, nil }
 
 // Close closes the file.
 func (f *File) Close() error { return f.f.Close() }
@@ -156,7 +158,8 @@ func Open(path string, limit int64) (*File, error) {
 }
 
 // checkOpened makes sure the file opened is the regular file stat saw
-// (not something swapped in between) and not already past the limit.
+// (not something swapped in between; st nil: a file its directory's
+// listing said was regular) and not already past the limit.
 func checkOpened(f *os.File, path string, st fs.FileInfo, limit int64) (*File, error) {
 	fst, err := f.Stat()
 	if err != nil {
@@ -167,7 +170,7 @@ func checkOpened(f *os.File, path string, st fs.FileInfo, limit int64) (*File, e
 		f.Close()
 		return nil, &Error{Path: path, Err: notRegular(fst.Mode())}
 	}
-	if !os.SameFile(st, fst) {
+	if st != nil && !os.SameFile(st, fst) {
 		f.Close()
 		return nil, &Error{Path: path, Err: errors.New("changed while it was opened (refused)")}
 	}
@@ -175,12 +178,13 @@ func checkOpened(f *os.File, path string, st fs.FileInfo, limit int64) (*File, e
 		f.Close()
 		return nil, &Error{Path: path, Err: &LimitError{Limit: limit}}
 	}
-	return &File{f: f, name: path, limit: limit}, nil
+	return &File{f: f, name: path, limit: limit, st: fst}, nil
 }
 
-// ReadAll reads r (a *File) to its end.
+// ReadAll reads r (a *File) to its end, in one allocation when its size
+// holds (a bundle's docker/*.json runs to megabytes).
 func ReadAll(f *File) ([]byte, error) {
-	b, err := io.ReadAll(f)
+	b, err := readAll(f)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -196,6 +200,11 @@ type Dir struct {
 	root  *os.Root
 	path  string
 	limit int64
+	// names, when set (Sub), are the entries the directory held when it
+	// was opened, each with whether it was a regular file: a name it did
+	// not hold is not there, without a lookup, and a regular file is
+	// opened without a look first.
+	names map[string]bool
 }
 
 // OpenDir opens the directory at path; its files are read through limit
@@ -224,6 +233,9 @@ func (d *Dir) Join(name string) string { return filepath.Join(d.path, filepath.F
 // inside the directory. A name that resolves out of it is an *Error
 // wrapping ErrOutside; a missing one wraps fs.ErrNotExist.
 func (d *Dir) Stat(name string) (fs.FileInfo, error) {
+	if _, listed := d.names[name]; d.names != nil && !listed && name != "." && name != "" && !strings.ContainsRune(name, '/') {
+		return nil, &Error{Path: d.Join(name), Err: fs.ErrNotExist}
+	}
 	st, err := d.root.Stat(name)
 	if err != nil {
 		return nil, d.pathError(name, err)
@@ -259,13 +271,16 @@ func isEscape(err error) bool {
 // through the directory's limit. A missing file's error wraps
 // fs.ErrNotExist; anything refused is an *Error naming the whole path.
 func (d *Dir) Open(name string) (*File, error) {
-	st, err := d.Stat(name)
-	if err != nil {
-		return nil, err
-	}
 	full := d.Join(name)
-	if !st.Mode().IsRegular() {
-		return nil, &Error{Path: full, Err: notRegular(st.Mode())}
+	var st fs.FileInfo
+	if !d.names[name] { // not listed as a regular file: look before opening
+		var err error
+		if st, err = d.Stat(name); err != nil {
+			return nil, err
+		}
+		if !st.Mode().IsRegular() {
+			return nil, &Error{Path: full, Err: notRegular(st.Mode())}
+		}
 	}
 	f, err := d.root.OpenFile(name, os.O_RDONLY|oNonblock|oNoctty, 0)
 	if err != nil {
@@ -303,4 +318,57 @@ func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
 		return nil, &Error{Path: d.Join(name), Err: err}
 	}
 	return ents, nil
+}
+
+// Sub opens the directory name inside d as a Dir of its own, with d's
+// limit: a bundle's reader opens each namespace's folder once, and every
+// file in it is then one lookup away instead of a walk from d's top. It
+// resolves name as Stat does (no link out of d). Sub lists the directory
+// once: a name that was not in it then is missing without a lookup (the
+// reader asks for a score of optional files, most of them absent).
+func (d *Dir) Sub(name string) (*Dir, error) {
+	r, err := d.root.OpenRoot(name)
+	if err != nil {
+		return nil, d.pathError(name, err)
+	}
+	sub := &Dir{root: r, path: d.Join(name), limit: d.limit}
+	f, err := r.Open(".")
+	if err != nil {
+		r.Close()
+		return nil, sub.pathError(".", err)
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		r.Close()
+		return nil, &Error{Path: sub.path, Err: err}
+	}
+	sub.names = make(map[string]bool, len(ents))
+	for _, e := range ents {
+		sub.names[e.Name()] = e.Type().IsRegular()
+	}
+	return sub, nil
+}
+
+// readAll is io.ReadAll starting from the file's size (plus the read that
+// says EOF) instead of 512 bytes.
+func readAll(f *File) ([]byte, error) {
+	size := int64(512)
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() < f.limit {
+		size = st.Size() + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }

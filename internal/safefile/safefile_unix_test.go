@@ -241,3 +241,49 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+// Sub reads a folder from inside it, with the same refusals: a link out of
+// it (or out of the top directory), a folder that is a link out; a name it
+// did not list is missing, and ".." does not climb out.
+func TestSub(t *testing.T) {
+	in, secretPath := tree(t)
+	if err := os.Symlink(secretPath, filepath.Join(in, "sub", "abs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../secret", filepath.Join(in, "sub", "up")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..", filepath.Join(in, "outdir")); err != nil {
+		t.Fatal(err)
+	}
+	d := openDir(t, in, 0)
+	if _, err := d.Sub("outdir"); !errors.Is(err, ErrOutside) {
+		t.Errorf("Sub(outdir -> ..) = %v, want ErrOutside", err)
+	}
+	sub, err := d.Sub("sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if b, err := sub.ReadFile("ok.txt"); err != nil || string(b) != "hello\n" {
+		t.Errorf("ok.txt: %q, %v", b, err)
+	}
+	for _, name := range []string{"abs", "up", "../secret"} {
+		if _, err := sub.ReadFile(name); !errors.Is(err, ErrOutside) || !strings.Contains(err.Error(), filepath.Join(in, "sub")) {
+			t.Errorf("%s: %v, want ErrOutside naming the path", name, err)
+		}
+	}
+	// Listed once: a file made after Sub is not seen, a missing one is
+	// missing, naming its whole path.
+	if err := os.WriteFile(filepath.Join(in, "sub", "late.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"late.txt", "missing.txt"} {
+		if _, err := sub.Open(name); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), filepath.Join(in, "sub", name)) {
+			t.Errorf("%s: %v, want ErrNotExist naming the path", name, err)
+		}
+	}
+	if ents, err := sub.ReadDir("."); err != nil || len(ents) < 3 {
+		t.Errorf("ReadDir(.) = %v, %v", ents, err)
+	}
+}

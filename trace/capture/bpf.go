@@ -24,8 +24,11 @@ const (
 // Program returns the classic BPF program for an Ethernet link. dir
 // trace.DirOut keeps only packets the interface sent (skb->pkt_type ==
 // PACKET_OUTGOING), trace.DirIn only the others, DirUnknown both: one socket per
-// direction is how trace learns which way a packet went.
-func Program(s trace.FilterSpec, dir trace.Dir) ([]bpf.Instruction, error) {
+// direction is how trace learns which way a packet went. terminal (an
+// interface that is no bridge port: trace.Point.Terminal) makes DirIn also
+// refuse PACKET_OTHERHOST, the frames a bridge flooded there that the IP
+// stack drops on arrival.
+func Program(s trace.FilterSpec, dir trace.Dir, terminal bool) ([]bpf.Instruction, error) {
 	if s.Proto != trace.ProtoTCP && s.Proto != trace.ProtoUDP {
 		return nil, fmt.Errorf("bpf filter: protocol %d: want tcp or udp", s.Proto)
 	}
@@ -46,6 +49,9 @@ func Program(s trace.FilterSpec, dir trace.Dir) ([]bpf.Instruction, error) {
 	case trace.DirIn:
 		a.add(bpf.LoadExtension{Num: bpf.ExtType})
 		a.jeq(4, "reject", "")
+		if terminal {
+			a.jeq(3, "reject", "") // PACKET_OTHERHOST
+		}
 	}
 	a.add(bpf.LoadAbsolute{Off: offEtherType, Size: 2})
 	a.jeq(0x0800, "", "reject")
@@ -95,8 +101,8 @@ func Program(s trace.FilterSpec, dir trace.Dir) ([]bpf.Instruction, error) {
 }
 
 // Assemble returns the program in the kernel's encoding.
-func Assemble(s trace.FilterSpec, dir trace.Dir) ([]bpf.RawInstruction, error) {
-	p, err := Program(s, dir)
+func Assemble(s trace.FilterSpec, dir trace.Dir, terminal bool) ([]bpf.RawInstruction, error) {
+	p, err := Program(s, dir, terminal)
 	if err != nil {
 		return nil, err
 	}

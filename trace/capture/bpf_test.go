@@ -63,7 +63,7 @@ func TestFilterProgram(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prog, err := Program(tt.spec, trace.DirUnknown)
+			prog, err := Program(tt.spec, trace.DirUnknown, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestFilterProgram(t *testing.T) {
 func TestFilterDirection(t *testing.T) {
 	s := trace.FilterSpec{Proto: trace.ProtoTCP, Ports: []uint16{8080}}
 	for _, dir := range []trace.Dir{trace.DirIn, trace.DirOut} {
-		prog, err := Program(s, dir)
+		prog, err := Program(s, dir, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,12 +100,12 @@ func TestFilterDirection(t *testing.T) {
 		if dir == trace.DirOut && (j.SkipTrue != 0 || j.SkipFalse == 0) || dir == trace.DirIn && (j.SkipTrue == 0 || j.SkipFalse != 0) {
 			t.Errorf("%s: jump %+v goes the wrong way", dir, j)
 		}
-		if _, err := Assemble(s, dir); err != nil {
+		if _, err := Assemble(s, dir, false); err != nil {
 			t.Errorf("%s: %v", dir, err)
 		}
 	}
 	for _, bad := range []trace.FilterSpec{{Proto: 1, Ports: []uint16{1}}, {Proto: trace.ProtoTCP}, {Proto: trace.ProtoTCP, Ports: make([]uint16, 61)}} {
-		if _, err := Program(bad, trace.DirIn); err == nil {
+		if _, err := Program(bad, trace.DirIn, false); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}

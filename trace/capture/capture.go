@@ -131,7 +131,7 @@ func Open(plan *trace.CapturePlan, op Opener, o Options) (*Live, error) {
 	l.kept.Points = plan.Points
 	for i, p := range plan.Points {
 		for _, dir := range []trace.Dir{trace.DirIn, trace.DirOut} {
-			prog, err := Assemble(plan.Filter, dir)
+			prog, err := Assemble(plan.Filter, dir, p.Terminal)
 			if err != nil {
 				l.closeSockets()
 				return nil, err

@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -67,12 +66,7 @@ func (x tmux) wait(what string, d time.Duration, patterns ...string) string {
 
 func TestTUIOnMesh(t *testing.T) {
 	testutil.NeedRoot(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux is not installed (scripts/setup installs it)")
-		}
-		t.Skip("tmux is not installed")
-	}
+	testutil.NeedTool(t, "tmux")
 	bin := testutil.Meshtrace(t)
 	name := testutil.Prefix()
 	up := exec.Command(bin, "mesh", "up", "--name", name, "--lb", "iptables")
@@ -91,12 +85,19 @@ func TestTUIOnMesh(t *testing.T) {
 	shell := fmt.Sprintf("NO_COLOR=1 %s tui --mesh %s --node node0 --interval 2s; echo \"EXIT:$?\"; sleep 600", bin, name)
 	x.run("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "sh", "-c", shell)
 
-	x.wait("the topology", 30*time.Second, `mesh:`+name+`/node0 · \d+ ns`, `HOST \(1\)`, `INGRESS SANDBOX \(1\)`, `TASKS`)
-	x.keys("2")
+	// The first screen: the published port with its service beside the
+	// topology; o draws its path.
+	x.wait("the topology and the published port", 30*time.Second, `mesh:`+name+`/node0 · \d+ ns`, `PUBLISHED \(1\)`,
+		`o tcp/8080 +web +✓ complete +2 backends`, `HOST \(1\)`, `INGRESS SANDBOX \(1\)`, `TASKS`)
+	x.keys("o")
+	pathScreen := []string{`tcp/8080 published · ✓ complete · 2 backends`, `DNAT nat/DOCKER-INGRESS`, `docker_gwbridge`, `MARK 0x100`, `IPVS FWM 256 rr`, `SNAT`, `REDIRECT 8080→80`, `remote node`}
+	screen := x.wait("the path from the first screen", 10*time.Second, pathScreen...)
+	t.Logf("path:\n%s", screen)
+	// back to the list of paths, and the same path from it.
+	x.keys("Escape")
 	x.wait("the published port", 10*time.Second, `tcp/8080 .*complete`)
 	x.keys("Enter")
-	screen := x.wait("the path", 10*time.Second, `tcp/8080 published · ✓ complete · 2 backends`, `DNAT nat/DOCKER-INGRESS`, `docker_gwbridge`, `MARK 0x100`, `IPVS FWM 256 rr`, `SNAT`, `REDIRECT 8080→80`, `remote node`)
-	t.Logf("path:\n%s", screen)
+	x.wait("the path", 10*time.Second, pathScreen...)
 
 	x.keys("p")
 	screen = x.wait("the probe trace", 90*time.Second, `trace done · 3 connections · #3 ✓ reached`, `● reached`)
@@ -131,12 +132,7 @@ func TestTUIOnMesh(t *testing.T) {
 // q gives the shell back.
 func TestPlainMeshtraceOpensTUI(t *testing.T) {
 	testutil.NeedRoot(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux is not installed (scripts/setup installs it)")
-		}
-		t.Skip("tmux is not installed")
-	}
+	testutil.NeedTool(t, "tmux")
 	bin := testutil.Meshtrace(t)
 	name := testutil.Prefix()
 	x := tmux{t: t, socket: "meshtrace-" + name, target: name}

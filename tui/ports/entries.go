@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/meshtrace/meshtrace/topology"
+	"github.com/meshtrace/meshtrace/tui/ui"
 )
 
 // Entry is one thing whose path can be drawn: a published port, or a
@@ -34,6 +35,24 @@ func (e Entry) From() string {
 		return l
 	}
 	return e.Query.Netns
+}
+
+// state is the path's verdict as the lists show it.
+func (e Entry) state() string {
+	switch {
+	case e.Unknown:
+		return "? unknown"
+	case !e.Complete:
+		return ui.MarkLost + " BROKEN"
+	}
+	return ui.MarkOK + " complete"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // VIP reports whether the entry is an east-west service VIP.

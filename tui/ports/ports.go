@@ -171,13 +171,7 @@ func (m Model) line(e Entry, sel bool) string {
 	if sel {
 		cur = ui.MarkCursor + " "
 	}
-	state := ui.MarkOK + " complete"
-	switch {
-	case e.Unknown:
-		state = "? unknown"
-	case !e.Complete:
-		state = ui.MarkLost + " BROKEN"
-	}
+	state := e.state()
 	what := e.Title()
 	if e.VIP() {
 		what += " from " + ui.Short(e.From(), 12)
@@ -186,10 +180,7 @@ func (m Model) line(e Entry, sel bool) string {
 	if e.FWMark != 0 {
 		lb = fmt.Sprintf("FWM %d", e.FWMark)
 	}
-	svc := e.Service
-	if svc == "" {
-		svc = "-"
-	}
+	svc := orDash(e.Service)
 	var s string
 	if m.w < 60 {
 		s = fmt.Sprintf("%s%-18s %s", cur, what, state)
