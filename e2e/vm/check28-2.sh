@@ -39,6 +39,7 @@ source "$MT_JOB_DIR/check2.sh"
 # Known failures of today's main, each with what fixes it.
 # shellcheck disable=SC2034 # read by check.sh's check()
 XFAIL=(
+	[swarm-collect-host]="not filed yet (found by this lane): on node1 (the worker) the in-process collect of swarm collect's task wrote another netns's nf_tables rules as the host's iptables-save.txt (a task's, or an overlay's empty set) in 3 of 6 collections (3 runs); the host's links, routes and xfrm were right. inspect/nft openDumper reads the host through netnsx.Open(\"\"), the current thread's netns"
 	[path-esp]="issue 13 (Also: 'a path over an encrypted overlay shows the ESP leg'): path shows the VXLAN leg to node1 but nothing of its ESP SA"
 )
 
@@ -241,12 +242,6 @@ swarm_collect() {
 		fail "swarm collect exited $?: $(tail -3 "$OUT/$1.err")"
 	want_set "bundles collected" "$(find "$OUT/$1" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')" \
 		"$(docker node ls --format '{{.Hostname}}')"
-	# Each node's host firewall is its own: the ingress DNAT chain is there.
-	local node
-	for node in $(docker node ls --format '{{.Hostname}}'); do
-		grep -q '^:DOCKER-INGRESS ' "$OUT/$1/$node/netns/host/iptables-save.txt" 2>/dev/null ||
-			mismatch "$node's bundle: host's iptables-save.txt has no DOCKER-INGRESS chain (another netns's rules?)"
-	done
 	mt "$1-check" swarm check --from "$OUT/$1" -o json || true
 	[[ -s $OUT/$1-check.out ]] || fail "swarm check --from exited with no output: $(tail -1 "$OUT/$1-check.err")"
 }
@@ -259,6 +254,18 @@ check_swarm_collect() {
 	swarm_collect swarm
 	want "consistent" "$(jqr swarm-check .consistent)" true
 	want "findings above info" "$(swarm_serious swarm-check)" ""
+}
+
+# check_swarm_host: in every bundle of both collections, the node's host
+# firewall is its own: Docker's ingress DNAT chain is there.
+check_swarm_host() {
+	local dir node
+	for dir in swarm swarm-stale; do
+		for node in $(docker node ls --format '{{.Hostname}}'); do
+			grep -q '^:DOCKER-INGRESS ' "$OUT/$dir/$node/netns/host/iptables-save.txt" 2>/dev/null ||
+				mismatch "$dir/$node: host's iptables-save.txt has no DOCKER-INGRESS chain: $(grep -c '^-A' "$OUT/$dir/$node/netns/host/iptables-save.txt" 2>/dev/null) rules, the same as $(cd "$OUT/$dir/$node/netns" && for d in */; do [[ $d != host/ ]] && cmp -s host/iptables-save.txt "$d/iptables-save.txt" && echo -n "${d%/} "; done)"
+		done
+	done
 }
 
 # check_swarm_stale: one real server of mix (8081) removed from node0's
@@ -316,6 +323,7 @@ node0_main() {
 	swarm_image
 	check swarm-collect check_swarm_collect
 	check swarm-stale check_swarm_stale
+	check swarm-collect-host check_swarm_host
 	xchg_put_file n0-swarm
 	xchg_wait_for 1200 n1-checks || echo "node1 never finished its checks"
 	check trace-peer-tcp-8080 check_trace_peer tcp 8080
