@@ -16,10 +16,17 @@
 # dockerd started, and runs e2e/vm/check28.sh, which starts it; the last line
 # is
 #   swarm-vm28-e2e: N passed, M failed
+#
+# With --docker28-two-nodes (what e2e/vm/run28-2.sh runs) it boots the
+# two-node swarm of `scripts/swarm-vm --suite forky run2` (Docker 28) and runs
+# e2e/vm/check28-2.sh in both nodes (the two-node mesh, the encrypted overlay
+# and its faults, swarm collect); the last line is
+#   swarm-vm28-2-e2e: N passed, M failed
 # Checks expected to fail today print XFAIL lines and count as neither.
 #
 # Environment: MT_E2E_OUT keeps the outputs there (default: a temporary dir,
-# removed on success); the MT_VM_* variables of scripts/swarm-vm.
+# removed on success); MT_E2E_BINARY runs that static meshtrace instead of
+# building this tree's; the MT_VM_* variables of scripts/swarm-vm.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -37,6 +44,14 @@ case ${1:-} in
 	# The job starts dockerd and the services itself (1-2 minutes), and
 	# checks three bundles: 6-12 minutes on a busy machine.
 	export MT_VM_JOB_TIMEOUT=${MT_VM_JOB_TIMEOUT:-1200} MT_VM_TIMEOUT=${MT_VM_TIMEOUT:-1500}
+	;;
+--docker28-two-nodes)
+	LANE=swarm-vm28-2 RUN=run2 JOB=$HERE/check28-2.sh NODES=(node0 node1)
+	FILES=("$HERE/check2.sh" "$HERE/check.sh" "$HERE/truth.sh")
+	export MT_VM_SUITE=forky
+	# node0's checks, then node1's (never both at once), then swarm
+	# collect: 8-15 minutes of job on a busy machine.
+	export MT_VM_JOB_TIMEOUT=${MT_VM_JOB_TIMEOUT:-1500} MT_VM_TIMEOUT=${MT_VM_TIMEOUT:-1800}
 	;;
 esac
 # CI's budget for the whole suite (45 minutes with every lane): the job takes
@@ -68,13 +83,18 @@ results() {
 			continue
 		fi
 		ran=1
-		sed -E "${node:+s/^(PASS|FAIL) /\1 $node: /}" "$file"
+		sed -E "${node:+s/^(PASS|FAIL|XFAIL) /\1 $node: /}" "$file"
 	done
 	((ran))
 }
 
-# build_meshtrace: a static binary, as the VM has none of our libraries.
+# build_meshtrace: a static binary, as the VM has none of our libraries
+# (MT_E2E_BINARY: that one instead, e.g. another branch's).
 build_meshtrace() {
+	if [[ -n ${MT_E2E_BINARY:-} ]]; then
+		cp "$MT_E2E_BINARY" "$OUT/meshtrace"
+		return
+	fi
 	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$OUT/meshtrace" ./cmd/meshtrace)
 }
 

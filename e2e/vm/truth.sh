@@ -114,8 +114,17 @@ ipvs_netns_with() {
 	return 1
 }
 
-# docker_netns_names: the files of /run/docker/netns.
-docker_netns_names() { ls /run/docker/netns; }
+# docker_netns_names: the files of /run/docker/netns, but those that are the
+# host's own netns ("default", which dockerd makes for a --network host
+# container such as swarm collect's tasks): that one is "host".
+docker_netns_names() {
+	local host f
+	host=$(stat -L -c %i /proc/self/ns/net) # the job runs in the host netns
+	for f in /run/docker/netns/*; do
+		[[ -e $f && $(stat -L -c %i "$f") != "$host" ]] || continue
+		basename "$f"
+	done
+}
 
 # network_tasks NETWORK: "service address node-address" of every task on
 # NETWORK that dockerd's network DB knows, on every node (--verbose).
