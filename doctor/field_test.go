@@ -1,6 +1,7 @@
 package doctor_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/meshtrace/meshtrace/doctor"
 	"github.com/meshtrace/meshtrace/internal/dockerrules"
 	"github.com/meshtrace/meshtrace/internal/testutil"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -519,4 +521,56 @@ func TestFirewallSplit(t *testing.T) {
 		{"legacy gossip drop", meshBundle, f, legacy("ACCEPT", "-A INPUT -p udp -m udp --dport 7946 -j DROP"), "firewall-split", "host", doctor.Error},
 		{"empty legacy table", meshBundle, f, legacy("ACCEPT"), "", "", ""},
 	})
+}
+
+// TestESPLeg: on the recorded encrypted overlay, the VIP path from node0's
+// task to the remote task leaves through the out policy's ESP SA (the SPI
+// `ip xfrm policy` printed on the node); without the policy it breaks
+// (xfrm-missing), without the xfrm files it is unknown, never complete
+// or broken for data that was not collected.
+func TestESPLeg(t *testing.T) {
+	policy, err := os.ReadFile(filepath.Join(xfrmNode0, "netns/host/ip-xfrm-policy.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^src 192\.0\.2\.10/32 dst 192\.0\.2\.11/32[^\n]*\n(?:\s[^\n]*\n)*?\s+proto esp spi (0x[0-9a-f]+)`).FindSubmatch(policy)
+	if m == nil {
+		t.Fatal("the recording's out policy to 192.0.2.11 has no ESP template")
+	}
+	wantSPI := string(m[1])
+	q := topology.Query{Proto: "tcp", Port: 80, VIP: netip.MustParseAddr("10.0.1.2"), Netns: "c0f7053c15a2"}
+	remote := func(t *testing.T, dir string) (*topology.Path, []topology.Hop) {
+		t.Helper()
+		mod, err := source.Load(context.Background(), source.Spec{Bundle: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := topology.FindPath(mod, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range p.Backends {
+			if b.Remote {
+				return p, b.Hops
+			}
+		}
+		t.Fatal("no remote backend")
+		return nil, nil
+	}
+	p, hops := remote(t, xfrmNode0)
+	if len(hops) != 1 || hops[0].Kind != topology.HopESP || hops[0].SPI.String() != wantSPI || hops[0].To.Addr != netip.MustParseAddr("192.0.2.11") {
+		t.Errorf("healthy: remote backend hops %+v, want one esp hop with spi %s to 192.0.2.11", hops, wantSPI)
+	}
+	if p.Verdict != topology.VerdictComplete {
+		t.Errorf("healthy: verdict %s", p.Verdict)
+	}
+	p, hops = remote(t, editBundle(t, xfrmNode0, map[string]func(string) string{
+		"netns/host/ip-xfrm-policy.txt": dropXfrmBlocks("src 192.0.2.10/32 dst 192.0.2.11/32")}))
+	if len(hops) != 1 || hops[0].Kind != topology.HopBreak || hops[0].Code != topology.BreakXfrmMissing || p.Verdict != topology.VerdictBroken {
+		t.Errorf("no out policy: verdict %s, hops %+v, want a break xfrm-missing", p.Verdict, hops)
+	}
+	p, hops = remote(t, withoutFiles(t, xfrmNode0, "netns/host/ip-xfrm-state.txt", "netns/host/ip-xfrm-policy.txt"))
+	if len(hops) != 1 || hops[0].Kind != topology.HopUnknown || p.Verdict != topology.VerdictUnknown {
+		t.Errorf("xfrm not collected: verdict %s, hops %+v, want unknown", p.Verdict, hops)
+	}
 }

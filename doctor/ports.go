@@ -281,6 +281,8 @@ func (c *checker) backendChecks(b topology.Backend, pp topology.ProtoPort) {
 			continue
 		}
 		switch h.Code {
+		case topology.BreakXfrmMissing:
+			// the IPsec check (xfrm-missing) names the peer once, for every port
 		case topology.BreakWrongVTEP, topology.BreakNoFDB, topology.BreakStaleBackend:
 			c.remoteBackend(b, h, pp.String())
 		default:

@@ -46,6 +46,8 @@ func (c *checker) serviceVIPs() {
 					continue
 				}
 				switch h.Code {
+				case topology.BreakXfrmMissing:
+					// the IPsec check (xfrm-missing) names the peer once, for every port
 				case topology.BreakWrongVTEP, topology.BreakNoFDB, topology.BreakStaleBackend:
 					c.remoteBackend(b, h, what)
 				default:

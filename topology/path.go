@@ -36,6 +36,8 @@ type Hop struct {
 	// hop could not check.
 	Code   Code   `json:"code,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// SPI is the ESP SA an esp hop sends through.
+	SPI SPI `json:"spi,omitempty"`
 }
 
 // Backend is one real server of the path's load balancer.

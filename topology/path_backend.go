@@ -32,7 +32,7 @@ func (w *walker) remoteWay(lb *Namespace, d *IPVSDest, b Backend) []Hop {
 			ovl, _, _ := strings.Cut(b.Via, "/")
 			return brk(ovl, BreakWrongVTEP, fmt.Sprintf("backend %s (task %s) runs on node %s, but the FDB entry for its MAC on %s sends its traffic to %s", ip, orUnknown(b.Task), b.Node, b.Via, b.VTEP))
 		}
-		return nil
+		return w.espLeg(b)
 	}
 	if unread := w.unread(lb); len(unread) > 0 {
 		return gap(lb.Name, fmt.Sprintf("%s is owned by no namespace whose ip addr was read, and the ip addr of %s was not collected: it may be local", ip, strings.Join(unread, ", ")))

@@ -433,6 +433,9 @@ func writeHop(b *strings.Builder, indent string, h Hop) {
 	case HopAnswer:
 		fmt.Fprintf(b, "%s%s answer: %s\n", indent, where, esc(h.Reason))
 		return
+	case HopESP:
+		fmt.Fprintf(b, "%s%s ESP spi %s -> %s: %s\n", indent, where, h.SPI, h.To, esc(h.Reason))
+		return
 	}
 	if h.Rule != "" {
 		fmt.Fprintf(b, "%s    %s", indent, esc(h.Rule))
