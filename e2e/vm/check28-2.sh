@@ -39,8 +39,6 @@ source "$MT_JOB_DIR/check2.sh"
 # Known failures of today's main, each with what fixes it.
 # shellcheck disable=SC2034 # read by check.sh's check()
 XFAIL=(
-	[swarm-collect-host]="not filed yet (found by this lane): on node1 (the worker) the in-process collect of swarm collect's task wrote another netns's nf_tables rules as the host's iptables-save.txt (a task's, or an overlay's empty set) in 3 of 8 collections over 4 runs, so it also XPASSes at times (intermittent: keep the entry until the cause is fixed); the host's links, routes and xfrm were right. inspect/nft openDumper reads the host through netnsx.Open(\"\"), the current thread's netns"
-	[path-esp]="issue 13 (Also: 'a path over an encrypted overlay shows the ESP leg'): path shows the VXLAN leg to node1 but nothing of its ESP SA"
 )
 
 ENC_NET=secnet ENC_SVC=sec
