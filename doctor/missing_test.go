@@ -273,3 +273,22 @@ func agree(t *testing.T, name string, m *topology.Model, r *doctor.Report) {
 		t.Errorf("%s: says nothing is wrong while %d things are unknown", name, len(r.Unknown))
 	}
 }
+
+// TestDoctorDockerFileMissing: the overlays' endpoints come from
+// docker/networks.json alone; without it (containers.json and
+// services.json still there) the coverage line says stale neighbours were
+// not checked against Docker's endpoints, as without any docker/*.json.
+func TestDoctorDockerFileMissing(t *testing.T) {
+	const want = "not checked for lack of data: stale neighbours against Docker's endpoints"
+	const bundle = "../fixtures/mesh-bundle/node0"
+	full := lastLine(textOf(t, checkBundle(t, bundle)))
+	if strings.Contains(full, "stale neighbours against") {
+		t.Fatalf("the whole bundle: %s", full)
+	}
+	for _, files := range [][]string{{"docker"}, {"docker/networks.json"}} {
+		last := lastLine(textOf(t, checkBundle(t, withoutFiles(t, bundle, files...))))
+		if !strings.Contains(last, want) {
+			t.Errorf("without %v: %s", files, last)
+		}
+	}
+}
