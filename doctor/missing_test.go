@@ -292,3 +292,32 @@ func TestDoctorDockerFileMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestNoStaleBackendWithoutTasks: the recorded mesh node with its
+// overlay's neighbours and FDB read empty: broken (vxlan-no-fdb); without
+// docker/*.json too, still never stale-backend, which says no task has the
+// address and removes the real server: only every node's task list could
+// tell that.
+func TestNoStaleBackendWithoutTasks(t *testing.T) {
+	dir := withoutFiles(t, "../fixtures/mesh-bundle/node0", "docker")
+	ovls, err := filepath.Glob(filepath.Join(dir, "netns", "1-*"))
+	if err != nil || len(ovls) == 0 {
+		t.Fatalf("no overlay in the recording: %v", err)
+	}
+	for _, o := range ovls {
+		for _, f := range []string{"ip-neigh.txt", "bridge-fdb.txt"} {
+			if err := os.WriteFile(filepath.Join(o, f), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r := checkBundle(t, dir)
+	if len(serious(r)) == 0 {
+		t.Fatal("no fault with the overlay's entries gone")
+	}
+	for _, f := range serious(r) {
+		if f.Code != "vxlan-no-fdb" {
+			t.Errorf("%s in %s: %s", f.Code, f.Netns, f.Summary)
+		}
+	}
+}
