@@ -321,3 +321,17 @@ func TestNoStaleBackendWithoutTasks(t *testing.T) {
 		}
 	}
 }
+
+// TestCoverageNotBothWays: a check of the host alone (vtep source) whose
+// route table was not collected is listed as not checked only, never also
+// as checked (the recorded Docker 28 node's plain bundle has no ip route).
+func TestCoverageNotBothWays(t *testing.T) {
+	last := lastLine(textOf(t, checkBundle(t, "../fixtures/swarm-vm28/plain")))
+	checked, skipped, ok := strings.Cut(last, "not checked for lack of data:")
+	if !ok || !strings.Contains(skipped, "vtep source (ip route not collected in host)") {
+		t.Fatalf("coverage: %s", last)
+	}
+	if strings.Contains(checked, "vtep source") {
+		t.Errorf("vtep source both checked and not: %s", last)
+	}
+}
