@@ -101,7 +101,8 @@ func TestFaults(t *testing.T) {
 		{"stale-backend", "ingress_sbox", func(m *topology.Model) {
 			ovl := m.Lookup("1-c5h7abz82p")
 			ovl.Neighbours, ovl.FDB = []topology.Neigh{}, []topology.FDB{} // read, and empty
-			for i := range m.Docker.Networks {                             // --verbose: every node's tasks, none at 10.0.0.6
+			// --verbose: every node's tasks, none at 10.0.0.6
+			for i := range m.Docker.Networks {
 				m.Docker.Networks[i].Tasks = []topology.DockerTask{}
 			}
 		}},
