@@ -114,18 +114,19 @@ type NotCompared struct {
 
 // Areas of NotCompared.
 const (
-	AreaRules     = "rules"
-	AreaLegacy    = "legacy-rules"
-	AreaIPVS      = "ipvs"
-	AreaLinks     = "links"
-	AreaRoutes    = "routes"
-	AreaNeigh     = "neighbours"
-	AreaFDB       = "fdb"
-	AreaSysctls   = "sysctls"
-	AreaSockets   = "sockets"
-	AreaXfrm      = "xfrm"
-	AreaTasks     = "tasks"
-	areaTablePref = "rules: table " // + the table's name
+	AreaRules       = "rules"
+	AreaLegacy      = "legacy-rules"
+	AreaIPVS        = "ipvs"
+	AreaLinks       = "links"
+	AreaLinkDetails = "link-details" // kinds and VXLAN attributes (ip -d addr)
+	AreaRoutes      = "routes"
+	AreaNeigh       = "neighbours"
+	AreaFDB         = "fdb"
+	AreaSysctls     = "sysctls"
+	AreaSockets     = "sockets"
+	AreaXfrm        = "xfrm"
+	AreaTasks       = "tasks"
+	areaTablePref   = "rules: table " // + the table's name
 )
 
 // Result is what Compare found.
@@ -247,6 +248,16 @@ func (d *netnsDiff) collected(area string, inA, inB bool) bool {
 	}
 	d.skip(area, notCollectedIn(inA, inB))
 	return false
+}
+
+// skipOnce is skip, once per area.
+func (d *netnsDiff) skipOnce(area, reason string) {
+	for _, n := range d.notCompared {
+		if n.Area == area {
+			return
+		}
+	}
+	d.skip(area, reason)
 }
 
 func (d *netnsDiff) skip(area, reason string) {

@@ -59,6 +59,10 @@ func upDown(up bool) string {
 	return "down"
 }
 
+// detailed: the link's kind was shown (`ip -d addr`, or netlink), not
+// inferred from the wiring nor unknown.
+func detailed(l *topology.Link) bool { return l.Kind != "" && l.KindFrom == "" }
+
 // peerName is a veth's resolved peer, "" when not resolved.
 func peerName(l *topology.Link) string {
 	if l.Peer == nil || l.Peer.Ifname == "" {
@@ -76,8 +80,14 @@ func (d *netnsDiff) link(a, b *topology.Link) {
 		d.add(Change{Kind: LinkChanged, Op: Changed, Object: obj, Field: "ifindex", Before: strconv.Itoa(a.Index), After: strconv.Itoa(b.Index),
 			Summary: fmt.Sprintf("%s: made anew (ifindex %d -> %d)", obj, a.Index, b.Index)})
 	}
-	if a.KindFrom == "" && b.KindFrom == "" {
+	// Plain `ip addr` (no -d) shows no kind and no VXLAN attributes: on
+	// that side they were not collected, never "(none)".
+	da, db := detailed(a), detailed(b)
+	if da && db {
 		d.field(LinkChanged, obj, "kind", a.Kind, b.Kind)
+		d.field(LinkChanged, obj, "vxlan", vxlanLine(a.VXLAN), vxlanLine(b.VXLAN))
+	} else {
+		d.skipOnce(AreaLinkDetails, notCollectedIn(da, db)+" (ip addr without -d)")
 	}
 	d.field(LinkChanged, obj, "state", upDown(a.Up), upDown(b.Up))
 	d.field(LinkChanged, obj, "mtu", strconv.Itoa(a.MTU), strconv.Itoa(b.MTU))
@@ -88,7 +98,6 @@ func (d *netnsDiff) link(a, b *topology.Link) {
 	if pa, pb := peerName(a), peerName(b); pa != "" && pb != "" {
 		d.field(LinkChanged, obj, "peer", pa, pb)
 	}
-	d.field(LinkChanged, obj, "vxlan", vxlanLine(a.VXLAN), vxlanLine(b.VXLAN))
 	for _, p := range b.Addrs {
 		if !slices.Contains(a.Addrs, p) {
 			d.add(Change{Kind: LinkChanged, Op: Added, Object: obj, Field: "address", After: p.String(), Auto: autoAddr(p),
@@ -304,8 +313,15 @@ func (d *netnsDiff) fdb(a, b *topology.Namespace) {
 		}
 		return key(f) + " (learned)"
 	}
+	// Which entries a bundle keeps depends on its devices' kinds: a
+	// device whose kind one side did not show (plain ip addr) is not
+	// compared (link-details says so).
+	unknown := func(dev string) bool {
+		la, lb := a.Link(dev), b.Link(dev)
+		return la != nil && lb != nil && (!detailed(la) || !detailed(lb))
+	}
 	onLink := func(fs []topology.FDB) []topology.FDB {
-		return slices.DeleteFunc(slices.Clone(fs), func(f topology.FDB) bool { return d.cameOrWent[f.Dev] }) // the link's change says it
+		return slices.DeleteFunc(slices.Clone(fs), func(f topology.FDB) bool { return d.cameOrWent[f.Dev] || unknown(f.Dev) }) // the link's change says it
 	}
 	pairs(d, FDBChanged, "fdb ", onLink(a.FDB), onLink(b.FDB), key, line, func(f topology.FDB) bool { return !static(f.State) })
 }

@@ -273,3 +273,65 @@ func agree(t *testing.T, name string, m *topology.Model, r *doctor.Report) {
 		t.Errorf("%s: says nothing is wrong while %d things are unknown", name, len(r.Unknown))
 	}
 }
+
+// TestDoctorDockerFileMissing: the overlays' endpoints come from
+// docker/networks.json alone; without it (containers.json and
+// services.json still there) the coverage line says stale neighbours were
+// not checked against Docker's endpoints, as without any docker/*.json.
+func TestDoctorDockerFileMissing(t *testing.T) {
+	const want = "not checked for lack of data: stale neighbours against Docker's endpoints"
+	const bundle = "../fixtures/mesh-bundle/node0"
+	full := lastLine(textOf(t, checkBundle(t, bundle)))
+	if strings.Contains(full, "stale neighbours against") {
+		t.Fatalf("the whole bundle: %s", full)
+	}
+	for _, files := range [][]string{{"docker"}, {"docker/networks.json"}} {
+		last := lastLine(textOf(t, checkBundle(t, withoutFiles(t, bundle, files...))))
+		if !strings.Contains(last, want) {
+			t.Errorf("without %v: %s", files, last)
+		}
+	}
+}
+
+// TestNoStaleBackendWithoutTasks: the recorded mesh node with its
+// overlay's neighbours and FDB read empty: broken (vxlan-no-fdb); without
+// docker/*.json too, still never stale-backend, which says no task has the
+// address and removes the real server: only every node's task list could
+// tell that.
+func TestNoStaleBackendWithoutTasks(t *testing.T) {
+	dir := withoutFiles(t, "../fixtures/mesh-bundle/node0", "docker")
+	ovls, err := filepath.Glob(filepath.Join(dir, "netns", "1-*"))
+	if err != nil || len(ovls) == 0 {
+		t.Fatalf("no overlay in the recording: %v", err)
+	}
+	for _, o := range ovls {
+		for _, f := range []string{"ip-neigh.txt", "bridge-fdb.txt"} {
+			if err := os.WriteFile(filepath.Join(o, f), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r := checkBundle(t, dir)
+	if len(serious(r)) == 0 {
+		t.Fatal("no fault with the overlay's entries gone")
+	}
+	for _, f := range serious(r) {
+		if f.Code != "vxlan-no-fdb" {
+			t.Errorf("%s in %s: %s", f.Code, f.Netns, f.Summary)
+		}
+	}
+}
+
+// TestCoverageNotBothWays: a check of the host alone (vtep source) whose
+// route table was not collected is listed as not checked only, never also
+// as checked (the recorded Docker 28 node's plain bundle has no ip route).
+func TestCoverageNotBothWays(t *testing.T) {
+	last := lastLine(textOf(t, checkBundle(t, "../fixtures/swarm-vm28/plain")))
+	checked, skipped, ok := strings.Cut(last, "not checked for lack of data:")
+	if !ok || !strings.Contains(skipped, "vtep source (ip route not collected in host)") {
+		t.Fatalf("coverage: %s", last)
+	}
+	if strings.Contains(checked, "vtep source") {
+		t.Errorf("vtep source both checked and not: %s", last)
+	}
+}

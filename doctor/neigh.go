@@ -19,7 +19,7 @@ func (c *checker) staleNeighbours() {
 	for _, ns := range c.m.Namespaces {
 		if ns.Role == topology.RoleOverlay {
 			c.need(check, "ip neigh", ns.Name, ns.Neighbours != nil)
-			if c.m.Docker == nil {
+			if c.m.Docker == nil || c.m.Docker.Networks == nil {
 				// the overlay's FDB still tells some; Docker's endpoints
 				// would tell the rest
 				c.cov.skip(check+" against Docker's endpoints", "docker network inspect", "docker")

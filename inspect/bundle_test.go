@@ -264,8 +264,10 @@ func TestBundleNotCollected(t *testing.T) {
 	if d := cmp.Diff(wantNotes, m.Notes); d != "" {
 		t.Errorf("notes (-want +got):\n%s", d)
 	}
-	if m.Docker == nil || m.Docker.Containers != nil {
-		t.Errorf("docker = %+v, want present and empty", m.Docker)
+	// containers.json "[]": read, none (non-nil); the other two files
+	// absent: not collected (nil).
+	if m.Docker == nil || m.Docker.Containers == nil || len(m.Docker.Containers) != 0 || m.Docker.Networks != nil || m.Docker.Services != nil {
+		t.Errorf("docker = %#v, want containers read and empty, networks and services not collected", m.Docker)
 	}
 }
 

@@ -155,7 +155,13 @@ func (d *DockerData) Meta() *topology.DockerMeta {
 	if d == nil {
 		return nil
 	}
-	m := &topology.DockerMeta{}
+	// What was read, if empty, stays non-nil: nil is "not collected"
+	// (a worker lists no services), which answers nothing.
+	m := &topology.DockerMeta{
+		Networks:   emptyOrNil[topology.DockerNetwork](d.Networks != nil),
+		Containers: emptyOrNil[topology.DockerContainer](d.Containers != nil),
+		Services:   emptyOrNil[topology.DockerService](d.Services != nil),
+	}
 	for _, n := range d.Networks {
 		m.Networks = append(m.Networks, dockerNetwork(n))
 	}
@@ -169,6 +175,14 @@ func (d *DockerData) Meta() *topology.DockerMeta {
 	sort.SliceStable(m.Containers, func(i, j int) bool { return m.Containers[i].Name < m.Containers[j].Name })
 	sort.SliceStable(m.Services, func(i, j int) bool { return m.Services[i].Name < m.Services[j].Name })
 	return m
+}
+
+// emptyOrNil is an empty slice when read, else nil.
+func emptyOrNil[T any](read bool) []T {
+	if read {
+		return []T{}
+	}
+	return nil
 }
 
 func dockerNetwork(n network.Inspect) topology.DockerNetwork {

@@ -220,6 +220,14 @@ func TestReadDocker(t *testing.T) {
 	if m.Containers[0].Name != "web.1.x" || m.Networks[0].Name != "ingress" {
 		t.Errorf("meta = %+v", m)
 	}
+	// A worker's services were not read: nil, not "none"; what was read
+	// and holds nothing stays non-nil.
+	if m.Services != nil {
+		t.Errorf("services not read, yet %#v", m.Services)
+	}
+	if e := (&DockerData{Services: []swarm.Service{}}).Meta(); e.Services == nil || e.Networks != nil {
+		t.Errorf("no service read: %#v", e)
+	}
 
 	f.netErr = errors.New("boom")
 	if _, err := ReadDocker(context.Background(), f); err == nil || !strings.Contains(err.Error(), "docker networks: boom") {

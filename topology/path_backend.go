@@ -57,6 +57,11 @@ func (w *walker) remoteWay(lb *Namespace, d *IPVSDest, b Backend) []Hop {
 	if w.dockerKnows(ip) {
 		return brk(ov.Name, BreakNoFDB, fmt.Sprintf("Docker has a task at %s, on another node, but %s has neither a neighbour nor an FDB entry for it", ip, ov.Name))
 	}
+	if !w.remote().everyTask {
+		// Broken either way; but "no task has it" (and removing the
+		// real server) would be read from what was not collected.
+		return brk(ov.Name, BreakNoFDB, fmt.Sprintf("%s has neither a neighbour nor an FDB entry for %s: VXLAN does not know which node it is on; every node's tasks (docker network inspect --verbose) were not collected, so whether a task on another node has it (not programmed) or none (a stale real server) cannot be told", ov.Name, ip))
+	}
 	return brk(lb.Name, BreakStaleBackend, fmt.Sprintf("real server %s:%d belongs to no task: no namespace here owns it and %s knows no endpoint with that address (no neighbour, no FDB entry)", ip, d.Port, ov.Name))
 }
 

@@ -239,11 +239,27 @@ func (p *DNSPath) answer(m *Model, from *Namespace) {
 	if tasksOf {
 		svcName = strings.TrimPrefix(name, "tasks.")
 	}
+	if d.Services == nil && !tasksOf {
+		// The resolver answers a service's name first (its VIP, or its
+		// tasks for dnsrr): without the services that cannot be told,
+		// and a VIP service would read as dnsrr.
+		gap("Docker's services were not collected (a worker lists none): whether " + p.Name + " is a service's name, and its VIP, cannot be told")
+		return
+	}
 	var nets []*DockerNetwork
+	var missing []string
 	for _, nn := range sortedNames(ctr.Networks) {
 		if n := d.network(nn); n != nil {
 			nets = append(nets, n)
+		} else {
+			missing = append(missing, nn)
 		}
+	}
+	if len(missing) > 0 {
+		// The records are per network: one not collected may hold
+		// the name, which is then no forwarded lookup.
+		gap(fmt.Sprintf("Docker's network inspect of %s (a network of %s) was not collected: what the resolver answers for %s cannot be told", strings.Join(missing, ", "), ctr.Name, p.Name))
+		return
 	}
 	for _, n := range nets {
 		if svc := d.service(svcName); svc != nil {
@@ -271,10 +287,6 @@ func (p *DNSPath) answer(m *Model, from *Namespace) {
 				}
 			}
 		}
-	}
-	if d.Services == nil && !tasksOf {
-		gap("Docker's services were not collected (a worker lists none): whether " + p.Name + " is a service's name cannot be told")
-		return
 	}
 	p.Forwarded = true
 	p.AnswerFrom = fmt.Sprintf("no service, task or container of the networks of %s (%s) is called %s: the resolver forwards the lookup to the node's DNS servers", ctr.Name, strings.Join(sortedNames(ctr.Networks), ", "), p.Name)

@@ -282,3 +282,77 @@ func TestDNSPathDocker28(t *testing.T) {
 		t.Fatalf("truth/dns.txt has %d lookups", n)
 	}
 }
+
+// TestDNSPathDockerFileMissing: with one of the Docker 28 node's
+// docker/*.json missing (a worker lists no services; a bundle assembled by
+// hand), each lookup in truth/dns.txt either answers what dockerd answered
+// or is unknown: an answer is never made of the metadata not collected (a
+// VIP service's name read as dnsrr for want of services.json, a service's
+// name forwarded for want of networks.json).
+func TestDNSPathDockerFileMissing(t *testing.T) {
+	const vm28 = fixturesDir + "/swarm-vm28"
+	truth, err := os.ReadFile(vm28 + "/truth/dns.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{"services.json", "networks.json"} {
+		dir := t.TempDir()
+		testutil.CopyTree(t, vm28+"/collect", dir, nil)
+		if err := os.Remove(filepath.Join(dir, "docker", file)); err != nil {
+			t.Fatal(err)
+		}
+		m := loadSource(t, dir)
+		caller, err := topology.TaskNetns(m, "caller.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		unknown := 0
+		for _, line := range strings.Split(string(truth), "\n") {
+			name, answer, ok := strings.Cut(line, ":")
+			if !ok || strings.HasPrefix(line, "#") {
+				continue
+			}
+			want := strings.Fields(answer)
+			slices.Sort(want)
+			p, err := topology.FindDNSPath(m, topology.DNSQuery{Name: name, From: caller.Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case p.Verdict == topology.VerdictUnknown && len(p.Answer) == 0 && !p.Forwarded:
+				unknown++
+			case p.Verdict == topology.VerdictComplete && slices.Equal(addrStrings(p.Answer), want) && p.Forwarded == (len(want) == 0):
+			default:
+				var b strings.Builder
+				topology.WriteDNSPathText(&b, p)
+				t.Errorf("without %s: %s: dockerd answered %v, got:\n%s", file, name, want, b.String())
+			}
+		}
+		if unknown == 0 {
+			t.Errorf("without %s: every lookup answered", file)
+		}
+	}
+}
+
+// TestNamesDockerFileMissing: a name not found for want of one of
+// docker/*.json says that file's objects were not collected, never that
+// Docker names none (an operator would look for a missing service).
+func TestNamesDockerFileMissing(t *testing.T) {
+	const vm28 = fixturesDir + "/swarm-vm28/collect"
+	for _, c := range []struct {
+		file, want string
+		find       func(*topology.Model) error
+	}{
+		{"services.json", "Docker's services were not collected", func(m *topology.Model) error { _, err := topology.FindService(m, "web"); return err }},
+		{"containers.json", "Docker's containers were not collected", func(m *topology.Model) error { _, err := topology.TaskNetns(m, "caller.1"); return err }},
+	} {
+		dir := t.TempDir()
+		testutil.CopyTree(t, vm28, dir, nil)
+		if err := os.Remove(filepath.Join(dir, "docker", c.file)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.find(loadSource(t, dir)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("without %s: %v; want %q", c.file, err, c.want)
+		}
+	}
+}

@@ -23,6 +23,10 @@ type remoteIndex struct {
 	// docker holds every address Docker has a container, endpoint or task
 	// at.
 	docker map[netip.Addr]bool
+	// everyTask: some swarm network lists every node's tasks (`docker
+	// network inspect --verbose`), so an address no task has is known
+	// to be no task's. Without it a remote task looks the same.
+	everyTask bool
 }
 
 type neighIn struct {
@@ -78,6 +82,9 @@ func newRemoteIndex(m *Model) *remoteIndex {
 			if _, ok := x.endpoint[a]; !ok && name != IngressSandboxEndpoint {
 				x.endpoint[a] = name
 			}
+		}
+		if n.Tasks != nil {
+			x.everyTask = true
 		}
 		for j := range n.Tasks {
 			t := &n.Tasks[j]

@@ -58,8 +58,11 @@ func ServiceQueries(m *Model, sq ServiceQuery) ([]Query, error) {
 func FindService(m *Model, name string) (*DockerService, error) {
 	if m.Docker == nil || len(m.Docker.Services) == 0 {
 		why := "Docker's metadata names no service here"
-		if m.Docker == nil {
+		switch {
+		case m.Docker == nil:
 			why = "Docker's metadata was not collected"
+		case m.Docker.Services == nil:
+			why = "Docker's services were not collected (a worker lists none; docker service inspect on a manager)"
 		}
 		return nil, fmt.Errorf("no service %q: %s (give --port, or --vip and --netns)", name, why)
 	}

@@ -66,8 +66,11 @@ func knownTasks(m *Model) string {
 	}
 	if len(tasks) == 0 {
 		why := "Docker's metadata names no container here"
-		if m.Docker == nil {
+		switch {
+		case m.Docker == nil:
 			why = "Docker's metadata was not collected"
+		case m.Docker.Containers == nil:
+			why = "Docker's containers were not collected (docker inspect)"
 		}
 		var names []string
 		for _, ns := range m.Namespaces {

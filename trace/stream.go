@@ -150,6 +150,10 @@ type streamer struct {
 	first    *Flow // the flow seen first, for the summary's proto and port
 	updateAt int64
 	progress int64
+	// cut: the source failed (a file cut short or damaged): the flows
+	// in flight then are not over, what came next was not read, so
+	// none gets a stop.
+	cut bool
 }
 
 func (s *streamer) emit(e Event) {
@@ -201,6 +205,7 @@ func (s *streamer) run(ctx context.Context) {
 	if s.stop {
 		return
 	}
+	s.cut = err != nil && ctx.Err() == nil
 	s.cr.Flush()
 	s.ended(s.cr.Take())
 	res := &Result{Proto: s.cfg.Proto, Port: s.cfg.Port}
@@ -268,7 +273,7 @@ func (s *streamer) flow(c *Conn, ended bool) (Flow, bool) {
 }
 
 func (s *streamer) end(c *Conn) {
-	if fl, ok := s.flow(c, true); ok {
+	if fl, ok := s.flow(c, !s.cut); ok {
 		s.endFlow(fl, c)
 	}
 }
