@@ -12,8 +12,8 @@
 package diff
 
 import (
+	"maps"
 	"slices"
-	"sort"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -331,11 +331,4 @@ func (o *ordered[V]) at(k string) *V {
 }
 
 // sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

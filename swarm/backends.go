@@ -2,7 +2,9 @@ package swarm
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -408,12 +410,5 @@ func fixReprogram(svc string) string {
 	return fmt.Sprintf("this node's dockerd has not applied the swarm's current tasks: `docker service update --force %s` reprograms every node; if the node stays out of step, restart dockerd there and check that it reaches the others on TCP/UDP 7946 (gossip)", svc)
 }
 
-// sortedKeys returns a string-keyed map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
