@@ -58,10 +58,7 @@ func Run(cmd *exec.Cmd) (Usage, error) {
 		return u, fmt.Errorf("%s: %w", cmd.Path, err)
 	}
 	st := cmd.ProcessState
-	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-		u.MaxRSS = ru.Maxrss << 10 // KiB on Linux
-		u.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
+	u.MaxRSS, u.CPU = usage(st)
 	u.ExitCode = st.ExitCode()
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return u, fmt.Errorf("%s killed by %v: %s", cmd.Path, ws.Signal(), u.Stderr)
