@@ -31,11 +31,10 @@ source "$MT_VM_DIR/services28.sh"
 # Failed on af453c2 and pass since main merged h-modules, h-nft, h-roles and
 # the missing-data work: nodocker-lsmod (issue 18), firewall-encrypted (10.6),
 # ew-unreachable and ew-unreachable-ingress (10.3), plain-roles (10.1),
-# missing-data (10.4).
+# missing-data (10.4); trace-flooded (the PACKET_OTHERHOST filter) and
+# listing-bundle (10.2) passed in the fresh-clone CI run of 9eb85b9.
 # shellcheck disable=SC2034 # read by check.sh's check()
 XFAIL=(
-	[trace-flooded]="not filed yet (reported with this lane): trace takes a frame the overlay bridge flooded to another task (PACKET_OTHERHOST, dropped there) for a hop of the packet, and sometimes names that task's REDIRECT"
-	[listing-bundle]="issue 10 point 2: iptables -L -n -v listings (iptables-TABLE.txt) read as bundle files"
 )
 
 # --- 1. before dockerd: looking loads no module (issue 18) ----------------------
