@@ -320,14 +320,23 @@ func (c *Correlator) link(lp *LPacket, f *Frame) {
 	case other == nil:
 		c.own(lp.conn, t)
 	case other != lp.conn:
-		if c.compatible(other, lp) {
+		switch {
+		case answeredUDP(lp.conn) || answeredUDP(other):
+			// a late sighting of an answered exchange's packet, on a
+			// tuple a new exchange uses now: the two stay apart
+		case c.compatible(other, lp):
 			c.merge(lp.conn, other)
-		} else {
+		default:
 			c.own(lp.conn, t)
 		}
 	}
 	c.touch(lp, f)
 }
+
+// answeredUDP: a UDP exchange whose answer is back. It lingers for the late
+// sightings of its packets; a new datagram on its tuple starts the next
+// exchange.
+func answeredUDP(cn *Conn) bool { return cn.Proto == ProtoUDP && cn.closed }
 
 // touch notes a sighting on the packet's connection: its time, and an
 // answer that closes a UDP exchange.
@@ -354,6 +363,9 @@ func (c *Correlator) touch(lp *LPacket, f *Frame) {
 func (c *Correlator) compatible(cn *Conn, lp *LPacket) bool {
 	if isSYN(lp.Key) && cn.hasSYN && cn.synSeq != lp.Key.Seq {
 		return false // a new connection reusing the tuple
+	}
+	if answeredUDP(cn) {
+		return false // the next exchange on the tuple
 	}
 	return lp.Key.Proto != ProtoUDP || lp.first-cn.last <= int64(c.o.UDPIdle)
 }

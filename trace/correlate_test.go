@@ -268,12 +268,23 @@ func TestCorrelateUDPLateSighting(t *testing.T) {
 		t.Errorf("completed %d, want 1 once the answer is back", cr.Completed())
 	}
 	cr.Add(frame("10.0.0.2:5000", "10.0.0.8:5353", "query", 6, 4*ms)) // late
+	// The next exchange on the same tuple, while the first lingers.
+	cr.Add(frame("192.168.77.9:5000", "192.168.77.10:5353", "query2", 0, 20*ms))
+	cr.Add(frame("10.0.0.2:5000", "10.0.0.8:5353", "query2", 5, 22*ms))
+	cr.Add(frame("10.0.0.8:5353", "10.0.0.2:5000", "answer2", 5, 24*ms))
+	cr.Add(frame("192.168.77.10:5353", "192.168.77.9:5000", "answer2", 0, 26*ms))
 	cr.Flush()
 	conns := cr.Take()
-	if len(conns) != 1 {
-		t.Fatalf("%d connections, want 1 (the late sighting is a hop of the request)", len(conns))
+	if len(conns) != 2 {
+		t.Fatalf("%d connections, want 2 (the late sighting is a hop of the first request; the second exchange is its own)", len(conns))
 	}
+	slices.SortFunc(conns, func(a, b *Conn) int { return int(a.seq - b.seq) })
 	if n := len(conns[0].Packets[conns[0].Request].Frames); n != 3 {
-		t.Errorf("the request has %d sightings, want 3", n)
+		t.Errorf("the first request has %d sightings, want 3", n)
+	}
+	for i, c := range conns {
+		if len(c.Packets) != 2 || !complete(c) {
+			t.Errorf("exchange %d: %d packets, complete %v; want 2, complete", i+1, len(c.Packets), complete(c))
+		}
 	}
 }
