@@ -232,8 +232,13 @@ func complete(c *Conn) bool {
 	return syn && (rst || (finReq && finRep))
 }
 
-// midstream: a TCP connection whose SYN is not in the capture, either way.
+// midstream: a TCP connection whose SYN is not in the capture, either way;
+// a UDP exchange whose request is not (only its answer was seen: the
+// request went out before the capture began).
 func midstream(c *Conn) bool {
+	if c.Proto == ProtoUDP {
+		return c.Request < 0 && c.Reply >= 0
+	}
 	if c.Proto != ProtoTCP {
 		return false
 	}

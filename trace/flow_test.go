@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -39,5 +40,16 @@ func TestFlowMidstream(t *testing.T) {
 	syn := framesOf(t, synth.HTTPConn(40002, false, 0, 9000))[:1]
 	if f := a.Flows(Correlate(syn, Options{ServerPorts: []uint16{8080}}))[0]; f.Midstream {
 		t.Error("a SYN alone is midstream")
+	}
+	// A UDP answer whose request went out before the capture.
+	mac := synth.MAC(netip.MustParseAddr("10.0.0.2"))
+	r := synth.Pkt{Src: netip.MustParseAddrPort("10.0.0.8:5353"), Dst: netip.MustParseAddrPort("10.0.0.2:5000"), Proto: synth.UDP, Payload: []byte("answer")}
+	var f Frame
+	if err := Decode(LinkEthernet, synth.Ether(mac, mac, r.IPv4()), &f); err != nil {
+		t.Fatal(err)
+	}
+	f.Point = 5
+	if fl := a.Flows(Correlate([]Frame{f}, Options{ServerPorts: []uint16{5353}}))[0]; !fl.Midstream {
+		t.Error("a UDP answer without its request is not midstream")
 	}
 }

@@ -39,8 +39,9 @@ type Flow struct {
 	Complete bool `json:"complete"`
 	// Midstream: a TCP connection the capture joined after it began (no
 	// SYN seen either way), such as the last ACKs of a connection that
-	// closed as the trace started. It is neither complete nor broken:
-	// its beginning is not in the capture.
+	// closed as the trace started, or a UDP answer whose request went out
+	// before it. It is neither complete nor broken: its beginning is not
+	// in the capture.
 	Midstream bool `json:"midstream,omitempty"`
 	// Answered: the backend accepted it (TCP SYN/ACK, UDP reply).
 	Answered bool `json:"answered"`
