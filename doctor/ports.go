@@ -276,6 +276,14 @@ func (c *checker) backendChecks(b topology.Backend, pp topology.ProtoPort) {
 			Confirm:  c.in(ns.Name, "ss -lntu"),
 			Fix:      "the task's server is down or listens on another port: check the container's logs and its published target port"})
 	}
+	c.backendBreaks(b, port, "the task's ingress filter must accept its target port (dockerd's -A INPUT -d TASK_IP -p PROTO --dport TARGET -j ACCEPT)")
+}
+
+// backendBreaks reports the breaks on a backend's own hops (a published
+// port's or a VIP's, what): the remote ones by what the overlay says, any
+// other as the task's filter dropping the balanced packet (fix says how to
+// mend that filter).
+func (c *checker) backendBreaks(b topology.Backend, what, fix string) {
 	for _, h := range b.Hops {
 		if h.Kind != topology.HopBreak {
 			continue
@@ -284,12 +292,11 @@ func (c *checker) backendChecks(b topology.Backend, pp topology.ProtoPort) {
 		case topology.BreakXfrmMissing:
 			// the IPsec check (xfrm-missing) names the peer once, for every port
 		case topology.BreakWrongVTEP, topology.BreakNoFDB, topology.BreakStaleBackend:
-			c.remoteBackend(b, h, pp.String())
+			c.remoteBackend(b, h, what)
 		default:
-			c.add(Finding{Code: "task-filter-drop", Severity: Error, Netns: h.Netns, Port: port,
-				Summary: fmt.Sprintf("%s: task %s drops the balanced packet", port, b.IP), Evidence: h.Reason,
-				Confirm: c.in(h.Netns, "iptables-save -c -t filter"),
-				Fix:     "the task's ingress filter must accept its target port (dockerd's -A INPUT -d TASK_IP -p PROTO --dport TARGET -j ACCEPT)"})
+			c.add(Finding{Code: "task-filter-drop", Severity: Error, Netns: h.Netns, Port: what,
+				Summary: fmt.Sprintf("%s: task %s drops the balanced packet", what, b.IP), Evidence: h.Reason,
+				Confirm: c.in(h.Netns, "iptables-save -c -t filter"), Fix: fix})
 		}
 	}
 }

@@ -41,22 +41,7 @@ func (c *checker) serviceVIPs() {
 			c.vipBreak(v, from, last)
 		}
 		for _, b := range p.Backends {
-			for _, h := range b.Hops {
-				if h.Kind != topology.HopBreak {
-					continue
-				}
-				switch h.Code {
-				case topology.BreakXfrmMissing:
-					// the IPsec check (xfrm-missing) names the peer once, for every port
-				case topology.BreakWrongVTEP, topology.BreakNoFDB, topology.BreakStaleBackend:
-					c.remoteBackend(b, h, what)
-				default:
-					c.add(Finding{Code: "task-filter-drop", Severity: Error, Netns: h.Netns, Port: what,
-						Summary: fmt.Sprintf("%s: task %s drops the balanced packet", what, b.IP), Evidence: h.Reason,
-						Confirm: c.in(h.Netns, "iptables-save -c -t filter"),
-						Fix:     "the task's filter INPUT must accept the service's port"})
-				}
-			}
+			c.backendBreaks(b, what, "the task's filter INPUT must accept the service's port")
 		}
 	}
 	if len(checked) > 0 {
