@@ -164,7 +164,7 @@ func Live(ctx context.Context, o Options) (*topology.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &topology.Model{Source: "live", Namespaces: make([]*topology.Namespace, len(refs))}
+	m := &topology.Model{Source: "live", Namespaces: make([]*topology.Namespace, len(refs)), NetnsComplete: true}
 	notes := make([][]string, len(refs))
 	var hostErr error
 	workers := o.Workers
