@@ -57,7 +57,7 @@ const (
 //	    ip-neigh.txt           `ip -4 neigh show nud all` (optional)
 //	    bridge-fdb.txt         `bridge fdb show` (optional)
 //	    sysctl.txt             `sysctl` of the knobs meshtrace reads, or `sysctl -a` (optional)
-//	    ss.txt                 `ss -Htuln` (optional)
+//	    ss.txt                 `ss -Htuln`, or `netstat -tuln` (optional)
 //	    conntrack.txt          `conntrack -L` (optional)
 //	    iptables-legacy-save.txt, ip-xfrm-state.txt, ip-xfrm-policy.txt, snmp.txt, netstat.txt,
 //	    nf_conntrack-stat.txt, ip-stats.txt, ipvsadm-stats.txt (optional; see readBundleExtra)

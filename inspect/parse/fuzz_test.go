@@ -408,7 +408,8 @@ func FuzzSysctl(f *testing.F) {
 }
 
 func FuzzSS(f *testing.F) {
-	seed(f, "ss", "UNCONN 0 0 [::ffff:1.2.3.4]%x:65535 *:*\nLISTEN 0 0 *%lo:1 *:*\n")
+	seed(f, "ss", "UNCONN 0 0 [::ffff:1.2.3.4]%x:65535 *:*\nLISTEN 0 0 *%lo:1 *:*\n",
+		"Proto Recv-Q Send-Q Local Address Foreign Address State\ntcp6 0 0 fe80::1%d0:83 :::* LISTEN 1/x\nudp 0 0 0.0.0.0:53 0.0.0.0:* -\nActive UNIX domain sockets\nunix 2 [ ] DGRAM 1 /x\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		fuzzLines(t, data, SS, func(v []topology.Socket) int { return len(v) }, func(ss []topology.Socket) {
 			for _, s := range ss {
