@@ -43,8 +43,11 @@ import (
 // counters (HasCounters false).
 //
 // The listing must be numeric (-n: addresses, ports and protocols as
-// numbers) and verbose (-v: without it the in/out interface columns are
-// missing, so no rule could be decided); otherwise it is an error.
+// numbers); otherwise it is an error. Without -v the in/out interface
+// columns are missing: every rule is read, and Undecidable (a rule whose
+// shown parts do not match a packet still does not match it; one whose
+// shown parts match may be restricted to an interface the listing hides,
+// so the evaluator stops there as unknown), as are the chains' counters.
 
 type listParser struct {
 	file, table string
@@ -53,6 +56,7 @@ type listParser struct {
 	chain       *topology.Chain
 	chains      map[string]bool
 	num, counts bool // the header has num / pkts bytes columns
+	noIfaces    bool // no in/out columns (listed without -v)
 	header      bool // the current chain's header was seen
 	lastNum     int
 	slab        topology.Slab
@@ -143,9 +147,7 @@ func (p *listParser) headerLine(s string, n int) error {
 	if !has["target"] || !has["prot"] || !has["source"] || !has["destination"] {
 		return p.errorf(n, "not an iptables -L column header: %q", clip(s))
 	}
-	if !has["in"] || !has["out"] {
-		return p.errorf(n, "iptables -L without -v: the in/out interface columns are missing, so no rule can be decided; list with iptables -t %s -L -n -v", p.table)
-	}
+	p.noIfaces = !has["in"] || !has["out"]
 	p.num, p.counts, p.header = has["num"], has["pkts"], true
 	return nil
 }
@@ -198,22 +200,34 @@ func (p *listParser) rule(s string, n int) error {
 		}
 		k += 2
 	}
-	// target (may be empty), prot, opt, in, out, source, destination
+	// target (may be empty), prot, opt, in, out, source, destination; in
+	// and out are not there without -v
+	width := 6
+	if p.noIfaces {
+		width = 4
+	}
 	switch {
-	case len(cols) >= k+7 && isListOpt(cols[k+2].s):
+	case len(cols) >= k+width+1 && isListOpt(cols[k+2].s):
 		r.Target = cols[k].s
 		if !listName(r.Target) {
 			return p.errorf(n, "bad target %q", r.Target)
 		}
 		k++
-	case len(cols) >= k+6 && isListOpt(cols[k+1].s):
+	case len(cols) >= k+width && isListOpt(cols[k+1].s):
 	default:
+		if p.noIfaces {
+			return p.errorf(n, "bad rule line %q: want [num] target prot opt source destination", clip(s))
+		}
 		return p.errorf(n, "bad rule line %q: want [num] pkts bytes target prot opt in out source destination", clip(s))
 	}
-	if err := p.header6(r, cols[k:k+6], n); err != nil {
+	six := cols[k : k+width]
+	if p.noIfaces { // "*" for the interfaces not shown; the rule is undecidable below
+		six = []col{cols[k], cols[k+1], {s: "*"}, {s: "*"}, cols[k+2], cols[k+3]}
+	}
+	if err := p.header6(r, six, n); err != nil {
 		return err
 	}
-	rest := s[cols[k+5].end:]
+	rest := s[six[5].end:]
 	x := &prose{s: rest}
 	x.skip()
 	if strings.HasPrefix(x.s[x.i:], "[goto]") {
@@ -228,6 +242,14 @@ func (p *listParser) rule(s string, n int) error {
 	if err := r.CompileWith(&p.slab); err != nil {
 		p.bad.add(&Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err})
 		return nil
+	}
+	if p.noIfaces {
+		const why = "listed without -v, which hides the rule's in/out interfaces (list with iptables -L -n -v)"
+		if r.Undecidable == "" {
+			r.Undecidable = why
+		} else {
+			r.Undecidable += "; " + why
+		}
 	}
 	r.Text = r.Render()
 	p.chain.Rules = append(p.chain.Rules, r)
