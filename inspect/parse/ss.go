@@ -109,35 +109,17 @@ func netstatRow(f []string, out *[]topology.Socket) string {
 	return ""
 }
 
+// ssAddrPort parses ss's "0.0.0.0:53", "10.9.0.1%d0:90", "[::1]:81",
+// "[::]%d0:546", "*:8443".
+func ssAddrPort(s string) (netip.Addr, int, string) { return sockAddrPort(s, "ss -n") }
+
 // netstatAddrPort parses netstat's "0.0.0.0:53", ":::7946", "fe80::1:123",
 // "*:7946" (BSD-style wildcards).
-func netstatAddrPort(s string) (netip.Addr, int, string) {
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return netip.Addr{}, 0, "no port in " + quote(s)
-	}
-	host, ps := s[:i], s[i+1:]
-	port, ok := atoi(ps)
-	if !ok || port > 65535 {
-		return netip.Addr{}, 0, "port " + quote(ps) + " is not a number (collect with netstat -n)"
-	}
-	if j := strings.IndexByte(host, '%'); j >= 0 {
-		host = host[:j]
-	}
-	switch host {
-	case "::", "*", "":
-		return netip.IPv6Unspecified(), port, ""
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, 0, "address " + quote(host) + " is not numeric (collect with netstat -n)"
-	}
-	return a.Unmap(), port, ""
-}
+func netstatAddrPort(s string) (netip.Addr, int, string) { return sockAddrPort(s, "netstat -n") }
 
-// ssAddrPort parses "0.0.0.0:53", "10.9.0.1%d0:90", "[::1]:81",
-// "[::]%d0:546", "*:8443".
-func ssAddrPort(s string) (netip.Addr, int, string) {
+// sockAddrPort reads ADDR:PORT as ss or netstat (named by collect, the
+// command to use instead of a listing with names) print it.
+func sockAddrPort(s, collect string) (netip.Addr, int, string) {
 	i := strings.LastIndexByte(s, ':')
 	if i < 0 {
 		return netip.Addr{}, 0, "no port in " + quote(s)
@@ -145,7 +127,7 @@ func ssAddrPort(s string) (netip.Addr, int, string) {
 	host, ps := s[:i], s[i+1:]
 	port, ok := atoi(ps)
 	if !ok || port > 65535 {
-		return netip.Addr{}, 0, "port " + quote(ps) + " is not a number (collect with ss -n)"
+		return netip.Addr{}, 0, "port " + quote(ps) + " is not a number (collect with " + collect + ")"
 	}
 	if strings.HasPrefix(host, "[") {
 		end := strings.IndexByte(host, ']')
@@ -156,12 +138,12 @@ func ssAddrPort(s string) (netip.Addr, int, string) {
 	} else if j := strings.IndexByte(host, '%'); j >= 0 {
 		host = host[:j]
 	}
-	if host == "*" {
+	if host == "*" || host == "" {
 		return netip.IPv6Unspecified(), port, ""
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}, 0, "address " + quote(host) + " is not numeric (collect with ss -n)"
+		return netip.Addr{}, 0, "address " + quote(host) + " is not numeric (collect with " + collect + ")"
 	}
 	return a.WithZone("").Unmap(), port, ""
 }
