@@ -295,7 +295,7 @@ func renderIptablesSave(fw *topology.Firewall) string {
 			fmt.Fprintf(&b, ":%s %s [%d:%d]\n", c.Name, c.Policy, c.Packets, c.Bytes)
 		}
 		for _, c := range t.Chains {
-			for _, r := range c.Rules {
+			for _, r := range c.All() {
 				if r.HasCounters {
 					fmt.Fprintf(&b, "[%d:%d] ", r.Packets, r.Bytes)
 				}
