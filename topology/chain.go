@@ -37,27 +37,50 @@ type packedRule struct {
 // move, so a growing chain copies nothing.
 const packChunk = 1024
 
-type rulePack struct {
+// RulePack holds a chain's packed rules (Chain.Packed).
+type RulePack struct {
 	decode RuleDecoder
 	chunks [][]packedRule
 	n      int
 }
 
-func (p *rulePack) at(i int) *packedRule { return &p.chunks[i/packChunk][i%packChunk] }
+func (p *RulePack) at(i int) *packedRule { return &p.chunks[i/packChunk][i%packChunk] }
+
+// Len is the number of packed rules (0 for nil).
+func (p *RulePack) Len() int {
+	if p == nil {
+		return 0
+	}
+	return p.n
+}
+
+// Equal says whether p and o pack the same rules: text, line and
+// counters (go-cmp asks it, as it cannot look inside).
+func (p *RulePack) Equal(o *RulePack) bool {
+	if p.Len() != o.Len() {
+		return false
+	}
+	for i := range p.Len() {
+		if *p.at(i) != *o.at(i) {
+			return false
+		}
+	}
+	return true
+}
 
 // AppendPacked appends a rule by its text, line and counters, to be
 // decoded by decode when asked for (every packed rule of a chain has the
-// same decode). It reports false, appending nothing, when the line does
-// not fit the packed form (over 2^31); the caller then appends the
-// decoded rule.
+// same decode), after the chain's decoded Rules. It reports false,
+// appending nothing, when the line does not fit the packed form (negative
+// or over 2^31-1).
 func (c *Chain) AppendPacked(decode RuleDecoder, text string, line int, has bool, packets, bytes uint64) bool {
 	if line < 0 || line > math.MaxInt32 {
 		return false
 	}
-	p := c.packed
+	p := c.Packed
 	if p == nil {
-		p = &rulePack{decode: decode}
-		c.packed = p
+		p = &RulePack{decode: decode}
+		c.Packed = p
 	}
 	if p.n%packChunk == 0 {
 		p.chunks = append(p.chunks, make([]packedRule, 0, packChunk))
@@ -68,20 +91,12 @@ func (c *Chain) AppendPacked(decode RuleDecoder, text string, line int, has bool
 	return true
 }
 
-// Packed is the number of the chain's rules held packed.
-func (c *Chain) Packed() int {
-	if c.packed == nil {
-		return 0
-	}
-	return c.packed.n
-}
-
 // Len is the number of the chain's rules.
 func (c *Chain) Len() int {
 	if c == nil {
 		return 0
 	}
-	return len(c.Rules) + c.Packed()
+	return len(c.Rules) + c.Packed.Len()
 }
 
 // Rule returns the chain's i-th rule (from 0). A packed rule is decoded
@@ -93,8 +108,8 @@ func (c *Chain) Rule(i int) *Rule {
 	if i < len(c.Rules) {
 		return c.Rules[i]
 	}
-	pr := c.packed.at(i - len(c.Rules))
-	r, err := c.packed.decode(pr.text, int(pr.line))
+	pr := c.Packed.at(i - len(c.Rules))
+	r, err := c.Packed.decode(pr.text, int(pr.line))
 	if err != nil || r == nil {
 		why := "rule no longer decodes"
 		if err != nil {
@@ -124,7 +139,7 @@ func (c *Chain) All() iter.Seq2[int, *Rule] {
 // RuleList returns every rule of the chain as one slice: Rules itself
 // when none is packed, else a new slice with the packed ones decoded.
 func (c *Chain) RuleList() []*Rule {
-	if c.Packed() == 0 {
+	if c.Packed.Len() == 0 {
 		return c.Rules
 	}
 	out := make([]*Rule, 0, c.Len())
@@ -140,9 +155,9 @@ type plainChain Chain
 // MarshalJSON writes the chain with its packed rules decoded, as if they
 // were all in Rules (JSON reads them back into Rules).
 func (c Chain) MarshalJSON() ([]byte, error) {
-	if c.Packed() > 0 {
+	if c.Packed.Len() > 0 {
 		c.Rules = c.RuleList()
-		c.packed = nil
+		c.Packed = nil
 	}
 	return json.Marshal(plainChain(c))
 }

@@ -42,10 +42,11 @@ type Chain struct {
 	Policy  string `json:"policy"`
 	Packets uint64 `json:"packets"`
 	Bytes   uint64 `json:"bytes"`
-	// Rules are the chain's decoded rules; a reader may hold the rest
-	// packed (see chain.go): read them all through Len, Rule and All.
-	Rules  []*Rule `json:"rules"`
-	packed *rulePack
+	// Rules are the chain's decoded rules, Packed the rest, held packed
+	// by a reader (see chain.go): read them all through Len, Rule and
+	// All.
+	Rules  []*Rule   `json:"rules"`
+	Packed *RulePack `json:"-"`
 }
 
 // Rule is one iptables rule, kept losslessly: the generic header matches

@@ -40,17 +40,17 @@ type iptParser struct {
 	bad    badArgs
 	// kept counts the rules kept decoded; past packAfter of them the
 	// rules are checked by ck and packed (topology.Chain.AppendPacked).
-	kept int
-	ck   *ruleParser
+	kept, packAfter int
+	ck              *ruleParser
 }
 
 // packAfter is how many rules of one firewall the reader keeps decoded:
 // the rest it keeps packed, as their text, line and counters, decoded
 // again when asked for (topology/chain.go). Docker's rulesets stay far
 // below it; a block-list of millions of rules then holds about its text
-// and 40 bytes a rule instead of about four times its text. A variable
-// so tests can pack small inputs.
-var packAfter = 1 << 16
+// and 40 bytes a rule instead of about four times its text. Tests pack small inputs with
+// parseIptablesAfter.
+const packAfter = 1 << 16
 
 // checker is the parser that checks the rules to be packed, in modeCheck.
 func (p *iptParser) checker() *ruleParser {
@@ -88,6 +88,7 @@ func newIptParser(file string) *iptParser {
 		fw:     &topology.Firewall{Tables: []*topology.Table{}},
 		chains: map[string]*topology.Chain{},
 		seen:   map[string]bool{},
+		packAfter: packAfter,
 	}
 	p.rp.init()
 	return p
@@ -96,7 +97,14 @@ func newIptParser(file string) *iptParser {
 // parseIptables reads iptables-save output from ls; first, when not "", is
 // the line ls returned last, not yet parsed.
 func parseIptables(file string, ls *lines, first string) (*topology.Firewall, error) {
+	return parseIptablesAfter(file, ls, first, packAfter)
+}
+
+// parseIptablesAfter is parseIptables packing the rules past the first
+// after.
+func parseIptablesAfter(file string, ls *lines, first string, after int) (*topology.Firewall, error) {
 	p := newIptParser(file)
+	p.packAfter = after
 	started := false // a *table line was seen
 	err := ls.each(first, func(line string, n int) error {
 		s := trimSpace(line)
@@ -254,7 +262,7 @@ func (p *iptParser) rule(s, text string, n int, has bool, pk, by uint64) error {
 		return nil
 	}
 	rp := &p.rp
-	pack := p.kept >= packAfter
+	pack := p.kept >= p.packAfter
 	if pack {
 		rp = p.checker()
 		defer rp.rewind()
