@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"iter"
 	"math"
+	"strings"
 )
 
 // A chain's rules are held in one of two forms, in order: Chain.Rules, the
@@ -102,8 +103,8 @@ func (c *Chain) Len() int {
 // Rule returns the chain's i-th rule (from 0). A packed rule is decoded
 // anew on each call: the result is the caller's, equal to but not the
 // same pointer as the last call's. A rule that fails to decode again
-// (which reading it once ruled out) comes back undecidable, never as a
-// panic or a rule that matches.
+// (which reading it once ruled out) comes back undecidable, with the
+// target its words name: never a panic, a match or a miss.
 func (c *Chain) Rule(i int) *Rule {
 	if i < len(c.Rules) {
 		return c.Rules[i]
@@ -116,6 +117,14 @@ func (c *Chain) Rule(i int) *Rule {
 			why += ": " + err.Error()
 		}
 		r = &Rule{Chain: c.Name, Text: pr.text, Line: int(pr.line), Undecidable: why}
+		// its target, as far as the words tell, so that the evaluator
+		// stops at it as unknown where it could decide
+		f := strings.Fields(pr.text)
+		for k := 0; k+1 < len(f); k++ {
+			if f[k] == "-j" || f[k] == "-g" {
+				r.Target, r.Goto = f[k+1], f[k] == "-g"
+			}
+		}
 	}
 	r.HasCounters, r.Packets, r.Bytes = pr.hasCounters, pr.packets, pr.bytes
 	return r
