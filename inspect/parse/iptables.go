@@ -84,10 +84,10 @@ func decodeRule(text string, line int) (*topology.Rule, error) {
 
 func newIptParser(file string) *iptParser {
 	p := &iptParser{
-		file:   file,
-		fw:     &topology.Firewall{Tables: []*topology.Table{}},
-		chains: map[string]*topology.Chain{},
-		seen:   map[string]bool{},
+		file:      file,
+		fw:        &topology.Firewall{Tables: []*topology.Table{}},
+		chains:    map[string]*topology.Chain{},
+		seen:      map[string]bool{},
 		packAfter: packAfter,
 	}
 	p.rp.init()
