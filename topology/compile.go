@@ -583,7 +583,8 @@ func (f *Firewall) Compile() error {
 	}
 	for _, t := range f.Tables {
 		for _, c := range t.Chains {
-			for i, r := range c.All() {
+			// packed rules are compiled each time they are decoded
+			for i, r := range c.Rules {
 				if err := r.Compile(); err != nil {
 					return fmt.Errorf("table %s chain %s rule %d: %w", t.Name, c.Name, i+1, err)
 				}
