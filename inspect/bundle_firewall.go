@@ -128,7 +128,7 @@ func dockerRules(t *topology.Table) bool {
 		if strings.HasPrefix(c.Name, "DOCKER") {
 			return true
 		}
-		for _, r := range c.Rules {
+		for _, r := range c.All() {
 			if r.Target == "MARK" || strings.Contains(r.Text, "--ipvs") {
 				return true
 			}
