@@ -94,11 +94,16 @@ func (s *streamer) correlate(ctx context.Context, out chan<- pipeBatch, free cha
 		}
 		return true
 	}
+	// A sweep may end thousands of flows at once: they go over 64 at a
+	// time, so that few wait between the two goroutines.
 	take := func() bool {
 		for _, c := range s.cr.Take() {
 			b.items = append(b.items, pipeItem{c: c})
+			if len(b.items) >= pipeBatchLen && !send() {
+				return false
+			}
 		}
-		return len(b.items) < pipeBatchLen || send()
+		return true
 	}
 	var err error
 	for {
