@@ -598,7 +598,6 @@ type prefetch struct {
 	free   chan []trace.Frame // batches' frames handed back for reuse
 	cur    batch
 	i      int
-	frame  trace.Frame
 	points []trace.Point
 	ign    int
 	err    error
@@ -675,8 +674,9 @@ func (p *prefetch) Next(ctx context.Context) (trace.Item, error) {
 		p.cur, p.i = b, 0
 		p.points, p.ign = b.points, b.ignored
 	}
-	p.frame = p.cur.frames[p.i]
-	it := trace.Item{Frame: &p.frame}
+	// The batch is handed back to the reader at the next call only: the
+	// frame is valid until then, as Item says, without a copy.
+	it := trace.Item{Frame: &p.cur.frames[p.i]}
 	if p.i < len(p.cur.data) {
 		it.Data = p.cur.data[p.i]
 	}
