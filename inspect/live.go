@@ -202,6 +202,9 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	if rel, ok := r.Sysctl.(interface{ release() }); ok {
+		rel.release()
+	}
 	if cerr != nil {
 		return nil, fmt.Errorf("live read: %w", cerr)
 	}

@@ -149,7 +149,7 @@ func kernelReaders() Readers {
 		Firewall:  kernelFirewall{},
 		IPVS:      NewIPVSReader(kernelIPVS{}),
 		Conntrack: kernelConntrack{},
-		Sysctl:    kernelSysctls{},
+		Sysctl:    kernelSysctls{roots: &netnsx.SysctlRoots{}},
 		Sockets:   kernelSockets{},
 	}
 }

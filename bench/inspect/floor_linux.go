@@ -27,7 +27,9 @@ import (
 //     conf/all/route_localnet}, ipv4/vs/{conntrack,expire_nodest_conn,
 //     conn_reuse_mode}, netfilter/{nf_conntrack_count,nf_conntrack_max},
 //     bridge/bridge-nf-call-iptables (openat from the directories, as the
-//     reader does), /proc/thread-self/net/sockstat and sockstat6;
+//     reader does, and like it below the sys/net of private procfs
+//     instances, netnsx.SysctlRoots), /proc/thread-self/net/sockstat and
+//     sockstat6;
 //   - rtnetlink: RTM_GETLINK (IFLA_EXT_MASK skip-stats), RTM_GETADDR
 //     (all families), RTM_GETROUTE (IPv4), RTM_GETNEIGH (IPv4), and
 //     RTM_GETNEIGH (AF_BRIDGE, the FDB) where a link is a bridge, a VXLAN
@@ -92,11 +94,13 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 	var errs []error
 	jobs := make(chan inspect.NetnsRef)
 	var wg sync.WaitGroup
+	roots := &netnsx.SysctlRoots{}
+	defer roots.Close()
 	for range min(workers, len(refs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f := &floorReader{buf: make([]byte, 64<<10)}
+			f := &floorReader{buf: make([]byte, 64<<10), roots: roots}
 			for ref := range jobs {
 				t0 := time.Now()
 				var inside time.Duration
@@ -135,6 +139,7 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 
 // floorReader is one worker's buffer and counters.
 type floorReader struct {
+	roots              *netnsx.SysctlRoots
 	buf                []byte
 	seq                uint32
 	reqs, bytes, files int64
@@ -253,10 +258,11 @@ func (f *floorReader) read() error {
 
 // sysctls reads the reader's /proc/sys/net files and sockstat.
 func (f *floorReader) sysctls() error {
-	net, err := unix.Open("/proc/sys/net", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	net, done, err := f.roots.OpenNet()
 	if err != nil {
 		return err
 	}
+	defer done()
 	defer unix.Close(net)
 	opened := map[string]int{}
 	defer func() {
