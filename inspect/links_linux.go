@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/meshtrace/meshtrace/internal/netnsx"
@@ -273,21 +274,52 @@ func specified(ip net.IP) netip.Addr {
 func neighState(s int) string { return topology.NeighStateName(s) }
 
 // NetnsID asks namespace from's rtnetlink which netnsid it gave to.
-func (kernelLinks) NetnsID(from, to NetnsRef) (int, error) {
-	fd, err := netnsx.Open(to.Path)
-	if err != nil {
-		return -1, err
+func (k kernelLinks) NetnsID(from, to NetnsRef) (int, error) {
+	ids, errs := k.NetnsIDs(from, []NetnsRef{to})
+	return ids[0], errs[0]
+}
+
+var _ netnsIDsAsker = kernelLinks{}
+
+// NetnsIDs asks namespace from's rtnetlink which netnsids it gave each of
+// to, in one visit with one socket (-1 and the error where asking
+// failed).
+func (kernelLinks) NetnsIDs(from NetnsRef, to []NetnsRef) ([]int, []error) {
+	ids, errs := make([]int, len(to)), make([]error, len(to))
+	fds := make([]netns.NsHandle, len(to))
+	open := 0
+	for i, r := range to {
+		ids[i] = -1
+		if fds[i], errs[i] = netnsx.Open(r.Path); errs[i] == nil {
+			open++
+			defer fds[i].Close()
+		}
 	}
-	defer fd.Close()
-	id := -1
-	err = netnsx.Do(from.Path, func() error {
+	if open == 0 {
+		return ids, errs
+	}
+	err := netnsx.Do(from.Path, func() error {
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			return err
 		}
 		defer h.Close()
-		id, err = h.GetNetNsIdByFd(int(fd))
-		return err
+		for i := range to {
+			if errs[i] == nil {
+				ids[i], errs[i] = h.GetNetNsIdByFd(int(fds[i]))
+				if errs[i] != nil {
+					ids[i] = -1
+				}
+			}
+		}
+		return nil
 	})
-	return id, err
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				ids[i], errs[i] = -1, err
+			}
+		}
+	}
+	return ids, errs
 }

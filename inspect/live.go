@@ -211,7 +211,7 @@ feed:
 	if hostErr != nil {
 		return nil, fmt.Errorf("host netns %s: %w", refs[0].Path, hostErr)
 	}
-	resolvePeers(m, refs, r.Links)
+	resolvePeers(m, refs, r.Links, workers)
 	m.Notes = collectNotes(m, notes)
 	return m, nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,19 +412,26 @@ func TestLivePeersAmbiguous(t *testing.T) {
 			}
 		}
 	}
-	if links.asked == 0 {
+	if links.asked.Load() == 0 {
 		t.Error("the kernel was never asked for a netnsid: nothing was ambiguous")
 	}
 }
 
 type countingLinks struct {
 	LinkReader
-	asked int
+	asked atomic.Int64
 }
 
 func (c *countingLinks) NetnsID(from, to NetnsRef) (int, error) {
-	c.asked++
+	c.asked.Add(1)
 	return c.LinkReader.NetnsID(from, to)
+}
+
+// NetnsIDs asks as kernelLinks does, one visit for several (the path
+// Live's prefetch takes with the real reader).
+func (c *countingLinks) NetnsIDs(from NetnsRef, to []NetnsRef) ([]int, []error) {
+	c.asked.Add(int64(len(to)))
+	return kernelLinks{}.NetnsIDs(from, to)
 }
 
 // A namespace whose rules are in the legacy x_tables backend: auto falls
