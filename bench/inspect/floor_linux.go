@@ -78,8 +78,24 @@ const (
 var PhaseNames = [numPhases]string{"setns", "proc", "sockets", "netlink"}
 
 // Floor reads the namespaces of host + dirs (inspect.Discover's list)
-// with workers goroutines, as inspect.Live does (0: 4 per CPU).
+// with workers goroutines, as inspect.Live does (0: 4 per CPU), in
+// parallel like it: each worker a goroutine locked to its own thread
+// inside netnsx.Do.
 func Floor(host string, dirs []string, workers int) (FloorStats, error) {
+	roots := &netnsx.SysctlRoots{}
+	defer roots.Close()
+	return floor(host, dirs, workers, roots)
+}
+
+// FloorSharedProc is Floor with the /proc/sys/net reads made in /proc
+// itself, as the reader made them before netnsx.SysctlRoots: the
+// difference is what the kernel's shared dcache chain costs (see
+// SysctlRoots).
+func FloorSharedProc(host string, dirs []string, workers int) (FloorStats, error) {
+	return floor(host, dirs, workers, nil)
+}
+
+func floor(host string, dirs []string, workers int, roots *netnsx.SysctlRoots) (FloorStats, error) {
 	refs, err := inspect.Discover(host, dirs)
 	if err != nil {
 		return FloorStats{}, err
@@ -94,8 +110,6 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 	var errs []error
 	jobs := make(chan inspect.NetnsRef)
 	var wg sync.WaitGroup
-	roots := &netnsx.SysctlRoots{}
-	defer roots.Close()
 	for range min(workers, len(refs)) {
 		wg.Add(1)
 		go func() {
