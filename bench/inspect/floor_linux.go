@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/meshtrace/meshtrace/inspect"
@@ -41,12 +42,17 @@ import (
 //   - generic netlink: CTRL_CMD_GETFAMILY "IPVS" (this kernel has no
 //     IPVS: with it, the reader also dumps services and destinations,
 //     which this floor does not);
-//   - ctnetlink: IPCTNL_MSG_CT_GET (IPv4) where nf_conntrack_count > 0.
+//   - ctnetlink: IPCTNL_MSG_CT_GET (IPv4) where nf_conntrack_count > 0;
+//   - xfrm: XFRM_MSG_GETSA and XFRM_MSG_GETPOLICY (the reader's xfrm
+//     dumps, inspect/xfrm_linux.go).
 //
-// Counted with strace on the 200-namespace node: both make 1,606 sendto
-// and about 2,830 receives; the reader enters each namespace 3 times
-// (sysctls and its sockets, the nf_tables socket, the legacy check) and
-// opens 6 sockets, the floor enters once and opens 4.
+// Counted with strace on the 200-namespace node (before the xfrm dumps
+// were added to both): both made 1,606 sendto and about 2,830 receives.
+// The reader enters each namespace once (sysctls, its sockets, the
+// nf_tables socket and the legacy check in one visit, Target.inside) and
+// opens 7 sockets, the floor enters once and opens 5. Both are parallel
+// alike: workers goroutines (4 per CPU), each locked to its own thread
+// inside netnsx.Do.
 //
 // The reader resolves veth peers from ifindexes; on these worlds it asks
 // no RTM_GETNSID (counted once: 0 asks for 200 namespaces), so the floor
@@ -188,8 +194,8 @@ func (f *floorReader) read() error {
 	}
 	f.lap(PhaseProc, &t)
 	defer f.lap(PhaseSockets, &t) // the closes
-	var fds [4]int
-	for i, family := range []int{unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG, unix.NETLINK_NETFILTER, unix.NETLINK_GENERIC} {
+	var fds [5]int
+	for i, family := range []int{unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG, unix.NETLINK_NETFILTER, unix.NETLINK_GENERIC, unix.NETLINK_XFRM} {
 		fd, err := socket(family)
 		if err != nil {
 			return err
@@ -197,7 +203,7 @@ func (f *floorReader) read() error {
 		defer unix.Close(fd)
 		fds[i] = fd
 	}
-	route, diag, nfnl, genl := fds[0], fds[1], fds[2], fds[3]
+	route, diag, nfnl, genl, xfrm := fds[0], fds[1], fds[2], fds[3], fds[4]
 	f.lap(PhaseSockets, &t)
 	defer f.lap(PhaseNetlink, &t) // runs first: the requests
 
@@ -259,6 +265,12 @@ func (f *floorReader) read() error {
 	// generic netlink: is there an IPVS family?
 	if err := f.dump(genl, unix.GENL_ID_CTRL, 0, genlGetFamily("IPVS"), nil); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("genl: %w", err)
+	}
+	// xfrm: SAs and policies
+	for _, msg := range []uint16{nl.XFRM_MSG_GETSA, nl.XFRM_MSG_GETPOLICY} {
+		if err := f.dump(xfrm, msg, unix.NLM_F_DUMP, nil, nil); err != nil {
+			return fmt.Errorf("xfrm: %w", err)
+		}
 	}
 	// ctnetlink
 	if f.conntrack > 0 {
