@@ -274,52 +274,115 @@ func specified(ip net.IP) netip.Addr {
 func neighState(s int) string { return topology.NeighStateName(s) }
 
 // NetnsID asks namespace from's rtnetlink which netnsid it gave to.
-func (k kernelLinks) NetnsID(from, to NetnsRef) (int, error) {
-	ids, errs := k.NetnsIDs(from, []NetnsRef{to})
-	return ids[0], errs[0]
+func (kernelLinks) NetnsID(from, to NetnsRef) (int, error) {
+	s := &netnsIDSession{}
+	defer s.close()
+	return s.ask(from, to)
 }
 
-var _ netnsIDsAsker = kernelLinks{}
+var _ netnsIDAsker = kernelLinks{}
 
-// NetnsIDs asks namespace from's rtnetlink which netnsids it gave each of
-// to, in one visit with one socket (-1 and the error where asking
-// failed).
-func (kernelLinks) NetnsIDs(from NetnsRef, to []NetnsRef) ([]int, []error) {
-	ids, errs := make([]int, len(to)), make([]error, len(to))
-	fds := make([]netns.NsHandle, len(to))
-	open := 0
-	for i, r := range to {
-		ids[i] = -1
-		if fds[i], errs[i] = netnsx.Open(r.Path); errs[i] == nil {
-			open++
-			defer fds[i].Close()
+func (kernelLinks) netnsIDs() netnsIDs { return &netnsIDSession{} }
+
+// netnsIDSession asks netnsids as NetnsID does, keeping what the next
+// question can use: a raw rtnetlink socket in the asking namespace (made
+// in one visit, kept while the questions come from it), its buffers, and
+// the namespace files opened (up to maxOpenTargets). On a node of 9 alike
+// worlds, 2,000 namespaces, resolving the peers asks about 12,000
+// questions, one after the other; with a visit, a library handle and a
+// 64 KiB receive buffer each they took 0.9 s.
+type netnsIDSession struct {
+	from    string
+	sock    int // in from; 0: none
+	buf     []byte
+	targets map[string]netns.NsHandle
+}
+
+const maxOpenTargets = 256
+
+func (s *netnsIDSession) ask(from, to NetnsRef) (int, error) {
+	fd, ok := s.targets[to.Path]
+	if !ok {
+		var err error
+		if fd, err = netnsx.Open(to.Path); err != nil {
+			return -1, err
 		}
+		if len(s.targets) >= maxOpenTargets {
+			s.closeTargets()
+		}
+		if s.targets == nil {
+			s.targets = map[string]netns.NsHandle{}
+		}
+		s.targets[to.Path] = fd
 	}
-	if open == 0 {
-		return ids, errs
-	}
-	err := netnsx.Do(from.Path, func() error {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
+	if s.sock <= 0 || s.from != from.Path {
+		s.closeSock()
+		err := netnsx.Do(from.Path, func() (err error) {
+			s.sock, err = rawNetlink(unix.NETLINK_ROUTE)
 			return err
+		})
+		if err != nil {
+			s.sock = 0
+			return -1, err
 		}
-		defer h.Close()
-		for i := range to {
-			if errs[i] == nil {
-				ids[i], errs[i] = h.GetNetNsIdByFd(int(fds[i]))
-				if errs[i] != nil {
-					ids[i] = -1
-				}
+		s.from = from.Path
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, 4096)
+	}
+	return getNetnsID(s.sock, int(fd), s.buf)
+}
+
+// getNetnsID asks RTM_GETNSID with NETNSA_FD fd on the rtnetlink socket
+// sock: the netnsid sock's namespace gave fd's (-1: none), as
+// vishvananda/netlink's GetNetNsIdByFd does.
+func getNetnsID(sock, fd int, buf []byte) (int, error) {
+	const (
+		netnsaNSID = 1 // NETNSA_NSID
+		netnsaFD   = 3 // NETNSA_FD
+	)
+	// struct rtgenmsg (AF_UNSPEC, padded to 4), then NETNSA_FD.
+	body := make([]byte, 4+8)
+	binary.NativeEndian.PutUint16(body[4:], 8)
+	binary.NativeEndian.PutUint16(body[6:], netnsaFD)
+	binary.NativeEndian.PutUint32(body[8:], uint32(fd))
+	id := -1
+	found := false
+	err := nlExchange(sock, unix.RTM_GETNSID, unix.NLM_F_REQUEST, body, buf, func(typ uint16, data []byte) bool {
+		if typ != unix.RTM_NEWNSID || len(data) < 4 {
+			return false
+		}
+		forNlAttrs(data[4:], func(t uint16, v []byte) {
+			if t == netnsaNSID && len(v) >= 4 {
+				id, found = int(int32(binary.NativeEndian.Uint32(v))), true
 			}
-		}
-		return nil
+		})
+		return true
 	})
 	if err != nil {
-		for i := range errs {
-			if errs[i] == nil {
-				ids[i], errs[i] = -1, err
-			}
-		}
+		return -1, err
 	}
-	return ids, errs
+	if !found {
+		return -1, errors.New("unexpected empty result")
+	}
+	return id, nil
+}
+
+func (s *netnsIDSession) closeSock() {
+	if s.sock > 0 {
+		unix.Close(s.sock)
+		s.sock = 0
+	}
+}
+
+func (s *netnsIDSession) closeTargets() {
+	for _, fd := range s.targets {
+		fd.Close()
+	}
+	clear(s.targets)
+}
+
+func (s *netnsIDSession) close() {
+	s.closeSock()
+	s.closeTargets()
 }

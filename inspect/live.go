@@ -211,7 +211,7 @@ feed:
 	if hostErr != nil {
 		return nil, fmt.Errorf("host netns %s: %w", refs[0].Path, hostErr)
 	}
-	resolvePeers(m, refs, r.Links, workers)
+	resolvePeers(m, refs, r.Links)
 	m.Notes = collectNotes(m, notes)
 	return m, nil
 }

@@ -427,12 +427,23 @@ func (c *countingLinks) NetnsID(from, to NetnsRef) (int, error) {
 	return c.LinkReader.NetnsID(from, to)
 }
 
-// NetnsIDs asks as kernelLinks does, one visit for several (the path
-// Live's prefetch takes with the real reader).
-func (c *countingLinks) NetnsIDs(from NetnsRef, to []NetnsRef) ([]int, []error) {
-	c.asked.Add(int64(len(to)))
-	return kernelLinks{}.NetnsIDs(from, to)
+// netnsIDs asks through kernelLinks' session, as Live does with the real
+// reader.
+func (c *countingLinks) netnsIDs() netnsIDs {
+	return &countingSession{c: c, s: kernelLinks{}.netnsIDs()}
 }
+
+type countingSession struct {
+	c *countingLinks
+	s netnsIDs
+}
+
+func (c *countingSession) ask(from, to NetnsRef) (int, error) {
+	c.c.asked.Add(1)
+	return c.s.ask(from, to)
+}
+
+func (c *countingSession) close() { c.s.close() }
 
 // A namespace whose rules are in the legacy x_tables backend: auto falls
 // back to iptables-legacy-save, exec notices iptables-nft-save's warning

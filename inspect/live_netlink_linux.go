@@ -99,3 +99,61 @@ func parseNetlink(b []byte) ([]netlinkMsg, error) {
 	}
 	return out, nil
 }
+
+// nlExchange sends one request (typ with flags and body) on fd and reads
+// replies into buf, handing f each message of its sequence until f says
+// it was the answer, an NLMSG_DONE or an NLMSG_ERROR (an error unless 0).
+// f must not keep the payload.
+func nlExchange(fd int, typ, flags uint16, body, buf []byte, f func(typ uint16, data []byte) (done bool)) error {
+	seq := nlSeq.Add(1)
+	req := make([]byte, unix.SizeofNlMsghdr+len(body))
+	*(*unix.NlMsghdr)(unsafe.Pointer(&req[0])) = unix.NlMsghdr{Len: uint32(len(req)), Type: typ, Flags: flags, Seq: seq}
+	copy(req[unix.SizeofNlMsghdr:], body)
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		msgs, err := parseNetlink(buf[:n])
+		if err != nil {
+			return fmt.Errorf("reply: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != seq {
+				continue
+			}
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				return nil
+			case unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if e := int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
+						return unix.Errno(-e)
+					}
+				}
+				return nil
+			default:
+				if f(m.Header.Type, m.Data) {
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// forNlAttrs calls f with each netlink attribute of b (type without the
+// NLA_F_NESTED and byte-order flags) until b ends or an attribute's
+// length is impossible.
+func forNlAttrs(b []byte, f func(typ uint16, v []byte)) {
+	for len(b) >= 4 {
+		l := int(binary.NativeEndian.Uint16(b))
+		if l < 4 || l > len(b) {
+			return
+		}
+		f(binary.NativeEndian.Uint16(b[2:])&nlaTypeMask, b[4:l])
+		b = b[min(len(b), (l+3)&^3):]
+	}
+}
