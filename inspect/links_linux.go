@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -18,8 +19,12 @@ import (
 )
 
 // kernelLinks reads links, addresses, routes, neighbours and FDB entries
-// over rtnetlink, with the target's sockets.
-type kernelLinks struct{}
+// over rtnetlink, with the target's sockets. With kept, it keeps the
+// rtnetlink socket of each namespace that has a veth whose peer another
+// namespace holds, for the netnsid questions that may follow (netnsIDs).
+type kernelLinks struct {
+	kept *keptSockets
+}
 
 var _ LinkReader = kernelLinks{}
 
@@ -111,7 +116,7 @@ func inetDevconf(data []byte) []uint32 {
 	return out
 }
 
-func (kernelLinks) ReadLinks(t *Target) (*LinkData, error) {
+func (k kernelLinks) ReadLinks(t *Target) (*LinkData, error) {
 	h, err := t.handle()
 	if err != nil {
 		return nil, err
@@ -193,6 +198,12 @@ func (kernelLinks) ReadLinks(t *Target) (*LinkData, error) {
 		e := topology.FDB{MAC: topology.MACFrom(n.HardwareAddr), Dev: l.Name, State: neighState(n.State), Dst: addrOf(n.IP)}
 		if keepFDB(e, l) {
 			d.FDB = append(d.FDB, e)
+		}
+	}
+	for _, l := range d.Links {
+		if l.Peer != nil && l.Peer.Index > 0 && l.Peer.NetnsID >= 0 {
+			t.res.keepRoute = k.kept // t.close hands the socket over
+			break
 		}
 	}
 	return d, errors.Join(errs...)
@@ -282,7 +293,64 @@ func (kernelLinks) NetnsID(from, to NetnsRef) (int, error) {
 
 var _ netnsIDAsker = kernelLinks{}
 
-func (kernelLinks) netnsIDs() netnsIDs { return &netnsIDSession{} }
+func (k kernelLinks) netnsIDs() netnsIDs { return &netnsIDSession{kept: k.kept} }
+
+// release closes the sockets kept (Live calls it when done).
+func (k kernelLinks) release() { k.kept.close() }
+
+// keptSockets are rtnetlink sockets left open in the namespaces read, by
+// namespace path, so that a netnsid question from one needs neither a
+// visit nor a new socket; at most max (a quarter of the descriptor
+// limit, at most 4,096).
+type keptSockets struct {
+	mu    sync.Mutex
+	fds   map[string]int
+	max   int
+	ready bool
+	total int // kept so far
+}
+
+func (k *keptSockets) keep(path string, fd int) bool {
+	if k == nil || fd <= 0 {
+		return false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.ready {
+		k.ready, k.max, k.fds = true, 0, map[string]int{}
+		var rl unix.Rlimit
+		if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {
+			k.max = int(min(rl.Cur/4, 4096))
+		}
+	}
+	if len(k.fds) >= k.max || k.fds[path] > 0 {
+		return false
+	}
+	k.fds[path] = fd
+	k.total++
+	return true
+}
+
+func (k *keptSockets) sock(path string) int {
+	if k == nil {
+		return 0
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.fds[path]
+}
+
+func (k *keptSockets) close() {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, fd := range k.fds {
+		unix.Close(fd)
+	}
+	clear(k.fds)
+}
 
 // netnsIDSession asks netnsids as NetnsID does, keeping what the next
 // question can use: a raw rtnetlink socket in the asking namespace (made
@@ -292,8 +360,10 @@ func (kernelLinks) netnsIDs() netnsIDs { return &netnsIDSession{} }
 // questions, one after the other; with a visit, a library handle and a
 // 64 KiB receive buffer each they took 0.9 s.
 type netnsIDSession struct {
+	kept    *keptSockets
 	from    string
-	sock    int // in from; 0: none
+	sock    int  // in from; 0: none
+	own     bool // sock is the session's (not kept's)
 	buf     []byte
 	targets map[string]netns.NsHandle
 }
@@ -317,13 +387,16 @@ func (s *netnsIDSession) ask(from, to NetnsRef) (int, error) {
 	}
 	if s.sock <= 0 || s.from != from.Path {
 		s.closeSock()
-		err := netnsx.Do(from.Path, func() (err error) {
-			s.sock, err = rawNetlink(unix.NETLINK_ROUTE)
-			return err
-		})
-		if err != nil {
-			s.sock = 0
-			return -1, err
+		if s.sock = s.kept.sock(from.Path); s.sock <= 0 {
+			err := netnsx.Do(from.Path, func() (err error) {
+				s.sock, err = rawNetlink(unix.NETLINK_ROUTE)
+				return err
+			})
+			if err != nil {
+				s.sock = 0
+				return -1, err
+			}
+			s.own = true
 		}
 		s.from = from.Path
 	}
@@ -369,10 +442,10 @@ func getNetnsID(sock, fd int, buf []byte) (int, error) {
 }
 
 func (s *netnsIDSession) closeSock() {
-	if s.sock > 0 {
+	if s.sock > 0 && s.own {
 		unix.Close(s.sock)
-		s.sock = 0
 	}
+	s.sock, s.own = 0, false
 }
 
 func (s *netnsIDSession) closeTargets() {
