@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -16,6 +17,10 @@ import (
 // route_localnet), which spares two /proc/sys opens per link.
 
 var nlSeq atomic.Uint32
+
+// recvBufs are nlDump's receive buffers (what one datagram can hold):
+// reused, not made for every dump.
+var recvBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // errDumpInterrupted is a dump the kernel flagged NLM_F_DUMP_INTR: the
 // table changed while it was dumped; read it again.
@@ -36,7 +41,9 @@ func nlDump(fd int, typ uint16, body []byte, f func(typ uint16, data []byte)) er
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
-	buf := make([]byte, 64<<10)
+	bp := recvBufs.Get().(*[]byte)
+	defer recvBufs.Put(bp)
+	buf := *bp
 	intr := false
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
