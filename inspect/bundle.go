@@ -75,7 +75,21 @@ const (
 // peers are resolved and docker/*.json read into Model.Docker. Attaching
 // that to the namespaces and their roles are left to the loading path
 // (package source: topology.AnnotateDocker, topology.Classify).
-func Bundle(dir string) (*topology.Model, error) {
+func Bundle(dir string) (*topology.Model, error) { return BundleWith(dir, BundleOptions{}) }
+
+// BundleOptions select what BundleWith reads of a bundle.
+type BundleOptions struct {
+	// Skip, when set, names the files of a namespace folder (netns, its
+	// folder's name; file, a file in it) not to read: the model has what
+	// they hold as not collected (nil), as if the folder did not hold
+	// them. A reader that needs only part of each namespace (`swarm
+	// check`) skips the rest; it must not take what it skipped for
+	// "not collected" in what it reports.
+	Skip func(netns, file string) bool
+}
+
+// BundleWith is Bundle, reading what o selects.
+func BundleWith(dir string, o BundleOptions) (*topology.Model, error) {
 	b, err := safefile.OpenDir(dir, safefile.MaxFile)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
@@ -113,7 +127,7 @@ func Bundle(dir string) (*topology.Model, error) {
 	m := &topology.Model{Source: "bundle:" + dir}
 	var fwNotes []string
 	for _, name := range names {
-		ns, notes, err := readBundleNetns(b, path.Join(BundleNetnsDir, name), name)
+		ns, notes, err := readBundleNetns(b, path.Join(BundleNetnsDir, name), name, o.Skip)
 		if err != nil {
 			return nil, err
 		}
@@ -156,9 +170,10 @@ func noIPVS(m *topology.Model) {
 	}
 }
 
-// readBundleNetns reads the namespace folder dir (a path in the bundle b);
-// notes are facts about what was read (see readBundleFirewall).
-func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, []string, error) {
+// readBundleNetns reads the namespace folder dir (a path in the bundle b),
+// but for the files skip names (nil: none); notes are facts about what was
+// read (see readBundleFirewall).
+func readBundleNetns(b *safefile.Dir, dir, name string, skip func(netns, file string) bool) (*topology.Namespace, []string, error) {
 	// Its files are read from the folder opened once (a name each,
 	// instead of a walk from the bundle's top per file): "" is the
 	// folder from here on.
@@ -167,6 +182,9 @@ func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, []
 		return nil, nil, err
 	}
 	defer sub.Close()
+	if skip != nil {
+		sub.Hide(func(file string) bool { return skip(name, file) })
+	}
 	b, dir = sub, ""
 	ns := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: name}}
 	if name == BundleHost {
