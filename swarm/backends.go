@@ -87,9 +87,9 @@ func (c *cluster) balancer(n *node, lb *lbDigest, k string) {
 
 // compareDests compares one load-balancing service's real servers with the
 // running tasks of service svc on network k.
-func (c *cluster) compareDests(n *node, lb *lbDigest, k string, s *topology.IPVSService, svc, how string) {
+func (c *cluster) compareDests(n *node, lb *lbDigest, k string, s lbService, svc, how string) {
 	want := c.tasksOf(svc, k)
-	have := make(map[netip.Addr]*topology.IPVSDest, len(s.Dests))
+	have := make(map[netip.Addr]lbDest, len(s.Dests))
 	for _, d := range s.Dests {
 		have[d.Addr] = d
 	}
@@ -178,7 +178,7 @@ type unjudgedDests struct {
 	addrs []netip.Addr
 }
 
-func (c *cluster) recordDests(n *node, k, svc string, s *topology.IPVSService) {
+func (c *cluster) recordDests(n *node, k, svc string, s lbService) {
 	if c.dests == nil {
 		c.dests = map[string]map[string]map[*node]map[netip.Addr]bool{}
 	}
@@ -255,7 +255,7 @@ func (c *cluster) unbalanced(n *node, lb *lbDigest, k string, owners markOwners,
 
 // serving: a real server that gets new connections (weight 0 is Docker's
 // way of draining one).
-func serving(d *topology.IPVSDest) bool { return d.Weight > 0 || d.WeightUnknown }
+func serving(d lbDest) bool { return d.Weight > 0 || d.WeightUnknown }
 
 // markOwners maps the marks a load-balancing namespace sets to the Docker
 // service each is set for.
@@ -317,7 +317,7 @@ func (c *cluster) servicePublishing(proto string, port int) string {
 func ingressMode(p topology.DockerPort) bool { return p.Mode == "" || p.Mode == "ingress" }
 
 // byRealServers names the service most of s's real servers are tasks of.
-func (c *cluster) byRealServers(s *topology.IPVSService, k string) (string, string) {
+func (c *cluster) byRealServers(s lbService, k string) (string, string) {
 	votes := map[string]int{}
 	for _, d := range s.Dests {
 		if t := c.taskAt[k][d.Addr]; t != nil {
@@ -355,9 +355,7 @@ func (c *cluster) uncollectedAt(k string, a netip.Addr) (string, bool) {
 			for k, ov := range n.overlays {
 				dst := map[topology.MAC]netip.Addr{}
 				for _, f := range ov.fdb {
-					if f.Dst.IsValid() {
-						dst[f.MAC] = f.Dst
-					}
+					dst[f.MAC] = f.Dst
 				}
 				for _, e := range ov.neigh {
 					put(k, e.IP, dst[e.MAC])
@@ -380,7 +378,7 @@ func (c *cluster) uncollectedAt(k string, a netip.Addr) (string, bool) {
 	return fmt.Sprintf(" (on %s, which was not collected)", at), true
 }
 
-func destList(ds []*topology.IPVSDest) string {
+func destList(ds []lbDest) string {
 	var s []string
 	for _, d := range ds {
 		s = append(s, fmt.Sprintf("%s:%d w%d", d.Addr, d.Port, d.Weight))
