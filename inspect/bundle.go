@@ -139,14 +139,12 @@ func BundleWith(dir string, o BundleOptions) (*topology.Model, error) {
 	}
 	m.Notes = append(m.Notes, fwNotes...)
 	noIPVS(m)
-	d, err := readBundleDocker(b, BundleDockerDir, m.Notes)
+	d, dnotes, err := readBundleDocker(b, BundleDockerDir, m.Notes)
 	if err != nil {
 		return nil, err
 	}
-	if d != nil {
-		m.Docker = d.Meta()
-		m.Notes = append(m.Notes, d.Notes...)
-	}
+	m.Docker = d
+	m.Notes = append(m.Notes, dnotes...)
 	topology.ResolvePeers(m)
 	return m, nil
 }
@@ -301,24 +299,26 @@ func readNotes(b *safefile.Dir, name string) ([]string, error) {
 	return out, nil
 }
 
-// readBundleDocker reads DIR/docker/*.json; nil when none is there.
-func readBundleDocker(b *safefile.Dir, dir string, notes []string) (*DockerData, error) {
+// readBundleDocker reads DIR/docker/*.json into the model's Docker
+// metadata, and notes of what was not collected; nil when none is there.
+func readBundleDocker(b *safefile.Dir, dir string, notes []string) (*topology.DockerMeta, []string, error) {
 	var in [3]jsonInput
 	for i, name := range []string{BundleNetworksJSON, BundleContainerJSON, BundleServicesJSON} {
 		data, err := readFile(b, path.Join(dir, name))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		in[i] = jsonInput{name: b.Join(path.Join(dir, name)), data: data}
 	}
-	d, err := dockerDataFromJSON(in[0], in[1], in[2])
+	d, err := dockerMetaFromJSON(in[0], in[1], in[2])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var out []string
 	if d != nil && len(bytes.TrimSpace(in[2].data)) == 0 && !notesMention(notes, BundleServicesJSON) {
-		d.Notes = append(d.Notes, "docker services not collected ("+in[2].name+" missing)")
+		out = append(out, "docker services not collected ("+in[2].name+" missing)")
 	}
-	return d, nil
+	return d, out, nil
 }
 
 func notesMention(notes []string, s string) bool {
