@@ -264,7 +264,7 @@ func sizedReader(f *safefile.File) (io.Reader, error) {
 		n, err := f.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
-			return bytes.NewReader(b), nil
+			return parse.NewWhole(b), nil
 		}
 		if err != nil {
 			return nil, &safefile.Error{Path: f.Name(), Err: err}
