@@ -17,19 +17,19 @@ import (
 // neighbour entry for an address no endpoint of the node it points at has
 // is stale.
 func (c *cluster) fdb() {
-	for _, n := range c.nodes {
+	c.eachNode(func(c *cluster, n *node) {
 		if !n.read {
 			c.notChecked(n, CheckFDB, "node not collected")
-			continue
+			return
 		}
 		if len(n.overlays) == 0 {
 			c.notApplicable(n, CheckFDB)
-			continue
+			return
 		}
 		for _, k := range sortedKeys(n.overlays) {
 			c.overlayFDB(n, k, n.overlays[k])
 		}
-	}
+	})
 }
 
 // fdbProblems gathers one overlay's problems by service.
