@@ -384,3 +384,34 @@ func TestNoDockerStaleAgainstOthers(t *testing.T) {
 		t.Fatalf("stale on node01, no docker: consistent %v, findings %+v", r.Consistent, fs)
 	}
 }
+
+// The FDB check runs on several nodes at once: its notes and findings
+// still come in node order, the same every time.
+func TestFDBInNodeOrder(t *testing.T) {
+	dir := swarmDir(t)
+	for _, n := range []string{"node00", "node01", "node02"} {
+		if err := os.Remove(filepath.Join(dir, n, "netns", overlay, "ip-neigh.txt")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := load(t, dir)
+	first, err := json.Marshal(swarm.Check(nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		r := swarm.Check(nodes)
+		var order []string
+		for _, nc := range r.NotChecked {
+			if nc.Check == swarm.CheckFDB {
+				order = append(order, nc.Node)
+			}
+		}
+		if strings.Join(order, " ") != "node00 node01 node02" {
+			t.Fatalf("fdb not checked on %v, want node00 node01 node02 in order", order)
+		}
+		if again, _ := json.Marshal(r); string(again) != string(first) {
+			t.Fatalf("the report changed between two checks of the same nodes:\n%s\n%s", first, again)
+		}
+	}
+}
