@@ -294,24 +294,43 @@ func (c *cluster) markOwners(lb *lbDigest, k string) markOwners {
 	return o
 }
 
+// serviceWithVIP is the service (the first by name) whose VIP on network
+// k is a.
 func (c *cluster) serviceWithVIP(k string, a netip.Addr) string {
-	for _, name := range sortedKeys(c.services) {
-		if c.services[name].vips[k] == a {
-			return name
-		}
-	}
-	return ""
+	c.indexOwners()
+	return c.vipOwner[k][a]
 }
 
+// servicePublishing is the service (the first by name) that publishes
+// proto/port in ingress mode.
 func (c *cluster) servicePublishing(proto string, port int) string {
+	c.indexOwners()
+	return c.portOwner[topology.ProtoPort{Proto: proto, Port: port}]
+}
+
+// indexOwners finds, once for every balancer of every node, the service
+// each VIP and each published port is of.
+func (c *cluster) indexOwners() {
+	if c.vipOwner != nil {
+		return
+	}
+	c.vipOwner, c.portOwner = map[string]map[netip.Addr]string{}, map[topology.ProtoPort]string{}
 	for _, name := range sortedKeys(c.services) {
+		for k, a := range c.services[name].vips {
+			if c.vipOwner[k] == nil {
+				c.vipOwner[k] = map[netip.Addr]string{}
+			}
+			if _, taken := c.vipOwner[k][a]; !taken && a.IsValid() {
+				c.vipOwner[k][a] = name
+			}
+		}
 		for _, p := range c.services[name].ports {
-			if p.Published == port && p.Proto == proto && ingressMode(p) {
-				return name
+			pp := topology.ProtoPort{Proto: p.Proto, Port: p.Published}
+			if _, taken := c.portOwner[pp]; !taken && ingressMode(p) {
+				c.portOwner[pp] = name
 			}
 		}
 	}
-	return ""
 }
 
 func ingressMode(p topology.DockerPort) bool { return p.Mode == "" || p.Mode == "ingress" }

@@ -195,6 +195,10 @@ type cluster struct {
 	// judge without Docker's tasks, compared across the nodes at the end.
 	dests    map[string]map[string]map[*node]map[netip.Addr]bool
 	unjudged []unjudgedDests
+	// vipOwner and portOwner are the services of VIPs by network key and
+	// of published ports (indexOwners).
+	vipOwner  map[string]map[netip.Addr]string
+	portOwner map[topology.ProtoPort]string
 
 	findings []Finding
 	skipped  []NotChecked
