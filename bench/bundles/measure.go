@@ -34,6 +34,9 @@ type Options struct {
 	// Profile, when set, profiles meshtrace's in-process read of the
 	// bundle dir under name.
 	Profile func(name, dir string) error
+	// ProfileSwarm, when set, profiles meshtrace's in-process swarm check
+	// of the swarm dir (its node bundles) under name.
+	ProfileSwarm func(name, dir string) error
 }
 
 func (o *Options) logf(format string, a ...any) {
@@ -191,6 +194,11 @@ func SwarmLine(o Options) (report.Line, error) {
 		l.Met(fmt.Sprintf("ms<=%g", TargetSwarmCheck), msv <= TargetSwarmCheck)
 		if err := swarmGrowth(o, &l, best, size); err != nil {
 			return l, err
+		}
+		if o.ProfileSwarm != nil {
+			if err := o.ProfileSwarm("swarm-check-50", dir); err != nil {
+				return l, err
+			}
 		}
 	} else {
 		l.Set("status", "not-built")
