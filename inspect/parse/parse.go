@@ -25,6 +25,7 @@ package parse
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"sort"
@@ -181,26 +182,14 @@ func fastMAC(s string) (topology.MAC, bool) {
 	}
 	var b [6]byte
 	for i := range b {
-		hi, ok1 := unhex(s[3*i])
-		lo, ok2 := unhex(s[3*i+1])
-		if !ok1 || !ok2 || i < 5 && s[3*i+2] != ':' {
+		if i < 5 && s[3*i+2] != ':' {
 			return topology.MAC{}, false
 		}
-		b[i] = hi<<4 | lo
+		if _, err := hex.Decode(b[i:i+1], []byte(s[3*i:3*i+2])); err != nil {
+			return topology.MAC{}, false
+		}
 	}
 	return topology.MACFrom(b[:]), true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // lineHint guesses how many lines of about perLine bytes r holds, when it
