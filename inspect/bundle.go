@@ -79,7 +79,21 @@ const (
 // peers are resolved and docker/*.json read into Model.Docker. Attaching
 // that to the namespaces and their roles are left to the loading path
 // (package source: topology.AnnotateDocker, topology.Classify).
-func Bundle(dir string) (*topology.Model, error) {
+func Bundle(dir string) (*topology.Model, error) { return BundleWith(dir, BundleOptions{}) }
+
+// BundleOptions select what BundleWith reads of a bundle.
+type BundleOptions struct {
+	// Skip, when set, names the files of a namespace folder (netns, its
+	// folder's name; file, a file in it) not to read: the model has what
+	// they hold as not collected (nil), as if the folder did not hold
+	// them. A reader that needs only part of each namespace (`swarm
+	// check`) skips the rest; it must not take what it skipped for
+	// "not collected" in what it reports.
+	Skip func(netns, file string) bool
+}
+
+// BundleWith is Bundle, reading what o selects.
+func BundleWith(dir string, o BundleOptions) (*topology.Model, error) {
 	b, err := safefile.OpenDir(dir, safefile.MaxFile)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
@@ -117,7 +131,7 @@ func Bundle(dir string) (*topology.Model, error) {
 	m := &topology.Model{Source: "bundle:" + dir}
 	var fwNotes []string
 	for _, name := range names {
-		ns, notes, err := readBundleNetns(b, path.Join(BundleNetnsDir, name), name)
+		ns, notes, err := readBundleNetns(b, path.Join(BundleNetnsDir, name), name, o.Skip)
 		if err != nil {
 			return nil, err
 		}
@@ -135,14 +149,12 @@ func Bundle(dir string) (*topology.Model, error) {
 	m.NetnsComplete = complete
 	m.Notes = append(m.Notes, notes...)
 	noIPVS(m)
-	d, err := readBundleDocker(b, BundleDockerDir, m.Notes)
+	d, dnotes, err := readBundleDocker(b, BundleDockerDir, m.Notes)
 	if err != nil {
 		return nil, err
 	}
-	if d != nil {
-		m.Docker = d.Meta()
-		m.Notes = append(m.Notes, d.Notes...)
-	}
+	m.Docker = d
+	m.Notes = append(m.Notes, dnotes...)
 	topology.ResolvePeers(m)
 	return m, nil
 }
@@ -166,9 +178,10 @@ func noIPVS(m *topology.Model) {
 	}
 }
 
-// readBundleNetns reads the namespace folder dir (a path in the bundle b);
-// notes are facts about what was read (see readBundleFirewall).
-func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, []string, error) {
+// readBundleNetns reads the namespace folder dir (a path in the bundle b),
+// but for the files skip names (nil: none); notes are facts about what was
+// read (see readBundleFirewall).
+func readBundleNetns(b *safefile.Dir, dir, name string, skip func(netns, file string) bool) (*topology.Namespace, []string, error) {
 	// Its files are read from the folder opened once (a name each,
 	// instead of a walk from the bundle's top per file): "" is the
 	// folder from here on.
@@ -177,6 +190,9 @@ func readBundleNetns(b *safefile.Dir, dir, name string) (*topology.Namespace, []
 		return nil, nil, err
 	}
 	defer sub.Close()
+	if skip != nil {
+		sub.Hide(func(file string) bool { return skip(name, file) })
+	}
 	b, dir = sub, ""
 	ns := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: name}}
 	if name == BundleHost {
@@ -258,7 +274,7 @@ func sizedReader(f *safefile.File) (io.Reader, error) {
 		n, err := f.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
-			return bytes.NewReader(b), nil
+			return parse.NewWhole(b), nil
 		}
 		if err != nil {
 			return nil, &safefile.Error{Path: f.Name(), Err: err}
@@ -329,24 +345,26 @@ func readNotes(b *safefile.Dir, name string) ([]string, error) {
 	return out, nil
 }
 
-// readBundleDocker reads DIR/docker/*.json; nil when none is there.
-func readBundleDocker(b *safefile.Dir, dir string, notes []string) (*DockerData, error) {
+// readBundleDocker reads DIR/docker/*.json into the model's Docker
+// metadata, and notes of what was not collected; nil when none is there.
+func readBundleDocker(b *safefile.Dir, dir string, notes []string) (*topology.DockerMeta, []string, error) {
 	var in [3]jsonInput
 	for i, name := range []string{BundleNetworksJSON, BundleContainerJSON, BundleServicesJSON} {
 		data, err := readFile(b, path.Join(dir, name))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		in[i] = jsonInput{name: b.Join(path.Join(dir, name)), data: data}
 	}
-	d, err := dockerDataFromJSON(in[0], in[1], in[2])
+	d, err := dockerMetaFromJSON(in[0], in[1], in[2])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var out []string
 	if d != nil && len(bytes.TrimSpace(in[2].data)) == 0 && !notesMention(notes, BundleServicesJSON) {
-		d.Notes = append(d.Notes, "docker services not collected ("+in[2].name+" missing)")
+		out = append(out, "docker services not collected ("+in[2].name+" missing)")
 	}
-	return d, nil
+	return d, out, nil
 }
 
 func notesMention(notes []string, s string) bool {

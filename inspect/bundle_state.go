@@ -26,9 +26,15 @@ func readBundleState(b *safefile.Dir, dir string, ns *topology.Namespace) error 
 		},
 		func() error {
 			return readLines(b, dir, BundleFDB, ns, parse.BridgeFDB, func(v []topology.FDB) {
-				ns.FDB = []topology.FDB{}
+				links := make(map[string]*topology.Link, len(ns.Links))
+				for _, l := range ns.Links {
+					if _, dup := links[l.Name]; !dup { // the first, as ns.Link
+						links[l.Name] = l
+					}
+				}
+				ns.FDB = v[:0] // kept in place: v is the parser's own
 				for _, e := range v {
-					if keepFDB(e, ns.Link(e.Dev)) {
+					if keepFDB(e, links[e.Dev]) {
 						ns.FDB = append(ns.FDB, e)
 					}
 				}

@@ -42,15 +42,11 @@ type DockerData struct {
 // engine's API objects. A nil or empty input means that part was not
 // collected; when all three are, the result is nil.
 func DockerFromJSON(networks, containers, services []byte) (*topology.DockerMeta, error) {
-	d, err := dockerDataFromJSON(
+	return dockerMetaFromJSON(
 		jsonInput{"networks", networks},
 		jsonInput{"containers", containers},
 		jsonInput{"services", services},
 	)
-	if err != nil || d == nil {
-		return nil, err
-	}
-	return d.Meta(), nil
 }
 
 // jsonInput is one JSON document and the name errors give it (a file
@@ -64,23 +60,25 @@ type jsonInput struct {
 // documents, in that order.
 func dockerDataFromJSON(nets, ctrs, svcs jsonInput) (*DockerData, error) {
 	var d DockerData
-	found := false
-	for _, in := range []struct {
-		jsonInput
-		dst any
-	}{{nets, &d.Networks}, {ctrs, &d.Containers}, {svcs, &d.Services}} {
+	if found, err := decodeDocs([3]jsonInput{nets, ctrs, svcs}, [3]any{&d.Networks, &d.Containers, &d.Services}); !found || err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// decodeDocs decodes each document that holds something (decodeArray)
+// into its dst; found says one did.
+func decodeDocs(docs [3]jsonInput, dsts [3]any) (found bool, err error) {
+	for i, in := range docs {
 		if len(bytes.TrimSpace(in.data)) == 0 {
 			continue
 		}
 		found = true
-		if err := decodeArray(in.data, in.dst); err != nil {
-			return nil, fmt.Errorf("docker %s: %w", in.name, jsonError(in.data, err))
+		if err := decodeArray(in.data, dsts[i]); err != nil {
+			return true, fmt.Errorf("docker %s: %w", in.name, jsonError(in.data, err))
 		}
 	}
-	if !found {
-		return nil, nil
-	}
-	return &d, nil
+	return found, nil
 }
 
 // decodeArray decodes a JSON array into dst (a pointer to a slice), or a
@@ -224,18 +222,38 @@ func (d *DockerData) Meta() *topology.DockerMeta {
 	}
 	// What was read, if empty, stays non-nil: nil is "not collected"
 	// (a worker lists no services), which answers nothing.
-	m := &topology.DockerMeta{
-		Networks:   emptyOrNil[topology.DockerNetwork](d.Networks != nil),
-		Containers: emptyOrNil[topology.DockerContainer](d.Containers != nil),
-		Services:   emptyOrNil[topology.DockerService](d.Services != nil),
+	var nets []netMeta
+	if d.Networks != nil {
+		nets = make([]netMeta, len(d.Networks))
+		for i, n := range d.Networks {
+			nets[i] = netMetaOf(n)
+		}
 	}
-	for _, n := range d.Networks {
+	var ctrs []ctrMeta
+	if d.Containers != nil {
+		ctrs = make([]ctrMeta, len(d.Containers))
+		for i, c := range d.Containers {
+			ctrs[i] = ctrMetaOf(c)
+		}
+	}
+	return meta(nets, ctrs, d.Services)
+}
+
+// meta converts the engine's objects (as far as it reads them) to the
+// model's Docker metadata; a nil slice is what was not collected.
+func meta(nets []netMeta, ctrs []ctrMeta, svcs []swarm.Service) *topology.DockerMeta {
+	m := &topology.DockerMeta{
+		Networks:   emptyOrNil[topology.DockerNetwork](nets != nil),
+		Containers: emptyOrNil[topology.DockerContainer](ctrs != nil),
+		Services:   emptyOrNil[topology.DockerService](svcs != nil),
+	}
+	for _, n := range nets {
 		m.Networks = append(m.Networks, dockerNetwork(n))
 	}
-	for _, c := range d.Containers {
+	for _, c := range ctrs {
 		m.Containers = append(m.Containers, dockerContainer(c))
 	}
-	for _, s := range d.Services {
+	for _, s := range svcs {
 		m.Services = append(m.Services, dockerService(s))
 	}
 	sort.SliceStable(m.Networks, func(i, j int) bool { return m.Networks[i].Name < m.Networks[j].Name })
@@ -252,7 +270,7 @@ func emptyOrNil[T any](read bool) []T {
 	return nil
 }
 
-func dockerNetwork(n network.Inspect) topology.DockerNetwork {
+func dockerNetwork(n netMeta) topology.DockerNetwork {
 	out := topology.DockerNetwork{
 		ID:      n.ID,
 		Name:    n.Name,
@@ -302,7 +320,7 @@ func dockerNetwork(n network.Inspect) topology.DockerNetwork {
 				continue
 			}
 			out.Tasks = append(out.Tasks, topology.DockerTask{
-				Name: taskName(t.Name, ""), Service: svc, IP: t.EndpointIP, Node: hostIP(t.Info["Host IP"])})
+				Name: taskName(t.Name, ""), Service: svc, IP: t.EndpointIP, Node: hostIP(t.Info.HostIP)})
 		}
 	}
 	return out
@@ -340,7 +358,7 @@ func isHexID(s string) bool {
 	return true
 }
 
-func dockerContainer(c container.InspectResponse) topology.DockerContainer {
+func dockerContainer(c ctrMeta) topology.DockerContainer {
 	out := topology.DockerContainer{
 		ID:   c.ID,
 		Name: strings.TrimPrefix(c.Name, "/"),

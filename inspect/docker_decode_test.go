@@ -60,6 +60,8 @@ func TestDockerDecodersAgree(t *testing.T) {
 		sameDecoders[network.Inspect](t, b)
 		sameDecoders[container.InspectResponse](t, b)
 		sameDecoders[swarm.Service](t, b)
+		sameDecoders[netMeta](t, b)
+		sameDecoders[ctrMeta](t, b)
 		var v []any
 		if fastDecode(b, &v) {
 			n++
@@ -81,5 +83,7 @@ func FuzzDockerDecoders(f *testing.F) {
 		sameDecoders[network.Inspect](t, data)
 		sameDecoders[container.InspectResponse](t, data)
 		sameDecoders[swarm.Service](t, data)
+		sameDecoders[netMeta](t, data)
+		sameDecoders[ctrMeta](t, data)
 	})
 }

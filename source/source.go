@@ -21,6 +21,9 @@ import (
 type Spec struct {
 	// Bundle is a bundle directory (`--from DIR`).
 	Bundle string
+	// Skip, for a bundle, names the files of its namespace folders not to
+	// read (inspect.BundleOptions.Skip; nil: read them all).
+	Skip func(netns, file string) bool
 	// Mesh names a built-in mesh (`--mesh NAME`) and Node its node
 	// ("" = node0).
 	Mesh, Node string
@@ -97,7 +100,7 @@ func Load(ctx context.Context, s Spec) (*topology.Model, error) {
 // read reads the source and joins Docker's metadata, unannotated.
 func read(ctx context.Context, s Spec) (*topology.Model, error) {
 	if s.Bundle != "" {
-		return inspect.Bundle(s.Bundle) // with the bundle's docker/*.json
+		return inspect.BundleWith(s.Bundle, inspect.BundleOptions{Skip: s.Skip}) // with the bundle's docker/*.json
 	}
 	if err := needLinux(); err != nil {
 		return nil, err

@@ -87,9 +87,9 @@ func (c *cluster) balancer(n *node, lb *lbDigest, k string) {
 
 // compareDests compares one load-balancing service's real servers with the
 // running tasks of service svc on network k.
-func (c *cluster) compareDests(n *node, lb *lbDigest, k string, s *topology.IPVSService, svc, how string) {
+func (c *cluster) compareDests(n *node, lb *lbDigest, k string, s lbService, svc, how string) {
 	want := c.tasksOf(svc, k)
-	have := make(map[netip.Addr]*topology.IPVSDest, len(s.Dests))
+	have := make(map[netip.Addr]lbDest, len(s.Dests))
 	for _, d := range s.Dests {
 		have[d.Addr] = d
 	}
@@ -178,7 +178,7 @@ type unjudgedDests struct {
 	addrs []netip.Addr
 }
 
-func (c *cluster) recordDests(n *node, k, svc string, s *topology.IPVSService) {
+func (c *cluster) recordDests(n *node, k, svc string, s lbService) {
 	if c.dests == nil {
 		c.dests = map[string]map[string]map[*node]map[netip.Addr]bool{}
 	}
@@ -255,7 +255,7 @@ func (c *cluster) unbalanced(n *node, lb *lbDigest, k string, owners markOwners,
 
 // serving: a real server that gets new connections (weight 0 is Docker's
 // way of draining one).
-func serving(d *topology.IPVSDest) bool { return d.Weight > 0 || d.WeightUnknown }
+func serving(d lbDest) bool { return d.Weight > 0 || d.WeightUnknown }
 
 // markOwners maps the marks a load-balancing namespace sets to the Docker
 // service each is set for.
@@ -294,30 +294,49 @@ func (c *cluster) markOwners(lb *lbDigest, k string) markOwners {
 	return o
 }
 
+// serviceWithVIP is the service (the first by name) whose VIP on network
+// k is a.
 func (c *cluster) serviceWithVIP(k string, a netip.Addr) string {
-	for _, name := range sortedKeys(c.services) {
-		if c.services[name].vips[k] == a {
-			return name
-		}
-	}
-	return ""
+	c.indexOwners()
+	return c.vipOwner[k][a]
 }
 
+// servicePublishing is the service (the first by name) that publishes
+// proto/port in ingress mode.
 func (c *cluster) servicePublishing(proto string, port int) string {
+	c.indexOwners()
+	return c.portOwner[topology.ProtoPort{Proto: proto, Port: port}]
+}
+
+// indexOwners finds, once for every balancer of every node, the service
+// each VIP and each published port is of.
+func (c *cluster) indexOwners() {
+	if c.vipOwner != nil {
+		return
+	}
+	c.vipOwner, c.portOwner = map[string]map[netip.Addr]string{}, map[topology.ProtoPort]string{}
 	for _, name := range sortedKeys(c.services) {
+		for k, a := range c.services[name].vips {
+			if c.vipOwner[k] == nil {
+				c.vipOwner[k] = map[netip.Addr]string{}
+			}
+			if _, taken := c.vipOwner[k][a]; !taken && a.IsValid() {
+				c.vipOwner[k][a] = name
+			}
+		}
 		for _, p := range c.services[name].ports {
-			if p.Published == port && p.Proto == proto && ingressMode(p) {
-				return name
+			pp := topology.ProtoPort{Proto: p.Proto, Port: p.Published}
+			if _, taken := c.portOwner[pp]; !taken && ingressMode(p) {
+				c.portOwner[pp] = name
 			}
 		}
 	}
-	return ""
 }
 
 func ingressMode(p topology.DockerPort) bool { return p.Mode == "" || p.Mode == "ingress" }
 
 // byRealServers names the service most of s's real servers are tasks of.
-func (c *cluster) byRealServers(s *topology.IPVSService, k string) (string, string) {
+func (c *cluster) byRealServers(s lbService, k string) (string, string) {
 	votes := map[string]int{}
 	for _, d := range s.Dests {
 		if t := c.taskAt[k][d.Addr]; t != nil {
@@ -355,9 +374,7 @@ func (c *cluster) uncollectedAt(k string, a netip.Addr) (string, bool) {
 			for k, ov := range n.overlays {
 				dst := map[topology.MAC]netip.Addr{}
 				for _, f := range ov.fdb {
-					if f.Dst.IsValid() {
-						dst[f.MAC] = f.Dst
-					}
+					dst[f.MAC] = f.Dst
 				}
 				for _, e := range ov.neigh {
 					put(k, e.IP, dst[e.MAC])
@@ -380,7 +397,7 @@ func (c *cluster) uncollectedAt(k string, a netip.Addr) (string, bool) {
 	return fmt.Sprintf(" (on %s, which was not collected)", at), true
 }
 
-func destList(ds []*topology.IPVSDest) string {
+func destList(ds []lbDest) string {
 	var s []string
 	for _, d := range ds {
 		s = append(s, fmt.Sprintf("%s:%d w%d", d.Addr, d.Port, d.Weight))

@@ -15,6 +15,7 @@ import (
 	"github.com/meshtrace/meshtrace/doctor"
 	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/swarm"
+	swarmload "github.com/meshtrace/meshtrace/swarm/load"
 )
 
 // The synthetic swarm of bench/bundles: 3 nodes (node00..node02), 8 tasks
@@ -72,6 +73,30 @@ func load(t *testing.T, dir string) []swarm.Node {
 		nodes = append(nodes, swarm.Node{Name: e.Name(), Model: m})
 	}
 	return nodes
+}
+
+// check is the swarm check of dir's nodes as `swarm check` reads them
+// (load.CheckDir: what the check compares, not the rest), which must be the
+// check of the nodes read whole.
+func check(t *testing.T, dir string) *swarm.Report {
+	t.Helper()
+	var k swarm.Checker
+	if err := swarmload.CheckDir(context.Background(), dir, k.Add); err != nil {
+		t.Fatal(err)
+	}
+	r := k.Report()
+	got, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(swarm.Check(load(t, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("the check of the bundles read for it differs from the check of them read whole:\n%s\nwhole:\n%s", got, want)
+	}
+	return r
 }
 
 // edit rewrites one file of a node's bundle.
@@ -157,7 +182,7 @@ func checkOf(code swarm.Code) swarm.CheckName {
 }
 
 func TestHealthySwarm(t *testing.T) {
-	r := swarm.Check(load(t, swarmDir(t)))
+	r := check(t, swarmDir(t))
 	if !r.Consistent || len(bad(r)) > 0 {
 		t.Fatalf("healthy swarm: consistent %v, findings %+v", r.Consistent, r.Findings)
 	}
@@ -192,7 +217,7 @@ func TestStaleBackendNamed(t *testing.T) {
 		mark := regexp.MustCompile(`-A -f (\d+)`).FindStringSubmatch(s)[1]
 		return s + "-a -f " + mark + " -r 10.0.250.250:0 -m -w 1\n"
 	})
-	r := swarm.Check(load(t, dir))
+	r := check(t, dir)
 	wantOnly(t, r, "node01", swarm.CodeBackends)
 	f := bad(r)[0]
 	if f.Severity != doctor.Error || !strings.Contains(f.Evidence, "10.0.250.250") || f.Service == "" {
@@ -203,7 +228,7 @@ func TestStaleBackendNamed(t *testing.T) {
 func TestMissingBackendNamed(t *testing.T) {
 	dir := swarmDir(t)
 	edit(t, dir, "node02", "netns/ingress_sbox/ipvsadm.txt", dropLine(`-a -f \d+ -r `))
-	r := swarm.Check(load(t, dir))
+	r := check(t, dir)
 	wantOnly(t, r, "node02", swarm.CodeBackends)
 	if f := bad(r)[0]; !strings.Contains(f.Evidence, "not real servers here") {
 		t.Errorf("finding %+v", f)
@@ -213,7 +238,7 @@ func TestMissingBackendNamed(t *testing.T) {
 func TestNoFDBNamed(t *testing.T) {
 	dir := swarmDir(t)
 	edit(t, dir, "node00", "netns/"+overlay+"/bridge-fdb.txt", dropLine(`\S+ dev vxlan0 dst `))
-	r := swarm.Check(load(t, dir))
+	r := check(t, dir)
 	wantOnly(t, r, "node00", swarm.CodeFDB)
 	if f := bad(r)[0]; !strings.Contains(f.Evidence, "no FDB entry") {
 		t.Errorf("finding %+v", f)
@@ -235,7 +260,7 @@ func TestFDBWrongNodeNamed(t *testing.T) {
 			return m[1] + other
 		})
 	})
-	r := swarm.Check(load(t, dir))
+	r := check(t, dir)
 	wantOnly(t, r, "node00", swarm.CodeFDB)
 	if f := bad(r)[0]; !strings.Contains(f.Evidence, "FDB sends") || !strings.Contains(f.Evidence, "node02") {
 		t.Errorf("finding %+v", f)
@@ -245,7 +270,7 @@ func TestFDBWrongNodeNamed(t *testing.T) {
 func TestNoDNATNamed(t *testing.T) {
 	dir := swarmDir(t)
 	edit(t, dir, "node01", "netns/host/iptables-save.txt", dropLine(`\[0:0\] -A DOCKER-INGRESS -p tcp -m tcp --dport 30002 -j DNAT`))
-	r := swarm.Check(load(t, dir))
+	r := check(t, dir)
 	wantOnly(t, r, "node01", swarm.CodePublished)
 	if f := bad(r)[0]; f.Service != "svc02" || !strings.Contains(f.Evidence, "tcp/30002: the host does not DNAT it") {
 		t.Errorf("finding %+v", f)
@@ -255,7 +280,7 @@ func TestNoDNATNamed(t *testing.T) {
 func TestVNINamed(t *testing.T) {
 	dir := swarmDir(t)
 	edit(t, dir, "node02", "netns/"+overlay+"/ip-addr.txt", func(s string) string { return strings.Replace(s, "vxlan id 4096 ", "vxlan id 4097 ", 1) })
-	wantOnly(t, swarm.Check(load(t, dir)), "node02", swarm.CodeVNI)
+	wantOnly(t, check(t, dir), "node02", swarm.CodeVNI)
 }
 
 func TestGossipNamed(t *testing.T) {
@@ -284,7 +309,7 @@ func TestGossipNamed(t *testing.T) {
 		}
 		return string(b)
 	})
-	wantOnly(t, swarm.Check(load(t, dir)), "node01", swarm.CodeGossip)
+	wantOnly(t, check(t, dir), "node01", swarm.CodeGossip)
 }
 
 // What was not collected is not checked, never a divergence.
@@ -295,7 +320,7 @@ func TestMissingDataNotChecked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := swarm.Check(load(t, dir))
+	r := check(t, dir)
 	if !r.Consistent || len(bad(r)) > 0 {
 		t.Fatalf("missing files: consistent %v, findings %+v", r.Consistent, r.Findings)
 	}
@@ -323,7 +348,7 @@ func TestNoDockerNotJudged(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "node02", "docker")); err != nil {
 		t.Fatal(err)
 	}
-	r := swarm.Check(load(t, dir))
+	r := check(t, dir)
 	if !r.Consistent || len(bad(r)) > 0 {
 		t.Fatalf("no docker on node02: consistent %v, findings %+v", r.Consistent, bad(r))
 	}
@@ -339,7 +364,7 @@ func TestNoDockerStaleAgainstOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := swarm.Check(load(t, dir))
+	r := check(t, dir)
 	if !r.Consistent || len(bad(r)) > 0 {
 		t.Fatalf("healthy, no docker: consistent %v, findings %+v", r.Consistent, bad(r))
 	}
@@ -352,10 +377,41 @@ func TestNoDockerStaleAgainstOthers(t *testing.T) {
 		mark := regexp.MustCompile(`-A -f (\d+)`).FindStringSubmatch(s)[1]
 		return s + "-a -f " + mark + " -r 10.0.250.250:0 -m -w 1\n"
 	})
-	r = swarm.Check(load(t, dir))
+	r = check(t, dir)
 	fs := bad(r)
 	if r.Consistent || len(fs) != 1 || fs[0].Node != "node01" || fs[0].Code != swarm.CodeBackends || fs[0].Severity != doctor.Warning ||
 		!strings.Contains(fs[0].Evidence, "only here: 10.0.250.250") {
 		t.Fatalf("stale on node01, no docker: consistent %v, findings %+v", r.Consistent, fs)
+	}
+}
+
+// The FDB check runs on several nodes at once: its notes and findings
+// still come in node order, the same every time.
+func TestFDBInNodeOrder(t *testing.T) {
+	dir := swarmDir(t)
+	for _, n := range []string{"node00", "node01", "node02"} {
+		if err := os.Remove(filepath.Join(dir, n, "netns", overlay, "ip-neigh.txt")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := load(t, dir)
+	first, err := json.Marshal(swarm.Check(nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		r := swarm.Check(nodes)
+		var order []string
+		for _, nc := range r.NotChecked {
+			if nc.Check == swarm.CheckFDB {
+				order = append(order, nc.Node)
+			}
+		}
+		if strings.Join(order, " ") != "node00 node01 node02" {
+			t.Fatalf("fdb not checked on %v, want node00 node01 node02 in order", order)
+		}
+		if again, _ := json.Marshal(r); string(again) != string(first) {
+			t.Fatalf("the report changed between two checks of the same nodes:\n%s\n%s", first, again)
+		}
 	}
 }

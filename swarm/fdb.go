@@ -17,19 +17,19 @@ import (
 // neighbour entry for an address no endpoint of the node it points at has
 // is stale.
 func (c *cluster) fdb() {
-	for _, n := range c.nodes {
+	c.eachNode(func(c *cluster, n *node) {
 		if !n.read {
 			c.notChecked(n, CheckFDB, "node not collected")
-			continue
+			return
 		}
 		if len(n.overlays) == 0 {
 			c.notApplicable(n, CheckFDB)
-			continue
+			return
 		}
 		for _, k := range sortedKeys(n.overlays) {
 			c.overlayFDB(n, k, n.overlays[k])
 		}
-	}
+	})
 }
 
 // fdbProblems gathers one overlay's problems by service.
@@ -65,18 +65,17 @@ func (c *cluster) overlayFDB(n *node, k string, ov *overlayDigest) {
 		return
 	}
 	c.ran(n, CheckFDB)
-	vx := ov.vxDevs
-	neigh := make(map[netip.Addr]*topology.Neigh, len(ov.neigh))
+	neigh := make(map[netip.Addr]*neighEntry, len(ov.neigh))
 	for i := range ov.neigh {
 		e := &ov.neigh[i]
-		if prev := neigh[e.IP]; prev == nil || !vx[prev.Dev] && vx[e.Dev] {
+		if prev := neigh[e.IP]; prev == nil || !prev.vx && e.vx {
 			neigh[e.IP] = e
 		}
 	}
-	fdb := make(map[topology.MAC]*topology.FDB, len(ov.fdb))
+	fdb := make(map[topology.MAC]*fdbEntry, len(ov.fdb))
 	for i := range ov.fdb {
 		f := &ov.fdb[i]
-		if f.Dst.IsValid() && fdb[f.MAC] == nil {
+		if fdb[f.MAC] == nil {
 			fdb[f.MAC] = f
 		}
 	}
@@ -108,7 +107,7 @@ func (c *cluster) overlayFDB(n *node, k string, ov *overlayDigest) {
 	}
 	for i := range ov.neigh {
 		e := &ov.neigh[i]
-		if neigh[e.IP] != e || !vx[e.Dev] {
+		if neigh[e.IP] != e || !e.vx {
 			continue
 		}
 		if _, known := c.endpointAt[k][e.IP]; known {

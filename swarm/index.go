@@ -53,14 +53,30 @@ type hostDigest struct {
 // lbDigest is a load-balancing namespace (ingress sandbox, lb_).
 type lbDigest struct {
 	name     string
-	ipvs     *topology.IPVS // nil: not collected (its services are kept)
+	ipvs     *topology.IPVS // nil: not collected (its services are in services)
 	firewall bool           // iptables collected
 	mangle   bool           // its mangle table collected
-	services []*topology.IPVSService
+	services []lbService
 	marks    []markRule
 	marked   map[topology.ProtoPort]bool // ports PREROUTING marks
 	sysctls  topology.Sysctls            // the vs.* ones; nil: not collected
 	key      string                      // its network key ("" unknown yet: the sandbox's)
+}
+
+// lbService is a firewall-mark load-balancing service as the checks
+// compare it: its mark and real servers, without the counters and rules of
+// the model's (fifty nodes of a thousand real servers each are kept until
+// the nodes are compared).
+type lbService struct {
+	FWMark uint32
+	Dests  []lbDest
+}
+
+// lbDest is a real server of an lbService.
+type lbDest struct {
+	Addr          netip.Addr
+	Port, Weight  int
+	WeightUnknown bool
 }
 
 // markRule is a MARK rule of a load balancer's mangle table: the mark and
@@ -80,8 +96,22 @@ type overlayDigest struct {
 	vni, port, mtu int
 	subnet         netip.Prefix
 	vxDevs         map[string]bool
-	neigh          []topology.Neigh // nil: not collected
-	fdb            []topology.FDB   // nil: not collected
+	neigh          []neighEntry // nil: not collected
+	fdb            []fdbEntry   // those with a dst; nil: not collected
+}
+
+// neighEntry is a neighbour entry of an overlay: its address and MAC, and
+// whether it is on a VXLAN device.
+type neighEntry struct {
+	IP  netip.Addr
+	MAC topology.MAC
+	vx  bool
+}
+
+// fdbEntry is an FDB entry of an overlay with a remote VTEP (Dst).
+type fdbEntry struct {
+	MAC topology.MAC
+	Dst netip.Addr
 }
 
 // endpoint is an address an endpoint namespace has on an overlay network.
@@ -165,6 +195,10 @@ type cluster struct {
 	// judge without Docker's tasks, compared across the nodes at the end.
 	dests    map[string]map[string]map[*node]map[netip.Addr]bool
 	unjudged []unjudgedDests
+	// vipOwner and portOwner are the services of VIPs by network key and
+	// of published ports (indexOwners).
+	vipOwner  map[string]map[netip.Addr]string
+	portOwner map[topology.ProtoPort]string
 
 	findings []Finding
 	skipped  []NotChecked
@@ -295,11 +329,19 @@ func hostOf(ns *topology.Namespace) *hostDigest {
 }
 
 func lbOf(ns *topology.Namespace) *lbDigest {
-	lb := &lbDigest{name: ns.Name, ipvs: ns.IPVS, firewall: ns.Firewall != nil}
+	lb := &lbDigest{name: ns.Name, firewall: ns.Firewall != nil}
+	if ns.IPVS != nil {
+		lb.ipvs = &topology.IPVS{Available: ns.IPVS.Available, Reason: ns.IPVS.Reason}
+	}
 	for _, s := range ns.LBServices() {
-		if s.FWMark != 0 {
-			lb.services = append(lb.services, s)
+		if s.FWMark == 0 {
+			continue
 		}
+		ls := lbService{FWMark: s.FWMark, Dests: make([]lbDest, len(s.Dests))}
+		for i, d := range s.Dests {
+			ls.Dests[i] = lbDest{Addr: d.Addr, Port: d.Port, Weight: d.Weight, WeightUnknown: d.WeightUnknown}
+		}
+		lb.services = append(lb.services, ls)
 	}
 	if mangle := ns.Firewall.Table("mangle"); mangle != nil {
 		lb.mangle, lb.marked = true, map[topology.ProtoPort]bool{}
@@ -338,10 +380,24 @@ func lbOf(ns *topology.Namespace) *lbDigest {
 }
 
 func overlayOf(ns *topology.Namespace) *overlayDigest {
-	ov := &overlayDigest{name: ns.Name, neigh: ns.Neighbours, fdb: ns.FDB, vxDevs: map[string]bool{}, subnet: subnet(ns)}
+	ov := &overlayDigest{name: ns.Name, vxDevs: map[string]bool{}, subnet: subnet(ns)}
 	for _, l := range ns.Links {
 		if l.Kind == "vxlan" || l.VXLAN != nil {
 			ov.vxDevs[l.Name] = true
+		}
+	}
+	if ns.Neighbours != nil {
+		ov.neigh = make([]neighEntry, len(ns.Neighbours))
+		for i, e := range ns.Neighbours {
+			ov.neigh[i] = neighEntry{IP: e.IP, MAC: e.MAC, vx: ov.vxDevs[e.Dev]}
+		}
+	}
+	if ns.FDB != nil {
+		ov.fdb = []fdbEntry{}
+		for _, f := range ns.FDB {
+			if f.Dst.IsValid() {
+				ov.fdb = append(ov.fdb, fdbEntry{MAC: f.MAC, Dst: f.Dst})
+			}
 		}
 	}
 	if vx := vxlanLink(ns); vx != nil && vx.VXLAN != nil {

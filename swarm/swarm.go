@@ -15,9 +15,11 @@ package swarm
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/meshtrace/meshtrace/doctor"
 	"github.com/meshtrace/meshtrace/topology"
@@ -151,6 +153,35 @@ func Check(nodes []Node) *Report {
 		k.Add(n)
 	}
 	return k.Report()
+}
+
+// eachNode runs check on every node, several nodes at once (one per
+// processor): each run gets a copy of c of its own, whose findings and
+// notes are then added to c's in node order, as if the nodes had been
+// checked one after the other. check may read c's indexes and write its
+// copy's findings and notes and its node's cells, nothing else of c.
+func (c *cluster) eachNode(check func(c *cluster, n *node)) {
+	parts := make([]cluster, len(c.nodes))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(c.nodes)) {
+		wg.Go(func() {
+			for i := range next {
+				parts[i] = *c
+				parts[i].findings, parts[i].skipped = nil, nil
+				check(&parts[i], c.nodes[i])
+			}
+		})
+	}
+	for i := range c.nodes {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i := range parts {
+		c.findings = append(c.findings, parts[i].findings...)
+		c.skipped = append(c.skipped, parts[i].skipped...)
+	}
 }
 
 // cell records the outcome of check on node n: ran (with or without

@@ -256,6 +256,41 @@ func (c *classifier) sandboxByDocker() {
 	}
 }
 
+// SandboxByAddress reports whether Classify found m's ingress sandbox by an
+// address (the target of the host's DNAT, or the address Docker gives the
+// ingress network's ingress-sbox endpoint), which reads no firewall or IPVS
+// table but the host's. Otherwise it fell back on the load-balancing state
+// of the namespaces (or found none): then the roles of namespaces Docker
+// names as containers' sandboxes may rest on their firewalls too, which a
+// reader that skipped those (`swarm check`) must read after all.
+func SandboxByAddress(m *Model) bool {
+	var addrs []netip.Addr
+	for _, t := range dnatTargets(m.Lookup("host")) {
+		addrs = append(addrs, t.addr)
+	}
+	if m.Docker != nil {
+		for _, n := range m.Docker.Networks {
+			if a, ok := n.ingressSandbox(); ok {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	// A sandbox owning one of them had no role when sandboxes() looked
+	// (a fallback runs later and takes namespaces with none): it was found
+	// by that address.
+	for _, ns := range m.Namespaces {
+		if ns.Role != RoleIngressSandbox {
+			continue
+		}
+		for _, a := range addrs {
+			if _, owns := ns.Owns(a); owns {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func lineRef(n int) string {
 	if n > 0 {
 		return fmt.Sprintf(" line %d", n)

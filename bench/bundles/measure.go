@@ -34,6 +34,9 @@ type Options struct {
 	// Profile, when set, profiles meshtrace's in-process read of the
 	// bundle dir under name.
 	Profile func(name, dir string) error
+	// ProfileSwarm, when set, profiles meshtrace's in-process swarm check
+	// of the swarm dir (its node bundles) under name.
+	ProfileSwarm func(name, dir string) error
 }
 
 func (o *Options) logf(format string, a ...any) {
@@ -178,39 +181,25 @@ func SwarmLine(o Options) (report.Line, error) {
 	}
 	o.logf("swarm %s: %d node bundles of %d tasks, %d MB, written in %v", dir, len(nodes), SwarmTasks, size>>20, gen.Round(time.Millisecond))
 	if HasSwarmCheck(o.Bin) {
-		var best proc.Usage
-		var rss float64
-		for round := range swarmRounds {
-			var out head
-			cmd := exec.Command(o.Bin, "swarm", "check", "--from", dir, "-o", "json")
-			cmd.Stdout = &out
-			u, err := proc.Check(cmd)
-			if err != nil {
-				return l, err
-			}
-			var res struct {
-				Consistent bool              `json:"consistent"`
-				Nodes      []json.RawMessage `json:"nodes"`
-			}
-			if err := json.Unmarshal(out.b, &res); err != nil || len(res.Nodes) != SwarmNodes {
-				return l, fmt.Errorf("swarm check --from %s: %d nodes in its JSON (%v)", dir, len(res.Nodes), err)
-			}
-			if !res.Consistent {
-				return l, fmt.Errorf("swarm check --from %s: the healthy synthetic swarm is not consistent:\n%.2000s", dir, out.b)
-			}
-			o.logf("meshtrace swarm check --from, round %d: %v wall, %v cpu, %.0f MB rss", round+1, u.Wall.Round(time.Millisecond), u.CPU.Round(time.Millisecond), u.RSSMB())
-			if round == 0 || u.Wall < best.Wall {
-				best = u
-			}
-			rss = max(rss, u.RSSMB())
+		best, rss, err := timeSwarmCheck(o, dir, SwarmNodes)
+		if err != nil {
+			return l, err
 		}
-		msv := float64(best.Wall) / float64(time.Millisecond)
+		msv := ms(best.Wall)
 		l.Set("ms", msv)
-		l.Set("cpu_ms", float64(best.CPU)/float64(time.Millisecond))
+		l.Set("cpu_ms", ms(best.CPU))
 		l.Set("rss_mb", rss)
 		l.Set("consistent", true)
 		l.Set("rounds", swarmRounds)
 		l.Met(fmt.Sprintf("ms<=%g", TargetSwarmCheck), msv <= TargetSwarmCheck)
+		if err := swarmGrowth(o, &l, best, size); err != nil {
+			return l, err
+		}
+		if o.ProfileSwarm != nil {
+			if err := o.ProfileSwarm("swarm-check-50", dir); err != nil {
+				return l, err
+			}
+		}
 	} else {
 		l.Set("status", "not-built")
 		l.Set("target", fmt.Sprintf("ms<=%g", TargetSwarmCheck))
@@ -244,6 +233,94 @@ func SwarmLine(o Options) (report.Line, error) {
 	l.Set("gen_s", gen.Seconds())
 	return l, nil
 }
+
+// swarmSmaller are the smaller swarms swarm-check-50 is compared with, to
+// show how its cost grows.
+var swarmSmaller = []int{10, 25}
+
+// swarmGrowth times `swarm check` over swarms of 10 and 25 nodes (100
+// tasks each, 20 services) as over the 50 (at50, its best run; size50, its
+// bundles' bytes) and sets, for each, ms_N, cpu_ms_N and mb_N, and
+// per_node_growth: the time per node at 50 over that at 10. A node's bundle
+// holds cluster-wide state (its load balancer's real servers and its
+// overlay's entries are every task of the swarm), so it grows with the
+// swarm: per_mb_growth is the time per byte read at 50 over that at 10, 1
+// when the cost is linear in what the nodes hold (nodes x tasks). The _cpu
+// variants are CPU time, less moved by a loaded machine.
+func swarmGrowth(o Options, l *report.Line, at50 proc.Usage, size50 int64) error {
+	type point struct {
+		nodes int
+		u     proc.Usage
+		size  int64
+	}
+	pts := []point{}
+	for _, n := range swarmSmaller {
+		dir := filepath.Join(o.Dir, fmt.Sprintf("swarm%d", n))
+		if _, err := WriteSwarm(dir, SwarmSpec{Nodes: n, TasksPerNode: SwarmTasks}); err != nil {
+			return err
+		}
+		size, err := dirSize(dir)
+		if err == nil {
+			var u proc.Usage
+			if u, _, err = timeSwarmCheck(o, dir, n); err == nil {
+				pts = append(pts, point{n, u, size})
+				l.Set(fmt.Sprintf("ms_%d", n), ms(u.Wall))
+				l.Set(fmt.Sprintf("cpu_ms_%d", n), ms(u.CPU))
+				l.Set(fmt.Sprintf("mb_%d", n), float64(size)/(1<<20))
+			}
+		}
+		os.RemoveAll(dir)
+		if err != nil {
+			return err
+		}
+	}
+	p10, p50 := pts[0], point{SwarmNodes, at50, size50}
+	perNode := func(d time.Duration, p point) float64 { return float64(d) / float64(p.nodes) }
+	perByte := func(d time.Duration, p point) float64 { return float64(d) / float64(p.size) }
+	l.Set("per_node_growth", perNode(p50.u.Wall, p50)/perNode(p10.u.Wall, p10))
+	l.Set("per_node_growth_cpu", perNode(p50.u.CPU, p50)/perNode(p10.u.CPU, p10))
+	l.Set("per_mb_growth", perByte(p50.u.Wall, p50)/perByte(p10.u.Wall, p10))
+	l.Set("per_mb_growth_cpu", perByte(p50.u.CPU, p50)/perByte(p10.u.CPU, p10))
+	l.Set("mb_per_node_growth", (float64(p50.size)/float64(p50.nodes))/(float64(p10.size)/float64(p10.nodes)))
+	return nil
+}
+
+// timeSwarmCheck runs `meshtrace swarm check --from dir -o json` over a
+// healthy synthetic swarm of nodes nodes swarmRounds times: its best run
+// (wall time) and the largest peak RSS. The check must find it consistent
+// and list every node.
+func timeSwarmCheck(o Options, dir string, nodes int) (proc.Usage, float64, error) {
+	var best proc.Usage
+	var rss float64
+	for round := range swarmRounds {
+		var out head
+		cmd := exec.Command(o.Bin, "swarm", "check", "--from", dir, "-o", "json")
+		cmd.Stdout = &out
+		u, err := proc.Check(cmd)
+		if err != nil {
+			return best, 0, err
+		}
+		var res struct {
+			Consistent bool              `json:"consistent"`
+			Nodes      []json.RawMessage `json:"nodes"`
+		}
+		if err := json.Unmarshal(out.b, &res); err != nil || len(res.Nodes) != nodes {
+			return best, 0, fmt.Errorf("swarm check --from %s: %d nodes in its JSON, want %d (%v)", dir, len(res.Nodes), nodes, err)
+		}
+		if !res.Consistent {
+			return best, 0, fmt.Errorf("swarm check --from %s: the healthy synthetic swarm is not consistent:\n%.2000s", dir, out.b)
+		}
+		o.logf("meshtrace swarm check --from (%d nodes), round %d: %v wall, %v cpu, %.0f MB rss", nodes, round+1, u.Wall.Round(time.Millisecond), u.CPU.Round(time.Millisecond), u.RSSMB())
+		if round == 0 || u.Wall < best.Wall {
+			best = u
+		}
+		rss = max(rss, u.RSSMB())
+	}
+	return best, rss, nil
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func dirSize(dir string) (int64, error) {
 	var n int64

@@ -39,9 +39,9 @@ var abouts = []about{
 	{"mesh-updown", []string{"ratio", "ms", "shell_ms"},
 		"`shell-mesh.sh` (the same mesh with `ip`/`iptables`)",
 		"`meshtrace mesh up` + `down` of 2 nodes × 50 tasks (iptables load balancing, the agent serving every task); `TestShellEquivalent` checks both build the same kernel state."},
-	{"swarm-check-50", []string{"ms", "inspect_from_ms", "inspect_from_ms_per_node"},
+	{"swarm-check-50", []string{"ms", "per_node_growth", "per_mb_growth", "inspect_from_ms", "inspect_from_ms_per_node"},
 		"— (50 nodes × 100 tasks of bundles)",
-		"`meshtrace swarm check --from DIR -o json` over 50 synthetic node bundles of 100 tasks (20 services of 250 tasks, fwmarks differing per node; `bench/bundles/swarm.go`), the best of 3 runs, which must find the healthy swarm consistent; `inspect_from_ms` is `meshtrace inspect --from` of a node (every fifth one timed) times 50, what reading and analysing each bundle on its own costs."},
+		"`meshtrace swarm check --from DIR -o json` over 50 synthetic node bundles of 100 tasks (20 services of 250 tasks, fwmarks differing per node; `bench/bundles/swarm.go`), the best of 3 runs, which must find the healthy swarm consistent; `inspect_from_ms` is `meshtrace inspect --from` of a node (every fifth one timed) times 50, what reading and analysing each bundle on its own costs. The same check over 10 and 25 nodes gives `ms_10`, `ms_25` (and `cpu_ms_N`, `mb_N`): `per_node_growth` is the time per node at 50 over that at 10. Each node's bundle holds cluster-wide state (every task as its load balancer's real server and its overlay's neighbour), so it grows with the swarm (`mb_per_node_growth`); `per_mb_growth` is the time per byte of bundles at 50 over that at 10, 1 when the cost is linear in what the nodes hold (`_cpu`: the same in CPU time)."},
 }
 
 // Readme writes bench/README.md from the lines of one run.

@@ -41,6 +41,8 @@ func init() { root.AddCommand(swarmCmd) }
 type swarmSource struct {
 	from, meshName string
 	collect        collectFlags
+	// check: bundles are read for swarm.Checker only (load.CheckDir).
+	check bool
 }
 
 func (s *swarmSource) add(c *cobra.Command) {
@@ -57,7 +59,7 @@ func (s *swarmSource) each(cmd *cobra.Command, fn func(swarm.Node)) error {
 	case s.from != "" && s.meshName != "":
 		return source.ErrExclusive
 	case s.from != "":
-		return load.Dir(ctx, s.from, fn)
+		return s.dir(ctx, s.from, fn)
 	case s.meshName != "":
 		nodes, err := load.Mesh(ctx, s.meshName, source.Spec{})
 		for _, n := range nodes {
@@ -74,7 +76,15 @@ func (s *swarmSource) each(cmd *cobra.Command, fn func(swarm.Node)) error {
 	if _, err := s.collect.run(ctx, out, progressWriter(cmd)); err != nil {
 		return err
 	}
-	return load.Dir(ctx, out, fn)
+	return s.dir(ctx, out, fn)
+}
+
+// dir reads the bundles under dir, whole or for the check.
+func (s *swarmSource) dir(ctx context.Context, dir string, fn func(swarm.Node)) error {
+	if s.check {
+		return load.CheckDir(ctx, dir, fn)
+	}
+	return load.Dir(ctx, dir, fn)
 }
 
 // nodes is every node of the swarm, in name order.
@@ -129,6 +139,7 @@ check could not run on some node, else 0.`,
 				debug.SetGCPercent(200)
 			}
 			var k swarm.Checker
+			src.check = true
 			if err := src.each(cmd, k.Add); err != nil {
 				return err
 			}

@@ -24,9 +24,13 @@ var fdbValued = map[string]bool{"dev": true, "dst": true, "vlan": true, "port": 
 // state=0xN. State is named as the live reader names it: "permanent",
 // "noarp", "stale", "reachable", or the bits of 0xN.
 func BridgeFDB(file string, r io.Reader) ([]topology.FDB, []topology.Unparsed, error) {
-	out := []topology.FDB{}
+	out := make([]topology.FDB, 0, lineHint(r, 48))
 	bad, err := linewise(file, "bridge fdb", r, func(_ int, _ string, f []string) string {
-		mac, err := topology.ParseMAC(f[0])
+		mac, ok := fastMAC(f[0])
+		var err error
+		if !ok {
+			mac, err = topology.ParseMAC(f[0])
+		}
 		if err != nil || len(mac.HardwareAddr()) != 6 {
 			// A bridge (and VXLAN) FDB is keyed by Ethernet MACs: a
 			// shorter link-layer address (a tunnel's) is not one.

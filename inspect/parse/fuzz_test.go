@@ -1,11 +1,14 @@
 package parse
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -222,6 +225,9 @@ func FuzzIpvsadm(f *testing.F) {
 		"Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\nFWM  1 1K 2M 3G 4T 5\n  -> 1.2.3.4:0 1 2 3 4 5\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		v, err := Ipvsadm("fuzz.txt", strings.NewReader(data))
+		if w, werr := Ipvsadm("fuzz.txt", NewWhole([]byte(data))); fmt.Sprint(err) != fmt.Sprint(werr) || err == nil && !reflect.DeepEqual(v, w) {
+			t.Fatalf("read whole: %v %+v; streamed: %v %+v", werr, w, err, v)
+		}
 		if err != nil {
 			checkErr(t, err, data)
 			return
@@ -319,6 +325,11 @@ func checkUnparsed(t *testing.T, bad []topology.Unparsed, entries int, data stri
 // error to check.
 func fuzzLines[T any](t *testing.T, data string, p lineParser[T], size func(T) int, check func(T)) {
 	v, bad, err := p("fuzz.txt", strings.NewReader(data))
+	// Read whole (a bundle's small file), the same.
+	wv, wbad, werr := p("fuzz.txt", NewWhole([]byte(data)))
+	if fmt.Sprint(err) != fmt.Sprint(werr) || !reflect.DeepEqual(bad, wbad) || err == nil && !reflect.DeepEqual(v, wv) {
+		t.Fatalf("read whole: %v %+v %+v; streamed: %v %+v %+v", werr, wbad, wv, err, bad, v)
+	}
 	if err != nil {
 		checkErr(t, err, data)
 		return
@@ -567,5 +578,28 @@ func FuzzIPLinkStats(f *testing.F) {
 				}
 			}
 		})
+	})
+}
+
+// FuzzFastMAC: fastMAC reads what net.ParseMAC reads of its form, and
+// refuses the rest (left to net.ParseMAC).
+func FuzzFastMAC(f *testing.F) {
+	for _, s := range []string{"02:42:0a:00:00:34", "AA:bb:CC:dd:EE:ff", "02-42-0a-00-00-34", "02:42:0a:00:00:3", "02:42:0a:00:00:3g", "0242.0a00.0034", "02:42:0a:00:00:34:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, ok := fastMAC(s)
+		if !ok {
+			if len(s) == 17 && strings.Count(s, ":") == 5 {
+				if hw, err := net.ParseMAC(s); err == nil && len(hw) == 6 {
+					t.Fatalf("fastMAC refused %q, net.ParseMAC reads %s", s, hw)
+				}
+			}
+			return
+		}
+		hw, err := net.ParseMAC(s)
+		if err != nil || !bytes.Equal(hw, m.HardwareAddr()) {
+			t.Fatalf("fastMAC(%q) = %s, net.ParseMAC %s %v", s, m, hw, err)
+		}
 	})
 }

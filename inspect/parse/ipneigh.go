@@ -25,7 +25,7 @@ var nudBits = func() map[string]int {
 // names it (topology.NeighStateName: "permanent", "stale", "incomplete,failed";
 // "none" when no state is printed); MAC is "" without lladdr.
 func IPNeigh(file string, r io.Reader) ([]topology.Neigh, []topology.Unparsed, error) {
-	out := []topology.Neigh{}
+	out := make([]topology.Neigh, 0, lineHint(r, 48))
 	bad, err := linewise(file, "ip neigh", r, func(_ int, _ string, f []string) string {
 		a, err := netip.ParseAddr(f[0])
 		if err != nil {
@@ -43,6 +43,10 @@ func IPNeigh(file string, r io.Reader) ([]topology.Neigh, []topology.Unparsed, e
 				i++
 				if w == "dev" {
 					n.Dev = v
+					continue
+				}
+				if m, ok := fastMAC(v); ok {
+					n.MAC = m
 					continue
 				}
 				mac, err := net.ParseMAC(v)

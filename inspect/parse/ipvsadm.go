@@ -75,6 +75,7 @@ type ipvsParser struct {
 	out    *topology.IPVS
 	cur    *topology.IPVSService
 	svcs   map[string]*topology.IPVSService // ipvsadm-save: by service spec
+	key    []byte                           // ipvsadm-save: the spec of the line's service
 	f      []string
 }
 

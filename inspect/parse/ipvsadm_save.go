@@ -15,24 +15,29 @@ func (p *ipvsParser) saveLine() error {
 	if f[0] != "-A" && f[0] != "-a" {
 		return p.errorf("not an ipvsadm-save line: %q", clip(strings.Join(f, " ")))
 	}
-	svc, key, i, err := p.saveService(f)
+	var svc topology.IPVSService
+	i, err := p.saveService(f, &svc)
 	if err != nil {
 		return err
 	}
 	if f[0] == "-A" {
+		key := string(p.key)
 		if _, dup := p.svcs[key]; dup {
 			return p.errorf("service %s declared twice", key)
 		}
-		if err := p.saveServiceOpts(svc, f[i:]); err != nil {
+		s := new(topology.IPVSService) // svc stays on the stack for the real servers' lines
+		*s = svc
+		if err := p.saveServiceOpts(s, f[i:]); err != nil {
 			return err
 		}
-		p.svcs[key] = svc
-		p.out.Services = append(p.out.Services, svc)
+		s.Impl, s.Dests = "ipvs", []*topology.IPVSDest{}
+		p.svcs[key] = s
+		p.out.Services = append(p.out.Services, s)
 		return nil
 	}
-	s := p.svcs[key]
+	s := p.svcs[string(p.key)] // a real server's line: no copy of its key
 	if s == nil {
-		return p.errorf("real server for service %s, which no -A line declared", key)
+		return p.errorf("real server for service %s, which no -A line declared", p.key)
 	}
 	d, err := p.saveDest(f[i:])
 	if err != nil {
@@ -42,20 +47,18 @@ func (p *ipvsParser) saveLine() error {
 	return nil
 }
 
-// saveService reads the service spec at f[1:]; it returns the service (not
-// yet registered), its key and the index of the first field after the spec.
-func (p *ipvsParser) saveService(f []string) (*topology.IPVSService, string, int, error) {
+// saveService reads the service spec at f[1:] into svc; it leaves its key
+// in p.key and returns the index of the first field after the spec.
+func (p *ipvsParser) saveService(f []string, svc *topology.IPVSService) (int, error) {
 	if len(f) < 3 {
-		return nil, "", 0, p.errorf("%s without a service", f[0])
+		return 0, p.errorf("%s without a service", f[0])
 	}
-	svc := &topology.IPVSService{Impl: "ipvs", Dests: []*topology.IPVSDest{}}
-	key := f[1] + " " + f[2]
 	i := 3
 	switch f[1] {
 	case "-t", "--tcp-service", "-u", "--udp-service", "--sctp-service":
 		ap, err := netip.ParseAddrPort(f[2])
 		if err != nil {
-			return nil, "", 0, p.errorf("bad service address %q (not numeric? use ipvsadm-save -n)", f[2])
+			return 0, p.errorf("bad service address %q (not numeric? use ipvsadm-save -n)", f[2])
 		}
 		svc.Addr, svc.Port = ap.Addr().Unmap(), int(ap.Port())
 		switch f[1] {
@@ -66,22 +69,22 @@ func (p *ipvsParser) saveService(f []string) (*topology.IPVSService, string, int
 		default:
 			svc.Proto = "sctp"
 		}
-		key = svc.Proto + " " + ap.String()
+		p.key = ap.AppendTo(append(append(p.key[:0], svc.Proto...), ' '))
 	case "-f", "--fwmark-service":
 		m, ok := atou(f[2])
 		if !ok || m == 0 || m > 1<<32-1 {
-			return nil, "", 0, p.errorf("bad firewall mark %q", f[2])
+			return 0, p.errorf("bad firewall mark %q", f[2])
 		}
 		svc.FWMark = uint32(m)
-		key = "fwm " + f[2]
+		p.key = append(append(p.key[:0], "fwm "...), f[2]...)
 		if len(f) > 3 && f[3] == "-6" {
-			key += " IPv6"
+			p.key = append(p.key, " IPv6"...)
 			i = 4
 		}
 	default:
-		return nil, "", 0, p.errorf("%s: unknown service type %q", f[0], f[1])
+		return 0, p.errorf("%s: unknown service type %q", f[0], f[1])
 	}
-	return svc, key, i, nil
+	return i, nil
 }
 
 func (p *ipvsParser) saveServiceOpts(svc *topology.IPVSService, f []string) error {

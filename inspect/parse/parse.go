@@ -25,10 +25,12 @@ package parse
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -146,7 +148,57 @@ type lines struct {
 }
 
 func newLines(file string, r io.Reader) *lines {
+	if w, ok := r.(*Whole); ok && w.Len() == len(w.s) {
+		// Read whole already: its lines are substrings of it, one
+		// block, neither copied nor converted again.
+		w.Reset(nil)
+		return &lines{file: file, r: w, data: w.s, rerr: io.EOF}
+	}
 	return &lines{file: file, r: r}
+}
+
+// Whole is an input read whole into memory (a small file of a bundle):
+// the parsers take its lines from it in place, as one block, instead of
+// copying it into blocks of their own. It reads as a bytes.Reader too.
+type Whole struct {
+	bytes.Reader
+	s string // the same bytes
+}
+
+// NewWhole makes a Whole of b, which the caller gives up: b must not change
+// afterwards (the lines the model keeps are b's bytes).
+func NewWhole(b []byte) *Whole {
+	w := &Whole{s: unsafe.String(unsafe.SliceData(b), len(b))}
+	w.Reset(b)
+	return w
+}
+
+// fastMAC reads the common form of a MAC, six pairs of hex digits joined
+// by colons, as net.ParseMAC does but without its allocation; ok is false
+// for any other form (which the caller hands to net.ParseMAC).
+func fastMAC(s string) (topology.MAC, bool) {
+	if len(s) != 17 {
+		return topology.MAC{}, false
+	}
+	var b [6]byte
+	for i := range b {
+		if i < 5 && s[3*i+2] != ':' {
+			return topology.MAC{}, false
+		}
+		if _, err := hex.Decode(b[i:i+1], []byte(s[3*i:3*i+2])); err != nil {
+			return topology.MAC{}, false
+		}
+	}
+	return topology.MACFrom(b[:]), true
+}
+
+// lineHint guesses how many lines of about perLine bytes r holds, when it
+// says how long it is (a Whole, a bytes.Reader); 0 when it does not.
+func lineHint(r io.Reader, perLine int) int {
+	if lr, ok := r.(interface{ Len() int }); ok {
+		return lr.Len()/perLine + 1
+	}
+	return 0
 }
 
 func (l *lines) next() (string, bool) {

@@ -350,6 +350,17 @@ func (d *Dir) Sub(name string) (*Dir, error) {
 	return sub, nil
 }
 
+// Hide makes the entries of d (a Sub) that hide names missing, as if the
+// directory had not held them: a reader given d then takes them for not
+// there, without opening them. It does nothing on a Dir that is not a Sub.
+func (d *Dir) Hide(hide func(name string) bool) {
+	for name := range d.names {
+		if hide(name) {
+			delete(d.names, name)
+		}
+	}
+}
+
 // readAll is io.ReadAll starting from the file's size (plus the read that
 // says EOF) instead of 512 bytes.
 func readAll(f *File) ([]byte, error) {

@@ -22,6 +22,7 @@ import (
 	"github.com/meshtrace/meshtrace/mesh"
 	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/swarm"
+	"github.com/meshtrace/meshtrace/topology"
 )
 
 // maxManifest bounds DIR/swarm.json.
@@ -34,6 +35,13 @@ const maxManifest = 16 << 20
 // fn is called from several goroutines at once; a model fn does not keep
 // is dropped (swarm.Checker.Add keeps what it compares).
 func Dir(ctx context.Context, dir string, fn func(swarm.Node)) error {
+	return walk(ctx, dir, func(ctx context.Context, bundle string) (*topology.Model, error) {
+		return source.Load(ctx, source.Spec{Bundle: bundle})
+	}, fn)
+}
+
+// walk is Dir, each bundle read by read.
+func walk(ctx context.Context, dir string, read func(ctx context.Context, bundle string) (*topology.Model, error), fn func(swarm.Node)) error {
 	d, err := safefile.OpenDir(dir, maxManifest)
 	if err != nil {
 		return fmt.Errorf("swarm %s: %w", dir, err)
@@ -62,7 +70,7 @@ func Dir(ctx context.Context, dir string, fn func(swarm.Node)) error {
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, name := range names {
 		g.Go(func() error {
-			m, err := source.Load(gctx, source.Spec{Bundle: filepath.Join(dir, name)})
+			m, err := read(gctx, filepath.Join(dir, name))
 			if err != nil {
 				return fmt.Errorf("node %s: %w", name, err)
 			}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/meshtrace/meshtrace/source"
+	"github.com/meshtrace/meshtrace/swarm"
+	"github.com/meshtrace/meshtrace/swarm/load"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/trace/pcapio"
@@ -32,6 +34,16 @@ var jobs = map[string]func(arg string) (keep any, err error){
 		fs := &pcapio.Files{Paths: []string{file}}
 		done, _, err := trace.WriteTextStream(w, fs.Stream(context.Background(), nil, trace.ReplayOptions{}))
 		return done.Result, errors.Join(done.Err, err, w.Flush())
+	},
+	"swarm": func(dir string) (any, error) {
+		// as `meshtrace swarm check --from DIR -o json` does
+		var k swarm.Checker
+		if err := load.CheckDir(context.Background(), dir, k.Add); err != nil {
+			return nil, err
+		}
+		r := k.Report()
+		w := bufio.NewWriter(io.Discard)
+		return r, errors.Join(topology.WriteJSON(w, r), w.Flush())
 	},
 	"bundle": func(dir string) (any, error) {
 		m, err := source.Load(context.Background(), source.Spec{Bundle: dir})
@@ -63,7 +75,7 @@ func inprocCmd(args []string) error {
 		return err
 	}
 	if fs.NArg() != 2 || jobs[fs.Arg(0)] == nil || *name == "" {
-		return fmt.Errorf("usage: bench inproc -profile DIR -name NAME replay FILE | bundle DIR")
+		return fmt.Errorf("usage: bench inproc -profile DIR -name NAME replay FILE | bundle DIR | swarm DIR")
 	}
 	cpu, err := os.Create(filepath.Join(*dir, *name+".cpu.pprof"))
 	if err != nil {

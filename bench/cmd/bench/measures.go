@@ -54,6 +54,7 @@ func (e *env) bundleOptions() bundles.Options {
 	o := bundles.Options{Bin: e.bin, Root: e.root, Dir: e.tmp, Logf: e.logf}
 	if e.profile != "" {
 		o.Profile = func(name, dir string) error { return e.profileChild(name, "bundle", dir) }
+		o.ProfileSwarm = func(name, dir string) error { return e.profileChild(name, "swarm", dir) }
 	}
 	return o
 }
