@@ -101,7 +101,10 @@ func BundleWith(dir string, o BundleOptions) (*topology.Model, error) {
 	defer b.Close()
 	hostDir := path.Join(BundleNetnsDir, BundleHost)
 	if st, err := b.Stat(hostDir); err != nil {
-		return nil, fmt.Errorf("bundle %s: no host namespace: %w", dir, err)
+		if flatBundle(b) {
+			return flatHost(b, dir, o)
+		}
+		return nil, fmt.Errorf("bundle %s: no host namespace (%s/, or the host's files at the top): %w", dir, hostDir, err)
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("bundle %s: %s is not a directory", dir, b.Join(hostDir))
 	}
@@ -148,6 +151,52 @@ func BundleWith(dir string, o BundleOptions) (*topology.Model, error) {
 	}
 	m.NetnsComplete = complete
 	m.Notes = append(m.Notes, notes...)
+	noIPVS(m)
+	d, dnotes, err := readBundleDocker(b, BundleDockerDir, m.Notes)
+	if err != nil {
+		return nil, err
+	}
+	m.Docker = d
+	m.Notes = append(m.Notes, dnotes...)
+	topology.ResolvePeers(m)
+	return m, nil
+}
+
+// flatBundle reports whether the bundle has no netns/ folder but holds a
+// namespace's files at its top: the host's outputs saved into one folder
+// by hand (ip addr > ip-addr.txt; iptables-save > iptables-save.txt).
+func flatBundle(b *safefile.Dir) bool {
+	if _, err := b.Stat(BundleNetnsDir); err == nil {
+		return false
+	}
+	ents, err := b.ReadDir(".")
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		switch n := e.Name(); {
+		case n == BundleIPAddr, n == BundleIptables, n == BundleIPVS, n == BundleRoutes,
+			strings.HasPrefix(n, "iptables-") && strings.HasSuffix(n, ".txt"):
+			return true
+		}
+	}
+	return false
+}
+
+// flatHost reads a flat bundle (flatBundle): its top folder is the host
+// namespace, the only one; docker/ and NOTES.txt are read as in any bundle.
+// A note says so: what the other namespaces hold was not collected.
+func flatHost(b *safefile.Dir, dir string, o BundleOptions) (*topology.Model, error) {
+	ns, fwNotes, err := readBundleNetns(b, ".", BundleHost, o.Skip)
+	if err != nil {
+		return nil, err
+	}
+	m := &topology.Model{Source: "bundle:" + dir, Namespaces: []*topology.Namespace{ns}}
+	if m.Notes, err = readNotes(b, BundleNotes); err != nil {
+		return nil, err
+	}
+	m.Notes = append(m.Notes, fmt.Sprintf("the bundle holds one namespace's files at its top, read as the host's: no other namespace (ingress_sbox, the overlays, the tasks) was collected; put them under %s/<name>/", BundleNetnsDir))
+	m.Notes = append(m.Notes, fwNotes...)
 	noIPVS(m)
 	d, dnotes, err := readBundleDocker(b, BundleDockerDir, m.Notes)
 	if err != nil {

@@ -54,3 +54,37 @@ func TestBundleCutSave(t *testing.T) {
 		}
 	}
 }
+
+// TestFlatBundle: the host's outputs saved into one folder (no netns/) read
+// as the host namespace alone, with a note that nothing else was
+// collected; a folder with none of a namespace's files is still an error
+// naming what is missing.
+func TestFlatBundle(t *testing.T) {
+	const src = "../fixtures/bundles/modern"
+	dir := t.TempDir()
+	testutil.CopyTree(t, filepath.Join(src, "netns", "host"), dir, nil)
+	testutil.CopyTree(t, filepath.Join(src, "docker"), filepath.Join(dir, "docker"), nil)
+	m, err := Bundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Bundle(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Namespaces) != 1 || m.Namespaces[0].Name != "host" || m.NetnsComplete || m.Docker == nil {
+		t.Fatalf("flat bundle: %d namespaces, complete %v, docker %v", len(m.Namespaces), m.NetnsComplete, m.Docker != nil)
+	}
+	host, want := m.Namespaces[0], whole.Lookup("host")
+	if len(host.Links) != len(want.Links) || host.Firewall.RuleCount() != want.Firewall.RuleCount() {
+		t.Errorf("host read flat: %d links, %d rules; want %d, %d", len(host.Links), host.Firewall.RuleCount(), len(want.Links), want.Firewall.RuleCount())
+	}
+	if !slices.ContainsFunc(m.Notes, func(n string) bool { return strings.Contains(n, "no other namespace") }) {
+		t.Errorf("no note that the other namespaces were not collected: %q", m.Notes)
+	}
+	empty := t.TempDir()
+	os.WriteFile(filepath.Join(empty, "README"), []byte("x"), 0o644)
+	if _, err := Bundle(empty); err == nil || !strings.Contains(err.Error(), "no host namespace") {
+		t.Errorf("a folder with no namespace files: %v", err)
+	}
+}

@@ -321,6 +321,32 @@ func (w *walker) unread(skip ...*Namespace) []string {
 	return out
 }
 
+// ownerNotCollected says why a, which no namespace of the model owns, may
+// still be owned on the node by a namespace that was not collected (""
+// when it cannot be): the model's set of namespaces is not known to be
+// whole (a hand-made bundle; a live read's is) and Docker's metadata
+// names an endpoint with it, or Docker's networks, which would name it,
+// were not collected either.
+func (w *walker) ownerNotCollected(a netip.Addr) string {
+	if w.m.NetnsComplete {
+		return "" // every namespace of the node is here: none owns it
+	}
+	d := w.m.Docker
+	if d != nil {
+		for _, n := range d.Networks {
+			for ep, addr := range n.Endpoints {
+				if addr == a {
+					return fmt.Sprintf("Docker's endpoint %s on %s has that address, and its namespace is not in what was collected", ep, n.Name)
+				}
+			}
+		}
+	}
+	if d != nil && d.Networks != nil {
+		return "" // Docker names no endpoint with it either
+	}
+	return "no namespace collected owns it, and what was collected does not say it holds every namespace of the node (a bundle without NAMESPACES.txt) nor names Docker's endpoints (docker network inspect): its owner may not have been collected"
+}
+
 // brk ends the path with a break hop.
 func (w *walker) brk(netns *string, code Code, reason string) {
 	h := Hop{Kind: HopBreak, Code: code, Reason: reason}
@@ -359,6 +385,10 @@ func (w *walker) forward(ns *Namespace, pkt *Packet, exclude *Namespace) *Namesp
 	if next == nil {
 		if unread := w.unread(ns, exclude); len(unread) > 0 {
 			w.gap(ns, fmt.Sprintf("%s leads to %s, which no namespace whose ip addr was read owns; the ip addr of %s was not collected", w.lastRewrite(), pkt.Dst, strings.Join(unread, ", ")))
+			return nil
+		}
+		if why := w.ownerNotCollected(pkt.Dst); why != "" {
+			w.gap(ns, fmt.Sprintf("%s leads to %s: %s", w.lastRewrite(), pkt.Dst, why))
 			return nil
 		}
 		w.brk(&ns.Name, BreakUnowned, fmt.Sprintf("%s leads to %s, which no namespace on this node owns", w.lastRewrite(), pkt.Dst))
