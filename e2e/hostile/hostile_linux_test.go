@@ -236,8 +236,10 @@ func bundleCases(t *testing.T) []bundleCase {
 		// not there
 		bundleCase{"garbage iptables-nat.txt", listing(from("garbage.bin")),
 			[]string{"BUNDLE/netns/host/iptables-nat.txt:1:"}, refused},
-		bundleCase{"iptables -L without -v", listingText("Chain PREROUTING (policy ACCEPT)\ntarget prot opt source destination\n"),
-			[]string{"BUNDLE/netns/host/iptables-nat.txt:2:", "without -v"}, refused},
+		bundleCase{"iptables -L without -v", listingText("Chain PREROUTING (policy ACCEPT)\ntarget prot opt source destination\nDNAT tcp -- anywhere !db.example.com tcp dpt:http to:1.2.3.4:80\n"),
+			nil, clean},
+		bundleCase{"iptables -L without -v, a cut rule", listingText("Chain PREROUTING (policy ACCEPT)\ntarget prot opt source destination\nDNAT tcp --\n"),
+			[]string{"BUNDLE/netns/host/iptables-nat.txt:3:", "want [num] target prot opt source destination"}, refused},
 		bundleCase{"a listing of another table", listingText("-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n"),
 			[]string{"BUNDLE/netns/host/iptables-nat.txt:2:", "another table"}, refused},
 		bundleCase{"bad rule arguments in a listing", listingText("-P PREROUTING ACCEPT\n-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:70000\n-A PREROUTING -j MARK --set-xmark zzz\n"),
