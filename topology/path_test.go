@@ -221,10 +221,18 @@ func TestPathBreaks(t *testing.T) {
 		m := w.model(t)
 		// the sandbox keeps 172.18.0.99 in its rules but owns .2
 		m.Lookup(w.sboxName).Links[1].Addrs = []netip.Prefix{netip.MustParsePrefix("172.18.0.2/16")}
+		m.NetnsComplete = true // every namespace of the node is in the model
 		p := mustPath(t, m, 8080)
 		last := p.Hops[len(p.Hops)-1]
 		if p.Complete || last.Kind != "break" || last.Code != topology.BreakUnowned || last.Netns != "host" || !strings.Contains(last.Reason, "172.18.0.99") {
 			t.Fatalf("want break in host naming 172.18.0.99, got %+v", p.Hops)
+		}
+		// Not known to hold every namespace, and no Docker metadata to
+		// name the address: its owner may not have been collected.
+		m.NetnsComplete = false
+		p = mustPath(t, m, 8080)
+		if last := p.Hops[len(p.Hops)-1]; last.Kind != topology.HopUnknown || !strings.Contains(last.Reason, "may not have been collected") {
+			t.Fatalf("set of namespaces not whole: want unknown, got %+v", last)
 		}
 	})
 	t.Run("no real servers with weight", func(t *testing.T) {

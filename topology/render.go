@@ -267,10 +267,14 @@ func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
 	if be != "" {
 		be += ", "
 	}
+	notCollected := ""
+	if nc := ns.Firewall.NotCollected; len(nc) > 0 {
+		notCollected = "; not collected: " + esc(strings.Join(nc, ", "))
+	}
 	if len(parts) == 0 {
-		fmt.Fprintf(b, "  firewall: %sno rules\n", be)
+		fmt.Fprintf(b, "  firewall: %sno rules%s\n", be, notCollected)
 	} else {
-		fmt.Fprintf(b, "  firewall: %s%d rules (%s)\n", be, ns.Firewall.RuleCount(), strings.Join(parts, ", "))
+		fmt.Fprintf(b, "  firewall: %s%d rules (%s)%s\n", be, ns.Firewall.RuleCount(), strings.Join(parts, ", "), notCollected)
 	}
 	for _, t := range []string{"nat", "mangle"} {
 		for _, c := range ns.Firewall.Table(t).chains() {
