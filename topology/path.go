@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 )
@@ -335,7 +336,7 @@ func (w *walker) ownerNotCollected(a netip.Addr) string {
 	if d != nil {
 		for _, n := range d.Networks {
 			for ep, addr := range n.Endpoints {
-				if addr == a {
+				if addr == a && endpointNetns(w.m, n, ep) == nil {
 					return fmt.Sprintf("Docker's endpoint %s on %s has that address, and its namespace is not in what was collected", ep, n.Name)
 				}
 			}
@@ -345,6 +346,35 @@ func (w *walker) ownerNotCollected(a netip.Addr) string {
 		return "" // Docker names no endpoint with it either
 	}
 	return "no namespace collected owns it, and what was collected does not say it holds every namespace of the node (a bundle without NAMESPACES.txt) nor names Docker's endpoints (docker network inspect): its owner may not have been collected"
+}
+
+// endpointNetns is the model's namespace of Docker's endpoint ep on n
+// (nil when it is not in the model): the ingress sandbox (by its role:
+// Docker 1.12 named it like a container), a network's lb_ namespace, or
+// the container's sandbox.
+func endpointNetns(m *Model, n DockerNetwork, ep string) *Namespace {
+	switch {
+	case ep == IngressSandboxEndpoint:
+		for _, ns := range m.Namespaces {
+			if ns.Role == RoleIngressSandbox || ns.Name == "ingress_sbox" {
+				return ns
+			}
+		}
+		return nil
+	case strings.HasPrefix(ep, "lb-") && len(n.ID) >= 9:
+		return m.Lookup("lb_" + n.ID[:9])
+	}
+	for _, c := range m.Docker.Containers {
+		if (c.Name == ep || c.ID == ep) && c.SandboxKey != "" {
+			return m.Lookup(path.Base(c.SandboxKey))
+		}
+	}
+	for _, ns := range m.Namespaces {
+		if ns.Docker != nil && ns.Docker.Container == ep {
+			return ns
+		}
+	}
+	return nil
 }
 
 // brk ends the path with a break hop.
