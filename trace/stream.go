@@ -127,6 +127,7 @@ type Config struct {
 func Stream(ctx context.Context, src Source, cfg Config) iter.Seq[Event] {
 	return func(yield func(Event) bool) {
 		s := &streamer{src: src, cfg: cfg, cr: NewCorrelator(cfg.Options), yield: yield}
+		s.esp = newESPMatcher(cfg.Env, s.cr)
 		s.a = &Analysis{Env: cfg.Env, Routes: cfg.Routes, PacketHops: cfg.PacketHops}
 		s.run(ctx)
 	}
@@ -136,6 +137,7 @@ type streamer struct {
 	src   Source
 	cfg   Config
 	cr    *Correlator
+	esp   *espMatcher
 	a     *Analysis
 	yield func(Event) bool
 	stop  bool
@@ -179,7 +181,12 @@ func (s *streamer) run(ctx context.Context) {
 			}
 			s.frames[f.Point]++
 			s.nFrames++
-			s.cr.Add(f)
+			if f.IsESP() {
+				s.esp.esp(f, s.src.Points())
+			} else {
+				s.cr.Add(f)
+				s.esp.innerFrame(f, s.cr.lastLP, s.src.Points())
+			}
 		} else {
 			s.cr.Advance(it.Now)
 		}
@@ -310,6 +317,7 @@ func (s *streamer) inFlight() {
 
 func (s *streamer) done(res *Result, err error) {
 	res.Frames, res.Ignored = s.nFrames, s.src.Ignored()
+	res.ESP = s.esp.stats()
 	if s.cfg.Env != nil {
 		res.Source = s.cfg.Env.Nodes[0].Model.Source
 	}
