@@ -702,3 +702,20 @@ func absDiff(a, b int64) int64 {
 	}
 	return b - a
 }
+
+// hasESP: a node's host has an ESP SA (its VXLAN may leave as ESP).
+func (e *Env) hasESP() bool {
+	if e == nil {
+		return false
+	}
+	for _, n := range e.Nodes {
+		if h := n.Model.Lookup("host"); h != nil && h.Xfrm != nil {
+			for _, s := range h.Xfrm.States {
+				if s.Proto == topology.XfrmESP {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

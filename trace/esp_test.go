@@ -396,3 +396,19 @@ func TestESPWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanKeepsESP: the capture keeps ESP where a host has ESP SAs.
+func TestPlanKeepsESP(t *testing.T) {
+	for _, c := range []struct {
+		x0, x1 *topology.Xfrm
+		want   bool
+	}{{recordedXfrm(t, "node0"), recordedXfrm(t, "node1"), true}, {nil, nil, false}, {&topology.Xfrm{}, nil, false}} {
+		plan, err := Plan(espEnv(c.x0, c.x1), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Filter.ESP != c.want {
+			t.Errorf("xfrm %v/%v: filter keeps ESP %v, want %v", c.x0 != nil, c.x1 != nil, plan.Filter.ESP, c.want)
+		}
+	}
+}

@@ -210,6 +210,7 @@ func (pl *planner) filter() FilterSpec {
 	if len(pl.env.Nodes) > 1 {
 		fs.VXLAN = true
 	}
+	fs.ESP = fs.VXLAN && pl.env.hasESP()
 	return fs
 }
 
@@ -354,4 +355,7 @@ type FilterSpec struct {
 	Proto uint8
 	Ports []uint16
 	VXLAN bool
+	// ESP keeps ESP packets too (IP protocol 50: VXLAN of an encrypted
+	// overlay on the underlay), when a node's host has ESP SAs (esp.go).
+	ESP bool
 }
