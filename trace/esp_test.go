@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/meshtrace/meshtrace/inspect/parse"
+	"github.com/meshtrace/meshtrace/source"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace/synth"
 )
@@ -409,6 +410,75 @@ func TestPlanKeepsESP(t *testing.T) {
 		}
 		if plan.Filter.ESP != c.want {
 			t.Errorf("xfrm %v/%v: filter keeps ESP %v, want %v", c.x0 != nil, c.x1 != nil, plan.Filter.ESP, c.want)
+		}
+	}
+}
+
+// recordedEnv is the recorded two-node Docker 28 encrypted overlay as
+// trace sees it: node0's east-west path from its sec task to sec's VIP
+// (one backend local, one on node1 behind ESP), node1's model.
+func recordedEnv(t *testing.T) *Env {
+	t.Helper()
+	var nodes []*Node
+	for i, name := range []string{"node0", "node1"} {
+		m, err := source.Load(context.Background(), source.Spec{Bundle: xfrmFixture + "/" + name + "/collect"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &Node{Name: name, Model: m, Addr: []netip.Addr{fixNode0, fixNode1}[i]}
+		if i == 0 {
+			if n.Path, err = topology.FindPath(m, topology.Query{Proto: "tcp", Port: 80, VIP: netip.MustParseAddr("10.0.1.2"), Netns: "c0f7053c15a2"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	return &Env{Proto: "tcp", Port: 80, Nodes: nodes}
+}
+
+// TestPlanVIPEncrypted: an east-west trace over the encrypted overlay
+// captures the caller, the load balancer's leg, the VXLAN device and the
+// underlay on both nodes, and keeps ESP.
+func TestPlanVIPEncrypted(t *testing.T) {
+	plan, err := Plan(recordedEnv(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plan.Filter.ESP || !plan.Filter.VXLAN || !slices.Contains(plan.Filter.Ports, 80) {
+		t.Errorf("filter %+v: want ESP, VXLAN and port 80", plan.Filter)
+	}
+	label := func(s Step) string {
+		p := plan.Points[s.Point]
+		return p.Node + ":" + p.Netns + "/" + p.Ifname + " " + p.Role + " " + s.Dir.String()
+	}
+	var remote []string
+	for _, r := range plan.Routes {
+		if r.Backend == "10.0.1.4" {
+			for _, s := range r.Steps {
+				remote = append(remote, label(s))
+			}
+		}
+	}
+	want := []string{
+		"node0:c0f7053c15a2/eth0 caller out",
+		"node0:1-ktru40a4mc/veth", // the caller's port (name read below)
+		"node0:1-ktru40a4mc/veth", // the load balancer's port
+		"node0:lb_ktru40a4m/eth0 lb in",
+		"node0:lb_ktru40a4m/eth0 lb out",
+		"node0:1-ktru40a4mc/veth",
+		"node0:1-ktru40a4mc/vxlan0 vxlan out",
+		"node0:host/eth0 uplink out",
+		"node1:host/eth0 uplink in",
+		"node1:1-ktru40a4mc/vxlan0 vxlan in",
+		"node1:1-ktru40a4mc/veth",
+		"node1:",
+	}
+	if len(remote) != len(want) {
+		t.Fatalf("route to 10.0.1.4:\n%s\nwant %d steps", strings.Join(remote, "\n"), len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(remote[i], want[i]) {
+			t.Errorf("step %d: %q, want %q...", i+1, remote[i], want[i])
 		}
 	}
 }

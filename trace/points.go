@@ -58,6 +58,9 @@ func Plan(env *Env, client *Client) (*CapturePlan, error) {
 	if host == nil {
 		return nil, fmt.Errorf("trace plan: node %s: model has no host namespace", n0.Name)
 	}
+	if n0.Path != nil && n0.Path.VIP.IsValid() {
+		return planVIP(pl, n0)
+	}
 	var prefix []Step
 	if client != nil {
 		pl.plan.Points = append(pl.plan.Points, Point{Netns: "client", Ifname: client.Ifname, Role: "client", Path: client.Path})

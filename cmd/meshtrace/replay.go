@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"net/netip"
 	"os"
 	"runtime/debug"
 
@@ -21,6 +22,7 @@ func init() {
 		q       topology.Query
 		live    bool
 		packets bool
+		vip     string
 	)
 	c := &cobra.Command{
 		Use:   "replay FILE...",
@@ -42,6 +44,16 @@ flows read before the error are printed).`,
 			if q.Proto != "" && q.Proto != "tcp" && q.Proto != "udp" {
 				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
 			}
+			if vip != "" {
+				a, err := netip.ParseAddr(vip)
+				if err != nil {
+					return fmt.Errorf("--vip %q: %w", vip, err)
+				}
+				if q.Netns == "" {
+					return fmt.Errorf("--vip needs --netns: the namespace the call starts from")
+				}
+				q.VIP = a
+			}
 			replayGC()
 			events, err := openReplay(cmd.Context(), src, files, q, live || src.from != "" || src.meshName != "",
 				trace.ReplayOptions{Proto: q.Proto, Port: q.Port, PacketHops: packets})
@@ -57,6 +69,8 @@ flows read before the error are printed).`,
 	intFlag(f, &q.Port, "port", 0, portRange, "only flows to this published port (default: all; the first flow's port names the path)")
 	f.StringVar(&q.Proto, "proto", "", "only tcp or udp flows")
 	f.BoolVar(&live, "live", false, "map the files onto this host's namespaces and rules")
+	f.StringVar(&vip, "vip", "", "with a source: explain from the east-west path to this service VIP from --netns (not a published port's)")
+	f.StringVar(&q.Netns, "netns", "", "the namespace the east-west call starts from (with --vip)")
 	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")
 	root.AddCommand(c)
 }
