@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -52,15 +51,8 @@ flows read before the error are printed).`,
 			if q.Proto != "" && q.Proto != "tcp" && q.Proto != "udp" {
 				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
 			}
-			if vip != "" {
-				a, err := netip.ParseAddr(vip)
-				if err != nil {
-					return fmt.Errorf("--vip %q: %w", vip, err)
-				}
-				if q.Netns == "" {
-					return fmt.Errorf("--vip needs --netns: the namespace the call starts from")
-				}
-				q.VIP = a
+			if err := vipQuery(vip, &q); err != nil {
+				return err
 			}
 			replayGC()
 			events, err := openReplay(cmd.Context(), src, files, q, live || src.from != "" || src.meshName != "",

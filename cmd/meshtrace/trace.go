@@ -73,15 +73,8 @@ where and why),
 			if q.Proto != "tcp" && q.Proto != "udp" {
 				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
 			}
-			if vip != "" {
-				a, err := netip.ParseAddr(vip)
-				if err != nil {
-					return fmt.Errorf("--vip %q: %w", vip, err)
-				}
-				if q.Netns == "" {
-					return fmt.Errorf("--vip needs --netns: the namespace the call starts from")
-				}
-				q.VIP = a
+			if err := vipQuery(vip, &q); err != nil {
+				return err
 			}
 			if out != "text" && out != "json" {
 				return fmt.Errorf("unknown output %q: want text or json", out)
