@@ -482,3 +482,43 @@ func TestPlanVIPEncrypted(t *testing.T) {
 		}
 	}
 }
+
+// TestESPReceiverClockAhead: node1's clock is ahead, so its sightings come
+// first: its ESP is tied to its inner frame by length, and node0's ESP
+// with that (SPI, seq) is the same packet: each request packet's two ESP
+// sightings say so, one by length, one by (SPI, seq).
+func TestESPReceiverClockAhead(t *testing.T) {
+	x0, x1 := recordedXfrm(t, "node0"), recordedXfrm(t, "node1")
+	enc := &synth.Encryption{SPI0: outSPI(t, x0), SPI1: outSPI(t, x1), Sizes: synth.GCM}
+	frames := encryptedConns(t, enc, synth.HTTPConn(40001, true, 0, 90000))
+	for i := range frames {
+		if strings.HasPrefix(synth.MeshPoints[frames[i].Point], "node1/") {
+			frames[i].TS -= int64(5 * time.Millisecond)
+		}
+	}
+	res := streamESP(t, espEnv(x0, x1), frames)
+	if len(res.Flows) != 1 {
+		t.Fatalf("%d flows", len(res.Flows))
+	}
+	for _, p := range res.Flows[0].Packets {
+		var got []string
+		for _, h := range p.Hops {
+			if h.ESP != nil {
+				got = append(got, h.Node+" "+h.Dir+" "+h.ESP.Match)
+			}
+		}
+		slices.Sort(got)
+		want := []string{" out spi+seq", "node1 in length"}
+		if p.Dir == "reply" {
+			want = []string{" in spi+seq", "node1 out length"}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("packet %s %s: ESP sightings %q, want %q", p.Dir, p.Flags, got, want)
+		}
+	}
+	for _, s := range res.ESP {
+		if s.Matched != s.Sightings {
+			t.Errorf("SA %s: %+v", s.SPI, s)
+		}
+	}
+}

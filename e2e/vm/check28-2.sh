@@ -253,8 +253,12 @@ check_trace_esp() {
 	mt "$name-replay" replay "$(hostname)=$OUT/$name.pcapng" "$peer=$OUT/$name-n1.pcapng" --from "$OUT/swarm" \
 		--vip "$vip" --netns "$ns" --port 80 -o json || (($? == 3)) ||
 		fail "meshtrace replay exited $?: $(tail -1 "$OUT/$name-replay.err")"
-	want "replay: the remote flow's request on $peer's underlay is the same ESP packet" \
-		"$(jqr "$name-replay" "[$f.hops[] | select(.esp and .node == \"$peer\") | \"\(.esp.spi) \(.esp.match)\"][0]")" "$spi spi+seq"
+	want "replay: the remote flow's request in on $peer's underlay through the out SA" \
+		"$(jqr "$name-replay" "[$f.hops[] | select(.esp and .node == \"$peer\" and .dir == \"in\") | .esp.spi][0]")" "$spi"
+	# one sighting tied to the inner packet by length (on the node whose
+	# clock comes first), the other the same ESP packet by (SPI, seq)
+	want "replay: how its two ESP sightings were matched" \
+		"$(jqr "$name-replay" "[$f.hops[] | select(.esp) | .esp.match] | sort | join(\",\")")" "length,spi+seq"
 	want "replay: ESP on both underlays, one seq" \
 		"$(jqr "$name-replay" "[$f.hops[] | select(.esp) | .esp.seq] | unique | length")" 1
 }
