@@ -355,24 +355,41 @@ func (m *espMatcher) vxlanPoint(p Point) bool {
 	return false
 }
 
-// vtep is the VTEP the vxlan device's FDB names for a MAC (invalid when
-// the model has no entry).
-func (m *espMatcher) vtep(p Point, mac [6]byte) netip.Addr {
+// vtep is where the vxlan device sends a frame for mac, as its FDB in
+// the node's model says: the entry's VTEP (invalid when the model has no
+// entry, or an all-zeros entry floods it). nowhere: the model holds the
+// device's remote entries and none for mac, nor an all-zeros one, so the
+// device drops the frame (Docker's vxlan devices learn nothing and have
+// no default destination): a frame a bridge flooded there, which no ESP
+// packet carries.
+func (m *espMatcher) vtep(p Point, mac [6]byte) (vtep netip.Addr, nowhere bool) {
 	n := m.node(p)
 	if n == nil {
-		return netip.Addr{}
+		return netip.Addr{}, false
 	}
 	ns := n.Model.Lookup(p.Netns)
 	if ns == nil {
-		return netip.Addr{}
+		return netip.Addr{}, false
 	}
 	hw := topology.MACFrom(mac[:])
+	var zero topology.MAC
+	if z, err := topology.ParseMAC("00:00:00:00:00:00"); err == nil {
+		zero = z
+	}
+	remotes, flood := 0, false
 	for _, e := range ns.FDB {
-		if e.Dev == p.Ifname && e.MAC == hw && e.Dst.IsValid() {
-			return e.Dst
+		if e.Dev != p.Ifname || !e.Dst.IsValid() {
+			continue
+		}
+		remotes++
+		switch e.MAC {
+		case hw:
+			return e.Dst, false
+		case zero:
+			flood = true
 		}
 	}
-	return netip.Addr{}
+	return netip.Addr{}, remotes > 0 && !flood
 }
 
 // esp files an ESP frame: the same (SPI, seq) as a packet matched already
@@ -498,12 +515,16 @@ func (m *espMatcher) innerFrame(f *Frame, lp *LPacket, points []Point) {
 	m.expire(f.TS)
 	switch f.Dir {
 	case DirOut:
-		m.inner = append(m.inner, innerSight{lp: lp, ts: f.TS, ipLen: int(f.IPLen), node: p.Node, vtep: m.vtep(p, f.DstMAC)})
+		vtep, nowhere := m.vtep(p, f.DstMAC)
+		if nowhere {
+			return
+		}
+		m.inner = append(m.inner, innerSight{lp: lp, ts: f.TS, ipLen: int(f.IPLen), node: p.Node, vtep: vtep})
 	case DirIn:
 		if hasESP(lp, p.Node, false, points) {
 			return
 		}
-		from := m.vtep(p, f.SrcMAC)
+		from, _ := m.vtep(p, f.SrcMAC)
 		var cands []int
 		for i := range m.wait {
 			w := &m.wait[i]

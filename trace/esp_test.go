@@ -97,6 +97,12 @@ func espEnv(x0, x1 *topology.Xfrm) *Env {
 			Links: []*topology.Link{{Name: "eth0", Kind: "device", Addrs: []netip.Prefix{netip.PrefixFrom(addr, 24)}}}}
 		ovl := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "1-ovl0000001"}, Role: topology.RoleOverlay,
 			Links: []*topology.Link{{Name: "vxlan0", Kind: "vxlan"}}}
+		// Docker's static FDB: the other node's endpoints behind its VTEP.
+		peer, remote := synth.Node1IP, synth.RemoteTask
+		if addr == synth.Node1IP {
+			peer, remote = synth.Node0IP, synth.SandboxIng
+		}
+		ovl.FDB = []topology.FDB{{MAC: topology.MACFrom(macOf(remote)), Dev: "vxlan0", Dst: peer, State: "permanent"}}
 		return &topology.Model{Namespaces: []*topology.Namespace{host, ovl}}
 	}
 	return &Env{Proto: "tcp", Port: 8080, Nodes: []*Node{
@@ -518,6 +524,36 @@ func TestESPReceiverClockAhead(t *testing.T) {
 	}
 	for _, s := range res.ESP {
 		if s.Matched != s.Sightings {
+			t.Errorf("SA %s: %+v", s.SPI, s)
+		}
+	}
+}
+
+func macOf(a netip.Addr) []byte {
+	m := synth.MAC(a)
+	return m[:]
+}
+
+// TestESPFloodedFrame: a bridge floods a frame of another connection, of
+// the same length, out of the vxlan device just after the real one; the
+// device's FDB has no entry for its MAC, so the device drops it and no
+// ESP packet carries it: it is no candidate, and the ESP is matched.
+func TestESPFloodedFrame(t *testing.T) {
+	x0, x1 := recordedXfrm(t, "node0"), recordedXfrm(t, "node1")
+	enc := &synth.Encryption{SPI0: outSPI(t, x0), SPI1: outSPI(t, x1), Sizes: synth.GCM}
+	a := encryptedConns(t, enc, synth.HTTPConn(40001, true, 0, 90000))
+	b := encryptedConns(t, &synth.Encryption{SPI0: 1, SPI1: 2, Sizes: synth.GCM}, synth.HTTPConn(40002, true, 0, 190000))
+	frames := slices.Clone(a)
+	for _, f := range b {
+		if f.Point == 9 && f.Dir == DirOut { // b's request out of node0's vxlan0 only, flooded
+			f.DstMAC = [6]byte{0x02, 0x42, 0x0a, 0, 1, 0x05}
+			f.TS += 1000
+			frames = append(frames, f)
+		}
+	}
+	res := streamESP(t, espEnv(x0, x1), frames)
+	for _, s := range res.ESP {
+		if s.Matched != s.Sightings || s.Ambiguous != 0 {
 			t.Errorf("SA %s: %+v", s.SPI, s)
 		}
 	}

@@ -227,7 +227,7 @@ check_trace_esp() {
 	[[ -n $vip && -n $ns && -n $rip && -n $spi && -n $peer ]] ||
 		fail "VIP '$vip', task netns '$ns', remote task '$rip', SPI '$spi', peer '$peer': something is missing"
 	rm -f "$MT_XCHG"/esp-cap-*
-	xchg_put_file esp-cap-start
+	echo "$vip" >"$MT_XCHG/.esp-cap-start" && mv "$MT_XCHG/.esp-cap-start" "$MT_XCHG/esp-cap-start" # (a worker cannot ask for the VIP)
 	xchg_wait_for 240 esp-cap-ready || fail "node1 never started its capture (serve_esp)"
 	echo "meshtrace trace --vip $vip --netns $ns --port 80 --probe --count 4 --pcap $OUT/$name.pcapng -o json"
 	local rc=0
@@ -273,7 +273,7 @@ serve_esp() {
 		((SECONDS - start < 1500)) && [[ ! -f $MT_XCHG/done-0 ]] || return 0
 		sleep 1
 	done
-	vip=$(service_vip "$ENC_SVC" "$ENC_NET") ns=$(enc_local_netns)
+	vip=$(cat "$MT_XCHG/esp-cap-start") ns=$(enc_local_netns)
 	echo "meshtrace trace --vip $vip --netns $ns --port 80 --count 0 --timeout 200s --pcap $OUT/trace-esp-n1.pcapng"
 	meshtrace trace --vip "$vip" --netns "$ns" --port 80 --count 0 --timeout 200s \
 		--pcap "$OUT/trace-esp-n1.pcapng" -o json >"$OUT/trace-esp-n1.out" 2>"$OUT/trace-esp-n1.err" &
