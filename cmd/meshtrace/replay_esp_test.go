@@ -75,6 +75,7 @@ func outSPIs(t *testing.T) map[string]topology.SPI {
 // (SPI, seq) on both underlays, the reply through the other node's.
 func TestReplayESP(t *testing.T) {
 	args := espReplayArgs(t)
+	args = append([]string{"replay"}, args...)
 	out, code := run(t, append(args, "-o", "json")...)
 	if code != 0 && code != 3 {
 		t.Fatalf("replay exit %d:\n%s", code, out)
