@@ -237,9 +237,14 @@ type espMatcher struct {
 	points []Point
 	inner  []innerSight
 	wait   []espWait
-	byID   map[espID]*LPacket
-	sas    map[saKey]*espSA
-	order  []*ESPStat
+	// byID: the packets whose ESP sighting was matched, for the other
+	// node's sighting of it, kept for the correlator's window (two nodes'
+	// clocks may differ by that much), swept every quarter of it.
+	byID    map[espID]idEntry
+	idKeep  int64
+	sweepAt int64
+	sas     map[saKey]*espSA
+	order   []*ESPStat
 }
 
 // espWindow is how far apart an inner frame on a vxlan device and its
@@ -247,7 +252,17 @@ type espMatcher struct {
 const espWindow = 250_000_000
 
 func newESPMatcher(env *Env, cr *Correlator) *espMatcher {
-	return &espMatcher{env: env, cr: cr, window: espWindow, byID: map[espID]*LPacket{}, sas: map[saKey]*espSA{}}
+	return &espMatcher{env: env, cr: cr, window: espWindow, byID: map[espID]idEntry{}, sas: map[saKey]*espSA{}, idKeep: int64(cr.o.Window)}
+}
+
+type idEntry struct {
+	lp *LPacket
+	ts int64
+}
+
+// matched notes that id is lp's, seen at ts.
+func (m *espMatcher) matched(id espID, lp *LPacket, ts int64) {
+	m.byID[id] = idEntry{lp, ts}
 }
 
 // sa finds (once) what the model says about the SA of an ESP frame.
@@ -401,7 +416,7 @@ func (m *espMatcher) esp(f *Frame, points []Point) {
 	s := m.sa(f)
 	s.stat.Sightings++
 	id := espID{f.Pkt.Src, f.Pkt.Dst, f.ESP.SPI, f.ESP.Seq}
-	if lp := m.byID[id]; lp != nil {
+	if lp := m.byID[id].lp; lp != nil {
 		if m.attach(lp, f, MatchSPISeq) {
 			s.stat.Matched++
 			m.unwait(id)
@@ -450,7 +465,7 @@ func (m *espMatcher) esp(f *Frame, points []Point) {
 	m.inner = append(m.inner[:cands[i]], m.inner[cands[i]+1:]...)
 	if m.attach(in.lp, f, how) {
 		s.stat.Matched++
-		m.byID[id] = in.lp
+		m.matched(id, in.lp, f.TS)
 		m.resolveWaiting(id, in.lp)
 	} else {
 		s.stat.Unmatched++
@@ -557,7 +572,7 @@ func (m *espMatcher) innerFrame(f *Frame, lp *LPacket, points []Point) {
 		m.wait = remove(m.wait, cands)
 		if m.attach(lp, &w.f, how) {
 			w.sa.stat.Matched++
-			m.byID[espID{w.f.Pkt.Src, w.f.Pkt.Dst, w.f.ESP.SPI, w.f.ESP.Seq}] = lp
+			m.matched(espID{w.f.Pkt.Src, w.f.Pkt.Dst, w.f.ESP.SPI, w.f.ESP.Seq}, lp, w.f.TS)
 		} else {
 			w.sa.stat.Unmatched++
 		}
@@ -653,6 +668,14 @@ func (m *espMatcher) attach(lp *LPacket, f *Frame, how ESPMatch) bool {
 // expire forgets what is out of the window: an ESP packet received that
 // no inner frame followed is unmatched.
 func (m *espMatcher) expire(now int64) {
+	if now >= m.sweepAt {
+		m.sweepAt = now + m.idKeep/4
+		for id, e := range m.byID {
+			if now-e.ts > m.idKeep {
+				delete(m.byID, id)
+			}
+		}
+	}
 	k := 0
 	for _, in := range m.inner {
 		if now-in.ts <= m.window {

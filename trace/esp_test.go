@@ -558,3 +558,40 @@ func TestESPFloodedFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestESPMemoryBounded: what the matcher keeps follows the packets in
+// flight, not the length of the capture.
+func TestESPMemoryBounded(t *testing.T) {
+	x0, x1 := recordedXfrm(t, "node0"), recordedXfrm(t, "node1")
+	enc := &synth.Encryption{SPI0: outSPI(t, x0), SPI1: outSPI(t, x1), Sizes: synth.GCM}
+	var conns []synth.Conn
+	for i := range 40 {
+		conns = append(conns, synth.HTTPConn(uint16(40000+i), true, time.Duration(i)*time.Second, uint32(1000*i+1)))
+	}
+	frames := encryptedConns(t, enc, conns...)
+	slices.SortStableFunc(frames, func(a, b Frame) int { return int(a.TS - b.TS) })
+	points := PointsOf(synth.MeshPoints)
+	cr := NewCorrelator(Options{})
+	m := newESPMatcher(espEnv(x0, x1), cr)
+	peak := 0
+	for i := range frames {
+		f := &frames[i]
+		if f.IsESP() {
+			m.esp(f, points)
+		} else {
+			cr.Add(f)
+			m.innerFrame(f, cr.lastLP, points)
+		}
+		cr.Take()
+		peak = max(peak, len(m.byID))
+	}
+	// 40 connections of 20 ESP packets each: 800 matched; a window of
+	// 2 s holds at most three connections' 60.
+	if peak > 60 {
+		t.Errorf("the matcher kept %d ESP packets at once", peak)
+	}
+	st := m.stats()
+	if len(st) != 2 || st[0].Matched != 400 || st[1].Matched != 400 {
+		t.Errorf("stats %+v", st)
+	}
+}
