@@ -241,6 +241,7 @@ type espMatcher struct {
 	// node's sighting of it, kept for the correlator's window (two nodes'
 	// clocks may differ by that much), swept every quarter of it.
 	byID    map[espID]idEntry
+	isVX    []int8 // by point: 0 not known yet, 1 a vxlan device, 2 not
 	idKeep  int64
 	sweepAt int64
 	sas     map[saKey]*espSA
@@ -522,10 +523,21 @@ func (m *espMatcher) innerFrame(f *Frame, lp *LPacket, points []Point) {
 	if lp == nil || f.VXLAN || int(f.Point) >= len(points) {
 		return
 	}
-	p := points[f.Point]
-	if !m.vxlanPoint(p) {
+	// whether a point is a vxlan device, worked out once per point (this
+	// runs for every frame)
+	for len(m.isVX) < len(points) {
+		m.isVX = append(m.isVX, 0)
+	}
+	if m.isVX[f.Point] == 0 {
+		m.isVX[f.Point] = 2
+		if m.vxlanPoint(points[f.Point]) {
+			m.isVX[f.Point] = 1
+		}
+	}
+	if m.isVX[f.Point] != 1 {
 		return
 	}
+	p := points[f.Point]
 	m.points = points
 	m.expire(f.TS)
 	switch f.Dir {
