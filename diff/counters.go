@@ -67,7 +67,7 @@ func ruleCounters(fw *topology.Firewall) bool {
 	rules := false
 	for _, t := range fw.Tables {
 		for _, c := range t.Chains {
-			for _, r := range c.Rules {
+			for _, r := range c.All() {
 				if r.HasCounters {
 					return true
 				}

@@ -14,6 +14,7 @@ package diff
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -114,6 +115,7 @@ type NotCompared struct {
 
 // Areas of NotCompared.
 const (
+	AreaNetns       = "netns" // a namespace on one side only, the other's set not known to be whole
 	AreaRules       = "rules"
 	AreaLegacy      = "legacy-rules"
 	AreaIPVS        = "ipvs"
@@ -190,9 +192,12 @@ func Compare(a, b *topology.Model) *Result {
 		na := a.Lookup(nb.Name)
 		r.order = append(r.order, nb.Name)
 		c := &netnsDiff{netns: nb.Name, a: a, b: b}
-		if na == nil {
+		switch {
+		case na == nil && !a.NetnsComplete:
+			c.skip(AreaNetns, "in B only; A's set of namespaces is not known to be whole ("+wholeWhy(a)+"), so whether it was added is not known")
+		case na == nil:
 			c.add(Change{Kind: NetnsAdded, Op: Added, Object: nb.Name, Summary: "netns " + nb.Name + " added" + roleOf(nb)})
-		} else {
+		default:
 			c.compare(na, nb)
 		}
 		c.take(tasks)
@@ -204,9 +209,14 @@ func Compare(a, b *topology.Model) *Result {
 		if b.Lookup(na.Name) == nil {
 			r.order = append(r.order, na.Name)
 			c := &netnsDiff{netns: na.Name}
-			c.add(Change{Kind: NetnsRemoved, Op: Removed, Object: na.Name, Summary: "netns " + na.Name + " removed" + roleOf(na)})
+			if b.NetnsComplete {
+				c.add(Change{Kind: NetnsRemoved, Op: Removed, Object: na.Name, Summary: "netns " + na.Name + " removed" + roleOf(na)})
+			} else {
+				c.skip(AreaNetns, "in A only; B's set of namespaces is not known to be whole ("+wholeWhy(b)+"), so whether it was removed is not known")
+			}
 			c.take(tasks)
 			r.Changes = append(r.Changes, c.changes...)
+			r.NotCompared = append(r.NotCompared, c.notCompared...)
 		}
 	}
 	for _, t := range tasks.changes { // on no namespace of either side
@@ -214,6 +224,16 @@ func Compare(a, b *topology.Model) *Result {
 	}
 	r.NotCompared = append(r.NotCompared, tasks.notCompared...)
 	return r
+}
+
+// wholeWhy says why a model's set of namespaces is not known to be whole.
+func wholeWhy(m *topology.Model) string {
+	for _, n := range m.Notes {
+		if strings.HasPrefix(n, "NAMESPACES.txt lists") {
+			return n
+		}
+	}
+	return "its bundle has no NAMESPACES.txt: assembled by hand, or by a meshtrace before it wrote one"
 }
 
 func roleOf(ns *topology.Namespace) string {

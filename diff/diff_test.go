@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,7 +93,7 @@ func edited(t *testing.T, src string, edits ...edit) string {
 			continue
 		}
 		b, err := os.ReadFile(p)
-		if err != nil {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // a new file: fn gets ""
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(p, []byte(e.fn(t, string(b))), 0o644); err != nil {
@@ -98,6 +101,25 @@ func edited(t *testing.T, src string, edits ...edit) string {
 		}
 	}
 	return dst
+}
+
+// listed returns the edit writing NAMESPACES.txt as collect does, listing
+// base's namespace folders but those in except.
+func listed(base string, except ...string) edit {
+	return edit{"NAMESPACES.txt", func(t *testing.T, _ string) string {
+		t.Helper()
+		ents, err := os.ReadDir(filepath.Join(base, "netns"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := "# every network namespace collect found on the node, one a line\n"
+		for _, e := range ents {
+			if !slices.Contains(except, e.Name()) {
+				s += e.Name() + "\n"
+			}
+		}
+		return s
+	}}
 }
 
 // want is a change a case expects: its namespace, kind, op and words of
@@ -228,8 +250,12 @@ func TestCompareEdited(t *testing.T) {
 			[]want{{"1dabbc86c049", diff.TaskChanged, diff.Changed, "task sapi.1: container sapi.1.q5bckwyovtls6eyfg46da6oej -> sapi.1.zzzzzzzzzzzzzzzzzzzzzzzzz"}}, nil},
 		{"counters", vm28xfrm, []edit{replace("netns/host/snmp.txt", "Udp: 313 0 0 220", "Udp: 316 3 0 220")},
 			nil, []want{{"host", diff.CounterMoved, diff.Changed, "snmp UdpNoPorts +3"}, {"host", diff.CounterMoved, diff.Changed, "snmp UdpInDatagrams +3"}}},
-		{"netns removed", meshState, []edit{{"netns/399646279053", nil}},
+		{"netns removed", meshState, []edit{{"netns/399646279053", nil}, listed(meshState, "399646279053")},
 			[]want{{"399646279053", diff.NetnsRemoved, diff.Removed, "netns 399646279053 removed (task)"}}, nil},
+		// Gone from a bundle that does not list its namespaces, or that
+		// lists it: not collected, so not compared (exit 4), never removed.
+		{"netns not collected", meshState, []edit{{"netns/399646279053", nil}}, nil, nil},
+		{"netns listed, not collected", meshState, []edit{{"netns/399646279053", nil}, listed(meshState)}, nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

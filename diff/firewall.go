@@ -117,11 +117,11 @@ func (d *netnsDiff) chain(label, backend, table string, a, b *topology.Chain, na
 	switch {
 	case user && a == nil:
 		c := base
-		c.Kind, c.Op, c.Summary = ChainAdded, Added, fmt.Sprintf("%schain %s added (%d rules)", label, obj, len(b.Rules))
+		c.Kind, c.Op, c.Summary = ChainAdded, Added, fmt.Sprintf("%schain %s added (%d rules)", label, obj, b.Len())
 		d.add(c)
 	case user && b == nil:
 		c := base
-		c.Kind, c.Op, c.Summary = ChainRemoved, Removed, fmt.Sprintf("%schain %s removed (%d rules)", label, obj, len(a.Rules))
+		c.Kind, c.Op, c.Summary = ChainRemoved, Removed, fmt.Sprintf("%schain %s removed (%d rules)", label, obj, a.Len())
 		d.add(c)
 	case !user:
 		pa, pb := policy(a), policy(b)
@@ -146,8 +146,8 @@ func texts(c *topology.Chain) []string {
 	if c == nil {
 		return nil
 	}
-	out := make([]string, len(c.Rules))
-	for i, r := range c.Rules {
+	out := make([]string, c.Len())
+	for i, r := range c.All() {
 		out[i] = r.Text
 	}
 	return out

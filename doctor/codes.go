@@ -55,6 +55,8 @@ var Codes = []CodeInfo{
 	{"xfrm-missing", "error", "an encrypted overlay lacks Docker's IPsec state for another node (its outbound or inbound ESP SA, or the out policy)"},
 	{"firewall-split", "warning/error", "Docker's rules are in one iptables backend while the other holds rules acting on the same packets (error when they drop or rewrite them)"},
 	{"subnet-overlap", "error", "a host route, or one of the host's own prefixes, overlaps an overlay or ingress subnet"},
+	{"subnet-exhausted", "warning/error", "a swarm network's subnet is (nearly) out of addresses for tasks, VIPs and load-balancer endpoints: new tasks stay in New"},
+	{"vxlan-port-shared", "warning/error", "a VXLAN device of the host's own (flannel, NSX, OVS) uses Docker's data-path port (error when its VNI is an overlay's too)"},
 	{"stale-neigh", "error", "an overlay's PERMANENT neighbour entry has another MAC than the endpoint Docker has at that address"},
 	{"vtep-source", "error", "the route to another node leaves from another source address than the node's advertise address"},
 	{"bad-checksum", "error", "packets reach a hop with a wrong TCP/UDP checksum though the kernel marks them complete (broken checksum offload)"},

@@ -100,6 +100,8 @@ func Check(m *topology.Model, o Options) *Report {
 		c.firewallSplit()
 		c.embeddedDNS()
 		c.subnetOverlap()
+		c.subnetExhausted()
+		c.vxlanPortShared()
 		c.vtepSource()
 		c.staleNeighbours()
 		c.badChecksum()

@@ -37,6 +37,9 @@ const (
 	// BundleNotes holds facts about the collection, one a line (what was
 	// not collected and why); they become Model.Notes.
 	BundleNotes = "NOTES.txt"
+	// BundleNetnsList lists every namespace the collection found, one
+	// name a line ('#' comments), so a reader knows the set is whole.
+	BundleNetnsList = "NAMESPACES.txt"
 )
 
 // Bundle reads a bundle directory, the layout `meshtrace collect` writes
@@ -54,7 +57,7 @@ const (
 //	    ip-neigh.txt           `ip -4 neigh show nud all` (optional)
 //	    bridge-fdb.txt         `bridge fdb show` (optional)
 //	    sysctl.txt             `sysctl` of the knobs meshtrace reads, or `sysctl -a` (optional)
-//	    ss.txt                 `ss -Htuln` (optional)
+//	    ss.txt                 `ss -Htuln`, or `netstat -tuln` (optional)
 //	    conntrack.txt          `conntrack -L` (optional)
 //	    iptables-legacy-save.txt, ip-xfrm-state.txt, ip-xfrm-policy.txt, snmp.txt, netstat.txt,
 //	    nf_conntrack-stat.txt, ip-stats.txt, ipvsadm-stats.txt (optional; see readBundleExtra)
@@ -62,6 +65,7 @@ const (
 //	DIR/docker/containers.json `docker inspect <containers>` (optional)
 //	DIR/docker/services.json   `docker service inspect …` (optional)
 //	DIR/NOTES.txt              notes of the collection (optional)
+//	DIR/NAMESPACES.txt         every namespace collect found, one a line (optional; see readNetnsList)
 //
 // A missing file means "not collected", never "empty": a nil Firewall,
 // IPVS, IPVS.Timeouts, Routes, Neighbours, FDB, Sysctls, Sockets or
@@ -124,6 +128,12 @@ func Bundle(dir string) (*topology.Model, error) {
 		return nil, err
 	}
 	m.Notes = append(m.Notes, fwNotes...)
+	complete, notes, err := readNetnsList(b, names)
+	if err != nil {
+		return nil, err
+	}
+	m.NetnsComplete = complete
+	m.Notes = append(m.Notes, notes...)
 	noIPVS(m)
 	d, err := readBundleDocker(b, BundleDockerDir, m.Notes)
 	if err != nil {
@@ -266,6 +276,42 @@ func readFile(b *safefile.Dir, name string) ([]byte, error) {
 		return nil, nil
 	}
 	return data, err
+}
+
+// readNetnsList reads NAMESPACES.txt, the names of every namespace the
+// collection found: the bundle's set of namespaces is whole when the file
+// is there and each name in it has its folder (names, those read). A
+// listed name without a folder is a note: that namespace was on the node
+// and is not in the bundle. Without the file (a bundle assembled by hand)
+// the set is not known to be whole.
+func readNetnsList(b *safefile.Dir, names []string) (complete bool, notes []string, err error) {
+	if _, err := b.Stat(BundleNetnsList); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil, nil
+		}
+		return false, nil, fmt.Errorf("bundle: %w", err)
+	}
+	lines, err := readNotes(b, BundleNetnsList)
+	if err != nil {
+		return false, nil, err
+	}
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n] = true
+	}
+	var missing []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "#") && !have[l] {
+			missing = append(missing, l)
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return true, nil, nil
+	case len(missing) > 5:
+		missing = append(missing[:5], fmt.Sprintf("and %d more", len(missing)-5))
+	}
+	return false, []string{fmt.Sprintf("%s lists namespaces whose folders are not in the bundle (not collected): %s", BundleNetnsList, strings.Join(missing, ", "))}, nil
 }
 
 // readNotes returns the non-empty lines of NOTES.txt, nil when absent.

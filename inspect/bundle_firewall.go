@@ -65,6 +65,14 @@ func readBundleFirewall(b *safefile.Dir, dir, name string) (*topology.Firewall, 
 		if len(listed) > 0 {
 			notes = append(notes, fmt.Sprintf("netns %s: %s not read: %s holds every table", name, strings.Join(listed, ", "), BundleIptables))
 		}
+		if cut := cutSave(fw, name); cut != "" {
+			for _, t := range topology.IptablesTables {
+				if fw.Table(t.Name) == nil {
+					fw.NotCollected = append(fw.NotCollected, t.Name)
+				}
+			}
+			notes = append(notes, fmt.Sprintf("netns %s: %s %s: it was cut (iptables-save -t TABLE?), so the tables it lacks (%s) were not collected, not empty", name, BundleIptables, cut, strings.Join(fw.NotCollected, ", ")))
+		}
 		return fw, notes, nil
 	}
 	if len(parts) == 0 {
@@ -86,4 +94,45 @@ func readBundleFirewall(b *safefile.Dir, dir, name string) (*topology.Firewall, 
 		}
 	}
 	return fw, nil, nil
+}
+
+// dockerPairs are the tables Docker always writes together in a namespace,
+// by the namespace's file name ("host" for the root): in the host filter
+// (DOCKER-USER, DOCKER-INGRESS, ...) and nat (DOCKER, DOCKER-INGRESS), in
+// the ingress sandbox mangle (the MARKs) and nat (the IPVS SNAT).
+var dockerPairs = map[string][2]string{BundleHost: {"filter", "nat"}, "ingress_sbox": {"mangle", "nat"}}
+
+// cutSave says how an iptables-save of namespace name shows itself cut
+// ("" when it does not): it holds one of the tables Docker always writes
+// there together, with Docker's rules in it, and not the other. A whole
+// iptables-save prints every table the kernel has; one missing beside its
+// pair is a dump of some tables only.
+func cutSave(fw *topology.Firewall, name string) string {
+	pair, ok := dockerPairs[name]
+	if !ok || fw == nil {
+		return ""
+	}
+	for i, t := range pair {
+		other := pair[1-i]
+		if tb := fw.Table(t); tb != nil && fw.Table(other) == nil && dockerRules(tb) {
+			return fmt.Sprintf("has Docker's %s table and no %s table, which Docker always writes beside it", t, other)
+		}
+	}
+	return ""
+}
+
+// dockerRules reports whether a table holds rules Docker writes: a chain
+// named DOCKER…, or rules that mark or SNAT for IPVS.
+func dockerRules(t *topology.Table) bool {
+	for _, c := range t.Chains {
+		if strings.HasPrefix(c.Name, "DOCKER") {
+			return true
+		}
+		for _, r := range c.All() {
+			if r.Target == "MARK" || strings.Contains(r.Text, "--ipvs") {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -50,6 +50,7 @@ func WriteBundle(out BundleSink, m *topology.Model, d *DockerData) error {
 		return fmt.Errorf("collect: %w", err)
 	}
 	taken := map[string]bool{}
+	var folders []string
 	for _, ns := range m.Namespaces {
 		if ns == nil {
 			continue
@@ -59,6 +60,7 @@ func WriteBundle(out BundleSink, m *topology.Model, d *DockerData) error {
 			name = fmt.Sprintf("%s~%d", ns.Name, n)
 		}
 		taken[name] = true
+		folders = append(folders, name)
 		dir := path.Join(BundleNetnsDir, name)
 		if err := out.Mkdir(dir); err != nil {
 			return fmt.Errorf("collect: %w", err)
@@ -80,10 +82,28 @@ func WriteBundle(out BundleSink, m *topology.Model, d *DockerData) error {
 			return err
 		}
 	}
+	if m.NetnsComplete {
+		if err := writeNetnsList(out, folders); err != nil {
+			return err
+		}
+	}
 	if notes := bundleNotes(m); len(notes) > 0 {
 		if err := out.WriteFile(BundleNotes, []byte(strings.Join(notes, "\n")+"\n")); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}
+	}
+	return nil
+}
+
+// writeNetnsList writes NAMESPACES.txt: the folder of every namespace the
+// collection found, so that a reader knows the set is whole.
+func writeNetnsList(out BundleSink, folders []string) error {
+	list := "# every network namespace collect found on the node (its folder under netns/), one a line\n"
+	for _, f := range folders {
+		list += f + "\n"
+	}
+	if err := out.WriteFile(BundleNetnsList, []byte(list)); err != nil {
+		return fmt.Errorf("collect: %w", err)
 	}
 	return nil
 }
@@ -275,7 +295,7 @@ func renderIptablesSave(fw *topology.Firewall) string {
 			fmt.Fprintf(&b, ":%s %s [%d:%d]\n", c.Name, c.Policy, c.Packets, c.Bytes)
 		}
 		for _, c := range t.Chains {
-			for _, r := range c.Rules {
+			for _, r := range c.All() {
 				if r.HasCounters {
 					fmt.Fprintf(&b, "[%d:%d] ", r.Packets, r.Bytes)
 				}

@@ -80,6 +80,18 @@ func TestRenderedBundleReadsBack(t *testing.T) {
 			if d := cmp.Diff(want.Namespaces, got.Namespaces, roundTripOpts); d != "" {
 				t.Errorf("read back (-recorded +rendered):\n%s", d)
 			}
+			// The set of namespaces is whole only when the model said so
+			// (a live read's does; a recorded bundle without a
+			// NAMESPACES.txt does not), and it reads back so.
+			if got.NetnsComplete != want.NetnsComplete {
+				t.Errorf("netns_complete %v read back as %v", want.NetnsComplete, got.NetnsComplete)
+			}
+			want.NetnsComplete = true
+			out = t.TempDir()
+			writeModelBundle(t, want, out)
+			if got, err := Bundle(out); err != nil || !got.NetnsComplete {
+				t.Errorf("a whole set of namespaces written reads back as not whole (%v)", err)
+			}
 		})
 		n++
 	}

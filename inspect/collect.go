@@ -138,6 +138,13 @@ func Collect(ctx context.Context, o CollectOptions, dir string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
+	folders := make([]string, len(refs))
+	for i, ref := range refs {
+		folders[i] = ref.Name
+	}
+	if err := writeNetnsList(out, folders); err != nil {
+		return err
+	}
 	if !o.NoDocker {
 		if err := c.docker(o.Docker); err != nil {
 			return err

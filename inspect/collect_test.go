@@ -131,7 +131,7 @@ func TestCollectWritesABundle(t *testing.T) {
 	})
 	sort.Strings(files)
 	want := []string{
-		"docker/containers.json", "docker/networks.json", "docker/services.json",
+		"NAMESPACES.txt", "docker/containers.json", "docker/networks.json", "docker/services.json",
 		"netns/host/bridge-fdb.txt", "netns/host/conntrack.txt", "netns/host/ip-addr.txt", "netns/host/ip-neigh.txt",
 		"netns/host/ip-route.txt", "netns/host/ip-stats.txt", "netns/host/ip-xfrm-policy.txt", "netns/host/ip-xfrm-state.txt",
 		"netns/host/iptables-legacy-save.txt", "netns/host/iptables-save.txt", "netns/host/ipvsadm-stats.txt",
@@ -157,6 +157,9 @@ func TestCollectWritesABundle(t *testing.T) {
 	}
 	if len(m.Namespaces) != 1 || m.Namespaces[0].Name != "host" || m.Namespaces[0].Firewall == nil || m.Namespaces[0].IPVS == nil {
 		t.Fatalf("read back: %+v", m.Namespaces)
+	}
+	if !m.NetnsComplete {
+		t.Error("collect's bundle does not read back as holding every namespace")
 	}
 	if h := m.Namespaces[0]; len(h.Routes) == 0 || len(h.Neighbours) == 0 || len(h.FDB) == 0 || h.Sysctls["net.ipv4.ip_forward"] != "1" ||
 		len(h.Sockets) == 0 || len(h.Conntrack) == 0 || h.IPVS.Timeouts == nil || len(h.Errors) > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"reflect"
 	"sort"
@@ -83,12 +84,16 @@ func dockerDataFromJSON(nets, ctrs, svcs jsonInput) (*DockerData, error) {
 }
 
 // decodeArray decodes a JSON array into dst (a pointer to a slice), or a
-// single object as a one-element array: some tools print one object.
+// single object as a one-element array: some tools print one object. A
+// stream of them (`docker network inspect --format '{{json .}}' A B`
+// prints one object a line; several commands' arrays pasted in one file)
+// is their elements in order.
 func decodeArray(data []byte, dst any) error {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return errors.New("no JSON")
 	}
+	orig := data
 	if trimmed[0] == '{' {
 		data = append(append([]byte{'['}, trimmed...), ']')
 	}
@@ -107,13 +112,75 @@ func decodeArray(data []byte, dst any) error {
 	// offsets of its errors (jsonError).
 	reflect.ValueOf(dst).Elem().SetZero()
 	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(dst); err != nil {
-		return err
+	err := dec.Decode(dst)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON array")
 	}
-	if dec.More() {
-		return errors.New("unexpected data after the JSON array")
+	if err != nil {
+		return decodeStream(orig, dst, err)
 	}
 	return nil
+}
+
+// decodeStream decodes data as a stream of JSON arrays or objects, when it
+// is one, appending their elements to dst; else it returns err, the
+// single document's error.
+func decodeStream(data []byte, dst any, err error) error {
+	vals, offs := jsonValues(data)
+	if len(vals) < 2 {
+		return err
+	}
+	out := reflect.ValueOf(dst).Elem()
+	out.SetZero()
+	for i, v := range vals {
+		part := reflect.New(out.Type())
+		if err := decodeArray(v, part.Interface()); err != nil {
+			// The error's offset in data, not in the value (decoded as
+			// "[" + v + "]" when v is an object); %v, not %w: the
+			// caller's jsonError must not place it again.
+			off := int64(offs[i])
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			switch {
+			case errors.As(err, &se):
+				off += se.Offset
+			case errors.As(err, &te):
+				off += te.Offset
+			}
+			if v[0] == '{' && off > int64(offs[i]) {
+				off--
+			}
+			off = min(off, int64(len(data)))
+			line := 1 + bytes.Count(data[:off], []byte{'\n'})
+			col := int(off) - bytes.LastIndexByte(data[:off], '\n')
+			return fmt.Errorf("line %d col %d (JSON value %d of the file): %v", line, col, i+1, err)
+		}
+		out.Set(reflect.AppendSlice(out, part.Elem()))
+	}
+	return nil
+}
+
+// jsonValues splits data into its top-level JSON values and their
+// offsets, when it is a well-formed stream of more than one; else nil.
+func jsonValues(data []byte) (vals [][]byte, offs []int) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		start := dec.InputOffset()
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if err == io.EOF {
+				return vals, offs
+			}
+			return nil, nil
+		}
+		if len(vals) == 0 && !dec.More() {
+			return nil, nil // one value: the caller's path
+		}
+		for start < int64(len(data)) && (data[start] == ' ' || data[start] == '\n' || data[start] == '\t' || data[start] == '\r') {
+			start++
+		}
+		vals, offs = append(vals, raw), append(offs, int(start))
+	}
 }
 
 // fastDecode decodes data into dst with github.com/goccy/go-json, four times

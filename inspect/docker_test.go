@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +116,7 @@ func TestDockerFromJSONErrors(t *testing.T) {
 		{"truncated", truncated, []string{"docker networks", "unexpected EOF"}},
 		{"wrong type", wrongType, []string{"docker networks", fmt.Sprintf("line %d col", ingressLine), "Ingress"}},
 		{"bad address", badAddr, []string{"docker networks", "10.0.0.300"}},
-		{"trailing garbage", append(append([]byte{}, nets...), []byte("\n[]")...), []string{"docker networks", "after the JSON array"}},
+		{"trailing garbage", append(append([]byte{}, nets...), []byte("\nfoo")...), []string{"docker networks", "after the JSON array"}},
 		{"not json", []byte("Error: No such network: foo\n"), []string{"docker networks", "line 1 col"}},
 	}
 	for _, tt := range tests {
@@ -276,5 +277,52 @@ func TestDecodeArrayEmpty(t *testing.T) {
 		if err := decodeArray([]byte(in), &nets); err == nil {
 			t.Errorf("decode %q: no error", in)
 		}
+	}
+}
+
+// TestDockerJSONStream: docker/*.json as a stream of values, as
+// `docker network inspect --format '{{json .}}' A B` (one object a line)
+// or several commands' arrays pasted in one file print them, reads as the
+// array of the same objects; a bad value is named by its line in the file.
+func TestDockerJSONStream(t *testing.T) {
+	const rec = "../fixtures/swarm-vm28/collect/docker/networks.json"
+	data, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []json.RawMessage
+	if err := json.Unmarshal(data, &objs); err != nil || len(objs) < 3 {
+		t.Fatalf("%s: %v (%d objects)", rec, err, len(objs))
+	}
+	var lines, arrays bytes.Buffer
+	for i, o := range objs {
+		var c bytes.Buffer
+		json.Compact(&c, o)
+		lines.Write(c.Bytes())
+		lines.WriteByte('\n')
+		if i == 1 {
+			arrays.WriteString("]\n[")
+		} else if i > 0 {
+			arrays.WriteString(",")
+		}
+		arrays.Write(o)
+	}
+	want, err := DockerFromJSON(data, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{"json lines": lines.Bytes(), "two arrays": append(append([]byte("["), arrays.Bytes()...), ']')} {
+		got, err := DockerFromJSON(in, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if d := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); d != "" {
+			t.Errorf("%s (-array +stream):\n%s", name, d)
+		}
+	}
+	bad := append(lines.Bytes(), []byte(`{"Name": 3}`+"\n")...)
+	_, err = DockerFromJSON(bad, nil, nil)
+	if want := fmt.Sprintf("line %d col", len(objs)+1); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a bad last value: %v, want %q", err, want)
 	}
 }

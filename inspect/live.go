@@ -164,7 +164,7 @@ func Live(ctx context.Context, o Options) (*topology.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &topology.Model{Source: "live", Namespaces: make([]*topology.Namespace, len(refs))}
+	m := &topology.Model{Source: "live", Namespaces: make([]*topology.Namespace, len(refs)), NetnsComplete: true}
 	notes := make([][]string, len(refs))
 	var hostErr error
 	workers := o.Workers
@@ -202,6 +202,8 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	defer release(r.Links)
+	release(r.Sysctl)
 	if cerr != nil {
 		return nil, fmt.Errorf("live read: %w", cerr)
 	}
@@ -211,6 +213,14 @@ feed:
 	resolvePeers(m, refs, r.Links)
 	m.Notes = collectNotes(m, notes)
 	return m, nil
+}
+
+// release lets go what a real reader kept for the whole read
+// (kernelSysctls' procfs instances, kernelLinks' sockets).
+func release(reader any) {
+	if r, ok := reader.(interface{ release() }); ok {
+		r.release()
+	}
 }
 
 func (r Readers) withDefaults() Readers {

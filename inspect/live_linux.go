@@ -18,11 +18,14 @@ import (
 // vishvananda/netlink handle (rtnetlink, ctnetlink, generic netlink) and a
 // raw sock_diag socket.
 type targetRes struct {
-	h      *netlink.Handle
-	diag   int // NETLINK_INET_DIAG
-	route  int // NETLINK_ROUTE, for the raw link dump
-	err    error
-	opened bool
+	h     *netlink.Handle
+	diag  int // NETLINK_INET_DIAG
+	route int // NETLINK_ROUTE, for the raw link dump
+	// keepRoute, when set, takes route at close instead of closing it
+	// (kernelLinks: for the netnsid questions after the read).
+	keepRoute *keptSockets
+	err       error
+	opened    bool
 	// netfilter: h has a NETLINK_NETFILTER socket (see nlFamilies).
 	netfilter bool
 	// xfrm is a NETLINK_XFRM socket, when the gate allows (see
@@ -131,6 +134,9 @@ func (t *Target) close() {
 		t.res.nft.Sock.Close()
 		t.res.nft = nil
 	}
+	if t.res.keepRoute.keep(t.Path, t.res.route) {
+		t.res.route = 0 // kept's now
+	}
 	for _, fd := range []*int{&t.res.diag, &t.res.route, &t.res.xfrm} {
 		if *fd > 0 {
 			unix.Close(*fd)
@@ -145,11 +151,11 @@ func needLinux() error { return nil }
 // kernelReaders are the real readers.
 func kernelReaders() Readers {
 	return Readers{
-		Links:     kernelLinks{},
+		Links:     kernelLinks{kept: &keptSockets{}},
 		Firewall:  kernelFirewall{},
 		IPVS:      NewIPVSReader(kernelIPVS{}),
 		Conntrack: kernelConntrack{},
-		Sysctl:    kernelSysctls{},
+		Sysctl:    kernelSysctls{roots: &netnsx.SysctlRoots{}},
 		Sockets:   kernelSockets{},
 	}
 }

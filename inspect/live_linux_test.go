@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,7 +379,8 @@ func rulesHit(t *testing.T, w *dockerns.World, name string) uint64 {
 func TestLivePeersAmbiguous(t *testing.T) {
 	w1 := world(t, dockerns.Options{Tasks: 1, Workers: 1})
 	w2 := world(t, dockerns.Options{Tasks: 1, Workers: 1, Variant: dockerrules.Docker112})
-	links := &countingLinks{LinkReader: kernelLinks{}}
+	kept := &keptSockets{}
+	links := &countingLinks{kernelLinks: kernelLinks{kept: kept}}
 	m, err := Live(context.Background(), Options{HostNetns: w1.HostPath, NetnsDirs: []string{w1.Dir, w2.Dir},
 		Readers: Readers{Links: links}})
 	if err != nil {
@@ -411,20 +413,43 @@ func TestLivePeersAmbiguous(t *testing.T) {
 			}
 		}
 	}
-	if links.asked == 0 {
+	if links.asked.Load() == 0 {
 		t.Error("the kernel was never asked for a netnsid: nothing was ambiguous")
+	}
+	// The questions went through the sockets the link reads kept, and
+	// Live closed them.
+	if kept.total == 0 || len(kept.fds) != 0 {
+		t.Errorf("%d sockets kept, %d still open after Live", kept.total, len(kept.fds))
 	}
 }
 
 type countingLinks struct {
-	LinkReader
-	asked int
+	kernelLinks
+	asked atomic.Int64
 }
 
 func (c *countingLinks) NetnsID(from, to NetnsRef) (int, error) {
-	c.asked++
-	return c.LinkReader.NetnsID(from, to)
+	c.asked.Add(1)
+	return c.kernelLinks.NetnsID(from, to)
 }
+
+// netnsIDs asks through kernelLinks' session, as Live does with the real
+// reader.
+func (c *countingLinks) netnsIDs() netnsIDs {
+	return &countingSession{c: c, s: c.kernelLinks.netnsIDs()}
+}
+
+type countingSession struct {
+	c *countingLinks
+	s netnsIDs
+}
+
+func (c *countingSession) ask(from, to NetnsRef) (int, error) {
+	c.c.asked.Add(1)
+	return c.s.ask(from, to)
+}
+
+func (c *countingSession) close() { c.s.close() }
 
 // A namespace whose rules are in the legacy x_tables backend: auto falls
 // back to iptables-legacy-save, exec notices iptables-nft-save's warning

@@ -13,10 +13,18 @@ import (
 // is settled by asking the kernel which netnsid A gave each candidate B
 // (one RTM_GETNSID per pair, cached): the candidate whose netnsid is the
 // one X reports holds X's peer. Every netnsid learned this way is kept in
-// A's NetnsIDs.
+// A's NetnsIDs. A reader that can (netnsIDAsker) asks through one
+// session, which keeps what the next question can reuse.
 func resolvePeers(m *topology.Model, refs []NetnsRef, lr LinkReader) {
 	topology.ResolvePeers(m)
 	pr := &peerAsk{m: m, refs: map[*topology.Namespace]NetnsRef{}, ids: map[[2]int]int{}, lr: lr, byPair: map[[2]int][]linkAt{}}
+	if s, ok := lr.(netnsIDAsker); ok {
+		ids := s.netnsIDs()
+		defer ids.close()
+		pr.ask = ids.ask
+	} else {
+		pr.ask = lr.NetnsID
+	}
 	for i, ns := range m.Namespaces {
 		pr.refs[ns] = refs[i]
 		pr.pos = append(pr.pos, ns)
@@ -38,6 +46,8 @@ type peerAsk struct {
 	refs map[*topology.Namespace]NetnsRef
 	ids  map[[2]int]int // (from, to) positions -> netnsid, -2 when asking failed
 	lr   LinkReader
+	// ask is lr.NetnsID, or a session's ask (netnsIDAsker)
+	ask func(from, to NetnsRef) (int, error)
 	// byPair lists the veths by their ifindex and their peer's, in model
 	// order: x's other end is among byPair[{x's peer index, x's index}].
 	byPair map[[2]int][]linkAt
@@ -94,7 +104,7 @@ func (p *peerAsk) netnsID(ai, bi int) int {
 		return id
 	}
 	a, b := p.pos[ai], p.pos[bi]
-	id, err := p.lr.NetnsID(p.refs[a], p.refs[b])
+	id, err := p.ask(p.refs[a], p.refs[b])
 	if err != nil {
 		a.Errors = append(a.Errors, fmt.Sprintf("netns %s: netnsid of %s: %v", a.Name, b.Name, err))
 		id = -2
@@ -104,6 +114,19 @@ func (p *peerAsk) netnsID(ai, bi int) int {
 		setID(a, id, b.Name)
 	}
 	return id
+}
+
+// netnsIDAsker is a LinkReader that asks many netnsid questions more
+// cheaply through a session (kernelLinks: questions from one namespace
+// share one visit and one socket).
+type netnsIDAsker interface {
+	netnsIDs() netnsIDs
+}
+
+// netnsIDs is a session of netnsid questions (LinkReader.NetnsID's).
+type netnsIDs interface {
+	ask(from, to NetnsRef) (int, error)
+	close()
 }
 
 // knownAs returns the netnsid ns already knows name by.

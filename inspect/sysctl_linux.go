@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/meshtrace/meshtrace/internal/netnsx"
 	"github.com/meshtrace/meshtrace/topology"
 )
 
@@ -19,19 +20,24 @@ import (
 // every file is opened within the namespace (Target.inside).
 //
 // Cost matters here more than anywhere: every namespace has its own
-// dentries for /proc/sys/net/ipv4 and below, all hashed under the same
-// (parent, name), so a full-path open walks a hash chain as long as the
-// number of namespaces on the node, once per path component. Opening the
-// namespace's own net directory once, then its ipv4, vs and netfilter
-// directories and the files relative to those (openat), pays that walk a
-// few times per namespace instead of three to five times per file.
-type kernelSysctls struct{}
+// dentries for /proc/sys/net/ipv4, netfilter and bridge, all hashed under
+// the same (parent, name), so opening one walks a hash chain as long as
+// the number of namespaces on the node. The net directory comes from
+// roots (netnsx.SysctlRoots: private procfs instances, whose chains stay
+// short), and the ipv4, vs, netfilter and bridge directories are opened
+// once each, the files relative to them (openat).
+type kernelSysctls struct {
+	roots *netnsx.SysctlRoots // nil: /proc/sys/net
+}
 
 var _ SysctlReader = kernelSysctls{}
 
 const netDir = "/proc/sys/net"
 
-func (kernelSysctls) ReadSysctls(t *Target) (topology.Sysctls, error) {
+// release lets the reader's procfs instances go (Live calls it when done).
+func (k kernelSysctls) release() { k.roots.Close() }
+
+func (k kernelSysctls) ReadSysctls(t *Target) (topology.Sysctls, error) {
 	out := topology.Sysctls{}
 	var errs []error
 	buf := make([]byte, 512)
@@ -45,10 +51,11 @@ func (kernelSysctls) ReadSysctls(t *Target) (topology.Sysctls, error) {
 		}
 	}
 	err := t.inside(func() error {
-		net, err := unix.Open(netDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		net, done, err := k.roots.OpenNet()
 		if err != nil {
-			return fmt.Errorf("%s: %w", netDir, err)
+			return err
 		}
+		defer done()
 		defer unix.Close(net)
 		opened := map[string]int{}
 		defer func() {

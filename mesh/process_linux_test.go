@@ -1,10 +1,13 @@
 package mesh
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMatchAgentArgs(t *testing.T) {
@@ -65,6 +68,47 @@ func TestHTTPHandler(t *testing.T) {
 		}
 		if tc.status == 200 && !strings.Contains(string(body), "node: node1\nnetns: 0123456789ab\n") {
 			t.Errorf("%s: body lacks node/netns:\n%.200s", tc.url, body)
+		}
+	}
+}
+
+// TestServeUDP sends bursts from two sockets on loopback: every datagram
+// gets its own answer (the batches lose or merge none), naming the
+// sender and the server's address.
+func TestServeUDP(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serveUDP(pc, Identity{Task: "dns.1", Node: "node0", Netns: "ns", IP: "10.0.0.3"})
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	const burst = 100
+	for range 2 {
+		c, err := net.DialUDP("udp4", nil, pc.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for i := range burst {
+			if _, err := fmt.Fprintf(c, "q%d", i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := fmt.Sprintf("dns.1\nnode: node0\nnetns: ns\nip: 10.0.0.3\nremote: %s\nlocal: %s\n", c.LocalAddr(), pc.LocalAddr())
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 2048)
+		for i := range burst {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("answer %d of %d: %v", i+1, burst, err)
+			}
+			if string(buf[:n]) != want {
+				t.Fatalf("answer %d: %q, want %q", i+1, buf[:n], want)
+			}
 		}
 	}
 }

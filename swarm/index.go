@@ -307,7 +307,7 @@ func lbOf(ns *topology.Namespace) *lbDigest {
 			lb.marked[p] = true
 		}
 		for _, ch := range mangle.Chains {
-			for _, r := range ch.Rules {
+			for _, r := range ch.All() {
 				if r.Target != "MARK" || r.SetMark == nil {
 					continue
 				}

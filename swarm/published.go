@@ -133,7 +133,7 @@ func hostDNATs(nat *topology.Table) map[topology.ProtoPort]bool {
 		chains = []*topology.Chain{ch}
 	}
 	for _, ch := range chains {
-		for _, r := range ch.Rules {
+		for _, r := range ch.All() {
 			if r.Target == "DNAT" && r.Proto != nil && r.DPort() != 0 {
 				out[topology.ProtoPort{Proto: r.Proto.Value, Port: r.DPort()}] = true
 			}

@@ -136,22 +136,34 @@ func checkStatistic(m *Match) error {
 // with use, so a reader compiling many rules allocates per chunk, not per
 // argument. The zero value is ready; a Slab is not safe for concurrent use.
 type Slab struct {
-	ports []PortRange
-	nats  []NATRange
-	marks []MarkMask
-	sets  []MarkSet
+	ports chunk[PortRange]
+	nats  chunk[NATRange]
+	marks chunk[MarkMask]
+	sets  chunk[MarkSet]
 	n     int // size of the last chunk
 }
 
-// carve returns n elements of *chunk, refilling it when short; the result's
+// chunk is the array a Slab carves one type from: base whole, free the
+// part not handed out yet.
+type chunk[T any] struct{ base, free []T }
+
+// Rewind takes back everything the slab handed out since its last refill
+// of each type, for a reader that compiles a rule only to check it and
+// then drops it: the next rule's arguments reuse the storage.
+func (s *Slab) Rewind() {
+	s.ports.free, s.nats.free, s.marks.free, s.sets.free = s.ports.base, s.nats.base, s.marks.base, s.sets.base
+}
+
+// carve returns n elements of c, refilling it when short; the result's
 // capacity is n, so appending to it never touches its neighbours.
-func carve[T any](s *Slab, chunk *[]T, n int) []T {
-	if len(*chunk) < n {
+func carve[T any](s *Slab, c *chunk[T], n int) []T {
+	if len(c.free) < n {
 		s.n = min(max(2*s.n, 16), 4096)
-		*chunk = make([]T, max(n, s.n))
+		c.base = make([]T, max(n, s.n))
+		c.free = c.base
 	}
-	out := (*chunk)[:n:n]
-	*chunk = (*chunk)[n:]
+	out := c.free[:n:n]
+	c.free = c.free[n:]
 	return out
 }
 
@@ -571,6 +583,7 @@ func (f *Firewall) Compile() error {
 	}
 	for _, t := range f.Tables {
 		for _, c := range t.Chains {
+			// packed rules are compiled each time they are decoded
 			for i, r := range c.Rules {
 				if err := r.Compile(); err != nil {
 					return fmt.Errorf("table %s chain %s rule %d: %w", t.Name, c.Name, i+1, err)

@@ -165,11 +165,11 @@ func (d *counterDiff) firewall(before, after *Firewall) {
 			}
 			// The n-th rule of a text in before is the n-th of that text in after.
 			prev := map[string][]*Rule{}
-			for _, r := range bc.Rules {
+			for _, r := range bc.All() {
 				prev[r.Text] = append(prev[r.Text], r)
 			}
 			seen := map[string]int{}
-			for i, r := range ac.Rules {
+			for i, r := range ac.All() {
 				n := seen[r.Text]
 				seen[r.Text]++
 				if n >= len(prev[r.Text]) {

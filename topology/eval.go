@@ -91,14 +91,14 @@ func (e *evaluator) run(table, chain string, pkt *Packet) Decision {
 			return d
 		}
 		top := &stack[len(stack)-1]
-		if top.i >= len(top.c.Rules) {
+		if top.i >= top.c.Len() {
 			stack = stack[:len(stack)-1]
 			if len(stack) == 0 && c.Policy != "-" && c.Policy != "ACCEPT" && c.Policy != "" {
 				d.Verdict, d.Policy = Action(c.Policy), c.Policy
 			}
 			continue
 		}
-		r := top.c.Rules[top.i]
+		r := top.c.Rule(top.i)
 		top.i++
 		res, note := matches(e.ns, r, pkt)
 		if note != "" {

@@ -38,11 +38,15 @@ type Table struct {
 
 // Chain is a built-in chain (with a policy) or a user chain (Policy "-").
 type Chain struct {
-	Name    string  `json:"name"`
-	Policy  string  `json:"policy"`
-	Packets uint64  `json:"packets"`
-	Bytes   uint64  `json:"bytes"`
-	Rules   []*Rule `json:"rules"`
+	Name    string `json:"name"`
+	Policy  string `json:"policy"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+	// Rules are the chain's decoded rules, Packed the rest, held packed
+	// by a reader (see chain.go): read them all through Len, Rule and
+	// All.
+	Rules  []*Rule   `json:"rules"`
+	Packed *RulePack `json:"-"`
 }
 
 // Rule is one iptables rule, kept losslessly: the generic header matches
@@ -260,7 +264,7 @@ func (f *Firewall) RuleCount() int {
 	}
 	for _, t := range f.Tables {
 		for _, c := range t.Chains {
-			n += len(c.Rules)
+			n += c.Len()
 		}
 	}
 	return n

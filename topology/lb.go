@@ -27,7 +27,7 @@ func emulatedServices(ns *Namespace) []*IPVSService {
 	byMark := map[uint32]*IPVSService{}
 	var order []uint32
 	for _, c := range nat.Chains {
-		for _, r := range c.Rules {
+		for _, r := range c.All() {
 			mark, ok := emulationRule(r)
 			if !ok {
 				continue

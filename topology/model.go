@@ -35,7 +35,14 @@ type Model struct {
 	// "mesh:NAME/NODE".
 	Source     string       `json:"source"`
 	Namespaces []*Namespace `json:"namespaces"`
-	Docker     *DockerMeta  `json:"docker,omitempty"`
+	// NetnsComplete says Namespaces holds every network namespace the
+	// reading found on the node (a live read; a bundle whose
+	// NAMESPACES.txt lists them all and holds a folder for each): a
+	// namespace absent here is not on the node. False where the set is
+	// not known to be whole (a bundle assembled by hand, or written
+	// before NAMESPACES.txt), where an absence says nothing.
+	NetnsComplete bool        `json:"netns_complete"`
+	Docker        *DockerMeta `json:"docker,omitempty"`
 	// Notes are facts about the reading itself that change how to read
 	// the model, e.g. "kernel has no IPVS (generic netlink family IPVS
 	// missing)". They are shown to the user.

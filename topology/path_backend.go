@@ -155,7 +155,7 @@ func (c *Chain) rules() []*Rule {
 	if c == nil {
 		return nil
 	}
-	return c.Rules
+	return c.RuleList()
 }
 
 // votes counts ports; best is the most voted (the first to get there on a

@@ -37,8 +37,11 @@ func (w *walker) eastWest(q Query) {
 		w.unreachable(q.VIP, pkt)
 		return
 	}
-	p.Hops = append(p.Hops, Hop{Netns: from.Name, Kind: HopRoute, To: Endpoint{Addr: q.VIP}, Dev: out.Name,
-		Reason: fmt.Sprintf("%s, on the VIP's network %s", conn, conn.Masked())})
+	reason := fmt.Sprintf("%s, on the VIP's network %s", conn, conn.Masked())
+	if from.Routes == nil {
+		reason += " (its ip route was not collected: the connected route the kernel makes of this address is assumed)"
+	}
+	p.Hops = append(p.Hops, Hop{Netns: from.Name, Kind: HopRoute, To: Endpoint{Addr: q.VIP}, Dev: out.Name, Reason: reason})
 	pkt.OutIface, pkt.Src = out.Name, conn.Addr()
 	if !w.needFirewall(from) {
 		return

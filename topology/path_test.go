@@ -341,6 +341,15 @@ func TestEastWestVIP(t *testing.T) {
 		if p.Hops[1].Mark != 0x13d || p.Hops[2].FWMark != 0x13d {
 			t.Errorf("marks %+v", p.Hops)
 		}
+		// The caller's ip route was not read: the route hop says that its
+		// connected route is assumed, and says nothing of it once read.
+		if r := p.Hops[0].Reason; !strings.Contains(r, "ip route was not collected") {
+			t.Errorf("route hop without routes does not say they were not read: %q", r)
+		}
+		caller.Routes = []topology.Route{{Dst: netip.MustParsePrefix("10.0.1.0/24"), Dev: "eth0"}}
+		if p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 80, VIP: vip, Netns: caller.Name}); err != nil || strings.Contains(p.Hops[0].Reason, "not collected") {
+			t.Errorf("route hop with routes read: %v %+v", err, p.Hops)
+		}
 		if len(p.Backends) != 2 || p.Backends[0].Netns == nil || *p.Backends[0].Netns != api.Name || !p.Backends[1].Remote || p.Backends[0].TargetPort != 80 {
 			t.Errorf("backends %+v", p.Backends)
 		}

@@ -29,7 +29,7 @@ func PublishedPorts(m *Model) []Published {
 	seen := map[string]bool{}
 	var out []Published
 	for _, c := range nat.Chains {
-		for _, r := range c.Rules {
+		for _, r := range c.All() {
 			if r.Target != "DNAT" || r.Proto == nil {
 				continue
 			}
@@ -94,7 +94,7 @@ func markedElsewhere(m *Model, q Query) *Namespace {
 		if c == nil {
 			continue
 		}
-		for _, r := range c.Rules {
+		for _, r := range c.All() {
 			if r.Target != "MARK" || r.Proto == nil || !protoIs(r.Proto.Value, q.Proto) {
 				continue
 			}

@@ -257,7 +257,7 @@ func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
 	for _, t := range ns.Firewall.Tables {
 		n := 0
 		for _, c := range t.Chains {
-			n += len(c.Rules)
+			n += c.Len()
 		}
 		if n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", esc(t.Name), n))
@@ -274,7 +274,7 @@ func writeFirewallSummary(b *strings.Builder, ns *Namespace) {
 	}
 	for _, t := range []string{"nat", "mangle"} {
 		for _, c := range ns.Firewall.Table(t).chains() {
-			for _, r := range c.Rules {
+			for _, r := range c.All() {
 				switch r.Target {
 				case "DNAT", "SNAT", "REDIRECT", "MARK", "MASQUERADE":
 					fmt.Fprintf(b, "    %s %s\n", t, esc(r.Text))

@@ -453,7 +453,7 @@ type dnatTarget struct {
 func dnatTargets(host *Namespace) []dnatTarget {
 	var out []dnatTarget
 	for _, c := range host.firewallTable("nat").chains() {
-		for _, r := range c.Rules {
+		for _, r := range c.All() {
 			if r.Target != "DNAT" || r.NAT == nil || !r.NAT.Addr.IsValid() {
 				continue
 			}
@@ -520,7 +520,7 @@ func hasVIPMark(ns *Namespace) bool {
 		return false
 	}
 	for _, c := range t.Chains {
-		for _, r := range c.Rules {
+		for _, r := range c.All() {
 			if r.Target == "MARK" && r.Dst != nil && !r.Dst.Neg {
 				return true
 			}

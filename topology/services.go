@@ -76,18 +76,31 @@ func FindService(m *Model, name string) (*DockerService, error) {
 	if len(found) == 1 {
 		return found[0], nil
 	}
-	return nil, fmt.Errorf("no service %q: known services: %s", name, strings.Join(ServiceNames(m), ", "))
+	if len(found) > 1 {
+		return nil, fmt.Errorf("service %q: %d services match it: give the full ID", name, len(found))
+	}
+	known := ServiceNames(m)
+	if len(known) == 0 {
+		return nil, fmt.Errorf("no service %q: the %d services of Docker's metadata carry neither a name nor an ID", name, len(m.Docker.Services))
+	}
+	return nil, fmt.Errorf("no service %q: known services: %s", name, strings.Join(known, ", "))
 }
 
 // ServiceNames are the names of the services Docker's metadata knows,
-// sorted.
+// sorted; a service without a name is listed by its ID's first 12
+// characters (which FindService takes), one with neither is left out.
 func ServiceNames(m *Model) []string {
 	if m == nil || m.Docker == nil {
 		return nil
 	}
 	var out []string
 	for _, s := range m.Docker.Services {
-		out = append(out, s.Name)
+		switch {
+		case s.Name != "":
+			out = append(out, s.Name)
+		case len(s.ID) >= 12:
+			out = append(out, s.ID[:12])
+		}
 	}
 	sort.Strings(out)
 	return slices.Compact(out)

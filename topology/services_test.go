@@ -93,3 +93,22 @@ func withoutDocker(m *topology.Model) *topology.Model {
 	c.Docker = nil
 	return &c
 }
+
+// TestServiceNamesNameless: services Docker's metadata gives without a
+// name are listed (and found) by their ID, and a list of nothing says why
+// instead of "known services: " followed by nothing.
+func TestServiceNamesNameless(t *testing.T) {
+	m := &topology.Model{Docker: &topology.DockerMeta{Services: []topology.DockerService{
+		{ID: "k3m9xq2w7r1a2b3c4d5e6f7g8", Name: ""}, {ID: "abc", Name: ""}, {ID: "z9y8x7w6v5u4t3", Name: "web"}}}}
+	if got := strings.Join(topology.ServiceNames(m), ","); got != "k3m9xq2w7r1a,web" {
+		t.Errorf("names %q", got)
+	}
+	if s, err := topology.FindService(m, "k3m9xq2w7r1a"); err != nil || s.ID != "k3m9xq2w7r1a2b3c4d5e6f7g8" {
+		t.Errorf("by listed ID: %v %v", s, err)
+	}
+	m.Docker.Services = m.Docker.Services[1:2]
+	_, err := topology.FindService(m, "web")
+	if err == nil || !strings.Contains(err.Error(), "neither a name nor an ID") {
+		t.Errorf("nameless only: %v", err)
+	}
+}

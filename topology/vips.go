@@ -68,7 +68,7 @@ func vips(m *Model) []netip.Addr {
 			continue
 		}
 		for _, c := range mangle.Chains {
-			for _, r := range c.Rules {
+			for _, r := range c.All() {
 				if a, ok := r.MarksDst(); ok {
 					add(a)
 				}

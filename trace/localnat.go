@@ -88,7 +88,7 @@ func (a *Analysis) ruleTarget(p Point, text string) string {
 		return ""
 	}
 	for _, c := range nat.Chains {
-		for _, r := range c.Rules {
+		for _, r := range c.All() {
 			if r.Text == text {
 				return r.Target
 			}

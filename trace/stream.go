@@ -3,7 +3,6 @@ package trace
 import (
 	"cmp"
 	"context"
-	"io"
 	"iter"
 	"slices"
 	"time"
@@ -133,6 +132,9 @@ func Stream(ctx context.Context, src Source, cfg Config) iter.Seq[Event] {
 	}
 }
 
+// progressEvery is how often in capture time a stream says how far it is.
+const progressEvery = 250 * time.Millisecond
+
 type streamer struct {
 	src   Source
 	cfg   Config
@@ -165,6 +167,10 @@ func (s *streamer) emit(e Event) {
 }
 
 func (s *streamer) run(ctx context.Context) {
+	if s.cfg.After == nil && s.cfg.Updates == 0 && s.cfg.Counted == nil {
+		s.runPiped(ctx)
+		return
+	}
 	var err error
 	for !s.stop {
 		if err = ctx.Err(); err != nil {
@@ -198,7 +204,7 @@ func (s *streamer) run(ctx context.Context) {
 			}
 		}
 		if s.nFrames&0xffff == 0 || s.cr.Now() >= s.progress {
-			s.progress = s.cr.Now() + int64(250*time.Millisecond)
+			s.progress = s.cr.Now() + int64(progressEvery)
 			s.emit(Progress{Frames: s.nFrames, Ignored: s.src.Ignored(), Now: tsTime(s.cr.Now())})
 		}
 		if s.cfg.Updates > 0 && s.cr.Now() >= s.updateAt {
@@ -206,13 +212,11 @@ func (s *streamer) run(ctx context.Context) {
 			s.inFlight()
 		}
 	}
-	if err == io.EOF { // a file error may wrap io.EOF: it is no end
-		err = nil
-	}
+	err = endErr(err)
 	if s.stop {
 		return
 	}
-	s.cut = err != nil && ctx.Err() == nil
+	s.cut = s.cutBy(ctx, err)
 	s.cr.Flush()
 	s.ended(s.cr.Take())
 	res := &Result{Proto: s.cfg.Proto, Port: s.cfg.Port}

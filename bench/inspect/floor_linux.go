@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/meshtrace/meshtrace/inspect"
@@ -27,7 +28,9 @@ import (
 //     conf/all/route_localnet}, ipv4/vs/{conntrack,expire_nodest_conn,
 //     conn_reuse_mode}, netfilter/{nf_conntrack_count,nf_conntrack_max},
 //     bridge/bridge-nf-call-iptables (openat from the directories, as the
-//     reader does), /proc/thread-self/net/sockstat and sockstat6;
+//     reader does, and like it below the sys/net of private procfs
+//     instances, netnsx.SysctlRoots), /proc/thread-self/net/sockstat and
+//     sockstat6;
 //   - rtnetlink: RTM_GETLINK (IFLA_EXT_MASK skip-stats), RTM_GETADDR
 //     (all families), RTM_GETROUTE (IPv4), RTM_GETNEIGH (IPv4), and
 //     RTM_GETNEIGH (AF_BRIDGE, the FDB) where a link is a bridge, a VXLAN
@@ -39,12 +42,17 @@ import (
 //   - generic netlink: CTRL_CMD_GETFAMILY "IPVS" (this kernel has no
 //     IPVS: with it, the reader also dumps services and destinations,
 //     which this floor does not);
-//   - ctnetlink: IPCTNL_MSG_CT_GET (IPv4) where nf_conntrack_count > 0.
+//   - ctnetlink: IPCTNL_MSG_CT_GET (IPv4) where nf_conntrack_count > 0;
+//   - xfrm: XFRM_MSG_GETSA and XFRM_MSG_GETPOLICY (the reader's xfrm
+//     dumps, inspect/xfrm_linux.go).
 //
-// Counted with strace on the 200-namespace node: both make 1,606 sendto
-// and about 2,830 receives; the reader enters each namespace 3 times
-// (sysctls and its sockets, the nf_tables socket, the legacy check) and
-// opens 6 sockets, the floor enters once and opens 4.
+// Counted with strace on the 200-namespace node (before the xfrm dumps
+// were added to both): both made 1,606 sendto and about 2,830 receives.
+// The reader enters each namespace once (sysctls, its sockets, the
+// nf_tables socket and the legacy check in one visit, Target.inside) and
+// opens 7 sockets, the floor enters once and opens 5. Both are parallel
+// alike: workers goroutines (4 per CPU), each locked to its own thread
+// inside netnsx.Do.
 //
 // The reader resolves veth peers from ifindexes; on these worlds it asks
 // no RTM_GETNSID (counted once: 0 asks for 200 namespaces), so the floor
@@ -76,8 +84,24 @@ const (
 var PhaseNames = [numPhases]string{"setns", "proc", "sockets", "netlink"}
 
 // Floor reads the namespaces of host + dirs (inspect.Discover's list)
-// with workers goroutines, as inspect.Live does (0: 4 per CPU).
+// with workers goroutines, as inspect.Live does (0: 4 per CPU), in
+// parallel like it: each worker a goroutine locked to its own thread
+// inside netnsx.Do.
 func Floor(host string, dirs []string, workers int) (FloorStats, error) {
+	roots := &netnsx.SysctlRoots{}
+	defer roots.Close()
+	return floor(host, dirs, workers, roots)
+}
+
+// FloorSharedProc is Floor with the /proc/sys/net reads made in /proc
+// itself, as the reader made them before netnsx.SysctlRoots: the
+// difference is what the kernel's shared dcache chain costs (see
+// SysctlRoots).
+func FloorSharedProc(host string, dirs []string, workers int) (FloorStats, error) {
+	return floor(host, dirs, workers, nil)
+}
+
+func floor(host string, dirs []string, workers int, roots *netnsx.SysctlRoots) (FloorStats, error) {
 	refs, err := inspect.Discover(host, dirs)
 	if err != nil {
 		return FloorStats{}, err
@@ -96,7 +120,7 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f := &floorReader{buf: make([]byte, 64<<10)}
+			f := &floorReader{buf: make([]byte, 64<<10), roots: roots}
 			for ref := range jobs {
 				t0 := time.Now()
 				var inside time.Duration
@@ -135,6 +159,7 @@ func Floor(host string, dirs []string, workers int) (FloorStats, error) {
 
 // floorReader is one worker's buffer and counters.
 type floorReader struct {
+	roots              *netnsx.SysctlRoots
 	buf                []byte
 	seq                uint32
 	reqs, bytes, files int64
@@ -169,8 +194,8 @@ func (f *floorReader) read() error {
 	}
 	f.lap(PhaseProc, &t)
 	defer f.lap(PhaseSockets, &t) // the closes
-	var fds [4]int
-	for i, family := range []int{unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG, unix.NETLINK_NETFILTER, unix.NETLINK_GENERIC} {
+	var fds [5]int
+	for i, family := range []int{unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG, unix.NETLINK_NETFILTER, unix.NETLINK_GENERIC, unix.NETLINK_XFRM} {
 		fd, err := socket(family)
 		if err != nil {
 			return err
@@ -178,7 +203,7 @@ func (f *floorReader) read() error {
 		defer unix.Close(fd)
 		fds[i] = fd
 	}
-	route, diag, nfnl, genl := fds[0], fds[1], fds[2], fds[3]
+	route, diag, nfnl, genl, xfrm := fds[0], fds[1], fds[2], fds[3], fds[4]
 	f.lap(PhaseSockets, &t)
 	defer f.lap(PhaseNetlink, &t) // runs first: the requests
 
@@ -241,6 +266,12 @@ func (f *floorReader) read() error {
 	if err := f.dump(genl, unix.GENL_ID_CTRL, 0, genlGetFamily("IPVS"), nil); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("genl: %w", err)
 	}
+	// xfrm: SAs and policies
+	for _, msg := range []uint16{nl.XFRM_MSG_GETSA, nl.XFRM_MSG_GETPOLICY} {
+		if err := f.dump(xfrm, msg, unix.NLM_F_DUMP, nil, nil); err != nil {
+			return fmt.Errorf("xfrm: %w", err)
+		}
+	}
 	// ctnetlink
 	if f.conntrack > 0 {
 		gen := []byte{unix.AF_INET, unix.NFNETLINK_V0, 0, 0}
@@ -253,10 +284,11 @@ func (f *floorReader) read() error {
 
 // sysctls reads the reader's /proc/sys/net files and sockstat.
 func (f *floorReader) sysctls() error {
-	net, err := unix.Open("/proc/sys/net", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	net, done, err := f.roots.OpenNet()
 	if err != nil {
 		return err
 	}
+	defer done()
 	defer unix.Close(net)
 	opened := map[string]int{}
 	defer func() {

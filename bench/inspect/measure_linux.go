@@ -49,6 +49,8 @@ func (o *Options) defaults() {
 type Sample struct {
 	Namespaces  int
 	Live, Floor Cost
+	// SharedFloor is the floor through /proc/sys/net itself.
+	SharedFloor Cost
 	Shell       Cost // zero when not run
 	Stats       FloorStats
 	Build       time.Duration
@@ -96,6 +98,9 @@ func Run(n int, shell bool, o Options) (s Sample, err error) {
 	if _, _, err := nd.Floor(); err != nil {
 		return s, err
 	}
+	if _, _, err := nd.FloorSharedProc(); err != nil {
+		return s, err
+	}
 	for i := range o.Rounds {
 		_, cl, err := nd.Live(inspect.FirewallAuto)
 		if err != nil {
@@ -105,8 +110,13 @@ func Run(n int, shell bool, o Options) (s Sample, err error) {
 		if err != nil {
 			return s, err
 		}
+		_, cs, err := nd.FloorSharedProc()
+		if err != nil {
+			return s, err
+		}
 		s.Live, s.Floor, s.Stats = Best(s.Live, cl), Best(s.Floor, cf), st
-		line := fmt.Sprintf("%d namespaces, round %d: meshtrace %v, floor %v", s.Namespaces, i, cl, cf)
+		s.SharedFloor = Best(s.SharedFloor, cs)
+		line := fmt.Sprintf("%d namespaces, round %d: meshtrace %v, floor %v, floor through /proc %v", s.Namespaces, i, cl, cf, cs)
 		if shell {
 			cs, err := nd.Shell(o.ScriptDir)
 			if err != nil {
@@ -173,6 +183,8 @@ func Line200(s Sample) report.Line {
 	for i, name := range PhaseNames {
 		l.Set("floor_"+name+"_us", s.phaseUS(i))
 	}
+	l.Set("floor_sharedproc_ms", ms(s.SharedFloor.Wall))
+	l.Set("floor_sharedproc_cpu_ms", ms(s.SharedFloor.CPU))
 	l.Set("floor_requests", int(s.Stats.Requests))
 	l.Set("floor_reply_kb", int(s.Stats.Bytes>>10))
 	l.Met(fmt.Sprintf("ratio>=%g,floor_ratio<=%g", TargetRatio, TargetFloorRatio), r >= TargetRatio && fr <= TargetFloorRatio)
@@ -193,6 +205,10 @@ func Line2000(small, large Sample) report.Line {
 	l.Set("floor_ratio", ratio(large.Live.Wall, large.Floor.Wall))
 	l.Set("floor_growth", ratio(large.FloorPerNS(), small.FloorPerNS()))
 	l.Set("cpu_growth", ratio(large.Live.CPU/time.Duration(large.Namespaces), small.Live.CPU/time.Duration(small.Namespaces)))
+	l.Set("floor_cpu_growth", ratio(large.Floor.CPU/time.Duration(large.Namespaces), small.Floor.CPU/time.Duration(small.Namespaces)))
+	l.Set("floor_sharedproc_ms", ms(large.SharedFloor.Wall))
+	l.Set("floor_sharedproc_growth", ratio(large.SharedFloor.Wall/time.Duration(large.Namespaces), small.SharedFloor.Wall/time.Duration(small.Namespaces)))
+	l.Set("floor_sharedproc_cpu_growth", ratio(large.SharedFloor.CPU/time.Duration(large.Namespaces), small.SharedFloor.CPU/time.Duration(small.Namespaces)))
 	for i, name := range PhaseNames {
 		l.Set("floor_"+name+"_us", large.phaseUS(i))
 		l.Set("floor_"+name+"_growth", large.phaseUS(i)/small.phaseUS(i))

@@ -244,11 +244,17 @@ func (nd *Node) Live(mode inspect.FirewallMode) (*topology.Model, Cost, error) {
 }
 
 // Floor reads the node at the floor (see Floor).
-func (nd *Node) Floor() (FloorStats, Cost, error) {
+func (nd *Node) Floor() (FloorStats, Cost, error) { return nd.floor(Floor) }
+
+// FloorSharedProc reads the node at the floor through /proc/sys/net
+// itself (see FloorSharedProc).
+func (nd *Node) FloorSharedProc() (FloorStats, Cost, error) { return nd.floor(FloorSharedProc) }
+
+func (nd *Node) floor(read func(string, []string, int) (FloorStats, error)) (FloorStats, Cost, error) {
 	var st FloorStats
 	c, err := Measure(func() error {
 		var err error
-		st, err = Floor(nd.Host, nd.Dirs, liveWorkers())
+		st, err = read(nd.Host, nd.Dirs, liveWorkers())
 		return err
 	})
 	if err == nil && st.Namespaces != nd.Namespaces() {

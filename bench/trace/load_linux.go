@@ -174,7 +174,7 @@ func loadRound(o LoadOptions, gen Gen, nss []string, rate float64) (LoadRound, e
 	r := LoadRound{Asked: rate}
 	// trace's timeout starts once its sockets are open.
 	tr := exec.Command(o.Bin, "trace", "--mesh", o.Name, "--port", port, "--proto", "udp", "--count", "0",
-		"--timeout", (o.Duration + 3*time.Second).String(), "-o", "json")
+		"--timeout", (o.Duration + 4*time.Second).String(), "-o", "json")
 	var out, trErr bytes.Buffer
 	tr.Stdout, tr.Stderr = &out, &trErr
 	if err := tr.Start(); err != nil {
@@ -202,8 +202,11 @@ func loadRound(o LoadOptions, gen Gen, nss []string, rate float64) (LoadRound, e
 		}
 		dumps, dumpErr = append(dumps, c), append(dumpErr, &e)
 	}
-	// trace reads the models, then opens its sockets (two a point).
-	if err := waitSockets(tr.Process.Pid, 10, 500*time.Millisecond, 30*time.Second); err != nil {
+	// trace reads the models, then opens its sockets (two a point). On a
+	// loaded machine it may pause for half a second between two: the
+	// load started then, before the last socket listened, and was
+	// counted as trace's loss (a round with every client frame missing).
+	if err := waitSockets(tr.Process.Pid, 10, 1500*time.Millisecond, 30*time.Second); err != nil {
 		stop()
 		tr.Process.Kill()
 		tr.Wait()

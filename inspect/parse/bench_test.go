@@ -45,10 +45,17 @@ func bigIptablesSave(tb testing.TB, n int) string {
 	return b.String()
 }
 
-func BenchmarkIptablesSave20k(b *testing.B) {
+func BenchmarkIptablesSave20k(b *testing.B) { benchIptablesSave(b, packAfter) }
+
+// BenchmarkIptablesSave20kPacked: the same rules all packed (checked with
+// scratch storage, kept as their text), as past the reader's first
+// packAfter rules.
+func BenchmarkIptablesSave20kPacked(b *testing.B) { benchIptablesSave(b, 0) }
+
+func benchIptablesSave(b *testing.B, after int) {
 	const n = 20000
 	data := bigIptablesSave(b, n)
-	fw, err := IptablesSave("big", strings.NewReader(data))
+	fw, err := iptablesSaveAfter(b, "big", data, after)
 	if err != nil || fw.RuleCount() != n || len(fw.Unparsed) != 0 {
 		b.Fatalf("%d rules, %d unparsed, %v", fw.RuleCount(), len(fw.Unparsed), err)
 	}
@@ -56,7 +63,7 @@ func BenchmarkIptablesSave20k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := IptablesSave("big", strings.NewReader(data)); err != nil {
+		if _, err := iptablesSaveAfter(b, "big", data, after); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -52,11 +52,17 @@ func FuzzIptablesSave(f *testing.F) {
 			"-A B ! -s 1.1.1.3/32 -p tcp -m multiport --dports 22,81 -m conntrack ! --ctstate NEW -j REJECT --reject-with tcp-reset\nCOMMIT\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		fw, err := IptablesSave("fuzz.txt", strings.NewReader(data))
+		packed, perr := iptablesSaveAfter(t, "fuzz.txt", data, 1)
+		if (err == nil) != (perr == nil) || err != nil && err.Error() != perr.Error() {
+			t.Fatalf("decoded: %v; packed: %v", err, perr)
+		}
 		if err != nil {
 			checkErr(t, err, data)
 			return
 		}
 		checkFirewall(t, fw, data)
+		checkFirewall(t, packed, data)
+		samePacked(t, fw, packed, true)
 	})
 }
 
@@ -117,7 +123,7 @@ func checkFirewall(t *testing.T, fw *topology.Firewall, data string) {
 			chains[c.Name] = true
 		}
 		for _, c := range tb.Chains {
-			for _, r := range c.Rules {
+			for _, r := range c.All() {
 				if r.Chain != c.Name || !chains[r.Chain] {
 					t.Fatalf("rule %q in chain %s of table %s", r.Text, c.Name, tb.Name)
 				}
@@ -408,7 +414,8 @@ func FuzzSysctl(f *testing.F) {
 }
 
 func FuzzSS(f *testing.F) {
-	seed(f, "ss", "UNCONN 0 0 [::ffff:1.2.3.4]%x:65535 *:*\nLISTEN 0 0 *%lo:1 *:*\n")
+	seed(f, "ss", "UNCONN 0 0 [::ffff:1.2.3.4]%x:65535 *:*\nLISTEN 0 0 *%lo:1 *:*\n",
+		"Proto Recv-Q Send-Q Local Address Foreign Address State\ntcp6 0 0 fe80::1%d0:83 :::* LISTEN 1/x\nudp 0 0 0.0.0.0:53 0.0.0.0:* -\nActive UNIX domain sockets\nunix 2 [ ] DGRAM 1 /x\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		fuzzLines(t, data, SS, func(v []topology.Socket) int { return len(v) }, func(ss []topology.Socket) {
 			for _, s := range ss {

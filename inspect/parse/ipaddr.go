@@ -112,9 +112,32 @@ func (p *addrParser) line(line string) error {
 	return nil
 }
 
+// otherAddrFormat names the `ip` output formats a link line may come from
+// that lose what the model needs ("" for none): `ip -br addr` (brief: no
+// index, MTU, master or peer index) and `ip -o addr` (one line an address:
+// no link lines at all).
+func otherAddrFormat(line string) string {
+	f := strings.Fields(line)
+	if len(f) >= 2 {
+		switch f[1] {
+		case "UP", "DOWN", "UNKNOWN", "LOWERLAYERDOWN", "DORMANT", "NOTPRESENT", "TESTING":
+			if !strings.HasSuffix(f[0], ":") {
+				return "this is `ip -br addr` (brief), which has no link index, MTU, master or peer index: collect `ip addr` or `ip -d addr`"
+			}
+		}
+	}
+	if len(f) >= 3 && strings.HasSuffix(f[0], ":") && !strings.HasSuffix(f[1], ":") && (f[2] == "inet" || f[2] == "inet6" || strings.HasPrefix(f[2], "link/")) {
+		return "this is `ip -o` (one line an address or link), which has no link flags, MTU or master on address lines: collect `ip addr` or `ip -d addr`"
+	}
+	return ""
+}
+
 // header parses "7: eth0@if8: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450
 // qdisc noqueue master br0 state UP group default qlen 1000".
 func (p *addrParser) header(line string) error {
+	if why := otherAddrFormat(line); why != "" {
+		return p.errorf("%s", why)
+	}
 	colon := strings.IndexByte(line, ':')
 	if colon < 0 {
 		return p.errorf("not ip addr output: %q is not a link line (\"N: NAME: <FLAGS> mtu ...\")", clip(line))

@@ -375,3 +375,16 @@ func TestIPAddrErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestIPAddrOtherFormats: `ip -br addr` and `ip -o addr` (recorded) lose the
+// index, MTU and master the model needs: the error names the format and
+// the command to use instead, at line 1, not a puzzling "no <FLAGS>".
+func TestIPAddrOtherFormats(t *testing.T) {
+	for f, want := range map[string]string{"ip-br-addr.txt": "ip -br addr", "ip-o-addr.txt": "ip -o"} {
+		path := cmdout("variants", f)
+		_, err := IPAddr(path, strings.NewReader(readFixture(t, path)))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), f+":1:") || !strings.Contains(err.Error(), "collect `ip addr`") {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

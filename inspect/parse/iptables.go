@@ -1,8 +1,10 @@
 package parse
 
 import (
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/meshtrace/meshtrace/topology"
 )
@@ -36,14 +38,57 @@ type iptParser struct {
 	seen   map[string]bool // tables already committed
 	rp     ruleParser
 	bad    badArgs
+	// kept counts the rules kept decoded; past packAfter of them the
+	// rules are checked by ck and packed (topology.Chain.AppendPacked).
+	kept, packAfter int
+	ck              *ruleParser
+}
+
+// packAfter is how many rules of one firewall the reader keeps decoded:
+// the rest it keeps packed, as their text, line and counters, decoded
+// again when asked for (topology/chain.go). Docker's rulesets stay far
+// below it; a block-list of millions of rules then holds about its text
+// and 40 bytes a rule instead of about four times its text. Tests pack small inputs with
+// parseIptablesAfter.
+const packAfter = 1 << 16
+
+// checker is the parser that checks the rules to be packed, in modeCheck.
+func (p *iptParser) checker() *ruleParser {
+	if p.ck == nil {
+		p.ck = &ruleParser{mode: modeCheck, nblocks: 16}
+		p.ck.init()
+		p.ck.hdrs, p.ck.mcache, p.ck.tcache = nil, nil, nil
+	}
+	return p.ck
+}
+
+// decoders are ruleParsers in modeExact for decodeRule.
+var decoders = sync.Pool{New: func() any { return &ruleParser{mode: modeExact} }}
+
+// decodeRule decodes a packed rule again (a topology.RuleDecoder): text
+// is the rule as iptables-save printed it, without counters, as the reader
+// checked it before packing it.
+func decodeRule(text string, line int) (*topology.Rule, error) {
+	rp := decoders.Get().(*ruleParser)
+	defer decoders.Put(rp)
+	r, why := rp.parse(text)
+	if r == nil {
+		return nil, fmt.Errorf("line %d: %s", line, why)
+	}
+	if err := r.CompileWith(nil); err != nil {
+		return nil, fmt.Errorf("line %d: %w", line, err)
+	}
+	r.Line = line
+	return r, nil
 }
 
 func newIptParser(file string) *iptParser {
 	p := &iptParser{
-		file:   file,
-		fw:     &topology.Firewall{Tables: []*topology.Table{}},
-		chains: map[string]*topology.Chain{},
-		seen:   map[string]bool{},
+		file:      file,
+		fw:        &topology.Firewall{Tables: []*topology.Table{}},
+		chains:    map[string]*topology.Chain{},
+		seen:      map[string]bool{},
+		packAfter: packAfter,
 	}
 	p.rp.init()
 	return p
@@ -52,7 +97,14 @@ func newIptParser(file string) *iptParser {
 // parseIptables reads iptables-save output from ls; first, when not "", is
 // the line ls returned last, not yet parsed.
 func parseIptables(file string, ls *lines, first string) (*topology.Firewall, error) {
+	return parseIptablesAfter(file, ls, first, packAfter)
+}
+
+// parseIptablesAfter is parseIptables packing the rules past the first
+// after.
+func parseIptablesAfter(file string, ls *lines, first string, after int) (*topology.Firewall, error) {
 	p := newIptParser(file)
+	p.packAfter = after
 	started := false // a *table line was seen
 	err := ls.each(first, func(line string, n int) error {
 		s := trimSpace(line)
@@ -209,7 +261,13 @@ func (p *iptParser) rule(s, text string, n int, has bool, pk, by uint64) error {
 		p.unparsed(s, n, "command -"+text[1:2]+" is not part of iptables-save output")
 		return nil
 	}
-	r, reason := p.rp.parse(text)
+	rp := &p.rp
+	pack := p.kept >= p.packAfter
+	if pack {
+		rp = p.checker()
+		defer rp.rewind()
+	}
+	r, reason := rp.parse(text)
 	if r == nil {
 		p.unparsed(s, n, reason)
 		return nil
@@ -218,12 +276,19 @@ func (p *iptParser) rule(s, text string, n int, has bool, pk, by uint64) error {
 	if c == nil {
 		return errorf(p.file, n, "table %s: rule for chain %s, which was never declared", p.table.Name, r.Chain)
 	}
-	if err := p.rp.compile(r); err != nil {
+	if err := rp.compile(r); err != nil {
 		// a rule iptables would refuse: the read fails, naming every
 		// such rule (and the lines not understood) once it is done
 		p.bad.add(&Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err})
 		return nil
 	}
+	if pack {
+		if !c.AppendPacked(decodeRule, text, n, has, pk, by) {
+			return errorf(p.file, n, "more lines than a firewall can have (2^31)")
+		}
+		return nil
+	}
+	p.kept++
 	r.Line = n
 	r.HasCounters, r.Packets, r.Bytes = has, pk, by
 	c.Rules = append(c.Rules, r)

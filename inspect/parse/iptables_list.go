@@ -42,9 +42,14 @@ import (
 // value printed with a K/M/G/T suffix is rounded, and such a rule has no
 // counters (HasCounters false).
 //
-// The listing must be numeric (-n: addresses, ports and protocols as
-// numbers) and verbose (-v: without it the in/out interface columns are
-// missing, so no rule could be decided); otherwise it is an error.
+// Without -n (names for addresses, ports and protocols) "anywhere" is
+// 0.0.0.0/0 and a protocol name is its number, exactly; a host name or a
+// service name cannot be turned back into its number, so such a rule is
+// Undecidable. Without -v the in/out interface
+// columns are missing: every rule is read, and Undecidable (a rule whose
+// shown parts do not match a packet still does not match it; one whose
+// shown parts match may be restricted to an interface the listing hides,
+// so the evaluator stops there as unknown), as are the chains' counters.
 
 type listParser struct {
 	file, table string
@@ -53,6 +58,7 @@ type listParser struct {
 	chain       *topology.Chain
 	chains      map[string]bool
 	num, counts bool // the header has num / pkts bytes columns
+	noIfaces    bool // no in/out columns (listed without -v)
 	header      bool // the current chain's header was seen
 	lastNum     int
 	slab        topology.Slab
@@ -143,9 +149,7 @@ func (p *listParser) headerLine(s string, n int) error {
 	if !has["target"] || !has["prot"] || !has["source"] || !has["destination"] {
 		return p.errorf(n, "not an iptables -L column header: %q", clip(s))
 	}
-	if !has["in"] || !has["out"] {
-		return p.errorf(n, "iptables -L without -v: the in/out interface columns are missing, so no rule can be decided; list with iptables -t %s -L -n -v", p.table)
-	}
+	p.noIfaces = !has["in"] || !has["out"]
 	p.num, p.counts, p.header = has["num"], has["pkts"], true
 	return nil
 }
@@ -198,22 +202,34 @@ func (p *listParser) rule(s string, n int) error {
 		}
 		k += 2
 	}
-	// target (may be empty), prot, opt, in, out, source, destination
+	// target (may be empty), prot, opt, in, out, source, destination; in
+	// and out are not there without -v
+	width := 6
+	if p.noIfaces {
+		width = 4
+	}
 	switch {
-	case len(cols) >= k+7 && isListOpt(cols[k+2].s):
+	case len(cols) >= k+width+1 && isListOpt(cols[k+2].s):
 		r.Target = cols[k].s
 		if !listName(r.Target) {
 			return p.errorf(n, "bad target %q", r.Target)
 		}
 		k++
-	case len(cols) >= k+6 && isListOpt(cols[k+1].s):
+	case len(cols) >= k+width && isListOpt(cols[k+1].s):
 	default:
+		if p.noIfaces {
+			return p.errorf(n, "bad rule line %q: want [num] target prot opt source destination", clip(s))
+		}
 		return p.errorf(n, "bad rule line %q: want [num] pkts bytes target prot opt in out source destination", clip(s))
 	}
-	if err := p.header6(r, cols[k:k+6], n); err != nil {
+	six := cols[k : k+width]
+	if p.noIfaces { // "*" for the interfaces not shown; the rule is undecidable below
+		six = []col{cols[k], cols[k+1], {s: "*"}, {s: "*"}, cols[k+2], cols[k+3]}
+	}
+	if err := p.header6(r, six, n); err != nil {
 		return err
 	}
-	rest := s[cols[k+5].end:]
+	rest := s[six[5].end:]
 	x := &prose{s: rest}
 	x.skip()
 	if strings.HasPrefix(x.s[x.i:], "[goto]") {
@@ -228,6 +244,14 @@ func (p *listParser) rule(s string, n int) error {
 	if err := r.CompileWith(&p.slab); err != nil {
 		p.bad.add(&Error{File: p.file, Line: n, Msg: "chain " + r.Chain + ": " + err.Error(), Err: err})
 		return nil
+	}
+	if p.noIfaces {
+		const why = "listed without -v, which hides the rule's in/out interfaces (list with iptables -L -n -v)"
+		if r.Undecidable == "" {
+			r.Undecidable = why
+		} else {
+			r.Undecidable += "; " + why
+		}
 	}
 	r.Text = r.Render()
 	p.chain.Rules = append(p.chain.Rules, r)
@@ -269,7 +293,16 @@ func (p *listParser) header6(r *topology.Rule, c []col, n int) error {
 	}
 	for i, fld := range []**topology.Negatable{&r.Src, &r.Dst} {
 		v, neg := strings.CutPrefix(c[4+i].s, "!")
+		if v == "anywhere" { // without -n: what -n prints 0.0.0.0/0
+			v = "0.0.0.0/0"
+		}
 		pfx, ok := listAddr(v)
+		if !ok && listHostName(v) {
+			// without -n: a name the lister's resolver gave an address;
+			// which address is not in the text
+			r.Undecidable = fmt.Sprintf("address %q is a name (listed without -n)", c[4+i].s)
+			continue
+		}
 		if !ok {
 			return p.errorf(n, "address %q is not numeric: list with iptables -L -n -v", c[4+i].s)
 		}
@@ -278,6 +311,13 @@ func (p *listParser) header6(r *topology.Rule, c []col, n int) error {
 		}
 	}
 	return nil
+}
+
+// listHostName: a host name (and optional /mask) as -L without -n prints
+// an address it could resolve ("localhost", "db.example.com/24").
+func listHostName(s string) bool {
+	h, _, _ := strings.Cut(s, "/")
+	return h != "" && strings.Trim(strings.ToLower(h), "abcdefghijklmnopqrstuvwxyz0123456789-._") == "" && strings.ContainsAny(strings.ToLower(h[:1]), "abcdefghijklmnopqrstuvwxyz")
 }
 
 // listAddr turns an address as print_ipv4_addresses prints it with -n
@@ -438,8 +478,9 @@ func portMatch(x *prose) (topology.Match, bool) {
 		v, neg := strings.CutPrefix(val, "!")
 		switch name {
 		case "spt", "dpt", "spts", "dpts":
-			if !portWords(v, strings.HasSuffix(name, "s")) {
-				return m, false // a service name (no -n) or garbage
+			v, ok = portWords(m.Name, v, strings.HasSuffix(name, "s"))
+			if !ok {
+				return m, false // a service name not known, or garbage
 			}
 			m.Opts = append(m.Opts, topology.Option{Name: name[:1] + "port", Neg: neg, Args: []string{v}})
 		case "flags":
@@ -459,19 +500,23 @@ func portMatch(x *prose) (topology.Match, bool) {
 	return m, true
 }
 
-func portWords(v string, isRange bool) bool {
+// portWords reads a port or a range "A:B" (isRange) of proto ("" when the
+// print does not say), each a number or, without -n, a service name
+// (servicePort), and returns it in numbers.
+func portWords(proto, v string, isRange bool) (string, bool) {
 	a, b, two := strings.Cut(v, ":")
 	if two != isRange {
-		return false
+		return "", false
 	}
-	if _, ok := atoi(a); !ok {
-		return false
+	a, ok := portNumber(proto, a)
+	if !ok {
+		return "", false
 	}
 	if two {
-		_, ok := atoi(b)
-		return ok
+		b, ok = portNumber(proto, b)
+		return a + ":" + b, ok
 	}
-	return true
+	return a, true
 }
 
 // tcpFlags turns "0x17/0x02" (print_flags with -n) into the names
@@ -513,11 +558,15 @@ func multiportMatch(x *prose) (topology.Match, bool) {
 		return topology.Match{}, false
 	}
 	v, neg := strings.CutPrefix(x.next(), "!")
-	for _, it := range strings.Split(v, ",") {
-		if !portWords(it, strings.Contains(it, ":")) {
+	items := strings.Split(v, ",")
+	for i, it := range items {
+		n, ok := portWords("", it, strings.Contains(it, ":"))
+		if !ok {
 			return topology.Match{}, false
 		}
+		items[i] = n
 	}
+	v = strings.Join(items, ",")
 	return topology.Match{Name: "multiport", Opts: []topology.Option{{Name: dir, Neg: neg, Args: []string{v}}}}, true
 }
 

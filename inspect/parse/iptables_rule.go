@@ -30,12 +30,18 @@ type ruleParser struct {
 	blocks  []topology.Rule
 	spare   *topology.Rule // a rule handed out for a line that failed
 	nblocks int            // size of the last blocks slab: slabs grow with the file
-	opts    []topology.Option
-	args    []string
-	matches []topology.Match
-	negs    []topology.Negatable
+	opts    slab[topology.Option]
+	args    slab[string]
+	matches slab[topology.Match]
+	negs    slab[topology.Negatable]
 	// slab lends Rule.CompileWith the typed arguments' storage.
 	slab topology.Slab
+
+	// mode is how parse hands out rules: carved from the slabs above
+	// (keep), one scratch rule whose storage the next rule reuses
+	// (check), or each allocated on its own (exact).
+	mode  parseMode
+	check topology.Rule
 
 	// Rules of one ruleset repeat their parts (a block-list's thousands of
 	// "-p tcp", "-m conntrack --ctstate NEW", "-j REJECT --reject-with
@@ -72,6 +78,20 @@ type scratchOpt struct {
 	a, b   int  // its arguments: sa[a:b]
 }
 
+type parseMode uint8
+
+const (
+	// modeKeep: the rules are kept, carved from slabs that grow with the
+	// file, sharing equal parts.
+	modeKeep parseMode = iota
+	// modeCheck: the rule is only checked (parsed and compiled, then
+	// dropped, see rewind); nothing is shared or kept.
+	modeCheck
+	// modeExact: each rule is allocated alone, sized exactly, nothing
+	// shared: a packed rule decoded again, which its caller keeps.
+	modeExact
+)
+
 const (
 	ctxNone = iota
 	ctxMatch
@@ -102,6 +122,9 @@ func (rp *ruleParser) compile(r *topology.Rule) error {
 	if err := r.CompileWith(&rp.slab); err != nil {
 		return err
 	}
+	if rp.mcache == nil {
+		return nil
+	}
 	if rp.mKey != "" {
 		share(rp.mcache, rp.mKey, r.Matches)
 	}
@@ -121,6 +144,20 @@ func share[K comparable, V any](m map[K]V, k K, v V) {
 // parse parses text, which starts with "-A ". On failure it returns nil and
 // the reason.
 func (rp *ruleParser) parse(text string) (*topology.Rule, string) {
+	switch rp.mode {
+	case modeCheck:
+		rp.check = topology.Rule{}
+		if why := rp.parseInto(&rp.check, text); why != "" {
+			return nil, why
+		}
+		return &rp.check, ""
+	case modeExact:
+		r := new(topology.Rule)
+		if why := rp.parseInto(r, text); why != "" {
+			return nil, why
+		}
+		return r, ""
+	}
 	blk := rp.spare
 	rp.spare = nil
 	if blk == nil {
@@ -268,7 +305,7 @@ func (rp *ruleParser) parseInto(r *topology.Rule, text string) string {
 		return "! at the end of the rule"
 	}
 	closeCtx()
-	if !mixed {
+	if !mixed && rp.mcache != nil {
 		if mOff >= 0 {
 			end := len(text)
 			if jOff >= 0 {
@@ -334,7 +371,9 @@ func (rp *ruleParser) header(r *topology.Rule, h *header) {
 		if n == nil {
 			n = &take(&rp.negs, 1, rp.nblocks*2)[0]
 			n.Neg, n.Value = key.neg, key.v
-			share(rp.hdrs, key, n)
+			if rp.hdrs != nil {
+				share(rp.hdrs, key, n)
+			}
 		}
 		*fields[k] = n
 	}
@@ -381,19 +420,34 @@ func (rp *ruleParser) options(a, b int) []topology.Option {
 	return opts
 }
 
-// take returns n elements carved from *slab (refilled with chunk-sized
+// slab is an array rules' parts are carved from: base whole, free the
+// part not handed out yet.
+type slab[T any] struct{ base, free []T }
+
+// take returns n elements carved from s (refilled with chunk-sized
 // arrays), capped so that appending to the result never touches its
 // neighbours.
-func take[T any](slab *[]T, n, chunk int) []T {
+func take[T any](s *slab[T], n, chunk int) []T {
 	if n == 0 {
 		return nil
 	}
-	if len(*slab) < n {
-		*slab = make([]T, max(n, chunk))
+	if len(s.free) < n {
+		s.base = make([]T, max(n, chunk))
+		s.free = s.base
 	}
-	s := (*slab)[:n:n]
-	*slab = (*slab)[n:]
-	return s
+	out := s.free[:n:n]
+	s.free = s.free[n:]
+	return out
+}
+
+// rewind takes back what the slabs handed out for the rule just checked
+// (modeCheck): the next rule reuses the storage, so checking allocates
+// nothing once the slabs are big enough.
+func (rp *ruleParser) rewind() {
+	rp.opts.free, rp.args.free = rp.opts.base, rp.args.base
+	rp.matches.free, rp.negs.free = rp.matches.base, rp.negs.base
+	rp.slab.Rewind()
+	rp.check = topology.Rule{}
 }
 
 // headerValue reads the value of -s/-d/-i/-o/-p at toks[i+1], accepting the

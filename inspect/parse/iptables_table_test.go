@@ -73,10 +73,10 @@ func TestIptablesTableErrors(t *testing.T) {
 		name, table, in, want string
 	}{
 		{"not a listing", "nat", "hello\n", `f:1: not iptables -S, iptables -L -n -v or iptables-save output: "hello"`},
-		{"-L without -v", "filter", "Chain INPUT (policy ACCEPT)\ntarget     prot opt source               destination\nACCEPT     all  --  0.0.0.0/0            0.0.0.0/0\n",
-			"f:2: iptables -L without -v: the in/out interface columns are missing, so no rule can be decided; list with iptables -t filter -L -n -v"},
-		{"-L without -n", "nat", strings.Replace(lnv, "0.0.0.0/0            0.0.0.0/0            tcp", "anywhere             anywhere             tcp", 1),
-			`f:7: address "anywhere" is not numeric: list with iptables -L -n -v`},
+		{"-L without -v, bad line", "filter", "Chain INPUT (policy ACCEPT)\ntarget     prot opt source               destination\nACCEPT     all  --  0.0.0.0/0\n",
+			`f:3: bad rule line "ACCEPT     all  --  0.0.0.0/0": want [num] target prot opt source destination`},
+		{"-L without -n", "nat", strings.Replace(lnv, "0.0.0.0/0            0.0.0.0/0            tcp", "10.0.0.300           anywhere             tcp", 1),
+			`f:7: address "10.0.0.300" is not numeric: list with iptables -L -n -v`},
 		{"a cut listing", "nat", strings.Replace(lnv, "\n2    ", "\n3    ", 1), `f:8: rule number "3" after 1: a cut or edited listing?`},
 		{"another table's listing", "filter", lnv, "f:1: chain PREROUTING has a policy, but the filter table has no built-in chain PREROUTING (a listing of another table?)"},
 		{"-S of another table", "filter", oneNat["-S -v"], "f:1: -P PREROUTING: the filter table has no built-in chain PREROUTING (a listing of another table?)"},

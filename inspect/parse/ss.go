@@ -23,11 +23,28 @@ var ssStates = map[string]bool{"LISTEN": true, "UNCONN": true, "ESTAB": true, "S
 // IPv6 address as the IPv4 one; the device a socket is bound to
 // ("0.0.0.0%eth0") is not kept. Without -n (service or host names) a line
 // is not understood.
+//
+// `netstat -tuln` (or -tulpn, -a) is read too, by its rows' shape (a
+// Recv-Q number after the protocol): tcp/tcp6 in LISTEN, and udp/udp6
+// without a state (not connected); ":::7946" is "::" port 7946. netstat
+// cannot tell a dual-stack socket from a v6-only one; both read as "::".
+// Its UNIX domain sockets are skipped.
 func SS(file string, r io.Reader) ([]topology.Socket, []topology.Unparsed, error) {
 	out := []topology.Socket{}
+	unix := false // in netstat's "Active UNIX domain sockets" part
 	bad, err := linewise(file, "ss", r, func(_ int, _ string, f []string) string {
-		if f[0] == "Netid" || f[0] == "State" {
-			return "" // the header
+		switch {
+		case f[0] == "Netid" || f[0] == "State" || f[0] == "Proto":
+			return "" // the header (ss's, netstat's)
+		case f[0] == "Active":
+			unix = len(f) > 1 && f[1] == "UNIX"
+			return "" // netstat's title of a part
+		case unix:
+			return ""
+		case len(f) >= 4 && isNetstatProto(f[0]):
+			if _, ok := atoi(f[1]); ok {
+				return netstatRow(f, &out)
+			}
 		}
 		proto, state := "", f[0]
 		if !ssStates[state] {
@@ -59,9 +76,50 @@ func SS(file string, r io.Reader) ([]topology.Socket, []topology.Unparsed, error
 	return out, bad, nil
 }
 
-// ssAddrPort parses "0.0.0.0:53", "10.9.0.1%d0:90", "[::1]:81",
+func isNetstatProto(p string) bool {
+	switch p {
+	case "tcp", "tcp6", "udp", "udp6", "udpl", "udpl6", "raw", "raw6":
+		return true
+	}
+	return false
+}
+
+// netstatRow reads a row of netstat -tuln: Proto Recv-Q Send-Q Local
+// Foreign [State] [PID/Program], keeping listening sockets.
+func netstatRow(f []string, out *[]topology.Socket) string {
+	proto := strings.TrimSuffix(f[0], "6")
+	if proto != "tcp" && proto != "udp" {
+		return "" // raw, udplite: not listed by the live reader
+	}
+	if len(f) < 5 {
+		return "want Proto Recv-Q Send-Q Local Foreign [State]"
+	}
+	state := ""
+	if len(f) > 5 && !strings.Contains(f[5], "/") && f[5] != "-" {
+		state = f[5]
+	}
+	if proto == "tcp" && state != "LISTEN" || proto == "udp" && state != "" && state != "CLOSE" {
+		return "" // not a listening TCP or unconnected UDP socket
+	}
+	addr, port, why := netstatAddrPort(f[3])
+	if why != "" {
+		return why
+	}
+	*out = append(*out, topology.Socket{Proto: proto, Addr: addr, Port: port})
+	return ""
+}
+
+// ssAddrPort parses ss's "0.0.0.0:53", "10.9.0.1%d0:90", "[::1]:81",
 // "[::]%d0:546", "*:8443".
-func ssAddrPort(s string) (netip.Addr, int, string) {
+func ssAddrPort(s string) (netip.Addr, int, string) { return sockAddrPort(s, "ss -n") }
+
+// netstatAddrPort parses netstat's "0.0.0.0:53", ":::7946", "fe80::1:123",
+// "*:7946" (BSD-style wildcards).
+func netstatAddrPort(s string) (netip.Addr, int, string) { return sockAddrPort(s, "netstat -n") }
+
+// sockAddrPort reads ADDR:PORT as ss or netstat (named by collect, the
+// command to use instead of a listing with names) print it.
+func sockAddrPort(s, collect string) (netip.Addr, int, string) {
 	i := strings.LastIndexByte(s, ':')
 	if i < 0 {
 		return netip.Addr{}, 0, "no port in " + quote(s)
@@ -69,7 +127,7 @@ func ssAddrPort(s string) (netip.Addr, int, string) {
 	host, ps := s[:i], s[i+1:]
 	port, ok := atoi(ps)
 	if !ok || port > 65535 {
-		return netip.Addr{}, 0, "port " + quote(ps) + " is not a number (collect with ss -n)"
+		return netip.Addr{}, 0, "port " + quote(ps) + " is not a number (collect with " + collect + ")"
 	}
 	if strings.HasPrefix(host, "[") {
 		end := strings.IndexByte(host, ']')
@@ -80,12 +138,12 @@ func ssAddrPort(s string) (netip.Addr, int, string) {
 	} else if j := strings.IndexByte(host, '%'); j >= 0 {
 		host = host[:j]
 	}
-	if host == "*" {
+	if host == "*" || host == "" {
 		return netip.IPv6Unspecified(), port, ""
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}, 0, "address " + quote(host) + " is not numeric (collect with ss -n)"
+		return netip.Addr{}, 0, "address " + quote(host) + " is not numeric (collect with " + collect + ")"
 	}
 	return a.WithZone("").Unmap(), port, ""
 }

@@ -28,8 +28,8 @@ func planDNSRulesMissing(p *planner) error {
 	}
 	all := func(c *topology.Chain) []int { return find(c, func(*topology.Rule) bool { return true }) }
 	p.f.Detail = fmt.Sprintf("task %s (%s): flushed nat %s (%d rules: the DNAT of %s:53 to the resolver's ports %d/tcp %d/udp) and %s (%d)",
-		task.Name, filepath.Base(task.Netns), out.Name, len(out.Rules), dockerrules.ResolverIP, task.Resolver.TCPPort, task.Resolver.UDPPort,
-		post.Name, len(post.Rules))
+		task.Name, filepath.Base(task.Netns), out.Name, out.Len(), dockerrules.ResolverIP, task.Resolver.TCPPort, task.Resolver.UDPPort,
+		post.Name, post.Len())
 	p.expect(filepath.Base(task.Netns), "")
 	return p.rules(task.Netns, "nat", nil, edit{chain: out, del: all(out)}, edit{chain: post, del: all(post)})
 }

@@ -12,7 +12,7 @@ func planDropMark(p *planner) error {
 	if err != nil {
 		return err
 	}
-	p.f.Detail = fmt.Sprintf("removed %q from %s mangle", c.Rules[i].Text, p.place(p.sandbox()))
+	p.f.Detail = fmt.Sprintf("removed %q from %s mangle", c.Rule(i).Text, p.place(p.sandbox()))
 	p.expect(WhereSandbox, p.port())
 	return p.rules(p.sandbox(), "mangle", nil, edit{chain: c, del: []int{i}})
 }

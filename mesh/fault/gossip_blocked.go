@@ -21,7 +21,7 @@ func planGossipBlocked(p *planner) error {
 		return err
 	}
 	c := chainOf(t, "INPUT")
-	for _, r := range c.Rules {
+	for _, r := range c.All() {
 		for _, d := range gossipDrops() {
 			if spec(r) == d {
 				return fmt.Errorf("%s filter INPUT has %q already (already broken?)", p.node.Name, d)

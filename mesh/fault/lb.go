@@ -44,7 +44,7 @@ func isEmulationOf(mark uint32) func(*topology.Rule) bool {
 func emulationBackends(c *topology.Chain, idx []int) []netip.Addr {
 	var out []netip.Addr
 	for _, i := range idx {
-		if n := c.Rules[i].NAT; n != nil {
+		if n := c.Rule(i).NAT; n != nil {
 			out = append(out, n.Addr)
 		}
 	}

@@ -7,7 +7,7 @@ func planNoDNAT(p *planner) error {
 	if err != nil {
 		return err
 	}
-	p.f.Detail = fmt.Sprintf("removed %q from %s nat", c.Rules[i].Text, p.node.Name)
+	p.f.Detail = fmt.Sprintf("removed %q from %s nat", c.Rule(i).Text, p.node.Name)
 	p.expect(WhereHost, p.port())
 	return p.rules(p.host(), "nat", nil, edit{chain: c, del: []int{i}})
 }

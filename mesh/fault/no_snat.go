@@ -17,7 +17,7 @@ func planNoSNAT(p *planner) error {
 		return err
 	}
 	p.f.Service = ""
-	p.f.Detail = fmt.Sprintf("removed %q from %s nat (every published port)", c.Rules[i].Text, p.place(p.sandbox()))
+	p.f.Detail = fmt.Sprintf("removed %q from %s nat (every published port)", c.Rule(i).Text, p.place(p.sandbox()))
 	p.expect(WhereSandbox, "")
 	return p.rules(p.sandbox(), "nat", nil, edit{chain: c, del: []int{i}})
 }

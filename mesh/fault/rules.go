@@ -63,7 +63,7 @@ type edit struct {
 func (e edit) lines() (do, undo []string) {
 	name := e.chain.Name
 	for _, i := range e.del {
-		do = append(do, "-D "+name+" "+spec(e.chain.Rules[i]))
+		do = append(do, "-D "+name+" "+spec(e.chain.Rule(i)))
 	}
 	for j, s := range e.ins {
 		do = append(do, fmt.Sprintf("-I %s %d %s", name, e.at+j+1, s))
@@ -78,7 +78,7 @@ func (e edit) lines() (do, undo []string) {
 		}
 	}
 	for _, i := range del {
-		undo = append(undo, fmt.Sprintf("-I %s %d %s", name, i+1, spec(e.chain.Rules[i])))
+		undo = append(undo, fmt.Sprintf("-I %s %d %s", name, i+1, spec(e.chain.Rule(i))))
 	}
 	return do, undo
 }
@@ -114,7 +114,7 @@ func (p *planner) rules(netns, table string, pol *policy, edits ...edit) error {
 // find returns the indexes of the chain's rules that match.
 func find(c *topology.Chain, match func(*topology.Rule) bool) []int {
 	var out []int
-	for i, r := range c.Rules {
+	for i, r := range c.All() {
 		if match(r) {
 			out = append(out, i)
 		}
@@ -172,7 +172,7 @@ func (p *planner) redirectDNAT(to netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	r := c.Rules[i]
+	r := c.Rule(i)
 	if r.NAT == nil || !r.NAT.Addr.IsValid() {
 		return fmt.Errorf("%s: the DNAT %q has no address to change", p.node.Name, r.Text)
 	}

@@ -20,7 +20,7 @@ func planWrongRedirect(p *planner) error {
 	if err != nil {
 		return err
 	}
-	r := c.Rules[i]
+	r := c.Rule(i)
 	if r.NAT == nil || r.NAT.Port == 0 || r.NAT.Port != r.NAT.PortHi || int(r.NAT.Port) != p.svc.Target {
 		return fmt.Errorf("%s: the REDIRECT %q does not go to the target port %d (already broken?)", p.place(task.Netns), r.Text, p.svc.Target)
 	}

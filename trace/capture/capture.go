@@ -7,7 +7,6 @@
 package capture
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -72,25 +71,36 @@ type Options struct {
 // Live is a running capture: every socket of the plan, merged into one
 // stream of frames in time order (trace.Source). Stop ends it; Next then
 // hands out what was captured and io.EOF.
+//
+// Each socket's reader decodes its frames into the socket's pending
+// batch (one uncontended lock a frame, a wake-up only when the batch
+// was empty); Next takes the batches whole and merges the sockets'
+// queues by time (a heap of sockets, not of frames): no channel
+// operation, allocation or timer a frame.
 type Live struct {
 	o      Options
 	points []trace.Point
 	stats  []trace.PointStat
 	socks  []*sock
-	in     chan captured
-	closed chan struct{} // in is closed: every reader is done
+	wake   chan struct{} // a reader's batch went from empty to not
+	closed chan struct{} // every reader is done
 	stopCh chan struct{}
+	gone   chan struct{} // Close: nobody reads any more
 	once   sync.Once
 	reason atomic.Value // why it stopped
 	total  atomic.Int64
 	full   atomic.Bool
 	ign    atomic.Int64
 
-	q    frameHeap
-	cur  trace.Frame
-	seq  int
-	kept pcapio.Capture // with KeepData: every frame handed out, numbered
-	shut sync.Once
+	heap  []*sock // the sockets with queued frames, by their first frame
+	mark  int64   // the release time last computed (now - Reorder)
+	tick  *time.Timer
+	cur   trace.Frame
+	seq   int
+	kept  pcapio.Capture // with KeepData: every frame handed out, numbered
+	shut  sync.Once
+	tmpty []captured // a drained batch handed back to a reader
+	final bool       // the readers were done at the last take
 }
 
 // captured is one frame from a socket.
@@ -100,12 +110,23 @@ type captured struct {
 	seq  int
 }
 
+// maxPending bounds a socket's batch: a reader that far ahead of the
+// merge waits (the kernel's ring then holds, or drops and counts).
+const maxPending = 1 << 16
+
 // sock is one open socket.
 type sock struct {
 	point int
 	dir   trace.Dir
 	s     Socket
 	err   string
+
+	mu      sync.Mutex
+	pending []captured // decoded by the reader, not yet taken
+
+	q    []captured // taken, in time order from head (Next's own)
+	head int
+	hi   int // place in Live.heap, -1: not in it
 }
 
 // Open opens two sockets (one per direction) at every point of the plan
@@ -123,7 +144,8 @@ func Open(plan *trace.CapturePlan, op Opener, o Options) (*Live, error) {
 	if o.Reorder <= 0 {
 		o.Reorder = 100 * time.Millisecond
 	}
-	l := &Live{o: o, points: plan.Points, in: make(chan captured, 4096), closed: make(chan struct{}), stopCh: make(chan struct{})}
+	l := &Live{o: o, points: plan.Points, wake: make(chan struct{}, 1), closed: make(chan struct{}),
+		stopCh: make(chan struct{}), gone: make(chan struct{})}
 	l.stats = make([]trace.PointStat, len(plan.Points))
 	for i, p := range plan.Points {
 		l.stats[i].Point = p
@@ -141,7 +163,7 @@ func Open(plan *trace.CapturePlan, op Opener, o Options) (*Live, error) {
 				l.stats[i].Error = err.Error()
 				break
 			}
-			l.socks = append(l.socks, &sock{point: i, dir: dir, s: s})
+			l.socks = append(l.socks, &sock{point: i, dir: dir, s: s, hi: -1})
 		}
 	}
 	if len(l.socks) == 0 {
@@ -158,23 +180,39 @@ func Open(plan *trace.CapturePlan, op Opener, o Options) (*Live, error) {
 	}
 	go func() {
 		wg.Wait()
-		close(l.in)
 		close(l.closed)
+		l.signal()
 	}()
 	return l, nil
 }
 
-// read is a socket's reader loop: it decodes each frame and hands it to
-// the merge.
+// signal wakes Next (without blocking: one pending wake-up is enough).
+func (l *Live) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// read is a socket's reader loop: it decodes each frame into the
+// socket's batch. Once the capture stops it reads on what the kernel
+// captured before the stop (the ring may lag behind under load), up to
+// the first frame stamped after it or an empty ring.
 func (l *Live) read(s *sock, readyAt int64) {
+	stopAt := int64(-1)
 	for {
-		select {
-		case <-l.stopCh:
-			return
-		default:
+		if stopAt < 0 {
+			select {
+			case <-l.stopCh:
+				stopAt = time.Now().UnixNano()
+			default:
+			}
 		}
 		data, ts, err := s.s.Next()
 		if errors.Is(err, ErrTimeout) {
+			if stopAt >= 0 {
+				return // the ring is empty
+			}
 			continue
 		}
 		if err != nil {
@@ -182,6 +220,9 @@ func (l *Live) read(s *sock, readyAt int64) {
 			return
 		}
 		t := ts.UnixNano()
+		if stopAt >= 0 && t > stopAt {
+			return
+		}
 		if t < readyAt { // queued before the filter was attached
 			continue
 		}
@@ -199,21 +240,39 @@ func (l *Live) read(s *sock, readyAt int64) {
 		if l.o.KeepData || l.o.Tee != nil {
 			c.data = append([]byte(nil), data...)
 		}
-		select {
-		case l.in <- c:
-		case <-l.stopCh:
-			// Stopping: what is read still goes in, unless nobody reads.
-			select {
-			case l.in <- c:
-			case <-time.After(time.Second):
-				return
+		if !l.put(s, &c) {
+			return
+		}
+	}
+}
+
+// put adds a frame to the socket's batch, waiting while the batch is
+// full; false when nobody reads any more.
+func (l *Live) put(s *sock, c *captured) bool {
+	for {
+		s.mu.Lock()
+		n := len(s.pending)
+		if n < maxPending {
+			s.pending = append(s.pending, *c)
+			s.mu.Unlock()
+			if n == 0 {
+				l.signal()
 			}
+			return true
+		}
+		s.mu.Unlock()
+		l.signal()
+		select {
+		case <-l.gone:
+			return false
+		case <-time.After(time.Millisecond):
 		}
 	}
 }
 
 // Stop ends the capture (the first reason given stays): the sockets stop
-// being read, Next hands out what was captured, then io.EOF.
+// being read once what they captured before is read, Next hands out what
+// was captured, then io.EOF.
 func (l *Live) Stop(reason string) {
 	l.once.Do(func() {
 		l.reason.Store(reason)
@@ -232,58 +291,182 @@ func (l *Live) Stopped() string {
 // to merge the sockets; while nothing comes, the capture time reached
 // every 50 ms.
 func (l *Live) Next(ctx context.Context) (trace.Item, error) {
-	tick := time.NewTimer(50 * time.Millisecond)
-	defer tick.Stop()
+	timing := false
+	done := ctx.Done()
 	for {
-		mark := time.Now().Add(-l.o.Reorder).UnixNano()
 		stopped := false
 		select {
 		case <-l.closed:
 			stopped = true
 		default:
 		}
-		if stopped { // what the readers sent last is still in the channel
-			for c := range l.in {
-				c.seq = l.seq
-				l.seq++
-				heap.Push(&l.q, c)
+		select {
+		case <-l.wake:
+			l.take()
+		default:
+			if stopped && !l.final {
+				l.take() // what the readers put last
 			}
 		}
-		if len(l.q) > 0 && (stopped || l.q[0].f.TS <= mark) {
-			return l.pop(), nil
+		l.final = stopped
+		if len(l.heap) > 0 {
+			ts := l.heap[0].q[l.heap[0].head].f.TS
+			if !stopped && ts > l.mark {
+				l.mark = time.Now().Add(-l.o.Reorder).UnixNano()
+			}
+			if stopped || ts <= l.mark {
+				return l.pop(), nil
+			}
 		}
 		if stopped {
 			return trace.Item{}, io.EOF
 		}
-		select {
-		case c, ok := <-l.in:
-			if ok {
-				c.seq = l.seq
-				l.seq++
-				heap.Push(&l.q, c)
+		if !timing {
+			timing = true
+			if l.tick == nil {
+				l.tick = time.NewTimer(50 * time.Millisecond)
+			} else {
+				l.tick.Reset(50 * time.Millisecond)
 			}
-		case <-tick.C:
-			return trace.Item{Now: mark}, nil
-		case <-ctx.Done():
+		}
+		select {
+		case <-l.wake:
+			l.take()
+		case <-l.closed:
+		case <-l.tick.C:
+			l.mark = time.Now().Add(-l.o.Reorder).UnixNano()
+			return trace.Item{Now: l.mark}, nil
+		case <-done:
 			l.Stop("interrupted")
+			done = nil
+		}
+	}
+}
+
+// take moves every socket's batch to its queue (in time order: a
+// socket's frames mostly come in order) and numbers them in the order
+// they are taken, for ties.
+func (l *Live) take() {
+	for _, s := range l.socks {
+		s.mu.Lock()
+		b := s.pending
+		if len(b) == 0 {
+			s.mu.Unlock()
+			continue
+		}
+		s.pending = l.tmpty[:0]
+		s.mu.Unlock()
+		if s.head > 0 && s.head == len(s.q) {
+			clear(s.q)
+			s.q, s.head = s.q[:0], 0
+		} else if s.head > 0 && s.head >= len(s.q)/2 {
+			n := copy(s.q, s.q[s.head:])
+			clear(s.q[n:])
+			s.q, s.head = s.q[:n], 0
+		}
+		first := s.head == len(s.q)
+		oldHead := int64(0)
+		if !first {
+			oldHead = s.q[s.head].f.TS
+		}
+		for i := range b {
+			b[i].seq = l.seq
+			l.seq++
+			j := len(s.q)
+			s.q = append(s.q, b[i])
+			for j > s.head && s.q[j-1].f.TS > b[i].f.TS {
+				s.q[j] = s.q[j-1]
+				j--
+			}
+			if j != len(s.q)-1 {
+				s.q[j] = b[i]
+			}
+		}
+		clear(b)
+		l.tmpty = b
+		switch {
+		case first:
+			s.hi = len(l.heap)
+			l.heap = append(l.heap, s)
+			l.up(s.hi)
+		case s.q[s.head].f.TS < oldHead:
+			l.up(s.hi)
 		}
 	}
 }
 
 func (l *Live) pop() trace.Item {
-	c := heap.Pop(&l.q).(captured)
+	s := l.heap[0]
+	c := &s.q[s.head]
 	l.cur = c.f
-	l.stats[c.f.Point].Frames++
+	data := c.data
+	*c = captured{}
+	s.head++
+	if s.head < len(s.q) {
+		l.down(0)
+	} else {
+		s.q, s.head = s.q[:0], 0
+		last := len(l.heap) - 1
+		l.swap(0, last)
+		l.heap[last] = nil
+		l.heap = l.heap[:last]
+		s.hi = -1
+		if last > 0 {
+			l.down(0)
+		}
+	}
+	l.stats[l.cur.Point].Frames++
 	if l.o.Tee != nil {
-		l.o.Tee(&l.cur, c.data)
+		l.o.Tee(&l.cur, data)
 	}
 	if l.o.KeepData {
 		l.kept.Frames = append(l.kept.Frames, l.cur)
-		l.kept.Data = append(l.kept.Data, c.data)
+		l.kept.Data = append(l.kept.Data, data)
 		l.cur.Num = int32(len(l.kept.Frames))
 		l.kept.Frames[len(l.kept.Frames)-1].Num = l.cur.Num
 	}
-	return trace.Item{Frame: &l.cur, Data: c.data}
+	return trace.Item{Frame: &l.cur, Data: data}
+}
+
+// The heap of sockets, ordered by their first queued frame's time, then
+// by the order frames were taken.
+func (l *Live) less(i, j int) bool {
+	a, b := &l.heap[i].q[l.heap[i].head], &l.heap[j].q[l.heap[j].head]
+	return a.f.TS < b.f.TS || (a.f.TS == b.f.TS && a.seq < b.seq)
+}
+
+func (l *Live) swap(i, j int) {
+	l.heap[i], l.heap[j] = l.heap[j], l.heap[i]
+	l.heap[i].hi, l.heap[j].hi = i, j
+}
+
+func (l *Live) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !l.less(j, i) {
+			break
+		}
+		l.swap(i, j)
+		j = i
+	}
+}
+
+func (l *Live) down(i int) {
+	n := len(l.heap)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if j+1 < n && l.less(j+1, j) {
+			j++
+		}
+		if !l.less(j, i) {
+			return
+		}
+		l.swap(i, j)
+		i = j
+	}
 }
 
 // Points implements trace.Source.
@@ -297,10 +480,7 @@ func (l *Live) Ignored() int { return int(l.ign.Load()) }
 func (l *Live) Close() []trace.PointStat {
 	l.shut.Do(func() {
 		l.Stop("interrupted")
-		go func() { // nobody may read any more: let the readers finish
-			for range l.in {
-			}
-		}()
+		close(l.gone) // nobody reads any more: the readers finish
 		<-l.closed
 		l.closeSockets()
 		for _, s := range l.socks {
@@ -323,23 +503,6 @@ func (l *Live) closeSockets() {
 // Kept is every frame handed out with its bytes (Options.KeepData), each
 // numbered by its place.
 func (l *Live) Kept() *pcapio.Capture { return &l.kept }
-
-// frameHeap orders captured frames by time, then by arrival.
-type frameHeap []captured
-
-func (h frameHeap) Len() int { return len(h) }
-func (h frameHeap) Less(i, j int) bool {
-	return h[i].f.TS < h[j].f.TS || (h[i].f.TS == h[j].f.TS && h[i].seq < h[j].seq)
-}
-func (h frameHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *frameHeap) Push(x any)   { *h = append(*h, x.(captured)) }
-func (h *frameHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = captured{}
-	*h = old[:len(old)-1]
-	return x
-}
 
 func firstError(st []trace.PointStat) string {
 	for _, s := range st {

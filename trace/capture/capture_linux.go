@@ -75,6 +75,10 @@ func (a AFPacket) Open(p trace.Point, dir trace.Dir, prog []bpf.RawInstruction) 
 
 type afSocket struct {
 	tp *afpacket.TPacket
+	// drops as read when the socket closed: the kernel's counters go
+	// with the socket, and trace reads them once it is closed.
+	drops  uint64
+	closed bool
 }
 
 func (s *afSocket) Next() ([]byte, time.Time, error) {
@@ -85,15 +89,27 @@ func (s *afSocket) Next() ([]byte, time.Time, error) {
 	return data, ci.Timestamp, err
 }
 
+// Drops is the kernel's count of packets the ring had no room for
+// (PACKET_STATISTICS, summed by afpacket across reads: reading resets
+// the kernel's).
 func (s *afSocket) Drops() uint64 {
-	_, v3, err := s.tp.SocketStats()
-	if err != nil {
-		return 0
+	if s.closed {
+		return s.drops
 	}
-	return uint64(v3.Drops())
+	if _, v3, err := s.tp.SocketStats(); err == nil {
+		s.drops = uint64(v3.Drops())
+	}
+	return s.drops
 }
 
+// Close reads the drops first: afterwards the socket is gone, and with it
+// the counters (a closed socket read as 0 drops, whatever the kernel
+// dropped).
 func (s *afSocket) Close() error {
-	s.tp.Close()
+	if !s.closed {
+		s.Drops()
+		s.closed = true
+		s.tp.Close()
+	}
 	return nil
 }

@@ -133,3 +133,49 @@ func TestOtherHostFrames(t *testing.T) {
 		t.Errorf("a bridge port's inbound socket kept %d frame(s) addressed to it, want 1", n)
 	}
 }
+
+// TestAFPacketDropsAfterClose: a ring too small for a burst drops
+// packets, and the socket says how many once it is closed (trace reads
+// the drops after closing its sockets: they read as 0 before, whatever
+// the kernel dropped).
+func TestAFPacketDropsAfterClose(t *testing.T) {
+	ns := testutil.Netns(t)
+	err := netnsx.Do(ns, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	if err != nil {
+		t.Fatalf("netns %s: lo up: %v", ns, err)
+	}
+	prog, err := Assemble(trace.FilterSpec{Proto: trace.ProtoUDP, Ports: []uint16{9999}}, trace.DirIn, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := AFPacket{BlockSize: 4096, Blocks: 1}.Open(trace.Point{Netns: "lo", Ifname: "lo", Path: ns, Terminal: true}, trace.DirIn, prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	const burst = 500 // one 4 KiB block holds a few dozen
+	err = netnsx.Do(ns, func() error {
+		c, err := net.Dial("udp4", "127.0.0.1:9999")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for range burst {
+			c.Write([]byte("x")) // nobody listens: ECONNREFUSED now and then
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("netns %s: udp: %v", ns, err)
+	}
+	s.Close()
+	if d := s.Drops(); d == 0 {
+		t.Errorf("no drops reported after %d datagrams into a one-block ring, read after Close", burst)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
@@ -387,65 +386,46 @@ func (f *file) startPcap() bool {
 			f.fail(&FileError{File: f.name, Packet: f.n, Err: readErr(err)})
 			return pending{}, false
 		}
-		return f.rd.add(f, 0, link, data, ci, trace.DirUnknown), true
+		return f.rd.add(f, 0, link, data, ci.Timestamp.UnixNano(), trace.DirUnknown), true
 	}
 	return true
 }
 
 func (f *file) startPcapng() bool {
-	// pcapgo reads every damaged block length as an unexpected EOF: the
-	// framing check between it and the file names the real damage.
-	frame := &ngFraming{r: f.br}
-	nr, err := pcapgo.NewNgReader(frame, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	nr, err := newNgReader(f.br)
 	if err != nil {
-		if d := frame.Damaged(); d != nil {
-			err = d
-		}
-		f.fail(&FileError{File: f.name, Err: fmt.Errorf("pcapng header: %w", readErr(err))})
+		f.fail(&FileError{File: f.name, Err: fmt.Errorf("pcapng header: %w", err)})
 		return false
 	}
 	var ifaces []ngIface
 	f.read = func() (pending, bool) {
-		data, ci, opts, err := nr.ZeroCopyReadPacketDataWithOptions()
+		pk, err := nr.next()
 		f.n++
 		if err == io.EOF {
 			f.end()
 			return pending{}, false
 		}
-		if d := frame.Damaged(); err != nil && d != nil {
-			f.fail(&FileError{File: f.name, Packet: f.n, Err: d})
-			return pending{}, false
-		}
-		if err != nil {
-			f.fail(&FileError{File: f.name, Packet: f.n, Err: readErr(err)})
+		if err != nil { // framing damage says what it is (truncated too)
+			f.fail(&FileError{File: f.name, Packet: f.n, Err: err})
 			return pending{}, false
 		}
 		// What an interface block says is read once per interface.
-		ii := ci.InterfaceIndex
+		ii := pk.iface
 		for ii >= len(ifaces) {
 			ifaces = append(ifaces, ngIface{link: -2})
 		}
 		in := &ifaces[ii]
 		if in.link == -2 {
-			in.link = -1
-			if len(ci.AncillaryData) > 0 {
-				if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
-					in.link = int(lt)
-				}
-			}
-			intf, err := nr.Interface(ii)
-			if err != nil {
-				f.fail(&FileError{File: f.name, Packet: f.n, Err: err})
-				return pending{}, false
-			}
+			intf := &nr.ifaces[ii]
+			in.link = intf.link
 			key := pointKey{f.idx, ii + 1, 0}
 			if _, ok := f.rd.pidx[key]; !ok {
-				p, ours := parseDescription(intf.Description)
+				p, ours := parseDescription(intf.desc)
 				if !ours {
-					node, netns, ifname, ok := trace.ParseLabel(intf.Name)
+					node, netns, ifname, ok := trace.ParseLabel(intf.name)
 					p = trace.Point{Node: node, Netns: netns, Ifname: ifname}
 					if !ok {
-						p = trace.Point{Ifname: intf.Name, File: filepath.Base(f.name)}
+						p = trace.Point{Ifname: intf.name, File: filepath.Base(f.name)}
 					}
 				}
 				if p.Node == "" && p.File == "" {
@@ -458,16 +438,7 @@ func (f *file) startPcapng() bool {
 			f.fail(&FileError{File: f.name, Packet: f.n, Err: unsupported(in.link)})
 			return pending{}, false
 		}
-		dir := trace.DirUnknown
-		if opts.Flags != nil {
-			switch opts.Flags.Direction {
-			case pcapgo.NgEpbFlagDirectionInbound:
-				dir = trace.DirIn
-			case pcapgo.NgEpbFlagDirectionOutbound:
-				dir = trace.DirOut
-			}
-		}
-		return f.rd.add(f, ci.InterfaceIndex+1, in.link, data, ci, dir), true
+		return f.rd.add(f, ii+1, in.link, pk.data, pk.ts, pk.dir), true
 	}
 	return true
 }
@@ -497,7 +468,7 @@ func (rd *Reader) newPoint(p trace.Point, f *file) int32 {
 // block's, or for a plain pcap the file's (split per interface index for
 // Linux cooked v2 captures of `-i any`). A frame ignored has no
 // protocol.
-func (rd *Reader) add(fi *file, iface, link int, data []byte, ci gopacket.CaptureInfo, dir trace.Dir) pending {
+func (rd *Reader) add(fi *file, iface, link int, data []byte, ts int64, dir trace.Dir) pending {
 	var p pending
 	f := &p.f
 	st := &rd.stats[fi.idx-1]
@@ -516,7 +487,7 @@ func (rd *Reader) add(fi *file, iface, link int, data []byte, ci gopacket.Captur
 		f.Dir = dir
 	}
 	if f.Ifindex == 0 && iface < len(fi.points) && fi.points[iface] >= 0 {
-		f.Point, f.Num, f.TS = fi.points[iface], int32(fi.n), ci.Timestamp.UnixNano()
+		f.Point, f.Num, f.TS = fi.points[iface], int32(fi.n), ts
 		if rd.KeepData {
 			p.data = append([]byte(nil), data...)
 		}
@@ -549,7 +520,7 @@ func (rd *Reader) add(fi *file, iface, link int, data []byte, ci gopacket.Captur
 		}
 		fi.points[iface] = pt
 	}
-	f.Point, f.Num, f.TS = pt, int32(fi.n), ci.Timestamp.UnixNano()
+	f.Point, f.Num, f.TS = pt, int32(fi.n), ts
 	if rd.KeepData {
 		p.data = append([]byte(nil), data...)
 	}
@@ -638,7 +609,6 @@ type prefetch struct {
 	free   chan []trace.Frame // batches' frames handed back for reuse
 	cur    batch
 	i      int
-	frame  trace.Frame
 	points []trace.Point
 	ign    int
 	err    error
@@ -715,8 +685,9 @@ func (p *prefetch) Next(ctx context.Context) (trace.Item, error) {
 		p.cur, p.i = b, 0
 		p.points, p.ign = b.points, b.ignored
 	}
-	p.frame = p.cur.frames[p.i]
-	it := trace.Item{Frame: &p.frame}
+	// The batch is handed back to the reader at the next call only: the
+	// frame is valid until then, as Item says, without a copy.
+	it := trace.Item{Frame: &p.cur.frames[p.i]}
 	if p.i < len(p.cur.data) {
 		it.Data = p.cur.data[p.i]
 	}

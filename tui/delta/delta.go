@@ -90,7 +90,7 @@ func eachRule(ns *topology.Namespace, f func(ruleKey, *topology.Rule)) {
 	}
 	for _, t := range ns.Firewall.Tables {
 		for _, c := range t.Chains {
-			for _, r := range c.Rules {
+			for _, r := range c.All() {
 				f(ruleKey{ns.Name, t.Name, c.Name, r.Text}, r)
 			}
 		}

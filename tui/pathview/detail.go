@@ -118,7 +118,7 @@ func findRule(m *topology.Model, netns, table, chain, text string) *topology.Rul
 	if c == nil {
 		return nil
 	}
-	for _, r := range c.Rules {
+	for _, r := range c.All() {
 		if r.Text == text {
 			return r
 		}

@@ -167,7 +167,7 @@ func firewallLine(ns *topology.Namespace) string {
 	for _, t := range fw.Tables {
 		n := 0
 		for _, c := range t.Chains {
-			n += len(c.Rules)
+			n += c.Len()
 		}
 		if n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", t.Name, n))
