@@ -187,12 +187,7 @@ func (s *streamer) run(ctx context.Context) {
 			}
 			s.frames[f.Point]++
 			s.nFrames++
-			if f.IsESP() {
-				s.esp.esp(f, s.src.Points())
-			} else {
-				s.cr.Add(f)
-				s.esp.innerFrame(f, s.cr.lastLP, s.src.Points())
-			}
+			s.add(f)
 		} else {
 			s.cr.Advance(it.Now)
 		}
@@ -383,4 +378,15 @@ func Number(flows []Flow) {
 	for i := range flows {
 		flows[i].ID = i + 1
 	}
+}
+
+// add files one frame: an ESP packet with the ESP matcher (esp.go), any
+// other with the correlator, and, from a vxlan device, with the matcher too.
+func (s *streamer) add(f *Frame) {
+	if f.IsESP() {
+		s.esp.esp(f, s.src.Points())
+		return
+	}
+	s.cr.Add(f)
+	s.esp.innerFrame(f, s.cr.lastLP, s.src.Points())
 }
