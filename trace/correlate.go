@@ -731,3 +731,26 @@ func orient(c *Conn, serverPorts []uint16) {
 		c.Client = TupleOf(&c.Packets[c.Reply].Frames[0].Pkt).Reverse()
 	}
 }
+
+// addSighting adds a sighting that does not come through Add (an ESP
+// packet tied to lp by esp.go) to a packet in flight; false when its
+// connection has ended already.
+func (c *Correlator) addSighting(lp *LPacket, f *Frame) bool {
+	cn := lp.conn
+	if cn == nil || cn.finished || cn.merged != nil {
+		return false
+	}
+	if len(lp.Frames) == cap(lp.Frames) {
+		grown := make([]Frame, len(lp.Frames), max(16, 2*cap(lp.Frames)))
+		copy(grown, lp.Frames)
+		lp.Frames = grown
+	}
+	lp.Frames = append(lp.Frames, *f)
+	if n := len(lp.Frames); n > 1 && f.TS < lp.Frames[n-2].TS {
+		slices.SortStableFunc(lp.Frames, func(a, b Frame) int { return cmp.Compare(a.TS, b.TS) })
+	}
+	lp.first, lp.last = min(lp.first, f.TS), max(lp.last, f.TS)
+	cn.last = max(cn.last, f.TS)
+	cn.dirty = true
+	return true
+}

@@ -110,6 +110,12 @@ type Frame struct {
 	Outer   Encap
 	SrcMAC  [6]byte
 	DstMAC  [6]byte
+	// IPLen is the IPv4 total length of Pkt's packet (the inner one of
+	// a VXLAN frame): what ESP's length is worked out from (esp.go).
+	IPLen uint16
+	// ESP is the ESP header of an ESP packet (Pkt.Proto ProtoESP, Pkt's
+	// addresses the outer ones); zero otherwise.
+	ESP ESP
 }
 
 // Errors for frames that carry nothing to correlate. They are not file
@@ -137,6 +143,7 @@ func LinkSupported(link int) bool {
 func Decode(link int, data []byte, f *Frame) error {
 	f.VXLAN, f.Outer, f.Ifindex = false, Encap{}, 0
 	f.SrcMAC, f.DstMAC = [6]byte{}, [6]byte{}
+	f.ESP = ESP{}
 	switch link {
 	case LinkEthernet:
 		return decodeEther(data, f, false)
@@ -237,6 +244,9 @@ func decodeIPv4(data []byte, f *Frame, inner bool) error {
 	p := &f.Pkt
 	proto := data[9]
 	if proto != ProtoTCP && proto != ProtoUDP {
+		if proto == ProtoESP && !inner {
+			return decodeESP(data, ihl, total, f)
+		}
 		return ErrNotTCPUDP
 	}
 	var src, dst IP4
@@ -264,6 +274,7 @@ func decodeIPv4(data []byte, f *Frame, inner bool) error {
 			// Not a TCP/UDP inner frame: treat it as plain UDP.
 		}
 		*p = Packet{Src: src, Dst: dst, SPort: sport, DPort: dport, ID: id, Proto: proto, TTL: ttl}
+		f.IPLen = uint16(total)
 		plen := max(l4len-8, 0)
 		p.Len = uint16(plen)
 		p.Hash = payloadHash(l4[8:], plen)
@@ -282,6 +293,7 @@ func decodeIPv4(data []byte, f *Frame, inner bool) error {
 		ID: id, Proto: proto, TTL: ttl, Flags: l4[13],
 		Seq: binary.BigEndian.Uint32(l4[4:8]), Ack: binary.BigEndian.Uint32(l4[8:12]),
 	}
+	f.IPLen = uint16(total)
 	plen := max(l4len-doff, 0)
 	var payload []byte
 	if len(l4) > doff {

@@ -164,7 +164,8 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, seed := range [][]byte{synFrame, vxlanFrame, sll2Frame} {
+	espFrame := synth.Ether(synth.MAC(synth.Node0IP), synth.MAC(synth.Node1IP), synth.ESP(synth.Node0IP, synth.Node1IP, 0, 0x45a82588, 3, 90, synth.GCM))
+	for _, seed := range [][]byte{synFrame, vxlanFrame, sll2Frame, espFrame} {
 		f.Add(LinkEthernet, seed)
 		f.Add(LinkSLL2, seed)
 		f.Add(LinkSLL, seed)
@@ -172,7 +173,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, link int, data []byte) {
 		var fr Frame
-		if Decode(link, data, &fr) == nil && fr.Pkt.Proto != ProtoTCP && fr.Pkt.Proto != ProtoUDP {
+		if Decode(link, data, &fr) == nil && fr.Pkt.Proto != ProtoTCP && fr.Pkt.Proto != ProtoUDP && (fr.Pkt.Proto != ProtoESP || !fr.IsESP()) {
 			t.Errorf("decoded protocol %d", fr.Pkt.Proto)
 		}
 	})

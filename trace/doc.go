@@ -20,6 +20,17 @@
 // silent for the idle timeout, in capture time, and is then forgotten:
 // memory follows the connections in flight.
 //
+// ESP (esp.go): on an encrypted overlay the underlay carries VXLAN as ESP
+// (xfrm transport mode). An ESP packet is tied to the inner packet the
+// node's vxlan device sent just before (or, received, sent on just after)
+// by its SA (the SPI in the model's xfrm states), the exact length its
+// algorithm makes of the VXLAN datagram, time and per-SA order; on the
+// other node's underlay the same (SPI, seq) is the same packet. What
+// several connections' packets fit is said ambiguous, what the model
+// cannot explain (xfrm not collected) unmatched: never guessed. Plan
+// keeps ESP (FilterSpec.ESP) where a host has ESP SAs; an east-west call
+// (a path of --vip --netns) is planned by planVIP.
+//
 // Explanation (Analysis): the hops of the first request and reply, every
 // rewrite between two sightings explained from the model's hops (DNAT
 // rule, load balancer fwmark and the rule for the chosen real server,

@@ -33,6 +33,12 @@ func (a *Analysis) rewrites(lp *LPacket, reply bool, done map[string]Rewrite) ([
 			add(Rewrite{Node: p0.Node, Netns: p0.Netns, Kind: "vxlan-encap", Dir: dir, Seen: "packets",
 				From: f1.Outer.Src.String(), To: f1.Outer.Dst.String(), Note: fmt.Sprintf("vni %d via %s", f1.Outer.VNI, p0.Ifname)})
 		}
+		if !f0.IsESP() && f1.IsESP() && f1.Dir != DirIn {
+			add(a.espRewrite(f1, p1, "esp-encrypt", dir))
+		}
+		if f0.IsESP() && !f1.IsESP() && f0.Dir != DirOut {
+			add(a.espRewrite(f0, p0, "esp-decrypt", dir))
+		}
 		if f0.VXLAN && !f1.VXLAN {
 			add(Rewrite{Node: p1.Node, Netns: p1.Netns, Kind: "vxlan-decap", Dir: dir, Seen: "packets",
 				From: f0.Outer.Src.String(), To: f0.Outer.Dst.String(), Note: fmt.Sprintf("vni %d via %s", f0.Outer.VNI, p1.Ifname)})

@@ -142,6 +142,9 @@ func (a *Analysis) hops(lp *LPacket) []Hop {
 			h.Encap = fmt.Sprintf("vxlan %s -> %s vni %d",
 				endpoint(f.Outer.Src, f.Outer.SPort), endpoint(f.Outer.Dst, f.Outer.DPort), f.Outer.VNI)
 		}
+		if f.IsESP() {
+			h.ESP, h.Encap = a.hopESP(f)
+		}
 		prev = f.TS
 		hs = append(hs, h)
 	}

@@ -58,6 +58,9 @@ func Plan(env *Env, client *Client) (*CapturePlan, error) {
 	if host == nil {
 		return nil, fmt.Errorf("trace plan: node %s: model has no host namespace", n0.Name)
 	}
+	if n0.Path != nil && n0.Path.VIP.IsValid() {
+		return planVIP(pl, n0)
+	}
 	var prefix []Step
 	if client != nil {
 		pl.plan.Points = append(pl.plan.Points, Point{Netns: "client", Ifname: client.Ifname, Role: "client", Path: client.Path})
@@ -210,6 +213,7 @@ func (pl *planner) filter() FilterSpec {
 	if len(pl.env.Nodes) > 1 {
 		fs.VXLAN = true
 	}
+	fs.ESP = fs.VXLAN && pl.env.hasESP()
 	return fs
 }
 
@@ -354,4 +358,7 @@ type FilterSpec struct {
 	Proto uint8
 	Ports []uint16
 	VXLAN bool
+	// ESP keeps ESP packets too (IP protocol 50: VXLAN of an encrypted
+	// overlay on the underlay), when a node's host has ESP SAs (esp.go).
+	ESP bool
 }

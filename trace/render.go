@@ -113,6 +113,17 @@ func (t *TextWriter) Summary(r *Result, flows int) error {
 			ew.printf("point %s: kernel dropped %d packets\n", esc(p.Label("")), p.Drops)
 		}
 	}
+	for _, e := range r.ESP {
+		ew.printf("esp spi %s %s -> %s: %d sighting(s), %d matched, %d ambiguous, %d unmatched", e.SPI, esc(e.Src), esc(e.Dst),
+			e.Sightings, e.Matched, e.Ambiguous, e.Unmatched)
+		if e.SA != "" {
+			ew.printf(" (sa %s)", esc(e.SA))
+		}
+		if e.Note != "" {
+			ew.printf(": %s", esc(e.Note))
+		}
+		ew.printf("\n")
+	}
 	for _, n := range r.Notes {
 		ew.printf("note: %s\n", esc(n))
 	}

@@ -19,8 +19,11 @@ type Result struct {
 	Frames int           `json:"frames"`
 	// Ignored counts frames without an IPv4 TCP/UDP packet (ARP, IPv6,
 	// fragments, truncated frames).
-	Ignored int      `json:"ignored"`
-	Notes   []string `json:"notes,omitempty"`
+	Ignored int `json:"ignored"`
+	// ESP is what became of the ESP packets seen on the underlay, per SA
+	// (esp.go): nil when there were none.
+	ESP   []ESPStat `json:"esp,omitempty"`
+	Notes []string  `json:"notes,omitempty"`
 	// Error is set when reading stopped early (a bad file): the flows
 	// are those read so far.
 	Error string `json:"error,omitempty"`
@@ -97,8 +100,12 @@ type Hop struct {
 	Dst     string    `json:"dst"`
 	TS      time.Time `json:"ts"`
 	DeltaUS int64     `json:"delta_us"`
-	// Encap describes the outer header of a VXLAN-encapsulated sighting.
+	// Encap describes the outer header of a VXLAN-encapsulated sighting,
+	// or the ESP packet that carried it on the underlay.
 	Encap string `json:"encap,omitempty"`
+	// ESP is the ESP packet of a sighting on the underlay of an encrypted
+	// overlay: SPI, sequence number, how it was matched, its SA.
+	ESP *HopESP `json:"esp,omitempty"`
 	// Frame is the packet's number in its file (replay) or in the
 	// written pcapng (trace --pcap).
 	Frame int    `json:"frame,omitempty"`
@@ -111,7 +118,8 @@ type Rewrite struct {
 	Node  string `json:"node,omitempty"`
 	Netns string `json:"netns"`
 	// Kind: dnat, ipvs, snat, masquerade, redirect, vxlan-encap,
-	// vxlan-decap; un-dnat, un-ipvs, un-snat, ... on replies.
+	// vxlan-decap, esp-encrypt, esp-decrypt; un-dnat, un-ipvs, un-snat,
+	// ... on replies.
 	Kind      string `json:"kind"`
 	Dir       string `json:"dir"` // request or reply
 	From      string `json:"from,omitempty"`

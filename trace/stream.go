@@ -126,6 +126,7 @@ type Config struct {
 func Stream(ctx context.Context, src Source, cfg Config) iter.Seq[Event] {
 	return func(yield func(Event) bool) {
 		s := &streamer{src: src, cfg: cfg, cr: NewCorrelator(cfg.Options), yield: yield}
+		s.esp = newESPMatcher(cfg.Env, s.cr)
 		s.a = &Analysis{Env: cfg.Env, Routes: cfg.Routes, PacketHops: cfg.PacketHops}
 		s.run(ctx)
 	}
@@ -138,6 +139,7 @@ type streamer struct {
 	src   Source
 	cfg   Config
 	cr    *Correlator
+	esp   *espMatcher
 	a     *Analysis
 	yield func(Event) bool
 	stop  bool
@@ -185,7 +187,7 @@ func (s *streamer) run(ctx context.Context) {
 			}
 			s.frames[f.Point]++
 			s.nFrames++
-			s.cr.Add(f)
+			s.add(f)
 		} else {
 			s.cr.Advance(it.Now)
 		}
@@ -314,6 +316,7 @@ func (s *streamer) inFlight() {
 
 func (s *streamer) done(res *Result, err error) {
 	res.Frames, res.Ignored = s.nFrames, s.src.Ignored()
+	res.ESP = s.esp.stats()
 	if s.cfg.Env != nil {
 		res.Source = s.cfg.Env.Nodes[0].Model.Source
 	}
@@ -375,4 +378,15 @@ func Number(flows []Flow) {
 	for i := range flows {
 		flows[i].ID = i + 1
 	}
+}
+
+// add files one frame: an ESP packet with the ESP matcher (esp.go), any
+// other with the correlator, and, from a vxlan device, with the matcher too.
+func (s *streamer) add(f *Frame) {
+	if f.IsESP() {
+		s.esp.esp(f, s.src.Points())
+		return
+	}
+	s.cr.Add(f)
+	s.esp.innerFrame(f, s.cr.lastLP, s.src.Points())
 }

@@ -121,7 +121,7 @@ func (s *streamer) correlate(ctx context.Context, out chan<- pipeBatch, free cha
 			}
 			s.frames[f.Point]++
 			s.nFrames++
-			s.cr.Add(f)
+			s.add(f)
 		} else {
 			s.cr.Advance(it.Now)
 		}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/meshtrace/meshtrace/topology"
 )
 
 // The ranges of the numeric flags. A value outside is refused when the
@@ -102,4 +105,21 @@ func allowed[T int | time.Duration](def, lo, hi T, str func(T) string) string {
 		return fmt.Sprintf("must be %s-%s", str(lo), str(hi))
 	}
 	return fmt.Sprintf("must be %s (the default) or %s-%s", str(def), str(lo), str(hi))
+}
+
+// vipQuery reads --vip into q (east-west: path, trace, replay): it needs
+// --netns, the namespace the call starts from. Nothing when vip is "".
+func vipQuery(vip string, q *topology.Query) error {
+	if vip == "" {
+		return nil
+	}
+	a, err := netip.ParseAddr(vip)
+	if err != nil {
+		return fmt.Errorf("--vip %q: %w", vip, err)
+	}
+	if q.Netns == "" {
+		return fmt.Errorf("--vip needs --netns: the namespace the call starts from")
+	}
+	q.VIP = a
+	return nil
 }

@@ -43,6 +43,9 @@ func TestJSONDocs(t *testing.T) {
 		{"diff", []string{"diff", vm28, "../../fixtures/swarm-vm28/plain"}},
 		{"trace and replay", []string{"replay", caps + "mesh-tcp.pcapng", "--from", caps + "bundle-node0"}},
 		{"trace and replay", []string{"replay", caps + "truncated.pcapng"}},
+		// both nodes' captures of an east-west call through ESP (esp, hops' esp)
+		{"trace and replay", []string{"replay", "swarm-node0=" + espFixture + "/node0.pcapng", "swarm-node1=" + espFixture + "/node1.pcapng",
+			"--from", espFixture + "/swarm", "--vip", "10.0.1.2", "--netns", "ff6511218624", "--port", "80"}},
 	} {
 		out, code := run(t, append(c.args, "-o", "json")...)
 		if code != 0 && code != 3 && code != 4 && code != 5 && !(code == 1 && strings.Contains(c.args[1], "truncated")) {

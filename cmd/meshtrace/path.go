@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/spf13/cobra"
 
@@ -67,16 +66,10 @@ Exit status: 0 complete, 3 broken (the break hop says where and why), 4 unknown
 			if fromTask != "" {
 				return fmt.Errorf("--from-task goes with --service or --dns (or give --vip and --netns)")
 			}
-			if vip != "" {
-				a, err := netip.ParseAddr(vip)
-				if err != nil {
-					return fmt.Errorf("--vip %q: %w", vip, err)
-				}
-				if q.Netns == "" {
-					return fmt.Errorf("--vip needs --netns: the namespace the call starts from")
-				}
-				q.VIP = a
-			} else if q.Port <= 0 || q.Port > 65535 {
+			if err := vipQuery(vip, &q); err != nil {
+				return err
+			}
+			if vip == "" && (q.Port <= 0 || q.Port > 65535) {
 				return fmt.Errorf("--port must be 1-65535")
 			}
 			if err := checkProto("--proto", q.Proto); err != nil {

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/swarm"
+	"github.com/meshtrace/meshtrace/swarm/load"
 	"github.com/meshtrace/meshtrace/topology"
 	"github.com/meshtrace/meshtrace/trace"
 	"github.com/meshtrace/meshtrace/trace/pcapio"
@@ -21,6 +25,7 @@ func init() {
 		q       topology.Query
 		live    bool
 		packets bool
+		vip     string
 	)
 	c := &cobra.Command{
 		Use:   "replay FILE...",
@@ -29,11 +34,15 @@ func init() {
 per netns/interface), pcap or pcapng from tcpdump on one interface or with -i any (Linux
 cooked v1 and v2), several files at once (one per hop). With a SOURCE (--from DIR, --mesh
 NAME, or --live for this host) it maps addresses to namespaces and explains rewrites from
-the rules; without one it still correlates and prints what it can.
+the rules; without one it still correlates and prints what it can. Captures of several
+nodes of a swarm (trace --pcap on each) go together as NODE=FILE with --from DIR of
+meshtrace swarm collect (a bundle per node): a packet is followed from one node to the other,
+through ESP on an encrypted overlay (--vip VIP --netns TASK for an east-west call).
 Exit status: 0 every flow answered, 3 a flow stopped, 1 a file could not be read (the
 flows read before the error are printed).`,
 		Example: `  meshtrace replay demo.pcapng
-  meshtrace replay task.pcap sandbox.pcap --mesh demo --node node0 -o json`,
+  meshtrace replay task.pcap sandbox.pcap --mesh demo --node node0 -o json
+  meshtrace replay node0=n0.pcapng node1=n1.pcapng --from swarmdir --vip 10.0.1.2 --netns 4fa3e78543ec --port 80`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			if out != "text" && out != "json" {
@@ -41,6 +50,9 @@ flows read before the error are printed).`,
 			}
 			if q.Proto != "" && q.Proto != "tcp" && q.Proto != "udp" {
 				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
+			}
+			if err := vipQuery(vip, &q); err != nil {
+				return err
 			}
 			replayGC()
 			events, err := openReplay(cmd.Context(), src, files, q, live || src.from != "" || src.meshName != "",
@@ -57,6 +69,8 @@ flows read before the error are printed).`,
 	intFlag(f, &q.Port, "port", 0, portRange, "only flows to this published port (default: all; the first flow's port names the path)")
 	f.StringVar(&q.Proto, "proto", "", "only tcp or udp flows")
 	f.BoolVar(&live, "live", false, "map the files onto this host's namespaces and rules")
+	f.StringVar(&vip, "vip", "", "with a source: explain from the east-west path to this service VIP from --netns (not a published port's)")
+	f.StringVar(&q.Netns, "netns", "", "the namespace the east-west call starts from (with --vip)")
 	f.BoolVar(&packets, "packets", false, "list every packet's sightings in the JSON (not only the first request's and reply's)")
 	root.AddCommand(c)
 }
@@ -95,8 +109,49 @@ func replayEnv(ctx context.Context, src sourceFlags, fs *pcapio.Files, q topolog
 	if q.Port == 0 {
 		return nil, nil
 	}
+	if src.from != "" && isSwarmDir(src.from) {
+		return swarmEnv(ctx, src.from, q)
+	}
 	env, _, err := loadEnv(ctx, src, q)
 	return env, err
+}
+
+// isSwarmDir: dir holds node bundles (`swarm collect`'s DIR/NODE/...),
+// not a bundle itself.
+func isSwarmDir(dir string) bool {
+	if st, err := os.Stat(filepath.Join(dir, inspect.BundleNetnsDir, inspect.BundleHost)); err == nil && st.IsDir() {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(dir, swarm.ManifestFile))
+	return err == nil && st.Mode().IsRegular()
+}
+
+// swarmEnv is replay's Env over a swarm's node bundles (a capture from
+// each node, NODE=FILE): every node with its model and the path asked
+// through it, the node the east-west call starts on (--netns) first.
+func swarmEnv(ctx context.Context, dir string, q topology.Query) (*trace.Env, error) {
+	nodes, err := load.Nodes(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	env := &trace.Env{Proto: q.Proto, Port: q.Port}
+	for _, n := range nodes {
+		if n.Model == nil {
+			continue
+		}
+		addr, _ := topology.NodeAddress(n.Model.Lookup("host"))
+		tn := &trace.Node{Name: n.Name, Model: n.Model, Addr: addr}
+		tn.Path, _ = topology.FindPath(n.Model, q) // nil where the port or the caller is not
+		if tn.Path != nil && q.VIP.IsValid() && n.Model.Lookup(q.Netns) != nil && len(env.Nodes) > 0 {
+			env.Nodes = append([]*trace.Node{tn}, env.Nodes...)
+			continue
+		}
+		env.Nodes = append(env.Nodes, tn)
+	}
+	if len(env.Nodes) == 0 {
+		return nil, fmt.Errorf("swarm %s: no node was collected", dir)
+	}
+	return env, nil
 }
 
 // replayGC lets the collector run less often during a replay: the live

@@ -36,6 +36,7 @@ func init() {
 		packets   bool
 		probeFrom string
 		probePath string
+		vip       string
 	)
 	c := &cobra.Command{
 		Use:   "trace",
@@ -62,6 +63,7 @@ where and why),
 		Example: `  meshtrace trace --mesh demo --port 8080 --probe
   meshtrace trace --mesh demo --port 8080 --probe --count 4 --pcap demo.pcapng
   meshtrace trace --port 8080 --count 10 --timeout 1m -o json
+  meshtrace trace --vip 10.0.1.2 --netns 4fa3e78543ec --port 80 --probe --count 4
   meshtrace trace --mesh demo --port 8080 --count 0 --timeout 10m --pcap - | wireshark -k -i -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -70,6 +72,9 @@ where and why),
 			}
 			if q.Proto != "tcp" && q.Proto != "udp" {
 				return fmt.Errorf("--proto %q: want tcp or udp", q.Proto)
+			}
+			if err := vipQuery(vip, &q); err != nil {
+				return err
 			}
 			if out != "text" && out != "json" {
 				return fmt.Errorf("unknown output %q: want text or json", out)
@@ -109,6 +114,13 @@ where and why),
 			if probe {
 				cfg.Probe = &capture.Probe{Proto: q.Proto, Count: count, From: "host", To: netip.AddrPortFrom(env.Nodes[0].Addr, uint16(q.Port)), Path: probePath}
 				switch {
+				case q.VIP.IsValid():
+					// east-west: from the calling task's namespace to the VIP
+					ns := env.Nodes[0].Model.Lookup(q.Netns)
+					if ns == nil || ns.Path == "" {
+						return fmt.Errorf("--probe: namespace %s has no file to open", q.Netns)
+					}
+					cfg.Probe.Netns, cfg.Probe.From, cfg.Probe.To = ns.Path, q.Netns, netip.AddrPortFrom(q.VIP, uint16(q.Port))
 				case st != nil && probeFrom == "node":
 					for _, n := range st.Nodes {
 						if n.Name == src.node {
@@ -155,7 +167,9 @@ where and why),
 	src.add(c)
 	f := c.Flags()
 	f.StringVarP(&out, "output", "o", "text", "text or json")
-	intFlag(f, &q.Port, "port", 0, portRange, "published port")
+	intFlag(f, &q.Port, "port", 0, portRange, "published port (with --vip: the service's port)")
+	f.StringVar(&vip, "vip", "", "trace an east-west call to this service VIP from --netns instead of a published port (the overlay's VXLAN, ESP on an encrypted overlay)")
+	f.StringVar(&q.Netns, "netns", "", "the namespace the east-west call starts from (with --vip); --probe calls from there")
 	f.StringVar(&q.Proto, "proto", "tcp", "tcp or udp")
 	f.StringVar(&probeFrom, "probe-from", "", "where --probe starts: client (the mesh's client netns, the default with --mesh) or node (the node itself, like curl 127.0.0.1; the default live)")
 	f.StringVar(&probePath, "probe-path", "/", "the path and query of --probe's HTTP GET (tcp), e.g. /?size=200000 for a large answer from the mesh's tasks")

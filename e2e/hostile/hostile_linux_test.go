@@ -394,6 +394,8 @@ func TestHostileCaptures(t *testing.T) {
 				{"replay", cap},
 				{"replay", cap, "--from", modern},
 				{"replay", cap, "-o", "json"},
+				// a node named with a terminal escape (NODE=FILE)
+				{"replay", "evil\x1b[2J=" + cap},
 			} {
 				check(t, runLimited(t, bin, top, args...), tc.exp, want)
 			}

@@ -211,6 +211,94 @@ xfrm_restore() {
 	echo "restored SA $spi and the out policy to $PEER_IP"
 }
 
+# --- trace through ESP (issue 13) --------------------------------------------------
+
+# check_trace_esp: (node0, while node1 captures too: serve_esp) a live
+# east-west trace from node0's sec task to sec's VIP over the encrypted
+# overlay: the flow to node1's task leaves node0's underlay as ESP with the
+# SPI of node0's out SA (the one its out policy names), tied to the inner
+# packet; its reply comes in through an inbound SA from node1. Then the
+# captures of both nodes replayed over the swarm collect of both (DIR
+# swarm): the same ESP packet (SPI, seq) on node1's underlay.
+check_trace_esp() {
+	local vip ns rip spi f peer name=trace-esp
+	vip=$(service_vip "$ENC_SVC" "$ENC_NET") ns=$(enc_local_netns) rip=$(enc_remote_ip) spi=$(out_spi)
+	peer=$(docker node ls --format '{{.Hostname}}' | grep -vx "$(hostname)" | head -1)
+	[[ -n $vip && -n $ns && -n $rip && -n $spi && -n $peer ]] ||
+		fail "VIP '$vip', task netns '$ns', remote task '$rip', SPI '$spi', peer '$peer': something is missing"
+	rm -f "$MT_XCHG"/esp-cap-*
+	echo "$vip" >"$MT_XCHG/.esp-cap-start" && mv "$MT_XCHG/.esp-cap-start" "$MT_XCHG/esp-cap-start" # (a worker cannot ask for the VIP)
+	xchg_wait_for 240 esp-cap-ready || fail "node1 never started its capture (serve_esp)"
+	echo "meshtrace trace --vip $vip --netns $ns --port 80 --probe --count 4 --pcap $OUT/$name.pcapng -o json"
+	local rc=0
+	timeout 240 meshtrace trace --vip "$vip" --netns "$ns" --port 80 --probe --count 4 --timeout 60s \
+		--pcap "$OUT/$name.pcapng" -o json >"$OUT/$name.out" 2>"$OUT/$name.err" || rc=$?
+	xchg_put_file esp-cap-stop
+	xchg_wait_for 120 esp-cap-done || echo "node1 never handed its capture over"
+	((rc == 0 || rc == 3)) || fail "meshtrace trace exited $rc: $(tail -1 "$OUT/$name.err")"
+	f="[.flows[] | select(.backend.ip == \"$rip\" and .complete)][0]"
+	want "a complete flow to $rip" "$(jqr "$name" "$f | .backend.ip")" "$rip"
+	want "ESP out of host/eth0 with the out SA's SPI" \
+		"$(jqr "$name" "[$f.hops[] | select(.esp and .netns == \"host\" and .dir == \"out\") | .esp.spi][0]")" "$spi"
+	want "its ESP match" "$(jqr "$name" "[$f.hops[] | select(.esp) | .esp.match][0] | IN(\"length\", \"length+order\")")" true
+	want "its SA" "$(jqr "$name" "[$f.hops[] | select(.esp) | .esp.sa][0] | contains(\"$spi\")")" true
+	want "the reply in through an SA from $PEER_IP" \
+		"$(jqr "$name" "[$f.reply_hops[] | select(.esp and .dir == \"in\") | .esp.src][0]")" "$PEER_IP"
+	want "esp-encrypt explained" "$(jqr "$name" "[$f.rewrites[] | select(.kind == \"esp-encrypt\") | .rule][0] | contains(\"$spi\")")" true
+	want "no ESP of the out SA unmatched or ambiguous" \
+		"$(jqr "$name" "[.esp[] | select(.spi == \"$spi\") | .unmatched + .ambiguous] | add")" 0
+	[[ -s $MT_XCHG/esp-cap-n1.pcapng ]] || fail "no capture from node1"
+	cp "$MT_XCHG/esp-cap-n1.pcapng" "$OUT/$name-n1.pcapng"
+	[[ -d $OUT/swarm/$peer ]] || fail "no swarm collect of $peer in $OUT/swarm (swarm-collect failed?)"
+	mt "$name-replay" replay "$(hostname)=$OUT/$name.pcapng" "$peer=$OUT/$name-n1.pcapng" --from "$OUT/swarm" \
+		--vip "$vip" --netns "$ns" --port 80 -o json || (($? == 3)) ||
+		fail "meshtrace replay exited $?: $(tail -1 "$OUT/$name-replay.err")"
+	want "replay: the remote flow's request in on $peer's underlay through the out SA" \
+		"$(jqr "$name-replay" "[$f.hops[] | select(.esp and .node == \"$peer\" and .dir == \"in\") | .esp.spi][0]")" "$spi"
+	# one sighting tied to the inner packet by length (on the node whose
+	# clock comes first), the other the same ESP packet by (SPI, seq)
+	want "replay: how its two ESP sightings were matched" \
+		"$(jqr "$name-replay" "[$f.hops[] | select(.esp) | .esp.match] | sort | join(\",\")")" "length,spi+seq"
+	want "replay: ESP on both underlays, one seq" \
+		"$(jqr "$name-replay" "[$f.hops[] | select(.esp) | .esp.seq] | unique | length")" 1
+}
+
+# serve_esp: (node1) when node0 asks (esp-cap-start), capture what its
+# east-west trace sends here: meshtrace trace from this node's sec task to
+# the VIP (its plan holds the underlay, the VXLAN device and the task), as
+# pcapng, until node0 says stop; the capture goes to the exchange share.
+serve_esp() {
+	local start=$SECONDS pid i vip ns
+	until [[ -f $MT_XCHG/esp-cap-start ]]; do
+		((SECONDS - start < 1500)) && [[ ! -f $MT_XCHG/done-0 ]] || return 0
+		sleep 1
+	done
+	vip=$(cat "$MT_XCHG/esp-cap-start") ns=$(enc_local_netns)
+	echo "meshtrace trace --vip $vip --netns $ns --port 80 --count 0 --timeout 200s --pcap $OUT/trace-esp-n1.pcapng"
+	meshtrace trace --vip "$vip" --netns "$ns" --port 80 --count 0 --timeout 200s \
+		--pcap "$OUT/trace-esp-n1.pcapng" -o json >"$OUT/trace-esp-n1.out" 2>"$OUT/trace-esp-n1.err" &
+	pid=$!
+	# Ready once the pcapng is created (after the model is read), and its
+	# sockets opened just after.
+	for ((i = 0; i < 150; i++)); do
+		[[ -e $OUT/trace-esp-n1.pcapng ]] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	sleep 5
+	xchg_put_file esp-cap-ready
+	until [[ -f $MT_XCHG/esp-cap-stop ]]; do
+		((SECONDS - start < 1800)) || break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	kill -TERM "$pid" 2>/dev/null # (SIGINT is ignored by a background job of a script)
+	wait "$pid"
+	echo "node1's trace exited $?: $(tail -2 "$OUT/trace-esp-n1.err")"
+	cp "$OUT/trace-esp-n1.pcapng" "$MT_XCHG/.esp-cap-n1.pcapng" && mv "$MT_XCHG/.esp-cap-n1.pcapng" "$MT_XCHG/esp-cap-n1.pcapng"
+	xchg_put_file esp-cap-done
+}
+
 # --- swarm collect and check (issue 14) --------------------------------------------
 
 # SWARM_IMAGE: the meshtrace image the global job runs, made on each node
@@ -325,6 +413,7 @@ node0_main() {
 	xchg_put_file n0-swarm
 	xchg_wait_for 1200 n1-checks || echo "node1 never finished its checks"
 	check trace-peer-tcp-8080 check_trace_peer tcp 8080
+	check trace-esp check_trace_esp
 }
 
 node1_main() {
@@ -339,7 +428,9 @@ node1_main() {
 	check doctor check_doctor
 	check xfrm check_xfrm
 	xchg_put_file n1-checks
+	serve_esp >"$OUT/serve-esp.log" 2>&1 &
 	serve_peer >"$OUT/serve-peer.log" 2>&1
+	wait
 }
 
 xchg_put_file() { touch "$MT_XCHG/.$1" && mv "$MT_XCHG/.$1" "$MT_XCHG/$1"; }

@@ -58,6 +58,9 @@ func Program(s trace.FilterSpec, dir trace.Dir, terminal bool) ([]bpf.Instructio
 	a.add(bpf.LoadAbsolute{Off: offIP + 6, Size: 2})
 	a.jset(0x1fff, "reject", "")
 	a.add(bpf.LoadAbsolute{Off: offIP + 9, Size: 1})
+	if s.ESP {
+		a.jeq(trace.ProtoESP, "accept", "")
+	}
 	if s.VXLAN || s.Proto == trace.ProtoUDP {
 		a.jeq(trace.ProtoUDP, "udp", "")
 	}

@@ -21,6 +21,12 @@ func vxlanWrap(inner []byte) []byte {
 	return synth.Ether(mac, mac, synth.VXLAN(netip.MustParseAddr("192.168.77.10"), netip.MustParseAddr("192.168.77.11"), 40000, 4096, 0, inner))
 }
 
+// espFrame is an encrypted overlay's VXLAN datagram on the underlay.
+func espFrame() []byte {
+	a, b := netip.MustParseAddr("192.168.77.10"), netip.MustParseAddr("192.168.77.11")
+	return synth.Ether(synth.MAC(a), synth.MAC(b), synth.ESP(a, b, 0, 0x45a82588, 7, 120, synth.GCM))
+}
+
 func withOptions(f []byte) []byte {
 	// IHL 6: one 4-byte option (NOPs) after the 20-byte header.
 	out := append([]byte(nil), f[:14+20]...)
@@ -60,6 +66,10 @@ func TestFilterProgram(t *testing.T) {
 		{"tcp on udp filter", udp, frame(synth.TCP, "10.0.0.8:53", "10.0.0.2:40000"), false},
 		{"udp vxlan inner", trace.FilterSpec{Proto: trace.ProtoUDP, Ports: []uint16{53}, VXLAN: true}, vxlanWrap(frame(synth.UDP, "10.0.0.2:40000", "10.0.0.7:53")), true},
 		{"short", tcp, []byte{1, 2, 3}, false},
+		{"esp kept", trace.FilterSpec{Proto: trace.ProtoTCP, Ports: []uint16{80}, VXLAN: true, ESP: true}, espFrame(), true},
+		{"esp not wanted", tcp, espFrame(), false},
+		{"esp spec keeps tcp", trace.FilterSpec{Proto: trace.ProtoTCP, Ports: []uint16{80}, VXLAN: true, ESP: true}, frame(synth.TCP, "10.0.0.2:40000", "10.0.0.7:80"), true},
+		{"esp spec, tcp other port", trace.FilterSpec{Proto: trace.ProtoTCP, Ports: []uint16{80}, VXLAN: true, ESP: true}, frame(synth.TCP, "10.0.0.2:40000", "10.0.0.7:22"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

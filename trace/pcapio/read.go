@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -101,7 +102,13 @@ func Open(paths []string) *Reader {
 
 // AddFile adds a capture file. Only a regular file is read (a FIFO or a
 // device is refused at once), up to safefile.MaxCapture bytes.
+//
+// path may be NODE=FILE: a capture made on node NODE of a swarm, whose
+// points without a node (trace --pcap of a live node names none) are
+// NODE's (NodeFile).
 func (rd *Reader) AddFile(path string) {
+	node, path := NodeFile(path)
+	defer func() { rd.files[len(rd.files)-1].node = node }()
 	f, err := safefile.Open(path, safefile.MaxCapture)
 	if err != nil {
 		var se *safefile.Error
@@ -246,6 +253,7 @@ type file struct {
 	n      int // packets read
 	read   func() (pending, bool)
 	points []int32   // by interface: its point (for frames without an ifindex), -1 not yet
+	node   string    // the node the capture was made on (NODE=FILE), "" not said
 	buf    []pending // sorted by time from head
 	head   int
 	seq    int
@@ -419,6 +427,9 @@ func (f *file) startPcapng() bool {
 					if !ok {
 						p = trace.Point{Ifname: intf.name, File: filepath.Base(f.name)}
 					}
+				}
+				if p.Node == "" && p.File == "" {
+					p.Node = f.node
 				}
 				f.rd.pidx[key] = f.rd.newPoint(p, f)
 			}
@@ -711,4 +722,18 @@ func (p *prefetch) Close() {
 	default:
 		close(p.stop)
 	}
+}
+
+// NodeFile splits a replay argument NODE=FILE (a capture made on node
+// NODE) into its node and file; an argument without "=" before its first
+// "/", or naming a file that exists, is a file of no node.
+func NodeFile(arg string) (node, path string) {
+	i := strings.IndexByte(arg, '=')
+	if i <= 0 || strings.ContainsRune(arg[:i], '/') {
+		return "", arg
+	}
+	if _, err := os.Lstat(arg); err == nil {
+		return "", arg
+	}
+	return arg[:i], arg[i+1:]
 }

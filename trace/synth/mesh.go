@@ -60,6 +60,9 @@ type Conn struct {
 	ID, SID    uint16 // first IP IDs of client and server
 	Request    []byte // the client's data (an HTTP GET)
 	Response   []byte
+	// ESP, when set, encrypts the underlay legs (an encrypted overlay):
+	// ESP packets where VXLAN would be.
+	ESP *Encryption
 }
 
 type hop struct {
@@ -125,6 +128,7 @@ func (c Conn) Emit(emit func(Sighting)) {
 		if !p.fromClient {
 			hops = reversed(route)
 		}
+		var esp []byte
 		for i, h := range hops {
 			src, dst := clientEnd[h.stage], serverEnd[h.stage]
 			if !p.fromClient {
@@ -138,7 +142,14 @@ func (c Conn) Emit(emit func(Sighting)) {
 				if !p.fromClient {
 					a, b = b, a
 				}
-				frame = Ether(MAC(a), MAC(b), VXLAN(a, b, 49152+c.ClientPort%16384, addrplan.IngressVNI, 0, frame))
+				vx := VXLAN(a, b, 49152+c.ClientPort%16384, addrplan.IngressVNI, 0, frame)
+				if c.ESP != nil { // encrypted once, by the sending host: both underlays see the one ESP packet
+					if esp == nil {
+						esp = c.ESP.esp(a, b, vx)
+					}
+					vx = esp
+				}
+				frame = Ether(MAC(a), MAC(b), vx)
 			}
 			out := h.out
 			if !p.fromClient {
