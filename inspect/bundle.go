@@ -151,6 +151,12 @@ func BundleWith(dir string, o BundleOptions) (*topology.Model, error) {
 	}
 	m.NetnsComplete = complete
 	m.Notes = append(m.Notes, notes...)
+	return finishBundle(b, m)
+}
+
+// finishBundle reads what a bundle holds beside its namespaces into m
+// (collect's IPVS finding, docker/*.json) and resolves the veth peers.
+func finishBundle(b *safefile.Dir, m *topology.Model) (*topology.Model, error) {
 	noIPVS(m)
 	d, dnotes, err := readBundleDocker(b, BundleDockerDir, m.Notes)
 	if err != nil {
@@ -197,15 +203,7 @@ func flatHost(b *safefile.Dir, dir string, o BundleOptions) (*topology.Model, er
 	}
 	m.Notes = append(m.Notes, fmt.Sprintf("the bundle holds one namespace's files at its top, read as the host's: no other namespace (ingress_sbox, the overlays, the tasks) was collected; put them under %s/<name>/", BundleNetnsDir))
 	m.Notes = append(m.Notes, fwNotes...)
-	noIPVS(m)
-	d, dnotes, err := readBundleDocker(b, BundleDockerDir, m.Notes)
-	if err != nil {
-		return nil, err
-	}
-	m.Docker = d
-	m.Notes = append(m.Notes, dnotes...)
-	topology.ResolvePeers(m)
-	return m, nil
+	return finishBundle(b, m)
 }
 
 // noIPVS carries collect's finding that the kernel had no IPVS into the

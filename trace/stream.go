@@ -166,6 +166,29 @@ func (s *streamer) emit(e Event) {
 	}
 }
 
+// feed reads the source's next item into the correlator: a frame (counted
+// at its point), or the time the source has reached.
+func (s *streamer) feed(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	it, err := s.src.Next(ctx)
+	if err != nil {
+		return err
+	}
+	if f := it.Frame; f != nil {
+		for int(f.Point) >= len(s.frames) {
+			s.frames = append(s.frames, 0)
+		}
+		s.frames[f.Point]++
+		s.nFrames++
+		s.add(f)
+	} else {
+		s.cr.Advance(it.Now)
+	}
+	return nil
+}
+
 func (s *streamer) run(ctx context.Context) {
 	if s.cfg.After == nil && s.cfg.Updates == 0 && s.cfg.Counted == nil {
 		s.runPiped(ctx)
@@ -173,23 +196,8 @@ func (s *streamer) run(ctx context.Context) {
 	}
 	var err error
 	for !s.stop {
-		if err = ctx.Err(); err != nil {
+		if err = s.feed(ctx); err != nil {
 			break
-		}
-		var it Item
-		it, err = s.src.Next(ctx)
-		if err != nil {
-			break
-		}
-		if f := it.Frame; f != nil {
-			for int(f.Point) >= len(s.frames) {
-				s.frames = append(s.frames, 0)
-			}
-			s.frames[f.Point]++
-			s.nFrames++
-			s.add(f)
-		} else {
-			s.cr.Advance(it.Now)
 		}
 		s.ended(s.cr.Take())
 		if n := s.cr.Completed(); n > s.counted {

@@ -107,23 +107,8 @@ func (s *streamer) correlate(ctx context.Context, out chan<- pipeBatch, free cha
 	}
 	var err error
 	for {
-		if err = ctx.Err(); err != nil {
+		if err = s.feed(ctx); err != nil {
 			break
-		}
-		var it Item
-		it, err = s.src.Next(ctx)
-		if err != nil {
-			break
-		}
-		if f := it.Frame; f != nil {
-			for int(f.Point) >= len(s.frames) {
-				s.frames = append(s.frames, 0)
-			}
-			s.frames[f.Point]++
-			s.nFrames++
-			s.add(f)
-		} else {
-			s.cr.Advance(it.Now)
 		}
 		if !take() {
 			return false

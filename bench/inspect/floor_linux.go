@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/meshtrace/meshtrace/inspect"
+	"github.com/meshtrace/meshtrace/internal/kmod"
 	"github.com/meshtrace/meshtrace/internal/netnsx"
 )
 
@@ -110,6 +111,9 @@ func floor(host string, dirs []string, workers int, roots *netnsx.SysctlRoots) (
 		workers = liveWorkers()
 	}
 	var st FloorStats
+	// The reader dumps conntrack only where its module is there (kmod's
+	// gate: the request would load it); so does the floor.
+	ctOK := kmod.NeedConntrack.Check(kmod.Host()) == nil
 	var reqs, bytes, files atomic.Int64
 	var phases [numPhases]atomic.Int64
 	var mu sync.Mutex
@@ -120,7 +124,7 @@ func floor(host string, dirs []string, workers int, roots *netnsx.SysctlRoots) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f := &floorReader{buf: make([]byte, 64<<10), roots: roots}
+			f := &floorReader{buf: make([]byte, 64<<10), roots: roots, ctOK: ctOK}
 			for ref := range jobs {
 				t0 := time.Now()
 				var inside time.Duration
@@ -165,6 +169,7 @@ type floorReader struct {
 	reqs, bytes, files int64
 	sockets, conntrack int
 	fdb                bool
+	ctOK               bool // ctnetlink is there (kmod.NeedConntrack)
 	phase              [numPhases]time.Duration
 }
 
@@ -273,7 +278,7 @@ func (f *floorReader) read() error {
 		}
 	}
 	// ctnetlink
-	if f.conntrack > 0 {
+	if f.conntrack > 0 && f.ctOK {
 		gen := []byte{unix.AF_INET, unix.NFNETLINK_V0, 0, 0}
 		if err := f.dump(nfnl, unix.NFNL_SUBSYS_CTNETLINK<<8|0 /* IPCTNL_MSG_CT_GET */, unix.NLM_F_DUMP, gen, nil); err != nil {
 			return fmt.Errorf("conntrack: %w", err)
