@@ -29,6 +29,8 @@ type Survey struct {
 	firstSYN int64
 	synPort  uint16
 	udp      map[uint16]int
+	// esp are the ESP packets seen on nodes' underlays, for ClockShifts.
+	esp map[espKey][]espSight
 }
 
 // maxMACs bounds the MAC pairs kept per point.
@@ -58,6 +60,7 @@ func (s *Survey) Add(p Point, f *Frame) {
 			s.macs[f.Point] = append(ms, pair)
 		}
 	}
+	s.addESP(p, f)
 	k := &f.Pkt
 	if k.Proto == ProtoTCP && k.Flags&(FlagSYN|FlagACK) == FlagSYN && (s.firstSYN < 0 || f.TS < s.firstSYN) {
 		s.firstSYN, s.synPort = f.TS, k.DPort

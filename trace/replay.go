@@ -15,6 +15,9 @@ type ReplayOptions struct {
 	PacketHops bool
 	// Options tune correlation (ServerPorts are the plan's and Port).
 	Options Options
+	// Notes are facts about the reading (the nodes' clocks put on one),
+	// given in the Result's notes.
+	Notes []string
 }
 
 // Replay correlates capture files (src: trace/pcapio's reader), ours or
@@ -23,7 +26,7 @@ type ReplayOptions struct {
 // once through, attributed with Survey.Attribute). The stream's Done
 // carries the first file error.
 func Replay(ctx context.Context, src Source, env *Env, o ReplayOptions) iter.Seq[Event] {
-	cfg := Config{Proto: o.Proto, Port: o.Port, PacketHops: o.PacketHops, Options: o.Options}
+	cfg := Config{Proto: o.Proto, Port: o.Port, PacketHops: o.PacketHops, Options: o.Options, Notes: o.Notes}
 	points := src.Points()
 	env = nameSource(env, points)
 	cfg.Env = env

@@ -97,6 +97,8 @@ type Config struct {
 	Options Options
 	// PacketHops lists every packet's sightings in Flow.Packets.
 	PacketHops bool
+	// Notes go into the Result's notes, before the late ones.
+	Notes []string
 	// Want keeps a flow (replay's --proto and --port); nil keeps all.
 	Want func(*Conn) bool
 	// After, when set, runs once the source has ended (a live capture's
@@ -222,11 +224,11 @@ func (s *streamer) run(ctx context.Context) {
 	s.cut = s.cutBy(ctx, err)
 	s.cr.Flush()
 	s.ended(s.cr.Take())
-	res := &Result{Proto: s.cfg.Proto, Port: s.cfg.Port}
+	res := &Result{Proto: s.cfg.Proto, Port: s.cfg.Port, Notes: slices.Clone(s.cfg.Notes)}
 	if s.cfg.After != nil {
 		late := s.cfg.After(ctx)
 		s.a.Conntrack, s.a.IPVS = late.Conntrack, late.IPVS
-		res.Notes = late.Notes
+		res.Notes = append(res.Notes, late.Notes...)
 		// In the order they were first seen, as the JSON lists them.
 		slices.SortFunc(s.held, func(a, b *Conn) int { return cmp.Compare(a.seq, b.seq) })
 		flows := make([]Flow, 0, len(s.held))

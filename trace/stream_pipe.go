@@ -2,6 +2,7 @@ package trace
 
 import (
 	"context"
+	"slices"
 	"io"
 	"sync"
 )
@@ -72,7 +73,7 @@ func (s *streamer) runPiped(ctx context.Context) {
 	if s.stop {
 		return
 	}
-	s.done(&Result{Proto: s.cfg.Proto, Port: s.cfg.Port}, err)
+	s.done(&Result{Proto: s.cfg.Proto, Port: s.cfg.Port, Notes: slices.Clone(s.cfg.Notes)}, err)
 }
 
 // correlate is run's loop for runPiped's goroutine: it hands the flows

@@ -18,7 +18,8 @@ import (
 type Usage struct {
 	Wall, CPU time.Duration
 	// MaxRSS is the peak resident set of the process (ru_maxrss), in
-	// bytes.
+	// bytes; it counts at least what this process held when it started
+	// the command (kept small: resetPeak).
 	MaxRSS int64
 	// Out is the number of bytes it wrote to stdout (discarded unless the
 	// command had its own Stdout).
@@ -48,6 +49,7 @@ func Run(cmd *exec.Cmd) (Usage, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = &stderr
 	}
+	resetPeak()
 	t0 := time.Now()
 	err := cmd.Run()
 	u.Wall = time.Since(t0)

@@ -125,6 +125,20 @@ func TestReplayESP(t *testing.T) {
 		if len(rep) == 0 || rep[0].ESP.SPI == req[0].ESP.SPI || !slices.Contains(valuesOf(spis), rep[0].ESP.SPI) {
 			t.Errorf("flow %d: reply's ESP %+v", fl.ID, rep)
 		}
+		// The nodes' clocks differ by half a second: put on one clock,
+		// the reply leaves the other node before it reaches this one,
+		// and no rewrite is read from a wrong order.
+		if len(fl.ReplyHops) == 0 || fl.ReplyHops[0].Node == from {
+			t.Errorf("flow %d: the reply starts on %s, the caller's node", fl.ID, from)
+		}
+		for _, rw := range fl.Rewrites {
+			if strings.Contains(rw.Note, "was not seen") {
+				t.Errorf("flow %d: a rewrite read from the order of two clocks: %+v", fl.ID, rw)
+			}
+		}
+	}
+	if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "clock runs") }) {
+		t.Errorf("no note of the nodes' clocks: %q", res.Notes)
 	}
 	if crossed == 0 {
 		t.Fatal("no flow crossed to the other node through ESP")

@@ -50,6 +50,10 @@ type Reader struct {
 	Preset []trace.Point
 	// Dirs gives frames without a direction one (replay with a source).
 	Dirs *trace.Directions
+	// Shift is subtracted from the times of the frames of a point on
+	// node (trace.ClockShift's Ahead, by node): several nodes' captures
+	// put on one clock.
+	Shift map[string]int64
 	// Window is how many frames of a file are held to put them in time
 	// order (default 256).
 	Window int
@@ -487,7 +491,7 @@ func (rd *Reader) add(fi *file, iface, link int, data []byte, ts int64, dir trac
 		f.Dir = dir
 	}
 	if f.Ifindex == 0 && iface < len(fi.points) && fi.points[iface] >= 0 {
-		f.Point, f.Num, f.TS = fi.points[iface], int32(fi.n), ts
+		f.Point, f.Num, f.TS = fi.points[iface], int32(fi.n), rd.shifted(fi.points[iface], ts)
 		if rd.KeepData {
 			p.data = append([]byte(nil), data...)
 		}
@@ -520,11 +524,23 @@ func (rd *Reader) add(fi *file, iface, link int, data []byte, ts int64, dir trac
 		}
 		fi.points[iface] = pt
 	}
-	f.Point, f.Num, f.TS = pt, int32(fi.n), ts
+	f.Point, f.Num, f.TS = pt, int32(fi.n), rd.shifted(pt, ts)
 	if rd.KeepData {
 		p.data = append([]byte(nil), data...)
 	}
 	return p
+}
+
+// shifted is ts of a frame at point pt on the reference clock (Shift).
+func (rd *Reader) shifted(pt int32, ts int64) int64 {
+	if rd.Shift == nil || int(pt) >= len(rd.points) {
+		return ts
+	}
+	node := rd.points[pt].Node
+	if int(pt) < len(rd.Preset) && rd.Preset[pt].Node != "" {
+		node = rd.Preset[pt].Node
+	}
+	return ts - rd.Shift[node]
 }
 
 // Survey reads the files once through (trace.Survey: their points, the

@@ -36,6 +36,13 @@ func (fs *Files) Stream(ctx context.Context, env *trace.Env, o trace.ReplayOptio
 		s := fs.Survey()
 		s.Attribute(env)
 		rd.Preset, rd.Dirs = s.Points, trace.NewDirections(s.Points, env)
+		for _, c := range s.ClockShifts() {
+			if rd.Shift == nil {
+				rd.Shift = map[string]int64{}
+			}
+			rd.Shift[c.Node] = int64(c.Ahead)
+			o.Notes = append(o.Notes, c.String())
+		}
 	}
 	return func(yield func(trace.Event) bool) {
 		src := Prefetch(rd).(*prefetch)
