@@ -2,8 +2,8 @@ package trace
 
 import (
 	"context"
-	"slices"
 	"io"
+	"slices"
 	"sync"
 )
 
