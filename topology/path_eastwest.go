@@ -76,6 +76,10 @@ func (w *walker) eastWest(q Query) {
 			w.gap(from, fmt.Sprintf("no IPVS service for VIP %s in %s, and no namespace whose ip addr was read owns it; the ip addr of %s was not collected", q.VIP, from.Name, strings.Join(unread, ", ")))
 			return
 		}
+		if why := w.ownerNotCollected(q.VIP); why != "" {
+			w.gap(from, fmt.Sprintf("no IPVS service for VIP %s in %s, and %s", q.VIP, from.Name, why))
+			return
+		}
 		w.brk(&from.Name, BreakNoService, fmt.Sprintf("no IPVS service for VIP %s in %s and no namespace on this node owns it", q.VIP, from.Name))
 		return
 	}

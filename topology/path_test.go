@@ -363,3 +363,30 @@ func TestEastWestVIP(t *testing.T) {
 		}
 	}
 }
+
+// TestEastWestNoServiceNotCollected: a caller whose IPVS table has no
+// service for the VIP, and no namespace of the model owns it: broken when
+// the model holds every namespace of the node, unknown when it may not
+// (a hand-made bundle without Docker's metadata).
+func TestEastWestNoServiceNotCollected(t *testing.T) {
+	vip := netip.MustParseAddr("10.0.1.2")
+	caller := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "c0ffee000001"}, Links: []*topology.Link{link("eth0", "veth", 1450, "10.0.1.4/24")},
+		Firewall: &topology.Firewall{}, IPVS: &topology.IPVS{Available: true}}
+	host := &topology.Namespace{NetnsRef: topology.NetnsRef{Name: "host"}, Links: []*topology.Link{link("eth0", "veth", 1500, "192.168.56.11/24")}}
+	m := &topology.Model{Namespaces: []*topology.Namespace{host, caller}}
+	topology.Classify(m)
+	for _, complete := range []bool{true, false} {
+		m.NetnsComplete = complete
+		p, err := topology.FindPath(m, topology.Query{Proto: "tcp", Port: 80, VIP: vip, Netns: caller.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := p.Hops[len(p.Hops)-1]
+		switch {
+		case complete && (last.Kind != topology.HopBreak || last.Code != topology.BreakNoService):
+			t.Errorf("every namespace here: want a no-service break, got %+v", last)
+		case !complete && (last.Kind != topology.HopUnknown || !strings.Contains(last.Reason, "may not have been collected")):
+			t.Errorf("namespaces not known whole: want unknown, got %+v", last)
+		}
+	}
+}
