@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -117,13 +118,7 @@ func (c *checker) vxlanPortShared() {
 		if ov, ok := vnis[l.VXLAN.ID]; ok {
 			sev, why = Error, fmt.Sprintf("its VNI %d is also the overlay %s's: the packets of that overlay from other nodes reach whichever device the kernel finds first", l.VXLAN.ID, ov)
 		}
-		portList := slices.Sorted(func(yield func(int) bool) {
-			for p := range ports {
-				if !yield(p) {
-					return
-				}
-			}
-		})
+		portList := slices.Sorted(maps.Keys(ports))
 		c.add(Finding{Code: "vxlan-port-shared", Severity: sev, Netns: "host",
 			Summary:  fmt.Sprintf("the host's own VXLAN device %s uses Docker's data-path port udp/%d: %s", l.Name, l.VXLAN.Port, why),
 			Evidence: fmt.Sprintf("host: %s vxlan id %d dstport %d; Docker's VTEPs use port %v", l.Name, l.VXLAN.ID, l.VXLAN.Port, portList),

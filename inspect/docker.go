@@ -148,9 +148,7 @@ func decodeStream(data []byte, dst any, err error) error {
 			if v[0] == '{' && off > int64(offs[i]) {
 				off--
 			}
-			off = min(off, int64(len(data)))
-			line := 1 + bytes.Count(data[:off], []byte{'\n'})
-			col := int(off) - bytes.LastIndexByte(data[:off], '\n')
+			line, col := lineCol(data, min(off, int64(len(data))))
 			return fmt.Errorf("line %d col %d (JSON value %d of the file): %v", line, col, i+1, err)
 		}
 		out.Set(reflect.AppendSlice(out, part.Elem()))
@@ -210,9 +208,13 @@ func jsonError(data []byte, err error) error {
 	if off < 0 || off > int64(len(data)) {
 		return err
 	}
-	line := 1 + bytes.Count(data[:off], []byte{'\n'})
-	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
+	line, col := lineCol(data, off)
 	return fmt.Errorf("line %d col %d: %w", line, col, err)
+}
+
+// lineCol is the line and column (from 1) of byte offset off of data.
+func lineCol(data []byte, off int64) (line, col int) {
+	return 1 + bytes.Count(data[:off], []byte{'\n'}), int(off) - bytes.LastIndexByte(data[:off], '\n')
 }
 
 // Meta converts the engine's objects to the model's Docker metadata.

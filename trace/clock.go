@@ -3,6 +3,7 @@ package trace
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -73,13 +74,7 @@ func (s *Survey) ClockShifts() []ClockShift {
 	if len(nodes) < 2 {
 		return nil
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range nodes {
-			if !yield(n) {
-				return
-			}
-		}
-	})
+	names := slices.Sorted(maps.Keys(nodes))
 	ref := names[0]
 	var out []ClockShift
 	for _, node := range names[1:] {
