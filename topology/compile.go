@@ -176,13 +176,15 @@ func (r *Rule) compileNet(flag string, n *Negatable) error {
 		return fmt.Errorf("%s %q: %s", flag, n.Value, why)
 	}
 	if !p.IsValid() {
-		r.undecidable(fmt.Sprintf("%s %s: non-contiguous mask", flag, n.Value))
+		r.AddUndecidable(fmt.Sprintf("%s %s: non-contiguous mask", flag, n.Value))
 	}
 	n.Net = p
 	return nil
 }
 
-func (r *Rule) undecidable(why string) {
+// AddUndecidable records a reason the evaluator cannot decide r (Compile's,
+// or a reader's that lost part of the rule); reasons add up, each once.
+func (r *Rule) AddUndecidable(why string) {
 	if r.Undecidable == "" {
 		r.Undecidable = why
 	} else if !strings.Contains(r.Undecidable, why) {
@@ -307,7 +309,7 @@ func (r *Rule) compileTarget(s *Slab) error {
 			if nr.AddrHi.Less(nr.Addr) {
 				// libxt_NAT does not check, the kernel takes it, and
 				// which address it picks is not modelled.
-				r.undecidable(fmt.Sprintf("--%s %s: reversed address range", o.Name, o.Args[0]))
+				r.AddUndecidable(fmt.Sprintf("--%s %s: reversed address range", o.Name, o.Args[0]))
 			}
 			if n == 1 {
 				nn := carve(s, &s.nats, 1)
@@ -322,7 +324,7 @@ func (r *Rule) compileTarget(s *Slab) error {
 		case n > 1:
 			// Kernels before 2.6.11 took several ranges and chose among
 			// them; which one a connection got is not in the rule.
-			r.undecidable(fmt.Sprintf("%s with %d --%s ranges: the kernel picks one per connection", r.Target, n, spec.opt))
+			r.AddUndecidable(fmt.Sprintf("%s with %d --%s ranges: the kernel picks one per connection", r.Target, n, spec.opt))
 		}
 		return nil
 	}

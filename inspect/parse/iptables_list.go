@@ -246,12 +246,7 @@ func (p *listParser) rule(s string, n int) error {
 		return nil
 	}
 	if p.noIfaces {
-		const why = "listed without -v, which hides the rule's in/out interfaces (list with iptables -L -n -v)"
-		if r.Undecidable == "" {
-			r.Undecidable = why
-		} else {
-			r.Undecidable += "; " + why
-		}
+		r.AddUndecidable("listed without -v, which hides the rule's in/out interfaces (list with iptables -L -n -v)")
 	}
 	r.Text = r.Render()
 	p.chain.Rules = append(p.chain.Rules, r)
@@ -300,7 +295,7 @@ func (p *listParser) header6(r *topology.Rule, c []col, n int) error {
 		if !ok && listHostName(v) {
 			// without -n: a name the lister's resolver gave an address;
 			// which address is not in the text
-			r.Undecidable = fmt.Sprintf("address %q is a name (listed without -n)", c[4+i].s)
+			r.AddUndecidable(fmt.Sprintf("address %q is a name (listed without -n)", c[4+i].s))
 			continue
 		}
 		if !ok {
@@ -779,7 +774,7 @@ func (p *listParser) targetOpts(r *topology.Rule, x *prose, n int) {
 			Reason: fmt.Sprintf("iptables -L: options of target %s not translated (the path does not depend on them)", r.Target)})
 		return
 	}
-	r.Undecidable = fmt.Sprintf("iptables -L prints %q, which does not read back exactly", clip(rest))
+	r.AddUndecidable(fmt.Sprintf("iptables -L prints %q, which does not read back exactly", clip(rest)))
 }
 
 // decidingTarget: targets whose options change the packet's path.
